@@ -1,0 +1,309 @@
+//! Push-style CSV parsing for streamed request bodies, and header normalisation.
+//!
+//! [`RecordReader`] takes the body chunk by chunk as it arrives (no buffering of the whole
+//! body) and hands out complete records with the line they start on. It handles quoted
+//! fields with embedded commas, quotes and newlines, CRLF or LF line ends, a UTF-8 byte order
+//! mark and a missing final newline; blank lines are skipped.
+
+/// One parsed record: its fields as raw bytes and the (1-based) line it starts on.
+pub struct Record<'a> {
+    pub line: u64,
+    data: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Record<'a> {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn field(&self, i: usize) -> &'a [u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data[start..self.ends[i]]
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(|i| self.field(i))
+    }
+
+    /// A record from a blank line: one empty field.
+    fn is_blank(&self) -> bool {
+        self.ends.len() == 1 && self.ends[0] == 0
+    }
+}
+
+pub struct RecordReader {
+    core: csv_core::Reader,
+    out: Vec<u8>,
+    out_len: usize,
+    ends: Vec<usize>,
+    ends_len: usize,
+    done: bool,
+}
+
+impl Default for RecordReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecordReader {
+    pub fn new() -> Self {
+        Self::with_capacity(4096, 32)
+    }
+
+    fn with_capacity(out: usize, ends: usize) -> Self {
+        Self {
+            core: csv_core::Reader::new(),
+            out: vec![0; out.max(1)],
+            out_len: 0,
+            ends: vec![0; ends.max(1)],
+            ends_len: 0,
+            done: false,
+        }
+    }
+
+    /// Parses a chunk, calling `on_record` for each record it completes. A record split across
+    /// chunks is completed by a later call. Returns early with the callback's error.
+    pub fn feed<E>(
+        &mut self,
+        mut input: &[u8],
+        on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !input.is_empty() {
+            let consumed = self.step(input, on_record)?;
+            input = &input[consumed..];
+        }
+        Ok(())
+    }
+
+    /// Signals the end of the body: completes a last record without a final newline.
+    pub fn finish<E>(
+        &mut self,
+        on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !self.done {
+            self.step(&[], on_record)?;
+        }
+        Ok(())
+    }
+
+    fn step<E>(
+        &mut self,
+        input: &[u8],
+        on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        use csv_core::ReadRecordResult as R;
+        let (result, nin, nout, nend) = self.core.read_record(
+            input,
+            &mut self.out[self.out_len..],
+            &mut self.ends[self.ends_len..],
+        );
+        self.out_len += nout;
+        self.ends_len += nend;
+        match result {
+            R::InputEmpty => {}
+            R::OutputFull => {
+                let len = self.out.len();
+                self.out.resize(len * 2, 0);
+            }
+            R::OutputEndsFull => {
+                let len = self.ends.len();
+                self.ends.resize(len * 2, 0);
+            }
+            R::Record => {
+                // `line()` counts the `\n`s consumed so far. A `\n` terminator is consumed with
+                // its record, a `\r\n` one only up to the `\r` (the `\n` goes with the next
+                // record); quoted fields may span lines.
+                let data = &self.out[..self.out_len];
+                let embedded = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                let terminator = u64::from(nin > 0 && input[nin - 1] == b'\n');
+                let record = Record {
+                    line: self
+                        .core
+                        .line()
+                        .saturating_sub(embedded + terminator)
+                        .max(1),
+                    data,
+                    ends: &self.ends[..self.ends_len],
+                };
+                let result = if record.is_blank() {
+                    Ok(())
+                } else {
+                    on_record(record)
+                };
+                self.out_len = 0;
+                self.ends_len = 0;
+                result?;
+            }
+            R::End => self.done = true,
+        }
+        Ok(nin)
+    }
+}
+
+/// Turns a spreadsheet header into an attribute name: `Annual Income (k$)` → `annual_income_k`,
+/// `Spending Score (1-100)` → `spending_score`, `CustomerID` → `customer_id`,
+/// `Genre` → `gender`. Units in parentheses are kept when they contain a letter and dropped
+/// when they are only numbers (a range or a scale). `None` when nothing usable remains.
+pub fn normalize_header(raw: &str) -> Option<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut rest = raw.trim();
+    while !rest.is_empty() {
+        let (segment, tail, in_parens) = match rest.find('(') {
+            Some(0) => {
+                let close = rest.find(')').unwrap_or(rest.len());
+                (&rest[1..close], rest.get(close + 1..).unwrap_or(""), true)
+            }
+            Some(i) => (&rest[..i], &rest[i..], false),
+            None => (rest, "", false),
+        };
+        if !in_parens || segment.chars().any(|c| c.is_alphabetic()) {
+            words.extend(split_words(segment));
+        }
+        rest = tail;
+    }
+    if words.is_empty() {
+        return None;
+    }
+    let mut name = words.join("_");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "col_");
+    }
+    name.truncate(crate::domain::AttributeName::MAX_LEN);
+    let name = name.trim_end_matches('_').to_owned();
+    Some(match name.as_str() {
+        "genre" | "sex" => "gender".to_owned(),
+        _ => name,
+    })
+}
+
+/// Splits on anything that is not an ASCII letter or digit, and at camel-case boundaries
+/// (`CustomerID` → customer, id; `HTMLParser` → html, parser).
+fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for part in s.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let chars: Vec<char> = part.chars().collect();
+        let mut word = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            let boundary = i > 0
+                && c.is_ascii_uppercase()
+                && (chars[i - 1].is_ascii_lowercase()
+                    || chars[i - 1].is_ascii_digit()
+                    || (chars[i - 1].is_ascii_uppercase()
+                        && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())));
+            if boundary && !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            word.push(c.to_ascii_lowercase());
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(chunks: &[&[u8]], reader: &mut RecordReader) -> Vec<(u64, Vec<String>)> {
+        let mut rows = Vec::new();
+        let mut push = |r: Record<'_>| -> Result<(), ()> {
+            rows.push((
+                r.line,
+                r.fields()
+                    .map(|f| String::from_utf8(f.to_vec()).unwrap())
+                    .collect(),
+            ));
+            Ok(())
+        };
+        for chunk in chunks {
+            reader.feed(chunk, &mut push).unwrap();
+        }
+        reader.finish(&mut push).unwrap();
+        rows
+    }
+
+    #[test]
+    fn parses_bom_crlf_quotes_and_missing_final_newline() {
+        let data = b"\xef\xbb\xbfid,name,note\r\n0001,\"Doe, J\",\"say \"\"hi\"\"\"\r\n\r\n0002,x,\"two\nlines\"\r\n0003,y,z";
+        let rows = parse_all(&[data], &mut RecordReader::new());
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[0],
+            (1, vec!["id".into(), "name".into(), "note".into()])
+        );
+        assert_eq!(rows[1].1, vec!["0001", "Doe, J", "say \"hi\""]);
+        assert_eq!(
+            rows[2],
+            (4, vec!["0002".into(), "x".into(), "two\nlines".into()])
+        );
+        assert_eq!(rows[3], (6, vec!["0003".into(), "y".into(), "z".into()]));
+    }
+
+    #[test]
+    fn line_numbers_with_lf_endings_and_blank_lines() {
+        let rows = parse_all(
+            &[b"a,b\n1,2\n\n\n3,\"x\ny\"\n4,5\n"],
+            &mut RecordReader::new(),
+        );
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 5, 7]);
+    }
+
+    #[test]
+    fn records_split_across_chunks_and_tiny_buffers() {
+        for data in [
+            &b"a,b\n1,\"long field with, comma\"\n\n2,3\n"[..],
+            &b"a,b\r\n1,\"long field with, comma\"\r\n\r\n2,3"[..],
+        ] {
+            let whole = parse_all(&[data], &mut RecordReader::new());
+            assert_eq!(whole.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 4]);
+            assert_eq!(whole[1].1[1], "long field with, comma");
+            for split in 1..data.len() {
+                let (x, y) = data.split_at(split);
+                let mut reader = RecordReader::with_capacity(1, 1);
+                assert_eq!(parse_all(&[x, y], &mut reader), whole, "split at {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn callback_errors_stop_the_parse() {
+        let mut reader = RecordReader::new();
+        let r = reader.feed(b"a\nb\n", &mut |r: Record<'_>| {
+            if r.line == 2 { Err(r.line) } else { Ok(()) }
+        });
+        assert_eq!(r, Err(2));
+    }
+
+    #[test]
+    fn normalizes_headers() {
+        let cases = [
+            ("CustomerID", "customer_id"),
+            ("Genre", "gender"),
+            ("Gender", "gender"),
+            ("Age", "age"),
+            ("Annual Income (k$)", "annual_income_k"),
+            ("Annual_Income(k$)", "annual_income_k"),
+            ("Spending Score (1-100)", "spending_score"),
+            ("InvoiceNo", "invoice_no"),
+            ("HTMLParser", "html_parser"),
+            ("Detergents_Paper", "detergents_paper"),
+            ("  total spend 2023 ", "total_spend_2023"),
+            ("2023 spend", "col_2023_spend"),
+            ("customer_id", "customer_id"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_header(raw).as_deref(), Some(want), "{raw}");
+        }
+        assert_eq!(normalize_header("(1-100)"), None);
+        assert_eq!(normalize_header(" $ "), None);
+    }
+}

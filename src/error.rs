@@ -1,0 +1,148 @@
+//! The one error type that crosses the HTTP boundary. Store and parser errors convert into it;
+//! `http::problem` renders it as RFC 9457 problem+json.
+
+/// One problem with one part of the input.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where: a JSON path (`customers[3].attributes.age`), a query parameter or a CSV column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "customers[0].attributes.age")]
+    pub field: Option<String>,
+    /// The CSV line (1-based, the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[schema(example = "`abc` is not a number")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn line(line: u64, field: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reported at most this many individual errors per response.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Well-formed input whose content is refused (422).
+    #[error("{detail}")]
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// Input that cannot be read at all: broken JSON, not UTF-8 (400).
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    MethodNotAllowed { detail: String, allow: Vec<String> },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached; the client may retry (503).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else; details go to the log, never to the client (500).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A 422 about one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self::Validation {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError::field(field, message)],
+        }
+    }
+
+    /// A 422 listing several problems (at most [`MAX_REPORTED_ERRORS`] are kept).
+    pub fn invalid_many(detail: impl Into<String>, mut errors: Vec<FieldError>) -> Self {
+        errors.truncate(MAX_REPORTED_ERRORS);
+        Self::Validation {
+            detail: detail.into(),
+            errors,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Internal(anyhow::Error::new(e).context("database query failed"))
+        }
+    }
+}
+
+impl From<crate::store::staging::MergeError> for Error {
+    fn from(e: crate::store::staging::MergeError) -> Self {
+        use crate::store::staging::MergeError;
+        match e {
+            MergeError::Duplicates(dups) => {
+                let errors = dups
+                    .into_iter()
+                    .map(|(id, lines)| FieldError {
+                        field: Some("id".into()),
+                        line: lines.first().map(|&l| l as u64),
+                        message: format!(
+                            "customer id `{id}` appears more than once (at {})",
+                            lines
+                                .iter()
+                                .map(|l| l.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                    .collect();
+                Self::invalid_many(
+                    "the batch names the same customer more than once; nothing was written",
+                    errors,
+                )
+            }
+            MergeError::Database(e) => e.into(),
+        }
+    }
+}
+
+/// Connection-level failures, and the server refusing work while starting or shutting down.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") // connection exception
+                || code == "57P01" // admin_shutdown
+                || code == "57P02" // crash_shutdown
+                || code == "57P03" // cannot_connect_now
+                || code == "53300" // too_many_connections
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,141 @@
+//! Request extractors whose errors name the field at fault (actix's own only say
+//! "Json deserialize error"): JSON bodies and query strings are deserialised through
+//! `serde_path_to_error`, so a 422 says `customers[3].id` or `limit`.
+
+use crate::error::Error;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+/// Largest JSON body accepted, in bytes (configured per app).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            require_content_type(&req, &["application/json"], "application/json")?;
+            let limit = req.app_data::<JsonLimit>().map_or(2 * 1024 * 1024, |l| l.0);
+            let bytes = web::Bytes::from_request(&req, &mut payload)
+                .await
+                .map_err(|e| {
+                    if e.as_response_error().status_code().as_u16() == 413 {
+                        Error::PayloadTooLarge(format!(
+                            "the JSON body is larger than the limit of {limit} bytes"
+                        ))
+                    } else {
+                        Error::Malformed(format!("could not read the request body: {e}"))
+                    }
+                })?;
+            if bytes.len() > limit {
+                return Err(Error::PayloadTooLarge(format!(
+                    "the JSON body is larger than the limit of {limit} bytes"
+                )));
+            }
+            parse_json(&bytes).map(Json)
+        })
+    }
+}
+
+/// Deserialises JSON, naming the path of the first value that does not fit.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = strip_position(&inner.to_string());
+        if inner.is_data() {
+            let field = if path == "." { "body".to_owned() } else { path };
+            Error::invalid(field, message)
+        } else {
+            Error::Malformed(format!(
+                "the body is not valid JSON: {message} (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ))
+        }
+    })?;
+    de.end()
+        .map_err(|e| Error::Malformed(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; the path says more than that for data errors.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query-string parameters of type `T`.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let field = if path == "." {
+            "query".to_owned()
+        } else {
+            path
+        };
+        Error::invalid(field, message)
+    })
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Refuses a body whose `Content-Type` is not one of `accepted` (415), naming what is expected.
+pub fn require_content_type(
+    req: &HttpRequest,
+    accepted: &[&str],
+    expected: &str,
+) -> Result<(), Error> {
+    let given = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = given
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if accepted.iter().any(|a| *a == essence) {
+        Ok(())
+    } else if given.is_empty() {
+        Err(Error::UnsupportedMediaType(format!(
+            "Content-Type: the request has none; send `{expected}`"
+        )))
+    } else {
+        Err(Error::UnsupportedMediaType(format!(
+            "Content-Type: `{given}` is not accepted here; send `{expected}`"
+        )))
+    }
+}

@@ -1,0 +1,185 @@
+//! The HTTP API: actix handlers and DTOs (one file per resource), problem+json errors, and
+//! the OpenAPI document generated from the handlers.
+
+pub mod attributes;
+pub mod customers;
+pub mod extract;
+pub mod health;
+pub mod problem;
+
+use crate::error::Error;
+use actix_web::dev::{ResourceDef, Service, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use sqlx::PgPool;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use customers::CustomerLimits;
+pub use extract::JsonLimit;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "segstore",
+        version = "0.1.0",
+        description = "Customer segmentation as a service: a PostgreSQL-backed customer store fed by CRM \
+                       integrations (JSON batches or CSV files), with clustering runs over HTTP.\n\n\
+                       Every error is an RFC 9457 `application/problem+json` body whose `detail` names \
+                       the field, parameter or CSV lines at fault.",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "customers", description = "The customer store: batch upserts, CSV imports, reads"),
+        (name = "attributes", description = "The attribute catalogue: what can be clustered on"),
+        (name = "operations", description = "Probes for orchestrators")
+    )
+)]
+struct ApiDoc;
+
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope("/v1")
+            .configure(customers::routes)
+            .configure(attributes::routes),
+    )
+    .configure(health::routes);
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+/// The document as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut json = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+/// Settings the handlers read.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSettings {
+    pub max_batch: usize,
+    pub max_json_bytes: usize,
+}
+
+/// Everything the service answers, for one worker thread of the server.
+pub fn app(
+    pool: PgPool,
+    settings: ApiSettings,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, spec) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .app_data(web::Data::new(pool))
+        .app_data(web::Data::new(CustomerLimits {
+            max_batch: settings.max_batch,
+        }))
+        .app_data(JsonLimit(settings.max_json_bytes))
+        .app_data(web::PayloadConfig::new(settings.max_json_bytes))
+        .configure(routes)
+        .split_for_parts();
+    let known_routes = web::Data::new(RouteTable::from_spec(&spec));
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .service(web::resource("/docs").get(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        }))
+        .app_data(known_routes)
+        .default_service(web::to(unmatched))
+        .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))
+        .wrap_fn(|req, srv| {
+            let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                    res.headers_mut()
+                        .insert(header::HeaderName::from_static("x-request-id"), id);
+                }
+                Ok(res)
+            }
+        })
+        .wrap(TracingLogger::default())
+}
+
+/// The documented paths and their methods: tells a wrong method (405) from an unknown path (404).
+struct RouteTable(Vec<(ResourceDef, Vec<Method>)>);
+
+impl RouteTable {
+    fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
+        let value = serde_json::to_value(&spec.paths).unwrap_or_default();
+        let routes = value
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let methods = item
+                            .as_object()
+                            .map(|ops| {
+                                ops.keys()
+                                    .filter_map(|m| {
+                                        Method::from_bytes(m.to_uppercase().as_bytes()).ok()
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (ResourceDef::new(path.as_str()), methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self(routes)
+    }
+
+    fn allowed(&self, path: &str) -> Vec<Method> {
+        self.0
+            .iter()
+            .filter(|(def, _)| def.is_match(path))
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect()
+    }
+}
+
+async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+    let allowed = routes.allowed(req.path());
+    let error = if allowed.is_empty() {
+        Error::NotFound(format!("no such resource: {}", req.path()))
+    } else {
+        let allow: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+        Error::MethodNotAllowed {
+            detail: format!(
+                "{} is not allowed on {}; allowed: {}",
+                req.method(),
+                req.path(),
+                allow.join(", ")
+            ),
+            allow,
+        }
+    };
+    debug_assert!(error.status_code() != StatusCode::OK);
+    error.error_response()
+}

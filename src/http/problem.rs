@@ -1,0 +1,152 @@
+//! RFC 9457 problem details: every error response of the service has this body.
+
+use crate::error::{Error, FieldError};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem: a stable `type` per class of error, the status, and a `detail` naming
+/// the field (or CSV lines) at fault.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:segstore:problem:validation",
+    "title": "Invalid request",
+    "status": 422,
+    "detail": "customers[0].attributes.age: `abc` is not a number",
+    "errors": [{"field": "customers[0].attributes.age", "message": "`abc` is not a number"}]
+}))]
+pub struct Problem {
+    /// Stable identifier of the error class, e.g. `urn:segstore:problem:validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the error class.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, naming the field, parameter or lines at fault.
+    pub detail: String,
+    /// Individual problems, when there are several (at most 100).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// (slug, title) of each status the service answers with.
+fn class(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("malformed-request", "Malformed request"),
+        404 => ("not-found", "Not found"),
+        405 => ("method-not-allowed", "Method not allowed"),
+        406 => ("not-acceptable", "Not acceptable"),
+        409 => ("conflict", "Conflict"),
+        413 => ("payload-too-large", "Payload too large"),
+        415 => ("unsupported-media-type", "Unsupported media type"),
+        422 => ("validation", "Invalid request"),
+        503 => ("service-unavailable", "Service unavailable"),
+        s if s >= 500 => ("internal", "Internal server error"),
+        _ => ("bad-request", "Bad request"),
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let (slug, title) = class(status);
+        Self {
+            kind: format!("urn:segstore:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .content_type(CONTENT_TYPE)
+            .body(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Malformed(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Error::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                "The database is unavailable; retry later.".to_owned()
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "An internal error occurred; it has been logged.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut problem = Problem::new(status, detail);
+        if let Error::Validation { errors, .. } = self {
+            problem.errors = errors.clone();
+        }
+        let mut response = problem.response();
+        if let Error::MethodNotAllowed { allow, .. } = self
+            && let Ok(value) = HeaderValue::from_str(&allow.join(", "))
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        if let Error::Unavailable(_) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// Middleware hook: any error response not already problem+json (actix's own extractor,
+/// routing and payload errors) is rewritten as one, keeping its status and message.
+pub fn rewrite_error_response<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let detail = res
+        .response()
+        .error()
+        .map(|e| e.to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let (req, old) = res.into_parts();
+    let mut new: HttpResponse<BoxBody> = Problem::new(status, detail).response();
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}

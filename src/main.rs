@@ -1,0 +1,48 @@
+use clap::Parser;
+use segstore::config::{Cli, Command};
+use segstore::startup::{Application, Database};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = segstore::telemetry::init(&cli.log) {
+        eprintln!("segstore: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("segstore: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Openapi => {
+            print!("{}", segstore::http::openapi_json());
+            Ok(())
+        }
+        Command::Migrate(settings) => {
+            let db = Database::connect(&settings).await?;
+            let result = db.migrate().await;
+            db.close().await;
+            result
+        }
+        Command::Serve(settings) => {
+            let db = Database::connect(&settings.database).await?;
+            let served = async {
+                db.migrate().await?;
+                let app = Application::build(&settings, db.pool.clone())?;
+                tracing::info!(bind = %settings.bind, port = app.port(), "serving");
+                app.run_until_stopped().await?;
+                tracing::info!("stopped");
+                anyhow::Ok(())
+            }
+            .await;
+            db.close().await;
+            served
+        }
+    }
+}

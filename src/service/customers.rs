@@ -1,0 +1,318 @@
+//! Customer writes (JSON batches), reads, deletes and the attribute catalogue.
+
+use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId};
+use crate::error::{Error, FieldError, Result};
+use crate::store::staging::{self, Slot, StagingEncoder};
+use crate::store::{self, Catalogue, attributes, customers::CustomerRow};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// One customer of a JSON batch: the attributes it names are written, the others kept.
+#[derive(Debug, Clone)]
+pub struct CustomerUpsert {
+    pub id: ExternalId,
+    pub attributes: Vec<(AttributeName, AttributeValue)>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub received: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Attributes this write added to the catalogue.
+    pub new_attributes: Vec<(String, AttributeKind)>,
+}
+
+/// Upserts a batch atomically: all customers are written, or (on any error) none.
+#[tracing::instrument(skip_all, fields(customers = batch.len()))]
+pub async fn upsert(pool: &PgPool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
+    let mut tx = pool.begin().await?;
+    let known = attributes::load(&mut *tx).await?;
+    let wanted = attribute_kinds(&known, &batch)?;
+    let catalogue = attributes::register(&mut tx, &wanted).await?;
+    let new_attributes = new_attributes(&known, &catalogue);
+
+    let mut encoder = StagingEncoder::new(
+        catalogue.width(AttributeKind::Numeric),
+        catalogue.width(AttributeKind::Categorical),
+    );
+    let mut copy = staging::begin_copy(&mut tx).await?;
+    let mut numeric = Vec::new();
+    let mut categorical = Vec::new();
+    for (index, customer) in batch.iter().enumerate() {
+        numeric.clear();
+        numeric.resize(catalogue.width(AttributeKind::Numeric), Slot::Keep);
+        categorical.clear();
+        categorical.resize(catalogue.width(AttributeKind::Categorical), Slot::Keep);
+        for (name, value) in &customer.attributes {
+            let attribute = catalogue.get(name.as_str()).expect("registered above");
+            let slot = attribute.position - 1;
+            match value {
+                AttributeValue::Numeric(v) => numeric[slot] = Slot::Set(v.get()),
+                AttributeValue::Categorical(v) => categorical[slot] = Slot::Set(v.as_str()),
+                AttributeValue::Missing => match attribute.kind {
+                    AttributeKind::Numeric => numeric[slot] = Slot::Clear,
+                    AttributeKind::Categorical => categorical[slot] = Slot::Clear,
+                },
+            }
+        }
+        encoder.push(index as u64, &customer.id, &numeric, &categorical);
+        if encoder.chunk_ready() {
+            copy.send(encoder.take_chunk()).await?;
+        }
+    }
+    copy.send(encoder.take_chunk()).await?;
+    copy.finish().await?;
+    let merged = staging::merge(&mut tx, &encoder)
+        .await
+        .map_err(|e| rename_duplicate_lines(e.into()))?;
+    tx.commit().await?;
+    Ok(WriteOutcome {
+        received: merged.received,
+        inserted: merged.inserted,
+        updated: merged.updated,
+        unchanged: merged.unchanged,
+        new_attributes,
+    })
+}
+
+/// In a JSON batch the staged "line" is the index in `customers`: report it as a path.
+fn rename_duplicate_lines(e: Error) -> Error {
+    match e {
+        Error::Validation { detail, errors } => Error::Validation {
+            detail,
+            errors: errors
+                .into_iter()
+                .map(|mut fe| {
+                    if let Some(index) = fe.line.take() {
+                        fe.field = Some(format!("customers[{index}].id"));
+                        fe.message = fe.message.replace("(at ", "(at indexes ");
+                    }
+                    fe
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+/// The kind of every attribute the batch names; refuses values whose kind contradicts the
+/// catalogue or the rest of the batch, naming each offending field.
+fn attribute_kinds(
+    catalogue: &Catalogue,
+    batch: &[CustomerUpsert],
+) -> Result<Vec<(AttributeName, AttributeKind)>> {
+    let mut kinds: Vec<(AttributeName, AttributeKind)> = Vec::new();
+    let mut errors = Vec::new();
+    for (index, customer) in batch.iter().enumerate() {
+        for (name, value) in &customer.attributes {
+            let Some(kind) = value.kind() else { continue };
+            let expected = catalogue
+                .get(name.as_str())
+                .map(|a| a.kind)
+                .or_else(|| kinds.iter().find(|(n, _)| n == name).map(|(_, k)| *k));
+            match expected {
+                None => kinds.push((name.clone(), kind)),
+                Some(expected) if expected != kind => errors.push(FieldError::field(
+                    format!("customers[{index}].attributes.{name}"),
+                    format!(
+                        "`{name}` is a {} attribute; this value is {}",
+                        expected.as_str(),
+                        kind.as_str()
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(kinds)
+    } else {
+        Err(Error::invalid_many(
+            format!(
+                "{} attribute values do not match their attribute's kind; first at {}",
+                errors.len(),
+                errors[0].field.as_deref().unwrap_or("?")
+            ),
+            errors,
+        ))
+    }
+}
+
+pub(crate) fn new_attributes(
+    before: &Catalogue,
+    after: &Catalogue,
+) -> Vec<(String, AttributeKind)> {
+    after
+        .iter()
+        .filter(|a| before.get(a.name.as_str()).is_none())
+        .map(|a| (a.name.to_string(), a.kind))
+        .collect()
+}
+
+/// A stored customer with its attributes by name, in catalogue order.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub attributes: Vec<(String, StoredValue)>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredValue {
+    Numeric(f64),
+    Categorical(String),
+}
+
+fn to_customer(row: CustomerRow, catalogue: &Catalogue) -> Customer {
+    let attributes = catalogue
+        .iter()
+        .filter_map(|a| {
+            let i = a.position - 1;
+            let value = match a.kind {
+                AttributeKind::Numeric => row
+                    .numeric_values
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(StoredValue::Numeric),
+                AttributeKind::Categorical => row
+                    .categorical_values
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .map(StoredValue::Categorical),
+            };
+            value.map(|v| (a.name.to_string(), v))
+        })
+        .collect();
+    Customer {
+        id: row.external_id,
+        attributes,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+pub async fn get(pool: &PgPool, id: &str) -> Result<Customer> {
+    let mut tx = pool.begin().await?;
+    let row = store::customers::find(&mut *tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no customer with id `{id}`")))?;
+    let catalogue = attributes::load(&mut *tx).await?;
+    Ok(to_customer(row, &catalogue))
+}
+
+/// A page of customers in id order, and the cursor for the next page when there is one.
+pub async fn page(
+    pool: &PgPool,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<Customer>, Option<String>)> {
+    let mut tx = pool.begin().await?;
+    let mut rows = store::customers::page(&mut *tx, after, i64::from(limit) + 1).await?;
+    let catalogue = attributes::load(&mut *tx).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| r.external_id.clone())
+    } else {
+        None
+    };
+    let customers = rows
+        .into_iter()
+        .map(|r| to_customer(r, &catalogue))
+        .collect();
+    Ok((customers, next))
+}
+
+pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
+    if store::customers::delete(pool, id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!("no customer with id `{id}`")))
+    }
+}
+
+/// One attribute of the catalogue with its population figures.
+#[derive(Debug, Clone)]
+pub struct AttributeSummary {
+    pub name: String,
+    pub kind: AttributeKind,
+    /// Customers with a value for it.
+    pub customers: i64,
+    pub numeric: Option<NumericSummary>,
+    pub categorical: Option<CategoricalSummary>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NumericSummary {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+    pub std: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CategoricalSummary {
+    pub distinct_values: i64,
+    pub top_values: Vec<(String, i64)>,
+}
+
+pub const TOP_VALUES: i64 = 10;
+
+/// The catalogue with figures, from one consistent snapshot.
+pub async fn catalogue(pool: &PgPool) -> Result<(i64, Vec<AttributeSummary>)> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let catalogue = attributes::load(&mut *tx).await?;
+    let total = store::customers::count(&mut *tx).await?;
+    let (numeric, categorical, top) = attributes::stats(&mut tx, TOP_VALUES).await?;
+    let summaries = catalogue
+        .iter()
+        .map(|a| {
+            let position = a.position as i64;
+            match a.kind {
+                AttributeKind::Numeric => {
+                    let s = numeric.iter().find(|s| s.position == position);
+                    let customers = s.map_or(0, |s| s.customers);
+                    AttributeSummary {
+                        name: a.name.to_string(),
+                        kind: a.kind,
+                        customers,
+                        numeric: s.filter(|_| customers > 0).map(|s| NumericSummary {
+                            min: s.min.unwrap_or(f64::NAN),
+                            mean: s.mean.unwrap_or(f64::NAN),
+                            max: s.max.unwrap_or(f64::NAN),
+                            std: s.std.unwrap_or(f64::NAN),
+                        }),
+                        categorical: None,
+                    }
+                }
+                AttributeKind::Categorical => {
+                    let s = categorical.iter().find(|s| s.position == position);
+                    AttributeSummary {
+                        name: a.name.to_string(),
+                        kind: a.kind,
+                        customers: s.map_or(0, |s| s.customers),
+                        numeric: None,
+                        categorical: Some(CategoricalSummary {
+                            distinct_values: s.map_or(0, |s| s.distinct_values),
+                            top_values: top
+                                .iter()
+                                .filter(|t| t.position == position)
+                                .map(|t| (t.value.clone(), t.customers))
+                                .collect(),
+                        }),
+                    }
+                }
+            }
+        })
+        .collect();
+    Ok((total, summaries))
+}

@@ -1,0 +1,153 @@
+//! Building the application: the database (given or embedded), migrations, the HTTP server.
+
+use crate::config::{DatabaseSettings, ServeSettings};
+use crate::embedded_pg::EmbeddedPostgres;
+use crate::http::{self, ApiSettings};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use std::net::TcpListener;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database a process talks to; stops the embedded server it started when dropped.
+pub struct Database {
+    pub pool: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts (or reuses) the embedded PostgreSQL and its
+    /// `segstore` database.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let (options, embedded) = match &settings.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                None,
+            ),
+            None => {
+                let root = settings.data_dir.clone();
+                let embedded =
+                    tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&root)).await??;
+                create_database_if_missing(&embedded.connect_options("postgres"), "segstore")
+                    .await?;
+                (embedded.connect_options("segstore"), Some(embedded))
+            }
+        };
+        let options =
+            options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Self { pool, embedded })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying migrations")
+    }
+
+    /// Closes the pool and stops the embedded server if this process started it.
+    pub async fn close(mut self) {
+        self.pool.close().await;
+        if let Some(embedded) = self.embedded.take() {
+            tokio::task::spawn_blocking(move || embedded.stop())
+                .await
+                .ok();
+        }
+    }
+}
+
+pub async fn create_database_if_missing(
+    admin: &PgConnectOptions,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut conn = admin
+        .connect()
+        .await
+        .context("connecting to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => {}
+            // Created concurrently by another process.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A bound, not yet running, HTTP server.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Binds the listener first (port 0 picks a free one) and builds the server on it.
+    pub fn build(settings: &ServeSettings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let api = ApiSettings {
+            max_batch: settings.max_batch as usize,
+            max_json_bytes: settings.max_json_bytes,
+        };
+        Self::on_listener(
+            listener,
+            api,
+            settings.http_workers,
+            settings.shutdown_timeout,
+            pool,
+        )
+    }
+
+    pub fn on_listener(
+        listener: TcpListener,
+        api: ApiSettings,
+        workers: Option<usize>,
+        shutdown_timeout: u64,
+        pool: PgPool,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let mut server = actix_web::HttpServer::new(move || http::app(pool.clone(), api))
+            .shutdown_timeout(shutdown_timeout)
+            .listen(listener)?;
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn into_server(self) -> actix_web::dev::Server {
+        self.server
+    }
+}

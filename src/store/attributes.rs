@@ -1,0 +1,189 @@
+//! The attribute catalogue: which attribute lives at which position of which array.
+
+use crate::domain::{AttributeKind, AttributeName};
+use sqlx::{PgConnection, PgExecutor};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribute {
+    pub name: AttributeName,
+    pub kind: AttributeKind,
+    /// 1-based position in `numeric_values` or `categorical_values` (by kind).
+    pub position: usize,
+}
+
+/// The whole catalogue, in creation order.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    attributes: Vec<Attribute>,
+}
+
+impl Catalogue {
+    pub fn get(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name.as_str() == name)
+    }
+
+    /// The length an array of this kind needs to hold every attribute.
+    pub fn width(&self, kind: AttributeKind) -> usize {
+        self.attributes
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.position)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Attribute> {
+        self.attributes.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.attributes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AttributeRow {
+    name: String,
+    kind: String,
+    position: i32,
+}
+
+pub async fn load(db: impl PgExecutor<'_>) -> sqlx::Result<Catalogue> {
+    let rows: Vec<AttributeRow> =
+        sqlx::query_as("SELECT name, kind, position FROM attributes ORDER BY attribute_id")
+            .fetch_all(db)
+            .await?;
+    let attributes = rows
+        .into_iter()
+        .map(|r| {
+            let kind = AttributeKind::parse(&r.kind)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {}", r.kind).into()))?;
+            Ok(Attribute {
+                name: AttributeName::from_trusted(r.name),
+                kind,
+                position: usize::try_from(r.position).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            })
+        })
+        .collect::<sqlx::Result<_>>()?;
+    Ok(Catalogue { attributes })
+}
+
+/// Adds the attributes that are not in the catalogue yet, each at the next free position of its
+/// kind, and returns the whole catalogue. Attributes already present keep their kind.
+///
+/// Runs inside the caller's transaction and holds a transaction-scoped advisory lock, so
+/// concurrent writers never hand out the same position; nothing is added if that transaction
+/// rolls back.
+pub async fn register(
+    tx: &mut PgConnection,
+    wanted: &[(AttributeName, AttributeKind)],
+) -> sqlx::Result<Catalogue> {
+    let current = load(&mut *tx).await?;
+    if wanted
+        .iter()
+        .all(|(name, _)| current.get(name.as_str()).is_some())
+    {
+        return Ok(current);
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CATALOGUE_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let current = load(&mut *tx).await?;
+    let mut next_numeric = current.width(AttributeKind::Numeric);
+    let mut next_categorical = current.width(AttributeKind::Categorical);
+    let (mut names, mut kinds, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, kind) in wanted {
+        if current.get(name.as_str()).is_some() || names.contains(&name.as_str()) {
+            continue;
+        }
+        let next = match kind {
+            AttributeKind::Numeric => &mut next_numeric,
+            AttributeKind::Categorical => &mut next_categorical,
+        };
+        *next += 1;
+        names.push(name.as_str());
+        kinds.push(kind.as_str());
+        positions.push(*next as i32);
+    }
+    sqlx::query(
+        "INSERT INTO attributes (name, kind, position)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[])",
+    )
+    .bind(&names)
+    .bind(&kinds)
+    .bind(&positions)
+    .execute(&mut *tx)
+    .await?;
+    load(&mut *tx).await
+}
+
+/// Key of the advisory lock that serialises catalogue additions ("segstore" in ASCII, truncated).
+const CATALOGUE_LOCK: i64 = 0x7365_6773_746f_7265;
+
+/// Population statistics of one numeric attribute.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NumericStats {
+    pub position: i64,
+    pub customers: i64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub max: Option<f64>,
+    pub std: Option<f64>,
+}
+
+/// Customer counts of one categorical attribute.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CategoricalStats {
+    pub position: i64,
+    pub customers: i64,
+    pub distinct_values: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TopValue {
+    pub position: i64,
+    pub value: String,
+    pub customers: i64,
+}
+
+/// One pass over all customers per kind; `top` most frequent values per categorical attribute.
+pub async fn stats(
+    tx: &mut PgConnection,
+    top: i64,
+) -> sqlx::Result<(Vec<NumericStats>, Vec<CategoricalStats>, Vec<TopValue>)> {
+    let numeric = sqlx::query_as(
+        "SELECT u.pos AS position, count(u.v) AS customers, min(u.v) AS min,
+                avg(u.v) AS mean, max(u.v) AS max, stddev_pop(u.v) AS std
+         FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
+         GROUP BY u.pos",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let categorical = sqlx::query_as(
+        "SELECT u.pos AS position, count(u.v) AS customers, count(DISTINCT u.v) AS distinct_values
+         FROM customers c, unnest(c.categorical_values) WITH ORDINALITY AS u(v, pos)
+         GROUP BY u.pos",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let top_values = sqlx::query_as(
+        "SELECT position, value, customers FROM (
+             SELECT u.pos AS position, u.v AS value, count(*) AS customers,
+                    row_number() OVER (PARTITION BY u.pos ORDER BY count(*) DESC, u.v) AS rank
+             FROM customers c, unnest(c.categorical_values) WITH ORDINALITY AS u(v, pos)
+             WHERE u.v IS NOT NULL
+             GROUP BY u.pos, u.v
+         ) ranked
+         WHERE rank <= $1
+         ORDER BY position, rank",
+    )
+    .bind(top)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((numeric, categorical, top_values))
+}

@@ -1,0 +1,12 @@
+//! Database access: sqlx queries, one module per table family. No HTTP types here.
+
+pub mod attributes;
+pub mod customers;
+pub mod staging;
+
+pub use attributes::{Attribute, Catalogue};
+
+/// One round trip to the database.
+pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(db).await.map(drop)
+}

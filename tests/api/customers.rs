@@ -1,0 +1,134 @@
+use crate::helpers::{json_ok, spawn_app};
+use serde_json::json;
+
+#[tokio::test]
+async fn batch_upsert_inserts_updates_and_is_idempotent() {
+    let app = spawn_app().await;
+    let batch = json!([
+        {"id": "0001", "attributes": {"age": 19, "gender": "Male", "spending_score": 39}},
+        {"id": "0002", "attributes": {"age": 21, "gender": "Male"}},
+        {"id": "A-3", "attributes": {"age": 20.5, "vip": true}}
+    ]);
+    let first = json_ok(app.upsert(batch.clone()).await).await;
+    assert_eq!(first["received"], 3);
+    assert_eq!(first["inserted"], 3);
+    assert_eq!(first["updated"], 0);
+    let created: Vec<_> = first["new_attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("age", "numeric"),
+            ("gender", "categorical"),
+            ("spending_score", "numeric"),
+            ("vip", "categorical")
+        ]
+    );
+
+    // The same batch again changes nothing.
+    let again = json_ok(app.upsert(batch).await).await;
+    assert_eq!(
+        (
+            again["inserted"].as_u64(),
+            again["updated"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(3))
+    );
+    assert_eq!(again["new_attributes"], json!([]));
+
+    // An update names only what changes: other attributes keep their values; null clears.
+    let update = json_ok(
+        app.upsert(json!([{"id": "0001", "attributes": {"age": 20, "spending_score": null}}]))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (update["inserted"].as_u64(), update["updated"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let customer = json_ok(app.get("/v1/customers/0001").await).await;
+    assert_eq!(customer["id"], "0001");
+    assert_eq!(
+        customer["attributes"],
+        json!({"age": 20.0, "gender": "Male"})
+    );
+    assert!(customer["updated_at"].as_str().unwrap() >= customer["created_at"].as_str().unwrap());
+
+    let other = json_ok(app.get("/v1/customers/A-3").await).await;
+    assert_eq!(other["attributes"], json!({"age": 20.5, "vip": "true"}));
+    assert_eq!(app.customer_count().await, 3);
+}
+
+#[tokio::test]
+async fn a_customer_without_attributes_can_be_created_and_ids_are_verbatim() {
+    let app = spawn_app().await;
+    let out = json_ok(
+        app.upsert(json!([{"id": "007"}, {"id": "7"}, {"id": "café/ü 1"}]))
+            .await,
+    )
+    .await;
+    assert_eq!(out["inserted"], 3);
+    for id in ["007", "7", "caf%C3%A9%2F%C3%BC%201"] {
+        let c = json_ok(app.get(&format!("/v1/customers/{id}")).await).await;
+        assert_eq!(c["attributes"], json!({}));
+    }
+    let c = json_ok(app.get("/v1/customers/007").await).await;
+    assert_eq!(c["id"], "007");
+}
+
+#[tokio::test]
+async fn delete_removes_the_customer() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let response = app.delete("/v1/customers/0042").await;
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(app.customer_count().await, 199);
+    crate::helpers::assert_problem(app.get("/v1/customers/0042").await, 404, "0042").await;
+    crate::helpers::assert_problem(app.delete("/v1/customers/0042").await, 404, "0042").await;
+}
+
+#[tokio::test]
+async fn pagination_walks_every_customer_once_in_id_order() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/v1/customers?limit=7&after={a}"),
+            None => "/v1/customers?limit=7".to_owned(),
+        };
+        let page = json_ok(app.get(&path).await).await;
+        let customers = page["customers"].as_array().unwrap();
+        assert!(customers.len() <= 7);
+        seen.extend(
+            customers
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        match page["next_after"].as_str() {
+            Some(next) => {
+                assert_eq!(next, seen.last().unwrap());
+                after = Some(next.to_owned());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 29, "200 customers in pages of 7");
+    let expected: Vec<String> = (1..=200).map(|i| format!("{i:04}")).collect();
+    assert_eq!(seen, expected, "no duplicates, no gaps, in id order");
+
+    // The default page size is 100, and the last page has no cursor.
+    let first = json_ok(app.get("/v1/customers").await).await;
+    assert_eq!(first["customers"].as_array().unwrap().len(), 100);
+    let last = json_ok(app.get("/v1/customers?after=0150&limit=1000").await).await;
+    assert_eq!(last["customers"].as_array().unwrap().len(), 50);
+    assert!(last.get("next_after").is_none());
+}

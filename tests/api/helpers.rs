@@ -1,0 +1,306 @@
+use reqwest::{Response, StatusCode};
+use segstore::embedded_pg::EmbeddedPostgres;
+use segstore::http::ApiSettings;
+use segstore::startup::{Application, MIGRATOR};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use std::net::TcpListener;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Limits small enough that tests can exceed them cheaply.
+pub const TEST_MAX_BATCH: usize = 100;
+pub const TEST_MAX_JSON_BYTES: usize = 256 * 1024;
+
+pub const MALL_CSV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/Mall_Customers.csv"
+);
+
+/// The PostgreSQL server the tests use: `DATABASE_URL` when set, else the embedded one under
+/// `.segstore-test/` (stopped when the test process exits, if this process started it).
+struct TestServer {
+    admin: PgConnectOptions,
+    template: String,
+}
+
+fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        std::thread::spawn(|| {
+            let admin = match std::env::var("DATABASE_URL") {
+                Ok(url) => PgConnectOptions::from_str(&url)
+                    .expect("DATABASE_URL is a PostgreSQL URL")
+                    .database("postgres"),
+                Err(_) => {
+                    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/.segstore-test");
+                    let mut embedded = EmbeddedPostgres::start(root.as_ref())
+                        .unwrap_or_else(|e| panic!("starting the embedded PostgreSQL: {e:#}"));
+                    embedded
+                        .stop_after_exit_of(std::process::id())
+                        .expect("watchdog");
+                    embedded.connect_options("postgres")
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let template = runtime.block_on(prepare_template(&admin));
+            TestServer { admin, template }
+        })
+        .join()
+        .expect("test database setup")
+    })
+}
+
+/// A migrated database to clone, named after the migrations so a schema change makes a new one.
+async fn prepare_template(admin: &PgConnectOptions) -> String {
+    let digest = MIGRATOR
+        .iter()
+        .flat_map(|m| m.checksum.iter().copied())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let name = format!("segstore_template_{digest:016x}");
+    let mut conn = admin.connect().await.expect("connecting to PostgreSQL");
+    // Serialise template creation across concurrently starting test processes.
+    sqlx::query("SELECT pg_advisory_lock(7170)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let ready: Option<bool> =
+        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    if ready != Some(true) {
+        if ready.is_some() {
+            exec(&mut conn, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+        }
+        exec(&mut conn, &format!("CREATE DATABASE \"{name}\"")).await;
+        let mut db = PgConnection::connect_with(&admin.clone().database(&name))
+            .await
+            .unwrap();
+        MIGRATOR.run(&mut db).await.expect("migrations apply");
+        db.close().await.unwrap();
+        exec(
+            &mut conn,
+            &format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true"),
+        )
+        .await;
+    }
+    sqlx::query("SELECT pg_advisory_unlock(7170)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    name
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A connection pool to the test's own database, for assertions on its state.
+    pub pool: PgPool,
+    database: String,
+}
+
+/// A running server with an empty, migrated database of its own.
+pub async fn spawn_app() -> TestApp {
+    let server = server();
+    let database = format!("segstore_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = server.admin.connect().await.unwrap();
+    exec(
+        &mut admin,
+        &format!(
+            "CREATE DATABASE \"{database}\" TEMPLATE \"{}\"",
+            server.template
+        ),
+    )
+    .await;
+    admin.close().await.ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(server.admin.clone().database(&database))
+        .await
+        .unwrap();
+    spawn_on_pool(pool, database).await
+}
+
+/// A running server whose database cannot be reached (connections are refused).
+pub async fn spawn_app_without_database() -> TestApp {
+    let unreachable = PgConnectOptions::new().host("127.0.0.1").port(1);
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(unreachable);
+    spawn_on_pool(pool, String::new()).await
+}
+
+async fn spawn_on_pool(pool: PgPool, database: String) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let settings = ApiSettings {
+        max_batch: TEST_MAX_BATCH,
+        max_json_bytes: TEST_MAX_JSON_BYTES,
+    };
+    let app = Application::on_listener(listener, settings, Some(1), 1, pool.clone()).unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.into_server());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        pool,
+        database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.database.is_empty() {
+            return;
+        }
+        let admin = server().admin.clone();
+        let database = std::mem::take(&mut self.database);
+        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut conn = admin.connect().await.unwrap();
+                exec(
+                    &mut conn,
+                    &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+                )
+                .await;
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn import_csv(&self, query: &str, csv: impl Into<reqwest::Body>) -> Response {
+        self.post_raw(&format!("/v1/customers/import{query}"), "text/csv", csv)
+            .await
+    }
+
+    /// Imports the Mall fixture and returns the import's answer.
+    pub async fn import_mall(&self) -> Value {
+        let csv = std::fs::read(MALL_CSV).unwrap();
+        json_ok(self.import_csv("", csv).await).await
+    }
+
+    pub async fn upsert(&self, customers: Value) -> Response {
+        self.post_json(
+            "/v1/customers",
+            &serde_json::json!({ "customers": customers }),
+        )
+        .await
+    }
+
+    /// A digest of everything the store holds: equal digests mean nothing was written.
+    pub async fn fingerprint(&self) -> String {
+        sqlx::query_scalar(
+            "SELECT md5(coalesce((SELECT string_agg(format('%s|%s|%s|%s', external_id, numeric_values,
+                                                           categorical_values, updated_at), E'\\n' ORDER BY external_id)
+                                  FROM customers), '')
+                        || coalesce((SELECT string_agg(format('%s|%s|%s', name, kind, position), E'\\n' ORDER BY name)
+                                     FROM attributes), ''))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn customer_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM customers")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts a 200 and returns the JSON body.
+pub async fn json_ok(response: Response) -> Value {
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "body: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Asserts a problem+json answer with this status whose detail or errors mention `needle`;
+/// returns the body.
+pub async fn assert_problem(response: Response, status: u16, needle: &str) -> Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "body: {text}");
+    assert_eq!(content_type, "application/problem+json", "body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:segstore:problem:"),
+        "{body}"
+    );
+    assert!(body["title"].is_string(), "{body}");
+    assert!(
+        text.contains(needle),
+        "problem does not mention {needle:?}: {body:#}"
+    );
+    body
+}

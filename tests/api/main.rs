@@ -1,0 +1,10 @@
+//! Integration tests: the real server on a random port, against a fresh PostgreSQL database
+//! per test (cloned from a migrated template), through HTTP only.
+
+mod attributes;
+mod customers;
+mod errors;
+mod health;
+mod helpers;
+mod import;
+mod openapi;

@@ -1,0 +1,57 @@
+use crate::helpers::spawn_app;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+
+/// The committed spec is what the code generates. `UPDATE_OPENAPI=1 cargo test openapi`
+/// rewrites it.
+#[test]
+fn committed_openapi_matches_the_code() {
+    let generated = segstore::http::openapi_json();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(COMMITTED, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date with the code: regenerate it with \
+         `UPDATE_OPENAPI=1 cargo test openapi` (or `cargo run -- openapi > openapi/openapi.json`) and commit it"
+    );
+}
+
+#[tokio::test]
+async fn the_served_spec_is_the_committed_one_and_docs_work_offline() {
+    let app = spawn_app().await;
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let committed: serde_json::Value =
+        serde_json::from_str(&segstore::http::openapi_json()).unwrap();
+    assert_eq!(served, committed);
+    assert_eq!(served["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    for path in [
+        "/v1/customers",
+        "/v1/customers/import",
+        "/v1/customers/{id}",
+        "/v1/attributes",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(served["paths"].get(path).is_some(), "{path} is documented");
+    }
+
+    let docs = app.get("/docs/").await;
+    assert_eq!(docs.status().as_u16(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("cdn") && !html.contains("unpkg"),
+        "nothing from a CDN"
+    );
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.headers()["location"], "/docs/");
+}
