@@ -8,6 +8,9 @@
 -- with no per-attribute joins and no JSON parsing; a missing value is a NULL
 -- element (or an array shorter than the position). See BENCHMARKS.md for the
 -- measured cost against a plain wide table.
+--
+-- The CRM's id is the primary key (byte order, "C" collation): CRM lookups need no join,
+-- keyset pagination walks the index, and a bulk insert maintains one index, not two.
 
 CREATE FUNCTION segstore_set_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -35,14 +38,12 @@ COMMENT ON TABLE attributes IS
     'Attribute catalogue: name -> kind and position in customers.numeric_values / categorical_values';
 
 CREATE TABLE customers (
-    customer_id        bigint GENERATED ALWAYS AS IDENTITY,
     external_id        text COLLATE "C" NOT NULL,
     numeric_values     float8[] NOT NULL DEFAULT '{}',
     categorical_values text[]   NOT NULL DEFAULT '{}',
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT customers_pkey PRIMARY KEY (customer_id),
-    CONSTRAINT customers_external_id_key UNIQUE (external_id),
+    CONSTRAINT customers_pkey PRIMARY KEY (external_id),
     CONSTRAINT customers_external_id_check CHECK (length(external_id) BETWEEN 1 AND 128)
 );
 

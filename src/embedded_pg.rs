@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The message printed when no PostgreSQL can be found or started.
-pub const NO_POSTGRES: &str = "segstore needs PostgreSQL. Either set DATABASE_URL to a running \
-server (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/segstore), or install the server \
-binaries so segstore can run its own embedded cluster (`apt install postgresql` on Debian/Ubuntu), \
-or start one with `docker compose up -d db`.";
+pub const NO_POSTGRES: &str = "segstore needs PostgreSQL, and found none. Either set DATABASE_URL \
+to a running server (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/segstore), or install the \
+PostgreSQL server so segstore can run its own embedded cluster (`apt install postgresql` on \
+Debian/Ubuntu), or start the one in docker-compose.yml with `docker compose up -d db` and set \
+DATABASE_URL=postgres://segstore:segstore@127.0.0.1:55432/segstore";
 
 const PORT: u16 = 5432;
 
@@ -38,7 +39,11 @@ impl EmbeddedPostgres {
     /// Initialises the cluster under `root` if needed and starts it unless it already runs.
     /// Blocking (it waits for `initdb` and `pg_ctl`): call from `spawn_blocking` in async code.
     pub fn start(root: &Path) -> anyhow::Result<Self> {
-        let bin_dir = find_bin_dir().context(NO_POSTGRES)?;
+        let bin_dir = find_bin_dir(
+            std::env::var_os("PATH").unwrap_or_default(),
+            Path::new("/usr/lib/postgresql"),
+        )
+        .context(NO_POSTGRES)?;
         let run_as = if Uid::effective().is_root() {
             Some(
                 User::from_name("postgres")
@@ -283,19 +288,18 @@ impl EmbeddedPostgres {
     }
 }
 
-/// The directory holding `initdb` and `pg_ctl`.
-fn find_bin_dir() -> anyhow::Result<PathBuf> {
+/// The directory holding `initdb` and `pg_ctl`: the first on `path`, else the newest
+/// `<versions>/<major>/bin` (Debian's layout, `/usr/lib/postgresql/15/bin`).
+fn find_bin_dir(path: std::ffi::OsString, versions: &Path) -> anyhow::Result<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if has_tools(&dir) {
-                // Resolve symlinks: pg_ctl finds `postgres` next to its real location.
-                let real = dir.join("pg_ctl").canonicalize()?;
-                return Ok(real.parent().unwrap_or(&dir).to_path_buf());
-            }
+    for dir in std::env::split_paths(&path) {
+        if has_tools(&dir) {
+            // Resolve symlinks: pg_ctl finds `postgres` next to its real location.
+            let real = dir.join("pg_ctl").canonicalize()?;
+            return Ok(real.parent().unwrap_or(&dir).to_path_buf());
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir(versions)
         .into_iter()
         .flatten()
         .flatten()
@@ -348,4 +352,36 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_newest_debian_layout_and_explains_when_there_is_none() {
+        let root = tempfile::tempdir().unwrap();
+        for version in ["9", "13", "15"] {
+            let bin = root.path().join(version).join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            for tool in ["initdb", "pg_ctl"] {
+                fs::write(bin.join(tool), "").unwrap();
+            }
+        }
+        let found = find_bin_dir("".into(), root.path()).unwrap();
+        assert_eq!(found, root.path().join("15").join("bin"));
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_bin_dir("/nonexistent".into(), empty.path())
+            .context(NO_POSTGRES)
+            .unwrap_err();
+        let message = format!("{err:#}");
+        for hint in [
+            "DATABASE_URL",
+            "apt install postgresql",
+            "docker compose up",
+        ] {
+            assert!(message.contains(hint), "{message}");
+        }
+    }
 }

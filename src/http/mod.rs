@@ -110,11 +110,18 @@ pub fn app(
         .app_data(known_routes)
         .default_service(web::to(unmatched))
         .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))
+        // Inside TracingLogger's span: the log line carries the request id, method and path.
         .wrap_fn(|req, srv| {
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+            let started = std::time::Instant::now();
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
+                tracing::info!(
+                    status = res.status().as_u16(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "request"
+                );
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                     res.headers_mut()
                         .insert(header::HeaderName::from_static("x-request-id"), id);

@@ -109,7 +109,7 @@ where
         copy.abort("the CSV has invalid rows").await.ok();
         return Err(writer.into_error());
     }
-    copy.send(writer.encoder.take_chunk()).await?;
+    copy.send(writer.encoder.take_last_chunk()).await?;
     copy.finish().await?;
     let merged = staging::merge(&mut tx, &writer.encoder).await?;
     tx.commit().await?;

@@ -63,7 +63,7 @@ pub async fn upsert(pool: &PgPool, batch: Vec<CustomerUpsert>) -> Result<WriteOu
             copy.send(encoder.take_chunk()).await?;
         }
     }
-    copy.send(encoder.take_chunk()).await?;
+    copy.send(encoder.take_last_chunk()).await?;
     copy.finish().await?;
     let merged = staging::merge(&mut tx, &encoder)
         .await

@@ -1,7 +1,7 @@
 //! The bulk write path shared by the JSON batch and the CSV import.
 //!
-//! Rows are streamed with `COPY ... FROM STDIN` into a transaction-scoped temporary table, then
-//! merged into `customers` by one set-based `INSERT ... SELECT ... ON CONFLICT` statement.
+//! Rows are streamed with `COPY ... FROM STDIN (FORMAT binary)` into a transaction-scoped
+//! temporary table, then merged into `customers` by one set-based `MERGE` statement.
 //! Nothing is written per row, and the caller's transaction makes the whole batch atomic.
 //!
 //! Each staged row carries, per attribute position, the new value and whether it was written,
@@ -12,7 +12,6 @@ use crate::domain::{AttributeKind, ExternalId};
 use crate::store::Catalogue;
 use sqlx::PgConnection;
 use sqlx::postgres::PgCopyIn;
-use std::fmt::Write as _;
 
 /// What a row does to one attribute.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,7 +23,8 @@ pub enum Slot<T> {
     Set(T),
 }
 
-/// Encodes rows in PostgreSQL's COPY text format and remembers which positions the batch wrote.
+/// Encodes rows in PostgreSQL's binary COPY format (no text parsing of numbers or arrays on
+/// the server) and remembers which positions the batch wrote.
 #[derive(Debug)]
 pub struct StagingEncoder {
     buf: Vec<u8>,
@@ -33,10 +33,20 @@ pub struct StagingEncoder {
     categorical_written: Vec<u64>,
 }
 
+/// Type OIDs of array elements.
+const FLOAT8_OID: u32 = 701;
+const TEXT_OID: u32 = 25;
+const BOOL_OID: u32 = 16;
+
 impl StagingEncoder {
     pub fn new(numeric_width: usize, categorical_width: usize) -> Self {
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+        // Signature, flags, header extension length.
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0u32.to_be_bytes());
+        buf.extend_from_slice(&0u32.to_be_bytes());
         Self {
-            buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+            buf,
             rows: 0,
             numeric_written: vec![0; numeric_width],
             categorical_written: vec![0; categorical_width],
@@ -54,35 +64,17 @@ impl StagingEncoder {
         debug_assert!(numeric.len() <= self.numeric_written.len());
         debug_assert!(categorical.len() <= self.categorical_written.len());
         let buf = &mut self.buf;
-        write_u64(buf, line);
-        buf.push(b'\t');
-        escape_copy_text(buf, id.as_str());
-        buf.push(b'\t');
-        encode_array(buf, numeric, |buf, v| {
-            // `{:?}` prints the shortest representation that round-trips (e.g. `1e300`, `0.1`).
-            let mut s = String::new();
-            let _ = write!(s, "{v:?}");
-            buf.extend_from_slice(s.as_bytes());
+        buf.extend_from_slice(&6u16.to_be_bytes());
+        field(buf, &line.to_be_bytes());
+        field(buf, id.as_str().as_bytes());
+        array(buf, FLOAT8_OID, numeric, |buf, v| {
+            field(buf, &v.to_be_bytes())
         });
-        buf.push(b'\t');
-        encode_mask(buf, numeric, &mut self.numeric_written);
-        buf.push(b'\t');
-        encode_array(buf, categorical, |buf, v| {
-            // Array element quoting first, then COPY text escaping of the result.
-            let mut quoted = String::with_capacity(v.len() + 2);
-            quoted.push('"');
-            for c in v.chars() {
-                if c == '"' || c == '\\' {
-                    quoted.push('\\');
-                }
-                quoted.push(c);
-            }
-            quoted.push('"');
-            escape_copy_text(buf, &quoted);
+        mask(buf, numeric, &mut self.numeric_written);
+        array(buf, TEXT_OID, categorical, |buf, v| {
+            field(buf, v.as_bytes())
         });
-        buf.push(b'\t');
-        encode_mask(buf, categorical, &mut self.categorical_written);
-        buf.push(b'\n');
+        mask(buf, categorical, &mut self.categorical_written);
         self.rows += 1;
     }
 
@@ -97,6 +89,12 @@ impl StagingEncoder {
 
     pub fn take_chunk(&mut self) -> Vec<u8> {
         std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + 4096))
+    }
+
+    /// The last chunk, with the end-of-data marker.
+    pub fn take_last_chunk(&mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.take_chunk()
     }
 
     fn usage(&self, kind: AttributeKind, position: usize) -> Usage {
@@ -121,57 +119,59 @@ enum Usage {
     Always,
 }
 
-fn write_u64(buf: &mut Vec<u8>, v: u64) {
-    let mut s = String::new();
-    let _ = write!(s, "{v}");
-    buf.extend_from_slice(s.as_bytes());
+/// A field or array element: its length, then its bytes.
+fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    buf.extend_from_slice(bytes);
 }
 
-fn encode_array<T: Copy>(
+/// Writes a field of `length` bytes whose content `write` appends, patching the length after.
+fn sized(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = buf.len();
+    buf.extend_from_slice(&0i32.to_be_bytes());
+    write(buf);
+    let len = (buf.len() - at - 4) as i32;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// A one-dimensional array (lower bound 1); `Keep` and `Clear` are NULL elements.
+fn array<T: Copy>(
     buf: &mut Vec<u8>,
+    element_oid: u32,
     slots: &[Slot<T>],
     mut element: impl FnMut(&mut Vec<u8>, T),
 ) {
-    buf.push(b'{');
-    for (i, slot) in slots.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
+    sized(buf, |buf| {
+        let has_null = slots.iter().any(|s| !matches!(s, Slot::Set(_)));
+        let ndim: i32 = if slots.is_empty() { 0 } else { 1 };
+        buf.extend_from_slice(&ndim.to_be_bytes());
+        buf.extend_from_slice(&i32::from(has_null).to_be_bytes());
+        buf.extend_from_slice(&element_oid.to_be_bytes());
+        if ndim == 1 {
+            buf.extend_from_slice(&(slots.len() as i32).to_be_bytes());
+            buf.extend_from_slice(&1i32.to_be_bytes());
         }
-        match slot {
-            Slot::Set(v) => element(buf, *v),
-            Slot::Keep | Slot::Clear => buf.extend_from_slice(b"NULL"),
+        for slot in slots {
+            match slot {
+                Slot::Set(v) => element(buf, *v),
+                Slot::Keep | Slot::Clear => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
         }
-    }
-    buf.push(b'}');
+    });
 }
 
-fn encode_mask<T>(buf: &mut Vec<u8>, slots: &[Slot<T>], written: &mut [u64]) {
-    buf.push(b'{');
-    for (i, slot) in slots.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        if matches!(slot, Slot::Keep) {
-            buf.push(b'f');
-        } else {
-            buf.push(b't');
-            written[i] += 1;
-        }
-    }
-    buf.push(b'}');
-}
-
-/// COPY text format: backslash, tab, newline and carriage return are escaped.
-fn escape_copy_text(buf: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            _ => buf.push(b),
-        }
-    }
+/// The "written" mask: true for `Set` and `Clear`.
+fn mask<T>(buf: &mut Vec<u8>, slots: &[Slot<T>], written: &mut [u64]) {
+    let flags: Vec<Slot<bool>> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            let w = !matches!(slot, Slot::Keep);
+            written[i] += u64::from(w);
+            Slot::Set(w)
+        })
+        .collect();
+    array(buf, BOOL_OID, &flags, |buf, v| field(buf, &[u8::from(v)]));
 }
 
 /// Creates the staging table (dropped at commit or rollback) and opens the COPY into it.
@@ -188,8 +188,11 @@ pub async fn begin_copy(tx: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgC
     )
     .execute(&mut *tx)
     .await?;
-    tx.copy_in_raw("COPY customer_batch (line, external_id, num, num_set, cat, cat_set) FROM STDIN")
-        .await
+    tx.copy_in_raw(
+        "COPY customer_batch (line, external_id, num, num_set, cat, cat_set) \
+         FROM STDIN (FORMAT binary)",
+    )
+    .await
 }
 
 /// Counts of a merged batch.
@@ -212,28 +215,37 @@ pub enum MergeError {
 }
 
 /// Merges the staged rows into `customers`. Call after the COPY finished, in the same
-/// transaction. Writers are serialised from here to commit (readers are not blocked), and the
-/// catalogue is re-read under that lock so attributes added meanwhile are preserved.
+/// transaction. Writers are serialised from here to commit (readers are not blocked), which
+/// makes a plain `MERGE` safe (no speculative `ON CONFLICT` insertion, about twice as fast on
+/// large batches); the catalogue is re-read under that lock so attributes added meanwhile are
+/// preserved. A customer id staged twice makes PostgreSQL refuse the `MERGE` (a stored customer
+/// matched twice) or the insert (a new customer inserted twice); the lines are then looked up.
 pub async fn merge(
     tx: &mut PgConnection,
     encoder: &StagingEncoder,
 ) -> Result<MergeOutcome, MergeError> {
-    sqlx::query("ANALYZE customer_batch")
-        .execute(&mut *tx)
-        .await?;
+    // No ANALYZE: the planner sizes the unanalysed staging table from its page count, which
+    // is enough to choose between an index lookup (small batch) and a hash join (large one).
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
     let catalogue = super::attributes::load(&mut *tx).await?;
-    let sql = merge_sql(&catalogue, encoder);
+    let matched: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM customer_batch b
+         WHERE EXISTS (SELECT 1 FROM customers c WHERE c.external_id = b.external_id)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::query("SAVEPOINT merge").execute(&mut *tx).await?;
-    let counts: Result<(i64, i64), sqlx::Error> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_one(&mut *tx)
+    let merged = sqlx::query(sqlx::AssertSqlSafe(merge_sql(&catalogue, encoder)))
+        .execute(&mut *tx)
         .await;
-    let (inserted, updated) = match counts {
-        Ok(counts) => counts,
-        // "ON CONFLICT DO UPDATE command cannot affect row a second time"
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("21000") => {
+    let affected = match merged {
+        Ok(done) => done.rows_affected(),
+        // 21000: "MERGE command cannot affect row a second time"; 23505: unique violation.
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("21000") | Some("23505")) =>
+        {
             sqlx::query("ROLLBACK TO SAVEPOINT merge")
                 .execute(&mut *tx)
                 .await?;
@@ -244,23 +256,29 @@ pub async fn merge(
             )
             .fetch_all(&mut *tx)
             .await?;
+            if duplicates.is_empty() {
+                return Err(MergeError::Database(sqlx::Error::Database(e)));
+            }
             return Err(MergeError::Duplicates(duplicates));
         }
         Err(e) => return Err(e.into()),
     };
     let received = encoder.rows();
-    let (inserted, updated) = (inserted as u64, updated as u64);
+    let matched = matched as u64;
+    let inserted = received - matched;
+    let updated = affected - inserted;
     Ok(MergeOutcome {
         received,
         inserted,
         updated,
-        unchanged: received - inserted - updated,
+        unchanged: matched - updated,
     })
 }
 
-/// One statement: left-join the staged rows to the stored customers, build each customer's new
-/// arrays position by position, and upsert them. Positions the batch always writes take the
-/// staged value, positions it never writes keep the stored one, and the rest decide per row.
+/// One `MERGE`: a stored customer gets new arrays built position by position (positions the
+/// batch always writes take the staged value, positions it never writes keep the stored one,
+/// the rest decide per row) and is rewritten only if they differ; a new customer is inserted
+/// with the staged arrays as they are.
 fn merge_sql(catalogue: &Catalogue, encoder: &StagingEncoder) -> String {
     let merged_array = |kind: AttributeKind, values: &str, set: &str, stored: &str, ty: &str| {
         let width = catalogue.width(kind);
@@ -290,20 +308,14 @@ fn merge_sql(catalogue: &Catalogue, encoder: &StagingEncoder) -> String {
         "text",
     );
     format!(
-        "WITH merged AS (
-             SELECT b.external_id, {numeric} AS nv, {categorical} AS cv
-             FROM customer_batch b LEFT JOIN customers c ON c.external_id = b.external_id
-         ), written AS (
-             INSERT INTO customers AS t (external_id, numeric_values, categorical_values)
-             SELECT external_id, nv, cv FROM merged
-             ON CONFLICT (external_id) DO UPDATE
-                 SET numeric_values = EXCLUDED.numeric_values,
-                     categorical_values = EXCLUDED.categorical_values
-                 WHERE t.numeric_values IS DISTINCT FROM EXCLUDED.numeric_values
-                    OR t.categorical_values IS DISTINCT FROM EXCLUDED.categorical_values
-             RETURNING (xmax = 0) AS inserted
-         )
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+        "MERGE INTO customers c
+         USING customer_batch b ON c.external_id = b.external_id
+         WHEN MATCHED AND ({numeric} IS DISTINCT FROM c.numeric_values
+                           OR {categorical} IS DISTINCT FROM c.categorical_values) THEN
+             UPDATE SET numeric_values = {numeric}, categorical_values = {categorical}
+         WHEN NOT MATCHED THEN
+             INSERT (external_id, numeric_values, categorical_values)
+             VALUES (b.external_id, b.num, b.cat)"
     )
 }
 
@@ -316,34 +328,46 @@ mod tests {
     }
 
     #[test]
-    fn encodes_copy_text_with_escapes_and_masks() {
-        let mut enc = StagingEncoder::new(3, 2);
-        enc.push(
-            7,
-            &id("a\\b"),
-            &[Slot::Set(1.5), Slot::Clear, Slot::Keep],
-            &[Slot::Set("say \"hi\"\tnow"), Slot::Keep],
-        );
-        let text = String::from_utf8(enc.take_chunk()).unwrap();
-        assert_eq!(
-            text,
-            "7\ta\\\\b\t{1.5,NULL,NULL}\t{t,t,f}\t{\"say \\\\\"hi\\\\\"\\tnow\",NULL}\t{t,f}\n"
-        );
+    fn encodes_binary_copy_tuples() {
+        let mut enc = StagingEncoder::new(2, 1);
+        let header = enc.buf.len();
+        assert_eq!(&enc.buf[..11], b"PGCOPY\n\xff\r\n\0");
+        enc.push(7, &id("a"), &[Slot::Set(1.5), Slot::Clear], &[Slot::Keep]);
+        let bytes = enc.take_last_chunk();
+        let t = &bytes[header..];
+        let mut expected: Vec<u8> = vec![0, 6];
+        expected.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7]); // line
+        expected.extend([0, 0, 0, 1, b'a']); // external_id
+        // float8[] {1.5, NULL}: ndim, has_null, oid, len, lbound, elements
+        expected.extend(36i32.to_be_bytes());
+        expected.extend([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 2, 189, 0, 0, 0, 2, 0, 0, 0, 1]);
+        expected.extend([0, 0, 0, 8]);
+        expected.extend(1.5f64.to_be_bytes());
+        expected.extend((-1i32).to_be_bytes());
+        // bool[] {t, t}
+        expected.extend(30i32.to_be_bytes());
+        expected.extend([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 2, 0, 0, 0, 1]);
+        expected.extend([0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
+        // text[] {NULL}
+        expected.extend(24i32.to_be_bytes());
+        expected.extend([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1]);
+        expected.extend((-1i32).to_be_bytes());
+        // bool[] {f}
+        expected.extend(25i32.to_be_bytes());
+        expected.extend([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0, 1]);
+        expected.extend([0, 0, 0, 1, 0]);
+        expected.extend([0xff, 0xff]); // end of data
+        assert_eq!(t, &expected[..]);
         assert_eq!(enc.usage(AttributeKind::Numeric, 1), Usage::Always);
-        assert_eq!(enc.usage(AttributeKind::Numeric, 3), Usage::Never);
+        assert_eq!(enc.usage(AttributeKind::Numeric, 2), Usage::Always);
+        assert_eq!(enc.usage(AttributeKind::Categorical, 1), Usage::Never);
     }
 
     #[test]
-    fn floats_round_trip_in_shortest_form() {
-        let mut enc = StagingEncoder::new(3, 0);
-        enc.push(
-            1,
-            &id("x"),
-            &[Slot::Set(0.1), Slot::Set(1e300), Slot::Set(-15.0)],
-            &[],
-        );
-        let text = String::from_utf8(enc.take_chunk()).unwrap();
-        assert!(text.contains("{0.1,1e300,-15.0}"), "{text}");
+    fn empty_arrays_have_no_dimensions() {
+        let mut buf = Vec::new();
+        array::<f64>(&mut buf, FLOAT8_OID, &[], |_, _| {});
+        assert_eq!(buf, [0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 189]);
     }
 
     #[test]

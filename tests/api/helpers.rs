@@ -29,6 +29,13 @@ struct TestServer {
 fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
+        // `TEST_LOG=debug cargo test ...` shows the server's logs.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = segstore::telemetry::init(&segstore::config::LogSettings {
+                filter,
+                log_format: segstore::config::LogFormat::Pretty,
+            });
+        }
         std::thread::spawn(|| {
             let admin = match std::env::var("DATABASE_URL") {
                 Ok(url) => PgConnectOptions::from_str(&url)

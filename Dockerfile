@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: compile in the Rust image, run from a slim Debian as a non-root user.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked --bin segstore \
+    && rm -rf src
+COPY src ./src
+COPY migrations ./migrations
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin segstore
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin segstore
+COPY --from=build /src/target/release/segstore /usr/local/bin/segstore
+USER segstore:segstore
+ENV SEGSTORE_BIND=0.0.0.0:8080 \
+    SEGSTORE_LOG_FORMAT=json
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+ENTRYPOINT ["segstore"]
+CMD ["serve"]
