@@ -119,7 +119,9 @@ where
         .columns
         .iter()
         .filter_map(|c| match c {
-            Column::Attribute { header, name, kind } => Some(ImportedColumn {
+            Column::Attribute {
+                header, name, kind, ..
+            } => Some(ImportedColumn {
                 header: header.clone(),
                 attribute: name.to_string(),
                 kind: *kind,
@@ -185,6 +187,8 @@ enum Column {
         header: String,
         name: AttributeName,
         kind: AttributeKind,
+        /// Not in the catalogue before this import (its kind was inferred or forced).
+        new: bool,
     },
 }
 
@@ -268,8 +272,9 @@ impl Layout {
                 .categorical
                 .iter()
                 .any(|c| c.trim() == raw.trim() || *c == name.as_str());
-            let kind = match known.get(name.as_str()) {
-                Some(attribute) => attribute.kind,
+            let existing = known.get(name.as_str()).map(|a| a.kind);
+            let kind = match existing {
+                Some(kind) => kind,
                 None if forced => AttributeKind::Categorical,
                 None => infer_kind(
                     head.iter()
@@ -281,6 +286,7 @@ impl Layout {
                 header: raw.clone(),
                 name,
                 kind,
+                new: existing.is_none(),
             });
         }
         if !errors.is_empty() {
@@ -418,7 +424,8 @@ impl RowWriter {
                         self.fail(FieldError::line(line, Some(label), e.0));
                     }
                 },
-                Column::Attribute { kind, .. } => {
+                Column::Attribute { kind, new, .. } => {
+                    let (kind, new) = (*kind, *new);
                     let p = self.positions[i];
                     if is_missing(text) {
                         match kind {
@@ -433,13 +440,17 @@ impl RowWriter {
                             Err(e) => {
                                 row_ok = false;
                                 let label = self.column_label(i);
+                                let why = if new {
+                                    format!(
+                                        "column `{label}` is numeric; pass ?categorical={label} to store it as text"
+                                    )
+                                } else {
+                                    format!("column `{label}` holds a numeric attribute")
+                                };
                                 self.fail(FieldError::line(
                                     line,
-                                    Some(label.clone()),
-                                    format!(
-                                        "{} (column `{label}` is numeric; pass ?categorical={label} to store it as text)",
-                                        e.0
-                                    ),
+                                    Some(label),
+                                    format!("{} ({why})", e.0),
                                 ));
                             }
                         },
@@ -474,8 +485,9 @@ impl RowWriter {
             .collect();
         Error::invalid_many(
             format!(
-                "{} invalid rows; nothing was imported. First at line{} {}: {}",
+                "{} invalid row{}; nothing was imported. First at line{} {}: {}",
                 self.bad_rows,
+                if self.bad_rows == 1 { "" } else { "s" },
                 if lines.len() > 1 { "s" } else { "" },
                 lines.join(", "),
                 self.errors.first().map_or("", |e| e.message.as_str())

@@ -180,11 +180,10 @@ async fn bad_csv_rows_are_reported_by_line_and_nothing_is_written() {
     assert_eq!(errors.len(), 3, "{body}");
     assert_eq!(errors[0]["line"], 3);
     assert_eq!(errors[0]["field"], "Age");
-    assert!(
-        errors[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("`abc` is not a number")
+    // `age` exists (from the Mall import) as a numeric attribute.
+    assert_eq!(
+        errors[0]["message"],
+        "`abc` is not a number (column `Age` holds a numeric attribute)"
     );
     assert_eq!(errors[1]["line"], 4);
     assert!(
@@ -195,6 +194,19 @@ async fn bad_csv_rows_are_reported_by_line_and_nothing_is_written() {
     );
     assert_eq!(errors[2]["line"], 6);
     assert_eq!(errors[2]["field"], "CustomerID");
+    assert_eq!(app.fingerprint().await, before);
+
+    // ?categorical cannot change an existing attribute, so it is not offered.
+    let body = assert_problem(
+        app.import_csv("", "CustomerID,Age\r\nn1,abc\r\n").await,
+        422,
+        "line 2",
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["message"],
+        "`abc` is not a number (column `Age` holds a numeric attribute)"
+    );
     assert_eq!(app.fingerprint().await, before);
 }
 
@@ -213,6 +225,11 @@ async fn at_most_100_bad_lines_are_listed_but_all_are_counted() {
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 100);
     assert_eq!(errors[0]["line"], 10_002);
+    // A new column: its kind was inferred, and can be forced.
+    assert_eq!(
+        errors[0]["message"],
+        "`bad` is not a number (column `score` is numeric; pass ?categorical=score to store it as text)"
+    );
     assert_eq!(errors[99]["line"], 10_101);
     assert_eq!(app.customer_count().await, 0);
 }
