@@ -200,12 +200,9 @@ pub struct ImportResult {
     pub id_column: String,
     /// How each other column was stored.
     pub columns: Vec<ImportedColumn>,
-    /// Data rows in the file.
-    pub received: u64,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub new_attributes: Vec<NewAttribute>,
+    /// What was written (`received` counts the file's data rows).
+    #[serde(flatten)]
+    pub write: WriteResult,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -266,7 +263,6 @@ async fn import_customers(
             .unwrap_or_default(),
     };
     let outcome = csv_import::import(&pool, options, body).await?;
-    let write = WriteResult::from(outcome.write);
     Ok(web::Json(ImportResult {
         id_column: outcome.id_column,
         columns: outcome
@@ -278,11 +274,7 @@ async fn import_customers(
                 kind: c.kind,
             })
             .collect(),
-        received: write.received,
-        inserted: write.inserted,
-        updated: write.updated,
-        unchanged: write.unchanged,
-        new_attributes: write.new_attributes,
+        write: outcome.write.into(),
     }))
 }
 

@@ -9,8 +9,8 @@ pub mod problem;
 
 use crate::error::Error;
 use actix_web::dev::{ResourceDef, Service, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use sqlx::PgPool;
@@ -187,6 +187,5 @@ async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpRespo
             allow,
         }
     };
-    debug_assert!(error.status_code() != StatusCode::OK);
     error.error_response()
 }
