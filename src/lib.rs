@@ -5,10 +5,12 @@
 
 pub mod config;
 pub mod csvstream;
+pub mod dataset;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod segmentation;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -1,0 +1,52 @@
+/// Why the engine refused its input. Every rule of the parameters and the data has its own
+/// variant; none of them panics.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("no features selected: name at least one numeric feature")]
+    NoFeatures,
+    #[error("unknown feature `{name}`; the data has {available}")]
+    UnknownFeature { name: String, available: String },
+    #[error("feature `{feature}` is listed twice")]
+    DuplicateFeature { feature: String },
+    #[error("row `{row}`: feature `{feature}` is {value}, not a finite number")]
+    NonFinite {
+        row: String,
+        feature: String,
+        value: f64,
+    },
+    #[error("row `{row}`: log1p of feature `{feature}` needs values above -1, got {value}")]
+    LogDomain {
+        row: String,
+        feature: String,
+        value: f64,
+    },
+    #[error("no rows to cluster{reason}")]
+    Empty { reason: String },
+    #[error("k must be at least 1, got {k}")]
+    KTooSmall { k: usize },
+    #[error("k = {k} is more than the {rows} rows to cluster")]
+    KTooLarge { k: usize, rows: usize },
+    #[error("k = {k} but the data has only {distinct} distinct point(s)")]
+    TooFewDistinctPoints { k: usize, distinct: usize },
+    #[error("invalid k range {min}..={max}: need 2 <= min <= max")]
+    InvalidKRange { min: usize, max: usize },
+    #[error("{name} must be {rule}, got {value}")]
+    InvalidParameter {
+        name: &'static str,
+        rule: &'static str,
+        value: String,
+    },
+    #[error(transparent)]
+    Linfa(#[from] LinfaError),
+}
+
+/// linfa's error, kept as text so [`EngineError`] stays `Clone + PartialEq`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct LinfaError(pub String);
+
+impl From<linfa::Error> for EngineError {
+    fn from(e: linfa::Error) -> Self {
+        Self::Linfa(LinfaError(e.to_string()))
+    }
+}

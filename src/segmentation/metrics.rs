@@ -1,0 +1,220 @@
+//! Clustering quality: inertia, silhouette, Davies–Bouldin and Calinski–Harabasz, computed as
+//! scikit-learn does (Euclidean distances in the space the model was fitted in).
+
+use ndarray::{Array2, ArrayView2};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Rows up to which the silhouette is exact; above, it is computed on a seeded sample of this
+/// many rows (as `silhouette_score(sample_size=…)` does).
+pub const SILHOUETTE_EXACT_LIMIT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Metrics {
+    pub inertia: f64,
+    /// Mean silhouette, in [-1, 1]; higher is better. `None` with a single cluster.
+    pub silhouette: Option<f64>,
+    /// Rows the silhouette was computed on (all of them, or the sample).
+    pub silhouette_rows: usize,
+    pub silhouette_sampled: bool,
+    /// Lower is better. `None` with a single cluster.
+    pub davies_bouldin: Option<f64>,
+    /// Higher is better. `None` with a single cluster.
+    pub calinski_harabasz: Option<f64>,
+}
+
+/// All metrics of a partition of `x` into `k` clusters.
+pub fn evaluate(x: ArrayView2<f64>, labels: &[usize], k: usize, seed: u64) -> Metrics {
+    let centroids = cluster_means(x, labels, k);
+    let inertia = inertia(x, labels, &centroids);
+    let occupied = count(labels, k).iter().filter(|&&c| c > 0).count();
+    let (silhouette, silhouette_rows, silhouette_sampled) = if occupied < 2 {
+        (None, 0, false)
+    } else if x.nrows() <= SILHOUETTE_EXACT_LIMIT {
+        (Some(silhouette(x, labels, k)), x.nrows(), false)
+    } else {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut rows = sample(&mut rng, x.nrows(), SILHOUETTE_EXACT_LIMIT).into_vec();
+        rows.sort_unstable();
+        let sub = x.select(ndarray::Axis(0), &rows);
+        let sub_labels: Vec<usize> = rows.iter().map(|&r| labels[r]).collect();
+        (
+            Some(silhouette(sub.view(), &sub_labels, k)),
+            rows.len(),
+            true,
+        )
+    };
+    let (davies_bouldin, calinski_harabasz) = if occupied < 2 {
+        (None, None)
+    } else {
+        (
+            Some(davies_bouldin(x, labels, &centroids)),
+            Some(calinski_harabasz(x, labels, &centroids)),
+        )
+    };
+    Metrics {
+        inertia,
+        silhouette,
+        silhouette_rows,
+        silhouette_sampled,
+        davies_bouldin,
+        calinski_harabasz,
+    }
+}
+
+fn count(labels: &[usize], k: usize) -> Vec<usize> {
+    let mut c = vec![0; k];
+    labels.iter().for_each(|&l| c[l] += 1);
+    c
+}
+
+/// Mean of each cluster's rows (a row of NaN for an empty cluster).
+pub fn cluster_means(x: ArrayView2<f64>, labels: &[usize], k: usize) -> Array2<f64> {
+    let d = x.ncols();
+    let mut sums = Array2::<f64>::zeros((k, d));
+    let counts = count(labels, k);
+    for (row, &l) in x.rows().into_iter().zip(labels) {
+        let mut s = sums.row_mut(l);
+        s += &row;
+    }
+    for (j, &c) in counts.iter().enumerate() {
+        sums.row_mut(j).mapv_inplace(|v| v / c as f64);
+    }
+    sums
+}
+
+fn dist2(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn row_dist2<'a>(a: impl Iterator<Item = &'a f64>, b: impl Iterator<Item = &'a f64>) -> f64 {
+    a.zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+pub fn inertia(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+    x.rows()
+        .into_iter()
+        .zip(labels)
+        .map(|(r, &l)| row_dist2(r.iter(), centroids.row(l).iter()))
+        .sum()
+}
+
+/// Exact mean silhouette, O(n²) distances, in parallel over rows. A row alone in its cluster
+/// scores 0 (scikit-learn's convention).
+pub fn silhouette(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
+    let x = x.as_standard_layout();
+    let data = x.as_slice().expect("standard layout");
+    let (n, d) = (x.nrows(), x.ncols());
+    let sizes = count(labels, k);
+    let scores: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || vec![0.0; k],
+            |sums, i| {
+                sums.iter_mut().for_each(|s| *s = 0.0);
+                let xi = &data[i * d..(i + 1) * d];
+                for (j, xj) in data.chunks_exact(d).enumerate() {
+                    sums[labels[j]] += dist2(xi, xj).sqrt();
+                }
+                let own = labels[i];
+                if sizes[own] <= 1 {
+                    return 0.0;
+                }
+                let a = sums[own] / (sizes[own] - 1) as f64;
+                let b = (0..k)
+                    .filter(|&c| c != own && sizes[c] > 0)
+                    .map(|c| sums[c] / sizes[c] as f64)
+                    .fold(f64::INFINITY, f64::min);
+                if a.max(b) > 0.0 {
+                    (b - a) / a.max(b)
+                } else {
+                    0.0
+                }
+            },
+        )
+        .collect();
+    scores.iter().sum::<f64>() / n as f64
+}
+
+/// Mean over clusters of the worst ratio (sᵢ + sⱼ) / dᵢⱼ, where sᵢ is the mean distance of a
+/// cluster's rows to its centroid and dᵢⱼ the distance between centroids.
+pub fn davies_bouldin(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+    let k = centroids.nrows();
+    let sizes = count(labels, k);
+    let mut spread = vec![0.0; k];
+    for (r, &l) in x.rows().into_iter().zip(labels) {
+        spread[l] += row_dist2(r.iter(), centroids.row(l).iter()).sqrt();
+    }
+    let live: Vec<usize> = (0..k).filter(|&j| sizes[j] > 0).collect();
+    for &j in &live {
+        spread[j] /= sizes[j] as f64;
+    }
+    let worst = live.iter().map(|&i| {
+        live.iter()
+            .filter(|&&j| j != i)
+            .map(|&j| {
+                let dij = row_dist2(centroids.row(i).iter(), centroids.row(j).iter()).sqrt();
+                if dij == 0.0 {
+                    f64::INFINITY
+                } else {
+                    (spread[i] + spread[j]) / dij
+                }
+            })
+            .fold(0.0, f64::max)
+    });
+    worst.sum::<f64>() / live.len() as f64
+}
+
+/// Between-cluster dispersion over within-cluster dispersion, scaled by their degrees of
+/// freedom: [B / (k - 1)] / [W / (n - k)].
+pub fn calinski_harabasz(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+    let n = x.nrows();
+    let k = centroids.nrows();
+    let sizes = count(labels, k);
+    let k_live = sizes.iter().filter(|&&s| s > 0).count();
+    let mean = x.mean_axis(ndarray::Axis(0)).expect("rows");
+    let between: f64 = (0..k)
+        .filter(|&j| sizes[j] > 0)
+        .map(|j| sizes[j] as f64 * row_dist2(centroids.row(j).iter(), mean.iter()))
+        .sum();
+    let within = inertia(x, labels, centroids);
+    if within == 0.0 {
+        return 1.0;
+    }
+    (between / (k_live - 1) as f64) / (within / (n - k_live) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn hand_computed_two_clusters() {
+        let x = array![[0.0], [2.0], [10.0], [12.0]];
+        let labels = [0, 0, 1, 1];
+        let m = evaluate(x.view(), &labels, 2, 0);
+        assert_eq!(m.inertia, 4.0);
+        // Row 0: a = 2, b = (10 + 12) / 2 = 11 → 9/11; row 1: a = 2, b = 9 → 7/9; symmetric.
+        let s = (9.0 / 11.0 + 7.0 / 9.0) / 2.0;
+        assert!((m.silhouette.unwrap() - s).abs() < 1e-12);
+        // s = 1 for both, centroid distance 10 → (1 + 1) / 10.
+        assert!((m.davies_bouldin.unwrap() - 0.2).abs() < 1e-12);
+        // B = 2·25 + 2·25 = 100, W = 4 → (100/1) / (4/2) = 50.
+        assert!((m.calinski_harabasz.unwrap() - 50.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_cluster_has_no_relative_metrics() {
+        let x = array![[0.0], [2.0]];
+        let m = evaluate(x.view(), &[0, 0], 1, 0);
+        assert_eq!(
+            (m.silhouette, m.davies_bouldin, m.calinski_harabasz),
+            (None, None, None)
+        );
+        assert_eq!(m.inertia, 2.0);
+    }
+}

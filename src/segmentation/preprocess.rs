@@ -1,0 +1,429 @@
+//! Feature matrix and preprocessing: selection by name, per-feature `log1p`, scaling
+//! (`standard` z-scores with the population std like scikit-learn's `StandardScaler`,
+//! `minmax`, `robust` median/IQR), and rows with missing values dropped (counted) or imputed
+//! with the median. The fitted [`Preprocessor`] is part of the model: scoring applies exactly
+//! what training applied.
+
+use super::EngineError;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    #[default]
+    None,
+    /// `ln(1 + x)`, for long-tailed amounts (spend, frequency).
+    Log1p,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    None,
+    /// z-score: (x - mean) / population std.
+    #[default]
+    Standard,
+    /// (x - min) / (max - min).
+    MinMax,
+    /// (x - median) / IQR.
+    Robust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// Rows missing a selected feature are left out, and counted.
+    #[default]
+    Drop,
+    /// Missing values take the feature's median (of the rows that have it).
+    ImputeMedian,
+}
+
+/// Named feature columns of the same length; `None` is a missing value.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    pub row_ids: Vec<String>,
+    pub names: Vec<String>,
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+impl Columns {
+    pub fn rows(&self) -> usize {
+        self.row_ids.len()
+    }
+
+    fn index(&self, name: &str) -> Result<usize, EngineError> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| EngineError::UnknownFeature {
+                name: name.to_owned(),
+                available: if self.names.is_empty() {
+                    "no numeric columns".to_owned()
+                } else {
+                    self.names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
+    }
+}
+
+/// One selected feature and its transform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(default)]
+    pub transform: Transform,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessParams {
+    pub features: Vec<Feature>,
+    pub scaling: Scaling,
+    pub missing: Missing,
+}
+
+/// The fitted preprocessing: `z = (transform(x) - center) / scale`, per feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    pub features: Vec<Feature>,
+    pub scaling: Scaling,
+    pub center: Vec<f64>,
+    pub scale: Vec<f64>,
+    /// Medians used to impute missing values (when imputing).
+    pub impute: Option<Vec<f64>>,
+}
+
+impl Preprocessor {
+    /// Model space from original units.
+    pub fn apply(&self, row: &[f64]) -> Vec<f64> {
+        row.iter()
+            .enumerate()
+            .map(|(j, &x)| {
+                (forward(self.features[j].transform, x) - self.center[j]) / self.scale[j]
+            })
+            .collect()
+    }
+
+    /// Original units from model space (exact inverse of [`Self::apply`]).
+    pub fn invert(&self, z: &[f64]) -> Vec<f64> {
+        z.iter()
+            .enumerate()
+            .map(|(j, &z)| {
+                inverse(
+                    self.features[j].transform,
+                    z * self.scale[j] + self.center[j],
+                )
+            })
+            .collect()
+    }
+}
+
+fn forward(t: Transform, x: f64) -> f64 {
+    match t {
+        Transform::None => x,
+        Transform::Log1p => x.ln_1p(),
+    }
+}
+
+fn inverse(t: Transform, y: f64) -> f64 {
+    match t {
+        Transform::None => y,
+        Transform::Log1p => y.exp_m1(),
+    }
+}
+
+/// The matrices a clustering run works on.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Model space: transformed and scaled, rows × features (row-major).
+    pub matrix: Array2<f64>,
+    /// The same rows in original units (imputed values included).
+    pub original: Array2<f64>,
+    /// Index into the input rows of each matrix row.
+    pub kept: Vec<usize>,
+    /// Rows left out for a missing value.
+    pub dropped: usize,
+    /// Values filled in with the median.
+    pub imputed: usize,
+    pub preprocessor: Preprocessor,
+}
+
+pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared, EngineError> {
+    if params.features.is_empty() {
+        return Err(EngineError::NoFeatures);
+    }
+    let mut indexes = Vec::with_capacity(params.features.len());
+    for (i, f) in params.features.iter().enumerate() {
+        if params.features[..i].iter().any(|g| g.name == f.name) {
+            return Err(EngineError::DuplicateFeature {
+                feature: f.name.clone(),
+            });
+        }
+        indexes.push(columns.index(&f.name)?);
+    }
+    let d = indexes.len();
+    let n = columns.rows();
+
+    // Non-finite values are errors, wherever they are.
+    for (j, &c) in indexes.iter().enumerate() {
+        for (r, v) in columns.values[c].iter().enumerate() {
+            if let Some(v) = *v {
+                if !v.is_finite() {
+                    return Err(EngineError::NonFinite {
+                        row: columns.row_ids[r].clone(),
+                        feature: params.features[j].name.clone(),
+                        value: v,
+                    });
+                }
+                if params.features[j].transform == Transform::Log1p && v <= -1.0 {
+                    return Err(EngineError::LogDomain {
+                        row: columns.row_ids[r].clone(),
+                        feature: params.features[j].name.clone(),
+                        value: v,
+                    });
+                }
+            }
+        }
+    }
+
+    let (kept, impute): (Vec<usize>, Option<Vec<f64>>) = match params.missing {
+        Missing::Drop => (
+            (0..n)
+                .filter(|&r| indexes.iter().all(|&c| columns.values[c][r].is_some()))
+                .collect(),
+            None,
+        ),
+        Missing::ImputeMedian => {
+            let medians = indexes
+                .iter()
+                .map(|&c| {
+                    let mut present: Vec<f64> =
+                        columns.values[c].iter().flatten().copied().collect();
+                    quantile_in_place(&mut present, 0.5)
+                })
+                .collect::<Vec<_>>();
+            ((0..n).collect(), Some(medians))
+        }
+    };
+    if kept.is_empty() {
+        return Err(EngineError::Empty {
+            reason: if n == 0 {
+                String::new()
+            } else {
+                format!(": all {n} rows miss at least one selected feature")
+            },
+        });
+    }
+    let mut imputed = 0;
+    let mut original = Array2::<f64>::zeros((kept.len(), d));
+    for (i, &r) in kept.iter().enumerate() {
+        for (j, &c) in indexes.iter().enumerate() {
+            original[[i, j]] = match columns.values[c][r] {
+                Some(v) => v,
+                None => {
+                    imputed += 1;
+                    impute.as_ref().map_or(f64::NAN, |m| m[j])
+                }
+            };
+        }
+    }
+    let mut matrix = original.clone();
+    for (j, f) in params.features.iter().enumerate() {
+        matrix
+            .column_mut(j)
+            .mapv_inplace(|x| forward(f.transform, x));
+    }
+    let (center, scale): (Vec<f64>, Vec<f64>) = (0..d)
+        .map(|j| {
+            let col = matrix.column(j);
+            let (center, scale) = match params.scaling {
+                Scaling::None => (0.0, 1.0),
+                Scaling::Standard => {
+                    let mean = col.sum() / col.len() as f64;
+                    let var =
+                        col.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / col.len() as f64;
+                    (mean, var.sqrt())
+                }
+                Scaling::MinMax => {
+                    let min = col.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    (min, max - min)
+                }
+                Scaling::Robust => {
+                    let mut v = col.to_vec();
+                    let q1 = quantile_in_place(&mut v, 0.25);
+                    let median = quantile_in_place(&mut v, 0.5);
+                    let q3 = quantile_in_place(&mut v, 0.75);
+                    (median, q3 - q1)
+                }
+            };
+            // A constant feature is centred but not scaled (as scikit-learn does).
+            (
+                center,
+                if scale > 0.0 && scale.is_finite() {
+                    scale
+                } else {
+                    1.0
+                },
+            )
+        })
+        .unzip();
+    for (j, (c, s)) in center.iter().zip(&scale).enumerate() {
+        matrix.column_mut(j).mapv_inplace(|x| (x - c) / s);
+    }
+    Ok(Prepared {
+        matrix,
+        original,
+        dropped: n - kept.len(),
+        kept,
+        imputed,
+        preprocessor: Preprocessor {
+            features: params.features.clone(),
+            scaling: params.scaling,
+            center,
+            scale,
+            impute,
+        },
+    })
+}
+
+/// Linear-interpolation quantile (numpy's default), sorting `values`.
+pub fn quantile_in_place(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let pos = q * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns() -> Columns {
+        Columns {
+            row_ids: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            names: vec!["x".into(), "y".into()],
+            values: vec![
+                vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)],
+                vec![Some(10.0), None, Some(30.0), Some(50.0)],
+            ],
+        }
+    }
+
+    fn params(names: &[&str], scaling: Scaling, missing: Missing) -> PreprocessParams {
+        PreprocessParams {
+            features: names
+                .iter()
+                .map(|n| Feature {
+                    name: (*n).into(),
+                    transform: Transform::None,
+                })
+                .collect(),
+            scaling,
+            missing,
+        }
+    }
+
+    #[test]
+    fn standard_scaling_uses_the_population_std_and_drops_missing_rows() {
+        let p = prepare(
+            &columns(),
+            &params(&["x", "y"], Scaling::Standard, Missing::Drop),
+        )
+        .unwrap();
+        assert_eq!(p.kept, [0, 2, 3]);
+        assert_eq!(p.dropped, 1);
+        let mean: f64 = 8.0 / 3.0;
+        let std = ((1.0 - mean).powi(2) + (3.0 - mean).powi(2) + (4.0 - mean).powi(2)) / 3.0;
+        assert!((p.preprocessor.scale[0] - std.sqrt()).abs() < 1e-12);
+        assert!((p.matrix.column(0).sum()).abs() < 1e-12);
+        let back = p.preprocessor.invert(p.matrix.row(1).as_slice().unwrap());
+        assert!((back[0] - 3.0).abs() < 1e-12 && (back[1] - 30.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn median_imputation_and_robust_scaling() {
+        let p = prepare(
+            &columns(),
+            &params(&["y"], Scaling::Robust, Missing::ImputeMedian),
+        )
+        .unwrap();
+        assert_eq!(p.imputed, 1);
+        assert_eq!(p.original.column(0).to_vec(), [10.0, 30.0, 30.0, 50.0]);
+        assert_eq!(p.preprocessor.center, [30.0]);
+        assert_eq!(p.preprocessor.scale, [10.0]); // q3 35 - q1 25
+    }
+
+    #[test]
+    fn minmax_log1p_and_constant_features() {
+        let mut c = columns();
+        c.values[1] = vec![Some(7.0); 4];
+        let mut p = params(&["x", "y"], Scaling::MinMax, Missing::Drop);
+        p.features[0].transform = Transform::Log1p;
+        let prep = prepare(&c, &p).unwrap();
+        assert!((prep.matrix[[0, 0]]).abs() < 1e-12 && (prep.matrix[[3, 0]] - 1.0).abs() < 1e-12);
+        assert_eq!(
+            prep.preprocessor.scale[1], 1.0,
+            "a constant feature is not scaled"
+        );
+        let z = prep.preprocessor.apply(&[2.0, 7.0]);
+        let x = prep.preprocessor.invert(&z);
+        assert!((x[0] - 2.0).abs() < 1e-12 && x[1] == 7.0);
+    }
+
+    #[test]
+    fn every_rule_is_a_clear_error() {
+        let c = columns();
+        assert_eq!(
+            prepare(&c, &params(&[], Scaling::None, Missing::Drop)).unwrap_err(),
+            EngineError::NoFeatures
+        );
+        assert!(matches!(
+            prepare(&c, &params(&["z"], Scaling::None, Missing::Drop)),
+            Err(EngineError::UnknownFeature { .. })
+        ));
+        assert!(matches!(
+            prepare(&c, &params(&["x", "x"], Scaling::None, Missing::Drop)),
+            Err(EngineError::DuplicateFeature { .. })
+        ));
+        let mut bad = c.clone();
+        bad.values[0][2] = Some(f64::NAN);
+        let err = prepare(&bad, &params(&["x"], Scaling::None, Missing::Drop)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "row `c`: feature `x` is NaN, not a finite number"
+        );
+        let mut none = c.clone();
+        none.values[1] = vec![None; 4];
+        assert!(matches!(
+            prepare(&none, &params(&["y"], Scaling::None, Missing::Drop)),
+            Err(EngineError::Empty { .. })
+        ));
+        let empty = Columns {
+            names: vec!["x".into()],
+            values: vec![vec![]],
+            row_ids: vec![],
+        };
+        assert!(matches!(
+            prepare(&empty, &params(&["x"], Scaling::None, Missing::Drop)),
+            Err(EngineError::Empty { .. })
+        ));
+        let mut neg = c;
+        neg.values[0][0] = Some(-1.0);
+        let mut p = params(&["x"], Scaling::None, Missing::Drop);
+        p.features[0].transform = Transform::Log1p;
+        assert!(matches!(
+            prepare(&neg, &p),
+            Err(EngineError::LogDomain { .. })
+        ));
+    }
+}

@@ -1,0 +1,242 @@
+//! Segment profiles in original units, and the labels a marketer reads.
+
+use super::preprocess::quantile_in_place;
+use ndarray::ArrayView2;
+use serde::Serialize;
+
+/// Lift (in population standard deviations) from which a feature counts as high or low.
+pub const LEVEL_THRESHOLD: f64 = 0.5;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureStats {
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    pub min: f64,
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub max: f64,
+}
+
+impl FeatureStats {
+    fn of(mut values: Vec<f64>) -> Self {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let q1 = quantile_in_place(&mut values, 0.25);
+        Self {
+            mean,
+            std,
+            min: values[0],
+            q1,
+            median: quantile_in_place(&mut values, 0.5),
+            q3: quantile_in_place(&mut values, 0.75),
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentProfile {
+    pub segment: usize,
+    pub size: usize,
+    /// size / rows clustered.
+    pub share: f64,
+    /// Mean of the members, original units, per feature.
+    pub centroid: Vec<f64>,
+    pub stats: Vec<FeatureStats>,
+    /// (segment mean − population mean) / population std, per feature.
+    pub lift: Vec<f64>,
+    /// Feature names, most distinguishing (largest |lift|) first; at most 3.
+    pub top_features: Vec<String>,
+    /// e.g. "High annual income · High spending score".
+    pub label: String,
+    /// For the income/spend picture: VIP, Impulsive, Potential converters, …
+    pub persona: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profiles {
+    pub features: Vec<String>,
+    pub population: Vec<FeatureStats>,
+    pub segments: Vec<SegmentProfile>,
+}
+
+/// Profiles of the `k` segments of `original` (rows in original units).
+pub fn profile(
+    original: ArrayView2<f64>,
+    features: &[String],
+    labels: &[usize],
+    k: usize,
+) -> Profiles {
+    let n = original.nrows();
+    let population: Vec<FeatureStats> = (0..features.len())
+        .map(|j| FeatureStats::of(original.column(j).to_vec()))
+        .collect();
+    let mut segments: Vec<SegmentProfile> = (0..k)
+        .map(|s| {
+            let members: Vec<usize> = (0..n).filter(|&i| labels[i] == s).collect();
+            let stats: Vec<FeatureStats> = (0..features.len())
+                .map(|j| FeatureStats::of(members.iter().map(|&i| original[[i, j]]).collect()))
+                .collect();
+            let lift: Vec<f64> = stats
+                .iter()
+                .zip(&population)
+                .map(|(s, p)| {
+                    if p.std > 0.0 {
+                        (s.mean - p.mean) / p.std
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mut order: Vec<usize> = (0..features.len()).collect();
+            order.sort_by(|&a, &b| lift[b].abs().total_cmp(&lift[a].abs()).then(a.cmp(&b)));
+            order.truncate(3);
+            SegmentProfile {
+                segment: s,
+                size: members.len(),
+                share: members.len() as f64 / n as f64,
+                centroid: stats.iter().map(|s| s.mean).collect(),
+                top_features: order.iter().map(|&j| features[j].clone()).collect(),
+                label: label(features, &lift, &order),
+                persona: persona(features, &lift),
+                stats,
+                lift,
+            }
+        })
+        .collect();
+    // The same label twice gets a number: "… (2)".
+    let bases: Vec<String> = segments.iter().map(|s| s.label.clone()).collect();
+    for (i, segment) in segments.iter_mut().enumerate() {
+        let before = bases[..i].iter().filter(|b| **b == bases[i]).count();
+        if before > 0 {
+            segment.label = format!("{} ({})", bases[i], before + 1);
+        }
+    }
+    Profiles {
+        features: features.to_vec(),
+        population,
+        segments,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Level {
+    Low,
+    Average,
+    High,
+}
+
+fn level(lift: f64) -> Level {
+    if lift >= LEVEL_THRESHOLD {
+        Level::High
+    } else if lift <= -LEVEL_THRESHOLD {
+        Level::Low
+    } else {
+        Level::Average
+    }
+}
+
+/// `annual_income_k` → "annual income", `spending_score` → "spending score".
+pub fn humanize(feature: &str) -> String {
+    let name = feature.rsplit('.').next().unwrap_or(feature);
+    let mut words: Vec<&str> = name.split('_').filter(|w| !w.is_empty()).collect();
+    if words.len() > 1 && words.last().is_some_and(|w| w.len() == 1) {
+        words.pop();
+    }
+    words.join(" ")
+}
+
+/// Up to three features by the order given (most distinguishing first when there are more),
+/// each with its level.
+fn label(features: &[String], lift: &[f64], top: &[usize]) -> String {
+    let mut shown: Vec<usize> = if features.len() <= 3 {
+        (0..features.len()).collect()
+    } else {
+        top.to_vec()
+    };
+    if features.len() <= 3 {
+        shown.sort_unstable();
+    }
+    shown
+        .iter()
+        .map(|&j| {
+            let word = match level(lift[j]) {
+                Level::Low => "Low",
+                Level::Average => "Average",
+                Level::High => "High",
+            };
+            format!("{word} {}", humanize(&features[j]))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The classic income × spending personas, when both kinds of feature are present.
+fn persona(features: &[String], lift: &[f64]) -> Option<String> {
+    let find = |needle: &str| features.iter().position(|f| f.contains(needle));
+    let income = find("income")?;
+    let spend = find("spend")?;
+    let name = match (level(lift[income]), level(lift[spend])) {
+        (Level::High, Level::High) => "VIP",
+        (Level::Low, Level::Low) => "Bargain / low value",
+        (Level::Low, Level::High) => "Impulsive",
+        (Level::High, Level::Low) => "Potential converters",
+        (Level::Average, Level::Average) => "Average",
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn profiles_lifts_labels_and_personas() {
+        let x = array![
+            [20.0, 80.0],
+            [22.0, 90.0],
+            [90.0, 10.0],
+            [88.0, 12.0],
+            [55.0, 50.0],
+            [56.0, 52.0]
+        ];
+        let names = vec!["annual_income_k".to_owned(), "spending_score".to_owned()];
+        let p = profile(x.view(), &names, &[0, 0, 1, 1, 2, 2], 3);
+        assert_eq!(p.segments[0].size, 2);
+        assert!((p.segments[0].share - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(p.segments[0].centroid, [21.0, 85.0]);
+        assert_eq!(
+            p.segments[0].label,
+            "Low annual income · High spending score"
+        );
+        assert_eq!(p.segments[0].persona.as_deref(), Some("Impulsive"));
+        assert_eq!(
+            p.segments[1].persona.as_deref(),
+            Some("Potential converters")
+        );
+        assert_eq!(
+            p.segments[2].label,
+            "Average annual income · Average spending score"
+        );
+        assert_eq!(p.segments[2].stats[0].q1, 55.25);
+        let lift = (21.0 - p.population[0].mean) / p.population[0].std;
+        assert!((p.segments[0].lift[0] - lift).abs() < 1e-12);
+    }
+
+    #[test]
+    fn duplicate_labels_are_numbered_and_names_humanized() {
+        let x = array![[1.0], [1.1], [5.0], [9.0], [9.1]];
+        let p = profile(x.view(), &["visits".to_owned()], &[0, 0, 1, 2, 2], 3);
+        let labels: Vec<_> = p.segments.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["Low visits", "Average visits", "High visits"]);
+        let p = profile(x.view(), &["visits".to_owned()], &[0, 1, 2, 2, 2], 3);
+        assert_eq!(p.segments[1].label, "Low visits (2)");
+        assert_eq!(humanize("rfm.recency_days"), "recency days");
+        assert_eq!(humanize("annual_income_k"), "annual income");
+    }
+}
