@@ -28,6 +28,92 @@ pub enum Command {
     Migrate(DatabaseSettings),
     /// Print the OpenAPI document (JSON) to standard output.
     Openapi,
+    /// Segment the customers of a CSV file, offline (no database): scale, choose k, fit
+    /// K-Means, and print the segment profiles.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    Table,
+    /// JSON for programs: k, metrics, elbow curve, profiles, labels, timings.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScalingArg {
+    None,
+    /// z-scores with the population standard deviation (scikit-learn's StandardScaler).
+    Standard,
+    Minmax,
+    /// (x - median) / IQR.
+    Robust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KRuleArg {
+    /// The k with the best mean silhouette.
+    Silhouette,
+    /// The knee of the inertia curve (Kneedle).
+    Elbow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RngArg {
+    /// segstore's own streams (xoshiro256++).
+    Segstore,
+    /// numpy's MT19937, drawn as scikit-learn's KMeans(random_state=SEED) does: the same
+    /// restarts, and so the same result, as a scikit-learn notebook.
+    Sklearn,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The CSV file: a header line, a customer id column, numeric feature columns. Headers are
+    /// read as the import endpoint reads them (`Annual Income (k$)` is `annual_income_k`).
+    pub file: PathBuf,
+    /// Comma-separated features to cluster on, e.g. `annual_income_k,spending_score`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub features: Vec<String>,
+    /// The number of segments, or `auto` to choose it in --k-min..=--k-max.
+    #[arg(long, default_value = "auto")]
+    pub k: String,
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// How `--k auto` chooses.
+    #[arg(long, value_enum, default_value_t = KRuleArg::Silhouette)]
+    pub k_rule: KRuleArg,
+    #[arg(long, value_enum, default_value_t = ScalingArg::Standard)]
+    pub scaling: ScalingArg,
+    /// Comma-separated features to transform with ln(1 + x) before scaling.
+    #[arg(long, value_delimiter = ',')]
+    pub log1p: Vec<String>,
+    /// Fill missing values with the feature's median instead of leaving the rows out.
+    #[arg(long)]
+    pub impute_median: bool,
+    /// K-Means restarts (the lowest inertia is kept).
+    #[arg(long, default_value_t = 10)]
+    pub n_init: usize,
+    #[arg(long, default_value_t = 300)]
+    pub max_iter: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// The seed: the same data, parameters and seed give the same segments.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = RngArg::Segstore)]
+    pub rng: RngArg,
+    /// The id column's header, when it is not CustomerID, customer_id or id.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Also write `id,segment,distance` for every customer clustered to this CSV file.
+    #[arg(long)]
+    pub assignments: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,6 +20,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Cluster(args) => segstore::cluster_cli::run(&args),
         Command::Openapi => {
             print!("{}", segstore::http::openapi_json());
             Ok(())

@@ -51,6 +51,7 @@ pub struct RunResult {
     pub k_selection: Option<KSelection>,
     pub preprocessor: Preprocessor,
     /// Centroids in model space, in segment order.
+    #[serde(skip)]
     pub model: KMeans,
     pub n_iter: usize,
     pub converged: bool,

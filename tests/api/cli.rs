@@ -49,3 +49,126 @@ fn a_bad_setting_is_refused_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-batch"), "{stderr}");
 }
+
+const MALL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/Mall_Customers.csv"
+);
+
+fn cluster(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("cluster")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn cluster_prints_five_labelled_mall_segments() {
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--k",
+        "auto",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("k = 5 (best silhouette)"), "{table}");
+    for label in [
+        "Low annual income · High spending score         Impulsive",
+        "Low annual income · Low spending score          Bargain / low value",
+        "Average annual income · Average spending score  Average",
+        "High annual income · High spending score        VIP",
+        "High annual income · Low spending score         Potential converters",
+    ] {
+        assert!(table.contains(label), "{label} missing from\n{table}");
+    }
+    assert!(table.contains("← elbow, best silhouette"), "{table}");
+}
+
+#[test]
+fn cluster_json_and_assignments_reproduce_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let assignments = dir.path().join("out.csv");
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--k",
+        "5",
+        "--scaling",
+        "none",
+        "--rng",
+        "sklearn",
+        "--format",
+        "json",
+        "--assignments",
+        assignments.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["k"], 5);
+    assert_eq!(json["k_rule"], "given");
+    assert!((json["metrics"]["inertia"].as_f64().unwrap() - 44448.455448).abs() < 1e-3);
+    let sizes: Vec<u64> = json["profiles"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [22, 23, 81, 39, 35]);
+    assert_eq!(json["centroids_model_space"].as_array().unwrap().len(), 5);
+    let phases: Vec<&str> = json["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["preprocess", "fit", "metrics", "profiles"]);
+
+    let csv = std::fs::read_to_string(&assignments).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 201);
+    assert_eq!(lines[0], "id,segment,distance");
+    assert!(lines[1].starts_with("0001,1,"), "{}", lines[1]);
+}
+
+#[test]
+fn cluster_refuses_bad_input_with_a_message() {
+    for (args, needle) in [
+        (
+            vec![MALL, "--features", "income"],
+            "unknown feature `income`; the data has `age`, `annual_income_k`, `spending_score`",
+        ),
+        (
+            vec![MALL, "--features", "age", "--k", "0"],
+            "k must be at least 1",
+        ),
+        (
+            vec![MALL, "--features", "age", "--k", "201"],
+            "more than the 200 rows",
+        ),
+        (
+            vec![MALL, "--features", "age", "--k", "many"],
+            "--k must be a whole number or `auto`",
+        ),
+        (
+            vec![MALL, "--features", "age", "--k-min", "1"],
+            "invalid k range 1..=10",
+        ),
+        (
+            vec![MALL, "--features", "age", "--log1p", "spending_score"],
+            "not among --features",
+        ),
+        (
+            vec!["/nonexistent.csv", "--features", "age"],
+            "reading /nonexistent.csv",
+        ),
+    ] {
+        let out = cluster(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,241 @@
+//! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
+//! prints the segments (a table, or JSON), optionally writing every assignment.
+
+use crate::config::{ClusterArgs, KRuleArg, OutputFormat, RngArg, ScalingArg};
+use crate::dataset::columns_from_csv;
+use crate::segmentation::kmeans::{KMeansParams, RandomStream};
+use crate::segmentation::pipeline::{self, KChoice, RunParams, RunResult};
+use crate::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
+use crate::segmentation::profile::humanize;
+use crate::segmentation::selection::KRule;
+use anyhow::{Context, bail};
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let columns = columns_from_csv(&bytes, args.id_column.as_deref())
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let params = params(args)?;
+    let result = pipeline::run(&columns, &params)?;
+    let out = match args.format {
+        OutputFormat::Table => table(&result, args),
+        OutputFormat::Json => json(&result, args)?,
+    };
+    std::io::stdout().write_all(out.as_bytes())?;
+    if let Some(path) = &args.assignments {
+        let mut csv = String::from("id,segment,distance\n");
+        for &(row, segment, distance) in &result.assignments {
+            let _ = writeln!(
+                csv,
+                "{},{segment},{distance}",
+                csv_field(&columns.row_ids[row])
+            );
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
+    for name in &args.log1p {
+        if !args.features.contains(name) {
+            bail!("--log1p names `{name}`, which is not among --features");
+        }
+    }
+    let k =
+        if args.k == "auto" {
+            KChoice::Auto {
+                min: args.k_min,
+                max: args.k_max,
+                rule: match args.k_rule {
+                    KRuleArg::Silhouette => KRule::Silhouette,
+                    KRuleArg::Elbow => KRule::Elbow,
+                },
+            }
+        } else {
+            KChoice::Fixed(args.k.parse().with_context(|| {
+                format!("--k must be a whole number or `auto`, got `{}`", args.k)
+            })?)
+        };
+    Ok(RunParams {
+        preprocess: PreprocessParams {
+            features: args
+                .features
+                .iter()
+                .map(|name| Feature {
+                    name: name.clone(),
+                    transform: if args.log1p.contains(name) {
+                        Transform::Log1p
+                    } else {
+                        Transform::None
+                    },
+                })
+                .collect(),
+            scaling: match args.scaling {
+                ScalingArg::None => Scaling::None,
+                ScalingArg::Standard => Scaling::Standard,
+                ScalingArg::Minmax => Scaling::MinMax,
+                ScalingArg::Robust => Scaling::Robust,
+            },
+            missing: if args.impute_median {
+                Missing::ImputeMedian
+            } else {
+                Missing::Drop
+            },
+        },
+        k,
+        kmeans: KMeansParams::new(1)
+            .n_init(args.n_init)
+            .max_iter(args.max_iter)
+            .tol(args.tol)
+            .seed(args.seed)
+            .stream(match args.rng {
+                RngArg::Segstore => RandomStream::Segstore,
+                RngArg::Sklearn => RandomStream::ScikitLearn,
+            }),
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The profiles as a table a marketer can read.
+pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
+    let mut s = String::new();
+    let features = &r.profiles.features;
+    let _ = writeln!(
+        s,
+        "{} customers clustered on {} ({} scaling){}",
+        r.rows_used,
+        features.join(", "),
+        format!("{:?}", args.scaling).to_lowercase(),
+        if r.rows_dropped > 0 {
+            format!("; {} rows left out for a missing value", r.rows_dropped)
+        } else if r.values_imputed > 0 {
+            format!(
+                "; {} missing values imputed with the median",
+                r.values_imputed
+            )
+        } else {
+            String::new()
+        }
+    );
+    let m = &r.metrics;
+    let _ = writeln!(
+        s,
+        "k = {} ({}) · silhouette {}{} · Davies-Bouldin {} · Calinski-Harabasz {} · inertia {:.4}\n",
+        r.k,
+        r.k_rule,
+        opt(m.silhouette, 4),
+        if m.silhouette_sampled {
+            format!(" (sample of {})", m.silhouette_rows)
+        } else {
+            String::new()
+        },
+        opt(m.davies_bouldin, 4),
+        opt(m.calinski_harabasz, 2),
+        m.inertia
+    );
+    if let Some(sel) = &r.k_selection {
+        let _ = writeln!(
+            s,
+            "{:>4}  {:>14}  {:>10}  {:>14}  {:>17}",
+            "k", "inertia", "silhouette", "Davies-Bouldin", "Calinski-Harabasz"
+        );
+        for p in &sel.curve {
+            let mark = match (Some(p.k) == sel.elbow_k, Some(p.k) == sel.best_silhouette_k) {
+                (true, true) => "  ← elbow, best silhouette",
+                (true, false) => "  ← elbow",
+                (false, true) => "  ← best silhouette",
+                _ => "",
+            };
+            let _ = writeln!(
+                s,
+                "{:>4}  {:>14.4}  {:>10}  {:>14}  {:>17}{mark}",
+                p.k,
+                p.metrics.inertia,
+                opt(p.metrics.silhouette, 4),
+                opt(p.metrics.davies_bouldin, 4),
+                opt(p.metrics.calinski_harabasz, 2)
+            );
+        }
+        s.push('\n');
+    }
+    let headers: Vec<String> = features.iter().map(|f| humanize(f)).collect();
+    let widths: Vec<usize> = headers.iter().map(|h| h.len().max(8)).collect();
+    let label_width = r
+        .profiles
+        .segments
+        .iter()
+        .map(|p| p.label.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = write!(s, "{:>7}  {:>6}  {:>6}", "segment", "size", "share");
+    for (h, w) in headers.iter().zip(&widths) {
+        let _ = write!(s, "  {h:>w$}");
+    }
+    let _ = writeln!(s, "  {:<label_width$}  persona", "label");
+    for p in &r.profiles.segments {
+        let _ = write!(
+            s,
+            "{:>7}  {:>6}  {:>5.1}%",
+            p.segment,
+            p.size,
+            p.share * 100.0
+        );
+        for (c, w) in p.centroid.iter().zip(&widths) {
+            let _ = write!(s, "  {c:>w$.2}");
+        }
+        let _ = writeln!(
+            s,
+            "  {:<label_width$}  {}",
+            p.label,
+            p.persona.as_deref().unwrap_or("")
+        );
+    }
+    let _ = write!(s, "{:>7}  {:>6}  {:>6}", "all", r.rows_used, "100%");
+    for (p, w) in r.profiles.population.iter().zip(&widths) {
+        let _ = write!(s, "  {:>w$.2}", p.mean);
+    }
+    s.push('\n');
+    let _ = writeln!(
+        s,
+        "\n(segment columns are the means of its members, in the data's units; labels compare them \
+         with all customers: High/Low at ±0.5 standard deviations)"
+    );
+    let timings: Vec<String> = r
+        .timings
+        .iter()
+        .map(|t| format!("{} {:.1} ms", t.phase, t.ms))
+        .collect();
+    let _ = writeln!(s, "timings: {}", timings.join(", "));
+    s
+}
+
+pub fn json(r: &RunResult, args: &ClusterArgs) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(r)?;
+    value["file"] = serde_json::Value::String(args.file.display().to_string());
+    value["centroids_model_space"] = serde_json::to_value(
+        r.model
+            .centroids
+            .rows()
+            .into_iter()
+            .map(|row| row.to_vec())
+            .collect::<Vec<_>>(),
+    )?;
+    let mut s = serde_json::to_string_pretty(&value)?;
+    s.push('\n');
+    Ok(s)
+}
