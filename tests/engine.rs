@@ -285,3 +285,172 @@ fn same_seed_same_assignments_other_seed_same_partition() {
             .contains("more than the 200 rows")
     );
 }
+
+fn matrix(features: &[&str], scaling: Scaling) -> segstore::segmentation::preprocess::Prepared {
+    use segstore::segmentation::preprocess::prepare;
+    let columns = columns_from_csv(MALL, None).unwrap();
+    prepare(
+        &columns,
+        &PreprocessParams {
+            features: features
+                .iter()
+                .map(|f| Feature {
+                    name: (*f).to_owned(),
+                    transform: Transform::None,
+                })
+                .collect(),
+            scaling,
+            missing: Missing::Drop,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn dbscan_on_standardized_income_and_score_matches() {
+    use segstore::segmentation::others::{DbscanParams, dbscan};
+    let r = reference();
+    let want = &r["mall_dbscan_scaled_income_score"];
+    let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::Standard);
+    let fit = dbscan(
+        prepared.matrix.view(),
+        &DbscanParams {
+            eps: 0.5,
+            min_points: 5,
+        },
+    )
+    .unwrap();
+    assert_eq!(fit.n_clusters as u64, want["n_clusters"].as_u64().unwrap());
+    assert_eq!(fit.n_noise as u64, want["n_noise"].as_u64().unwrap());
+    let mut sizes =
+        segstore::segmentation::others::sizes(fit.labels.iter().flatten().copied(), fit.n_clusters);
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let expected: Vec<usize> = want["cluster_sizes_desc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(sizes, expected);
+    // New points: a training row's own cluster; far away is noise.
+    let back = fit.model.predict(prepared.matrix.view());
+    for (got, want) in back.iter().zip(&fit.labels) {
+        if want.is_some() {
+            assert_eq!(got, want);
+        }
+    }
+    assert_eq!(
+        fit.model.predict(ndarray::array![[40.0, 40.0]].view()),
+        [None]
+    );
+}
+
+#[test]
+fn ward_on_unscaled_income_and_score_matches() {
+    use segstore::segmentation::others::{sizes, ward};
+    let r = reference();
+    let want = &r["mall_agglomerative_ward_unscaled_income_score"];
+    let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
+    let fit = ward(prepared.matrix.view(), 5).unwrap();
+    let mut s = sizes(fit.labels.iter().copied(), 5);
+    s.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(s, [85, 39, 32, 23, 21]);
+    let m = segstore::segmentation::metrics::evaluate(prepared.matrix.view(), &fit.labels, 5, 0);
+    assert!(rel(m.silhouette.unwrap(), f(&want["silhouette"])) <= 1e-5);
+    assert!(rel(m.davies_bouldin.unwrap(), f(&want["davies_bouldin"])) <= 1e-5);
+    assert!(rel(m.calinski_harabasz.unwrap(), f(&want["calinski_harabasz"])) <= 1e-5);
+    let mut centroids: Vec<(f64, f64)> = (0..5)
+        .map(|j| (fit.centroids[[j, 0]], fit.centroids[[j, 1]]))
+        .collect();
+    centroids.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let expected = want["clusters_sorted_by_income_then_score (mean of members)"]
+        .as_array()
+        .unwrap();
+    for (got, want) in centroids.iter().zip(expected) {
+        assert!(
+            (got.0 - f(&want["annual_income_k"])).abs() <= 1e-6
+                && (got.1 - f(&want["spending_score"])).abs() <= 1e-6,
+            "{got:?} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn gaussian_mixture_on_unscaled_income_and_score_matches() {
+    use segstore::segmentation::others::{GmmParams, gmm};
+    let r = reference();
+    let want = &r["mall_gmm_unscaled_income_score"];
+    let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
+    let fit = gmm(prepared.matrix.view(), &GmmParams::new(5)).unwrap();
+    assert!(
+        rel(
+            fit.mean_log_likelihood,
+            f(&want["mean_log_likelihood_per_sample"])
+        ) <= 1e-3,
+        "{}",
+        fit.mean_log_likelihood
+    );
+    assert!(rel(fit.bic, f(&want["bic"])) <= 1e-3, "{}", fit.bic);
+    assert!(rel(fit.aic, f(&want["aic"])) <= 1e-3, "{}", fit.aic);
+    for row in fit.probabilities.rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-9);
+    }
+    let predicted = fit.model.predict(prepared.matrix.view()).unwrap();
+    assert!(
+        predicted
+            .iter()
+            .zip(&fit.labels)
+            .all(|(p, l)| p.0 == *l && p.1 > 0.0)
+    );
+}
+
+#[test]
+fn other_algorithms_refuse_bad_parameters() {
+    use segstore::segmentation::others::{
+        DbscanParams, GmmParams, WARD_MAX_ROWS, dbscan, gmm, ward,
+    };
+    let x = ndarray::Array2::<f64>::zeros((3, 2));
+    assert!(
+        dbscan(
+            x.view(),
+            &DbscanParams {
+                eps: 0.0,
+                min_points: 5
+            }
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("eps")
+    );
+    assert!(
+        dbscan(
+            x.view(),
+            &DbscanParams {
+                eps: 1.0,
+                min_points: 1
+            }
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("min_points")
+    );
+    assert!(
+        gmm(x.view(), &GmmParams::new(4))
+            .unwrap_err()
+            .to_string()
+            .contains("more than the 3 rows")
+    );
+    assert!(
+        ward(x.view(), 0)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1")
+    );
+    let big = ndarray::Array2::<f64>::zeros((WARD_MAX_ROWS + 1, 1));
+    assert!(
+        ward(big.view(), 2)
+            .unwrap_err()
+            .to_string()
+            .contains("at most 10000 for Ward")
+    );
+}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod kmeans;
 pub mod metrics;
 pub mod numpy_rng;
+pub mod others;
 pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
