@@ -1,10 +1,10 @@
 //! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
-use crate::config::{ClusterArgs, KRuleArg, OutputFormat, RngArg, ScalingArg};
+use crate::config::{AlgorithmArg, ClusterArgs, KRuleArg, OutputFormat, RngArg, ScalingArg};
 use crate::dataset::columns_from_csv;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream};
-use crate::segmentation::pipeline::{self, KChoice, RunParams, RunResult};
+use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use crate::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
 use crate::segmentation::profile::humanize;
 use crate::segmentation::selection::KRule;
@@ -25,13 +25,13 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     };
     std::io::stdout().write_all(out.as_bytes())?;
     if let Some(path) = &args.assignments {
-        let mut csv = String::from("id,segment,distance\n");
-        for &(row, segment, distance) in &result.assignments {
-            let _ = writeln!(
-                csv,
-                "{},{segment},{distance}",
-                csv_field(&columns.row_ids[row])
-            );
+        let mut csv = format!("id,segment,{}\n", result.score);
+        for &(row, segment, score) in &result.assignments {
+            let id = csv_field(&columns.row_ids[row]);
+            let _ = match segment {
+                Some(s) => writeln!(csv, "{id},{s},{score}"),
+                None => writeln!(csv, "{id},noise,"),
+            };
         }
         std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -86,6 +86,15 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             },
         },
         k,
+        algorithm: match args.algorithm {
+            AlgorithmArg::Kmeans => Algorithm::KMeans,
+            AlgorithmArg::Gmm => Algorithm::Gmm,
+            AlgorithmArg::Dbscan => Algorithm::Dbscan {
+                eps: args.eps,
+                min_points: args.min_points,
+            },
+            AlgorithmArg::Ward => Algorithm::Ward,
+        },
         kmeans: KMeansParams::new(1)
             .n_init(args.n_init)
             .max_iter(args.max_iter)
@@ -116,8 +125,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     let features = &r.profiles.features;
     let _ = writeln!(
         s,
-        "{} customers clustered on {} ({} scaling){}",
+        "{} customers clustered by {} on {} ({} scaling){}",
         r.rows_used,
+        r.algorithm,
         features.join(", "),
         format!("{:?}", args.scaling).to_lowercase(),
         if r.rows_dropped > 0 {
@@ -147,6 +157,20 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         opt(m.calinski_harabasz, 2),
         m.inertia
     );
+    if r.noise > 0 {
+        let _ = writeln!(
+            s,
+            "{} customers are noise (in no dense region): not in any segment\n",
+            r.noise
+        );
+    }
+    if let Some(g) = &r.mixture {
+        let _ = writeln!(
+            s,
+            "mixture: log-likelihood {:.4} ({:.6} per customer) · BIC {:.4} · AIC {:.4}\n",
+            g.log_likelihood, g.mean_log_likelihood, g.bic, g.aic
+        );
+    }
     if let Some(sel) = &r.k_selection {
         let _ = writeln!(
             s,
@@ -205,7 +229,14 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
             p.persona.as_deref().unwrap_or("")
         );
     }
-    let _ = write!(s, "{:>7}  {:>6}  {:>6}", "all", r.rows_used, "100%");
+    // Population figures are over the segmented customers (DBSCAN's noise left out).
+    let _ = write!(
+        s,
+        "{:>7}  {:>6}  {:>6}",
+        "all",
+        r.rows_used - r.noise,
+        "100%"
+    );
     for (p, w) in r.profiles.population.iter().zip(&widths) {
         let _ = write!(s, "  {:>w$.2}", p.mean);
     }

@@ -68,6 +68,18 @@ pub enum RngArg {
     Sklearn,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    /// K-Means (k-means++, restarts).
+    Kmeans,
+    /// Gaussian mixture, full covariances: soft memberships.
+    Gmm,
+    /// Density-based (--eps, --min-points): finds its own number of segments, leaves noise.
+    Dbscan,
+    /// Agglomerative with Ward linkage (at most 10,000 rows).
+    Ward,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
     /// The CSV file: a header line, a customer id column, numeric feature columns. Headers are
@@ -76,7 +88,16 @@ pub struct ClusterArgs {
     /// Comma-separated features to cluster on, e.g. `annual_income_k,spending_score`.
     #[arg(long, value_delimiter = ',', required = true)]
     pub features: Vec<String>,
-    /// The number of segments, or `auto` to choose it in --k-min..=--k-max.
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Kmeans)]
+    pub algorithm: AlgorithmArg,
+    /// DBSCAN: the neighbourhood radius, in scaled units.
+    #[arg(long, default_value_t = 0.5)]
+    pub eps: f64,
+    /// DBSCAN: rows within --eps (the row included) that make a core point.
+    #[arg(long, default_value_t = 5)]
+    pub min_points: usize,
+    /// The number of segments, or `auto` to choose it in --k-min..=--k-max (with the K-Means
+    /// sweep). DBSCAN finds its own.
     #[arg(long, default_value = "auto")]
     pub k: String,
     #[arg(long, default_value_t = 2)]
@@ -111,7 +132,8 @@ pub struct ClusterArgs {
     pub id_column: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Also write `id,segment,distance` for every customer clustered to this CSV file.
+    /// Also write `id,segment,distance` (`probability` for gmm; segment `noise` for DBSCAN's
+    /// noise) for every customer clustered to this CSV file.
     #[arg(long)]
     pub assignments: Option<PathBuf>,
 }

@@ -3,7 +3,7 @@
 
 use segstore::dataset::columns_from_csv;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
-use segstore::segmentation::pipeline::{self, KChoice, RunParams, RunResult};
+use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
 use segstore::segmentation::selection::KRule;
 use serde_json::Value;
@@ -36,6 +36,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
             missing: Missing::Drop,
         },
         k,
+        algorithm: Algorithm::KMeans,
         kmeans: KMeansParams::new(1).n_init(10).seed(42).stream(stream),
     };
     pipeline::run(&columns, &params).unwrap()
@@ -272,6 +273,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         },
         k: KChoice::Fixed(5),
         kmeans: KMeansParams::new(1).seed(7),
+        algorithm: Algorithm::KMeans,
     };
     let c = pipeline::run(&columns, &params).unwrap();
     // Canonical segment order: another seed finds the same segments under the same ids.

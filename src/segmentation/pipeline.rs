@@ -4,10 +4,11 @@
 use super::EngineError;
 use super::kmeans::{self, KMeans, KMeansParams};
 use super::metrics::{self, Metrics};
+use super::others;
 use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
-use ndarray::Array2;
+use ndarray::Axis;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -18,11 +19,48 @@ pub enum KChoice {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub enum Algorithm {
+    KMeans,
+    /// Gaussian mixture, full covariances: soft memberships.
+    Gmm,
+    /// Density-based: finds its own number of clusters; rows in no dense region are noise.
+    Dbscan {
+        eps: f64,
+        min_points: usize,
+    },
+    /// Agglomerative, Ward linkage (at most `others::WARD_MAX_ROWS` rows).
+    Ward,
+}
+
+impl Algorithm {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::KMeans => "kmeans",
+            Self::Gmm => "gmm",
+            Self::Dbscan { .. } => "dbscan",
+            Self::Ward => "ward",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunParams {
     pub preprocess: PreprocessParams,
+    /// For K-Means, the mixture and Ward; `Auto` chooses with the K-Means sweep. DBSCAN
+    /// ignores it.
     pub k: KChoice,
     /// n_init, seed, max_iter, tol (its `k` is ignored).
     pub kmeans: KMeansParams,
+    pub algorithm: Algorithm,
+}
+
+/// Fit statistics of a Gaussian mixture.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MixtureFit {
+    pub log_likelihood: f64,
+    pub mean_log_likelihood: f64,
+    pub bic: f64,
+    pub aic: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,26 +79,37 @@ pub struct KSelection {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
+    pub algorithm: &'static str,
     pub rows_in: usize,
     pub rows_used: usize,
     pub rows_dropped: usize,
     pub values_imputed: usize,
+    /// Segments found (DBSCAN noise not counted).
     pub k: usize,
-    /// How k was chosen: "given", "best silhouette", "elbow of the inertia curve (Kneedle)".
+    /// How k was chosen: "given", "best silhouette", "elbow of the inertia curve (Kneedle)",
+    /// "density (DBSCAN)".
     pub k_rule: String,
     pub k_selection: Option<KSelection>,
+    /// Rows DBSCAN left in no segment.
+    pub noise: usize,
+    pub mixture: Option<MixtureFit>,
     pub preprocessor: Preprocessor,
-    /// Centroids in model space, in segment order.
+    /// Centroids in model space, in segment order (K-Means: the fitted ones; the others: the
+    /// mean of each segment's members).
     #[serde(skip)]
     pub model: KMeans,
-    pub n_iter: usize,
-    pub converged: bool,
+    /// K-Means iterations of the kept restart.
+    pub n_iter: Option<usize>,
+    pub converged: Option<bool>,
+    /// Metrics of the segmented rows (noise left out).
     pub metrics: Metrics,
     pub profiles: Profiles,
-    /// Per row used: the input row index, its segment and its distance to the centroid
-    /// (model space, Euclidean).
+    /// What the third assignment column holds: "distance" (to the segment's centroid, model
+    /// space) or "probability" (of the row's segment, for the mixture).
+    pub score: &'static str,
+    /// Per row used: the input row index, its segment (`None`: noise) and its score.
     #[serde(skip)]
-    pub assignments: Vec<(usize, usize, f64)>,
+    pub assignments: Vec<(usize, Option<usize>, f64)>,
     pub timings: Vec<Phase>,
 }
 
@@ -77,27 +126,29 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
     let prepared = preprocess::prepare(columns, &params.preprocess)?;
     lap("preprocess", &mut timings);
     let x = prepared.matrix.view();
-    let (fit, k, k_rule, k_selection) = match params.k {
-        KChoice::Fixed(k) => {
-            let mut p = params.kmeans.clone();
-            p.k = k;
-            (kmeans::fit(x, &p)?, k, "given".to_owned(), None)
-        }
-        KChoice::Auto { min, max, rule } => {
+    let n = x.nrows();
+
+    // k: given, or chosen by the K-Means sweep (whose chosen fit K-Means then reuses).
+    let mut k_selection = None;
+    let mut chosen_fit = None;
+    let (k, k_rule) = match (&params.algorithm, &params.k) {
+        (Algorithm::Dbscan { .. }, _) => (0, "density (DBSCAN)".to_owned()),
+        (_, KChoice::Fixed(k)) => (*k, "given".to_owned()),
+        (_, KChoice::Auto { min, max, rule }) => {
             let sweep = selection::sweep(
                 x,
                 &SweepParams {
-                    k_min: min,
-                    k_max: max,
-                    rule,
+                    k_min: *min,
+                    k_max: *max,
+                    rule: *rule,
                     kmeans: params.kmeans.clone(),
                 },
             )?;
-            let rule = if Some(sweep.chosen_k)
-                == match rule {
-                    KRule::Silhouette => sweep.best_silhouette_k,
-                    KRule::Elbow => sweep.elbow_k,
-                } {
+            let wanted = match rule {
+                KRule::Silhouette => sweep.best_silhouette_k,
+                KRule::Elbow => sweep.elbow_k,
+            };
+            let rule_text = if Some(sweep.chosen_k) == wanted {
                 rule.describe().to_owned()
             } else {
                 format!(
@@ -106,28 +157,98 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
                     rule.describe()
                 )
             };
-            let selection = KSelection {
+            k_selection = Some(KSelection {
                 curve: sweep.points,
                 elbow_k: sweep.elbow_k,
                 best_silhouette_k: sweep.best_silhouette_k,
-            };
-            (sweep.chosen, sweep.chosen_k, rule, Some(selection))
+            });
+            chosen_fit = Some(sweep.chosen);
+            (sweep.chosen_k, rule_text)
         }
     };
-    lap(
-        if k_selection.is_some() {
-            "choose_k_and_fit"
-        } else {
-            "fit"
-        },
-        &mut timings,
-    );
+    if k_selection.is_some() {
+        lap("choose_k", &mut timings);
+    }
 
-    // Segment ids in a canonical order (centroids in original units, lexicographically), so
-    // they do not depend on which restart won.
+    let mut n_iter = None;
+    let mut converged = None;
+    let mut mixture = None;
+    let mut score = "distance";
+    // Raw labels (None: noise), a per-row probability (mixture), the number of clusters.
+    let (raw, probability, clusters): (Vec<Option<usize>>, Option<Vec<f64>>, usize) =
+        match &params.algorithm {
+            Algorithm::KMeans => {
+                let fit = match chosen_fit {
+                    Some(fit) => fit,
+                    None => {
+                        let mut p = params.kmeans.clone();
+                        p.k = k;
+                        kmeans::fit(x, &p)?
+                    }
+                };
+                n_iter = Some(fit.n_iter);
+                converged = Some(fit.converged);
+                (fit.labels.into_iter().map(Some).collect(), None, k)
+            }
+            Algorithm::Ward => {
+                let fit = others::ward(x, k)?;
+                (fit.labels.into_iter().map(Some).collect(), None, k)
+            }
+            Algorithm::Gmm => {
+                let mut p = others::GmmParams::new(k);
+                p.seed = params.kmeans.seed;
+                let fit = others::gmm(x, &p)?;
+                mixture = Some(MixtureFit {
+                    log_likelihood: fit.log_likelihood,
+                    mean_log_likelihood: fit.mean_log_likelihood,
+                    bic: fit.bic,
+                    aic: fit.aic,
+                });
+                score = "probability";
+                let probability = fit
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| fit.probabilities[[i, l]])
+                    .collect();
+                (
+                    fit.labels.into_iter().map(Some).collect(),
+                    Some(probability),
+                    k,
+                )
+            }
+            Algorithm::Dbscan { eps, min_points } => {
+                let fit = others::dbscan(
+                    x,
+                    &others::DbscanParams {
+                        eps: *eps,
+                        min_points: *min_points,
+                    },
+                )?;
+                if fit.n_clusters == 0 {
+                    return Err(EngineError::InvalidParameter {
+                        name: "eps",
+                        rule: "large enough for DBSCAN to find a cluster",
+                        value: format!("{eps} (every row is noise)"),
+                    });
+                }
+                (fit.labels, None, fit.n_clusters)
+            }
+        };
+    lap("fit", &mut timings);
+
+    // Segment ids in a canonical order (member means in original units, lexicographically),
+    // so they do not depend on which restart or which merge came first.
     let d = prepared.original.ncols();
-    let means = metrics::cluster_means(prepared.original.view(), &fit.labels, k);
-    let mut order: Vec<usize> = (0..k).collect();
+    let segmented: Vec<usize> = (0..n).filter(|&i| raw[i].is_some()).collect();
+    let seg_labels: Vec<usize> = segmented
+        .iter()
+        .map(|&i| raw[i].expect("segmented"))
+        .collect();
+    let original = prepared.original.select(Axis(0), &segmented);
+    let model_rows = prepared.matrix.select(Axis(0), &segmented);
+    let means = metrics::cluster_means(original.view(), &seg_labels, clusters);
+    let mut order: Vec<usize> = (0..clusters).collect();
     order.sort_by(|&a, &b| {
         (0..d)
             .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
@@ -135,14 +256,15 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.cmp(&b))
     });
-    let mut rank = vec![0; k];
+    let mut rank = vec![0; clusters];
     for (new, &old) in order.iter().enumerate() {
         rank[old] = new;
     }
-    let labels: Vec<usize> = fit.labels.iter().map(|&l| rank[l]).collect();
-    let centroids = Array2::from_shape_fn((k, d), |(j, f)| fit.model.centroids[[order[j], f]]);
+    let labels: Vec<usize> = seg_labels.iter().map(|&l| rank[l]).collect();
+    // The member means in model space (for K-Means, its centroids at convergence).
+    let centroids = metrics::cluster_means(model_rows.view(), &labels, clusters);
 
-    let metrics = metrics::evaluate(x, &labels, k, params.kmeans.seed);
+    let metrics = metrics::evaluate(model_rows.view(), &labels, clusters, params.kmeans.seed);
     lap("metrics", &mut timings);
     let names: Vec<String> = params
         .preprocess
@@ -150,29 +272,48 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    let profiles = profile::profile(prepared.original.view(), &names, &labels, k);
+    let profiles = profile::profile(original.view(), &names, &labels, clusters);
     lap("profiles", &mut timings);
-    let assignments = prepared
-        .kept
-        .iter()
-        .zip(&labels)
-        .zip(&fit.sq_distances)
-        .map(|((&row, &segment), &d2)| (row, segment, d2.sqrt()))
+
+    let mut segment_of = vec![None; n];
+    for (&i, &l) in segmented.iter().zip(&labels) {
+        segment_of[i] = Some(l);
+    }
+    let assignments = (0..n)
+        .map(|i| {
+            let s = segment_of[i];
+            let value = match (&probability, s) {
+                (Some(p), _) => p[i],
+                (None, Some(l)) => x
+                    .row(i)
+                    .iter()
+                    .zip(centroids.row(l).iter())
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt(),
+                (None, None) => f64::NAN,
+            };
+            (prepared.kept[i], s, value)
+        })
         .collect();
     Ok(RunResult {
+        algorithm: params.algorithm.name(),
         rows_in: columns.rows(),
-        rows_used: prepared.kept.len(),
+        rows_used: n,
         rows_dropped: prepared.dropped,
         values_imputed: prepared.imputed,
-        k,
+        k: clusters,
         k_rule,
         k_selection,
+        noise: n - segmented.len(),
+        mixture,
         preprocessor: prepared.preprocessor,
         model: KMeans { centroids },
-        n_iter: fit.n_iter,
-        converged: fit.converged,
+        n_iter,
+        converged,
         metrics,
         profiles,
+        score,
         assignments,
         timings,
     })

@@ -172,3 +172,86 @@ fn cluster_refuses_bad_input_with_a_message() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn cluster_runs_the_other_algorithms() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("dbscan.csv");
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "dbscan",
+        "--format",
+        "json",
+        "--assignments",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            json["algorithm"].as_str(),
+            json["k"].as_u64(),
+            json["noise"].as_u64()
+        ),
+        (Some("dbscan"), Some(2), Some(8))
+    );
+    let csv = std::fs::read_to_string(&out_csv).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",noise,")).count(), 8);
+
+    let gmm_csv = dir.path().join("gmm.csv");
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "gmm",
+        "--k",
+        "5",
+        "--scaling",
+        "none",
+        "--format",
+        "json",
+        "--assignments",
+        gmm_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((json["mixture"]["bic"].as_f64().unwrap() - 3664.452185).abs() / 3664.452185 < 1e-3);
+    let csv = std::fs::read_to_string(&gmm_csv).unwrap();
+    assert!(csv.starts_with("id,segment,probability\n"), "{csv}");
+
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "ward",
+        "--k",
+        "auto",
+        "--scaling",
+        "none",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("clustered by ward") && table.contains("k = 5 (best silhouette)"),
+        "{table}"
+    );
+
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "age",
+        "--algorithm",
+        "dbscan",
+        "--eps",
+        "0.0001",
+        "--min-points",
+        "50",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("every row is noise"));
+}
