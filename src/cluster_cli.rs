@@ -95,6 +95,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             },
             AlgorithmArg::Ward => Algorithm::Ward,
         },
+        reduce: args.pca,
         kmeans: KMeansParams::new(1)
             .n_init(args.n_init)
             .max_iter(args.max_iter)
@@ -157,6 +158,26 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         opt(m.calinski_harabasz, 2),
         m.inertia
     );
+    if let Some(p) = &r.pca {
+        let shares: Vec<String> = p
+            .explained_variance_ratio
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("PC{} {:.1}%", i + 1, v * 100.0))
+            .collect();
+        let _ = writeln!(
+            s,
+            "clustered on {} principal component(s){}: {} (total {:.1}%)\n",
+            p.components,
+            if p.components < p.requested {
+                format!(" (of {} asked: the data has no more)", p.requested)
+            } else {
+                String::new()
+            },
+            shares.join(", "),
+            p.explained_variance_ratio.iter().sum::<f64>() * 100.0
+        );
+    }
     if r.noise > 0 {
         let _ = writeln!(
             s,

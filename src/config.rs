@@ -112,6 +112,10 @@ pub struct ClusterArgs {
     /// Comma-separated features to transform with ln(1 + x) before scaling.
     #[arg(long, value_delimiter = ',')]
     pub log1p: Vec<String>,
+    /// Cluster on this many principal components of the scaled features (PCA) instead of the
+    /// features themselves; profiles stay in the features' units.
+    #[arg(long)]
+    pub pca: Option<usize>,
     /// Fill missing values with the feature's median instead of leaving the rows out.
     #[arg(long)]
     pub impute_median: bool,

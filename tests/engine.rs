@@ -37,6 +37,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
         },
         k,
         algorithm: Algorithm::KMeans,
+        reduce: None,
         kmeans: KMeansParams::new(1).n_init(10).seed(42).stream(stream),
     };
     pipeline::run(&columns, &params).unwrap()
@@ -274,6 +275,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         k: KChoice::Fixed(5),
         kmeans: KMeansParams::new(1).seed(7),
         algorithm: Algorithm::KMeans,
+        reduce: None,
     };
     let c = pipeline::run(&columns, &params).unwrap();
     // Canonical segment order: another seed finds the same segments under the same ids.
@@ -455,4 +457,36 @@ fn other_algorithms_refuse_bad_parameters() {
             .to_string()
             .contains("at most 10000 for Ward")
     );
+}
+
+#[test]
+fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
+    use segstore::segmentation::pca::pca;
+    // tests/fixtures/reference/mall_pca.py
+    let want: Value =
+        serde_json::from_str(include_str!("fixtures/reference/mall_pca.json")).unwrap();
+    let prepared = matrix(
+        &["age", "annual_income_k", "spending_score"],
+        Scaling::Standard,
+    );
+    let fit = pca(prepared.matrix.view(), 2).unwrap();
+    assert_eq!(fit.components.nrows(), 2);
+    for (got, exp) in fit
+        .explained_variance_ratio
+        .iter()
+        .zip(want["explained_variance_ratio"].as_array().unwrap())
+    {
+        assert!(rel(*got, f(exp)) <= 1e-6, "{got} vs {exp}");
+    }
+    // Components are defined up to their sign.
+    for (i, row) in want["abs_projection_first_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        for c in 0..2 {
+            assert!(rel(fit.projection[[i, c]].abs(), f(&row[c])) <= 1e-6);
+        }
+    }
 }

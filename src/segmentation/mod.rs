@@ -10,6 +10,7 @@ pub mod kmeans;
 pub mod metrics;
 pub mod numpy_rng;
 pub mod others;
+pub mod pca;
 pub mod pipeline;
 pub mod preprocess;
 pub mod profile;

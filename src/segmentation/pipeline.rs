@@ -5,6 +5,7 @@ use super::EngineError;
 use super::kmeans::{self, KMeans, KMeansParams};
 use super::metrics::{self, Metrics};
 use super::others;
+use super::pca::{self, PcaSummary};
 use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
@@ -52,6 +53,9 @@ pub struct RunParams {
     /// n_init, seed, max_iter, tol (its `k` is ignored).
     pub kmeans: KMeansParams,
     pub algorithm: Algorithm,
+    /// Cluster on this many principal components of the scaled features instead of the
+    /// features themselves.
+    pub reduce: Option<usize>,
 }
 
 /// Fit statistics of a Gaussian mixture.
@@ -90,6 +94,8 @@ pub struct RunResult {
     /// "density (DBSCAN)".
     pub k_rule: String,
     pub k_selection: Option<KSelection>,
+    /// When clustering on principal components: how many, and the variance they explain.
+    pub pca: Option<PcaSummary>,
     /// Rows DBSCAN left in no segment.
     pub noise: usize,
     pub mixture: Option<MixtureFit>,
@@ -125,7 +131,16 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
     };
     let prepared = preprocess::prepare(columns, &params.preprocess)?;
     lap("preprocess", &mut timings);
-    let x = prepared.matrix.view();
+    let reduced = params
+        .reduce
+        .map(|c| pca::pca(prepared.matrix.view(), c))
+        .transpose()?;
+    if reduced.is_some() {
+        lap("pca", &mut timings);
+    }
+    // The space the algorithms work in: scaled features, or their principal components.
+    let space = reduced.as_ref().map_or(&prepared.matrix, |p| &p.projection);
+    let x = space.view();
     let n = x.nrows();
 
     // k: given, or chosen by the K-Means sweep (whose chosen fit K-Means then reuses).
@@ -246,7 +261,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
         .map(|&i| raw[i].expect("segmented"))
         .collect();
     let original = prepared.original.select(Axis(0), &segmented);
-    let model_rows = prepared.matrix.select(Axis(0), &segmented);
+    let model_rows = space.select(Axis(0), &segmented);
     let means = metrics::cluster_means(original.view(), &seg_labels, clusters);
     let mut order: Vec<usize> = (0..clusters).collect();
     order.sort_by(|&a, &b| {
@@ -305,6 +320,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
         k: clusters,
         k_rule,
         k_selection,
+        pca: reduced.as_ref().map(|p| p.summary()),
         noise: n - segmented.len(),
         mixture,
         preprocessor: prepared.preprocessor,

@@ -255,3 +255,41 @@ fn cluster_runs_the_other_algorithms() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("every row is noise"));
 }
+
+#[test]
+fn cluster_on_principal_components() {
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "age,annual_income_k,spending_score",
+        "--pca",
+        "2",
+        "--k",
+        "5",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ratios: Vec<f64> = json["pca"]["explained_variance_ratio"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        (ratios[0] - 0.4426616720824504).abs() < 1e-9
+            && (ratios[1] - 0.33308378461522425).abs() < 1e-9,
+        "{ratios:?}"
+    );
+    // Profiles stay in the features' units.
+    assert_eq!(
+        json["profiles"]["features"],
+        serde_json::json!(["age", "annual_income_k", "spending_score"])
+    );
+    let out = cluster(&[MALL, "--features", "age", "--pca", "2"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("pca components must be between 1 and the number of features")
+    );
+}
