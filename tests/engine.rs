@@ -363,6 +363,11 @@ fn ward_on_unscaled_income_and_score_matches() {
     assert!(rel(m.silhouette.unwrap(), f(&want["silhouette"])) <= 1e-5);
     assert!(rel(m.davies_bouldin.unwrap(), f(&want["davies_bouldin"])) <= 1e-5);
     assert!(rel(m.calinski_harabasz.unwrap(), f(&want["calinski_harabasz"])) <= 1e-5);
+    // Members are assigned back to their own segment, but for the 4 that Ward's merges left
+    // nearer another segment's mean (its clusters are not Voronoi cells).
+    let back = fit.predict(prepared.matrix.view());
+    let agree = back.iter().zip(&fit.labels).filter(|(a, b)| a == b).count();
+    assert_eq!(agree, 196);
     let mut centroids: Vec<(f64, f64)> = (0..5)
         .map(|j| (fit.centroids[[j, 0]], fit.centroids[[j, 1]]))
         .collect();

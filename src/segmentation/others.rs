@@ -377,6 +377,17 @@ pub fn ward(x: ArrayView2<f64>, k: usize) -> Result<WardFit, EngineError> {
     Ok(WardFit { labels, centroids })
 }
 
+impl WardFit {
+    /// New points go to the nearest segment centroid (member mean).
+    pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
+        super::kmeans::KMeans {
+            centroids: self.centroids.clone(),
+        }
+        .predict_rows(x)
+        .0
+    }
+}
+
 /// Sizes of the clusters of `labels` (for reports and tests).
 pub fn sizes(labels: impl IntoIterator<Item = usize>, k: usize) -> Vec<usize> {
     let mut s = vec![0; k];
