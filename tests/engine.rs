@@ -74,6 +74,22 @@ fn assert_silhouettes(curve: &[segstore::segmentation::selection::SweepPoint], e
     }
 }
 
+/// Silhouette, Davies–Bouldin and Calinski–Harabasz, each to 1e-5 (relative).
+fn assert_metrics(m: &segstore::segmentation::metrics::Metrics, want: &Value) {
+    assert!(
+        rel(m.silhouette.unwrap(), f(&want["silhouette"])) <= 1e-5,
+        "{m:?}"
+    );
+    assert!(
+        rel(m.davies_bouldin.unwrap(), f(&want["davies_bouldin"])) <= 1e-5,
+        "{m:?}"
+    );
+    assert!(
+        rel(m.calinski_harabasz.unwrap(), f(&want["calinski_harabasz"])) <= 1e-5,
+        "{m:?}"
+    );
+}
+
 /// Segments match the reference's clusters (both sorted by feature values): sizes exactly,
 /// centroids to 1e-6 (the reference is rounded to 6 decimals).
 fn assert_clusters(result: &RunResult, expected: &Value, names: &[&str]) {
@@ -116,19 +132,7 @@ fn unscaled_income_and_score_k5_matches_scikit_learn() {
         "{}",
         result.metrics.inertia
     );
-    assert!(rel(result.metrics.silhouette.unwrap(), f(&want["silhouette"])) <= 1e-5);
-    assert!(
-        rel(
-            result.metrics.davies_bouldin.unwrap(),
-            f(&want["davies_bouldin"])
-        ) <= 1e-5
-    );
-    assert!(
-        rel(
-            result.metrics.calinski_harabasz.unwrap(),
-            f(&want["calinski_harabasz"])
-        ) <= 1e-5
-    );
+    assert_metrics(&result.metrics, want);
     assert!(!result.metrics.silhouette_sampled);
     let personas: Vec<_> = result
         .profiles
@@ -200,19 +204,7 @@ fn standardized_income_and_score_match() {
     );
     assert!(rel(result.metrics.inertia, f(&k5["inertia_scaled_space"])) <= 1e-6);
     let m = &k5["metrics_on_scaled"];
-    assert!(rel(result.metrics.silhouette.unwrap(), f(&m["silhouette"])) <= 1e-5);
-    assert!(
-        rel(
-            result.metrics.davies_bouldin.unwrap(),
-            f(&m["davies_bouldin"])
-        ) <= 1e-5
-    );
-    assert!(
-        rel(
-            result.metrics.calinski_harabasz.unwrap(),
-            f(&m["calinski_harabasz"])
-        ) <= 1e-5
-    );
+    assert_metrics(&result.metrics, m);
 }
 
 #[test]
@@ -360,9 +352,7 @@ fn ward_on_unscaled_income_and_score_matches() {
     s.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(s, [85, 39, 32, 23, 21]);
     let m = segstore::segmentation::metrics::evaluate(prepared.matrix.view(), &fit.labels, 5, 0);
-    assert!(rel(m.silhouette.unwrap(), f(&want["silhouette"])) <= 1e-5);
-    assert!(rel(m.davies_bouldin.unwrap(), f(&want["davies_bouldin"])) <= 1e-5);
-    assert!(rel(m.calinski_harabasz.unwrap(), f(&want["calinski_harabasz"])) <= 1e-5);
+    assert_metrics(&m, want);
     // Members are assigned back to their own segment, but for the 4 that Ward's merges left
     // nearer another segment's mean (its clusters are not Voronoi cells).
     let back = fit.predict(prepared.matrix.view());

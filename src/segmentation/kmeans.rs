@@ -187,21 +187,14 @@ pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, Engin
         }
     };
     let tol = params.tol * mean_variance(data, n, d);
-    let mut seeds = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-    let mut numpy = Mt19937::new(params.seed as u32);
+    let mut streams = Streams::new(params);
     let mut ws = Workspace::new(n, d, params.k);
     let mut best: Option<KMeansFit> = None;
     let mut restart_inertias = Vec::with_capacity(params.n_init);
     for _ in 0..params.n_init {
-        let centroids = match (&params.init, params.stream) {
-            (Init::KMeansPlusPlus, RandomStream::Segstore) => {
-                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64());
-                kmeans_plus_plus(data, n, d, params.k, &mut rng, &mut ws)?
-            }
-            (Init::KMeansPlusPlus, RandomStream::ScikitLearn) => {
-                kmeans_plus_plus(data, n, d, params.k, &mut numpy, &mut ws)?
-            }
-            (Init::Centroids(c), _) => c.as_standard_layout().iter().copied().collect(),
+        let centroids = match &params.init {
+            Init::KMeansPlusPlus => streams.kmeans_plus_plus(data, n, d, params.k, &mut ws)?,
+            Init::Centroids(c) => c.as_standard_layout().iter().copied().collect(),
         };
         let run = lloyd(
             data,
@@ -234,22 +227,47 @@ pub fn initial_centroids(
     let x = x.as_standard_layout();
     let data = x.as_slice().expect("standard layout");
     let mut ws = Workspace::new(n, d, params.k);
-    let centroids = match params.stream {
-        RandomStream::Segstore => {
-            let mut seeds = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64());
-            kmeans_plus_plus(data, n, d, params.k, &mut rng, &mut ws)?
-        }
-        RandomStream::ScikitLearn => kmeans_plus_plus(
-            data,
-            n,
-            d,
-            params.k,
-            &mut Mt19937::new(params.seed as u32),
-            &mut ws,
-        )?,
-    };
+    let centroids = Streams::new(params).kmeans_plus_plus(data, n, d, params.k, &mut ws)?;
     Ok(Array2::from_shape_vec((params.k, d), centroids).expect("k × d"))
+}
+
+/// The random draws of successive restarts.
+enum Streams {
+    /// Each restart gets its own xoshiro stream, seeded from this one.
+    Segstore(Xoshiro256PlusPlus),
+    /// One numpy stream across restarts, as scikit-learn draws.
+    ScikitLearn(Box<Mt19937>),
+}
+
+impl Streams {
+    fn new(params: &KMeansParams) -> Self {
+        match params.stream {
+            RandomStream::Segstore => {
+                Self::Segstore(Xoshiro256PlusPlus::seed_from_u64(params.seed))
+            }
+            RandomStream::ScikitLearn => {
+                Self::ScikitLearn(Box::new(Mt19937::new(params.seed as u32)))
+            }
+        }
+    }
+
+    /// The next restart's k-means++ centroids.
+    fn kmeans_plus_plus(
+        &mut self,
+        data: &[f64],
+        n: usize,
+        d: usize,
+        k: usize,
+        ws: &mut Workspace,
+    ) -> Result<Vec<f64>, EngineError> {
+        match self {
+            Self::Segstore(seeds) => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64());
+                kmeans_plus_plus(data, n, d, k, &mut rng, ws)
+            }
+            Self::ScikitLearn(numpy) => kmeans_plus_plus(data, n, d, k, numpy.as_mut(), ws),
+        }
+    }
 }
 
 /// The mean over features of each feature's (population) variance: two row-wise passes,
