@@ -2,6 +2,7 @@
 
 mod attribute;
 mod customer;
+pub mod segmentation;
 
 pub use attribute::{AttributeKind, AttributeName, AttributeValue, NumericValue};
 pub use customer::ExternalId;

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod problem;
+pub mod segmentations;
 
 use crate::error::Error;
 use actix_web::dev::{ResourceDef, Service, ServiceResponse};
@@ -36,6 +37,7 @@ pub use extract::JsonLimit;
     tags(
         (name = "customers", description = "The customer store: batch upserts, CSV imports, reads"),
         (name = "attributes", description = "The attribute catalogue: what can be clustered on"),
+        (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "operations", description = "Probes for orchestrators")
     )
 )]
@@ -45,7 +47,8 @@ fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         scope("/v1")
             .configure(customers::routes)
-            .configure(attributes::routes),
+            .configure(attributes::routes)
+            .configure(segmentations::routes),
     )
     .configure(health::routes);
 }

@@ -3,3 +3,4 @@
 
 pub mod csv_import;
 pub mod customers;
+pub mod segmentations;

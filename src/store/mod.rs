@@ -2,6 +2,7 @@
 
 pub mod attributes;
 pub mod customers;
+pub mod segmentations;
 pub mod staging;
 
 pub use attributes::{Attribute, Catalogue};

@@ -9,3 +9,4 @@ mod health;
 mod helpers;
 mod import;
 mod openapi;
+mod segmentations;

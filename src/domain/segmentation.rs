@@ -1,0 +1,366 @@
+//! A segmentation's configuration as clients write it (and as it is stored, with every
+//! default filled in), and its validation into the engine's parameters.
+
+use crate::domain::AttributeKind;
+use crate::error::FieldError;
+use crate::segmentation::kmeans::KMeansParams;
+use crate::segmentation::pipeline::{Algorithm, KChoice, RunParams};
+use crate::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
+use crate::segmentation::selection::KRule;
+use crate::store::Catalogue;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What to cluster on and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "features": ["annual_income_k", "spending_score"],
+    "scaling": "standard",
+    "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10}
+}))]
+pub struct SegmentationConfig {
+    /// Numeric attributes to cluster on (see `GET /v1/attributes`).
+    pub features: Vec<String>,
+    /// Features transformed with ln(1 + x) before scaling (long-tailed amounts).
+    #[serde(default)]
+    pub log1p: Vec<String>,
+    #[serde(default)]
+    pub scaling: ScalingConfig,
+    #[serde(default)]
+    pub missing: MissingConfig,
+    #[serde(default)]
+    pub algorithm: AlgorithmConfig,
+    /// Cluster on this many principal components of the scaled features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pca: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalingConfig {
+    None,
+    /// z-scores with the population standard deviation.
+    #[default]
+    Standard,
+    Minmax,
+    /// (x − median) / IQR.
+    Robust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingConfig {
+    /// Customers missing a feature are left out (and counted).
+    #[default]
+    Drop,
+    /// Missing values take the feature's median.
+    ImputeMedian,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KRuleConfig {
+    #[default]
+    Silhouette,
+    Elbow,
+}
+
+/// A number of segments, or `"auto"` to choose it in `k_min..=k_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum KConfig {
+    Fixed(i64),
+    Auto(Auto),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Auto {
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+impl Default for KConfig {
+    fn default() -> Self {
+        Self::Auto(Auto::Auto)
+    }
+}
+
+fn k_min() -> i64 {
+    2
+}
+fn k_max() -> i64 {
+    10
+}
+fn n_init() -> i64 {
+    10
+}
+fn seed() -> u64 {
+    42
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AlgorithmConfig {
+    Kmeans {
+        #[serde(default)]
+        k: KConfig,
+        #[serde(default = "k_min")]
+        k_min: i64,
+        #[serde(default = "k_max")]
+        k_max: i64,
+        #[serde(default)]
+        k_rule: KRuleConfig,
+        #[serde(default = "n_init")]
+        n_init: i64,
+        #[serde(default = "seed")]
+        seed: u64,
+    },
+    /// Gaussian mixture (full covariances); `k: "auto"` chooses with the K-Means sweep.
+    Gmm {
+        #[serde(default)]
+        k: KConfig,
+        #[serde(default = "k_min")]
+        k_min: i64,
+        #[serde(default = "k_max")]
+        k_max: i64,
+        #[serde(default)]
+        k_rule: KRuleConfig,
+        #[serde(default = "seed")]
+        seed: u64,
+    },
+    /// Density-based: finds its own number of segments; `eps` is in scaled units.
+    Dbscan { eps: f64, min_points: i64 },
+    /// Agglomerative with Ward linkage (at most 10,000 customers).
+    Ward {
+        #[serde(default)]
+        k: KConfig,
+        #[serde(default = "k_min")]
+        k_min: i64,
+        #[serde(default = "k_max")]
+        k_max: i64,
+        #[serde(default)]
+        k_rule: KRuleConfig,
+    },
+}
+
+impl Default for AlgorithmConfig {
+    fn default() -> Self {
+        Self::Kmeans {
+            k: KConfig::default(),
+            k_min: k_min(),
+            k_max: k_max(),
+            k_rule: KRuleConfig::default(),
+            n_init: n_init(),
+            seed: seed(),
+        }
+    }
+}
+
+/// Largest k a sweep may try.
+pub const MAX_K: i64 = 50;
+
+impl SegmentationConfig {
+    /// Checks the configuration against the attribute catalogue, naming every field at fault
+    /// (paths start with `prefix`), and gives the engine's parameters.
+    pub fn validate(
+        &self,
+        catalogue: &Catalogue,
+        prefix: &str,
+    ) -> Result<RunParams, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut err = |field: String, message: String| {
+            errors.push(FieldError::field(format!("{prefix}{field}"), message))
+        };
+        if self.features.is_empty() {
+            err(
+                "features".into(),
+                "name at least one numeric attribute".into(),
+            );
+        }
+        for (i, name) in self.features.iter().enumerate() {
+            match catalogue.get(name) {
+                None => err(
+                    format!("features[{i}]"),
+                    format!(
+                        "unknown attribute `{name}`; numeric attributes are {}",
+                        numeric_names(catalogue)
+                    ),
+                ),
+                Some(a) if a.kind != AttributeKind::Numeric => err(
+                    format!("features[{i}]"),
+                    format!("`{name}` is categorical; only numeric attributes can be clustered"),
+                ),
+                Some(_) if self.features[..i].contains(name) => err(
+                    format!("features[{i}]"),
+                    format!("`{name}` is listed twice"),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (i, name) in self.log1p.iter().enumerate() {
+            if !self.features.contains(name) {
+                err(
+                    format!("log1p[{i}]"),
+                    format!("`{name}` is not among the features"),
+                );
+            }
+        }
+        if let Some(p) = self.pca
+            && !(1..=self.features.len() as i64).contains(&p)
+        {
+            err(
+                "pca".into(),
+                format!(
+                    "must be between 1 and the number of features ({}), got {p}",
+                    self.features.len()
+                ),
+            );
+        }
+        let k_choice = |k: &KConfig,
+                        min: i64,
+                        max: i64,
+                        rule: KRuleConfig,
+                        err: &mut dyn FnMut(String, String)| match k {
+            KConfig::Fixed(k) if *k < 1 => {
+                err("algorithm.k".into(), format!("must be at least 1, got {k}"));
+                KChoice::Fixed(1)
+            }
+            KConfig::Fixed(k) => KChoice::Fixed(*k as usize),
+            KConfig::Auto(_) => {
+                if min < 2 {
+                    err(
+                        "algorithm.k_min".into(),
+                        format!("must be at least 2, got {min}"),
+                    );
+                }
+                if max < min || max > MAX_K {
+                    err(
+                        "algorithm.k_max".into(),
+                        format!("must be between k_min ({min}) and {MAX_K}, got {max}"),
+                    );
+                }
+                KChoice::Auto {
+                    min: min.max(2) as usize,
+                    max: max.max(2) as usize,
+                    rule: match rule {
+                        KRuleConfig::Silhouette => KRule::Silhouette,
+                        KRuleConfig::Elbow => KRule::Elbow,
+                    },
+                }
+            }
+        };
+        let mut kmeans = KMeansParams::new(1);
+        let (algorithm, k) = match &self.algorithm {
+            AlgorithmConfig::Kmeans {
+                k,
+                k_min,
+                k_max,
+                k_rule,
+                n_init,
+                seed,
+            } => {
+                if !(1..=100).contains(n_init) {
+                    err(
+                        "algorithm.n_init".into(),
+                        format!("must be between 1 and 100, got {n_init}"),
+                    );
+                }
+                kmeans = kmeans.n_init((*n_init).clamp(1, 100) as usize).seed(*seed);
+                (
+                    Algorithm::KMeans,
+                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
+                )
+            }
+            AlgorithmConfig::Gmm {
+                k,
+                k_min,
+                k_max,
+                k_rule,
+                seed,
+            } => {
+                kmeans = kmeans.seed(*seed);
+                (
+                    Algorithm::Gmm,
+                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
+                )
+            }
+            AlgorithmConfig::Ward {
+                k,
+                k_min,
+                k_max,
+                k_rule,
+            } => (
+                Algorithm::Ward,
+                k_choice(k, *k_min, *k_max, *k_rule, &mut err),
+            ),
+            AlgorithmConfig::Dbscan { eps, min_points } => {
+                if !(*eps > 0.0 && eps.is_finite()) {
+                    err(
+                        "algorithm.eps".into(),
+                        format!("must be a finite number above 0, got {eps}"),
+                    );
+                }
+                if *min_points < 2 {
+                    err(
+                        "algorithm.min_points".into(),
+                        format!("must be at least 2, got {min_points}"),
+                    );
+                }
+                (
+                    Algorithm::Dbscan {
+                        eps: *eps,
+                        min_points: (*min_points).max(2) as usize,
+                    },
+                    KChoice::Fixed(1),
+                )
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(RunParams {
+            preprocess: PreprocessParams {
+                features: self
+                    .features
+                    .iter()
+                    .map(|name| Feature {
+                        name: name.clone(),
+                        transform: if self.log1p.contains(name) {
+                            Transform::Log1p
+                        } else {
+                            Transform::None
+                        },
+                    })
+                    .collect(),
+                scaling: match self.scaling {
+                    ScalingConfig::None => Scaling::None,
+                    ScalingConfig::Standard => Scaling::Standard,
+                    ScalingConfig::Minmax => Scaling::MinMax,
+                    ScalingConfig::Robust => Scaling::Robust,
+                },
+                missing: match self.missing {
+                    MissingConfig::Drop => Missing::Drop,
+                    MissingConfig::ImputeMedian => Missing::ImputeMedian,
+                },
+            },
+            k,
+            kmeans,
+            algorithm,
+            reduce: self.pca.map(|p| p as usize),
+        })
+    }
+}
+
+fn numeric_names(catalogue: &Catalogue) -> String {
+    let names: Vec<String> = catalogue
+        .iter()
+        .filter(|a| a.kind == AttributeKind::Numeric)
+        .map(|a| format!("`{}`", a.name))
+        .collect();
+    if names.is_empty() {
+        "none yet (import customers first)".into()
+    } else {
+        names.join(", ")
+    }
+}

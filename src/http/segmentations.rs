@@ -1,0 +1,214 @@
+//! `/v1/segmentations`: named, versioned clustering configurations.
+
+use crate::domain::segmentation::SegmentationConfig;
+use crate::error::Result;
+use crate::http::extract::Json;
+use crate::http::problem::Problem;
+use crate::service::segmentations::{self as service, Changes};
+use crate::store::segmentations::SegmentationRow;
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+fn yes() -> bool {
+    true
+}
+
+/// A new segmentation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Income and spend",
+    "config": {"features": ["annual_income_k", "spending_score"], "algorithm": {"type": "kmeans", "k": "auto"}}
+}))]
+pub struct CreateSegmentation {
+    /// Unique, 1 to 100 characters.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub config: SegmentationConfig,
+    /// Whether a successful run becomes the active one by itself (default true).
+    #[serde(default = "yes")]
+    pub auto_activate: bool,
+}
+
+/// Changes to a segmentation; absent fields keep their values. A changed `config` is a new
+/// version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSegmentation {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub config: Option<SegmentationConfig>,
+    pub auto_activate: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Segmentation {
+    #[schema(example = "5b0c3c7e-8a0e-4c55-9a51-0c9f6d1f2a10")]
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    /// Starts at 1; each change of `config` adds 1.
+    pub version: i32,
+    /// The configuration with every default filled in.
+    pub config: SegmentationConfig,
+    pub auto_activate: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TryFrom<SegmentationRow> for Segmentation {
+    type Error = crate::error::Error;
+
+    fn try_from(row: SegmentationRow) -> Result<Self> {
+        Ok(Self {
+            id: row.segmentation_id,
+            name: row.name,
+            description: row.description,
+            version: row.version,
+            config: serde_json::from_value(row.config).map_err(|e| {
+                crate::error::Error::Internal(anyhow::Error::new(e).context("stored configuration"))
+            })?,
+            auto_activate: row.auto_activate,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentationList {
+    /// By name.
+    pub segmentations: Vec<Segmentation>,
+}
+
+/// Create a segmentation.
+///
+/// The configuration is checked against the attribute catalogue: every feature must be a
+/// numeric attribute. Every invalid field is named in `errors`.
+#[utoipa::path(
+    tag = "segmentations",
+    request_body = CreateSegmentation,
+    responses(
+        (status = 201, description = "Created; `Location` names it", body = Segmentation),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A segmentation with this name exists", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid configuration; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/segmentations")]
+async fn create_segmentation(
+    pool: web::Data<PgPool>,
+    Json(body): Json<CreateSegmentation>,
+) -> Result<HttpResponse> {
+    let row = service::create(
+        &pool,
+        &body.name,
+        &body.description,
+        &body.config,
+        body.auto_activate,
+    )
+    .await?;
+    let view = Segmentation::try_from(row)?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/segmentations/{}", view.id)))
+        .json(view))
+}
+
+/// List segmentations.
+#[utoipa::path(
+    tag = "segmentations",
+    responses(
+        (status = 200, description = "Every segmentation, by name", body = SegmentationList),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/segmentations")]
+async fn list_segmentations(pool: web::Data<PgPool>) -> Result<web::Json<SegmentationList>> {
+    let segmentations = service::list(&pool)
+        .await?
+        .into_iter()
+        .map(Segmentation::try_from)
+        .collect::<Result<_>>()?;
+    Ok(web::Json(SegmentationList { segmentations }))
+}
+
+/// One segmentation.
+#[utoipa::path(
+    tag = "segmentations",
+    params(("id" = String, Path, description = "The segmentation's id")),
+    responses(
+        (status = 200, description = "The segmentation", body = Segmentation),
+        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/segmentations/{id}")]
+async fn get_segmentation(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+) -> Result<web::Json<Segmentation>> {
+    Ok(web::Json(service::get(&pool, &id).await?.try_into()?))
+}
+
+/// Change a segmentation.
+#[utoipa::path(
+    tag = "segmentations",
+    params(("id" = String, Path, description = "The segmentation's id")),
+    request_body = UpdateSegmentation,
+    responses(
+        (status = 200, description = "The changed segmentation", body = Segmentation),
+        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another segmentation has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid change; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/segmentations/{id}")]
+async fn update_segmentation(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+    Json(body): Json<UpdateSegmentation>,
+) -> Result<web::Json<Segmentation>> {
+    let changes = Changes {
+        name: body.name,
+        description: body.description,
+        config: body.config,
+        auto_activate: body.auto_activate,
+    };
+    Ok(web::Json(
+        service::update(&pool, &id, changes).await?.try_into()?,
+    ))
+}
+
+/// Delete a segmentation.
+#[utoipa::path(
+    tag = "segmentations",
+    params(("id" = String, Path, description = "The segmentation's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/segmentations/{id}")]
+async fn delete_segmentation(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    service::delete(&pool, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_segmentation)
+        .service(list_segmentations)
+        .service(get_segmentation)
+        .service(update_segmentation)
+        .service(delete_segmentation);
+}

@@ -1,0 +1,142 @@
+//! Segmentation configurations: create, read, change (a new version), delete.
+
+use crate::domain::segmentation::SegmentationConfig;
+use crate::error::{Error, Result};
+use crate::store::attributes;
+use crate::store::segmentations::{self as store, SegmentationRow};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// What a client may change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub config: Option<SegmentationConfig>,
+    pub auto_activate: Option<bool>,
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters, not only white space"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The configuration checked against the current catalogue, in its stored (normalised) form.
+async fn validated(
+    conn: &mut sqlx::PgConnection,
+    config: &SegmentationConfig,
+) -> Result<serde_json::Value> {
+    let catalogue = attributes::load(&mut *conn).await?;
+    config.validate(&catalogue, "config.").map_err(|errors| {
+        Error::invalid_many(
+            format!(
+                "the configuration is invalid: {}: {}",
+                errors[0].field.as_deref().unwrap_or(""),
+                errors[0].message
+            ),
+            errors,
+        )
+    })?;
+    serde_json::to_value(config).map_err(|e| Error::Internal(e.into()))
+}
+
+fn conflict_on_name(e: sqlx::Error, name: &str) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("segmentations_name_key") => {
+            Error::Conflict(format!(
+                "name: a segmentation named `{name}` exists already"
+            ))
+        }
+        _ => e.into(),
+    }
+}
+
+pub async fn create(
+    pool: &PgPool,
+    name: &str,
+    description: &str,
+    config: &SegmentationConfig,
+    auto_activate: bool,
+) -> Result<SegmentationRow> {
+    let name = check_name(name)?;
+    let mut tx = pool.begin().await?;
+    let config = validated(&mut tx, config).await?;
+    let row = store::insert(
+        &mut *tx,
+        Uuid::new_v4(),
+        &name,
+        description,
+        &config,
+        auto_activate,
+    )
+    .await
+    .map_err(|e| conflict_on_name(e, &name))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no segmentation with id `{id}`"))
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| not_found(id))
+}
+
+pub async fn get(pool: &PgPool, id: &str) -> Result<SegmentationRow> {
+    store::find(pool, parse_id(id)?)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<SegmentationRow>> {
+    Ok(store::list(pool).await?)
+}
+
+/// Applies the changes; a changed configuration is a new version.
+pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<SegmentationRow> {
+    let uuid = parse_id(id)?;
+    let name = changes.name.as_deref().map(check_name).transpose()?;
+    let mut tx = pool.begin().await?;
+    let mut row = store::find_for_update(&mut *tx, uuid)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    if let Some(config) = &changes.config {
+        let config = validated(&mut tx, config).await?;
+        if config != row.config {
+            row.config = config;
+            row.version += 1;
+        }
+    }
+    if let Some(name) = name {
+        row.name = name;
+    }
+    if let Some(description) = changes.description {
+        row.description = description;
+    }
+    if let Some(auto) = changes.auto_activate {
+        row.auto_activate = auto;
+    }
+    let name = row.name.clone();
+    let row = store::update(&mut *tx, &row)
+        .await
+        .map_err(|e| conflict_on_name(e, &name))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
+    if store::delete(pool, parse_id(id)?).await? {
+        Ok(())
+    } else {
+        Err(not_found(id))
+    }
+}

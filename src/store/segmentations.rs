@@ -1,0 +1,98 @@
+//! Segmentation configurations.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SegmentationRow {
+    pub segmentation_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub version: i32,
+    pub config: serde_json::Value,
+    pub auto_activate: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "segmentation_id, name, description, version, config, auto_activate, created_at, updated_at";
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    description: &str,
+    config: &serde_json::Value,
+    auto_activate: bool,
+) -> sqlx::Result<SegmentationRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .bind(config)
+    .bind(auto_activate)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SegmentationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Locks the row for an update in the caller's transaction.
+pub async fn find_for_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<SegmentationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SegmentationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM segmentations ORDER BY name"
+    )))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    row: &SegmentationRow,
+) -> sqlx::Result<SegmentationRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE segmentations SET name = $2, description = $3, version = $4, config = $5,
+                auto_activate = $6
+         WHERE segmentation_id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(row.segmentation_id)
+    .bind(&row.name)
+    .bind(&row.description)
+    .bind(row.version)
+    .bind(&row.config)
+    .bind(row.auto_activate)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM segmentations WHERE segmentation_id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
