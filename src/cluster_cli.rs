@@ -5,7 +5,7 @@ use crate::config::{AlgorithmArg, ClusterArgs, KRuleArg, OutputFormat, RngArg, S
 use crate::dataset::columns_from_csv;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
-use crate::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
+use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::profile::humanize;
 use crate::segmentation::selection::KRule;
 use anyhow::{Context, bail};
@@ -60,31 +60,21 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             })?)
         };
     Ok(RunParams {
-        preprocess: PreprocessParams {
-            features: args
-                .features
-                .iter()
-                .map(|name| Feature {
-                    name: name.clone(),
-                    transform: if args.log1p.contains(name) {
-                        Transform::Log1p
-                    } else {
-                        Transform::None
-                    },
-                })
-                .collect(),
-            scaling: match args.scaling {
+        preprocess: PreprocessParams::new(
+            &args.features,
+            &args.log1p,
+            match args.scaling {
                 ScalingArg::None => Scaling::None,
                 ScalingArg::Standard => Scaling::Standard,
                 ScalingArg::Minmax => Scaling::MinMax,
                 ScalingArg::Robust => Scaling::Robust,
             },
-            missing: if args.impute_median {
+            if args.impute_median {
                 Missing::ImputeMedian
             } else {
                 Missing::Drop
             },
-        },
+        ),
         k,
         algorithm: match args.algorithm {
             AlgorithmArg::Kmeans => Algorithm::KMeans,

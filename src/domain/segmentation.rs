@@ -5,7 +5,7 @@ use crate::domain::AttributeKind;
 use crate::error::FieldError;
 use crate::segmentation::kmeans::KMeansParams;
 use crate::segmentation::pipeline::{Algorithm, KChoice, RunParams};
-use crate::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
+use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::selection::KRule;
 use crate::store::Catalogue;
 use serde::{Deserialize, Serialize};
@@ -320,30 +320,20 @@ impl SegmentationConfig {
             return Err(errors);
         }
         Ok(RunParams {
-            preprocess: PreprocessParams {
-                features: self
-                    .features
-                    .iter()
-                    .map(|name| Feature {
-                        name: name.clone(),
-                        transform: if self.log1p.contains(name) {
-                            Transform::Log1p
-                        } else {
-                            Transform::None
-                        },
-                    })
-                    .collect(),
-                scaling: match self.scaling {
+            preprocess: PreprocessParams::new(
+                &self.features,
+                &self.log1p,
+                match self.scaling {
                     ScalingConfig::None => Scaling::None,
                     ScalingConfig::Standard => Scaling::Standard,
                     ScalingConfig::Minmax => Scaling::MinMax,
                     ScalingConfig::Robust => Scaling::Robust,
                 },
-                missing: match self.missing {
+                match self.missing {
                     MissingConfig::Drop => Missing::Drop,
                     MissingConfig::ImputeMedian => Missing::ImputeMedian,
                 },
-            },
+            ),
             k,
             kmeans,
             algorithm,

@@ -87,6 +87,27 @@ pub struct PreprocessParams {
     pub missing: Missing,
 }
 
+impl PreprocessParams {
+    /// Features by name, those also named in `log1p` transformed with ln(1 + x).
+    pub fn new(features: &[String], log1p: &[String], scaling: Scaling, missing: Missing) -> Self {
+        Self {
+            features: features
+                .iter()
+                .map(|name| Feature {
+                    name: name.clone(),
+                    transform: if log1p.contains(name) {
+                        Transform::Log1p
+                    } else {
+                        Transform::None
+                    },
+                })
+                .collect(),
+            scaling,
+            missing,
+        }
+    }
+}
+
 /// The fitted preprocessing: `z = (transform(x) - center) / scale`, per feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
