@@ -4,7 +4,7 @@
 use segstore::dataset::columns_from_csv;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
-use segstore::segmentation::preprocess::{Feature, Missing, PreprocessParams, Scaling, Transform};
+use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use segstore::segmentation::selection::KRule;
 use serde_json::Value;
 
@@ -17,6 +17,12 @@ fn reference() -> Value {
 /// With scikit-learn's random stream, so every restart is the one the reference made: for
 /// k >= 6 its restarts stop at local optima that other draws beat (1000 restarts find lower
 /// inertia), and only the same draws give the same numbers.
+/// The named features, untransformed, rows with a missing value left out.
+fn preprocess(features: &[&str], scaling: Scaling) -> PreprocessParams {
+    let names: Vec<String> = features.iter().map(|f| (*f).to_owned()).collect();
+    PreprocessParams::new(&names, &[], scaling, Missing::Drop)
+}
+
 fn run(features: &[&str], scaling: Scaling, k: KChoice) -> RunResult {
     run_with(features, scaling, k, RandomStream::ScikitLearn)
 }
@@ -24,17 +30,7 @@ fn run(features: &[&str], scaling: Scaling, k: KChoice) -> RunResult {
 fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStream) -> RunResult {
     let columns = columns_from_csv(MALL, None).unwrap();
     let params = RunParams {
-        preprocess: PreprocessParams {
-            features: features
-                .iter()
-                .map(|f| Feature {
-                    name: (*f).to_owned(),
-                    transform: Transform::None,
-                })
-                .collect(),
-            scaling,
-            missing: Missing::Drop,
-        },
+        preprocess: preprocess(features, scaling),
         k,
         algorithm: Algorithm::KMeans,
         reduce: None,
@@ -250,20 +246,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
     assert_eq!(a.assignments, b.assignments);
     let columns = columns_from_csv(MALL, None).unwrap();
     let mut params = RunParams {
-        preprocess: PreprocessParams {
-            features: vec![
-                Feature {
-                    name: "annual_income_k".into(),
-                    transform: Transform::None,
-                },
-                Feature {
-                    name: "spending_score".into(),
-                    transform: Transform::None,
-                },
-            ],
-            scaling: Scaling::Standard,
-            missing: Missing::Drop,
-        },
+        preprocess: preprocess(&["annual_income_k", "spending_score"], Scaling::Standard),
         k: KChoice::Fixed(5),
         kmeans: KMeansParams::new(1).seed(7),
         algorithm: Algorithm::KMeans,
@@ -285,21 +268,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
 fn matrix(features: &[&str], scaling: Scaling) -> segstore::segmentation::preprocess::Prepared {
     use segstore::segmentation::preprocess::prepare;
     let columns = columns_from_csv(MALL, None).unwrap();
-    prepare(
-        &columns,
-        &PreprocessParams {
-            features: features
-                .iter()
-                .map(|f| Feature {
-                    name: (*f).to_owned(),
-                    transform: Transform::None,
-                })
-                .collect(),
-            scaling,
-            missing: Missing::Drop,
-        },
-    )
-    .unwrap()
+    prepare(&columns, &preprocess(features, scaling)).unwrap()
 }
 
 #[test]
