@@ -50,3 +50,19 @@ impl From<linfa::Error> for EngineError {
         Self::Linfa(LinfaError(e.to_string()))
     }
 }
+
+/// The rules every algorithm with a k shares: k >= 1, some rows, k <= rows.
+pub fn check_k(k: usize, rows: usize) -> Result<(), EngineError> {
+    if k == 0 {
+        return Err(EngineError::KTooSmall { k: 0 });
+    }
+    if rows == 0 {
+        return Err(EngineError::Empty {
+            reason: String::new(),
+        });
+    }
+    if k > rows {
+        return Err(EngineError::KTooLarge { k, rows });
+    }
+    Ok(())
+}

@@ -104,17 +104,7 @@ impl KMeansParams {
 
     /// Checks the parameters against data of `rows` × `cols`.
     pub fn check(&self, rows: usize, cols: usize) -> Result<(), EngineError> {
-        if self.k == 0 {
-            return Err(EngineError::KTooSmall { k: 0 });
-        }
-        if rows == 0 {
-            return Err(EngineError::Empty {
-                reason: String::new(),
-            });
-        }
-        if self.k > rows {
-            return Err(EngineError::KTooLarge { k: self.k, rows });
-        }
+        super::error::check_k(self.k, rows)?;
         let invalid =
             |name, rule, value: String| Err(EngineError::InvalidParameter { name, rule, value });
         if self.n_init == 0 {

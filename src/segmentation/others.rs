@@ -162,20 +162,7 @@ pub struct GmmModel {
 
 pub fn gmm(x: ArrayView2<f64>, params: &GmmParams) -> Result<GmmFit, EngineError> {
     let (n, d) = x.dim();
-    if params.k == 0 {
-        return Err(EngineError::KTooSmall { k: 0 });
-    }
-    if n == 0 {
-        return Err(EngineError::Empty {
-            reason: String::new(),
-        });
-    }
-    if params.k > n {
-        return Err(EngineError::KTooLarge {
-            k: params.k,
-            rows: n,
-        });
-    }
+    super::error::check_k(params.k, n)?;
     let dataset = DatasetBase::from(x.to_owned());
     let fitted = GaussianMixtureModel::params(params.k)
         .n_runs(1)
@@ -318,17 +305,7 @@ pub struct WardFit {
 
 pub fn ward(x: ArrayView2<f64>, k: usize) -> Result<WardFit, EngineError> {
     let n = x.nrows();
-    if k == 0 {
-        return Err(EngineError::KTooSmall { k: 0 });
-    }
-    if n == 0 {
-        return Err(EngineError::Empty {
-            reason: String::new(),
-        });
-    }
-    if k > n {
-        return Err(EngineError::KTooLarge { k, rows: n });
-    }
+    super::error::check_k(k, n)?;
     if n > WARD_MAX_ROWS {
         return Err(invalid(
             "rows",
