@@ -197,4 +197,41 @@ pub struct ServeSettings {
     /// Seconds given to in-flight requests at shutdown.
     #[arg(long, env = "SEGSTORE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+/// The run workers of this process.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Run workers in this process (0: serve HTTP only and let other replicas train).
+    #[arg(long, env = "SEGSTORE_RUN_WORKERS", default_value_t = 1)]
+    pub run_workers: usize,
+    /// Seconds a worker holds a run without a heartbeat before another may take it over.
+    #[arg(long, env = "SEGSTORE_RUN_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..))]
+    pub run_lease_seconds: u64,
+    /// How often an idle worker polls the queue, in milliseconds.
+    #[arg(long, env = "SEGSTORE_RUN_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub run_poll_ms: u64,
+    /// Claims of one run before a worker's death fails it.
+    #[arg(long, env = "SEGSTORE_RUN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
+    pub run_max_attempts: i32,
+    /// Runs per segmentation whose assignments are kept (older runs keep their profiles;
+    /// the active run's assignments are always kept).
+    #[arg(long, env = "SEGSTORE_KEEP_ASSIGNMENTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    pub keep_assignments: i64,
+}
+
+impl JobArgs {
+    pub fn settings(&self) -> crate::jobs::JobSettings {
+        let lease = std::time::Duration::from_secs(self.run_lease_seconds);
+        crate::jobs::JobSettings {
+            workers: self.run_workers,
+            poll: std::time::Duration::from_millis(self.run_poll_ms),
+            lease,
+            heartbeat: lease / 6,
+            max_attempts: self.run_max_attempts,
+            keep_assignments: self.keep_assignments,
+        }
+    }
 }

@@ -57,6 +57,12 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
+    /// A run of the segmentation is queued or running already.
+    #[error("{detail}")]
+    RunPending { detail: String, run_id: uuid::Uuid },
+    /// The resource existed and was removed on purpose (retention).
+    #[error("{0}")]
+    Gone(String),
     /// The database cannot be reached; the client may retry (503).
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod segmentation;
 pub mod service;
 pub mod startup;

@@ -3,6 +3,7 @@
 use crate::config::{DatabaseSettings, ServeSettings};
 use crate::embedded_pg::EmbeddedPostgres;
 use crate::http::{self, ApiSettings};
+use crate::jobs::{JobSettings, Jobs};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -94,10 +95,11 @@ pub async fn create_database_if_missing(
     Ok(())
 }
 
-/// A bound, not yet running, HTTP server.
+/// A bound HTTP server and the run workers of this process.
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    jobs: Jobs,
 }
 
 impl Application {
@@ -115,6 +117,7 @@ impl Application {
             settings.http_workers,
             settings.shutdown_timeout,
             pool,
+            settings.jobs.settings(),
         )
     }
 
@@ -124,17 +127,22 @@ impl Application {
         workers: Option<usize>,
         shutdown_timeout: u64,
         pool: PgPool,
+        jobs: JobSettings,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let mut server = actix_web::HttpServer::new(move || http::app(pool.clone(), api))
-            .shutdown_timeout(shutdown_timeout)
-            .listen(listener)?;
+        let jobs = Jobs::start(pool.clone(), jobs);
+        let waker = jobs.waker();
+        let mut server =
+            actix_web::HttpServer::new(move || http::app(pool.clone(), api, waker.clone()))
+                .shutdown_timeout(shutdown_timeout)
+                .listen(listener)?;
         if let Some(workers) = workers {
             server = server.workers(workers);
         }
         Ok(Self {
             port,
             server: server.run(),
+            jobs,
         })
     }
 
@@ -142,12 +150,17 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and stops the
+    /// workers (a run in progress goes back to the queue).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.jobs.shutdown().await;
+        served
     }
 
-    pub fn into_server(self) -> actix_web::dev::Server {
-        self.server
+    /// The server to spawn, and the workers (they stop when `Jobs::shutdown` is called or
+    /// the runtime ends).
+    pub fn into_parts(self) -> (actix_web::dev::Server, Jobs) {
+        (self.server, self.jobs)
     }
 }

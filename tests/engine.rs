@@ -454,3 +454,73 @@ fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
         }
     }
 }
+
+#[test]
+fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
+    // A run's model, through JSON (as stored), assigns the training rows to the segments the
+    // run gave them: K-Means (also on principal components), Ward and the mixture; DBSCAN's
+    // core and noise rows.
+    let columns = columns_from_csv(MALL, None).unwrap();
+    let features = ["age", "annual_income_k", "spending_score"];
+    let cases = [
+        (Algorithm::KMeans, None),
+        (Algorithm::KMeans, Some(2)),
+        (Algorithm::Ward, None),
+        (Algorithm::Gmm, None),
+        (
+            Algorithm::Dbscan {
+                eps: 0.5,
+                min_points: 5,
+            },
+            None,
+        ),
+    ];
+    for (algorithm, reduce) in cases {
+        let params = RunParams {
+            preprocess: preprocess(&features, Scaling::Standard),
+            k: KChoice::Fixed(5),
+            algorithm: algorithm.clone(),
+            reduce,
+            kmeans: KMeansParams::new(1).n_init(4).seed(7),
+        };
+        let result = pipeline::run(&columns, &params).unwrap();
+        let stored = serde_json::to_string(&result.model).unwrap();
+        let model: segstore::segmentation::model::Model = serde_json::from_str(&stored).unwrap();
+        let rows: Vec<f64> = (0..columns.rows())
+            .flat_map(|i| {
+                let row: Vec<Option<f64>> = features
+                    .iter()
+                    .map(|f| {
+                        let j = columns.names.iter().position(|n| n == f).unwrap();
+                        columns.values[j][i]
+                    })
+                    .collect();
+                model.complete(&row).unwrap()
+            })
+            .collect();
+        let x = ndarray::Array2::from_shape_vec((columns.rows(), features.len()), rows).unwrap();
+        let scored = model.score(x.view()).unwrap();
+        let mut agree = 0;
+        for &(i, segment, score) in &result.assignments {
+            if scored[i].segment == segment {
+                agree += 1;
+                if segment.is_some() {
+                    assert!(
+                        (scored[i].score - score).abs() < 1e-9,
+                        "{algorithm:?}: row {i}"
+                    );
+                }
+            }
+        }
+        let n = result.assignments.len();
+        match algorithm {
+            // A border row joins the nearest core point's segment, which may differ from the
+            // one that reached it first during training.
+            Algorithm::Dbscan { .. } => assert!(agree as f64 >= 0.98 * n as f64, "{agree}/{n}"),
+            // Ward's clusters are not Voronoi cells: a new row goes to the nearest member
+            // mean, which differs from its merge history on boundary rows (189 of 200 here).
+            Algorithm::Ward => assert!(agree as f64 >= 0.9 * n as f64, "{agree}/{n}"),
+            _ => assert_eq!(agree, n, "{algorithm:?} reduce {reduce:?}"),
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod problem;
+pub mod runs;
 pub mod segmentations;
 
 use crate::error::Error;
@@ -38,6 +39,8 @@ pub use extract::JsonLimit;
         (name = "customers", description = "The customer store: batch upserts, CSV imports, reads"),
         (name = "attributes", description = "The attribute catalogue: what can be clustered on"),
         (name = "segmentations", description = "Named, versioned clustering configurations"),
+        (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
+                                      a customer's segment, scoring, comparisons"),
         (name = "operations", description = "Probes for orchestrators")
     )
 )]
@@ -48,7 +51,8 @@ fn routes(cfg: &mut ServiceConfig) {
         scope("/v1")
             .configure(customers::routes)
             .configure(attributes::routes)
-            .configure(segmentations::routes),
+            .configure(segmentations::routes)
+            .configure(runs::routes),
     )
     .configure(health::routes);
 }
@@ -83,6 +87,7 @@ pub struct ApiSettings {
 pub fn app(
     pool: PgPool,
     settings: ApiSettings,
+    waker: crate::jobs::Waker,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -96,6 +101,7 @@ pub fn app(
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .app_data(web::Data::new(pool))
+        .app_data(web::Data::new(waker))
         .app_data(web::Data::new(CustomerLimits {
             max_batch: settings.max_batch,
         }))

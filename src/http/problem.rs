@@ -34,6 +34,10 @@ pub struct Problem {
     /// Individual problems, when there are several (at most 100).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With a 409 on a run trigger: the run already queued or running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/v1/runs/0b9f2d0e-7c3a-4c1e-9f55-3f1e2d4c5b6a")]
+    pub run: Option<String>,
 }
 
 /// (slug, title) of each status the service answers with.
@@ -44,6 +48,7 @@ fn class(status: StatusCode) -> (&'static str, &'static str) {
         405 => ("method-not-allowed", "Method not allowed"),
         406 => ("not-acceptable", "Not acceptable"),
         409 => ("conflict", "Conflict"),
+        410 => ("gone", "Gone"),
         413 => ("payload-too-large", "Payload too large"),
         415 => ("unsupported-media-type", "Unsupported media type"),
         422 => ("validation", "Invalid request"),
@@ -62,6 +67,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            run: None,
         }
     }
 
@@ -82,7 +88,8 @@ impl ResponseError for Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::RunPending { .. } => StatusCode::CONFLICT,
+            Error::Gone(_) => StatusCode::GONE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,7 +112,17 @@ impl ResponseError for Error {
         if let Error::Validation { errors, .. } = self {
             problem.errors = errors.clone();
         }
+        if let Error::RunPending { run_id, .. } = self {
+            problem.run = Some(format!("/v1/runs/{run_id}"));
+        }
         let mut response = problem.response();
+        if let Some(run) = problem
+            .run
+            .as_deref()
+            .and_then(|r| HeaderValue::from_str(r).ok())
+        {
+            response.headers_mut().insert(header::LOCATION, run);
+        }
         if let Error::MethodNotAllowed { allow, .. } = self
             && let Ok(value) = HeaderValue::from_str(&allow.join(", "))
         {

@@ -32,6 +32,9 @@ pub struct CreateSegmentation {
     /// Whether a successful run becomes the active one by itself (default true).
     #[serde(default = "yes")]
     pub auto_activate: bool,
+    /// Retrain on a cron schedule: five fields, UTC (e.g. `0 3 * * *`: daily at 03:00).
+    #[schema(example = "0 3 * * *")]
+    pub schedule: Option<String>,
 }
 
 /// Changes to a segmentation; absent fields keep their values. A changed `config` is a new
@@ -43,6 +46,15 @@ pub struct UpdateSegmentation {
     pub description: Option<String>,
     pub config: Option<SegmentationConfig>,
     pub auto_activate: Option<bool>,
+    /// A cron expression (five fields, UTC), or `null` to stop the schedule.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub schedule: Option<Option<String>>,
+}
+
+/// A field that is present (even as `null`) becomes `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,6 +68,11 @@ pub struct Segmentation {
     /// The configuration with every default filled in.
     pub config: SegmentationConfig,
     pub auto_activate: bool,
+    pub schedule: Option<String>,
+    /// When the schedule next queues a run (UTC).
+    pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The run whose segments CRMs read (`null` until a run succeeds and is activated).
+    pub active_run_id: Option<uuid::Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -73,6 +90,9 @@ impl TryFrom<SegmentationRow> for Segmentation {
                 crate::error::Error::Internal(anyhow::Error::new(e).context("stored configuration"))
             })?,
             auto_activate: row.auto_activate,
+            schedule: row.schedule,
+            next_run_at: row.next_run_at,
+            active_run_id: row.active_run_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -112,6 +132,7 @@ async fn create_segmentation(
         &body.description,
         &body.config,
         body.auto_activate,
+        body.schedule.as_deref(),
     )
     .await?;
     let view = Segmentation::try_from(row)?;
@@ -180,6 +201,7 @@ async fn update_segmentation(
         description: body.description,
         config: body.config,
         auto_activate: body.auto_activate,
+        schedule: body.schedule,
     };
     Ok(web::Json(
         service::update(&pool, &id, changes).await?.try_into()?,

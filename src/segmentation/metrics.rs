@@ -218,3 +218,77 @@ mod tests {
         assert_eq!(m.inertia, 2.0);
     }
 }
+
+/// Adjusted Rand Index of two labelings given as their contingency table: (label in the
+/// first, label in the second, items with both). 1 for identical partitions (up to
+/// renaming), about 0 for independent ones; `None` with fewer than two items.
+pub fn adjusted_rand_index<A, B>(table: &[(A, B, u64)]) -> Option<f64>
+where
+    A: Eq + std::hash::Hash,
+    B: Eq + std::hash::Hash,
+{
+    use std::collections::HashMap;
+    let pairs = |n: u64| (n as f64) * (n as f64 - 1.0) / 2.0;
+    let mut rows: HashMap<&A, u64> = HashMap::new();
+    let mut cols: HashMap<&B, u64> = HashMap::new();
+    let mut n = 0;
+    let mut index = 0.0;
+    for (a, b, c) in table {
+        *rows.entry(a).or_default() += c;
+        *cols.entry(b).or_default() += c;
+        n += c;
+        index += pairs(*c);
+    }
+    if n < 2 {
+        return None;
+    }
+    let sum_a: f64 = rows.values().map(|&c| pairs(c)).sum();
+    let sum_b: f64 = cols.values().map(|&c| pairs(c)).sum();
+    let expected = sum_a * sum_b / pairs(n);
+    let max = (sum_a + sum_b) / 2.0;
+    if max == expected {
+        // Both partitions trivial (one cluster, or all singletons): identical by convention.
+        return Some(1.0);
+    }
+    Some((index - expected) / (max - expected))
+}
+
+#[cfg(test)]
+mod ari_tests {
+    use super::adjusted_rand_index;
+
+    fn table(a: &[i32], b: &[i32]) -> Vec<(i32, i32, u64)> {
+        let mut t: Vec<(i32, i32, u64)> = Vec::new();
+        for (x, y) in a.iter().zip(b) {
+            match t.iter_mut().find(|(p, q, _)| p == x && q == y) {
+                Some(e) => e.2 += 1,
+                None => t.push((*x, *y, 1)),
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn matches_scikit_learn() {
+        // sklearn.metrics.adjusted_rand_score on the same labels.
+        let cases: [(&[i32], &[i32], f64); 4] = [
+            (&[0, 0, 1, 1], &[1, 1, 0, 0], 1.0),
+            (&[0, 0, 1, 2], &[0, 0, 1, 1], 0.5714285714285714),
+            (&[0, 0, 1, 1], &[0, 1, 0, 1], -0.5),
+            (
+                &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
+                &[0, 0, 1, 1, 2, 2, 2, 2, 0, 1],
+                -0.022727272727272728,
+            ),
+        ];
+        for (a, b, want) in cases {
+            let got = adjusted_rand_index(&table(a, b)).unwrap();
+            assert!((got - want).abs() < 1e-12, "{a:?} {b:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn needs_two_items() {
+        assert_eq!(adjusted_rand_index(&[(1, 1, 1u64)]), None);
+    }
+}

@@ -7,7 +7,9 @@
 
 pub mod error;
 pub mod kmeans;
+pub mod matching;
 pub mod metrics;
+pub mod model;
 pub mod numpy_rng;
 pub mod others;
 pub mod pca;

@@ -46,7 +46,7 @@ pub struct DbscanFit {
 }
 
 /// New points join the cluster of the nearest core point within `eps`, else are noise.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DbscanModel {
     pub eps: f64,
     pub core_points: Array2<f64>,
@@ -153,7 +153,7 @@ pub struct GmmFit {
 }
 
 /// Full-covariance components; new points go to their most probable component.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GmmModel {
     pub weights: Vec<f64>,
     pub means: Array2<f64>,

@@ -2,8 +2,9 @@
 //! metrics → profiles, with the time of each phase.
 
 use super::EngineError;
-use super::kmeans::{self, KMeans, KMeansParams};
+use super::kmeans::{self, KMeansParams};
 use super::metrics::{self, Metrics};
+use super::model::{Assign, Model, Projection};
 use super::others;
 use super::pca::{self, PcaSummary};
 use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
@@ -100,10 +101,10 @@ pub struct RunResult {
     pub noise: usize,
     pub mixture: Option<MixtureFit>,
     pub preprocessor: Preprocessor,
-    /// Centroids in model space, in segment order (K-Means: the fitted ones; the others: the
-    /// mean of each segment's members).
+    /// What scores new rows: preprocessing, projection, centroids in model space in segment
+    /// order (K-Means: the fitted ones; the others: the mean of each segment's members).
     #[serde(skip)]
-    pub model: KMeans,
+    pub model: Model,
     /// K-Means iterations of the kept restart.
     pub n_iter: Option<usize>,
     pub converged: Option<bool>,
@@ -120,6 +121,26 @@ pub struct RunResult {
 }
 
 pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineError> {
+    run_observed(columns, params, &|_, _| {})
+}
+
+/// Share of a run's work done when each phase ends (the k sweep fills 0.05 to 0.8).
+fn done_after(phase: &str) -> f64 {
+    match phase {
+        "preprocess" | "pca" => 0.05,
+        "choose_k" => 0.8,
+        "fit" => 0.85,
+        "metrics" => 0.95,
+        _ => 1.0,
+    }
+}
+
+/// [`run`], telling `progress(phase, fraction of the run done)` as it goes (from any thread).
+pub fn run_observed(
+    columns: &Columns,
+    params: &RunParams,
+    progress: &(dyn Fn(&'static str, f64) + Sync),
+) -> Result<RunResult, EngineError> {
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |phase: &'static str, timings: &mut Vec<Phase>| {
@@ -127,6 +148,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
             phase,
             ms: clock.elapsed().as_secs_f64() * 1e3,
         });
+        progress(phase, done_after(phase));
         clock = Instant::now();
     };
     let prepared = preprocess::prepare(columns, &params.preprocess)?;
@@ -150,13 +172,16 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
         (Algorithm::Dbscan { .. }, _) => (0, "density (DBSCAN)".to_owned()),
         (_, KChoice::Fixed(k)) => (*k, "given".to_owned()),
         (_, KChoice::Auto { min, max, rule }) => {
-            let sweep = selection::sweep(
+            let sweep = selection::sweep_observed(
                 x,
                 &SweepParams {
                     k_min: *min,
                     k_max: *max,
                     rule: *rule,
                     kmeans: params.kmeans.clone(),
+                },
+                &|done, total| {
+                    progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64);
                 },
             )?;
             let wanted = match rule {
@@ -189,6 +214,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
     let mut converged = None;
     let mut mixture = None;
     let mut score = "distance";
+    let mut assign = Assign::Nearest;
     // Raw labels (None: noise), a per-row probability (mixture), the number of clusters.
     let (raw, probability, clusters): (Vec<Option<usize>>, Option<Vec<f64>>, usize) =
         match &params.algorithm {
@@ -220,6 +246,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
                     aic: fit.aic,
                 });
                 score = "probability";
+                assign = Assign::Mixture(fit.model.clone());
                 let probability = fit
                     .labels
                     .iter()
@@ -247,6 +274,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
                         value: format!("{eps} (every row is noise)"),
                     });
                 }
+                assign = Assign::Density(fit.model.clone());
                 (fit.labels, None, fit.n_clusters)
             }
         };
@@ -279,6 +307,20 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
     // The member means in model space (for K-Means, its centroids at convergence).
     let centroids = metrics::cluster_means(model_rows.view(), &labels, clusters);
 
+    // Models that assign by component or core point speak the canonical segment order too.
+    match &mut assign {
+        Assign::Nearest => {}
+        Assign::Mixture(gmm) => {
+            gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
+            gmm.means = gmm.means.select(Axis(0), &order);
+            gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
+        }
+        Assign::Density(dbscan) => {
+            for l in &mut dbscan.core_labels {
+                *l = rank[*l];
+            }
+        }
+    }
     let metrics = metrics::evaluate(model_rows.view(), &labels, clusters, params.kmeans.seed);
     lap("metrics", &mut timings);
     let names: Vec<String> = params
@@ -323,8 +365,16 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
         pca: reduced.as_ref().map(|p| p.summary()),
         noise: n - segmented.len(),
         mixture,
+        model: Model {
+            preprocessor: prepared.preprocessor.clone(),
+            projection: reduced.as_ref().map(|p| Projection {
+                mean: p.mean.clone(),
+                components: p.components.clone(),
+            }),
+            centroids,
+            assign,
+        },
         preprocessor: prepared.preprocessor,
-        model: KMeans { centroids },
         n_iter,
         converged,
         metrics,

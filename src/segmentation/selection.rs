@@ -57,6 +57,15 @@ pub struct Sweep {
 }
 
 pub fn sweep(x: ArrayView2<f64>, params: &SweepParams) -> Result<Sweep, EngineError> {
+    sweep_observed(x, params, &|_, _| {})
+}
+
+/// [`sweep`], calling `fitted(done, total)` as each k's fit completes (from any thread).
+pub fn sweep_observed(
+    x: ArrayView2<f64>,
+    params: &SweepParams,
+    fitted: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Sweep, EngineError> {
     let (min, max) = (params.k_min, params.k_max);
     if min < 2 || max < min {
         return Err(EngineError::InvalidKRange { min, max });
@@ -68,6 +77,7 @@ pub fn sweep(x: ArrayView2<f64>, params: &SweepParams) -> Result<Sweep, EngineEr
         });
     }
     let ks: Vec<usize> = std::iter::once(1).chain(min..=max).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let fits: Vec<(usize, KMeansFit, Metrics)> = ks
         .par_iter()
         .map(|&k| {
@@ -75,6 +85,8 @@ pub fn sweep(x: ArrayView2<f64>, params: &SweepParams) -> Result<Sweep, EngineEr
             p.k = k;
             let fit = kmeans::fit(x, &p)?;
             let m = metrics::evaluate(x, &fit.labels, k, params.kmeans.seed);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            fitted(n, ks.len());
             Ok((k, fit, m))
         })
         .collect::<Result<_, EngineError>>()?;

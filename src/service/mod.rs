@@ -3,4 +3,5 @@
 
 pub mod csv_import;
 pub mod customers;
+pub mod runs;
 pub mod segmentations;

@@ -2,7 +2,10 @@
 
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
+use crate::jobs::schedule::Schedule;
+use crate::store::assignments;
 use crate::store::attributes;
+use crate::store::runs;
 use crate::store::segmentations::{self as store, SegmentationRow};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -16,6 +19,18 @@ pub struct Changes {
     pub description: Option<String>,
     pub config: Option<SegmentationConfig>,
     pub auto_activate: Option<bool>,
+    /// `Some(None)` removes the schedule.
+    pub schedule: Option<Option<String>>,
+}
+
+/// A cron schedule and its first occurrence from now.
+fn check_schedule(expression: &str) -> Result<(String, chrono::DateTime<chrono::Utc>)> {
+    let expression = expression.trim();
+    let schedule = Schedule::parse(expression).map_err(|e| Error::invalid("schedule", e))?;
+    let next = schedule
+        .next_after(chrono::Utc::now())
+        .ok_or_else(|| Error::invalid("schedule", format!("`{expression}` never fires")))?;
+    Ok((expression.to_owned(), next))
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -65,8 +80,10 @@ pub async fn create(
     description: &str,
     config: &SegmentationConfig,
     auto_activate: bool,
+    schedule: Option<&str>,
 ) -> Result<SegmentationRow> {
     let name = check_name(name)?;
+    let schedule = schedule.map(check_schedule).transpose()?;
     let mut tx = pool.begin().await?;
     let config = validated(&mut tx, config).await?;
     let row = store::insert(
@@ -76,6 +93,7 @@ pub async fn create(
         description,
         &config,
         auto_activate,
+        schedule.as_ref().map(|(e, next)| (e.as_str(), *next)),
     )
     .await
     .map_err(|e| conflict_on_name(e, &name))?;
@@ -83,11 +101,11 @@ pub async fn create(
     Ok(row)
 }
 
-fn not_found(id: &str) -> Error {
+pub(crate) fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no segmentation with id `{id}`"))
 }
 
-fn parse_id(id: &str) -> Result<Uuid> {
+pub(crate) fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| not_found(id))
 }
 
@@ -105,6 +123,10 @@ pub async fn list(pool: &PgPool) -> Result<Vec<SegmentationRow>> {
 pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<SegmentationRow> {
     let uuid = parse_id(id)?;
     let name = changes.name.as_deref().map(check_name).transpose()?;
+    let schedule = changes
+        .schedule
+        .map(|s| s.as_deref().map(check_schedule).transpose())
+        .transpose()?;
     let mut tx = pool.begin().await?;
     let mut row = store::find_for_update(&mut *tx, uuid)
         .await?
@@ -125,6 +147,12 @@ pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<Segment
     if let Some(auto) = changes.auto_activate {
         row.auto_activate = auto;
     }
+    if let Some(schedule) = schedule {
+        (row.schedule, row.next_run_at) = match schedule {
+            Some((expression, next)) => (Some(expression), Some(next)),
+            None => (None, None),
+        };
+    }
     let name = row.name.clone();
     let row = store::update(&mut *tx, &row)
         .await
@@ -133,10 +161,17 @@ pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<Segment
     Ok(row)
 }
 
+/// Deletes the segmentation with its runs and their assignments, in one transaction.
 pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
-    if store::delete(pool, parse_id(id)?).await? {
-        Ok(())
-    } else {
-        Err(not_found(id))
+    let uuid = parse_id(id)?;
+    let mut tx = pool.begin().await?;
+    store::find_for_update(&mut *tx, uuid)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    for run_id in runs::with_assignments(&mut *tx, uuid).await? {
+        assignments::drop_partition(&mut tx, run_id).await?;
     }
+    store::delete(&mut *tx, uuid).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Database access: sqlx queries, one module per table family. No HTTP types here.
 
+pub mod assignments;
 pub mod attributes;
 pub mod customers;
+pub mod runs;
 pub mod segmentations;
 pub mod staging;
 

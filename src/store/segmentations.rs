@@ -12,12 +12,15 @@ pub struct SegmentationRow {
     pub version: i32,
     pub config: serde_json::Value,
     pub auto_activate: bool,
+    pub schedule: Option<String>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub active_run_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "segmentation_id, name, description, version, config, auto_activate, created_at, updated_at";
+const COLUMNS: &str = "segmentation_id, name, description, version, config, auto_activate,
+    schedule, next_run_at, active_run_id, created_at, updated_at";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -26,16 +29,20 @@ pub async fn insert(
     description: &str,
     config: &serde_json::Value,
     auto_activate: bool,
+    schedule: Option<(&str, DateTime<Utc>)>,
 ) -> sqlx::Result<SegmentationRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate,
+                                    schedule, next_run_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(name)
     .bind(description)
     .bind(config)
     .bind(auto_activate)
+    .bind(schedule.map(|s| s.0))
+    .bind(schedule.map(|s| s.1))
     .fetch_one(db)
     .await
 }
@@ -76,7 +83,7 @@ pub async fn update(
 ) -> sqlx::Result<SegmentationRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE segmentations SET name = $2, description = $3, version = $4, config = $5,
-                auto_activate = $6
+                auto_activate = $6, schedule = $7, next_run_at = $8
          WHERE segmentation_id = $1 RETURNING {COLUMNS}"
     )))
     .bind(row.segmentation_id)
@@ -85,6 +92,8 @@ pub async fn update(
     .bind(row.version)
     .bind(&row.config)
     .bind(row.auto_activate)
+    .bind(&row.schedule)
+    .bind(row.next_run_at)
     .fetch_one(db)
     .await
 }
@@ -95,4 +104,38 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A segmentation whose schedule is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueRow {
+    pub segmentation_id: Uuid,
+    pub version: i32,
+    pub config: serde_json::Value,
+    pub schedule: String,
+    pub next_run_at: DateTime<Utc>,
+}
+
+/// Segmentations whose next scheduled run is due, locked (other replicas skip them).
+pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<DueRow>> {
+    sqlx::query_as(
+        "SELECT segmentation_id, version, config, schedule, next_run_at FROM segmentations
+         WHERE next_run_at <= now() AND schedule IS NOT NULL
+         ORDER BY next_run_at FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn set_next_run(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    next: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE segmentations SET next_run_at = $2 WHERE segmentation_id = $1")
+        .bind(id)
+        .bind(next)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 use reqwest::{Response, StatusCode};
 use segstore::embedded_pg::EmbeddedPostgres;
 use segstore::http::ApiSettings;
+use segstore::jobs::{JobSettings, Jobs};
 use segstore::startup::{Application, MIGRATOR};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -120,10 +121,28 @@ pub struct TestApp {
     /// A connection pool to the test's own database, for assertions on its state.
     pub pool: PgPool,
     database: String,
+    jobs: Option<Jobs>,
+}
+
+/// Run workers that react fast: short polls, leases and heartbeats.
+pub fn test_jobs() -> JobSettings {
+    JobSettings {
+        workers: 1,
+        poll: Duration::from_millis(50),
+        lease: Duration::from_secs(5),
+        heartbeat: Duration::from_millis(500),
+        max_attempts: 3,
+        keep_assignments: 5,
+    }
 }
 
 /// A running server with an empty, migrated database of its own.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_jobs()).await
+}
+
+/// A running server with its own database and these run workers.
+pub async fn spawn_app_with(jobs: JobSettings) -> TestApp {
     let server = server();
     let database = format!("segstore_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = server.admin.connect().await.unwrap();
@@ -141,7 +160,7 @@ pub async fn spawn_app() -> TestApp {
         .connect_with(server.admin.clone().database(&database))
         .await
         .unwrap();
-    spawn_on_pool(pool, database).await
+    spawn_on_pool(pool, database, jobs).await
 }
 
 /// A running server whose database cannot be reached (connections are refused).
@@ -150,28 +169,37 @@ pub async fn spawn_app_without_database() -> TestApp {
     let pool = PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy_with(unreachable);
-    spawn_on_pool(pool, String::new()).await
+    let no_workers = JobSettings {
+        workers: 0,
+        ..test_jobs()
+    };
+    spawn_on_pool(pool, String::new(), no_workers).await
 }
 
-async fn spawn_on_pool(pool: PgPool, database: String) -> TestApp {
+async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let settings = ApiSettings {
         max_batch: TEST_MAX_BATCH,
         max_json_bytes: TEST_MAX_JSON_BYTES,
     };
-    let app = Application::on_listener(listener, settings, Some(1), 1, pool.clone()).unwrap();
+    let app = Application::on_listener(listener, settings, Some(1), 1, pool.clone(), jobs).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.into_server());
+    let (server, jobs) = app.into_parts();
+    tokio::spawn(server);
     TestApp {
         address,
         client: reqwest::Client::new(),
         pool,
         database,
+        jobs: Some(jobs),
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(jobs) = self.jobs.take() {
+            jobs.stop();
+        }
         if self.database.is_empty() {
             return;
         }
@@ -198,6 +226,63 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Another server (with its own workers) on this app's database: a second replica.
+    pub async fn replica(&self, jobs: JobSettings) -> TestApp {
+        spawn_on_pool(self.pool.clone(), String::new(), jobs).await
+    }
+
+    /// Creates a segmentation and returns its id.
+    pub async fn create_segmentation(&self, body: Value) -> String {
+        let response = self.post_json("/v1/segmentations", &body).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Triggers a run (asserting the 202) and returns it.
+    pub async fn trigger(&self, segmentation: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/segmentations/{segmentation}/runs")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let location = response.headers().get("location").cloned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            location.unwrap().to_str().unwrap(),
+            format!("/v1/runs/{}", body["id"].as_str().unwrap())
+        );
+        body
+    }
+
+    /// Polls a run until it has finished; returns it.
+    pub async fn wait_run(&self, run_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let run = json_ok(self.get(&format!("/v1/runs/{run_id}")).await).await;
+            if !matches!(run["status"].as_str(), Some("queued" | "running")) {
+                return run;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {run_id} did not finish: {run:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Triggers a run and waits for its success; returns it.
+    pub async fn run_to_success(&self, segmentation: &str) -> Value {
+        let queued = self.trigger(segmentation).await;
+        let run = self.wait_run(queued["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        run
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

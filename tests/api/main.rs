@@ -9,4 +9,5 @@ mod health;
 mod helpers;
 mod import;
 mod openapi;
+mod runs;
 mod segmentations;

@@ -1,0 +1,105 @@
+//! The run queue's workers: they claim queued runs from PostgreSQL (`FOR UPDATE SKIP
+//! LOCKED`, so replicas on one database share the work and never run one twice), keep a
+//! lease alive with heartbeats, train off the async runtime, write results atomically, recover
+//! runs whose worker died, and enqueue scheduled runs.
+
+pub mod execute;
+pub mod schedule;
+
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Workers in this process (0: this replica only serves HTTP).
+    pub workers: usize,
+    /// How often an idle worker looks for work (it is also woken by local triggers).
+    pub poll: Duration,
+    /// How long a claimed run stays ours without a heartbeat.
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// Claims of one run before a lost lease fails it.
+    pub max_attempts: i32,
+    /// Runs per segmentation whose assignments are kept (the active run's always are).
+    pub keep_assignments: i64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            poll: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            max_attempts: 3,
+            keep_assignments: 5,
+        }
+    }
+}
+
+/// Wakes this process's idle workers (a run was just queued).
+#[derive(Debug, Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+        self.0.notify_one();
+    }
+}
+
+/// The running workers of this process.
+pub struct Jobs {
+    waker: Waker,
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Jobs {
+    pub fn start(pool: PgPool, settings: JobSettings) -> Self {
+        let waker = Waker::default();
+        let (stop, stopped) = watch::channel(false);
+        let prefix = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let handles = (0..settings.workers)
+            .map(|i| {
+                let worker = execute::Worker {
+                    name: format!("{prefix}-{i}"),
+                    pool: pool.clone(),
+                    settings: settings.clone(),
+                };
+                let waker = waker.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move { worker.run(waker, stopped).await })
+            })
+            .collect();
+        Self {
+            waker,
+            stop,
+            handles,
+        }
+    }
+
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Tells the workers to stop, without waiting.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stops the workers: a run in progress goes back to the queue for another worker.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}

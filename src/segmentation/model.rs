@@ -1,0 +1,129 @@
+//! A fitted segmentation as data: the preprocessing, the optional PCA projection, the segment
+//! centroids and how new rows join a segment. Serialisable, so a stored run scores customers
+//! exactly as its training assigned them.
+
+use super::EngineError;
+use super::kmeans::KMeans;
+use super::others::{DbscanModel, GmmModel};
+use super::preprocess::Preprocessor;
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// PCA as applied to scaled rows: `(z - mean) · componentsᵀ`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub mean: Vec<f64>,
+    /// Components × features.
+    pub components: Array2<f64>,
+}
+
+/// How a new row joins a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Assign {
+    /// The nearest centroid (K-Means, Ward); the score is the distance to it.
+    Nearest,
+    /// The most probable mixture component; the score is that probability.
+    Mixture(GmmModel),
+    /// The segment of the nearest core point within `eps`, else noise; the score is the
+    /// distance to the segment's centroid.
+    Density(DbscanModel),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub preprocessor: Preprocessor,
+    pub projection: Option<Projection>,
+    /// Segment centroids in model space (after scaling and any projection), segment order.
+    pub centroids: Array2<f64>,
+    pub assign: Assign,
+}
+
+/// A scored row: its segment (`None`: noise) and its distance or probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub segment: Option<usize>,
+    pub score: f64,
+}
+
+impl Model {
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.preprocessor.features.iter().map(|f| f.name.as_str())
+    }
+
+    pub fn segments(&self) -> usize {
+        self.centroids.nrows()
+    }
+
+    /// A row of feature values (original units, model's feature order) with missing values
+    /// imputed as in training; `None` when a value is missing and training dropped such rows.
+    pub fn complete(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
+        row.iter()
+            .enumerate()
+            .map(|(j, v)| v.or_else(|| self.preprocessor.impute.as_ref().map(|m| m[j])))
+            .collect()
+    }
+
+    /// Model space from rows in original units.
+    pub fn space(&self, rows: ArrayView2<f64>) -> Array2<f64> {
+        let (n, d) = rows.dim();
+        let mut z = Array2::zeros((n, d));
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            let applied = self.preprocessor.apply(&row.to_vec());
+            z.row_mut(i).assign(&Array1::from(applied));
+        }
+        match &self.projection {
+            None => z,
+            Some(p) => {
+                let mean = Array1::from(p.mean.clone());
+                (&z - &mean).dot(&p.components.t())
+            }
+        }
+    }
+
+    /// Assigns rows given in original units (every value present).
+    pub fn score(&self, rows: ArrayView2<f64>) -> Result<Vec<Scored>, EngineError> {
+        let x = self.space(rows);
+        let nearest = KMeans {
+            centroids: self.centroids.clone(),
+        };
+        let distance_to = |i: usize, s: usize| -> f64 {
+            x.row(i)
+                .iter()
+                .zip(self.centroids.row(s).iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt()
+        };
+        Ok(match &self.assign {
+            Assign::Nearest => {
+                let (labels, sq) = nearest.predict_rows(x.view());
+                labels
+                    .into_iter()
+                    .zip(sq)
+                    .map(|(s, d2)| Scored {
+                        segment: Some(s),
+                        score: d2.max(0.0).sqrt(),
+                    })
+                    .collect()
+            }
+            Assign::Mixture(gmm) => gmm
+                .predict(x.view())?
+                .into_iter()
+                .map(|(s, p)| Scored {
+                    segment: Some(s),
+                    score: p,
+                })
+                .collect(),
+            Assign::Density(dbscan) => dbscan
+                .predict(x.view())
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| Scored {
+                    segment: s,
+                    score: s.map_or(f64::NAN, |s| distance_to(i, s)),
+                })
+                .collect(),
+        })
+    }
+}

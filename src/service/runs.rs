@@ -1,0 +1,464 @@
+//! Runs: trigger (idempotent, one pending run per segmentation unless queueing is asked
+//! for), read, list, cancel, activate; and the reads of a run's results.
+
+use crate::error::{Error, FieldError, Result};
+use crate::jobs::Waker;
+use crate::segmentation::metrics::adjusted_rand_index;
+use crate::segmentation::model::Model;
+use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
+use crate::store::assignments::{self, AssignmentRow, HistoryRow, MoverRow, TransitionRow};
+use crate::store::runs::{self, RunRow, SegmentRow};
+use crate::store::{customers, segmentations};
+use futures_util::stream::BoxStream;
+use ndarray::Array2;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_SCORE_BATCH: usize = 10_000;
+
+fn run_not_found(id: &str) -> Error {
+    Error::NotFound(format!("no run with id `{id}`"))
+}
+
+fn parse_run_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| run_not_found(id))
+}
+
+/// A validated `Idempotency-Key` header value.
+pub fn check_idempotency_key(key: &str) -> Result<String> {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| (0x21..0x7f).contains(&b))
+    {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// How a trigger was answered.
+#[derive(Debug)]
+pub enum Triggered {
+    Queued(RunRow),
+    /// A retry with the same idempotency key: the run the first call created.
+    Replayed(RunRow),
+}
+
+/// Queues a run of the segmentation's current configuration.
+pub async fn trigger(
+    pool: &PgPool,
+    waker: &Waker,
+    segmentation_id: &str,
+    idempotency_key: Option<String>,
+    queue: bool,
+) -> Result<Triggered> {
+    let id = parse_id(segmentation_id)?;
+    // The segmentation's row lock serialises concurrent triggers of one segmentation.
+    let mut tx = pool.begin().await?;
+    let segmentation = segmentations::find_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+    if let Some(key) = &idempotency_key
+        && let Some(run) = runs::find_by_key(&mut *tx, id, key).await?
+    {
+        return Ok(Triggered::Replayed(run));
+    }
+    if !queue && let Some(run) = runs::pending(&mut *tx, id).await? {
+        return Err(Error::RunPending {
+            detail: format!(
+                "run {} of this segmentation is {}; poll it, or ask for another with \
+                 `?queue=true`",
+                run.run_id, run.status
+            ),
+            run_id: run.run_id,
+        });
+    }
+    let run_id = Uuid::new_v4();
+    runs::insert(
+        &mut *tx,
+        &runs::NewRun {
+            run_id,
+            segmentation_id: id,
+            segmentation_version: segmentation.version,
+            config: &segmentation.config,
+            trigger: "api",
+            idempotency_key: idempotency_key.as_deref(),
+        },
+    )
+    .await?;
+    let run = runs::find(&mut *tx, run_id).await?.expect("just inserted");
+    tx.commit().await?;
+    waker.wake();
+    Ok(Triggered::Queued(run))
+}
+
+pub async fn get(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+    runs::find(pool, parse_run_id(run_id)?)
+        .await?
+        .ok_or_else(|| run_not_found(run_id))
+}
+
+pub async fn list(
+    pool: &PgPool,
+    segmentation_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<RunRow>> {
+    let id = parse_id(segmentation_id)?;
+    segmentations::find(pool, id)
+        .await?
+        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+    Ok(runs::list(pool, id, before, limit).await?)
+}
+
+/// Cancels a queued run, or asks a running one to stop (it ends `cancelled` at its next
+/// phase boundary). A finished run cannot be cancelled.
+pub async fn cancel(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+    let id = parse_run_id(run_id)?;
+    if runs::cancel(pool, id).await?.is_none() {
+        let run = get(pool, run_id).await?;
+        return Err(Error::Conflict(format!(
+            "run {id} is {} already; only queued or running runs can be cancelled",
+            run.status
+        )));
+    }
+    get(pool, run_id).await
+}
+
+/// Makes a succeeded run its segmentation's active run.
+pub async fn activate(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+    let id = parse_run_id(run_id)?;
+    let mut tx = pool.begin().await?;
+    let run = runs::find(&mut *tx, id)
+        .await?
+        .ok_or_else(|| run_not_found(run_id))?;
+    if run.status != "succeeded" || !run.has_assignments {
+        return Err(Error::Conflict(format!(
+            "run {id} is {}{}; only a succeeded run with its assignments can be activated",
+            run.status,
+            if run.status == "succeeded" {
+                " but its assignments were dropped by retention"
+            } else {
+                ""
+            }
+        )));
+    }
+    segmentations::find_for_update(&mut *tx, run.segmentation_id).await?;
+    runs::activate(&mut *tx, run.segmentation_id, id).await?;
+    tx.commit().await?;
+    get(pool, run_id).await
+}
+
+/// A succeeded run (results are read only from those).
+async fn succeeded(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+    let run = get(pool, run_id).await?;
+    if run.status != "succeeded" {
+        return Err(Error::Conflict(format!(
+            "run {} is {}; results exist once it has succeeded",
+            run.run_id, run.status
+        )));
+    }
+    Ok(run)
+}
+
+/// A run with its assignments still stored.
+async fn with_assignments(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+    let run = succeeded(pool, run_id).await?;
+    if !run.has_assignments {
+        return Err(Error::Gone(format!(
+            "the assignments of run {} were dropped by retention (its profiles remain)",
+            run.run_id
+        )));
+    }
+    Ok(run)
+}
+
+pub async fn segments(pool: &PgPool, run_id: &str) -> Result<(RunRow, Vec<SegmentRow>)> {
+    let run = succeeded(pool, run_id).await?;
+    let segments = runs::segments(pool, run.run_id).await?;
+    Ok((run, segments))
+}
+
+/// Segment filter of a query: a stable id, or `noise`.
+pub fn parse_segment(field: &str, value: &str) -> Result<Option<i32>> {
+    if value == "noise" {
+        return Ok(None);
+    }
+    value.parse::<i32>().map(Some).map_err(|_| {
+        Error::invalid(
+            field,
+            format!("`{value}` is not a segment id (an integer, or `noise`)"),
+        )
+    })
+}
+
+pub async fn assignments_page(
+    pool: &PgPool,
+    run_id: &str,
+    segment: Option<Option<i32>>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(RunRow, Vec<SegmentRow>, Vec<AssignmentRow>)> {
+    let run = with_assignments(pool, run_id).await?;
+    let segments = runs::segments(pool, run.run_id).await?;
+    let rows = assignments::page(pool, run.run_id, segment, after, limit).await?;
+    Ok((run, segments, rows))
+}
+
+pub async fn assignments_csv(
+    pool: &PgPool,
+    run_id: &str,
+    segment: Option<Option<i32>>,
+) -> Result<BoxStream<'static, sqlx::Result<bytes::Bytes>>> {
+    let run = with_assignments(pool, run_id).await?;
+    let score = score_kind(&run);
+    Ok(assignments::csv(pool, run.run_id, segment, score).await?)
+}
+
+/// "distance" or "probability": what a run's assignment scores are.
+pub fn score_kind(run: &RunRow) -> &'static str {
+    match run
+        .summary
+        .as_ref()
+        .and_then(|s| s.get("score"))
+        .and_then(|s| s.as_str())
+    {
+        Some("probability") => "probability",
+        _ => "distance",
+    }
+}
+
+/// A customer's segment in the active run, and in every run that kept its assignments.
+pub struct CustomerSegments {
+    pub active_run_id: Option<Uuid>,
+    pub score: &'static str,
+    pub history: Vec<HistoryRow>,
+    pub stored: bool,
+}
+
+pub async fn customer(
+    pool: &PgPool,
+    segmentation_id: &str,
+    customer_id: &str,
+) -> Result<CustomerSegments> {
+    let id = parse_id(segmentation_id)?;
+    let history = assignments::history(pool, id, customer_id).await?;
+    if let Some(active) = history.iter().find(|h| h.active) {
+        let run = runs::find(pool, active.run_id).await?;
+        return Ok(CustomerSegments {
+            active_run_id: Some(active.run_id),
+            score: run.as_ref().map_or("distance", score_kind),
+            history,
+            stored: true,
+        });
+    }
+    // The slow path: tell apart an unknown segmentation, an unknown customer, and a
+    // customer the active run did not segment.
+    let segmentation = segmentations::find(pool, id)
+        .await?
+        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+    let stored = customers::find(pool, customer_id).await?.is_some();
+    if !stored && history.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no customer with id `{customer_id}`"
+        )));
+    }
+    Ok(CustomerSegments {
+        active_run_id: segmentation.active_run_id,
+        score: "distance",
+        history,
+        stored,
+    })
+}
+
+/// An attribute value given for scoring.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScoreValue {
+    Missing,
+    Number(f64),
+    /// Not a number (its JSON text); an error only for a feature the model uses.
+    NotANumber(String),
+}
+
+/// One customer to score: attribute values by name.
+pub struct ScoreInput {
+    pub id: Option<String>,
+    pub values: Vec<(String, ScoreValue)>,
+}
+
+/// A scored customer: its segment (stable id; `None`: noise) and distance or probability.
+pub struct ScoreResult {
+    pub id: Option<String>,
+    pub segment: Option<SegmentRow>,
+    pub score: Option<f64>,
+}
+
+/// Scores customers with the active run's model, writing nothing.
+pub async fn score(
+    pool: &PgPool,
+    segmentation_id: &str,
+    inputs: Vec<ScoreInput>,
+) -> Result<(RunRow, Vec<ScoreResult>)> {
+    if inputs.is_empty() || inputs.len() > MAX_SCORE_BATCH {
+        return Err(Error::invalid(
+            "customers",
+            format!(
+                "give 1 to {MAX_SCORE_BATCH} customers, got {}",
+                inputs.len()
+            ),
+        ));
+    }
+    let id = parse_id(segmentation_id)?;
+    let segmentation = segmentations::find(pool, id)
+        .await?
+        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+    let active = segmentation.active_run_id.ok_or_else(|| {
+        Error::Conflict(format!(
+            "segmentation {id} has no active run yet; trigger a run first"
+        ))
+    })?;
+    let run = runs::find(pool, active)
+        .await?
+        .ok_or_else(|| run_not_found(&active.to_string()))?;
+    let model: Model = runs::model(pool, active)
+        .await?
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("stored model")))?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
+    let segments = runs::segments(pool, active).await?;
+    let features: Vec<String> = model.feature_names().map(str::to_owned).collect();
+    let mut errors = Vec::new();
+    let mut rows = Vec::with_capacity(inputs.len() * features.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let mut values: Vec<Option<f64>> = Vec::with_capacity(features.len());
+        for f in &features {
+            let field = || format!("customers[{i}].attributes.{f}");
+            match input
+                .values
+                .iter()
+                .find(|(name, _)| name == f)
+                .map(|v| &v.1)
+            {
+                Some(ScoreValue::Number(v)) => values.push(Some(*v)),
+                None | Some(ScoreValue::Missing) => values.push(None),
+                Some(ScoreValue::NotANumber(text)) => {
+                    errors.push(FieldError::field(
+                        field(),
+                        format!("{text} is not a number"),
+                    ));
+                    values.push(None);
+                }
+            }
+        }
+        match model.complete(&values) {
+            Some(row) => rows.extend(row),
+            None => {
+                for (f, v) in features.iter().zip(&values) {
+                    let field = format!("customers[{i}].attributes.{f}");
+                    if v.is_none() && !errors.iter().any(|e| e.field.as_deref() == Some(&field)) {
+                        errors.push(FieldError::field(
+                            field,
+                            format!(
+                                "missing; the model needs every feature ({}) as a number",
+                                features.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::invalid_many(
+            format!(
+                "{}: {}",
+                errors[0].field.as_deref().unwrap_or(""),
+                errors[0].message
+            ),
+            errors,
+        ));
+    }
+    let matrix = Array2::from_shape_vec((inputs.len(), features.len()), rows)
+        .map_err(|e| Error::Internal(e.into()))?;
+    let scored = tokio::task::spawn_blocking(move || model.score(matrix.view()))
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| Error::Internal(e.into()))?;
+    let results = inputs
+        .into_iter()
+        .zip(scored)
+        .map(|(input, s)| ScoreResult {
+            id: input.id,
+            segment: s.segment.and_then(|k| segments.get(k).cloned()),
+            score: Some(s.score).filter(|v| v.is_finite()),
+        })
+        .collect();
+    Ok((run, results))
+}
+
+/// How customers moved between two runs of one segmentation.
+pub struct Comparison {
+    pub a: RunRow,
+    pub b: RunRow,
+    pub transitions: Vec<TransitionRow>,
+    pub only_in_a: i64,
+    pub only_in_b: i64,
+    pub adjusted_rand_index: Option<f64>,
+    pub movers: Vec<MoverRow>,
+}
+
+pub struct MoverFilter<'a> {
+    pub from: Option<Option<i32>>,
+    pub to: Option<Option<i32>>,
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}
+
+pub async fn compare(
+    pool: &PgPool,
+    a: &str,
+    b: &str,
+    filter: MoverFilter<'_>,
+) -> Result<Comparison> {
+    let ra = with_assignments(pool, a).await?;
+    let rb = with_assignments(pool, b).await?;
+    if ra.segmentation_id != rb.segmentation_id {
+        return Err(Error::invalid(
+            "b",
+            format!(
+                "run {} belongs to another segmentation; stable segment ids compare runs of \
+                 one segmentation",
+                rb.run_id
+            ),
+        ));
+    }
+    let transitions = assignments::transitions(pool, ra.run_id, rb.run_id).await?;
+    let (only_in_a, only_in_b) = assignments::one_sided(pool, ra.run_id, rb.run_id).await?;
+    let table: Vec<(Option<i32>, Option<i32>, u64)> = transitions
+        .iter()
+        .map(|t| (t.from_segment, t.to_segment, t.customers as u64))
+        .collect();
+    let movers = assignments::movers(
+        pool,
+        ra.run_id,
+        rb.run_id,
+        filter.from,
+        filter.to,
+        filter.after,
+        filter.limit,
+    )
+    .await?;
+    Ok(Comparison {
+        adjusted_rand_index: adjusted_rand_index(&table),
+        a: ra,
+        b: rb,
+        transitions,
+        only_in_a,
+        only_in_b,
+        movers,
+    })
+}

@@ -1,0 +1,481 @@
+//! The training snapshot (binary `COPY ... TO STDOUT`) and run assignments: one partition of
+//! `assignments` per run, loaded with binary `COPY`, indexed after the load and attached in
+//! the run's result transaction; reads by key, by page, as streamed CSV, and run-to-run
+//! comparisons.
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Feature columns of every stored customer, sorted by external id (so a run's input order,
+/// and with it its result, does not depend on where PostgreSQL keeps the rows).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub ids: Vec<String>,
+    /// One column per requested position; `None` is a missing value.
+    pub columns: Vec<Vec<Option<f64>>>,
+}
+
+/// Reads the numeric attributes at `positions` (1-based) of every customer, in the caller's
+/// transaction (open it REPEATABLE READ for a consistent snapshot).
+pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> anyhow::Result<Snapshot> {
+    let select: Vec<String> = positions
+        .iter()
+        .map(|p| format!(", numeric_values[{p}]"))
+        .collect();
+    let sql = format!(
+        "COPY (SELECT external_id{} FROM customers) TO STDOUT (FORMAT binary)",
+        select.concat()
+    );
+    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut decoder = CopyDecoder::new(1 + positions.len());
+    let mut ids = Vec::new();
+    let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::new(); positions.len()];
+    while let Some(chunk) = stream.next().await {
+        decoder.feed(&chunk?, |fields| {
+            let id = fields[0].ok_or_else(|| anyhow::anyhow!("NULL external id"))?;
+            ids.push(std::str::from_utf8(id)?.to_owned());
+            for (column, field) in columns.iter_mut().zip(&fields[1..]) {
+                column.push(match field {
+                    None => None,
+                    Some(bytes) => Some(f64::from_be_bytes((*bytes).try_into()?)),
+                });
+            }
+            Ok(())
+        })?;
+    }
+    decoder.finish()?;
+    // Sort by id (byte order, as the "C" collation of the key).
+    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+    let ids = order
+        .iter()
+        .map(|&i| std::mem::take(&mut ids[i as usize]))
+        .collect();
+    let columns = columns
+        .into_iter()
+        .map(|c| order.iter().map(|&i| c[i as usize]).collect())
+        .collect();
+    Ok(Snapshot { ids, columns })
+}
+
+/// An incremental decoder of PostgreSQL's binary COPY format.
+struct CopyDecoder {
+    buf: Vec<u8>,
+    fields: usize,
+    header_done: bool,
+    ended: bool,
+}
+
+impl CopyDecoder {
+    fn new(fields: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            fields,
+            header_done: false,
+            ended: false,
+        }
+    }
+
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut row: impl FnMut(&[Option<&[u8]>]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.buf.extend_from_slice(chunk);
+        let mut at = 0;
+        let buf = &self.buf;
+        let read_i32 = |at: usize| i32::from_be_bytes(buf[at..at + 4].try_into().expect("4"));
+        if !self.header_done {
+            if buf.len() < 19 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                &buf[..11] == b"PGCOPY\n\xff\r\n\0",
+                "not a binary COPY stream"
+            );
+            let ext = read_i32(15) as usize;
+            if buf.len() < 19 + ext {
+                return Ok(());
+            }
+            at = 19 + ext;
+            self.header_done = true;
+        }
+        let mut fields: Vec<Option<&[u8]>> = Vec::with_capacity(self.fields);
+        'rows: while at + 2 <= buf.len() {
+            let count = i16::from_be_bytes([buf[at], buf[at + 1]]);
+            if count == -1 {
+                self.ended = true;
+                at += 2;
+                break;
+            }
+            anyhow::ensure!(
+                count as usize == self.fields,
+                "unexpected field count {count}"
+            );
+            let mut p = at + 2;
+            fields.clear();
+            for _ in 0..count {
+                if p + 4 > buf.len() {
+                    break 'rows;
+                }
+                let len = read_i32(p);
+                p += 4;
+                if len < 0 {
+                    fields.push(None);
+                } else {
+                    let len = len as usize;
+                    if p + len > buf.len() {
+                        break 'rows;
+                    }
+                    fields.push(Some(&buf[p..p + len]));
+                    p += len;
+                }
+            }
+            row(&fields)?;
+            at = p;
+        }
+        self.buf.drain(..at);
+        Ok(())
+    }
+
+    fn finish(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.ended && self.buf.is_empty(),
+            "the COPY stream ended early"
+        );
+        Ok(())
+    }
+}
+
+/// The partition holding a run's assignments.
+pub fn partition(run_id: Uuid) -> String {
+    format!("assignments_{}", run_id.simple())
+}
+
+/// One row of a run's result.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment<'a> {
+    pub external_id: &'a str,
+    pub segment: Option<i32>,
+    pub score: Option<f64>,
+}
+
+/// Loads a run's assignments into a new partition and attaches it, in the caller's
+/// transaction: nothing is visible before it commits.
+pub async fn write<'a>(
+    tx: &mut PgConnection,
+    run_id: Uuid,
+    rows: impl ExactSizeIterator<Item = Assignment<'a>>,
+) -> sqlx::Result<u64> {
+    let table = partition(run_id);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (LIKE assignments INCLUDING DEFAULTS)"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {table} (run_id, external_id, segment, score) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    const CHUNK: usize = 1 << 20;
+    let mut buf = Vec::with_capacity(CHUNK + 1024);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0u32.to_be_bytes());
+    buf.extend_from_slice(&0u32.to_be_bytes());
+    let run = run_id.as_bytes();
+    let mut written = 0u64;
+    for row in rows {
+        buf.extend_from_slice(&4u16.to_be_bytes());
+        buf.extend_from_slice(&16i32.to_be_bytes());
+        buf.extend_from_slice(run);
+        buf.extend_from_slice(&(row.external_id.len() as i32).to_be_bytes());
+        buf.extend_from_slice(row.external_id.as_bytes());
+        match row.segment {
+            Some(s) => {
+                buf.extend_from_slice(&4i32.to_be_bytes());
+                buf.extend_from_slice(&s.to_be_bytes());
+            }
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        match row.score {
+            Some(v) => {
+                buf.extend_from_slice(&8i32.to_be_bytes());
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        written += 1;
+        if buf.len() >= CHUNK {
+            copy.send(std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(CHUNK + 1024),
+            ))
+            .await?;
+        }
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    copy.send(buf).await?;
+    copy.finish().await?;
+    // Index after the load (one sort instead of a million insertions), then attach: the
+    // CHECK constraint proves the partition bound, so attaching scans nothing.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE {table} ADD PRIMARY KEY (run_id, external_id),
+             ADD CONSTRAINT {table}_bound CHECK (run_id = '{run_id}')"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE assignments ATTACH PARTITION {table} FOR VALUES IN ('{run_id}')"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    Ok(written)
+}
+
+/// Drops a run's assignments (retention); the run keeps its metadata and profiles.
+pub async fn drop_partition(tx: &mut PgConnection, run_id: Uuid) -> sqlx::Result<()> {
+    let table = partition(run_id);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE runs SET has_assignments = false WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssignmentRow {
+    pub external_id: String,
+    pub segment: Option<i32>,
+    pub score: Option<f64>,
+}
+
+/// A keyset page by external id; `segment` filters (`Some(None)`: noise).
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    segment: Option<Option<i32>>,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT external_id, segment, score FROM assignments
+         WHERE run_id = $1
+           AND (NOT $2 OR segment IS NOT DISTINCT FROM $3)
+           AND ($4::text IS NULL OR external_id > $4)
+         ORDER BY external_id LIMIT $5",
+    )
+    .bind(run_id)
+    .bind(segment.is_some())
+    .bind(segment.flatten())
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The whole result as CSV (header included), streamed by PostgreSQL in external-id order.
+pub async fn csv(
+    pool: &PgPool,
+    run_id: Uuid,
+    segment: Option<Option<i32>>,
+    score_column: &str,
+) -> sqlx::Result<BoxStream<'static, sqlx::Result<bytes::Bytes>>> {
+    let filter = match segment {
+        None => String::new(),
+        Some(None) => " AND a.segment IS NULL".to_owned(),
+        Some(Some(s)) => format!(" AND a.segment = {s}"),
+    };
+    let score_column = match score_column {
+        "probability" => "probability",
+        _ => "distance",
+    };
+    pool.copy_out_raw(&format!(
+        "COPY (SELECT a.external_id AS customer_id, a.segment AS segment_id,
+                      s.label AS segment_label, a.score AS {score_column}
+               FROM assignments a
+               LEFT JOIN run_segments s ON s.run_id = a.run_id AND s.stable_id = a.segment
+               WHERE a.run_id = '{run_id}'{filter}
+               ORDER BY a.external_id)
+         TO STDOUT (FORMAT csv, HEADER)"
+    ))
+    .await
+}
+
+/// A customer's assignment in each run of the segmentation that still has its assignments,
+/// newest first.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub run_id: uuid::Uuid,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub active: bool,
+    pub segment: Option<i32>,
+    pub score: Option<f64>,
+    pub label: Option<String>,
+    pub persona: Option<String>,
+}
+
+pub async fn history(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    external_id: &str,
+) -> sqlx::Result<Vec<HistoryRow>> {
+    sqlx::query_as(
+        "SELECT r.run_id, r.finished_at, COALESCE(r.run_id = s.active_run_id, false) AS active,
+                a.segment, a.score, g.label, g.persona
+         FROM segmentations s
+         JOIN runs r ON r.segmentation_id = s.segmentation_id AND r.has_assignments
+         JOIN assignments a ON a.run_id = r.run_id AND a.external_id = $2
+         LEFT JOIN run_segments g ON g.run_id = r.run_id AND g.stable_id = a.segment
+         WHERE s.segmentation_id = $1
+         ORDER BY r.seq DESC",
+    )
+    .bind(segmentation_id)
+    .bind(external_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Customers present in both runs, by (segment in a, segment in b).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransitionRow {
+    pub from_segment: Option<i32>,
+    pub to_segment: Option<i32>,
+    pub customers: i64,
+}
+
+pub async fn transitions(
+    db: impl PgExecutor<'_>,
+    a: Uuid,
+    b: Uuid,
+) -> sqlx::Result<Vec<TransitionRow>> {
+    sqlx::query_as(
+        "SELECT x.segment AS from_segment, y.segment AS to_segment, count(*) AS customers
+         FROM assignments x JOIN assignments y
+           ON y.run_id = $2 AND y.external_id = x.external_id
+         WHERE x.run_id = $1
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_all(db)
+    .await
+}
+
+/// Customers of one run only: (in a only, in b only).
+pub async fn one_sided(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM assignments x WHERE x.run_id = $1 AND NOT EXISTS
+                    (SELECT 1 FROM assignments y WHERE y.run_id = $2
+                                                   AND y.external_id = x.external_id)),
+                (SELECT count(*) FROM assignments y WHERE y.run_id = $2 AND NOT EXISTS
+                    (SELECT 1 FROM assignments x WHERE x.run_id = $1
+                                                   AND x.external_id = y.external_id))",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MoverRow {
+    pub external_id: String,
+    pub from_segment: Option<i32>,
+    pub to_segment: Option<i32>,
+}
+
+/// Customers whose segment differs between the runs, by external id; `from`/`to` filter
+/// (`Some(None)`: noise).
+pub async fn movers(
+    db: impl PgExecutor<'_>,
+    a: Uuid,
+    b: Uuid,
+    from: Option<Option<i32>>,
+    to: Option<Option<i32>>,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<MoverRow>> {
+    sqlx::query_as(
+        "SELECT x.external_id, x.segment AS from_segment, y.segment AS to_segment
+         FROM assignments x JOIN assignments y
+           ON y.run_id = $2 AND y.external_id = x.external_id
+         WHERE x.run_id = $1 AND x.segment IS DISTINCT FROM y.segment
+           AND (NOT $3 OR x.segment IS NOT DISTINCT FROM $4)
+           AND (NOT $5 OR y.segment IS NOT DISTINCT FROM $6)
+           AND ($7::text IS NULL OR x.external_id > $7)
+         ORDER BY x.external_id LIMIT $8",
+    )
+    .bind(a)
+    .bind(b)
+    .bind(from.is_some())
+    .bind(from.flatten())
+    .bind(to.is_some())
+    .bind(to.flatten())
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(rows: &[(&str, Option<f64>)]) -> Vec<u8> {
+        let mut b = b"PGCOPY\n\xff\r\n\0".to_vec();
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        for (id, v) in rows {
+            b.extend_from_slice(&2i16.to_be_bytes());
+            b.extend_from_slice(&(id.len() as i32).to_be_bytes());
+            b.extend_from_slice(id.as_bytes());
+            match v {
+                Some(v) => {
+                    b.extend_from_slice(&8i32.to_be_bytes());
+                    b.extend_from_slice(&v.to_be_bytes());
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        b.extend_from_slice(&(-1i16).to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn decodes_rows_split_at_every_byte() {
+        let rows = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
+        let bytes = stream(&rows);
+        for split in 0..bytes.len() {
+            let mut d = CopyDecoder::new(2);
+            let mut seen = Vec::new();
+            for part in [&bytes[..split], &bytes[split..]] {
+                d.feed(part, |f| {
+                    seen.push((
+                        String::from_utf8(f[0].unwrap().to_vec())?,
+                        f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
+                    ));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            d.finish().unwrap();
+            let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
+            assert_eq!(seen, want, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_stream_is_an_error() {
+        let bytes = stream(&[("a", Some(1.0))]);
+        let mut d = CopyDecoder::new(2);
+        d.feed(&bytes[..bytes.len() - 2], |_| Ok(())).unwrap();
+        assert!(d.finish().is_err());
+    }
+}

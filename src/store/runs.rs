@@ -1,0 +1,515 @@
+//! Runs: the job queue (claim with `FOR UPDATE SKIP LOCKED`, leases, heartbeats), their
+//! results and segment profiles.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub run_id: Uuid,
+    pub segmentation_id: Uuid,
+    pub seq: i64,
+    pub segmentation_version: i32,
+    pub config: serde_json::Value,
+    pub status: String,
+    pub trigger: String,
+    pub idempotency_key: Option<String>,
+    pub phase: Option<String>,
+    pub progress: f32,
+    pub worker: Option<String>,
+    pub attempts: i32,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub customers_snapshot: Option<i64>,
+    pub customers_used: Option<i64>,
+    pub customers_dropped: Option<i64>,
+    pub values_imputed: Option<i64>,
+    pub k: Option<i32>,
+    pub k_rule: Option<String>,
+    pub summary: Option<serde_json::Value>,
+    pub has_assignments: bool,
+    pub error: Option<serde_json::Value>,
+    pub events: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Whether this run is its segmentation's active one (joined in).
+    pub active: bool,
+}
+
+/// Every column but the model (read only when scoring), and whether the run is active.
+const COLUMNS: &str = "r.run_id, r.segmentation_id, r.seq, r.segmentation_version, r.config,
+    r.status, r.trigger, r.idempotency_key, r.phase, r.progress, r.worker, r.attempts,
+    r.lease_until, r.heartbeat_at, r.cancel_requested, r.customers_snapshot, r.customers_used,
+    r.customers_dropped, r.values_imputed, r.k, r.k_rule, r.summary, r.has_assignments,
+    r.error, r.events, r.created_at, r.started_at, r.finished_at,
+    COALESCE(s.active_run_id = r.run_id, false) AS active";
+
+const FROM: &str = "runs r JOIN segmentations s USING (segmentation_id)";
+
+pub struct NewRun<'a> {
+    pub run_id: Uuid,
+    pub segmentation_id: Uuid,
+    pub segmentation_version: i32,
+    pub config: &'a serde_json::Value,
+    pub trigger: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO runs (run_id, segmentation_id, segmentation_version, config, trigger,
+                           idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(run.run_id)
+    .bind(run.segmentation_id)
+    .bind(run.segmentation_version)
+    .bind(run.config)
+    .bind(run.trigger)
+    .bind(run.idempotency_key)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.run_id = $1"
+    )))
+    .bind(run_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn find_by_key(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    key: &str,
+) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.segmentation_id = $1 AND r.idempotency_key = $2"
+    )))
+    .bind(segmentation_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+/// The oldest queued or running run of the segmentation.
+pub async fn pending(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM}
+         WHERE r.segmentation_id = $1 AND r.status IN ('queued', 'running')
+         ORDER BY r.seq LIMIT 1"
+    )))
+    .bind(segmentation_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Newest first; `before` is the `seq` of the last run of the previous page.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM}
+         WHERE r.segmentation_id = $1 AND ($2::bigint IS NULL OR r.seq < $2)
+         ORDER BY r.seq DESC LIMIT $3"
+    )))
+    .bind(segmentation_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Claims the oldest queued run whose segmentation has none running, for `lease_seconds`.
+/// Workers skip each other's locked rows; the `runs_one_running` index refuses a second
+/// running run of one segmentation if two workers race (the caller retries).
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    worker: &str,
+    lease_seconds: f64,
+) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH next AS (
+             SELECT q.run_id FROM runs q
+             WHERE q.status = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM runs o
+                               WHERE o.segmentation_id = q.segmentation_id
+                                 AND o.status = 'running')
+             ORDER BY q.seq LIMIT 1
+             FOR UPDATE SKIP LOCKED
+         ), claimed AS (
+             UPDATE runs u SET status = 'running', worker = $1, attempts = u.attempts + 1,
+                    lease_until = now() + make_interval(secs => $2), heartbeat_at = now(),
+                    started_at = COALESCE(u.started_at, now()), phase = 'queued',
+                    progress = 0
+             FROM next WHERE u.run_id = next.run_id
+             RETURNING u.*
+         )
+         SELECT {COLUMNS} FROM claimed r JOIN segmentations s USING (segmentation_id)"
+    )))
+    .bind(worker)
+    .bind(lease_seconds)
+    .fetch_optional(db)
+    .await
+}
+
+/// The model of a run.
+pub async fn model(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar("SELECT model FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// What a heartbeat learns: whether the worker still holds the run, and whether a cancel
+/// was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Held { cancel_requested: bool },
+    Lost,
+}
+
+/// Extends the lease and records progress.
+pub async fn heartbeat(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    worker: &str,
+    lease_seconds: f64,
+    phase: &str,
+    progress: f32,
+) -> sqlx::Result<Lease> {
+    let row: Option<bool> = sqlx::query_scalar(
+        "UPDATE runs SET lease_until = now() + make_interval(secs => $3), heartbeat_at = now(),
+                phase = $4, progress = $5
+         WHERE run_id = $1 AND worker = $2 AND status = 'running'
+         RETURNING cancel_requested",
+    )
+    .bind(run_id)
+    .bind(worker)
+    .bind(lease_seconds)
+    .bind(phase)
+    .bind(progress)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        Some(cancel_requested) => Lease::Held { cancel_requested },
+        None => Lease::Lost,
+    })
+}
+
+/// Locks a run held by `worker` in the caller's transaction (the result write); `None` when
+/// the lease was lost (another worker took over or it was recovered).
+pub async fn lock_held(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    worker: &str,
+) -> sqlx::Result<Option<bool>> {
+    sqlx::query_scalar(
+        "SELECT cancel_requested FROM runs
+         WHERE run_id = $1 AND worker = $2 AND status = 'running' FOR UPDATE",
+    )
+    .bind(run_id)
+    .bind(worker)
+    .fetch_optional(db)
+    .await
+}
+
+/// Runs whose lease lapsed: re-queued (attempts left) or failed, with the reason noted.
+/// Returns the ids and their new status.
+pub async fn recover_expired(
+    db: impl PgExecutor<'_>,
+    max_attempts: i32,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "WITH lapsed AS (
+             SELECT run_id FROM runs
+             WHERE status = 'running' AND lease_until < now()
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE runs r SET
+             status = CASE WHEN r.attempts < $1 THEN 'queued' ELSE 'failed' END,
+             events = r.events || jsonb_build_array(jsonb_build_object(
+                 'at', now(), 'event', 'lease expired',
+                 'detail', format('worker %s stopped renewing its lease (last heartbeat %s) during %s; %s',
+                                  r.worker, r.heartbeat_at, r.phase,
+                                  CASE WHEN r.attempts < $1 THEN 're-queued'
+                                       ELSE 'no attempts left' END))),
+             error = CASE WHEN r.attempts < $1 THEN NULL ELSE jsonb_build_object(
+                 'kind', 'worker_lost',
+                 'message', format('the run was abandoned %s times by workers that stopped (lease expired)', r.attempts))
+                 END,
+             finished_at = CASE WHEN r.attempts < $1 THEN NULL ELSE now() END,
+             worker = NULL, lease_until = NULL,
+             phase = CASE WHEN r.attempts < $1 THEN 'queued' ELSE r.phase END
+         FROM lapsed WHERE r.run_id = lapsed.run_id
+         RETURNING r.run_id, r.status",
+    )
+    .bind(max_attempts)
+    .fetch_all(db)
+    .await
+}
+
+/// Ends a run held by `worker` as failed or cancelled.
+pub async fn finish_unsuccessful(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    worker: &str,
+    status: &str,
+    error: Option<&serde_json::Value>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE runs SET status = $3, error = $4, finished_at = now(), worker = NULL,
+                lease_until = NULL
+         WHERE run_id = $1 AND worker = $2 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(worker)
+    .bind(status)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels a queued run at once, or asks a running one to stop. Returns the status after.
+pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE runs SET
+             status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+             finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+             cancel_requested = true
+         WHERE run_id = $1 AND status IN ('queued', 'running')
+         RETURNING status",
+    )
+    .bind(run_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What a successful run records.
+pub struct Success<'a> {
+    pub customers_snapshot: i64,
+    pub customers_used: i64,
+    pub customers_dropped: i64,
+    pub values_imputed: i64,
+    pub k: i32,
+    pub k_rule: &'a str,
+    pub summary: &'a serde_json::Value,
+    pub model: &'a serde_json::Value,
+}
+
+pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(),
+                worker = NULL, lease_until = NULL, customers_snapshot = $2, customers_used = $3,
+                customers_dropped = $4, values_imputed = $5, k = $6, k_rule = $7, summary = $8,
+                model = $9, has_assignments = true
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(s.customers_snapshot)
+    .bind(s.customers_used)
+    .bind(s.customers_dropped)
+    .bind(s.values_imputed)
+    .bind(s.k)
+    .bind(s.k_rule)
+    .bind(s.summary)
+    .bind(s.model)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Makes `run_id` its segmentation's active run.
+pub async fn activate(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    run_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE segmentations SET active_run_id = $2 WHERE segmentation_id = $1")
+        .bind(segmentation_id)
+        .bind(run_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// One segment of a run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SegmentRow {
+    pub run_id: Uuid,
+    pub segment: i32,
+    pub stable_id: i32,
+    pub label: String,
+    pub persona: Option<String>,
+    pub size: i64,
+    pub share: f64,
+    pub profile: serde_json::Value,
+    pub matched_run_id: Option<Uuid>,
+    pub matched_distance: Option<f64>,
+}
+
+/// Writes a run's segments with one statement (UNNEST).
+pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO run_segments (run_id, segment, stable_id, label, persona, size, share,
+                                   profile, matched_run_id, matched_distance)
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[],
+                              $6::bigint[], $7::float8[], $8::jsonb[], $9::uuid[], $10::float8[])",
+    )
+    .bind(rows.iter().map(|r| r.run_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.segment).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.stable_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.persona.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.size).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.share).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.profile.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.matched_run_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.matched_distance).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Vec<SegmentRow>> {
+    sqlx::query_as(
+        "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
+                matched_run_id, matched_distance
+         FROM run_segments WHERE run_id = $1 ORDER BY segment",
+    )
+    .bind(run_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Hands out `count` new stable segment ids of the segmentation; returns the first.
+pub async fn next_stable_ids(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    count: i32,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "UPDATE segmentations SET last_stable_id = last_stable_id + $2
+         WHERE segmentation_id = $1 RETURNING last_stable_id - $2 + 1",
+    )
+    .bind(segmentation_id)
+    .bind(count)
+    .fetch_one(db)
+    .await
+}
+
+/// The segmentation's active run, if any.
+pub async fn active_run(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT active_run_id FROM segmentations WHERE segmentation_id = $1")
+        .bind(segmentation_id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Gives a run back to the queue (its worker is shutting down).
+pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE runs SET status = 'queued', worker = NULL, lease_until = NULL, phase = 'queued',
+                progress = 0,
+                events = events || jsonb_build_array(jsonb_build_object(
+                    'at', now(), 'event', 'released',
+                    'detail', format('worker %s shut down during %s; re-queued', worker, phase)))
+         WHERE run_id = $1 AND worker = $2 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(worker)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds a phase timing measured after the result transaction (its commit).
+pub async fn append_timing(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    timing: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET summary = jsonb_set(summary, '{timings}',
+                                             summary->'timings' || jsonb_build_array($2::jsonb))
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(timing)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Runs of the segmentation with stored assignments beyond the newest `keep`, never the
+/// active one.
+pub async fn beyond_retention(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    keep: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT r.run_id FROM runs r JOIN segmentations s USING (segmentation_id)
+         WHERE r.segmentation_id = $1 AND r.has_assignments
+           AND r.run_id IS DISTINCT FROM s.active_run_id
+           AND r.run_id NOT IN (SELECT run_id FROM runs
+                                WHERE segmentation_id = $1 AND has_assignments
+                                ORDER BY seq DESC LIMIT $2)",
+    )
+    .bind(segmentation_id)
+    .bind(keep)
+    .fetch_all(db)
+    .await
+}
+
+/// Runs of a segmentation that still have assignment partitions (to drop with it).
+pub async fn with_assignments(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT run_id FROM runs WHERE segmentation_id = $1 AND has_assignments")
+        .bind(segmentation_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Records what the snapshot read (kept when the run then fails, to explain why).
+pub async fn record_snapshot(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    customers: i64,
+    missing_values: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET customers_snapshot = $2,
+                summary = jsonb_build_object('missing_values', $3::jsonb)
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(customers)
+    .bind(missing_values)
+    .execute(db)
+    .await?;
+    Ok(())
+}
