@@ -220,9 +220,25 @@ pub struct JobArgs {
     /// the active run's assignments are always kept).
     #[arg(long, env = "SEGSTORE_KEEP_ASSIGNMENTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
     pub keep_assignments: i64,
+    /// Memory for the customer-lookup cache of run assignments, in MiB (0: read PostgreSQL
+    /// for every lookup).
+    #[arg(long, env = "SEGSTORE_LOOKUP_CACHE_MB", default_value_t = 512)]
+    pub lookup_cache_mb: usize,
+    /// How long a replica trusts its cached list of a segmentation's runs, in milliseconds
+    /// (what other replicas change shows after at most this; this replica's own changes show
+    /// at once).
+    #[arg(long, env = "SEGSTORE_LOOKUP_TTL_MS", default_value_t = 1000)]
+    pub lookup_ttl_ms: u64,
 }
 
 impl JobArgs {
+    pub fn lookup_settings(&self) -> crate::service::lookup::LookupSettings {
+        crate::service::lookup::LookupSettings {
+            budget_bytes: self.lookup_cache_mb << 20,
+            ttl: std::time::Duration::from_millis(self.lookup_ttl_ms),
+        }
+    }
+
     pub fn settings(&self) -> crate::jobs::JobSettings {
         let lease = std::time::Duration::from_secs(self.run_lease_seconds);
         crate::jobs::JobSettings {

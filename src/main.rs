@@ -32,6 +32,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             result
         }
         Command::Serve(settings) => {
+            segstore::startup::lower_training_priority()?;
             let db = Database::connect(&settings.database).await?;
             let served = async {
                 db.migrate().await?;

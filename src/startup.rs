@@ -4,6 +4,7 @@ use crate::config::{DatabaseSettings, ServeSettings};
 use crate::embedded_pg::EmbeddedPostgres;
 use crate::http::{self, ApiSettings};
 use crate::jobs::{JobSettings, Jobs};
+use crate::service::lookup::{LookupCache, LookupSettings};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -43,6 +44,9 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every checkout doubles the round trips of the hot path; a dead
+            // connection surfaces as an error (503) and is replaced instead.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
@@ -118,6 +122,7 @@ impl Application {
             settings.shutdown_timeout,
             pool,
             settings.jobs.settings(),
+            settings.jobs.lookup_settings(),
         )
     }
 
@@ -128,14 +133,17 @@ impl Application {
         shutdown_timeout: u64,
         pool: PgPool,
         jobs: JobSettings,
+        lookup: LookupSettings,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let jobs = Jobs::start(pool.clone(), jobs);
+        let cache = LookupCache::new(pool.clone(), lookup);
+        let jobs = Jobs::start(pool.clone(), jobs, cache.clone());
         let waker = jobs.waker();
-        let mut server =
-            actix_web::HttpServer::new(move || http::app(pool.clone(), api, waker.clone()))
-                .shutdown_timeout(shutdown_timeout)
-                .listen(listener)?;
+        let mut server = actix_web::HttpServer::new(move || {
+            http::app(pool.clone(), api, waker.clone(), cache.clone())
+        })
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?;
         if let Some(workers) = workers {
             server = server.workers(workers);
         }
@@ -163,4 +171,21 @@ impl Application {
     pub fn into_parts(self) -> (actix_web::dev::Server, Jobs) {
         (self.server, self.jobs)
     }
+}
+
+/// Training threads (rayon's pool) run at a lower CPU priority (nice 10) than the HTTP
+/// workers: a retrain uses every core it gets, and lookups must stay fast meanwhile.
+pub fn lower_training_priority() -> anyhow::Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("segstore-train-{i}"))
+        .start_handler(|_| {
+            // SAFETY: plain syscalls on the calling thread; on Linux the nice value is a
+            // per-thread attribute and `gettid` names this thread.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+            }
+        })
+        .build_global()
+        .context("starting the training thread pool")
 }

@@ -88,6 +88,7 @@ pub fn app(
     pool: PgPool,
     settings: ApiSettings,
     waker: crate::jobs::Waker,
+    cache: std::sync::Arc<crate::service::lookup::LookupCache>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -102,6 +103,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .app_data(web::Data::new(pool))
         .app_data(web::Data::new(waker))
+        .app_data(web::Data::from(cache))
         .app_data(web::Data::new(CustomerLimits {
             max_batch: settings.max_batch,
         }))

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query};
 use crate::http::problem::Problem;
 use crate::jobs::Waker;
+use crate::service::lookup::LookupCache;
 use crate::service::runs::{self as service, MoverFilter, ScoreInput, ScoreValue, Triggered};
 use crate::store::runs::{RunRow, SegmentRow};
 use actix_web::http::header;
@@ -375,8 +376,14 @@ async fn cancel_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<Ht
     )
 )]
 #[post("/runs/{id}/activate")]
-async fn activate_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<web::Json<Run>> {
-    Ok(web::Json(service::activate(&pool, &id).await?.into()))
+async fn activate_run(
+    pool: web::Data<PgPool>,
+    cache: web::Data<LookupCache>,
+    id: web::Path<String>,
+) -> Result<web::Json<Run>> {
+    Ok(web::Json(
+        service::activate(&pool, &cache, &id).await?.into(),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -724,11 +731,11 @@ fn run_segment(h: crate::store::assignments::HistoryRow) -> CustomerRunSegment {
 )]
 #[get("/segmentations/{id}/customers/{customer_id}")]
 async fn customer_segment(
-    pool: web::Data<PgPool>,
+    cache: web::Data<LookupCache>,
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<CustomerSegment>> {
     let (id, customer_id) = path.into_inner();
-    let found = service::customer(&pool, &id, &customer_id).await?;
+    let found = cache.into_inner().customer(&id, &customer_id).await?;
     let current = found
         .history
         .iter()

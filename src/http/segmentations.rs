@@ -4,6 +4,7 @@ use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
 use crate::http::extract::Json;
 use crate::http::problem::Problem;
+use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{self as service, Changes};
 use crate::store::segmentations::SegmentationRow;
 use actix_web::http::header;
@@ -221,9 +222,10 @@ async fn update_segmentation(
 #[delete("/segmentations/{id}")]
 async fn delete_segmentation(
     pool: web::Data<PgPool>,
+    cache: web::Data<LookupCache>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    service::delete(&pool, &id).await?;
+    service::delete(&pool, &cache, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

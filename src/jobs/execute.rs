@@ -6,6 +6,7 @@ use crate::domain::segmentation::SegmentationConfig;
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
+use crate::service::lookup::LookupCache;
 use crate::store::assignments::{self, Assignment, Snapshot};
 use crate::store::runs::{self, Lease, RunRow, SegmentRow};
 use crate::store::{attributes, segmentations};
@@ -21,6 +22,7 @@ pub struct Worker {
     pub name: String,
     pub pool: PgPool,
     pub settings: JobSettings,
+    pub cache: Arc<LookupCache>,
 }
 
 /// Why a run did not succeed.
@@ -348,7 +350,9 @@ impl Worker {
         if segmentation.auto_activate {
             runs::activate(&mut *tx, run.segmentation_id, run.run_id).await?;
         }
-        tx.commit().await?;
+        self.cache
+            .changing(run.segmentation_id, tx.commit())
+            .await?;
         lap("commit", &mut timings);
         runs::append_timing(&self.pool, run.run_id, &timings[timings.len() - 1]).await?;
         if let Err(e) = self.retain(run.segmentation_id).await {
@@ -366,7 +370,8 @@ impl Worker {
         {
             let mut tx = self.pool.begin().await?;
             assignments::drop_partition(&mut tx, run_id).await?;
-            tx.commit().await?;
+            self.cache.changing(segmentation_id, tx.commit()).await?;
+            self.cache.forget_run(run_id);
             tracing::info!(%run_id, "dropped the assignments of an old run");
         }
         Ok(())

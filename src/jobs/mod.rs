@@ -6,6 +6,7 @@
 pub mod execute;
 pub mod schedule;
 
+use crate::service::lookup::LookupCache;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +60,7 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn start(pool: PgPool, settings: JobSettings) -> Self {
+    pub fn start(pool: PgPool, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
         let waker = Waker::default();
         let (stop, stopped) = watch::channel(false);
         let prefix = format!(
@@ -73,6 +74,7 @@ impl Jobs {
                     name: format!("{prefix}-{i}"),
                     pool: pool.clone(),
                     settings: settings.clone(),
+                    cache: cache.clone(),
                 };
                 let waker = waker.clone();
                 let stopped = stopped.clone();

@@ -3,5 +3,6 @@
 
 pub mod csv_import;
 pub mod customers;
+pub mod lookup;
 pub mod runs;
 pub mod segmentations;

@@ -5,10 +5,11 @@ use crate::error::{Error, FieldError, Result};
 use crate::jobs::Waker;
 use crate::segmentation::metrics::adjusted_rand_index;
 use crate::segmentation::model::Model;
+use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
-use crate::store::assignments::{self, AssignmentRow, HistoryRow, MoverRow, TransitionRow};
+use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
 use crate::store::runs::{self, RunRow, SegmentRow};
-use crate::store::{customers, segmentations};
+use crate::store::segmentations;
 use futures_util::stream::BoxStream;
 use ndarray::Array2;
 use sqlx::PgPool;
@@ -129,7 +130,7 @@ pub async fn cancel(pool: &PgPool, run_id: &str) -> Result<RunRow> {
 }
 
 /// Makes a succeeded run its segmentation's active run.
-pub async fn activate(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+pub async fn activate(pool: &PgPool, cache: &LookupCache, run_id: &str) -> Result<RunRow> {
     let id = parse_run_id(run_id)?;
     let mut tx = pool.begin().await?;
     let run = runs::find(&mut *tx, id)
@@ -148,7 +149,7 @@ pub async fn activate(pool: &PgPool, run_id: &str) -> Result<RunRow> {
     }
     segmentations::find_for_update(&mut *tx, run.segmentation_id).await?;
     runs::activate(&mut *tx, run.segmentation_id, id).await?;
-    tx.commit().await?;
+    cache.changing(run.segmentation_id, tx.commit()).await?;
     get(pool, run_id).await
 }
 
@@ -229,49 +230,6 @@ pub fn score_kind(run: &RunRow) -> &'static str {
         Some("probability") => "probability",
         _ => "distance",
     }
-}
-
-/// A customer's segment in the active run, and in every run that kept its assignments.
-pub struct CustomerSegments {
-    pub active_run_id: Option<Uuid>,
-    pub score: &'static str,
-    pub history: Vec<HistoryRow>,
-    pub stored: bool,
-}
-
-pub async fn customer(
-    pool: &PgPool,
-    segmentation_id: &str,
-    customer_id: &str,
-) -> Result<CustomerSegments> {
-    let id = parse_id(segmentation_id)?;
-    let history = assignments::history(pool, id, customer_id).await?;
-    if let Some(active) = history.iter().find(|h| h.active) {
-        let run = runs::find(pool, active.run_id).await?;
-        return Ok(CustomerSegments {
-            active_run_id: Some(active.run_id),
-            score: run.as_ref().map_or("distance", score_kind),
-            history,
-            stored: true,
-        });
-    }
-    // The slow path: tell apart an unknown segmentation, an unknown customer, and a
-    // customer the active run did not segment.
-    let segmentation = segmentations::find(pool, id)
-        .await?
-        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
-    let stored = customers::find(pool, customer_id).await?.is_some();
-    if !stored && history.is_empty() {
-        return Err(Error::NotFound(format!(
-            "no customer with id `{customer_id}`"
-        )));
-    }
-    Ok(CustomerSegments {
-        active_run_id: segmentation.active_run_id,
-        score: "distance",
-        history,
-        stored,
-    })
 }
 
 /// An attribute value given for scoring.

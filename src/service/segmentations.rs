@@ -3,6 +3,7 @@
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
 use crate::jobs::schedule::Schedule;
+use crate::service::lookup::LookupCache;
 use crate::store::assignments;
 use crate::store::attributes;
 use crate::store::runs;
@@ -162,7 +163,7 @@ pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<Segment
 }
 
 /// Deletes the segmentation with its runs and their assignments, in one transaction.
-pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
+pub async fn delete(pool: &PgPool, cache: &LookupCache, id: &str) -> Result<()> {
     let uuid = parse_id(id)?;
     let mut tx = pool.begin().await?;
     store::find_for_update(&mut *tx, uuid)
@@ -172,6 +173,6 @@ pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
         assignments::drop_partition(&mut tx, run_id).await?;
     }
     store::delete(&mut *tx, uuid).await?;
-    tx.commit().await?;
+    cache.changing(uuid, tx.commit()).await?;
     Ok(())
 }

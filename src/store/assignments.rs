@@ -479,3 +479,99 @@ mod tests {
         assert!(d.finish().is_err());
     }
 }
+
+/// A run's assignments, loaded whole for the lookup cache: parallel arrays sorted by
+/// external id (the ids packed in one string).
+#[derive(Debug, Default)]
+pub struct LoadedAssignments {
+    pub ids: String,
+    /// End offset of each id in `ids`.
+    pub ends: Vec<u32>,
+    /// Stable segment id, `i32::MIN` for noise.
+    pub segments: Vec<i32>,
+    /// NaN when absent.
+    pub scores: Vec<f64>,
+}
+
+impl LoadedAssignments {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn id(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.ids[start..self.ends[i] as usize]
+    }
+
+    /// The segment (`None`: noise) and score of a customer, by binary search.
+    pub fn get(&self, external_id: &str) -> Option<(Option<i32>, Option<f64>)> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.id(mid).as_bytes().cmp(external_id.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let s = self.segments[mid];
+                    let v = self.scores[mid];
+                    return Some(((s != i32::MIN).then_some(s), (!v.is_nan()).then_some(v)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.ids.len() + self.ends.len() * 4 + self.segments.len() * 4 + self.scores.len() * 8
+    }
+}
+
+/// Reads a run's whole partition (binary COPY, in key order).
+pub async fn load(pool: &PgPool, run_id: Uuid) -> anyhow::Result<LoadedAssignments> {
+    let table = partition(run_id);
+    let mut conn = pool.acquire().await?;
+    let mut stream = conn
+        .copy_out_raw(&format!(
+            "COPY (SELECT external_id, segment, score FROM {table} ORDER BY external_id)
+             TO STDOUT (FORMAT binary)"
+        ))
+        .await?;
+    let mut decoder = CopyDecoder::new(3);
+    let mut out = LoadedAssignments::default();
+    while let Some(chunk) = stream.next().await {
+        decoder.feed(&chunk?, |f| {
+            let id = std::str::from_utf8(f[0].ok_or_else(|| anyhow::anyhow!("NULL id"))?)?;
+            out.ids.push_str(id);
+            out.ends.push(u32::try_from(out.ids.len())?);
+            out.segments.push(match f[1] {
+                Some(b) => i32::from_be_bytes(b.try_into()?),
+                None => i32::MIN,
+            });
+            out.scores.push(match f[2] {
+                Some(b) => f64::from_be_bytes(b.try_into()?),
+                None => f64::NAN,
+            });
+            Ok(())
+        })?;
+    }
+    decoder.finish()?;
+    Ok(out)
+}
+
+/// One run's assignment of a customer, for a lookup the cache cannot answer.
+pub async fn find_in_run(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    external_id: &str,
+) -> sqlx::Result<Option<(Option<i32>, Option<f64>)>> {
+    sqlx::query_as("SELECT segment, score FROM assignments WHERE run_id = $1 AND external_id = $2")
+        .bind(run_id)
+        .bind(external_id)
+        .fetch_optional(db)
+        .await
+}

@@ -513,3 +513,68 @@ pub async fn record_snapshot(
     .await?;
     Ok(())
 }
+
+/// What a customer lookup needs to know of a segmentation's runs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LookupRun {
+    pub run_id: Uuid,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub active: bool,
+    pub score: Option<String>,
+}
+
+/// The segmentation's runs that still have assignments, newest first (`None`: no such
+/// segmentation).
+pub async fn lookup_runs(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+) -> sqlx::Result<Option<(Option<Uuid>, Vec<LookupRun>)>> {
+    let rows: Vec<(
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<DateTime<Utc>>,
+        Option<bool>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT s.active_run_id, r.run_id, r.finished_at, r.run_id = s.active_run_id,
+                    r.summary->>'score'
+             FROM segmentations s
+             LEFT JOIN runs r ON r.segmentation_id = s.segmentation_id AND r.has_assignments
+             WHERE s.segmentation_id = $1
+             ORDER BY r.seq DESC",
+    )
+    .bind(segmentation_id)
+    .fetch_all(db)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let active = first.0;
+    let runs = rows
+        .into_iter()
+        .filter_map(|(_, run_id, finished_at, active, score)| {
+            run_id.map(|run_id| LookupRun {
+                run_id,
+                finished_at,
+                active: active.unwrap_or(false),
+                score,
+            })
+        })
+        .collect();
+    Ok(Some((active, runs)))
+}
+
+/// The segments of several runs.
+pub async fn segments_of_runs(
+    db: impl PgExecutor<'_>,
+    run_ids: &[Uuid],
+) -> sqlx::Result<Vec<SegmentRow>> {
+    sqlx::query_as(
+        "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
+                matched_run_id, matched_distance
+         FROM run_segments WHERE run_id = ANY($1) ORDER BY run_id, segment",
+    )
+    .bind(run_ids)
+    .fetch_all(db)
+    .await
+}

@@ -2,6 +2,7 @@ use reqwest::{Response, StatusCode};
 use segstore::embedded_pg::EmbeddedPostgres;
 use segstore::http::ApiSettings;
 use segstore::jobs::{JobSettings, Jobs};
+use segstore::service::lookup::LookupSettings;
 use segstore::startup::{Application, MIGRATOR};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -182,7 +183,16 @@ async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> Tes
         max_batch: TEST_MAX_BATCH,
         max_json_bytes: TEST_MAX_JSON_BYTES,
     };
-    let app = Application::on_listener(listener, settings, Some(1), 1, pool.clone(), jobs).unwrap();
+    let app = Application::on_listener(
+        listener,
+        settings,
+        Some(1),
+        1,
+        pool.clone(),
+        jobs,
+        LookupSettings::default(),
+    )
+    .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let (server, jobs) = app.into_parts();
     tokio::spawn(server);

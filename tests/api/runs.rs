@@ -157,6 +157,16 @@ async fn the_mall_story_from_import_to_comparison() {
     assert_eq!(lookup["current"]["label"], impulsive["label"]);
     assert!(lookup["current"]["score"].as_f64().unwrap() >= 0.0);
     assert_eq!(lookup["score"], "distance");
+    // Later lookups are answered from the replica's memory once the run is loaded: the same.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let again = json_ok(
+            app.get(&format!("/v1/segmentations/{seg}/customers/0002"))
+                .await,
+        )
+        .await;
+        assert_eq!(again, lookup);
+    }
 
     // CSV export of the 200 assignments.
     let csv = app
@@ -843,6 +853,20 @@ async fn retention_keeps_the_newest_assignments_and_every_profile() {
     let r1 = app.run_to_success(&seg).await;
     let r2 = app.run_to_success(&seg).await;
     let (r1, r2) = (r1["id"].as_str().unwrap(), r2["id"].as_str().unwrap());
+    // Retention runs right after the run's commit: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app
+        .get(&format!("/v1/runs/{r1}/assignments"))
+        .await
+        .status()
+        == 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention did not drop run 1"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_problem(
         app.get(&format!("/v1/runs/{r1}/assignments")).await,
         410,

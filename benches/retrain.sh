@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Runs benchmark (issue: runs over HTTP), on one PostgreSQL database, in one session:
+#  1. a generated 1,000,000-customer × 8-attribute store (imported through the API);
+#  2. full retrains over HTTP (snapshot, K-Means k = 8 with n_init = 3 on 8 standardised
+#     features, 1M assignments and profiles written, activation), timed from the POST to the
+#     poll that sees `succeeded`, with the run's own phase timings;
+#  3. the references: `psql` COPY of the same snapshot (binary, out) and of the same
+#     assignments (binary, in, into a fresh table then indexed like segstore's partition);
+#  4. the CSV export of the 1M assignments (rows/s, the server's RSS before and after);
+#  5. the customer lookup under wrk (64 connections, 30 s), idle and during retrains.
+#
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/retrain.sh [ROWS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+DB=segstore_bench_runs
+DB_URL="${ADMIN_URL%/*}/$DB"
+PORT=${BENCH_PORT:-18182}
+API="http://127.0.0.1:$PORT"
+WRK_SECONDS=${WRK_SECONDS:-30}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
+BIN="$CARGO_TARGET_DIR/release/segstore"
+CSV=${BENCH_CSV:-/tmp/segstore_customers_$ROWS.csv}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+
+cargo build --release --quiet --bin segstore
+[ -s "$CSV" ] || python3 benches/gen_customers.py "$ROWS" > "$CSV"
+psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc; }
+rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
+hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
+
+"$BIN" --log warn serve --database-url "$DB_URL" --bind "127.0.0.1:$PORT" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done
+curl -fsS -X POST -H 'Content-Type: text/csv' --data-binary "@$CSV" "$API/v1/customers/import" >/dev/null
+psql -q "$DB_URL" -c "VACUUM ANALYZE customers"
+seg=$(curl -fsS -X POST -H 'Content-Type: application/json' "$API/v1/segmentations" -d '{
+  "name": "bench", "config": {
+    "features": ["age", "annual_income_k", "spending_score", "orders", "avg_basket",
+                 "tenure_days", "returns", "visits"],
+    "algorithm": {"type": "kmeans", "k": 8, "n_init": 3, "seed": 42}}}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+# One retrain: POST, poll every 50 ms; prints the run id, the wall time and the run's timings.
+retrain() {
+  local t0 t1 run status
+  t0=$(now)
+  run=$(curl -fsS -X POST "$API/v1/segmentations/$seg/runs?queue=true" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  while :; do
+    status=$(curl -fsS "$API/v1/runs/$run" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    case $status in queued|running) sleep 0.05 ;; *) break ;; esac
+  done
+  t1=$(now)
+  [ "$status" = succeeded ] || { echo "run $run: $status" >&2; curl -s "$API/v1/runs/$run" >&2; exit 1; }
+  LAST_RUN=$run
+  curl -fsS "$API/v1/runs/$run" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+wall = float(sys.argv[1])
+fmt = lambda ts: ", ".join("{} {:.2f}".format(t["phase"], t["ms"] / 1e3) for t in ts)
+print("retrain {:.2f} s (POST to success seen): {}; engine: {}; k={}, iterations={}, used={}".format(
+    wall, fmt(r["timings"]), fmt(r["engine_timings"]), r["k"], r["fit"]["n_iter"],
+    r["customers"]["used"]))
+' "$(secs "$t0" "$t1")"
+}
+echo "== retrains, $ROWS customers x 8 features, k = 8, n_init = 3"
+retrain; retrain; retrain
+RUN=$LAST_RUN
+
+# References: psql COPY of the same data.
+best() {
+  local best=
+  for _ in 1 2 3; do
+    local a b d; a=$(now); psql -q -v ON_ERROR_STOP=1 "$DB_URL" "$@" > /dev/null || exit 1; b=$(now); d=$(secs "$a" "$b")
+    if [ -z "$best" ] || [ "$(echo "$d < $best" | bc)" = 1 ]; then best=$d; fi
+  done
+  echo "$best"
+}
+read_s=$(best -c "COPY (SELECT external_id, numeric_values[1], numeric_values[2], numeric_values[3],
+  numeric_values[4], numeric_values[5], numeric_values[6], numeric_values[7], numeric_values[8]
+  FROM customers) TO STDOUT (FORMAT binary)")
+psql -q "$DB_URL" -c "\\copy (SELECT run_id, external_id, segment, score FROM assignments WHERE run_id = '$RUN') TO '/tmp/segstore_assignments.bin' WITH (FORMAT binary)"
+write_s=$(best -c "DROP TABLE IF EXISTS ref_assignments" \
+  -c "CREATE TABLE ref_assignments (LIKE assignments)" \
+  -c "\\copy ref_assignments FROM '/tmp/segstore_assignments.bin' WITH (FORMAT binary)" \
+  -c "ALTER TABLE ref_assignments ADD PRIMARY KEY (run_id, external_id)")
+psql -q "$DB_URL" -c "DROP TABLE ref_assignments"
+echo "psql COPY out of the snapshot (best of 3): ${read_s} s"
+echo "psql COPY in of the assignments + primary key (best of 3): ${write_s} s"
+
+# CSV export.
+echo "== CSV export of run $RUN"
+before=$(rss)
+for _ in 1 2 3; do
+  curl -fsS -o /tmp/segstore_export.csv -w '%{time_total} %{size_download}\n' \
+    -H 'Accept: text/csv' "$API/v1/runs/$RUN/assignments" | awk -v rows="$ROWS" \
+    '{printf "export %.2f s, %.1f MB, %.0f rows/s\n", $1, $2/1e6, rows/$1}'
+done
+echo "server RSS before $before MB, after $(rss) MB, peak so far $(hwm) MB; lines: $(wc -l < /tmp/segstore_export.csv)"
+
+# Lookups.
+cat > /tmp/segstore_lookup.lua <<LUA
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", string.format("/v1/segmentations/$seg/customers/C%07d", math.random(0, $ROWS - 1)))
+end
+LUA
+echo "== lookups, idle"
+wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -s /tmp/segstore_lookup.lua "$API" | grep -E "Requests/sec|Latency|  50%|  99%|Non-2xx|requests in"
+echo "== lookups during back-to-back retrains"
+( for _ in 1 2 3 4 5 6; do retrain; done ) > /tmp/segstore_retrains_during.txt &
+retrains=$!
+sleep 1
+wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -s /tmp/segstore_lookup.lua "$API" | grep -E "Requests/sec|Latency|  50%|  99%|Non-2xx|requests in"
+wait $retrains || true
+cat /tmp/segstore_retrains_during.txt

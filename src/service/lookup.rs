@@ -1,0 +1,316 @@
+//! The customer lookup (the hot path CRMs call per customer), served from memory.
+//!
+//! A run's assignments never change once written, so each replica keeps whole runs in memory
+//! (ids packed and sorted, found by binary search), loaded in the background on first use and
+//! evicted least recently used beyond a byte budget; until a run is loaded, its lookups go to
+//! PostgreSQL. What changes is which runs a segmentation has and which is active: that small
+//! record is cached for `ttl` at most, and dropped at once when this process activates,
+//! retrains, retains or deletes (the drop and the commit happen under one gate, so no
+//! lookup in this process sees the old state after the commit). Another replica's changes
+//! are seen within `ttl`.
+
+use crate::error::{Error, Result};
+use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
+use crate::store::assignments::{self, HistoryRow, LoadedAssignments};
+use crate::store::{customers, runs};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LookupSettings {
+    /// Memory for cached runs; 0 turns the cache off (every lookup reads PostgreSQL).
+    pub budget_bytes: usize,
+    /// How long a segmentation's run list is trusted (changes made by other replicas).
+    pub ttl: Duration,
+}
+
+impl Default for LookupSettings {
+    fn default() -> Self {
+        Self {
+            budget_bytes: 512 << 20,
+            ttl: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MetaRun {
+    run: runs::LookupRun,
+    score: &'static str,
+    /// Stable id → (label, persona).
+    labels: HashMap<i32, (String, Option<String>)>,
+}
+
+#[derive(Debug)]
+struct Meta {
+    fetched: Instant,
+    active: Option<Uuid>,
+    runs: Vec<MetaRun>,
+}
+
+#[derive(Debug)]
+enum RunEntry {
+    Loading,
+    Ready {
+        data: Arc<LoadedAssignments>,
+        used: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    meta: HashMap<Uuid, Arc<Meta>>,
+    /// Segmentations whose record is being refreshed in the background.
+    refreshing: std::collections::HashSet<Uuid>,
+    runs: HashMap<Uuid, RunEntry>,
+    tick: u64,
+    bytes: usize,
+}
+
+/// A customer's segments: in the active run, and in every run that kept its assignments.
+pub struct CustomerSegments {
+    pub active_run_id: Option<Uuid>,
+    pub score: &'static str,
+    pub history: Vec<HistoryRow>,
+}
+
+pub struct LookupCache {
+    pool: PgPool,
+    settings: LookupSettings,
+    inner: Mutex<Inner>,
+    /// Held for writing around a commit that changes what lookups see and its invalidation.
+    gate: RwLock<()>,
+}
+
+fn score_kind(score: Option<&str>) -> &'static str {
+    match score {
+        Some("probability") => "probability",
+        _ => "distance",
+    }
+}
+
+impl LookupCache {
+    pub fn new(pool: PgPool, settings: LookupSettings) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            settings,
+            inner: Mutex::new(Inner::default()),
+            gate: RwLock::new(()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `commit` (the transaction that changes a segmentation's runs) and forgets the
+    /// segmentation's cached record, with lookups of this process held off in between.
+    pub async fn changing<T, F: Future<Output = T>>(&self, segmentation_id: Uuid, commit: F) -> T {
+        let _gate = self.gate.write().await;
+        let out = commit.await;
+        self.forget(segmentation_id);
+        out
+    }
+
+    /// Forgets a segmentation's record (and, with it gone, its runs are reloaded on use).
+    pub fn forget(&self, segmentation_id: Uuid) {
+        self.lock().meta.remove(&segmentation_id);
+    }
+
+    /// Drops a run's cached assignments (retention dropped them).
+    pub fn forget_run(&self, run_id: Uuid) {
+        let mut inner = self.lock();
+        if let Some(RunEntry::Ready { data, .. }) = inner.runs.remove(&run_id) {
+            inner.bytes -= data.bytes();
+        }
+    }
+
+    /// The segmentation's record: cached; or, when older than `ttl`, the cached one while a
+    /// background task refreshes it (lookups never wait for that); or read now when absent.
+    async fn meta(self: &Arc<Self>, segmentation_id: Uuid) -> Result<Option<Arc<Meta>>> {
+        let cached = self.lock().meta.get(&segmentation_id).cloned();
+        match cached {
+            Some(meta) if meta.fetched.elapsed() < self.settings.ttl => Ok(Some(meta)),
+            Some(meta) => {
+                if self.lock().refreshing.insert(segmentation_id) {
+                    let cache = self.clone();
+                    tokio::spawn(async move {
+                        let read = {
+                            let _gate = cache.gate.read().await;
+                            cache.read_meta(segmentation_id).await
+                        };
+                        if let Err(e) = read {
+                            tracing::warn!(%segmentation_id, error = %e, "refreshing a lookup record failed");
+                        }
+                        cache.lock().refreshing.remove(&segmentation_id);
+                    });
+                }
+                Ok(Some(meta))
+            }
+            None => self.read_meta(segmentation_id).await,
+        }
+    }
+
+    /// Reads the segmentation's record from PostgreSQL and caches it.
+    async fn read_meta(&self, segmentation_id: Uuid) -> Result<Option<Arc<Meta>>> {
+        let Some((active, list)) = runs::lookup_runs(&self.pool, segmentation_id).await? else {
+            self.lock().meta.remove(&segmentation_id);
+            return Ok(None);
+        };
+        let ids: Vec<Uuid> = list.iter().map(|r| r.run_id).collect();
+        let segments = runs::segments_of_runs(&self.pool, &ids).await?;
+        let runs = list
+            .into_iter()
+            .map(|run| MetaRun {
+                score: score_kind(run.score.as_deref()),
+                labels: segments
+                    .iter()
+                    .filter(|s| s.run_id == run.run_id)
+                    .map(|s| (s.stable_id, (s.label.clone(), s.persona.clone())))
+                    .collect(),
+                run,
+            })
+            .collect();
+        let meta = Arc::new(Meta {
+            fetched: Instant::now(),
+            active,
+            runs,
+        });
+        self.lock().meta.insert(segmentation_id, meta.clone());
+        Ok(Some(meta))
+    }
+
+    /// The run's assignments if cached; otherwise starts loading them (once) and says no.
+    fn cached_run(self: &Arc<Self>, run_id: Uuid) -> Option<Arc<LoadedAssignments>> {
+        if self.settings.budget_bytes == 0 {
+            return None;
+        }
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        match inner.runs.get_mut(&run_id) {
+            Some(RunEntry::Ready { data, used }) => {
+                *used = tick;
+                return Some(data.clone());
+            }
+            Some(RunEntry::Loading) => return None,
+            None => {}
+        }
+        inner.runs.insert(run_id, RunEntry::Loading);
+        drop(inner);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            match assignments::load(&cache.pool, run_id).await {
+                Ok(data) => {
+                    tracing::info!(%run_id, rows = data.len(), bytes = data.bytes(),
+                        ms = started.elapsed().as_secs_f64() * 1e3, "run cached for lookups");
+                    cache.insert(run_id, data);
+                }
+                Err(e) => {
+                    tracing::warn!(%run_id, error = %e, "caching a run failed");
+                    cache.lock().runs.remove(&run_id);
+                }
+            }
+        });
+        None
+    }
+
+    fn insert(&self, run_id: Uuid, data: LoadedAssignments) {
+        let mut inner = self.lock();
+        // Forgotten meanwhile (retention): do not resurrect it.
+        if !matches!(inner.runs.get(&run_id), Some(RunEntry::Loading)) {
+            return;
+        }
+        let size = data.bytes();
+        // Evict the least recently used runs until the new one fits.
+        while inner.bytes + size > self.settings.budget_bytes {
+            let oldest = inner
+                .runs
+                .iter()
+                .filter_map(|(id, e)| match e {
+                    RunEntry::Ready { used, data } => Some((*used, *id, data.bytes())),
+                    RunEntry::Loading => None,
+                })
+                .min();
+            match oldest {
+                Some((_, id, bytes)) => {
+                    inner.runs.remove(&id);
+                    inner.bytes -= bytes;
+                }
+                None => break,
+            }
+        }
+        if inner.bytes + size > self.settings.budget_bytes {
+            inner.runs.remove(&run_id);
+            return;
+        }
+        inner.tick += 1;
+        let used = inner.tick;
+        inner.bytes += size;
+        inner.runs.insert(
+            run_id,
+            RunEntry::Ready {
+                data: Arc::new(data),
+                used,
+            },
+        );
+    }
+
+    /// A customer's segment in the active run and its history.
+    pub async fn customer(
+        self: &Arc<Self>,
+        segmentation_id: &str,
+        customer_id: &str,
+    ) -> Result<CustomerSegments> {
+        let id = parse_id(segmentation_id)?;
+        let meta = {
+            let _gate = self.gate.read().await;
+            self.meta(id)
+                .await?
+                .ok_or_else(|| segmentation_not_found(segmentation_id))?
+        };
+        let mut history = Vec::with_capacity(meta.runs.len());
+        for r in &meta.runs {
+            let found = match self.cached_run(r.run.run_id) {
+                Some(data) => data.get(customer_id),
+                None => assignments::find_in_run(&self.pool, r.run.run_id, customer_id).await?,
+            };
+            if let Some((segment, score)) = found {
+                let label = segment.and_then(|s| r.labels.get(&s));
+                history.push(HistoryRow {
+                    run_id: r.run.run_id,
+                    finished_at: r.run.finished_at,
+                    active: r.run.active,
+                    segment,
+                    score,
+                    label: label.map(|l| l.0.clone()),
+                    persona: label.and_then(|l| l.1.clone()),
+                });
+            }
+        }
+        let score = meta
+            .runs
+            .iter()
+            .find(|r| r.run.active)
+            .map_or("distance", |r| r.score);
+        // Unknown to every run: a stored customer not segmented yet, or nobody.
+        if !history.iter().any(|h| h.active)
+            && history.is_empty()
+            && customers::find(&self.pool, customer_id).await?.is_none()
+        {
+            return Err(Error::NotFound(format!(
+                "no customer with id `{customer_id}`"
+            )));
+        }
+        Ok(CustomerSegments {
+            active_run_id: meta.active,
+            score,
+            history,
+        })
+    }
+}
