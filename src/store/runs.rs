@@ -529,19 +529,21 @@ pub async fn lookup_runs(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
 ) -> sqlx::Result<Option<(Option<Uuid>, Vec<LookupRun>)>> {
-    let rows: Vec<(
-        Option<Uuid>,
-        Option<Uuid>,
-        Option<DateTime<Utc>>,
-        Option<bool>,
-        Option<String>,
-    )> = sqlx::query_as(
-        "SELECT s.active_run_id, r.run_id, r.finished_at, r.run_id = s.active_run_id,
-                    r.summary->>'score'
-             FROM segmentations s
-             LEFT JOIN runs r ON r.segmentation_id = s.segmentation_id AND r.has_assignments
-             WHERE s.segmentation_id = $1
-             ORDER BY r.seq DESC",
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        active_run_id: Option<Uuid>,
+        run_id: Option<Uuid>,
+        finished_at: Option<DateTime<Utc>>,
+        active: Option<bool>,
+        score: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.active_run_id, r.run_id, r.finished_at, r.run_id = s.active_run_id AS active,
+                r.summary->>'score' AS score
+         FROM segmentations s
+         LEFT JOIN runs r ON r.segmentation_id = s.segmentation_id AND r.has_assignments
+         WHERE s.segmentation_id = $1
+         ORDER BY r.seq DESC",
     )
     .bind(segmentation_id)
     .fetch_all(db)
@@ -549,15 +551,15 @@ pub async fn lookup_runs(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let active = first.0;
+    let active = first.active_run_id;
     let runs = rows
         .into_iter()
-        .filter_map(|(_, run_id, finished_at, active, score)| {
-            run_id.map(|run_id| LookupRun {
+        .filter_map(|r| {
+            r.run_id.map(|run_id| LookupRun {
                 run_id,
-                finished_at,
-                active: active.unwrap_or(false),
-                score,
+                finished_at: r.finished_at,
+                active: r.active.unwrap_or(false),
+                score: r.score,
             })
         })
         .collect();
