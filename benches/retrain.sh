@@ -9,7 +9,7 @@
 #  4. the CSV export of the 1M assignments (rows/s, the server's RSS before and after);
 #  5. the customer lookup under wrk (64 connections, 30 s), idle and during retrains.
 #
-#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/retrain.sh [ROWS]
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres [DATA=segmented|uniform] bash benches/retrain.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
@@ -21,18 +21,28 @@ API="http://127.0.0.1:$PORT"
 WRK_SECONDS=${WRK_SECONDS:-30}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
 BIN="$CARGO_TARGET_DIR/release/segstore"
-CSV=${BENCH_CSV:-/tmp/segstore_customers_$ROWS.csv}
+# DATA=segmented (default): customers with segment structure (benches/gen_segmented_customers.py);
+# DATA=uniform: independent uniform columns (benches/gen_customers.py), K-Means's worst case.
+DATA=${DATA:-segmented}
+case $DATA in
+  segmented) CSV=${BENCH_CSV:-/tmp/segstore_customers_segmented_$ROWS.csv}; GEN=benches/gen_segmented_customers.py ;;
+  uniform) CSV=${BENCH_CSV:-/tmp/segstore_customers_$ROWS.csv}; GEN=benches/gen_customers.py ;;
+  *) echo "DATA is segmented or uniform" >&2; exit 2 ;;
+esac
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 
 cargo build --release --quiet --bin segstore
-[ -s "$CSV" ] || python3 benches/gen_customers.py "$ROWS" > "$CSV"
+[ -s "$CSV" ] || python3 "$GEN" "$ROWS" > "$CSV"
+echo "data: $DATA, $CSV"
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
 rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 
-"$BIN" --log warn serve --database-url "$DB_URL" --bind "127.0.0.1:$PORT" &
+# The server talks to PostgreSQL over loopback: no TLS (sslmode=prefer would encrypt every
+# round trip of the lookup path for nothing).
+"$BIN" --log warn serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done
@@ -110,6 +120,10 @@ request = function()
   return wrk.format("GET", string.format("/v1/segmentations/$seg/customers/C%07d", math.random(0, $ROWS - 1)))
 end
 LUA
+# Warm-up (discarded): the first lookups of a run read PostgreSQL while the replica loads the
+# run into memory (about a second per million assignments).
+wrk -t2 -c64 -d10s -s /tmp/segstore_lookup.lua "$API" > /dev/null
+echo "server RSS with the lookup cache warm: $(rss) MB"
 echo "== lookups, idle"
 wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -s /tmp/segstore_lookup.lua "$API" | grep -E "Requests/sec|Latency|  50%|  99%|Non-2xx|requests in"
 echo "== lookups during back-to-back retrains"

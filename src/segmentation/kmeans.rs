@@ -181,7 +181,8 @@ pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, Engin
     let mut ws = Workspace::new(n, d, params.k);
     let mut best: Option<KMeansFit> = None;
     let mut restart_inertias = Vec::with_capacity(params.n_init);
-    for _ in 0..params.n_init {
+    for restart in 0..params.n_init {
+        let init_started = std::time::Instant::now();
         let centroids = match &params.init {
             Init::KMeansPlusPlus => streams.kmeans_plus_plus(data, n, d, params.k, &mut ws)?,
             Init::Centroids(c) => c.as_standard_layout().iter().copied().collect(),
@@ -195,6 +196,14 @@ pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, Engin
             params.max_iter,
             tol,
             &mut ws,
+        );
+        tracing::debug!(
+            restart,
+            init_ms = (init_started.elapsed().as_secs_f64() - run.iterations_seconds) * 1e3,
+            iterations = run.n_iter,
+            iterations_ms = run.iterations_seconds * 1e3,
+            inertia = run.inertia,
+            "k-means restart"
         );
         restart_inertias.push(run.inertia);
         if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
