@@ -976,3 +976,37 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
     assert_eq!(removed["schedule"], Value::Null);
     assert_eq!(removed["next_run_at"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_run_asked_to_stop_while_claimed_ends_cancelled_and_writes_nothing() {
+    // The cancel lands between the claim and the first phase: the worker sees the flag at its
+    // first check and ends the run `cancelled`, with no partition and no activation.
+    let a = spawn_app_with(JobSettings {
+        workers: 0,
+        ..test_jobs()
+    })
+    .await;
+    a.import_mall().await;
+    let seg = a.create_segmentation(mall_config()).await;
+    let queued = a.trigger(&seg).await;
+    let id = queued["id"].as_str().unwrap();
+    sqlx::query("UPDATE runs SET cancel_requested = true WHERE run_id = $1::uuid")
+        .bind(id)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+    let b = a.replica(test_jobs()).await;
+    let run = b.wait_run(id).await;
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert_eq!(run["attempts"], 1);
+    assert_eq!(run["active"], false);
+    let partitions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass",
+    )
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert_eq!(partitions, 0);
+    // A cancelled run does not block the next one.
+    b.run_to_success(&seg).await;
+}
