@@ -217,12 +217,7 @@ impl Worker {
                 message: detail.join("; "),
             }
         })?;
-        let names: Vec<String> = params
-            .preprocess
-            .features
-            .iter()
-            .map(|f| f.name.clone())
-            .collect();
+        let names = params.preprocess.names();
         let positions: Vec<usize> = names
             .iter()
             .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))

@@ -323,12 +323,7 @@ pub fn run_observed(
     }
     let metrics = metrics::evaluate(model_rows.view(), &labels, clusters, params.kmeans.seed);
     lap("metrics", &mut timings);
-    let names: Vec<String> = params
-        .preprocess
-        .features
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
+    let names = params.preprocess.names();
     let profiles = profile::profile(original.view(), &names, &labels, clusters);
     lap("profiles", &mut timings);
 

@@ -88,6 +88,11 @@ pub struct PreprocessParams {
 }
 
 impl PreprocessParams {
+    /// The selected features' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
     /// Features by name, those also named in `log1p` transformed with ln(1 + x).
     pub fn new(features: &[String], log1p: &[String], scaling: Scaling, missing: Missing) -> Self {
         Self {

@@ -54,6 +54,30 @@ fn segment_near(segments: &Value, income: f64, spend: f64) -> Value {
         .clone()
 }
 
+/// A replica that only serves HTTP: its runs stay queued until a replica with workers runs.
+fn no_workers() -> JobSettings {
+    JobSettings {
+        workers: 0,
+        ..test_jobs()
+    }
+}
+
+/// Assignment partitions attached to `assignments`.
+async fn partitions(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Assignment tables, attached or not.
+async fn assignment_tables(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'assignments\\_%'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 async fn segments_of(app: &TestApp, run: &str) -> Value {
     json_ok(app.get(&format!("/v1/runs/{run}/segments")).await).await
 }
@@ -420,11 +444,7 @@ async fn assignments_page_by_customer_id_and_filter_by_segment() {
 
 #[tokio::test]
 async fn retries_with_an_idempotency_key_return_the_same_run() {
-    let app = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let app = spawn_app_with(no_workers()).await;
     app.import_mall().await;
     let seg = app.create_segmentation(mall_config()).await;
     let post = |key: Option<&'static str>, query: &'static str| {
@@ -493,11 +513,7 @@ async fn retries_with_an_idempotency_key_return_the_same_run() {
 
 #[tokio::test]
 async fn twenty_concurrent_triggers_make_one_run() {
-    let app = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let app = spawn_app_with(no_workers()).await;
     app.import_mall().await;
     let seg = app.create_segmentation(mall_config()).await;
     let url = app.url(&format!("/v1/segmentations/{seg}/runs"));
@@ -597,23 +613,13 @@ async fn a_failing_run_leaves_the_active_run_serving() {
         "failed",
     )
     .await;
-    let partitions: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(partitions, 1);
+    assert_eq!(partitions(&app).await, 1);
 }
 
 #[tokio::test]
 async fn a_run_orphaned_by_a_dead_worker_is_recovered() {
     // Replica A has no workers; the run it queues is "claimed" by a worker that then dies.
-    let a = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let a = spawn_app_with(no_workers()).await;
     a.import_mall().await;
     let seg = a.create_segmentation(mall_config()).await;
     let queued = a.trigger(&seg).await;
@@ -644,11 +650,7 @@ async fn a_run_orphaned_by_a_dead_worker_is_recovered() {
 
 #[tokio::test]
 async fn a_run_whose_workers_keep_dying_fails_with_the_reason() {
-    let a = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let a = spawn_app_with(no_workers()).await;
     a.import_mall().await;
     let seg = a.create_segmentation(mall_config()).await;
     let queued = a.trigger(&seg).await;
@@ -672,11 +674,7 @@ async fn a_run_whose_workers_keep_dying_fails_with_the_reason() {
 
 #[tokio::test]
 async fn runs_are_cancelled_and_activated_on_request() {
-    let app = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let app = spawn_app_with(no_workers()).await;
     app.import_mall().await;
     let seg = app.create_segmentation(mall_config()).await;
     let queued = app.trigger(&seg).await;
@@ -887,12 +885,7 @@ async fn retention_keeps_the_newest_assignments_and_every_profile() {
         r1,
     )
     .await;
-    let tables: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'assignments\\_%'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(tables, 1);
+    assert_eq!(assignment_tables(&app).await, 1);
 
     // Deleting the segmentation drops its runs and their partitions.
     assert_eq!(
@@ -901,12 +894,7 @@ async fn retention_keeps_the_newest_assignments_and_every_profile() {
             .status(),
         204
     );
-    let tables: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'assignments\\_%'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(tables, 0);
+    assert_eq!(assignment_tables(&app).await, 0);
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
         .fetch_one(&app.pool)
         .await
@@ -981,11 +969,7 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
 async fn a_run_asked_to_stop_while_claimed_ends_cancelled_and_writes_nothing() {
     // The cancel lands between the claim and the first phase: the worker sees the flag at its
     // first check and ends the run `cancelled`, with no partition and no activation.
-    let a = spawn_app_with(JobSettings {
-        workers: 0,
-        ..test_jobs()
-    })
-    .await;
+    let a = spawn_app_with(no_workers()).await;
     a.import_mall().await;
     let seg = a.create_segmentation(mall_config()).await;
     let queued = a.trigger(&seg).await;
@@ -1000,13 +984,7 @@ async fn a_run_asked_to_stop_while_claimed_ends_cancelled_and_writes_nothing() {
     assert_eq!(run["status"], "cancelled", "{run:#}");
     assert_eq!(run["attempts"], 1);
     assert_eq!(run["active"], false);
-    let partitions: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass",
-    )
-    .fetch_one(&a.pool)
-    .await
-    .unwrap();
-    assert_eq!(partitions, 0);
+    assert_eq!(partitions(&a).await, 0);
     // A cancelled run does not block the next one.
     b.run_to_success(&seg).await;
 }
