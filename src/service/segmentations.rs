@@ -169,10 +169,14 @@ pub async fn delete(pool: &PgPool, cache: &LookupCache, id: &str) -> Result<()> 
     store::find_for_update(&mut *tx, uuid)
         .await?
         .ok_or_else(|| not_found(id))?;
-    for run_id in runs::with_assignments(&mut *tx, uuid).await? {
+    let dropped = runs::with_assignments(&mut *tx, uuid).await?;
+    for &run_id in &dropped {
         assignments::drop_partition(&mut tx, run_id).await?;
     }
     store::delete(&mut *tx, uuid).await?;
     cache.changing(uuid, tx.commit()).await?;
+    for run_id in dropped {
+        cache.forget_run(run_id);
+    }
     Ok(())
 }
