@@ -299,8 +299,7 @@ impl LookupCache {
             .find(|r| r.run.active)
             .map_or("distance", |r| r.score);
         // Unknown to every run: a stored customer not segmented yet, or nobody.
-        if history.is_empty() && customers::find(&self.pool, customer_id).await?.is_none()
-        {
+        if history.is_empty() && customers::find(&self.pool, customer_id).await?.is_none() {
             return Err(Error::NotFound(format!(
                 "no customer with id `{customer_id}`"
             )));
