@@ -208,6 +208,15 @@ fn split_words(s: &str) -> Vec<String> {
     words
 }
 
+/// Cell values read as "no value" (compared case-insensitively, after trimming).
+pub const MISSING_TOKENS: &[&str] = &["", "na", "n/a", "null", "nan", "none", "-"];
+
+/// Whether a cell holds no value.
+pub fn is_missing(value: &str) -> bool {
+    let v = value.trim();
+    MISSING_TOKENS.iter().any(|t| v.eq_ignore_ascii_case(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 
 mod attribute;
 mod customer;
+pub mod order;
 pub mod segmentation;
 
 pub use attribute::{AttributeKind, AttributeName, AttributeValue, NumericValue};

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod customers;
 pub mod extract;
 pub mod health;
+pub mod orders;
 pub mod problem;
 pub mod runs;
 pub mod segmentations;
@@ -38,6 +39,7 @@ pub use extract::JsonLimit;
     tags(
         (name = "customers", description = "The customer store: batch upserts, CSV imports, reads"),
         (name = "attributes", description = "The attribute catalogue: what can be clustered on"),
+        (name = "orders", description = "Order lines: what customers bought (JSON batches or CSV files)"),
         (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
@@ -51,6 +53,7 @@ fn routes(cfg: &mut ServiceConfig) {
         scope("/v1")
             .configure(customers::routes)
             .configure(attributes::routes)
+            .configure(orders::routes)
             .configure(segmentations::routes)
             .configure(runs::routes),
     )

@@ -23,8 +23,7 @@ pub const HEAD_ROWS: usize = 10_000;
 /// Header names (after normalisation) recognised as the customer id, in order of preference.
 pub const ID_COLUMNS: &[&str] = &["customer_id", "customerid", "id", "client_id", "customer"];
 
-/// Cell values read as "no value" (compared case-insensitively, after trimming).
-pub const MISSING_TOKENS: &[&str] = &["", "na", "n/a", "null", "nan", "none", "-"];
+pub use crate::csvstream::{MISSING_TOKENS, is_missing};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -318,11 +317,6 @@ fn list(header: &[String]) -> String {
         .map(|h| format!("`{h}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn is_missing(value: &str) -> bool {
-    let v = value.trim();
-    MISSING_TOKENS.iter().any(|t| v.eq_ignore_ascii_case(t))
 }
 
 /// Numeric when at least one value is present and every present value is a finite number.

@@ -4,5 +4,6 @@
 pub mod csv_import;
 pub mod customers;
 pub mod lookup;
+pub mod orders;
 pub mod runs;
 pub mod segmentations;

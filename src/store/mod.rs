@@ -3,6 +3,7 @@
 pub mod assignments;
 pub mod attributes;
 pub mod customers;
+pub mod orders;
 pub mod runs;
 pub mod segmentations;
 pub mod staging;

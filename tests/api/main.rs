@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod import;
 mod openapi;
+mod orders;
 mod runs;
 mod segmentations;

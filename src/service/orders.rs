@@ -1,0 +1,607 @@
+//! Order lines in: a streamed CSV import (Online Retail's header detected, other exports
+//! mapped by query parameters) and JSON batches. Both stage lines with binary COPY and upsert
+//! them in one transaction: a file with a bad line writes nothing.
+
+use crate::csvstream::{Record, RecordReader, normalize_header};
+use crate::domain::order::{
+    self, DateOrder, OrderLine, line_amount, parse_customer_id, parse_number, parse_order_id,
+    parse_timestamp,
+};
+use crate::domain::{ExternalId, Invalid};
+use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
+use crate::store::orders::{self, DuplicateLines, OrderEncoder, OrderMerge};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sqlx::PgPool;
+use std::collections::HashMap;
+
+/// The columns of an order export, and the header names recognised for each (normalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Order,
+    Customer,
+    Date,
+    Quantity,
+    UnitPrice,
+    Amount,
+    Line,
+    Product,
+    Description,
+    Currency,
+    Country,
+}
+
+impl Role {
+    pub const ALL: [Role; 11] = [
+        Role::Order,
+        Role::Customer,
+        Role::Date,
+        Role::Quantity,
+        Role::UnitPrice,
+        Role::Amount,
+        Role::Line,
+        Role::Product,
+        Role::Description,
+        Role::Currency,
+        Role::Country,
+    ];
+
+    /// The query parameter naming this column, and the field name in answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Order => "order",
+            Role::Customer => "customer",
+            Role::Date => "date",
+            Role::Quantity => "quantity",
+            Role::UnitPrice => "unit_price",
+            Role::Amount => "amount",
+            Role::Line => "line",
+            Role::Product => "product",
+            Role::Description => "description",
+            Role::Currency => "currency",
+            Role::Country => "country",
+        }
+    }
+
+    fn candidates(self) -> &'static [&'static str] {
+        match self {
+            Role::Order => &[
+                "invoice_no",
+                "invoice",
+                "invoice_number",
+                "order_id",
+                "order_no",
+                "order_number",
+                "order",
+                "transaction_id",
+            ],
+            Role::Customer => &["customer_id", "customerid", "client_id", "customer"],
+            Role::Date => &[
+                "invoice_date",
+                "order_date",
+                "ordered_at",
+                "purchase_date",
+                "date",
+                "timestamp",
+                "created_at",
+            ],
+            Role::Quantity => &["quantity", "qty", "units"],
+            Role::UnitPrice => &["unit_price", "unitprice", "price"],
+            Role::Amount => &[
+                "line_amount",
+                "line_total",
+                "amount",
+                "total",
+                "revenue",
+                "sales",
+            ],
+            Role::Line => &["line_id", "line_no", "line_number", "line"],
+            Role::Product => &["stock_code", "product_id", "sku", "product", "item"],
+            Role::Description => &["description", "product_name", "item_name"],
+            Role::Currency => &["currency"],
+            Role::Country => &["country"],
+        }
+    }
+
+    fn required(self) -> bool {
+        matches!(
+            self,
+            Role::Order | Role::Customer | Role::Date | Role::Quantity
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderImportOptions {
+    /// Header of the column of a role, overriding detection.
+    pub columns: HashMap<Role, String>,
+    pub date_order: DateOrder,
+    /// ISO-8859-1 instead of UTF-8.
+    pub latin1: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct OrderImportOutcome {
+    /// The header used for each role found.
+    pub columns: Vec<(Role, String)>,
+    /// Data lines read.
+    pub lines: u64,
+    pub stored: OrderMerge,
+    /// Lines without a customer id: not stored.
+    pub skipped_missing_customer: u64,
+    /// Stored lines the RFM features leave out: cancellations (order id starting with `C`),
+    /// quantity ≤ 0, unit price ≤ 0.
+    pub cancellations: u64,
+    pub non_positive_quantity: u64,
+    pub non_positive_price: u64,
+}
+
+/// Column positions of the file.
+#[derive(Debug)]
+struct Mapping {
+    at: HashMap<Role, usize>,
+    width: usize,
+}
+
+impl Mapping {
+    fn plan(
+        header: &[String],
+        options: &OrderImportOptions,
+    ) -> Result<(Self, Vec<(Role, String)>)> {
+        let normal: Vec<Option<String>> = header.iter().map(|h| normalize_header(h)).collect();
+        let find = |wanted: &str| {
+            let n = normalize_header(wanted);
+            header
+                .iter()
+                .position(|h| h.trim() == wanted.trim())
+                .or_else(|| normal.iter().position(|h| h.is_some() && *h == n))
+        };
+        let mut at = HashMap::new();
+        let mut used = Vec::new();
+        let mut errors = Vec::new();
+        for role in Role::ALL {
+            let found = match options.columns.get(&role) {
+                Some(name) => match find(name) {
+                    Some(i) => Some(i),
+                    None => {
+                        errors.push(FieldError::field(
+                            format!("{}_column", role.name()),
+                            format!("no column `{name}` in the header ({})", list(header)),
+                        ));
+                        continue;
+                    }
+                },
+                None => role.candidates().iter().find_map(|c| {
+                    normal
+                        .iter()
+                        .position(|h| h.as_deref() == Some(*c))
+                        .filter(|i| !at.values().any(|j| j == i))
+                }),
+            };
+            match found {
+                Some(i) => {
+                    at.insert(role, i);
+                    used.push((role, header[i].clone()));
+                }
+                None if role.required() => errors.push(FieldError::field(
+                    format!("{}_column", role.name()),
+                    format!(
+                        "no {} column found in the header ({}); name it with `?{}_column=`",
+                        role.name(),
+                        list(header),
+                        role.name()
+                    ),
+                )),
+                None => {}
+            }
+        }
+        if !at.contains_key(&Role::UnitPrice) && !at.contains_key(&Role::Amount) {
+            errors.push(FieldError::field(
+                "unit_price_column",
+                format!(
+                    "no unit price or line amount column in the header ({}); name one with `?unit_price_column=` or `?amount_column=`",
+                    list(header)
+                ),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(Error::invalid_many(
+                format!(
+                    "{}: {}",
+                    errors[0].field.as_deref().unwrap_or(""),
+                    errors[0].message
+                ),
+                errors,
+            ));
+        }
+        Ok((
+            Self {
+                at,
+                width: header.len(),
+            },
+            used,
+        ))
+    }
+}
+
+fn list(header: &[String]) -> String {
+    header
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A line's outcome before staging.
+enum Parsed {
+    Line(Box<OrderLine>),
+    NoCustomer,
+}
+
+/// Reads one data line; errors name the column.
+fn parse_line(
+    fields: &[&str],
+    m: &Mapping,
+    header: &[String],
+    date_order: DateOrder,
+) -> std::result::Result<Parsed, (String, Invalid)> {
+    let get = |role: Role| m.at.get(&role).map(|&i| fields[i]);
+    let col = |role: Role| header[m.at[&role]].clone();
+    let opt_text = |role: Role| {
+        get(role)
+            .map(str::trim)
+            .filter(|s| !crate::csvstream::is_missing(s))
+            .map(str::to_owned)
+    };
+    let opt_number = |role: Role| -> std::result::Result<Option<f64>, (String, Invalid)> {
+        match get(role).map(str::trim) {
+            None => Ok(None),
+            Some(s) if crate::csvstream::is_missing(s) => Ok(None),
+            Some(s) => parse_number(s).map(Some).map_err(|e| (col(role), e)),
+        }
+    };
+    let order_id =
+        parse_order_id(get(Role::Order).unwrap_or("")).map_err(|e| (col(Role::Order), e))?;
+    let Some(customer) = parse_customer_id(get(Role::Customer).unwrap_or(""))
+        .map_err(|e| (col(Role::Customer), e))?
+    else {
+        return Ok(Parsed::NoCustomer);
+    };
+    let ordered_at = parse_timestamp(get(Role::Date).unwrap_or(""), date_order)
+        .map_err(|e| (col(Role::Date), e))?;
+    let quantity =
+        parse_number(get(Role::Quantity).unwrap_or("")).map_err(|e| (col(Role::Quantity), e))?;
+    let unit_price = opt_number(Role::UnitPrice)?;
+    let amount = opt_number(Role::Amount)?;
+    let line_no = match get(Role::Line).map(str::trim) {
+        None => None,
+        Some(s) => Some(s.parse::<i32>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+            (
+                col(Role::Line),
+                Invalid(format!("`{s}` is not a line number (an integer ≥ 1)")),
+            )
+        })?),
+    };
+    let amount = line_amount(quantity, unit_price, amount).map_err(|e| (col(Role::Quantity), e))?;
+    Ok(Parsed::Line(Box::new(OrderLine {
+        order_id,
+        line_no,
+        customer,
+        ordered_at,
+        product: opt_text(Role::Product),
+        description: opt_text(Role::Description),
+        quantity,
+        unit_price,
+        amount,
+        currency: opt_text(Role::Currency),
+        country: opt_text(Role::Country),
+    })))
+}
+
+/// Stages lines, numbering each within its order, and counts outcomes.
+#[derive(Default)]
+struct Stager {
+    encoder: OrderEncoder,
+    positions: HashMap<String, i32>,
+    outcome: OrderImportOutcome,
+    errors: Vec<FieldError>,
+    bad_lines: u64,
+}
+
+impl Stager {
+    fn stage(
+        &mut self,
+        line: u64,
+        parsed: std::result::Result<Parsed, (String, Invalid)>,
+        order_id_hint: Option<&str>,
+    ) {
+        self.outcome.lines += 1;
+        // Every line of an order takes a position, stored or not: re-imports number alike.
+        let position = order_id_hint.map(|id| {
+            let p = self.positions.entry(id.trim().to_owned()).or_insert(0);
+            *p += 1;
+            *p
+        });
+        match parsed {
+            Err((field, e)) => {
+                self.bad_lines += 1;
+                if self.errors.len() < MAX_REPORTED_ERRORS {
+                    self.errors.push(FieldError::line(line, Some(field), e.0));
+                }
+            }
+            Ok(Parsed::NoCustomer) => self.outcome.skipped_missing_customer += 1,
+            Ok(Parsed::Line(o)) => {
+                let line_no = o.line_no.or(position).unwrap_or(1);
+                self.outcome.cancellations += u64::from(o.order_id.starts_with('C'));
+                self.outcome.non_positive_quantity += u64::from(o.quantity <= 0.0);
+                self.outcome.non_positive_price +=
+                    u64::from(o.unit_price.is_some_and(|p| p <= 0.0));
+                self.encoder.push(line, line_no, &o);
+            }
+        }
+    }
+
+    fn error(&self) -> Error {
+        let first = &self.errors[0];
+        Error::invalid_many(
+            format!(
+                "{} invalid line{}; nothing was imported. First at line {}: {}: {}",
+                self.bad_lines,
+                if self.bad_lines == 1 { "" } else { "s" },
+                first.line.unwrap_or(0),
+                first.field.as_deref().unwrap_or(""),
+                first.message
+            ),
+            self.errors.clone(),
+        )
+    }
+}
+
+fn duplicates_error(d: DuplicateLines) -> Error {
+    let errors = d
+        .into_iter()
+        .map(|(order, line_no, lines)| FieldError {
+            field: Some("line".into()),
+            line: lines.first().map(|&l| l as u64),
+            message: format!(
+                "order `{order}` line {line_no} appears more than once (at {})",
+                lines
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect();
+    Error::invalid_many(
+        "the same order line is given more than once; nothing was imported",
+        errors,
+    )
+}
+
+/// Imports a CSV of order lines. `body` yields the request's chunks as they arrive.
+#[tracing::instrument(skip_all)]
+pub async fn import<S, E>(
+    pool: &PgPool,
+    options: OrderImportOptions,
+    mut body: S,
+) -> Result<OrderImportOutcome>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut reader = RecordReader::new();
+    let mut state = CsvState {
+        options,
+        header: None,
+        stager: Stager::default(),
+    };
+    let mut tx = pool.begin().await?;
+    let mut copy = orders::begin_copy(&mut tx).await?;
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
+        reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
+        if state.stager.errors.is_empty() && state.stager.encoder.chunk_ready() {
+            copy.send(state.stager.encoder.take_chunk()).await?;
+        }
+    }
+    reader.finish(&mut |r: Record<'_>| state.record(r))?;
+    let mut stager = state.stager;
+    if state.header.is_none() {
+        return Err(Error::invalid(
+            "body",
+            "the CSV body is empty: it needs a header line",
+        ));
+    }
+    if !stager.errors.is_empty() {
+        copy.abort("the CSV has invalid lines").await.ok();
+        return Err(stager.error());
+    }
+    copy.send(stager.encoder.take_last_chunk()).await?;
+    copy.finish().await?;
+    stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows())
+        .await?
+        .map_err(duplicates_error)?;
+    tx.commit().await?;
+    Ok(stager.outcome)
+}
+
+/// The CSV import's state between records.
+struct CsvState {
+    options: OrderImportOptions,
+    header: Option<(Vec<String>, Mapping)>,
+    stager: Stager,
+}
+
+impl CsvState {
+    fn record(&mut self, r: Record<'_>) -> Result<()> {
+        let texts: Vec<std::borrow::Cow<'_, str>> = r
+            .fields()
+            .map(|f| decode(f, self.options.latin1))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|()| {
+                Error::invalid_many(
+                    format!(
+                        "line {}: not valid UTF-8 (for ISO-8859-1 files pass `encoding=iso-8859-1`)",
+                        r.line
+                    ),
+                    vec![FieldError::line(
+                        r.line,
+                        None,
+                        "not valid UTF-8; pass `encoding=iso-8859-1` for Latin-1 files",
+                    )],
+                )
+            })?;
+        let Some((names, mapping)) = &self.header else {
+            let names: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if i == 0 {
+                        t.trim_start_matches('\u{feff}').to_owned()
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect();
+            let (mapping, used) = Mapping::plan(&names, &self.options)?;
+            self.stager.outcome.columns = used;
+            self.header = Some((names, mapping));
+            return Ok(());
+        };
+        if r.len() == 1 && texts[0].trim().is_empty() {
+            return Ok(()); // a blank line
+        }
+        let fields: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        if fields.len() != mapping.width {
+            let stager = &mut self.stager;
+            stager.outcome.lines += 1;
+            stager.bad_lines += 1;
+            if stager.errors.len() < MAX_REPORTED_ERRORS {
+                stager.errors.push(FieldError::line(
+                    r.line,
+                    None,
+                    format!("expected {} fields, found {}", mapping.width, fields.len()),
+                ));
+            }
+            return Ok(());
+        }
+        let hint = mapping.at.get(&Role::Order).map(|&i| fields[i]);
+        let parsed = parse_line(&fields, mapping, names, self.options.date_order);
+        self.stager.stage(r.line, parsed, hint);
+        Ok(())
+    }
+}
+
+fn decode(field: &[u8], latin1: bool) -> std::result::Result<std::borrow::Cow<'_, str>, ()> {
+    if latin1 {
+        Ok(std::borrow::Cow::Owned(
+            field.iter().map(|&b| b as char).collect(),
+        ))
+    } else {
+        std::str::from_utf8(field)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|_| ())
+    }
+}
+
+/// One order line of a JSON batch.
+#[derive(Debug, Clone)]
+pub struct OrderInput {
+    pub order_id: String,
+    pub line_no: Option<i64>,
+    pub customer_id: String,
+    pub ordered_at: String,
+    pub product: Option<String>,
+    pub description: Option<String>,
+    pub quantity: f64,
+    pub unit_price: Option<f64>,
+    pub amount: Option<f64>,
+    pub currency: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Upserts a JSON batch (all or nothing); lines without `line_no` are numbered by their
+/// position among their order's lines in the batch.
+pub async fn upsert(pool: &PgPool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
+    if batch.is_empty() {
+        return Err(Error::invalid("orders", "give at least one order line"));
+    }
+    let mut stager = Stager::default();
+    for (i, o) in batch.iter().enumerate() {
+        let field = |f: &str| format!("orders[{i}].{f}");
+        let parsed = (|| -> std::result::Result<Parsed, (String, Invalid)> {
+            let order_id = parse_order_id(&o.order_id).map_err(|e| (field("order_id"), e))?;
+            let customer =
+                ExternalId::parse(o.customer_id.trim()).map_err(|e| (field("customer_id"), e))?;
+            let ordered_at = parse_timestamp(&o.ordered_at, DateOrder::default())
+                .map_err(|e| (field("ordered_at"), e))?;
+            let finite = |v: f64, f: &str| {
+                if v.is_finite() {
+                    Ok(v)
+                } else {
+                    Err((field(f), Invalid(format!("{v} is not a finite number"))))
+                }
+            };
+            let quantity = finite(o.quantity, "quantity")?;
+            let line_no = o
+                .line_no
+                .map(|n| {
+                    i32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        (
+                            field("line_no"),
+                            Invalid(format!("{n} is not a line number (an integer ≥ 1)")),
+                        )
+                    })
+                })
+                .transpose()?;
+            let amount = line_amount(quantity, o.unit_price, o.amount)
+                .map_err(|e| (field("unit_price"), e))?;
+            Ok(Parsed::Line(Box::new(order::OrderLine {
+                order_id,
+                line_no,
+                customer,
+                ordered_at,
+                product: o.product.clone(),
+                description: o.description.clone(),
+                quantity,
+                unit_price: o.unit_price,
+                amount,
+                currency: o.currency.clone(),
+                country: o.country.clone(),
+            })))
+        })();
+        let line = i as u64;
+        match parsed {
+            Err((f, e)) => {
+                stager.bad_lines += 1;
+                if stager.errors.len() < MAX_REPORTED_ERRORS {
+                    stager.errors.push(FieldError::field(f, e.0));
+                }
+            }
+            ok => stager.stage(line, ok, Some(&o.order_id)),
+        }
+    }
+    if !stager.errors.is_empty() {
+        let first = &stager.errors[0];
+        return Err(Error::invalid_many(
+            format!(
+                "{}: {}",
+                first.field.as_deref().unwrap_or(""),
+                first.message
+            ),
+            stager.errors,
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let mut copy = orders::begin_copy(&mut tx).await?;
+    copy.send(stager.encoder.take_last_chunk()).await?;
+    copy.finish().await?;
+    let merged = orders::merge(&mut tx, stager.encoder.rows())
+        .await?
+        .map_err(duplicates_error)?;
+    tx.commit().await?;
+    Ok(merged)
+}
