@@ -229,12 +229,15 @@ pub async fn page(
     Ok((customers, next))
 }
 
+/// Deletes a customer and its order lines, together.
 pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
-    if store::customers::delete(pool, id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound(format!("no customer with id `{id}`")))
+    let mut tx = pool.begin().await?;
+    if !store::customers::delete(&mut *tx, id).await? {
+        return Err(Error::NotFound(format!("no customer with id `{id}`")));
     }
+    store::orders::delete_of_customer(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// One attribute of the catalogue with its population figures.

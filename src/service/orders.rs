@@ -307,6 +307,8 @@ struct Stager {
     outcome: OrderImportOutcome,
     errors: Vec<FieldError>,
     bad_lines: u64,
+    /// Some line carried its own line id (so two lines may claim the same one).
+    explicit_line_ids: bool,
 }
 
 impl Stager {
@@ -332,6 +334,7 @@ impl Stager {
             }
             Ok(Parsed::NoCustomer) => self.outcome.skipped_missing_customer += 1,
             Ok(Parsed::Line(o)) => {
+                self.explicit_line_ids |= o.line_no.is_some();
                 let line_no = o.line_no.or(position).unwrap_or(1);
                 self.outcome.cancellations += u64::from(o.order_id.starts_with('C'));
                 self.outcome.non_positive_quantity += u64::from(o.quantity <= 0.0);
@@ -421,7 +424,7 @@ where
     }
     copy.send(stager.encoder.take_last_chunk()).await?;
     copy.finish().await?;
-    stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows())
+    stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
     tx.commit().await?;
@@ -599,7 +602,7 @@ pub async fn upsert(pool: &PgPool, batch: Vec<OrderInput>) -> Result<OrderMerge>
     let mut copy = orders::begin_copy(&mut tx).await?;
     copy.send(stager.encoder.take_last_chunk()).await?;
     copy.finish().await?;
-    let merged = orders::merge(&mut tx, stager.encoder.rows())
+    let merged = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
     tx.commit().await?;

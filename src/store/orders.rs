@@ -133,18 +133,24 @@ pub struct OrderMerge {
 /// A line id given twice in one batch: (order id, line number, source lines).
 pub type DuplicateLines = Vec<(String, i32, Vec<i64>)>;
 
-/// Upserts the staged lines. Writers are serialised (readers are not blocked).
+/// Upserts the staged lines. Writers are serialised (readers are not blocked). Lines
+/// numbered by position are distinct by construction; `explicit_line_ids` asks for the check.
 pub async fn merge(
     tx: &mut PgConnection,
     received: u64,
+    explicit_line_ids: bool,
 ) -> sqlx::Result<Result<OrderMerge, DuplicateLines>> {
-    let duplicates: DuplicateLines = sqlx::query_as(
-        "SELECT order_id, line_no, array_agg(line ORDER BY line)
+    let duplicates: DuplicateLines = if !explicit_line_ids {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "SELECT order_id, line_no, array_agg(line ORDER BY line)
          FROM order_batch GROUP BY order_id, line_no HAVING count(*) > 1
          ORDER BY min(line) LIMIT 100",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+        )
+        .fetch_all(&mut *tx)
+        .await?
+    };
     if !duplicates.is_empty() {
         return Ok(Err(duplicates));
     }
@@ -161,36 +167,53 @@ pub async fn merge(
     sqlx::query("LOCK TABLE order_lines IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let (inserted, updated): (i64, i64) = sqlx::query_as(
-        "WITH up AS (
-             INSERT INTO order_lines AS o (order_id, line_no, external_id, ordered_at, product,
-                                           description, quantity, unit_price, amount, currency,
-                                           country)
-             SELECT order_id, line_no, external_id, ordered_at, product, description, quantity,
-                    unit_price, amount, currency, country
-             FROM order_batch
-             ON CONFLICT (order_id, line_no) DO UPDATE SET
-                 external_id = EXCLUDED.external_id, ordered_at = EXCLUDED.ordered_at,
-                 product = EXCLUDED.product, description = EXCLUDED.description,
-                 quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price,
-                 amount = EXCLUDED.amount, currency = EXCLUDED.currency,
-                 country = EXCLUDED.country
-             WHERE (o.external_id, o.ordered_at, o.product, o.description, o.quantity,
-                    o.unit_price, o.amount, o.currency, o.country)
-                   IS DISTINCT FROM
-                   (EXCLUDED.external_id, EXCLUDED.ordered_at, EXCLUDED.product,
-                    EXCLUDED.description, EXCLUDED.quantity, EXCLUDED.unit_price,
-                    EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.country)
-             RETURNING (xmax = 0) AS inserted
-         )
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
+    // Two set-based statements (no speculative insertion): changed lines, then new ones.
+    let updated = sqlx::query(
+        "UPDATE order_lines o SET
+             external_id = b.external_id, ordered_at = b.ordered_at, product = b.product,
+             description = b.description, quantity = b.quantity, unit_price = b.unit_price,
+             amount = b.amount, currency = b.currency, country = b.country
+         FROM order_batch b
+         WHERE o.order_id = b.order_id AND o.line_no = b.line_no
+           AND (o.external_id, o.ordered_at, o.product, o.description, o.quantity,
+                o.unit_price, o.amount, o.currency, o.country)
+               IS DISTINCT FROM
+               (b.external_id, b.ordered_at, b.product, b.description, b.quantity,
+                b.unit_price, b.amount, b.currency, b.country)",
     )
-    .fetch_one(&mut *tx)
-    .await?;
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let inserted = sqlx::query(
+        "INSERT INTO order_lines (order_id, line_no, external_id, ordered_at, product,
+                                  description, quantity, unit_price, amount, currency, country)
+         SELECT b.order_id, b.line_no, b.external_id, b.ordered_at, b.product, b.description,
+                b.quantity, b.unit_price, b.amount, b.currency, b.country
+         FROM order_batch b
+         WHERE NOT EXISTS (SELECT 1 FROM order_lines o
+                           WHERE o.order_id = b.order_id AND o.line_no = b.line_no)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(Ok(OrderMerge {
-        inserted: inserted as u64,
-        updated: updated as u64,
-        unchanged: received - inserted as u64 - updated as u64,
+        inserted,
+        updated,
+        unchanged: received - inserted - updated,
         customers_created: created,
     }))
+}
+
+/// Deletes a customer's order lines (with the customer, in the caller's transaction).
+pub async fn delete_of_customer(
+    db: impl sqlx::PgExecutor<'_>,
+    external_id: &str,
+) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM order_lines WHERE external_id = $1")
+            .bind(external_id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
