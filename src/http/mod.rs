@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod orders;
 pub mod problem;
+pub mod rfm;
 pub mod runs;
 pub mod segmentations;
 
@@ -54,6 +55,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(customers::routes)
             .configure(attributes::routes)
             .configure(orders::routes)
+            .configure(rfm::routes)
             .configure(segmentations::routes)
             .configure(runs::routes),
     )

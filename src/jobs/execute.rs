@@ -223,6 +223,17 @@ impl Worker {
             .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))
             .collect();
 
+        // Features derived from orders are brought up to date first.
+        if crate::service::rfm::uses_rfm(&names) {
+            shared.set("rfm", 0.0);
+            crate::service::rfm::refresh(&self.pool, None)
+                .await
+                .map_err(|e| Stop::Failed {
+                    kind: "rfm",
+                    message: format!("refreshing the RFM features failed: {e}"),
+                })?;
+            lap("rfm", &mut timings);
+        }
         // Snapshot: one consistent read of every customer.
         shared.set("snapshot", 0.0);
         let mut tx = self.pool.begin().await?;

@@ -5,5 +5,6 @@ pub mod csv_import;
 pub mod customers;
 pub mod lookup;
 pub mod orders;
+pub mod rfm;
 pub mod runs;
 pub mod segmentations;

@@ -334,3 +334,94 @@ async fn json_batches_store_lines_all_or_nothing() {
         before
     );
 }
+
+#[tokio::test]
+async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
+    let app = spawn_app().await;
+    let want: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/reference/online_retail_rfm.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/online_retail_rfm.csv"
+    ))
+    .unwrap();
+    let imported = json_ok(import(&app, "", csv).await).await;
+    assert_eq!(imported["lines"], want["lines"]);
+    // A customer whose only line is a cancellation gets no RFM values.
+    json_ok(
+        app.post_json(
+            "/v1/orders",
+            &json!({"orders": [{"order_id": "C900001", "customer_id": "z1", "ordered_at": "2011-05-01",
+                                "quantity": -1, "unit_price": 2.0}]}),
+        )
+        .await,
+    )
+    .await;
+
+    let refreshed = json_ok(app.post_json("/v1/rfm/refresh", &json!(null)).await).await;
+    let reference: chrono::DateTime<chrono::Utc> = refreshed["reference_date"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(reference.to_rfc3339(), "2011-12-09T08:32:00+00:00");
+    assert_eq!(refreshed["customers_with_rfm"], want["customers_with_rfm"]);
+    assert_eq!(refreshed["customers_without_rfm"], 1);
+    for (id, values) in want["per_customer"].as_object().unwrap() {
+        let customer = json_ok(app.get(&format!("/v1/customers/{id}")).await).await;
+        for (name, expected) in values.as_object().unwrap() {
+            let got = customer["attributes"][name].as_f64().unwrap_or(f64::NAN);
+            assert!(
+                (got - expected.as_f64().unwrap()).abs() < 1e-6,
+                "{id} {name}: {got} vs {expected}"
+            );
+        }
+    }
+    let z1 = json_ok(app.get("/v1/customers/z1").await).await;
+    assert!(z1["attributes"].get("rfm_frequency").is_none(), "{z1}");
+
+    // As of an earlier date, later lines are left out; bad dates are refused.
+    let earlier = json_ok(
+        app.post_json("/v1/rfm/refresh?reference_date=2011-06-01", &json!(null))
+            .await,
+    )
+    .await;
+    assert!(earlier["customers_with_rfm"].as_i64().unwrap() < 40);
+    assert_problem(
+        app.post_json("/v1/rfm/refresh?reference_date=soon", &json!(null))
+            .await,
+        422,
+        "reference_date",
+    )
+    .await;
+
+    // K-Means on log1p(recency, frequency, monetary): the run refreshes RFM first.
+    let seg = app
+        .create_segmentation(json!({
+            "name": "RFM",
+            "config": {
+                "features": ["rfm_recency_days", "rfm_frequency", "rfm_monetary"],
+                "log1p": ["rfm_recency_days", "rfm_frequency", "rfm_monetary"],
+                "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 6}
+            }
+        }))
+        .await;
+    let run = app.run_to_success(&seg).await;
+    let phases: Vec<&str> = run["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["rfm", "snapshot", "train", "write", "commit"]);
+    assert_eq!(run["customers"]["used"], 40, "as of the latest line again");
+    assert_eq!(run["customers"]["dropped"], 1);
+    let k = run["k"].as_i64().unwrap();
+    assert!((2..=6).contains(&k), "{k}");
+}
