@@ -131,7 +131,8 @@ pub struct Run {
     /// `distance` (to the segment's centroid) or `probability` (mixture membership): what
     /// each assignment's score is.
     pub score: Option<String>,
-    /// Wall time of each phase: snapshot, train, write, commit.
+    /// Wall time of each phase: `rfm` (when the features use RFM), `snapshot`, `train`, and
+    /// `write` (assignments, profiles, model and activation, in one transaction).
     pub timings: Vec<PhaseTiming>,
     /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles.
     pub engine_timings: Vec<PhaseTiming>,

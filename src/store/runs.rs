@@ -444,24 +444,6 @@ pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> sql
     Ok(done.rows_affected() == 1)
 }
 
-/// Adds a phase timing measured after the result transaction (its commit).
-pub async fn append_timing(
-    db: impl PgExecutor<'_>,
-    run_id: Uuid,
-    timing: &serde_json::Value,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE runs SET summary = jsonb_set(summary, '{timings}',
-                                             summary->'timings' || jsonb_build_array($2::jsonb))
-         WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .bind(timing)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// Runs of the segmentation with stored assignments beyond the newest `keep`, never the
 /// active one.
 pub async fn beyond_retention(

@@ -116,7 +116,7 @@ async fn the_mall_story_from_import_to_comparison() {
         .iter()
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["snapshot", "train", "write", "commit"]);
+    assert_eq!(phases, ["snapshot", "train", "write"]);
     let reference = reference();
     let scaled = &reference["mall_income_score_scaled"]["k5"];
     let m = &run1["metrics"];
