@@ -34,6 +34,16 @@ impl FieldError {
 }
 
 /// Reported at most this many individual errors per response.
+impl std::fmt::Display for FieldError {
+    /// `field: message` (the field may be absent).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 pub const MAX_REPORTED_ERRORS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +95,12 @@ impl Error {
     }
 
     /// A 422 listing several problems (at most [`MAX_REPORTED_ERRORS`] are kept).
+    /// Several invalid fields; the detail names the first.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        let detail = errors.first().map(|e| e.to_string()).unwrap_or_default();
+        Self::invalid_many(detail, errors)
+    }
+
     pub fn invalid_many(detail: impl Into<String>, mut errors: Vec<FieldError>) -> Self {
         errors.truncate(MAX_REPORTED_ERRORS);
         Self::Validation {

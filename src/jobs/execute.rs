@@ -208,10 +208,7 @@ impl Worker {
             })?;
         let catalogue = attributes::load(&self.pool).await?;
         let params = config.validate(&catalogue, "config.").map_err(|errors| {
-            let detail: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field.as_deref().unwrap_or(""), e.message))
-                .collect();
+            let detail: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
             Stop::Failed {
                 kind: "invalid_configuration",
                 message: detail.join("; "),

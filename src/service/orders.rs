@@ -206,14 +206,7 @@ impl Mapping {
             ));
         }
         if !errors.is_empty() {
-            return Err(Error::invalid_many(
-                format!(
-                    "{}: {}",
-                    errors[0].field.as_deref().unwrap_or(""),
-                    errors[0].message
-                ),
-                errors,
-            ));
+            return Err(Error::invalid_fields(errors));
         }
         Ok((
             Self {
@@ -588,15 +581,7 @@ pub async fn upsert(pool: &PgPool, batch: Vec<OrderInput>) -> Result<OrderMerge>
         }
     }
     if !stager.errors.is_empty() {
-        let first = &stager.errors[0];
-        return Err(Error::invalid_many(
-            format!(
-                "{}: {}",
-                first.field.as_deref().unwrap_or(""),
-                first.message
-            ),
-            stager.errors,
-        ));
+        return Err(Error::invalid_fields(stager.errors));
     }
     let mut tx = pool.begin().await?;
     let mut copy = orders::begin_copy(&mut tx).await?;

@@ -331,14 +331,7 @@ pub async fn score(
         }
     }
     if !errors.is_empty() {
-        return Err(Error::invalid_many(
-            format!(
-                "{}: {}",
-                errors[0].field.as_deref().unwrap_or(""),
-                errors[0].message
-            ),
-            errors,
-        ));
+        return Err(Error::invalid_fields(errors));
     }
     let matrix = Array2::from_shape_vec((inputs.len(), features.len()), rows)
         .map_err(|e| Error::Internal(e.into()))?;

@@ -53,11 +53,7 @@ async fn validated(
     let catalogue = attributes::load(&mut *conn).await?;
     config.validate(&catalogue, "config.").map_err(|errors| {
         Error::invalid_many(
-            format!(
-                "the configuration is invalid: {}: {}",
-                errors[0].field.as_deref().unwrap_or(""),
-                errors[0].message
-            ),
+            format!("the configuration is invalid: {}", errors[0]),
             errors,
         )
     })?;
