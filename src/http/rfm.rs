@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::Query;
 use crate::http::problem::Problem;
 use crate::service::rfm;
-use actix_web::{post, web};
+use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +24,8 @@ pub struct RefreshParams {
 pub struct RfmRefreshResult {
     /// The date the features are computed as of (`null`: no order line counts).
     pub reference_date: Option<chrono::DateTime<chrono::Utc>>,
-    /// The numeric attributes written (usable as segmentation features).
+    /// The numeric attributes written (usable as segmentation features); the categorical
+    /// `rfm_cell` (`"545"`) and `rfm_segment` (`Champions`, …) are written too.
     pub features: Vec<&'static str>,
     /// Customers with at least one counted order line.
     pub customers_with_rfm: i64,
@@ -72,6 +73,60 @@ async fn refresh_rfm(
     }))
 }
 
+/// One named RFM segment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedSegment {
+    #[schema(example = "Champions")]
+    pub segment: String,
+    pub customers: i64,
+    /// Of the customers with RFM values.
+    pub share: f64,
+    /// Of their total revenue (monetary).
+    pub revenue_share: f64,
+    pub mean_recency_days: f64,
+    pub mean_frequency: f64,
+    pub mean_monetary: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedSegments {
+    /// Largest first; empty before the first refresh.
+    pub segments: Vec<NamedSegment>,
+}
+
+/// The named RFM segments (Champions, Loyal Customers, … Lost) as of the last refresh.
+///
+/// Quintile scores: R from the recency (most recent fifth = 5), F from the frequency, M from
+/// the monetary value (ties broken by customer id, so each score holds a fifth). Segments
+/// from R and F, rules tried in order: Champions R5 F4–5; Loyal Customers R3–4 F4–5 (and R5
+/// is taken above); Potential Loyalists R4–5 F2–3; New Customers R5 F1; Promising R4 F1; Need
+/// Attention R3 F3; About To Sleep R3 F1–2; Can't Lose Them R1–2 F5; At Risk R1–2 F3–4; Lost
+/// R1 F1; Hibernating the rest (R1–2 F1–2).
+#[utoipa::path(
+    tag = "orders",
+    responses(
+        (status = 200, description = "The named segments", body = NamedSegments),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/rfm/segments")]
+async fn rfm_segments(pool: web::Data<PgPool>) -> Result<web::Json<NamedSegments>> {
+    let segments = rfm::segments(&pool)
+        .await?
+        .into_iter()
+        .map(|s| NamedSegment {
+            segment: s.segment,
+            customers: s.customers,
+            share: s.share,
+            revenue_share: s.revenue_share,
+            mean_recency_days: s.mean_recency_days,
+            mean_frequency: s.mean_frequency,
+            mean_monetary: s.mean_monetary,
+        })
+        .collect();
+    Ok(web::Json(NamedSegments { segments }))
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(refresh_rfm);
+    cfg.service(refresh_rfm).service(rfm_segments);
 }

@@ -12,14 +12,35 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 /// The derived attributes, in the order they are computed.
-pub const FEATURES: [&str; 6] = [
+pub const FEATURES: [&str; 9] = [
     "rfm_recency_days",
     "rfm_frequency",
     "rfm_monetary",
     "rfm_avg_order_value",
     "rfm_tenure_days",
     "rfm_distinct_products",
+    // Quintile scores 1..5 (recent, frequent, high spend = 5).
+    "rfm_r_score",
+    "rfm_f_score",
+    "rfm_m_score",
 ];
+
+/// Categorical attributes: the RFM cell (`"545"`) and the named segment.
+pub const LABELS: [&str; 2] = ["rfm_cell", "rfm_segment"];
+
+/// The named segments of the R × F score map, in the order the rules are tried.
+pub const SEGMENT_RULES: &str = "CASE
+    WHEN r = 5 AND f >= 4 THEN 'Champions'
+    WHEN r >= 3 AND f >= 4 THEN 'Loyal Customers'
+    WHEN r >= 4 AND f >= 2 THEN 'Potential Loyalists'
+    WHEN r = 5 THEN 'New Customers'
+    WHEN r = 4 THEN 'Promising'
+    WHEN r = 3 AND f = 3 THEN 'Need Attention'
+    WHEN r = 3 THEN 'About To Sleep'
+    WHEN f = 5 THEN 'Can''t Lose Them'
+    WHEN f >= 3 THEN 'At Risk'
+    WHEN r = 1 AND f = 1 THEN 'Lost'
+    ELSE 'Hibernating' END";
 
 /// What a refresh did.
 #[derive(Debug, Clone)]
@@ -43,27 +64,28 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
     let mut tx = pool.begin().await?;
     let wanted: Vec<(AttributeName, AttributeKind)> = FEATURES
         .iter()
-        .map(|f| {
-            (
-                AttributeName::parse(f).expect("valid name"),
-                AttributeKind::Numeric,
-            )
-        })
+        .map(|f| (f, AttributeKind::Numeric))
+        .chain(LABELS.iter().map(|f| (f, AttributeKind::Categorical)))
+        .map(|(f, k)| (AttributeName::parse(f).expect("valid name"), k))
         .collect();
     let catalogue = attributes::register(&mut tx, &wanted).await?;
-    let width = catalogue.width(AttributeKind::Numeric);
-    let positions: Vec<usize> = FEATURES
-        .iter()
-        .map(|f| catalogue.get(f).expect("registered").position)
-        .collect();
-    // The whole array, position by position: RFM positions from the aggregate, the others
-    // as stored (subscript assignment past the end would change the array's lower bound).
-    let elements: Vec<String> = (1..=width)
-        .map(|p| match positions.iter().position(|&q| q == p) {
-            Some(i) => format!("a.{}", &FEATURES[i][4..]),
-            None => format!("c2.numeric_values[{p}]"),
-        })
-        .collect();
+    // Whole arrays, position by position: RFM positions from the aggregate, the others as
+    // stored (subscript assignment past the end would change the array's lower bound).
+    let array = |kind: AttributeKind, names: &[&str], column: &str| -> String {
+        let positions: Vec<usize> = names
+            .iter()
+            .map(|f| catalogue.get(f).expect("registered").position)
+            .collect();
+        (1..=catalogue.width(kind))
+            .map(|p| match positions.iter().position(|&q| q == p) {
+                Some(i) => format!("a.{}", &names[i][4..]),
+                None => format!("c2.{column}[{p}]"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let numeric = array(AttributeKind::Numeric, &FEATURES, "numeric_values");
+    let categorical = array(AttributeKind::Categorical, &LABELS, "categorical_values");
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
@@ -80,7 +102,7 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
              SELECT external_id, order_id, ordered_at, amount, product FROM order_lines
              WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
                AND (unit_price IS NULL OR unit_price > 0) AND ordered_at < $1
-         ), a AS (
+         ), agg AS (
              SELECT external_id,
                     floor(extract(epoch FROM $1 - max(ordered_at)) / 86400)::float8 AS recency_days,
                     count(DISTINCT order_id)::float8 AS frequency,
@@ -89,16 +111,27 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
                     floor(extract(epoch FROM $1 - min(ordered_at)) / 86400)::float8 AS tenure_days,
                     count(DISTINCT product)::float8 AS distinct_products
              FROM valid GROUP BY external_id
+         ), scored AS (
+             -- Quintiles; ties broken by customer id, so each score holds a fifth.
+             SELECT agg.*,
+                    ntile(5) OVER (ORDER BY recency_days DESC, external_id) AS r,
+                    ntile(5) OVER (ORDER BY frequency, external_id) AS f,
+                    ntile(5) OVER (ORDER BY monetary, external_id) AS m
+             FROM agg
+         ), a AS (
+             SELECT scored.*, r::float8 AS r_score, f::float8 AS f_score, m::float8 AS m_score,
+                    concat(r, f, m) AS cell, {SEGMENT_RULES} AS segment
+             FROM scored
          ), n AS (
              SELECT c2.external_id, a.external_id IS NOT NULL AS has_rfm,
-                    ARRAY[{}]::float8[] AS arr
+                    ARRAY[{numeric}]::float8[] AS num, ARRAY[{categorical}]::text[] AS cat
              FROM customers c2 LEFT JOIN a ON a.external_id = c2.external_id
          ), changed AS (
-             UPDATE customers c SET numeric_values = n.arr
-             FROM n WHERE n.external_id = c.external_id AND n.arr IS DISTINCT FROM c.numeric_values
+             UPDATE customers c SET numeric_values = n.num, categorical_values = n.cat
+             FROM n WHERE n.external_id = c.external_id
+               AND (n.num, n.cat) IS DISTINCT FROM (c.numeric_values, c.categorical_values)
          )
-         SELECT count(*) FILTER (WHERE has_rfm), count(*) FILTER (WHERE NOT has_rfm) FROM n",
-        elements.join(", ")
+         SELECT count(*) FILTER (WHERE has_rfm), count(*) FILTER (WHERE NOT has_rfm) FROM n"
     );
     let (with, without): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(reference)
@@ -111,4 +144,45 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
         customers_without_rfm: without,
         ms: started.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+/// One named segment's figures.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NamedSegment {
+    pub segment: String,
+    pub customers: i64,
+    pub share: f64,
+    pub revenue_share: f64,
+    pub mean_recency_days: f64,
+    pub mean_frequency: f64,
+    pub mean_monetary: f64,
+}
+
+/// The named segments as the last refresh left them, largest first.
+pub async fn segments(pool: &PgPool) -> Result<Vec<NamedSegment>> {
+    let catalogue = attributes::load(pool).await?;
+    let pos = |name: &str| catalogue.get(name).map(|a| a.position);
+    let (Some(seg), Some(r), Some(f), Some(m)) = (
+        pos("rfm_segment"),
+        pos("rfm_recency_days"),
+        pos("rfm_frequency"),
+        pos("rfm_monetary"),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "WITH c AS (
+             SELECT categorical_values[{seg}] AS segment, numeric_values[{r}] AS r,
+                    numeric_values[{f}] AS f, numeric_values[{m}] AS m
+             FROM customers WHERE categorical_values[{seg}] IS NOT NULL
+         )
+         SELECT segment, count(*) AS customers,
+                count(*)::float8 / sum(count(*)) OVER () AS share,
+                sum(m) / sum(sum(m)) OVER () AS revenue_share,
+                avg(r) AS mean_recency_days, avg(f) AS mean_frequency, avg(m) AS mean_monetary
+         FROM c GROUP BY segment ORDER BY customers DESC, segment"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?)
 }

@@ -376,15 +376,41 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
     for (id, values) in want["per_customer"].as_object().unwrap() {
         let customer = json_ok(app.get(&format!("/v1/customers/{id}")).await).await;
         for (name, expected) in values.as_object().unwrap() {
-            let got = customer["attributes"][name].as_f64().unwrap_or(f64::NAN);
-            assert!(
-                (got - expected.as_f64().unwrap()).abs() < 1e-6,
-                "{id} {name}: {got} vs {expected}"
-            );
+            let got = &customer["attributes"][name];
+            match expected.as_f64() {
+                Some(e) => assert!(
+                    (got.as_f64().unwrap_or(f64::NAN) - e).abs() < 1e-6,
+                    "{id} {name}: {got} vs {expected}"
+                ),
+                // The cell and the named segment.
+                None => assert_eq!(got, expected, "{id} {name}"),
+            }
         }
     }
+    // The named segments: sizes as pandas counts them, shares summing to 1.
+    let named = json_ok(app.get("/v1/rfm/segments").await).await;
+    let sizes: serde_json::Map<String, Value> = named["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["segment"].as_str().unwrap().to_owned(),
+                s["customers"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(Value::Object(sizes), want["segment_sizes"]);
+    let total: f64 = named["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revenue_share"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9);
     let z1 = json_ok(app.get("/v1/customers/z1").await).await;
     assert!(z1["attributes"].get("rfm_frequency").is_none(), "{z1}");
+    assert!(z1["attributes"].get("rfm_segment").is_none(), "{z1}");
 
     // As of an earlier date, later lines are left out; bad dates are refused.
     let earlier = json_ok(
