@@ -162,16 +162,33 @@ fn label(features: &[String], lift: &[f64], top: &[usize]) -> String {
     }
     shown
         .iter()
-        .map(|&j| {
-            let word = match level(lift[j]) {
-                Level::Low => "Low",
-                Level::Average => "Average",
-                Level::High => "High",
-            };
-            format!("{word} {}", humanize(&features[j]))
-        })
+        .map(|&j| phrase(&features[j], level(lift[j])))
         .collect::<Vec<_>>()
         .join(" · ")
+}
+
+/// A feature at a level, in a marketer's words: RFM features have their own ("Recent",
+/// "Frequent", "High spend"); others read "High annual income".
+fn phrase(feature: &str, level: Level) -> String {
+    let name = humanize(feature);
+    let rfm: Option<[&str; 3]> = if name.contains("recency") {
+        Some(["Recent", "Average recency", "Lapsed"])
+    } else if name.contains("frequency") {
+        Some(["Rare", "Occasional", "Frequent"])
+    } else if name.contains("monetary") {
+        Some(["Low spend", "Average spend", "High spend"])
+    } else {
+        None
+    };
+    let i = match level {
+        Level::Low => 0,
+        Level::Average => 1,
+        Level::High => 2,
+    };
+    match rfm {
+        Some(words) => words[i].to_owned(),
+        None => format!("{} {name}", ["Low", "Average", "High"][i]),
+    }
 }
 
 /// The classic income × spending personas, when both kinds of feature are present.
@@ -194,6 +211,24 @@ fn persona(features: &[String], lift: &[f64]) -> Option<String> {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn rfm_features_speak_the_marketers_language() {
+        assert_eq!(phrase("rfm_recency_days", Level::Low), "Recent");
+        assert_eq!(phrase("rfm_recency_days", Level::High), "Lapsed");
+        assert_eq!(phrase("rfm_frequency", Level::High), "Frequent");
+        assert_eq!(phrase("rfm_frequency", Level::Average), "Occasional");
+        assert_eq!(phrase("rfm_monetary", Level::High), "High spend");
+        assert_eq!(phrase("annual_income_k", Level::High), "High annual income");
+        let features: Vec<String> = ["rfm_recency_days", "rfm_frequency", "rfm_monetary"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            label(&features, &[-1.0, 1.2, 0.9], &[1, 0, 2]),
+            "Recent · Frequent · High spend"
+        );
+    }
 
     #[test]
     fn profiles_lifts_labels_and_personas() {
