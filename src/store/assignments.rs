@@ -3,6 +3,7 @@
 //! the run's result transaction; reads by key, by page, as streamed CSV, and run-to-run
 //! comparisons.
 
+use super::copy::{self, CopyBuffer, CopyDecoder};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgPoolCopyExt;
@@ -61,95 +62,6 @@ pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> anyhow::R
     Ok(Snapshot { ids, columns })
 }
 
-/// An incremental decoder of PostgreSQL's binary COPY format.
-struct CopyDecoder {
-    buf: Vec<u8>,
-    fields: usize,
-    header_done: bool,
-    ended: bool,
-}
-
-impl CopyDecoder {
-    fn new(fields: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            fields,
-            header_done: false,
-            ended: false,
-        }
-    }
-
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-        mut row: impl FnMut(&[Option<&[u8]>]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        self.buf.extend_from_slice(chunk);
-        let mut at = 0;
-        let buf = &self.buf;
-        let read_i32 = |at: usize| i32::from_be_bytes(buf[at..at + 4].try_into().expect("4"));
-        if !self.header_done {
-            if buf.len() < 19 {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                &buf[..11] == b"PGCOPY\n\xff\r\n\0",
-                "not a binary COPY stream"
-            );
-            let ext = read_i32(15) as usize;
-            if buf.len() < 19 + ext {
-                return Ok(());
-            }
-            at = 19 + ext;
-            self.header_done = true;
-        }
-        let mut fields: Vec<Option<&[u8]>> = Vec::with_capacity(self.fields);
-        'rows: while at + 2 <= buf.len() {
-            let count = i16::from_be_bytes([buf[at], buf[at + 1]]);
-            if count == -1 {
-                self.ended = true;
-                at += 2;
-                break;
-            }
-            anyhow::ensure!(
-                count as usize == self.fields,
-                "unexpected field count {count}"
-            );
-            let mut p = at + 2;
-            fields.clear();
-            for _ in 0..count {
-                if p + 4 > buf.len() {
-                    break 'rows;
-                }
-                let len = read_i32(p);
-                p += 4;
-                if len < 0 {
-                    fields.push(None);
-                } else {
-                    let len = len as usize;
-                    if p + len > buf.len() {
-                        break 'rows;
-                    }
-                    fields.push(Some(&buf[p..p + len]));
-                    p += len;
-                }
-            }
-            row(&fields)?;
-            at = p;
-        }
-        self.buf.drain(..at);
-        Ok(())
-    }
-
-    fn finish(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.ended && self.buf.is_empty(),
-            "the COPY stream ended early"
-        );
-        Ok(())
-    }
-}
-
 /// The partition holding a run's assignments.
 pub fn partition(run_id: Uuid) -> String {
     format!("assignments_{}", run_id.simple())
@@ -181,44 +93,20 @@ pub async fn write<'a>(
             "COPY {table} (run_id, external_id, segment, score) FROM STDIN (FORMAT binary)"
         ))
         .await?;
-    const CHUNK: usize = 1 << 20;
-    let mut buf = Vec::with_capacity(CHUNK + 1024);
-    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.extend_from_slice(&0u32.to_be_bytes());
-    buf.extend_from_slice(&0u32.to_be_bytes());
+    let mut out = CopyBuffer::default();
     let run = run_id.as_bytes();
-    let mut written = 0u64;
     for row in rows {
-        buf.extend_from_slice(&4u16.to_be_bytes());
-        buf.extend_from_slice(&16i32.to_be_bytes());
-        buf.extend_from_slice(run);
-        buf.extend_from_slice(&(row.external_id.len() as i32).to_be_bytes());
-        buf.extend_from_slice(row.external_id.as_bytes());
-        match row.segment {
-            Some(s) => {
-                buf.extend_from_slice(&4i32.to_be_bytes());
-                buf.extend_from_slice(&s.to_be_bytes());
-            }
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-        match row.score {
-            Some(v) => {
-                buf.extend_from_slice(&8i32.to_be_bytes());
-                buf.extend_from_slice(&v.to_be_bytes());
-            }
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-        written += 1;
-        if buf.len() >= CHUNK {
-            copy.send(std::mem::replace(
-                &mut buf,
-                Vec::with_capacity(CHUNK + 1024),
-            ))
-            .await?;
+        let buf = out.row(4);
+        copy::field(buf, run);
+        copy::text(buf, Some(row.external_id));
+        copy::int4(buf, row.segment);
+        copy::float(buf, row.score);
+        if out.chunk_ready() {
+            copy.send(out.take_chunk()).await?;
         }
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf).await?;
+    let written = out.rows();
+    copy.send(out.take_last_chunk()).await?;
     copy.finish().await?;
     // Index after the load (one sort instead of a million insertions), then attach: the
     // CHECK constraint proves the partition bound, so attaching scans nothing.
@@ -422,62 +310,6 @@ pub async fn movers(
     .bind(limit)
     .fetch_all(db)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stream(rows: &[(&str, Option<f64>)]) -> Vec<u8> {
-        let mut b = b"PGCOPY\n\xff\r\n\0".to_vec();
-        b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&0u32.to_be_bytes());
-        for (id, v) in rows {
-            b.extend_from_slice(&2i16.to_be_bytes());
-            b.extend_from_slice(&(id.len() as i32).to_be_bytes());
-            b.extend_from_slice(id.as_bytes());
-            match v {
-                Some(v) => {
-                    b.extend_from_slice(&8i32.to_be_bytes());
-                    b.extend_from_slice(&v.to_be_bytes());
-                }
-                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-            }
-        }
-        b.extend_from_slice(&(-1i16).to_be_bytes());
-        b
-    }
-
-    #[test]
-    fn decodes_rows_split_at_every_byte() {
-        let rows = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
-        let bytes = stream(&rows);
-        for split in 0..bytes.len() {
-            let mut d = CopyDecoder::new(2);
-            let mut seen = Vec::new();
-            for part in [&bytes[..split], &bytes[split..]] {
-                d.feed(part, |f| {
-                    seen.push((
-                        String::from_utf8(f[0].unwrap().to_vec())?,
-                        f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
-                    ));
-                    Ok(())
-                })
-                .unwrap();
-            }
-            d.finish().unwrap();
-            let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
-            assert_eq!(seen, want, "split at {split}");
-        }
-    }
-
-    #[test]
-    fn a_truncated_stream_is_an_error() {
-        let bytes = stream(&[("a", Some(1.0))]);
-        let mut d = CopyDecoder::new(2);
-        d.feed(&bytes[..bytes.len() - 2], |_| Ok(())).unwrap();
-        assert!(d.finish().is_err());
-    }
 }
 
 /// A run's assignments, loaded whole for the lookup cache: parallel arrays sorted by

@@ -1,96 +1,51 @@
 //! Order lines: streamed with binary `COPY` into a transaction-scoped staging table, then
 //! upserted by one statement (customers they name are created, id only).
 
+use super::copy::{self, CopyBuffer};
 use crate::domain::order::OrderLine;
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::postgres::PgCopyIn;
 
 /// Encodes staged lines in PostgreSQL's binary COPY format.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct OrderEncoder {
-    buf: Vec<u8>,
-    rows: u64,
-}
-
-const CHUNK_BYTES: usize = 1 << 20;
-/// 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix microseconds.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-impl Default for OrderEncoder {
-    fn default() -> Self {
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.extend_from_slice(&0u32.to_be_bytes());
-        buf.extend_from_slice(&0u32.to_be_bytes());
-        Self { buf, rows: 0 }
-    }
-}
-
-fn text(buf: &mut Vec<u8>, v: Option<&str>) {
-    match v {
-        Some(s) => {
-            buf.extend_from_slice(&(s.len() as i32).to_be_bytes());
-            buf.extend_from_slice(s.as_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
-}
-
-fn float(buf: &mut Vec<u8>, v: Option<f64>) {
-    match v {
-        Some(x) => {
-            buf.extend_from_slice(&8i32.to_be_bytes());
-            buf.extend_from_slice(&x.to_be_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
-}
-
-fn timestamp(buf: &mut Vec<u8>, t: DateTime<Utc>) {
-    buf.extend_from_slice(&8i32.to_be_bytes());
-    buf.extend_from_slice(&(t.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
+    out: CopyBuffer,
 }
 
 impl OrderEncoder {
     /// Appends one line; `line` is where it came from (CSV line or batch index), `line_no`
     /// its number within its order.
     pub fn push(&mut self, line: u64, line_no: i32, o: &OrderLine) {
-        let buf = &mut self.buf;
-        buf.extend_from_slice(&12u16.to_be_bytes());
-        buf.extend_from_slice(&8i32.to_be_bytes());
-        buf.extend_from_slice(&(line as i64).to_be_bytes());
-        text(buf, Some(&o.order_id));
-        buf.extend_from_slice(&4i32.to_be_bytes());
-        buf.extend_from_slice(&line_no.to_be_bytes());
-        text(buf, Some(o.customer.as_str()));
-        timestamp(buf, o.ordered_at);
-        text(buf, o.product.as_deref());
-        text(buf, o.description.as_deref());
-        float(buf, Some(o.quantity));
-        float(buf, o.unit_price);
-        float(buf, Some(o.amount));
-        text(buf, o.currency.as_deref());
-        text(buf, o.country.as_deref());
-        self.rows += 1;
+        let buf = self.out.row(12);
+        copy::int8(buf, line as i64);
+        copy::text(buf, Some(&o.order_id));
+        copy::int4(buf, Some(line_no));
+        copy::text(buf, Some(o.customer.as_str()));
+        copy::timestamp(buf, o.ordered_at);
+        copy::text(buf, o.product.as_deref());
+        copy::text(buf, o.description.as_deref());
+        copy::float(buf, Some(o.quantity));
+        copy::float(buf, o.unit_price);
+        copy::float(buf, Some(o.amount));
+        copy::text(buf, o.currency.as_deref());
+        copy::text(buf, o.country.as_deref());
     }
 
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.out.rows()
     }
 
     pub fn chunk_ready(&self) -> bool {
-        self.buf.len() >= CHUNK_BYTES
+        self.out.chunk_ready()
     }
 
     pub fn take_chunk(&mut self) -> Vec<u8> {
-        std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + 4096))
+        self.out.take_chunk()
     }
 
     /// The last chunk, with the end-of-data marker.
     pub fn take_last_chunk(&mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
-        self.take_chunk()
+        self.out.take_last_chunk()
     }
 }
 

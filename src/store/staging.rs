@@ -10,6 +10,7 @@
 
 use crate::domain::{AttributeKind, ExternalId};
 use crate::store::Catalogue;
+use crate::store::copy::{CopyBuffer, field};
 use sqlx::PgConnection;
 use sqlx::postgres::PgCopyIn;
 
@@ -27,8 +28,7 @@ pub enum Slot<T> {
 /// the server) and remembers which positions the batch wrote.
 #[derive(Debug)]
 pub struct StagingEncoder {
-    buf: Vec<u8>,
-    rows: u64,
+    out: CopyBuffer,
     numeric_written: Vec<u64>,
     categorical_written: Vec<u64>,
 }
@@ -40,14 +40,8 @@ const BOOL_OID: u32 = 16;
 
 impl StagingEncoder {
     pub fn new(numeric_width: usize, categorical_width: usize) -> Self {
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-        // Signature, flags, header extension length.
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.extend_from_slice(&0u32.to_be_bytes());
-        buf.extend_from_slice(&0u32.to_be_bytes());
         Self {
-            buf,
-            rows: 0,
+            out: CopyBuffer::default(),
             numeric_written: vec![0; numeric_width],
             categorical_written: vec![0; categorical_width],
         }
@@ -63,8 +57,7 @@ impl StagingEncoder {
     ) {
         debug_assert!(numeric.len() <= self.numeric_written.len());
         debug_assert!(categorical.len() <= self.categorical_written.len());
-        let buf = &mut self.buf;
-        buf.extend_from_slice(&6u16.to_be_bytes());
+        let buf = self.out.row(6);
         field(buf, &line.to_be_bytes());
         field(buf, id.as_str().as_bytes());
         array(buf, FLOAT8_OID, numeric, |buf, v| {
@@ -75,26 +68,24 @@ impl StagingEncoder {
             field(buf, v.as_bytes())
         });
         mask(buf, categorical, &mut self.categorical_written);
-        self.rows += 1;
     }
 
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.out.rows()
     }
 
     /// Whether enough is buffered to be worth a round trip.
     pub fn chunk_ready(&self) -> bool {
-        self.buf.len() >= CHUNK_BYTES
+        self.out.chunk_ready()
     }
 
     pub fn take_chunk(&mut self) -> Vec<u8> {
-        std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + 4096))
+        self.out.take_chunk()
     }
 
     /// The last chunk, with the end-of-data marker.
     pub fn take_last_chunk(&mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
-        self.take_chunk()
+        self.out.take_last_chunk()
     }
 
     fn usage(&self, kind: AttributeKind, position: usize) -> Usage {
@@ -104,25 +95,17 @@ impl StagingEncoder {
         };
         match written.get(position - 1).copied().unwrap_or(0) {
             0 => Usage::Never,
-            n if n == self.rows => Usage::Always,
+            n if n == self.out.rows() => Usage::Always,
             _ => Usage::Sometimes,
         }
     }
 }
-
-const CHUNK_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Usage {
     Never,
     Sometimes,
     Always,
-}
-
-/// A field or array element: its length, then its bytes.
-fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-    buf.extend_from_slice(bytes);
 }
 
 /// Writes a field of `length` bytes whose content `write` appends, patching the length after.
@@ -330,8 +313,8 @@ mod tests {
     #[test]
     fn encodes_binary_copy_tuples() {
         let mut enc = StagingEncoder::new(2, 1);
-        let header = enc.buf.len();
-        assert_eq!(&enc.buf[..11], b"PGCOPY\n\xff\r\n\0");
+        let header = enc.out.bytes().len();
+        assert_eq!(&enc.out.bytes()[..11], super::super::copy::SIGNATURE);
         enc.push(7, &id("a"), &[Slot::Set(1.5), Slot::Clear], &[Slot::Keep]);
         let bytes = enc.take_last_chunk();
         let t = &bytes[header..];
