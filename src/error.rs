@@ -24,6 +24,16 @@ impl FieldError {
         }
     }
 
+    /// A value given more than once: `what` appears at these source lines.
+    pub fn repeated(field: &str, what: String, lines: &[i64]) -> Self {
+        let at: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        Self {
+            field: Some(field.to_owned()),
+            line: lines.first().map(|&l| l as u64),
+            message: format!("{what} appears more than once (at {})", at.join(", ")),
+        }
+    }
+
     pub fn line(line: u64, field: Option<String>, message: impl Into<String>) -> Self {
         Self {
             field,
@@ -127,17 +137,8 @@ impl From<crate::store::staging::MergeError> for Error {
             MergeError::Duplicates(dups) => {
                 let errors = dups
                     .into_iter()
-                    .map(|(id, lines)| FieldError {
-                        field: Some("id".into()),
-                        line: lines.first().map(|&l| l as u64),
-                        message: format!(
-                            "customer id `{id}` appears more than once (at {})",
-                            lines
-                                .iter()
-                                .map(|l| l.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                    .map(|(id, lines)| {
+                        FieldError::repeated("id", format!("customer id `{id}`"), &lines)
                     })
                     .collect();
                 Self::invalid_many(

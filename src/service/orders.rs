@@ -357,17 +357,8 @@ impl Stager {
 fn duplicates_error(d: DuplicateLines) -> Error {
     let errors = d
         .into_iter()
-        .map(|(order, line_no, lines)| FieldError {
-            field: Some("line".into()),
-            line: lines.first().map(|&l| l as u64),
-            message: format!(
-                "order `{order}` line {line_no} appears more than once (at {})",
-                lines
-                    .iter()
-                    .map(|l| l.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        .map(|(order, line_no, lines)| {
+            FieldError::repeated("line", format!("order `{order}` line {line_no}"), &lines)
         })
         .collect();
     Error::invalid_many(
