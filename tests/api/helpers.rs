@@ -362,6 +362,14 @@ impl TestApp {
         .unwrap()
     }
 
+    /// The number a `SELECT count(*) …` returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn customer_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM customers")
             .fetch_one(&self.pool)

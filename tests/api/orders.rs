@@ -25,13 +25,6 @@ async fn import(app: &TestApp, query: &str, body: impl Into<reqwest::Body>) -> r
         .await
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 /// The Kaggle copy's date form: `2010-12-01 08:26:00` → `12/1/2010 8:26`.
 fn us_dates(csv: &str) -> String {
     csv.lines()
@@ -97,7 +90,8 @@ async fn the_online_retail_slice_is_stored_as_pandas_reads_it() {
         );
     }
     assert_eq!(
-        count(&app, "SELECT count(DISTINCT order_id) FROM order_lines").await,
+        app.count("SELECT count(DISTINCT order_id) FROM order_lines")
+            .await,
         want["orders"].as_i64().unwrap()
     );
     // Float ids became whole ids; the customer exists (id only) and reads back.
@@ -120,11 +114,8 @@ async fn the_online_retail_slice_is_stored_as_pandas_reads_it() {
     );
     // Quoted descriptions with commas arrive whole.
     assert!(
-        count(
-            &app,
-            "SELECT count(*) FROM order_lines WHERE description LIKE '%,%'"
-        )
-        .await
+        app.count("SELECT count(*) FROM order_lines WHERE description LIKE '%,%'")
+            .await
             > 0
     );
 
@@ -134,7 +125,7 @@ async fn the_online_retail_slice_is_stored_as_pandas_reads_it() {
     assert_eq!(again["unchanged"], want["stored"]);
     assert_eq!(again["customers_created"], 0);
     assert_eq!(
-        count(&app, "SELECT count(*) FROM order_lines").await,
+        app.count("SELECT count(*) FROM order_lines").await,
         want["stored"].as_i64().unwrap()
     );
 
@@ -258,8 +249,8 @@ async fn bad_files_and_parameters_write_nothing_and_say_where() {
         "line 1 appears more than once",
     )
     .await;
-    assert_eq!(count(&app, "SELECT count(*) FROM order_lines").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM customers").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM order_lines").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM customers").await, 0);
     // Not CSV.
     let response = app
         .post_raw("/v1/orders/import", "application/json", "{}")
@@ -293,7 +284,7 @@ async fn json_batches_store_lines_all_or_nothing() {
             .unwrap();
     assert_eq!(lines, vec![(1, 3.0), (2, 3.0)]);
 
-    let before = count(&app, "SELECT count(*) FROM order_lines").await;
+    let before = app.count("SELECT count(*) FROM order_lines").await;
     for (body, status, needle) in [
         (
             json!({"orders": [line("o2", "2011-03-01"), line("o2", "soon")]}),
@@ -329,10 +320,7 @@ async fn json_batches_store_lines_all_or_nothing() {
     ] {
         assert_problem(app.post_json("/v1/orders", &body).await, status, needle).await;
     }
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM order_lines").await,
-        before
-    );
+    assert_eq!(app.count("SELECT count(*) FROM order_lines").await, before);
 }
 
 #[tokio::test]

@@ -64,18 +64,14 @@ fn no_workers() -> JobSettings {
 
 /// Assignment partitions attached to `assignments`.
 async fn partitions(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass")
-        .fetch_one(&app.pool)
+    app.count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'assignments'::regclass")
         .await
-        .unwrap()
 }
 
 /// Assignment tables, attached or not.
 async fn assignment_tables(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'assignments\\_%'")
-        .fetch_one(&app.pool)
+    app.count("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'assignments\\_%'")
         .await
-        .unwrap()
 }
 
 async fn segments_of(app: &TestApp, run: &str) -> Value {
@@ -480,11 +476,7 @@ async fn retries_with_an_idempotency_key_return_the_same_run() {
     assert_eq!(queued.status(), 202);
     let queued: Value = queued.json().await.unwrap();
     assert_ne!(queued["id"], first["id"]);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await, 2);
 
     for (key, needle) in [
         ("", "Idempotency-Key"),
@@ -538,11 +530,7 @@ async fn twenty_concurrent_triggers_make_one_run() {
             .iter()
             .all(|c| c == &format!("/v1/runs/{}", accepted[0]))
     );
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await, 1);
 }
 
 #[tokio::test]
@@ -895,11 +883,7 @@ async fn retention_keeps_the_newest_assignments_and_every_profile() {
         204
     );
     assert_eq!(assignment_tables(&app).await, 0);
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(runs, 0);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await, 0);
 }
 
 #[tokio::test]

@@ -2,10 +2,7 @@ use crate::helpers::{assert_problem, json_ok, spawn_app};
 use serde_json::{Value, json};
 
 async fn count(app: &crate::helpers::TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM segmentations")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.count("SELECT count(*) FROM segmentations").await
 }
 
 #[tokio::test]
