@@ -434,7 +434,8 @@ pub struct SegmentProfile {
     /// Mean of the members per feature (original units).
     pub centroid: Vec<f64>,
     pub stats: Vec<FeatureStats>,
-    /// (segment mean − population mean) / population std, per feature.
+    /// (segment mean − population mean) / population std, per feature, in the space the
+    /// features are clustered in (after `log1p` where configured).
     pub lift: Vec<f64>,
     /// Most distinguishing features first.
     pub top_features: Vec<String>,

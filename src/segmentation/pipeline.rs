@@ -324,7 +324,13 @@ pub fn run_observed(
     let metrics = metrics::evaluate(model_rows.view(), &labels, clusters, params.kmeans.seed);
     lap("metrics", &mut timings);
     let names = params.preprocess.names();
-    let profiles = profile::profile(original.view(), &names, &labels, clusters);
+    let transforms: Vec<_> = params
+        .preprocess
+        .features
+        .iter()
+        .map(|f| f.transform)
+        .collect();
+    let profiles = profile::profile(original.view(), &names, &transforms, &labels, clusters);
     lap("profiles", &mut timings);
 
     let mut segment_of = vec![None; n];

@@ -149,7 +149,7 @@ impl Preprocessor {
     }
 }
 
-fn forward(t: Transform, x: f64) -> f64 {
+pub(crate) fn forward(t: Transform, x: f64) -> f64 {
     match t {
         Transform::None => x,
         Transform::Log1p => x.ln_1p(),

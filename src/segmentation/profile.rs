@@ -1,6 +1,6 @@
 //! Segment profiles in original units, and the labels a marketer reads.
 
-use super::preprocess::quantile_in_place;
+use super::preprocess::{Transform, forward, quantile_in_place};
 use ndarray::ArrayView2;
 use serde::Serialize;
 
@@ -46,7 +46,9 @@ pub struct SegmentProfile {
     /// Mean of the members, original units, per feature.
     pub centroid: Vec<f64>,
     pub stats: Vec<FeatureStats>,
-    /// (segment mean − population mean) / population std, per feature.
+    /// (segment mean − population mean) / population std, per feature, in the space the
+    /// features are clustered in (after `log1p` where asked; scaling does not change it), so
+    /// a heavy tail does not hide a segment that spends ten times the typical customer.
     pub lift: Vec<f64>,
     /// Feature names, most distinguishing (largest |lift|) first; at most 3.
     pub top_features: Vec<String>,
@@ -63,10 +65,12 @@ pub struct Profiles {
     pub segments: Vec<SegmentProfile>,
 }
 
-/// Profiles of the `k` segments of `original` (rows in original units).
+/// Profiles of the `k` segments of `original` (rows in original units); `transforms` are the
+/// features' transforms before scaling, in which lift is measured.
 pub fn profile(
     original: ArrayView2<f64>,
     features: &[String],
+    transforms: &[Transform],
     labels: &[usize],
     k: usize,
 ) -> Profiles {
@@ -74,18 +78,30 @@ pub fn profile(
     let population: Vec<FeatureStats> = (0..features.len())
         .map(|j| FeatureStats::of(original.column(j).to_vec()))
         .collect();
+    // Mean and population std of each feature in the space it is clustered in.
+    let value = |i: usize, j: usize| forward(transforms[j], original[[i, j]]);
+    let mean = |j: usize, rows: &[usize]| -> f64 {
+        rows.iter().map(|&i| value(i, j)).sum::<f64>() / rows.len() as f64
+    };
+    let everyone: Vec<usize> = (0..n).collect();
+    let scale: Vec<(f64, f64)> = (0..features.len())
+        .map(|j| {
+            let m = mean(j, &everyone);
+            let var = (0..n).map(|i| (value(i, j) - m).powi(2)).sum::<f64>() / n as f64;
+            (m, var.sqrt())
+        })
+        .collect();
     let mut segments: Vec<SegmentProfile> = (0..k)
         .map(|s| {
             let members: Vec<usize> = (0..n).filter(|&i| labels[i] == s).collect();
             let stats: Vec<FeatureStats> = (0..features.len())
                 .map(|j| FeatureStats::of(members.iter().map(|&i| original[[i, j]]).collect()))
                 .collect();
-            let lift: Vec<f64> = stats
-                .iter()
-                .zip(&population)
-                .map(|(s, p)| {
-                    if p.std > 0.0 {
-                        (s.mean - p.mean) / p.std
+            let lift: Vec<f64> = (0..features.len())
+                .map(|j| {
+                    let (population_mean, std) = scale[j];
+                    if std > 0.0 {
+                        (mean(j, &members) - population_mean) / std
                     } else {
                         0.0
                     }
@@ -241,7 +257,13 @@ mod tests {
             [56.0, 52.0]
         ];
         let names = vec!["annual_income_k".to_owned(), "spending_score".to_owned()];
-        let p = profile(x.view(), &names, &[0, 0, 1, 1, 2, 2], 3);
+        let p = profile(
+            x.view(),
+            &names,
+            &[Transform::None; 2],
+            &[0, 0, 1, 1, 2, 2],
+            3,
+        );
         assert_eq!(p.segments[0].size, 2);
         assert!((p.segments[0].share - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(p.segments[0].centroid, [21.0, 85.0]);
@@ -266,12 +288,71 @@ mod tests {
     #[test]
     fn duplicate_labels_are_numbered_and_names_humanized() {
         let x = array![[1.0], [1.1], [5.0], [9.0], [9.1]];
-        let p = profile(x.view(), &["visits".to_owned()], &[0, 0, 1, 2, 2], 3);
+        let p = profile(
+            x.view(),
+            &["visits".to_owned()],
+            &[Transform::None],
+            &[0, 0, 1, 2, 2],
+            3,
+        );
         let labels: Vec<_> = p.segments.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["Low visits", "Average visits", "High visits"]);
-        let p = profile(x.view(), &["visits".to_owned()], &[0, 1, 2, 2, 2], 3);
+        let p = profile(
+            x.view(),
+            &["visits".to_owned()],
+            &[Transform::None],
+            &[0, 1, 2, 2, 2],
+            3,
+        );
         assert_eq!(p.segments[1].label, "Low visits (2)");
         assert_eq!(humanize("rfm.recency_days"), "recency days");
         assert_eq!(humanize("annual_income_k"), "annual income");
+    }
+
+    #[test]
+    fn lift_is_measured_where_the_features_are_clustered() {
+        // One whale hides everyone else in original units; after log1p the small spenders
+        // read low.
+        let x = array![
+            [10.0],
+            [12.0],
+            [100.0],
+            [110.0],
+            [90.0],
+            [1000.0],
+            [1100.0],
+            [1e6]
+        ];
+        let names = ["rfm_monetary".to_owned()];
+        let labels = [0, 0, 1, 1, 1, 2, 2, 3];
+        let read = |t: Transform| -> Vec<String> {
+            let p = profile(x.view(), &names, &[t], &labels, 4);
+            p.segments.iter().map(|s| s.label.clone()).collect()
+        };
+        assert_eq!(
+            read(Transform::None),
+            [
+                "Average spend",
+                "Average spend (2)",
+                "Average spend (3)",
+                "High spend"
+            ]
+        );
+        assert_eq!(
+            read(Transform::Log1p),
+            [
+                "Low spend",
+                "Average spend",
+                "Average spend (2)",
+                "High spend"
+            ]
+        );
+        let p = profile(x.view(), &names, &[Transform::Log1p], &labels, 4);
+        let logs: Vec<f64> = x.column(0).iter().map(|v| v.ln_1p()).collect();
+        let mean = logs.iter().sum::<f64>() / 8.0;
+        let std = (logs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 8.0).sqrt();
+        assert!((p.segments[0].lift[0] - ((logs[0] + logs[1]) / 2.0 - mean) / std).abs() < 1e-12);
+        // Centroids stay in original units.
+        assert_eq!(p.segments[0].centroid, [11.0]);
     }
 }
