@@ -89,28 +89,28 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let reference: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT COALESCE($1::timestamptz, max(ordered_at) + interval '1 day') FROM order_lines
-         WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-           AND (unit_price IS NULL OR unit_price > 0)",
-    )
-    .bind(reference)
-    .fetch_one(&mut *tx)
-    .await?;
+    // One statement: the reference date (when not given) is found from the same aggregate, so
+    // the lines are read once.
     let sql = format!(
         "WITH valid AS (
              SELECT external_id, order_id, ordered_at, amount, product FROM order_lines
              WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-               AND (unit_price IS NULL OR unit_price > 0) AND ordered_at < $1
-         ), agg AS (
-             SELECT external_id,
-                    floor(extract(epoch FROM $1 - max(ordered_at)) / 86400)::float8 AS recency_days,
-                    count(DISTINCT order_id)::float8 AS frequency,
-                    sum(amount) AS monetary,
-                    sum(amount) / count(DISTINCT order_id) AS avg_order_value,
-                    floor(extract(epoch FROM $1 - min(ordered_at)) / 86400)::float8 AS tenure_days,
+               AND (unit_price IS NULL OR unit_price > 0)
+               AND ($1::timestamptz IS NULL OR ordered_at < $1)
+         ), totals AS (
+             SELECT external_id, min(ordered_at) AS first_at, max(ordered_at) AS last_at,
+                    count(DISTINCT order_id)::float8 AS frequency, sum(amount) AS monetary,
                     count(DISTINCT product)::float8 AS distinct_products
              FROM valid GROUP BY external_id
+         ), reference AS (
+             SELECT COALESCE($1::timestamptz, max(last_at) + interval '1 day') AS at FROM totals
+         ), agg AS (
+             SELECT external_id,
+                    floor(extract(epoch FROM reference.at - last_at) / 86400)::float8 AS recency_days,
+                    frequency, monetary, monetary / frequency AS avg_order_value,
+                    floor(extract(epoch FROM reference.at - first_at) / 86400)::float8 AS tenure_days,
+                    distinct_products
+             FROM totals, reference
          ), scored AS (
              -- Quintiles; ties broken by customer id, so each score holds a fifth.
              SELECT agg.*,
@@ -131,12 +131,14 @@ pub async fn refresh(pool: &PgPool, reference: Option<DateTime<Utc>>) -> Result<
              FROM n WHERE n.external_id = c.external_id
                AND (n.num, n.cat) IS DISTINCT FROM (c.numeric_values, c.categorical_values)
          )
-         SELECT count(*) FILTER (WHERE has_rfm), count(*) FILTER (WHERE NOT has_rfm) FROM n"
+         SELECT (SELECT at FROM reference),
+                count(*) FILTER (WHERE has_rfm), count(*) FILTER (WHERE NOT has_rfm) FROM n"
     );
-    let (with, without): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(reference)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (reference, with, without): (Option<DateTime<Utc>>, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(reference)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(RfmRefresh {
         reference,

@@ -323,6 +323,24 @@ async fn json_batches_store_lines_all_or_nothing() {
     assert_eq!(app.count("SELECT count(*) FROM order_lines").await, before);
 }
 
+/// Every customer's RFM attributes equal pandas' (numbers to 1e-6, the cell and the named
+/// segment exactly).
+async fn assert_rfm(app: &TestApp, per_customer: &Value) {
+    for (id, values) in per_customer.as_object().unwrap() {
+        let customer = json_ok(app.get(&format!("/v1/customers/{id}")).await).await;
+        for (name, expected) in values.as_object().unwrap() {
+            let got = &customer["attributes"][name];
+            match expected.as_f64() {
+                Some(e) => assert!(
+                    (got.as_f64().unwrap_or(f64::NAN) - e).abs() < 1e-6,
+                    "{id} {name}: {got} vs {expected}"
+                ),
+                None => assert_eq!(got, expected, "{id} {name}"),
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
     let app = spawn_app().await;
@@ -361,20 +379,7 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
     assert_eq!(reference.to_rfc3339(), "2011-12-09T08:32:00+00:00");
     assert_eq!(refreshed["customers_with_rfm"], want["customers_with_rfm"]);
     assert_eq!(refreshed["customers_without_rfm"], 1);
-    for (id, values) in want["per_customer"].as_object().unwrap() {
-        let customer = json_ok(app.get(&format!("/v1/customers/{id}")).await).await;
-        for (name, expected) in values.as_object().unwrap() {
-            let got = &customer["attributes"][name];
-            match expected.as_f64() {
-                Some(e) => assert!(
-                    (got.as_f64().unwrap_or(f64::NAN) - e).abs() < 1e-6,
-                    "{id} {name}: {got} vs {expected}"
-                ),
-                // The cell and the named segment.
-                None => assert_eq!(got, expected, "{id} {name}"),
-            }
-        }
-    }
+    assert_rfm(&app, &want["per_customer"]).await;
     // The named segments: sizes as pandas counts them, shares summing to 1.
     let named = json_ok(app.get("/v1/rfm/segments").await).await;
     let sizes: serde_json::Map<String, Value> = named["segments"]
@@ -406,7 +411,27 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
             .await,
     )
     .await;
-    assert!(earlier["customers_with_rfm"].as_i64().unwrap() < 40);
+    let at: chrono::DateTime<chrono::Utc> =
+        earlier["reference_date"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at.to_rfc3339(), "2011-06-01T00:00:00+00:00");
+    let as_of = &want["as_of_2011_06_01"];
+    assert_eq!(
+        earlier["customers_with_rfm"].as_u64().unwrap() as usize,
+        as_of.as_object().unwrap().len()
+    );
+    assert_rfm(&app, as_of).await;
+    // Customers whose first purchase came later have no values as of then.
+    let later = want["per_customer"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|id| as_of.get(id.as_str()).is_none())
+        .unwrap();
+    let customer = json_ok(app.get(&format!("/v1/customers/{later}")).await).await;
+    assert!(
+        customer["attributes"].get("rfm_recency_days").is_none(),
+        "{customer}"
+    );
     assert_problem(
         app.post_json("/v1/rfm/refresh?reference_date=soon", &json!(null))
             .await,
@@ -438,4 +463,37 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
     assert_eq!(run["customers"]["dropped"], 1);
     let k = run["k"].as_i64().unwrap();
     assert!((2..=6).contains(&k), "{k}");
+    // Labels in the marketer's words, levels read where the features were clustered: the
+    // biggest spenders' segment reads "High spend", the most recent one "Recent".
+    let run_id = run["id"].as_str().unwrap();
+    let profiles = json_ok(app.get(&format!("/v1/runs/{run_id}/segments")).await).await;
+    let segments = profiles["segments"].as_array().unwrap();
+    assert_eq!(segments.len() as i64, k);
+    for s in segments {
+        let words: Vec<&str> = s["label"].as_str().unwrap().split(" · ").collect();
+        assert!(
+            ["Recent", "Average recency", "Lapsed"].contains(&words[0])
+                && ["Rare", "Occasional", "Frequent"].contains(&words[1])
+                && ["Low spend", "Average spend", "High spend"]
+                    .contains(&words[2].split(" (").next().unwrap()),
+            "{s}"
+        );
+    }
+    let by = |feature: usize| {
+        let mut sorted: Vec<&Value> = segments.iter().collect();
+        sorted.sort_by(|a, b| {
+            a["centroid"][feature]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["centroid"][feature].as_f64().unwrap())
+        });
+        sorted
+    };
+    assert!(
+        by(2).last().unwrap()["label"]
+            .as_str()
+            .unwrap()
+            .contains("High spend")
+    );
+    assert!(by(0)[0]["label"].as_str().unwrap().starts_with("Recent"));
 }
