@@ -497,3 +497,91 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
     );
     assert!(by(0)[0]["label"].as_str().unwrap().starts_with("Recent"));
 }
+
+#[tokio::test]
+async fn the_rfm_map_names_every_cell_as_the_readme_says() {
+    let app = spawn_app().await;
+    // Rows R5..R1, columns F1..F5, transcribed from the README's rules.
+    let readme = [
+        [
+            "New Customers",
+            "Potential Loyalists",
+            "Potential Loyalists",
+            "Champions",
+            "Champions",
+        ],
+        [
+            "Promising",
+            "Potential Loyalists",
+            "Potential Loyalists",
+            "Loyal Customers",
+            "Loyal Customers",
+        ],
+        [
+            "About To Sleep",
+            "About To Sleep",
+            "Need Attention",
+            "Loyal Customers",
+            "Loyal Customers",
+        ],
+        [
+            "Hibernating",
+            "Hibernating",
+            "At Risk",
+            "At Risk",
+            "Can't Lose Them",
+        ],
+        [
+            "Lost",
+            "Hibernating",
+            "At Risk",
+            "At Risk",
+            "Can't Lose Them",
+        ],
+    ];
+    let sql = format!(
+        "SELECT r, f, {} FROM generate_series(1, 5) r, generate_series(1, 5) f",
+        segstore::service::rfm::SEGMENT_RULES
+    );
+    let cells: Vec<(i32, i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(cells.len(), 25);
+    for (r, f, name) in cells {
+        assert_eq!(
+            name,
+            readme[(5 - r) as usize][(f - 1) as usize],
+            "R{r} F{f}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn quintile_ties_are_broken_by_customer_id_so_each_score_holds_a_fifth() {
+    let app = spawn_app().await;
+    // Ten customers who bought the same thing on the same day.
+    let orders: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({"order_id": format!("o{i}"), "customer_id": format!("c{i}"),
+                   "ordered_at": "2011-05-01T10:00:00Z", "quantity": 1, "unit_price": 5.0})
+        })
+        .collect();
+    json_ok(
+        app.post_json("/v1/orders", &json!({ "orders": orders }))
+            .await,
+    )
+    .await;
+    json_ok(app.post_json("/v1/rfm/refresh", &json!(null)).await).await;
+    for i in 0..10 {
+        let customer = json_ok(app.get(&format!("/v1/customers/c{i}")).await).await;
+        let a = &customer["attributes"];
+        let score = (i / 2 + 1) as f64;
+        assert_eq!(a["rfm_recency_days"], 1.0);
+        assert_eq!(a["rfm_f_score"], score, "c{i}");
+        assert_eq!(a["rfm_m_score"], score, "c{i}");
+        // Recency too: among equal days the smaller id gets the lower score.
+        assert_eq!(a["rfm_r_score"], score, "c{i}");
+        assert_eq!(a["rfm_cell"], format!("{0}{0}{0}", score as i32), "c{i}");
+    }
+}
