@@ -3,6 +3,7 @@
 //! Layers: [`http`] (actix handlers, DTOs, problem+json) → [`service`] (operations and their
 //! transactions) → [`store`] (sqlx). [`domain`] holds the validated types that cross them.
 
+pub mod charts;
 pub mod cluster_cli;
 pub mod config;
 pub mod csvstream;

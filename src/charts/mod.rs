@@ -1,0 +1,506 @@
+//! Charts of a run, drawn server-side with plotters: SVG (text left to the viewer's fonts), or
+//! PNG (text rasterised with the DejaVu Sans font compiled into the binary, so nothing is read
+//! from the system). Pure: the callers hand over plain data; nothing here sees HTTP or SQL.
+//!
+//! Colours: Paul Tol's "muted" qualitative palette (nine colours, distinguishable with the
+//! common colour-vision deficiencies) for segments, a segment keeping its colour in every chart
+//! of a run ([`segment_colours`]); ColorBrewer's RdBu (diverging) for lift and its blue ramp
+//! for counts.
+
+mod elbow;
+mod scatter;
+mod segments;
+mod transitions;
+
+pub use elbow::{ElbowChart, ElbowPoint};
+pub use scatter::ScatterChart;
+pub use segments::{SegmentBar, SegmentsChart};
+pub use transitions::TransitionChart;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, register_font};
+use std::sync::Once;
+
+/// The font PNG text is drawn with and SVG text is measured with (DejaVu Sans; its licence is
+/// `assets/fonts/DejaVuSans.LICENSE`).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Tol's muted palette.
+pub const PALETTE: [RGBColor; 9] = [
+    RGBColor(0x33, 0x22, 0x88), // indigo
+    RGBColor(0x88, 0xCC, 0xEE), // cyan
+    RGBColor(0x44, 0xAA, 0x99), // teal
+    RGBColor(0x11, 0x77, 0x33), // green
+    RGBColor(0x99, 0x99, 0x33), // olive
+    RGBColor(0xDD, 0xCC, 0x77), // sand
+    RGBColor(0xCC, 0x66, 0x77), // rose
+    RGBColor(0x88, 0x22, 0x55), // wine
+    RGBColor(0xAA, 0x44, 0x99), // purple
+];
+/// DBSCAN's noise.
+pub const NOISE: RGBColor = RGBColor(0xBB, 0xBB, 0xBB);
+const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+const MUTED_INK: RGBColor = RGBColor(0x66, 0x66, 0x66);
+
+/// Palette positions for a run's segments, by stable id: segment `id` gets colour
+/// `(id − 1) mod 9`, so a segment that keeps its id across retrains keeps its colour too;
+/// when two of the run's ids would share a colour, the run's own order decides instead.
+pub fn segment_colours(stable_ids: &[i32]) -> Vec<usize> {
+    let n = PALETTE.len() as i32;
+    let by_id: Vec<usize> = stable_ids
+        .iter()
+        .map(|id| (id - 1).rem_euclid(n) as usize)
+        .collect();
+    let distinct = by_id
+        .iter()
+        .enumerate()
+        .all(|(i, c)| !by_id[..i].contains(c));
+    if distinct {
+        by_id
+    } else {
+        (0..stable_ids.len()).map(|i| i % PALETTE.len()).collect()
+    }
+}
+
+/// A segment as charts name and colour it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentKey {
+    /// The stable id (`None`: noise).
+    pub id: Option<i32>,
+    pub label: String,
+    /// Position in [`PALETTE`] (ignored for noise).
+    pub colour: usize,
+}
+
+impl SegmentKey {
+    pub fn rgb(&self) -> RGBColor {
+        match self.id {
+            Some(_) => PALETTE[self.colour % PALETTE.len()],
+            None => NOISE,
+        }
+    }
+
+    /// "#3 High income · High spend".
+    pub fn name(&self) -> String {
+        match self.id {
+            Some(id) => format!("#{id} {}", self.label),
+            None => self.label.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Svg,
+    Png,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Svg => "image/svg+xml",
+            Format::Png => "image/png",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the chart failed: {0}")]
+pub struct ChartError(String);
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// Something drawable on any plotters backend.
+pub trait Chart {
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static;
+}
+
+/// The chart as an SVG document or a PNG image.
+pub fn render(chart: &impl Chart, format: Format) -> Result<Vec<u8>, ChartError> {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        if register_font(FAMILY, FontStyle::Normal, FONT).is_err() {
+            panic!("the bundled font does not parse");
+        }
+    });
+    let (w, h) = chart.size();
+    let failed = |e: Box<dyn std::error::Error>| ChartError(e.to_string());
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+                root.fill(&WHITE).map_err(|e| ChartError(e.to_string()))?;
+                chart.draw(&root).map_err(failed)?;
+                root.present().map_err(|e| ChartError(e.to_string()))?;
+            }
+            Ok(svg.into_bytes())
+        }
+        Format::Png => {
+            let mut pixels = vec![0u8; (w * h * 3) as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+                root.fill(&WHITE).map_err(|e| ChartError(e.to_string()))?;
+                chart.draw(&root).map_err(failed)?;
+                root.present().map_err(|e| ChartError(e.to_string()))?;
+            }
+            encode_png(&pixels, w, h)
+        }
+    }
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| ChartError(e.to_string()))?;
+    writer
+        .write_image_data(rgb)
+        .map_err(|e| ChartError(e.to_string()))?;
+    writer.finish().map_err(|e| ChartError(e.to_string()))?;
+    Ok(out)
+}
+
+/// Text in the chart font, anchored at `at` as `h`/`v` say.
+fn text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    at: (i32, i32),
+    size: f64,
+    colour: &RGBColor,
+    anchor: (HPos, VPos),
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let style = TextStyle::from((FAMILY, size).into_font())
+        .color(colour)
+        .pos(Pos::new(anchor.0, anchor.1));
+    area.draw(&Text::new(s, at, style))?;
+    Ok(())
+}
+
+/// The title line and, under it, a grey subtitle; returns the area below them.
+fn heading<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: Option<&str>,
+) -> Result<DrawingArea<DB, Shift>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    text(
+        root,
+        title,
+        (w as i32 / 2, 8),
+        20.0,
+        &INK,
+        (HPos::Center, VPos::Top),
+    )?;
+    let mut top = 36;
+    if let Some(s) = subtitle {
+        text(
+            root,
+            s,
+            (w as i32 / 2, 34),
+            13.0,
+            &MUTED_INK,
+            (HPos::Center, VPos::Top),
+        )?;
+        top = 56;
+    }
+    Ok(root.split_vertically(top).1)
+}
+
+/// A legend panel: a swatch and a name per entry, a line each.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, Swatch)]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let line = 22;
+    for (i, (name, swatch)) in entries.iter().enumerate() {
+        let y = 8 + i as i32 * line + line / 2;
+        match swatch {
+            Swatch::Square(c) => {
+                area.draw(&Rectangle::new([(6, y - 6), (18, y + 6)], c.filled()))?;
+            }
+            Swatch::Cross => {
+                area.draw(&Cross::new((12, y), 5, INK.stroke_width(2)))?;
+            }
+            Swatch::Line(c) => {
+                area.draw(&PathElement::new(vec![(2, y), (22, y)], c.stroke_width(3)))?;
+            }
+        }
+        text(area, name, (28, y), 13.0, &INK, (HPos::Left, VPos::Center))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Swatch {
+    Square(RGBColor),
+    Cross,
+    Line(RGBColor),
+}
+
+/// Width in pixels a label of `chars` characters takes at 13 px (DejaVu Sans averages a bit
+/// under 0.6 em).
+fn text_width(s: &str, size: f64) -> u32 {
+    (s.chars().count() as f64 * size * 0.6).ceil() as u32
+}
+
+/// `s` cut to `max` characters with an ellipsis.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Interpolates between two colours (t in 0..=1).
+fn blend(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let mix = |x: u8, y: u8| (x as f64 + (y as f64 - x as f64) * t).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Black or white, whichever reads better on `background`.
+fn ink_on(background: RGBColor) -> RGBColor {
+    let luminance =
+        0.299 * background.0 as f64 + 0.587 * background.1 as f64 + 0.114 * background.2 as f64;
+    if luminance > 140.0 { INK } else { WHITE }
+}
+
+/// A count with thousands separators: 1,234,567.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Numbers the way the charts print them: 1,234 / 12.3 / 0.123.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".to_owned();
+    }
+    let a = v.abs();
+    if a >= 1000.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        format!("{sign}{}", count(a.round() as u64))
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// An axis range around `values` with 5% air (one unit when they are all equal).
+fn span(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    if hi - lo < 1e-12 {
+        return lo - 1.0..hi + 1.0;
+    }
+    let air = (hi - lo) * 0.05;
+    lo - air..hi + air
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_follow_stable_ids_unless_two_would_collide() {
+        assert_eq!(segment_colours(&[1, 2, 3]), [0, 1, 2]);
+        assert_eq!(segment_colours(&[4, 2]), [3, 1]);
+        // 1 and 10 would share indigo: the run's order decides.
+        assert_eq!(segment_colours(&[1, 10, 3]), [0, 1, 2]);
+    }
+
+    #[test]
+    fn numbers_read_like_a_report() {
+        assert_eq!(number(1234567.4), "1,234,567");
+        assert_eq!(number(-4548.26), "-4,548");
+        assert_eq!(number(134.1), "134");
+        assert_eq!(count(1234), "1,234");
+        assert_eq!(count(81), "81");
+        assert_eq!(number(25.88), "25.9");
+        assert_eq!(number(0.5531), "0.55");
+        assert_eq!(clip("Average recency · Occasional", 10), "Average r…");
+    }
+
+    fn keys() -> Vec<SegmentKey> {
+        let labels = [
+            "Low annual income · High spending score",
+            "Low annual income · Low spending score",
+            "Average annual income · Average spending score",
+            "High annual income · High spending score",
+            "High annual income · Low spending score",
+        ];
+        let colours = segment_colours(&[1, 2, 3, 4, 5]);
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| SegmentKey {
+                id: Some(i as i32 + 1),
+                label: (*l).to_owned(),
+                colour: colours[i],
+            })
+            .collect()
+    }
+
+    /// Every chart parses as XML, and as PNG; written to `$SEGSTORE_CHART_DIR` when set, to
+    /// look at.
+    #[test]
+    fn every_chart_renders_as_svg_and_png() {
+        let points: Vec<(f64, f64, usize)> = (0..200)
+            .map(|i| {
+                let s = i % 5;
+                let (cx, cy) = [
+                    (25.0, 80.0),
+                    (26.0, 20.0),
+                    (55.0, 50.0),
+                    (87.0, 82.0),
+                    (88.0, 17.0),
+                ][s];
+                let t = i as f64 * 0.7;
+                (cx + 8.0 * t.sin(), cy + 9.0 * (t * 1.3).cos(), s)
+            })
+            .collect();
+        let scatter = ScatterChart {
+            title: "Mall customers".into(),
+            subtitle: Some("200 customers".into()),
+            x_label: "annual income k".into(),
+            y_label: "spending score".into(),
+            segments: keys(),
+            points,
+            centres: vec![
+                Some((25.0, 80.0)),
+                Some((26.0, 20.0)),
+                Some((55.0, 50.0)),
+                Some((87.0, 82.0)),
+                Some((88.0, 17.0)),
+            ],
+        };
+        let elbow = ElbowChart {
+            title: "Choosing k".into(),
+            subtitle: None,
+            points: (1..=10)
+                .map(|k| ElbowPoint {
+                    k,
+                    inertia: 270000.0 / (k as f64).powf(1.3),
+                    silhouette: (k > 1).then(|| 0.55 - 0.02 * (k as f64 - 5.0).powi(2)),
+                })
+                .collect(),
+            chosen: Some((5, "best silhouette".into())),
+        };
+        let segments = SegmentsChart {
+            title: "Segments".into(),
+            subtitle: None,
+            features: vec!["annual_income_k".into(), "spending_score".into()],
+            segments: keys()
+                .into_iter()
+                .zip([
+                    (22, -1.3, 1.2),
+                    (23, -1.3, -1.1),
+                    (81, 0.0, 0.0),
+                    (39, 1.0, 1.3),
+                    (35, 1.1, -1.4),
+                ])
+                .map(|(key, (size, a, b))| SegmentBar {
+                    key,
+                    size,
+                    share: size as f64 / 200.0,
+                    lift: vec![a, b],
+                })
+                .collect(),
+        };
+        let transitions = TransitionChart {
+            title: "From run 1 to run 2".into(),
+            subtitle: Some("3 customers moved".into()),
+            from_name: "run 1".into(),
+            to_name: "run 2".into(),
+            from: keys(),
+            to: keys(),
+            counts: (0..5)
+                .map(|i| {
+                    (0..5)
+                        .map(|j| {
+                            if i == j {
+                                40
+                            } else if j == 3 && i == 0 {
+                                3
+                            } else {
+                                0
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        let dir = std::env::var("SEGSTORE_CHART_DIR").ok();
+        let mut check = |name: &str, chart: &dyn Fn(Format) -> Result<Vec<u8>, ChartError>| {
+            let svg = String::from_utf8(chart(Format::Svg).unwrap()).unwrap();
+            let doc = roxmltree::Document::parse(&svg).unwrap();
+            let texts: String = doc
+                .descendants()
+                .filter(|n| n.has_tag_name("text"))
+                .filter_map(|n| n.text())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let png = chart(Format::Png).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+            if let Some(dir) = &dir {
+                std::fs::write(format!("{dir}/{name}.svg"), &svg).unwrap();
+                std::fs::write(format!("{dir}/{name}.png"), &png).unwrap();
+            }
+            texts
+        };
+        let texts = check("scatter", &|f| render(&scatter, f));
+        for key in keys() {
+            assert!(texts.contains(&key.name()), "{texts}");
+        }
+        let circles = {
+            let svg = String::from_utf8(render(&scatter, Format::Svg).unwrap()).unwrap();
+            svg.matches("<circle").count()
+        };
+        assert_eq!(circles, 200);
+        let texts = check("elbow", &|f| render(&elbow, f));
+        assert!(texts.contains("k = 5 (best silhouette)"), "{texts}");
+        let texts = check("segments", &|f| render(&segments, f));
+        assert!(
+            texts.contains("+1.30") && texts.contains("81 (40.5%)"),
+            "{texts}"
+        );
+        let texts = check("transitions", &|f| render(&transitions, f));
+        assert!(texts.contains("run 2"), "{texts}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Segment sizes (bars) beside a profile heat map: segments × features, each cell the
+//! segment's lift in standard deviations.
+
+use super::{
+    Chart, Drawn, INK, MUTED_INK, SegmentKey, blend, clip, count, heading, ink_on, text, text_width,
+};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+pub struct SegmentBar {
+    pub key: SegmentKey,
+    pub size: u64,
+    pub share: f64,
+    /// Per feature, in standard deviations.
+    pub lift: Vec<f64>,
+}
+
+pub struct SegmentsChart {
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub features: Vec<String>,
+    pub segments: Vec<SegmentBar>,
+}
+
+const ROW: i32 = 30;
+const BAR: i32 = 220;
+const HEADER: i32 = 44;
+/// Lift at which a cell is fully coloured.
+const FULL: f64 = 2.0;
+const LOW: RGBColor = RGBColor(0x21, 0x66, 0xAC);
+const HIGH: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
+const MID: RGBColor = RGBColor(0xF7, 0xF7, 0xF7);
+
+/// RdBu: blue below the population, red above.
+fn lift_colour(lift: f64) -> RGBColor {
+    if lift >= 0.0 {
+        blend(MID, HIGH, lift / FULL)
+    } else {
+        blend(MID, LOW, -lift / FULL)
+    }
+}
+
+impl SegmentsChart {
+    fn label_width(&self) -> i32 {
+        let widest = self
+            .segments
+            .iter()
+            .map(|s| text_width(&clip(&s.key.name(), 44), 13.0))
+            .max()
+            .unwrap_or(0);
+        (widest as i32 + 30).clamp(140, 330)
+    }
+
+    fn cell_width(&self) -> i32 {
+        let widest = self
+            .features
+            .iter()
+            .map(|f| text_width(&clip(f, 22), 12.0))
+            .max()
+            .unwrap_or(0);
+        (widest as i32 + 12).clamp(64, 150)
+    }
+}
+
+impl Chart for SegmentsChart {
+    fn size(&self) -> (u32, u32) {
+        let w = 20
+            + self.label_width()
+            + BAR
+            + 90
+            + self.cell_width() * self.features.len() as i32
+            + 20;
+        let h = 56 + HEADER + ROW * self.segments.len() as i32 + 70;
+        (w.max(560) as u32, h as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let area = heading(root, &self.title, self.subtitle.as_deref())?;
+        let left = 20;
+        let bars = left + self.label_width();
+        let cells = bars + BAR + 90;
+        let cell = self.cell_width();
+        text(
+            &area,
+            "customers",
+            (bars, HEADER - 10),
+            12.0,
+            &MUTED_INK,
+            (HPos::Left, VPos::Bottom),
+        )?;
+        for (j, f) in self.features.iter().enumerate() {
+            text(
+                &area,
+                &clip(f, 22),
+                (cells + j as i32 * cell + cell / 2, HEADER - 10),
+                12.0,
+                &INK,
+                (HPos::Center, VPos::Bottom),
+            )?;
+        }
+        let largest = self
+            .segments
+            .iter()
+            .map(|s| s.size)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        for (i, s) in self.segments.iter().enumerate() {
+            let y = HEADER + i as i32 * ROW;
+            let mid = y + ROW / 2;
+            area.draw(&Rectangle::new(
+                [(left, mid - 6), (left + 12, mid + 6)],
+                s.key.rgb().filled(),
+            ))?;
+            text(
+                &area,
+                &clip(&s.key.name(), 44),
+                (left + 18, mid),
+                13.0,
+                &INK,
+                (HPos::Left, VPos::Center),
+            )?;
+            let length = ((s.size as f64 / largest as f64) * BAR as f64).round() as i32;
+            area.draw(&Rectangle::new(
+                [(bars, y + 5), (bars + length.max(1), y + ROW - 5)],
+                s.key.rgb().filled(),
+            ))?;
+            text(
+                &area,
+                &format!("{} ({:.1}%)", count(s.size), s.share * 100.0),
+                (bars + length + 6, mid),
+                12.0,
+                &INK,
+                (HPos::Left, VPos::Center),
+            )?;
+            for (j, &lift) in s.lift.iter().enumerate() {
+                let x = cells + j as i32 * cell;
+                let colour = lift_colour(lift);
+                area.draw(&Rectangle::new(
+                    [(x + 1, y + 1), (x + cell - 1, y + ROW - 1)],
+                    colour.filled(),
+                ))?;
+                text(
+                    &area,
+                    &format!("{lift:+.2}"),
+                    (x + cell / 2, mid),
+                    12.0,
+                    &ink_on(colour),
+                    (HPos::Center, VPos::Center),
+                )?;
+            }
+        }
+        // The colour scale of the heat map.
+        let y = HEADER + self.segments.len() as i32 * ROW + 22;
+        let width = (cell * self.features.len() as i32).max(200);
+        let steps = 40;
+        for step in 0..steps {
+            let lift = -FULL + 2.0 * FULL * (step as f64 + 0.5) / steps as f64;
+            let x0 = cells + width * step / steps;
+            let x1 = cells + width * (step + 1) / steps;
+            area.draw(&Rectangle::new(
+                [(x0, y), (x1, y + 10)],
+                lift_colour(lift).filled(),
+            ))?;
+        }
+        for (at, label) in [
+            (0, "−2 sd"),
+            (width / 2, "population mean"),
+            (width, "+2 sd"),
+        ] {
+            text(
+                &area,
+                label,
+                (cells + at, y + 14),
+                11.0,
+                &MUTED_INK,
+                (HPos::Center, VPos::Top),
+            )?;
+        }
+        text(
+            &area,
+            "lift: segment mean − population mean, in standard deviations",
+            (left, y + 5),
+            11.0,
+            &MUTED_INK,
+            (HPos::Left, VPos::Center),
+        )?;
+        Ok(())
+    }
+}
