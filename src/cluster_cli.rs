@@ -86,6 +86,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             AlgorithmArg::Ward => Algorithm::Ward,
         },
         reduce: args.pca,
+        chart_sample: None,
         kmeans: KMeansParams::new(1)
             .n_init(args.n_init)
             .max_iter(args.max_iter)

@@ -34,6 +34,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
         k,
         algorithm: Algorithm::KMeans,
         reduce: None,
+        chart_sample: None,
         kmeans: KMeansParams::new(1).n_init(10).seed(42).stream(stream),
     };
     pipeline::run(&columns, &params).unwrap()
@@ -251,6 +252,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         kmeans: KMeansParams::new(1).seed(7),
         algorithm: Algorithm::KMeans,
         reduce: None,
+        chart_sample: None,
     };
     let c = pipeline::run(&columns, &params).unwrap();
     // Canonical segment order: another seed finds the same segments under the same ids.
@@ -481,6 +483,7 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
             k: KChoice::Fixed(5),
             algorithm: algorithm.clone(),
             reduce,
+            chart_sample: None,
             kmeans: KMeansParams::new(1).n_init(4).seed(7),
         };
         let result = pipeline::run(&columns, &params).unwrap();

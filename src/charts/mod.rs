@@ -290,7 +290,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -467,7 +467,7 @@ mod tests {
                 .collect(),
         };
         let dir = std::env::var("SEGSTORE_CHART_DIR").ok();
-        let mut check = |name: &str, chart: &dyn Fn(Format) -> Result<Vec<u8>, ChartError>| {
+        let check = |name: &str, chart: &dyn Fn(Format) -> Result<Vec<u8>, ChartError>| {
             let svg = String::from_utf8(chart(Format::Svg).unwrap()).unwrap();
             let doc = roxmltree::Document::parse(&svg).unwrap();
             let texts: String = doc

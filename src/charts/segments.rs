@@ -46,10 +46,10 @@ impl SegmentsChart {
         let widest = self
             .segments
             .iter()
-            .map(|s| text_width(&clip(&s.key.name(), 44), 13.0))
+            .map(|s| text_width(&clip(&s.key.name(), 64), 13.0))
             .max()
             .unwrap_or(0);
-        (widest as i32 + 30).clamp(140, 330)
+        (widest as i32 + 30).clamp(140, 460)
     }
 
     fn cell_width(&self) -> i32 {
@@ -118,7 +118,7 @@ impl Chart for SegmentsChart {
             ))?;
             text(
                 &area,
-                &clip(&s.key.name(), 44),
+                &clip(&s.key.name(), 64),
                 (left + 18, mid),
                 13.0,
                 &INK,

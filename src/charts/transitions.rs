@@ -1,7 +1,7 @@
 //! How customers moved between two runs: the transition matrix as a heat map.
 
 use super::{
-    Chart, Drawn, INK, MUTED_INK, SegmentKey, blend, clip, count, heading, ink_on, text, text_width,
+    Chart, Drawn, INK, MUTED_INK, SegmentKey, blend, clip, heading, ink_on, text, text_width,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -29,10 +29,10 @@ impl TransitionChart {
         let widest = self
             .from
             .iter()
-            .map(|s| text_width(&clip(&s.name(), 48), 13.0))
+            .map(|s| text_width(&clip(&s.name(), 64), 13.0))
             .max()
             .unwrap_or(0);
-        (widest as i32 + 30).clamp(140, 380)
+        (widest as i32 + 30).clamp(140, 460)
     }
 
     fn cell_width(&self) -> i32 {
@@ -110,7 +110,7 @@ impl Chart for TransitionChart {
             ))?;
             text(
                 &area,
-                &clip(&s.name(), 48),
+                &clip(&s.name(), 64),
                 (left + 18, mid),
                 13.0,
                 &INK,

@@ -338,6 +338,7 @@ impl SegmentationConfig {
             kmeans,
             algorithm,
             reduce: self.pca.map(|p| p as usize),
+            chart_sample: Some(crate::segmentation::sample::CHART_SAMPLE),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the OpenAPI document generated from the handlers.
 
 pub mod attributes;
+pub mod charts;
 pub mod customers;
 pub mod extract;
 pub mod health;
@@ -44,6 +45,7 @@ pub use extract::JsonLimit;
         (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
+        (name = "charts", description = "Pictures of a run, drawn by the server: SVG, or PNG when asked"),
         (name = "operations", description = "Probes for orchestrators")
     )
 )]
@@ -57,7 +59,8 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(orders::routes)
             .configure(rfm::routes)
             .configure(segmentations::routes)
-            .configure(runs::routes),
+            .configure(runs::routes)
+            .configure(charts::routes),
     )
     .configure(health::routes);
 }

@@ -6,8 +6,10 @@ use crate::domain::segmentation::SegmentationConfig;
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
+use crate::segmentation::sample::ChartSample;
 use crate::service::lookup::LookupCache;
 use crate::store::assignments::{self, Assignment, Snapshot};
+use crate::store::charts::{self, ChartSampleRow};
 use crate::store::runs::{self, Lease, RunRow, SegmentRow};
 use crate::store::{attributes, segmentations};
 use serde_json::json;
@@ -327,6 +329,13 @@ impl Worker {
         )
         .await?;
         runs::insert_segments(&mut *tx, &segments).await?;
+        if let Some(sample) = &result.chart {
+            charts::insert(
+                &mut *tx,
+                &chart_row(run.run_id, &result, sample, &names, &stable_of),
+            )
+            .await?;
+        }
         lap("write", &mut timings);
         let summary = summary(
             &result,
@@ -442,6 +451,41 @@ async fn stable_segments(
             }
         })
         .collect())
+}
+
+/// The chart sample in stable segment ids.
+fn chart_row(
+    run_id: Uuid,
+    result: &RunResult,
+    sample: &ChartSample,
+    features: &[String],
+    stable_of: &[i32],
+) -> ChartSampleRow {
+    ChartSampleRow {
+        run_id,
+        customers: result.assignments.len() as i32,
+        features: features.to_vec(),
+        segment: sample
+            .rows
+            .iter()
+            .map(|&i| result.assignments[i].1.map(|s| stable_of[s]))
+            .collect(),
+        values: sample.values.clone(),
+        pc: sample
+            .pca
+            .as_ref()
+            .map(|p| p.points.iter().flatten().copied().collect()),
+        pc_explained: sample.pca.as_ref().map(|p| p.explained.to_vec()),
+        pc_centres: sample.pca.as_ref().map(|p| {
+            serde_json::Value::Object(
+                p.centres
+                    .iter()
+                    .zip(stable_of)
+                    .map(|(c, id)| (id.to_string(), json!(c)))
+                    .collect(),
+            )
+        }),
+    }
 }
 
 fn summary(

@@ -16,6 +16,7 @@ pub mod pca;
 pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
+pub mod sample;
 pub mod selection;
 
 pub use error::EngineError;

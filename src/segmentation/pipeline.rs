@@ -9,6 +9,7 @@ use super::others;
 use super::pca::{self, PcaSummary};
 use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
+use super::sample::{self, ChartSample};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
 use ndarray::Axis;
 use serde::Serialize;
@@ -57,6 +58,8 @@ pub struct RunParams {
     /// Cluster on this many principal components of the scaled features instead of the
     /// features themselves.
     pub reduce: Option<usize>,
+    /// Keep a sample of at most this many rows for the scatter chart.
+    pub chart_sample: Option<usize>,
 }
 
 /// Fit statistics of a Gaussian mixture.
@@ -117,6 +120,9 @@ pub struct RunResult {
     /// Per row used: the input row index, its segment (`None`: noise) and its score.
     #[serde(skip)]
     pub assignments: Vec<(usize, Option<usize>, f64)>,
+    /// What the scatter chart draws (indices into `assignments`), when asked for.
+    #[serde(skip)]
+    pub chart: Option<ChartSample>,
     pub timings: Vec<Phase>,
 }
 
@@ -354,6 +360,19 @@ pub fn run_observed(
             (prepared.kept[i], s, value)
         })
         .collect();
+    let chart = params.chart_sample.map(|budget| {
+        sample::chart_sample(
+            prepared.matrix.view(),
+            prepared.original.view(),
+            &segment_of,
+            clusters,
+            params.kmeans.seed,
+            budget,
+        )
+    });
+    if chart.is_some() {
+        lap("chart_sample", &mut timings);
+    }
     Ok(RunResult {
         algorithm: params.algorithm.name(),
         rows_in: columns.rows(),
@@ -382,6 +401,7 @@ pub fn run_observed(
         profiles,
         score,
         assignments,
+        chart,
         timings,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod assignments;
 pub mod attributes;
+pub mod charts;
 pub mod copy;
 pub mod customers;
 pub mod orders;

@@ -2,6 +2,7 @@
 //! per test (cloned from a migrated template), through HTTP only.
 
 mod attributes;
+mod charts;
 mod cli;
 mod customers;
 mod errors;

@@ -1,0 +1,295 @@
+//! Charts of a run as SVG (or PNG when asked): the scatter of customers by segment, the
+//! elbow plot, segment sizes with the lift heat map, and the transitions between two runs.
+
+use crate::charts::{self, Chart, Format};
+use crate::error::{Error, Result};
+use crate::http::extract::Query;
+use crate::http::problem::Problem;
+use crate::service::charts::{self as service, MAX_POINTS};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+
+/// A PNG image.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PngImage(#[allow(dead_code)] Vec<u8>);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChartParams {
+    /// `svg` or `png`; overrides `Accept`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScatterParams {
+    /// Feature on the horizontal axis (one of the run's). Without `x` and `y`, a run over two
+    /// features draws them, one over more draws its first two principal components.
+    pub x: Option<String>,
+    /// Feature on the vertical axis (one of the run's).
+    pub y: Option<String>,
+    /// Points to draw, 1 to 20000 (default: all the run kept, at most 20000); fewer draws a
+    /// smaller seeded sample.
+    pub points: Option<u32>,
+    /// `svg` or `png`; overrides `Accept`.
+    pub format: Option<String>,
+}
+
+/// The quality a media range of `Accept` gives `media` (0 when none matches).
+fn quality(accept: &str, media: &str) -> f32 {
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let specificity = if name == media {
+            2
+        } else if name == format!("{kind}/*") {
+            1
+        } else if name == "*/*" {
+            0
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
+}
+
+/// SVG unless `?format=png`, or `Accept` prefers `image/png` (named) over SVG.
+fn chart_format(req: &HttpRequest, format: Option<&str>) -> Result<Format> {
+    match format {
+        Some("svg") => return Ok(Format::Svg),
+        Some("png") => return Ok(Format::Png),
+        Some(other) => {
+            return Err(Error::invalid(
+                "format",
+                format!("must be `svg` or `png`, got `{other}`"),
+            ));
+        }
+        None => {}
+    }
+    let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(Format::Svg);
+    };
+    let svg = quality(accept, "image/svg+xml");
+    let png_named = accept.to_ascii_lowercase().contains("image/png");
+    let png = quality(accept, "image/png");
+    if png_named && png > svg {
+        Ok(Format::Png)
+    } else if svg > 0.0 {
+        Ok(Format::Svg)
+    } else if png > 0.0 {
+        Ok(Format::Png)
+    } else {
+        Err(Error::NotAcceptable(format!(
+            "charts are `image/svg+xml` or `image/png`; `Accept: {accept}` takes neither"
+        )))
+    }
+}
+
+/// Renders off the async runtime.
+async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<HttpResponse> {
+    let bytes = web::block(move || charts::render(&chart, format))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("chart task: {e}")))?
+        .map_err(|e| Error::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((header::VARY, "Accept"))
+        .body(bytes))
+}
+
+/// Customers coloured by segment, the segment centres marked: two of the run's features,
+/// or its first two principal components. Above 20,000 customers a seeded sample is drawn,
+/// and the chart says so.
+#[utoipa::path(
+    tag = "charts",
+    params(("id" = String, Path, description = "The run's id"), ScatterParams),
+    responses(
+        (status = 200, description = "The chart", content(
+            (String = "image/svg+xml"),
+            (PngImage = "image/png")
+        )),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded, or clustered a single feature", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `x`, `y`, `points` or `format`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/charts/scatter.svg")]
+async fn scatter_chart(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    Query(params): Query<ScatterParams>,
+) -> Result<HttpResponse> {
+    let format = chart_format(&req, params.format.as_deref())?;
+    let points = match params.points {
+        None => None,
+        Some(p) if (1..=MAX_POINTS as u32).contains(&p) => Some(p as usize),
+        Some(p) => {
+            return Err(Error::invalid(
+                "points",
+                format!("must be between 1 and {MAX_POINTS}, got {p}"),
+            ));
+        }
+    };
+    let chart =
+        service::scatter(&pool, &id, params.x.as_deref(), params.y.as_deref(), points).await?;
+    image(chart, format).await
+}
+
+/// The elbow plot: inertia per k with the chosen k marked, silhouette on a second axis.
+#[utoipa::path(
+    tag = "charts",
+    params(("id" = String, Path, description = "The run's id"), ChartParams),
+    responses(
+        (status = 200, description = "The chart", content(
+            (String = "image/svg+xml"),
+            (PngImage = "image/png")
+        )),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded, or was given k (no curve)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `format`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/charts/elbow.svg")]
+async fn elbow_chart(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    Query(params): Query<ChartParams>,
+) -> Result<HttpResponse> {
+    let format = chart_format(&req, params.format.as_deref())?;
+    image(service::elbow(&pool, &id).await?, format).await
+}
+
+/// Segment sizes (bars) and the profile heat map: each segment's lift per feature, in
+/// standard deviations.
+#[utoipa::path(
+    tag = "charts",
+    params(("id" = String, Path, description = "The run's id"), ChartParams),
+    responses(
+        (status = 200, description = "The chart", content(
+            (String = "image/svg+xml"),
+            (PngImage = "image/png")
+        )),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `format`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/charts/segments.svg")]
+async fn segments_chart(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    Query(params): Query<ChartParams>,
+) -> Result<HttpResponse> {
+    let format = chart_format(&req, params.format.as_deref())?;
+    image(service::segments(&pool, &id).await?, format).await
+}
+
+/// How customers moved between two runs of one segmentation: the transition matrix as a
+/// heat map (rows: the first run's segments, columns: the second's).
+#[utoipa::path(
+    tag = "charts",
+    params(
+        ("a" = String, Path, description = "The earlier run"),
+        ("b" = String, Path, description = "The later run"),
+        ChartParams
+    ),
+    responses(
+        (status = 200, description = "The chart", content(
+            (String = "image/svg+xml"),
+            (PngImage = "image/png")
+        )),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Retention dropped a run's assignments", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Runs of different segmentations, or invalid `format`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{a}/compare/{b}/chart.svg")]
+async fn compare_chart(
+    pool: web::Data<PgPool>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    Query(params): Query<ChartParams>,
+) -> Result<HttpResponse> {
+    let format = chart_format(&req, params.format.as_deref())?;
+    let (a, b) = path.into_inner();
+    image(service::transitions(&pool, &a, &b).await?, format).await
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(scatter_chart)
+        .service(elbow_chart)
+        .service(segments_chart)
+        .service(compare_chart);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn negotiated(accept: Option<&str>) -> Result<Format> {
+        let mut req = TestRequest::default();
+        if let Some(a) = accept {
+            req = req.insert_header((header::ACCEPT, a));
+        }
+        chart_format(&req.to_http_request(), None)
+    }
+
+    #[test]
+    fn svg_unless_png_is_asked_for_by_name() {
+        assert_eq!(negotiated(None).unwrap(), Format::Svg);
+        assert_eq!(negotiated(Some("*/*")).unwrap(), Format::Svg);
+        assert_eq!(negotiated(Some("image/png")).unwrap(), Format::Png);
+        assert_eq!(
+            negotiated(Some("image/png, image/svg+xml;q=0.5")).unwrap(),
+            Format::Png
+        );
+        assert_eq!(
+            negotiated(Some("image/svg+xml, image/png;q=0.8")).unwrap(),
+            Format::Svg
+        );
+        // What browsers send for <img>: SVG.
+        assert_eq!(
+            negotiated(Some(
+                "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+            ))
+            .unwrap(),
+            Format::Svg
+        );
+        assert!(matches!(
+            negotiated(Some("application/json")),
+            Err(Error::NotAcceptable(_))
+        ));
+    }
+}
