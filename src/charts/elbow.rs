@@ -1,6 +1,6 @@
 //! The elbow plot: inertia per k, the chosen k marked, silhouette on a second axis.
 
-use super::{Chart, Drawn, MUTED_INK, PALETTE, Swatch, heading, legend, number, span};
+use super::{Chart, Drawn, MUTED_INK, PALETTE, Swatch, heading, legend, span, tick};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -56,7 +56,7 @@ impl Chart for ElbowChart {
             .y_desc("inertia (within-segment sum of squares)")
             .x_labels(self.points.len().max(2))
             .x_label_formatter(&|k| format!("{}", k.round() as i64))
-            .y_label_formatter(&|v| number(*v))
+            .y_label_formatter(&|v| tick(*v))
             .axis_desc_style(("sans-serif", 14))
             .label_style(("sans-serif", 12))
             .light_line_style(WHITE)

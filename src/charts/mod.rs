@@ -316,6 +316,20 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// An axis tick: as [`number`], without a fraction when the tick is whole (20, not 20.0).
+pub fn tick(v: f64) -> String {
+    if v.is_finite() && v.fract().abs() < 1e-9 && v.abs() < 1e15 {
+        let whole = v.round();
+        if whole.abs() >= 1000.0 {
+            number(whole)
+        } else {
+            format!("{}", whole as i64)
+        }
+    } else {
+        number(v)
+    }
+}
+
 /// An axis range around `values` with 5% air (one unit when they are all equal).
 fn span(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
@@ -351,6 +365,10 @@ mod tests {
         assert_eq!(number(-4548.26), "-4,548");
         assert_eq!(number(134.1), "134");
         assert_eq!(count(1234), "1,234");
+        assert_eq!(tick(20.0), "20");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(150000.0), "150,000");
+        assert_eq!(tick(2.5), "2.50");
         assert_eq!(count(81), "81");
         assert_eq!(number(25.88), "25.9");
         assert_eq!(number(0.5531), "0.55");

@@ -1,6 +1,6 @@
 //! Customers in two dimensions, coloured by segment, with the segment centres marked.
 
-use super::{Chart, Drawn, INK, SegmentKey, Swatch, heading, legend, number, span, text_width};
+use super::{Chart, Drawn, INK, SegmentKey, Swatch, heading, legend, span, text_width, tick};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -63,8 +63,8 @@ impl Chart for ScatterChart {
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .x_label_formatter(&|v| number(*v))
-            .y_label_formatter(&|v| number(*v))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
             .axis_desc_style(("sans-serif", 14))
             .label_style(("sans-serif", 12))
             .light_line_style(WHITE)

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod charts;
 pub mod customers;
+pub mod dashboard;
 pub mod extract;
 pub mod health;
 pub mod orders;
@@ -126,6 +127,7 @@ pub fn app(
                 .insert_header((header::LOCATION, "/docs/"))
                 .finish()
         }))
+        .configure(dashboard::routes)
         .app_data(known_routes)
         .default_service(web::to(unmatched))
         .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))

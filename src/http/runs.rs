@@ -441,6 +441,10 @@ pub struct SegmentProfile {
     pub top_features: Vec<String>,
     /// The label computed from this run's lift (`label` is kept across retrains).
     pub computed_label: String,
+    /// The segment's colour in this run's charts (`#rrggbb`; colour-blind-safe palette,
+    /// keyed by the stable id), for front ends that draw their own.
+    #[schema(example = "#332288")]
+    pub colour: String,
     /// The previous active run's segment this one continues, and their centroid distance.
     pub matched_run_id: Option<Uuid>,
     pub matched_distance: Option<f64>,
@@ -456,8 +460,9 @@ pub struct SegmentList {
     pub segments: Vec<SegmentProfile>,
 }
 
-fn profile(s: SegmentRow) -> SegmentProfile {
+fn profile(s: SegmentRow, colour: usize) -> SegmentProfile {
     let p = &s.profile;
+    let rgb = crate::charts::PALETTE[colour % crate::charts::PALETTE.len()];
     let get = |k: &str| p.get(k).cloned().unwrap_or(Value::Null);
     SegmentProfile {
         segment: SegmentRef::from(&s),
@@ -472,6 +477,7 @@ fn profile(s: SegmentRow) -> SegmentProfile {
             .as_str()
             .unwrap_or_default()
             .to_owned(),
+        colour: format!("#{:02x}{:02x}{:02x}", rgb.0, rgb.1, rgb.2),
         matched_run_id: s.matched_run_id,
         matched_distance: s.matched_distance,
     }
@@ -499,7 +505,14 @@ async fn run_segments(
         run_id: run.run_id,
         features: serde_json::from_value(summary["features"].clone()).unwrap_or_default(),
         population: serde_json::from_value(summary["population"].clone()).unwrap_or_default(),
-        segments: segments.into_iter().map(profile).collect(),
+        segments: {
+            let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
+            segments
+                .into_iter()
+                .zip(crate::charts::segment_colours(&ids))
+                .map(|(s, c)| profile(s, c))
+                .collect()
+        },
     }))
 }
 

@@ -5,6 +5,7 @@ mod attributes;
 mod charts;
 mod cli;
 mod customers;
+mod dashboard;
 mod errors;
 mod health;
 mod helpers;

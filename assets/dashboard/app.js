@@ -1,0 +1,220 @@
+// segstore's dashboard: a few pages over the public /v1 API, no framework, nothing fetched
+// from elsewhere. Pages: #/ (segmentations), #/segmentations/<id> (its runs, retrain),
+// #/runs/<id> (status, charts, profiles).
+"use strict";
+
+const view = document.getElementById("view");
+let timer = null;
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+async function api(path, options) {
+  const response = await fetch(path, Object.assign({ headers: { Accept: "application/json" } }, options));
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = body && body.detail ? body.detail : response.statusText;
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return body;
+}
+
+function fmt(v, digits) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return esc(v);
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+}
+
+function when(t) {
+  return t ? new Date(t).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "–";
+}
+
+function badge(run) {
+  return `<span class="badge ${esc(run.status)}" data-status="${esc(run.status)}">${esc(run.status)}</span>` +
+    (run.active ? `<span class="badge active">active</span>` : "");
+}
+
+// RdBu, as the server's heat map: blue below the population, red above, full at ±2 sd.
+function liftColour(lift) {
+  const mix = (a, b, t) => a.map((x, i) => Math.round(x + (b[i] - x) * Math.min(1, Math.max(0, t))));
+  const mid = [0xf7, 0xf7, 0xf7];
+  const rgb = lift >= 0 ? mix(mid, [0xb2, 0x18, 0x2b], lift / 2) : mix(mid, [0x21, 0x66, 0xac], -lift / 2);
+  const light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140;
+  return `background: rgb(${rgb.join(",")}); color: ${light ? "#222" : "#fff"}`;
+}
+
+function failure(error) {
+  view.innerHTML = `<div class="error" role="alert">${esc(error.message)}</div><p><a href="#/">Back to the segmentations</a></p>`;
+}
+
+async function home() {
+  const { segmentations } = await api("/v1/segmentations");
+  if (!segmentations.length) {
+    view.innerHTML = `<h1>Segmentations</h1><div class="card">No segmentation yet. Import customers
+      (<code>POST /v1/customers/import</code>), then create one (<code>POST /v1/segmentations</code>):
+      the README's quickstart does both.</div>`;
+    return;
+  }
+  const rows = await Promise.all(segmentations.map(async s => {
+    const { runs } = await api(`/v1/segmentations/${s.id}/runs?limit=1`);
+    const latest = runs[0];
+    const active = s.active_run_id
+      ? `<a href="#/runs/${s.active_run_id}">${latest && latest.id === s.active_run_id ? `k = ${fmt(latest.k, 0)}, ${when(latest.finished_at)}` : "open"}</a>`
+      : `<span class="muted">none yet</span>`;
+    const last = latest ? `<a href="#/runs/${latest.id}">${badge(latest)}</a>` : `<span class="muted">never run</span>`;
+    const algo = s.config.algorithm;
+    return `<tr data-segmentation="${esc(s.id)}">
+      <td><a href="#/segmentations/${s.id}">${esc(s.name)}</a><div class="muted">${esc(s.description)}</div></td>
+      <td>${s.config.features.map(esc).join(", ")}</td>
+      <td>${esc(algo.type)}${algo.k !== undefined ? `, k ${esc(algo.k)}` : ""}</td>
+      <td>${active}</td><td>${last}</td>
+      <td><button data-retrain="${esc(s.id)}">Retrain</button></td></tr>`;
+  }));
+  view.innerHTML = `<h1>Segmentations</h1>
+    <table id="segmentations"><thead><tr><th>Name</th><th>Features</th><th>Algorithm</th>
+    <th>Active run</th><th>Latest run</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  view.querySelectorAll("button[data-retrain]").forEach(b => b.addEventListener("click", () => retrain(b.dataset.retrain, b)));
+}
+
+async function retrain(segmentation, button) {
+  button.disabled = true;
+  try {
+    const run = await api(`/v1/segmentations/${segmentation}/runs?queue=true`, { method: "POST" });
+    location.hash = `#/runs/${run.id}`;
+  } catch (e) {
+    button.disabled = false;
+    alert(e.message);
+  }
+}
+
+async function segmentationPage(id) {
+  const [s, { runs }] = await Promise.all([api(`/v1/segmentations/${id}`), api(`/v1/segmentations/${id}/runs?limit=50`)]);
+  const rows = runs.map(r => `<tr><td><a href="#/runs/${r.id}">${when(r.created_at)}</a></td><td>${badge(r)}</td>
+    <td>${esc(r.trigger)}</td><td class="num">${fmt(r.k, 0)}</td><td>${esc(r.k_rule)}</td>
+    <td class="num">${r.metrics ? fmt(r.metrics.silhouette, 3) : "–"}</td>
+    <td class="num">${r.customers ? fmt(r.customers.used, 0) : "–"}</td></tr>`).join("");
+  view.innerHTML = `<h1>${esc(s.name)} <span class="muted">version ${s.version}</span></h1>
+    <div class="card"><div class="facts">
+      <div><span>features</span>${s.config.features.map(esc).join(", ")}</div>
+      <div><span>log1p</span>${(s.config.log1p || []).map(esc).join(", ") || "–"}</div>
+      <div><span>scaling</span>${esc(s.config.scaling)}</div>
+      <div><span>algorithm</span>${esc(JSON.stringify(s.config.algorithm))}</div>
+      <div><span>schedule</span>${esc(s.schedule || "–")}</div></div>
+      <button id="retrain">Retrain now</button></div>
+    <h2>Runs</h2><table><thead><tr><th>Created</th><th>Status</th><th>Trigger</th><th class="num">k</th>
+    <th>k chosen by</th><th class="num">Silhouette</th><th class="num">Customers</th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="7" class="muted">No run yet.</td></tr>`}</tbody></table>`;
+  document.getElementById("retrain").addEventListener("click", e => retrain(id, e.target));
+}
+
+function chart(src, alt) {
+  return `<img class="chart-image" src="${src}" alt="${esc(alt)}">`;
+}
+
+// Marks each chart image `data-loaded="true"` (or "error") once the browser has it.
+function watchImages(root) {
+  root.querySelectorAll("img.chart-image").forEach(img => {
+    const mark = () => { img.dataset.loaded = img.naturalWidth > 0 ? "true" : "error"; };
+    if (img.complete) mark();
+    else {
+      img.addEventListener("load", mark);
+      img.addEventListener("error", () => { img.dataset.loaded = "error"; });
+    }
+  });
+}
+
+async function runPage(id) {
+  const run = await api(`/v1/runs/${id}`);
+  const segmentation = await api(`/v1/segmentations/${run.segmentation_id}`);
+  const head = `<p class="muted"><a href="#/segmentations/${segmentation.id}">${esc(segmentation.name)}</a> ·
+    run of ${when(run.created_at)}</p><h1>${esc(segmentation.name)} ${badge(run)}</h1>`;
+  if (run.status === "queued" || run.status === "running") {
+    const p = run.progress;
+    view.innerHTML = `${head}<div class="card" id="run-status" data-status="${esc(run.status)}">
+      <progress max="100" value="${p.percent}"></progress> ${esc(p.phase)}, ${fmt(p.percent, 0)}%
+      <p class="muted">This page follows the run and shows its results when it succeeds.</p></div>`;
+    timer = setTimeout(() => route(), 1000);
+    return;
+  }
+  if (run.status !== "succeeded") {
+    view.innerHTML = `${head}<div class="error" id="run-status" data-status="${esc(run.status)}">
+      ${esc(run.error ? run.error.message : run.status)}</div>`;
+    return;
+  }
+  const profiles = await api(`/v1/runs/${id}/segments`);
+  const features = profiles.features;
+  const hasCurve = run.k_rule && run.k_rule !== "given" && run.params.algorithm.type !== "dbscan";
+  const options = (selected) => features.map(f => `<option${f === selected ? " selected" : ""}>${esc(f)}</option>`).join("");
+  const pcs = features.length > 2 ? `<option value="">principal components</option>` : "";
+  const m = run.metrics || {};
+  const rows = profiles.segments.map(s => `<tr data-segment="${s.segment_id}">
+      <td><span class="swatch" style="background:${esc(s.colour)}"></span>#${s.segment_id}</td>
+      <td>${esc(s.label)}${s.persona ? ` <span class="muted">(${esc(s.persona)})</span>` : ""}</td>
+      <td class="num">${fmt(s.size, 0)}</td><td class="num">${fmt(s.share * 100, 1)}%</td>
+      ${s.centroid.map(c => `<td class="num">${fmt(c)}</td>`).join("")}
+      ${s.lift.map(l => `<td class="lift" style="${liftColour(l)}">${l >= 0 ? "+" : ""}${fmt(l, 2)}</td>`).join("")}</tr>`).join("");
+  view.innerHTML = `${head}
+    <div class="card" id="run-status" data-status="succeeded"><div class="facts">
+      <div><span>segments</span>${fmt(run.k, 0)} (${esc(run.k_rule)})</div>
+      <div><span>customers</span>${fmt(run.customers.used, 0)} used, ${fmt(run.customers.dropped, 0)} dropped</div>
+      <div><span>silhouette</span>${fmt(m.silhouette, 3)}</div>
+      <div><span>Davies–Bouldin</span>${fmt(m.davies_bouldin, 3)}</div>
+      <div><span>finished</span>${when(run.finished_at)}</div></div>
+      <div class="links"><a href="/v1/runs/${id}/assignments?format=csv">Assignments (CSV)</a>
+      <a href="/v1/runs/${id}/segments">Profiles (JSON)</a><a href="/v1/runs/${id}">Run (JSON)</a>
+      <a href="/docs/">API docs</a><button id="retrain" class="secondary">Retrain</button></div></div>
+    <h2>Profiles</h2>
+    <table id="profile-table"><thead><tr><th>Segment</th><th>Label</th><th class="num">Customers</th><th class="num">Share</th>
+      ${features.map(f => `<th class="num">${esc(f)}<br><span class="muted">mean</span></th>`).join("")}
+      ${features.map(f => `<th class="lift">${esc(f)}<br><span class="muted">lift (sd)</span></th>`).join("")}</tr></thead>
+    <tbody>${rows}</tbody></table>
+    <div class="charts">
+      <section class="card chart" id="scatter"><h2>Customers by segment</h2>
+        <div class="picker"><label>x <select id="x">${pcs}${options(features.length > 2 ? null : features[0])}</select></label>
+        <label>y <select id="y">${pcs}${options(features.length > 2 ? null : features[1])}</select></label></div>
+        <div id="scatter-image">${chart(`/v1/runs/${id}/charts/scatter.svg`, "customers by segment")}</div></section>
+      ${hasCurve ? `<section class="card chart" id="elbow"><h2>Choosing k</h2>${chart(`/v1/runs/${id}/charts/elbow.svg`, "elbow curve")}</section>` : ""}
+      <section class="card chart wide" id="segments"><h2>Sizes and lift</h2>${chart(`/v1/runs/${id}/charts/segments.svg`, "segment sizes and lift")}</section>
+    </div>`;
+  watchImages(view);
+  document.getElementById("retrain").addEventListener("click", e => retrain(run.segmentation_id, e.target));
+  const x = document.getElementById("x"), y = document.getElementById("y");
+  const redraw = () => {
+    let query = "";
+    if (x.value || y.value) {
+      const pick = (v, other) => v || features.find(f => f !== other);
+      const xv = pick(x.value, y.value), yv = pick(y.value, xv);
+      if (xv === yv) return;
+      query = `?x=${encodeURIComponent(xv)}&y=${encodeURIComponent(yv)}`;
+    }
+    const holder = document.getElementById("scatter-image");
+    holder.innerHTML = chart(`/v1/runs/${id}/charts/scatter.svg${query}`, "customers by segment");
+    watchImages(holder);
+  };
+  // Picking the other axis's feature swaps the two.
+  let last = { x: x.value, y: y.value };
+  const picked = (mine, other, key, otherKey) => () => {
+    if (mine.value && mine.value === other.value) other.value = last[key];
+    last = { [key]: mine.value, [otherKey]: other.value };
+    redraw();
+  };
+  x.addEventListener("change", picked(x, y, "x", "y"));
+  y.addEventListener("change", picked(y, x, "y", "x"));
+}
+
+async function route() {
+  clearTimeout(timer);
+  const parts = location.hash.replace(/^#\/?/, "").split("/");
+  try {
+    if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
+    else if (parts[0] === "segmentations" && parts[1]) await segmentationPage(parts[1]);
+    else await home();
+  } catch (e) {
+    failure(e);
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
