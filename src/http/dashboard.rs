@@ -24,16 +24,13 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/",
-        web::get().to(|| async { asset("text/html; charset=utf-8", INDEX) }),
-    )
-    .route(
-        "/dashboard/app.js",
-        web::get().to(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-    )
-    .route(
-        "/dashboard/app.css",
-        web::get().to(|| async { asset("text/css; charset=utf-8", STYLE) }),
-    );
+    cfg.service(web::resource("/").get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .service(
+            web::resource("/dashboard/app.js")
+                .get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .service(
+            web::resource("/dashboard/app.css")
+                .get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        );
 }

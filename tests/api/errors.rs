@@ -295,7 +295,10 @@ async fn bad_query_parameters_are_422s_naming_the_parameter() {
 async fn unknown_routes_are_404s_and_wrong_methods_405s() {
     let app = spawn_app().await;
     assert_problem(app.get("/v1/nothing").await, 404, "/v1/nothing").await;
-    assert_problem(app.get("/").await, 404, "no such resource").await;
+    assert_problem(app.get("/nothing").await, 404, "no such resource").await;
+    // The dashboard's page is read-only.
+    let response = app.client.post(app.url("/")).send().await.unwrap();
+    assert_problem(response, 405, "").await;
     let response = app
         .client
         .put(app.url("/v1/customers"))

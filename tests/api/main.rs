@@ -7,6 +7,7 @@ mod cli;
 mod customers;
 mod dashboard;
 mod errors;
+mod examples;
 mod health;
 mod helpers;
 mod import;

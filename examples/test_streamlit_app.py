@@ -1,0 +1,70 @@
+"""Checks examples/streamlit_app.py against a live segstore server seeded with the Mall
+customers and one succeeded run (the Rust test `examples::the_streamlit_example_reads_a_live_server`
+starts one and runs this script):
+
+    SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_RUN=<run id> SEGSTORE_LABELS='[...]' \
+        python3 examples/test_streamlit_app.py
+
+It imports the app, runs each data-loading function and checks what they return, then runs
+the whole page headless with Streamlit's own test harness (AppTest)."""
+import importlib.util
+import json
+import os
+import pathlib
+import sys
+
+here = pathlib.Path(__file__).resolve().parent
+spec = importlib.util.spec_from_file_location("streamlit_app", here / "streamlit_app.py")
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+
+base = os.environ["SEGSTORE_URL"]
+run = os.environ["SEGSTORE_RUN"]
+labels = json.loads(os.environ["SEGSTORE_LABELS"])
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAILED: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+segmentations = app.load_segmentations(base)
+check(len(segmentations) == 1, f"one segmentation, got {segmentations}")
+check(segmentations.loc[0, "active_run_id"] == run, "the run is the active one")
+check(segmentations.loc[0, "features"] == "annual_income_k, spending_score", "features")
+
+profiles, features = app.load_profiles(base, run)
+check(features == ["annual_income_k", "spending_score"], f"features {features}")
+check(sorted(profiles["label"]) == sorted(labels), f"labels {list(profiles['label'])}")
+check(int(profiles["size"].sum()) == 200, "every Mall customer is in a segment")
+check(abs(profiles["share"].sum() - 1.0) < 1e-9, "shares sum to 1")
+check(all(c.startswith("#") and len(c) == 7 for c in profiles["colour"]), "colours")
+vip = profiles[profiles["label"] == "High annual income · High spending score"].iloc[0]
+check(vip["size"] == 39 and abs(vip["mean annual_income_k"] - 86.54) < 0.01, f"VIP {vip}")
+check(vip["lift spending_score"] > 1.0, "VIPs spend well above the mean")
+
+elbow = app.load_elbow(base, run)
+check(list(elbow["k"]) == list(range(1, 11)), f"k 1..10, got {list(elbow['k'])}")
+check(elbow["inertia"].is_monotonic_decreasing, "inertia falls with k")
+check(int(elbow.loc[elbow["silhouette"].idxmax(), "k"]) == 5, "best silhouette at k = 5")
+
+sample = app.load_assignment_sample(base, run, features, limit=150)
+check(len(sample) == 150, f"150 customers, got {len(sample)}")
+check(list(sample.columns) == ["customer_id", "segment_id", "label", *features], "columns")
+check(sample[features].notna().all().all(), "every sampled customer has its values")
+check(set(sample["label"]) <= set(labels), "labels of the run")
+everyone = app.load_assignment_sample(base, run, features, limit=1000)
+check(len(everyone) == 200 and everyone["customer_id"].is_unique, "all 200, once each")
+first = everyone.set_index("customer_id").loc["0001"]
+check(first["annual_income_k"] == 15 and first["spending_score"] == 39, f"0001 {first}")
+
+# The page itself, rendered headless against the same server.
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+page = AppTest.from_file(str(here / "streamlit_app.py"), default_timeout=60)
+page.run()
+check(not page.exception, f"the page raised: {page.exception}")
+check(page.title[0].value == "Income and spend: 5 segments", f"title {[t.value for t in page.title]}")
+check(len(page.dataframe) == 1, "the profile table")
+print("streamlit example: all checks passed")
