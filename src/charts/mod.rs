@@ -20,7 +20,7 @@ pub use transitions::TransitionChart;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontStyle, register_font};
+use plotters::style::{FontDesc, FontFamily, FontStyle, register_font};
 use std::sync::Once;
 
 /// The font PNG text is drawn with and SVG text is measured with (DejaVu Sans; its licence is
@@ -122,14 +122,19 @@ pub trait Chart {
         DB::ErrorType: 'static;
 }
 
-/// The chart as an SVG document or a PNG image.
-pub fn render(chart: &impl Chart, format: Format) -> Result<Vec<u8>, ChartError> {
+/// Registers the bundled font (once): PNG text is drawn with it, text is measured with it.
+fn fonts() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
         if register_font(FAMILY, FontStyle::Normal, FONT).is_err() {
             panic!("the bundled font does not parse");
         }
     });
+}
+
+/// The chart as an SVG document or a PNG image.
+pub fn render(chart: &impl Chart, format: Format) -> Result<Vec<u8>, ChartError> {
+    fonts();
     let (w, h) = chart.size();
     let failed = |e: Box<dyn std::error::Error>| ChartError(e.to_string());
     match format {
@@ -254,10 +259,14 @@ enum Swatch {
     Line(RGBColor),
 }
 
-/// Width in pixels a label of `chars` characters takes at 13 px (DejaVu Sans averages a bit
-/// under 0.6 em).
+/// Width in pixels `s` takes at `size` px in the bundled font (viewers' sans-serif fonts are
+/// about as wide).
 fn text_width(s: &str, size: f64) -> u32 {
-    (s.chars().count() as f64 * size * 0.6).ceil() as u32
+    fonts();
+    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Normal)
+        .box_size(s)
+        .map(|(w, _)| w)
+        .unwrap_or_else(|_| (s.chars().count() as f64 * size * 0.62).ceil() as u32)
 }
 
 /// `s` cut to `max` characters with an ellipsis.

@@ -26,7 +26,7 @@ impl ScatterChart {
             .map(|s| text_width(&s.name(), 13.0))
             .max()
             .unwrap_or(0);
-        (widest + 40).clamp(160, 340)
+        (widest + 48).clamp(160, 520)
     }
 }
 

@@ -134,7 +134,8 @@ pub struct Run {
     /// Wall time of each phase: `rfm` (when the features use RFM), `snapshot`, `train`, and
     /// `write` (assignments, profiles, model and activation, in one transaction).
     pub timings: Vec<PhaseTiming>,
-    /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles.
+    /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles,
+    /// chart_sample.
     pub engine_timings: Vec<PhaseTiming>,
     /// How the segments were matched to the previous active run's (stable ids).
     #[schema(value_type = Object)]

@@ -320,8 +320,13 @@ pub async fn transitions(pool: &PgPool, a: &str, b: &str) -> Result<TransitionCh
             count(comparison.only_in_b.max(0) as u64)
         ));
     }
+    let title = format!(
+        "{} → run {}",
+        title(pool, &comparison.a, "Segment changes").await?,
+        comparison.b.seq
+    );
     Ok(TransitionChart {
-        title: title(pool, &comparison.a, "Segment changes").await?,
+        title,
         subtitle: Some(subtitle),
         from_name: name(&comparison.a),
         to_name: name(&comparison.b),
