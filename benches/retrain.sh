@@ -7,7 +7,8 @@
 #  3. the references: `psql` COPY of the same snapshot (binary, out) and of the same
 #     assignments (binary, in, into a fresh table then indexed like segstore's partition);
 #  4. the CSV export of the 1M assignments (rows/s, the server's RSS before and after);
-#  5. the customer lookup under wrk (64 connections, 30 s), idle and during retrains.
+#  5. the run's charts (scatter of its 20,000-customer sample, segments), SVG and PNG;
+#  6. the customer lookup under wrk (64 connections, 30 s), idle and during retrains.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres [DATA=segmented|uniform] bash benches/retrain.sh [ROWS]
 set -euo pipefail
@@ -112,6 +113,15 @@ for _ in 1 2 3; do
     '{printf "export %.2f s, %.1f MB, %.0f rows/s\n", $1, $2/1e6, rows/$1}'
 done
 echo "server RSS before $before MB, after $(rss) MB, peak so far $(hwm) MB; lines: $(wc -l < /tmp/segstore_export.csv)"
+
+# Charts of the 1M run: the scatter draws the run's 20,000-customer sample (PCA of 8 features).
+echo "== charts of run $RUN (3 requests each; time, size)"
+for chart in "charts/scatter.svg" "charts/scatter.svg?format=png" "charts/segments.svg" \
+             "charts/segments.svg?format=png"; do
+  for _ in 1 2 3; do
+    curl -fsS -o /tmp/segstore_chart -w "$chart %{time_total} s %{size_download} bytes\n" "$API/v1/runs/$RUN/$chart"
+  done
+done
 
 # Lookups.
 cat > /tmp/segstore_lookup.lua <<LUA
