@@ -252,6 +252,64 @@ where
     Ok(())
 }
 
+/// Width of a column of segment names (a swatch and the name).
+fn names_width<'a>(keys: impl Iterator<Item = &'a SegmentKey>) -> i32 {
+    let widest = keys
+        .map(|k| text_width(&clip(&k.name(), 64), 13.0))
+        .max()
+        .unwrap_or(0);
+    (widest as i32 + 30).clamp(140, 460)
+}
+
+/// A segment's swatch and name, vertically centred on `mid`.
+fn segment_name<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    key: &SegmentKey,
+    left: i32,
+    mid: i32,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    area.draw(&Rectangle::new(
+        [(left, mid - 6), (left + 12, mid + 6)],
+        key.rgb().filled(),
+    ))?;
+    text(
+        area,
+        &clip(&key.name(), 64),
+        (left + 18, mid),
+        13.0,
+        &INK,
+        (HPos::Left, VPos::Center),
+    )
+}
+
+/// A heat-map cell: filled with `colour`, `value` centred in black or white.
+fn heat_cell<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    (w, h): (i32, i32),
+    colour: RGBColor,
+    value: &str,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    area.draw(&Rectangle::new(
+        [(x + 1, y + 1), (x + w - 1, y + h - 1)],
+        colour.filled(),
+    ))?;
+    text(
+        area,
+        value,
+        (x + w / 2, y + h / 2),
+        12.0,
+        &ink_on(colour),
+        (HPos::Center, VPos::Center),
+    )
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Swatch {
     Square(RGBColor),

@@ -1,9 +1,7 @@
 //! Segment sizes (bars) beside a profile heat map: segments × features, each cell the
 //! segment's lift in standard deviations.
 
-use super::{
-    Chart, Drawn, INK, MUTED_INK, SegmentKey, blend, clip, count, heading, ink_on, text, text_width,
-};
+use super::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -43,13 +41,7 @@ fn lift_colour(lift: f64) -> RGBColor {
 
 impl SegmentsChart {
     fn label_width(&self) -> i32 {
-        let widest = self
-            .segments
-            .iter()
-            .map(|s| text_width(&clip(&s.key.name(), 64), 13.0))
-            .max()
-            .unwrap_or(0);
-        (widest as i32 + 30).clamp(140, 460)
+        names_width(self.segments.iter().map(|s| &s.key))
     }
 
     fn cell_width(&self) -> i32 {
@@ -112,18 +104,7 @@ impl Chart for SegmentsChart {
         for (i, s) in self.segments.iter().enumerate() {
             let y = HEADER + i as i32 * ROW;
             let mid = y + ROW / 2;
-            area.draw(&Rectangle::new(
-                [(left, mid - 6), (left + 12, mid + 6)],
-                s.key.rgb().filled(),
-            ))?;
-            text(
-                &area,
-                &clip(&s.key.name(), 64),
-                (left + 18, mid),
-                13.0,
-                &INK,
-                (HPos::Left, VPos::Center),
-            )?;
+            segment_name(&area, &s.key, left, mid)?;
             let length = ((s.size as f64 / largest as f64) * BAR as f64).round() as i32;
             area.draw(&Rectangle::new(
                 [(bars, y + 5), (bars + length.max(1), y + ROW - 5)],
@@ -138,19 +119,13 @@ impl Chart for SegmentsChart {
                 (HPos::Left, VPos::Center),
             )?;
             for (j, &lift) in s.lift.iter().enumerate() {
-                let x = cells + j as i32 * cell;
-                let colour = lift_colour(lift);
-                area.draw(&Rectangle::new(
-                    [(x + 1, y + 1), (x + cell - 1, y + ROW - 1)],
-                    colour.filled(),
-                ))?;
-                text(
+                let at = (cells + j as i32 * cell, y);
+                heat_cell(
                     &area,
+                    at,
+                    (cell, ROW),
+                    lift_colour(lift),
                     &format!("{lift:+.2}"),
-                    (x + cell / 2, mid),
-                    12.0,
-                    &ink_on(colour),
-                    (HPos::Center, VPos::Center),
                 )?;
             }
         }

@@ -1,8 +1,6 @@
 //! How customers moved between two runs: the transition matrix as a heat map.
 
-use super::{
-    Chart, Drawn, INK, MUTED_INK, SegmentKey, blend, clip, heading, ink_on, text, text_width,
-};
+use super::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -26,13 +24,7 @@ const FULL: RGBColor = RGBColor(0x21, 0x66, 0xAC);
 
 impl TransitionChart {
     fn label_width(&self) -> i32 {
-        let widest = self
-            .from
-            .iter()
-            .map(|s| text_width(&clip(&s.name(), 64), 13.0))
-            .max()
-            .unwrap_or(0);
-        (widest as i32 + 30).clamp(140, 460)
+        names_width(self.from.iter())
     }
 
     fn cell_width(&self) -> i32 {
@@ -104,38 +96,16 @@ impl Chart for TransitionChart {
         for (i, s) in self.from.iter().enumerate() {
             let y = top + i as i32 * CELL_H;
             let mid = y + CELL_H / 2;
-            area.draw(&Rectangle::new(
-                [(left, mid - 6), (left + 12, mid + 6)],
-                s.rgb().filled(),
-            ))?;
-            text(
-                &area,
-                &clip(&s.name(), 64),
-                (left + 18, mid),
-                13.0,
-                &INK,
-                (HPos::Left, VPos::Center),
-            )?;
+            segment_name(&area, s, left, mid)?;
             for (j, &count) in self.counts[i].iter().enumerate() {
                 let x = grid + j as i32 * cell;
                 // Square root, so that small flows between segments stay visible.
                 let colour = blend(EMPTY, FULL, (count as f64 / largest as f64).sqrt());
-                area.draw(&Rectangle::new(
-                    [(x + 1, y + 1), (x + cell - 1, y + CELL_H - 1)],
-                    colour.filled(),
-                ))?;
+                heat_cell(&area, (x, y), (cell, CELL_H), colour, &super::count(count))?;
                 area.draw(&Rectangle::new(
                     [(x + 1, y + 1), (x + cell - 1, y + CELL_H - 1)],
                     RGBColor(0xDD, 0xDD, 0xDD).stroke_width(1),
                 ))?;
-                text(
-                    &area,
-                    &super::count(count),
-                    (x + cell / 2, mid),
-                    12.0,
-                    &ink_on(colour),
-                    (HPos::Center, VPos::Center),
-                )?;
             }
         }
         text(
