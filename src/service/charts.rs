@@ -135,8 +135,9 @@ pub async fn scatter(
     let (x_label, y_label, drawn, centres) = match axes {
         Axes::Principal => {
             let (Some(pc), Some(explained)) = (&sample.pc, &sample.pc_explained) else {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "run {} has no principal components stored",
+                return Err(Error::Conflict(format!(
+                    "run {} has no principal components to draw (too few distinct customers); \
+                     name two features with `x` and `y`",
                     run.run_id
                 )));
             };
