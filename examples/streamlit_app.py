@@ -1,5 +1,5 @@
 """A Streamlit dashboard over segstore's JSON API: segment sizes, profiles, a scatter of a
-sample of assignments, the elbow curve.
+seeded random sample of the run's customers, the elbow curve.
 
     python3 -m pip install -r examples/requirements.txt
     SEGSTORE_URL=http://127.0.0.1:8080 streamlit run examples/streamlit_app.py
@@ -85,55 +85,28 @@ def load_elbow(base: str, run_id: str) -> pd.DataFrame:
     )
 
 
-def load_assignment_sample(
-    base: str, run_id: str, features: list[str], limit: int = 5000, seed: int = 0
-) -> pd.DataFrame:
-    """Up to `limit` customers of the run with their segment and feature values: the
-    assignments and the customers are both read in id order, page by page, joined on the
-    customer id, then shuffled (seeded) so that plotting a prefix shows a mix."""
-    assignments: list[dict] = []
-    after = None
-    while len(assignments) < limit:
-        page = get_json(
-            base,
-            f"/v1/runs/{run_id}/assignments",
-            limit=min(10_000, limit - len(assignments)),
-            after=after,
-        )
-        assignments.extend(page["assignments"])
-        after = page.get("next_after")
-        if after is None:
-            break
-    if not assignments:
-        return pd.DataFrame(columns=["customer_id", "segment_id", "label", *features])
-    last = assignments[-1]["customer_id"]
-    customers: list[dict] = []
-    after = None
-    while True:
-        page = get_json(base, "/v1/customers", limit=1000, after=after)
-        customers.extend(page["customers"])
-        after = page.get("next_after")
-        if after is None or after.encode() >= last.encode():
-            break
-    values = pd.DataFrame(
-        [
-            {"customer_id": c["id"], **{f: c["attributes"].get(f) for f in features}}
-            for c in customers
-        ],
-        columns=["customer_id", *features],
-    )
-    segments = pd.DataFrame(
-        [
-            {
-                "customer_id": a["customer_id"],
-                "segment_id": a["segment_id"],
-                "label": a["label"] if a["label"] is not None else "Noise",
-            }
-            for a in assignments
-        ]
-    )
-    joined = segments.merge(values, on="customer_id", how="inner")
-    return joined.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+def load_sample(base: str, run_id: str, limit: int = 5000) -> pd.DataFrame:
+    """A seeded random sample of the run's customers (at most 20,000, drawn by the server at
+    training time: the same customers its scatter chart draws), one row each: segment id,
+    label, the feature values and, for runs over more than two features, `PC1` and `PC2`."""
+    sample = get_json(base, f"/v1/runs/{run_id}/sample", limit=limit)
+    profiles = get_json(base, f"/v1/runs/{run_id}/segments")
+    labels = {s["segment_id"]: s["label"] for s in profiles["segments"]}
+    features = sample["features"]
+    rows = []
+    for p in sample["points"]:
+        row = {
+            "segment_id": p["segment_id"],
+            "label": labels.get(p["segment_id"], "Noise"),
+            **dict(zip(features, p["values"])),
+        }
+        if "pc" in p:
+            row["PC1"], row["PC2"] = p["pc"]
+        rows.append(row)
+    columns = ["segment_id", "label", *features]
+    if sample["explained_variance_ratio"] is not None:
+        columns += ["PC1", "PC2"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def main() -> None:  # pragma: no cover - drawn by Streamlit
@@ -171,12 +144,15 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
 
     st.subheader("Customers by segment")
     limit = st.slider("Customers to plot", 100, 20_000, 2_000, step=100)
-    sample = st.cache_data(ttl=30)(load_assignment_sample)(base, run_id, features, limit)
-    if len(features) >= 2:
+    sample = st.cache_data(ttl=30)(load_sample)(base, run_id, limit)
+    axes = [c for c in sample.columns if c not in ("segment_id", "label")]
+    if len(axes) >= 2:
         import altair as alt
 
-        x = st.selectbox("x", features, index=0)
-        y = st.selectbox("y", features, index=1)
+        # Principal components first when the run has them (more than two features).
+        axes = axes[-2:] + axes[:-2] if "PC1" in axes else axes
+        x = st.selectbox("x", axes, index=0)
+        y = st.selectbox("y", axes, index=1)
         # The server's colour for each segment, as in its own charts.
         colours = dict(zip(profiles["label"], profiles["colour"]))
         colours["Noise"] = "#bbbbbb"
@@ -190,7 +166,7 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
                     "label",
                     scale=alt.Scale(domain=list(colours), range=list(colours.values())),
                 ),
-                tooltip=["customer_id", "label", x, y],
+                tooltip=["label", x, y],
             )
         )
         st.altair_chart(chart, use_container_width=True)

@@ -49,15 +49,17 @@ check(list(elbow["k"]) == list(range(1, 11)), f"k 1..10, got {list(elbow['k'])}"
 check(elbow["inertia"].is_monotonic_decreasing, "inertia falls with k")
 check(int(elbow.loc[elbow["silhouette"].idxmax(), "k"]) == 5, "best silhouette at k = 5")
 
-sample = app.load_assignment_sample(base, run, features, limit=150)
+sample = app.load_sample(base, run, limit=150)
 check(len(sample) == 150, f"150 customers, got {len(sample)}")
-check(list(sample.columns) == ["customer_id", "segment_id", "label", *features], "columns")
+check(list(sample.columns) == ["segment_id", "label", *features], f"columns {list(sample.columns)}")
 check(sample[features].notna().all().all(), "every sampled customer has its values")
 check(set(sample["label"]) <= set(labels), "labels of the run")
-everyone = app.load_assignment_sample(base, run, features, limit=1000)
-check(len(everyone) == 200 and everyone["customer_id"].is_unique, "all 200, once each")
-first = everyone.set_index("customer_id").loc["0001"]
-check(first["annual_income_k"] == 15 and first["spending_score"] == 39, f"0001 {first}")
+everyone = app.load_sample(base, run, limit=20_000)
+check(len(everyone) == 200, "the whole Mall run is its own sample")
+sizes = everyone.groupby("label").size()
+check(all(sizes[l] == s for l, s in zip(profiles["label"], profiles["size"])), f"sizes {sizes}")
+check(everyone.head(150).equals(sample), "a prefix of the sample is the smaller sample")
+check(((everyone["annual_income_k"] == 15) & (everyone["spending_score"] == 39)).any(), "0001")
 
 # The page itself, rendered headless against the same server.
 from streamlit.testing.v1 import AppTest  # noqa: E402

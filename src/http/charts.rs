@@ -8,7 +8,7 @@ use crate::http::problem::Problem;
 use crate::service::charts::{self as service, MAX_POINTS};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
@@ -104,6 +104,90 @@ fn chart_format(req: &HttpRequest, format: Option<&str>) -> Result<Format> {
     }
 }
 
+/// The draw budget of `points` or `limit`: 1 to 20,000.
+fn budget(field: &str, value: Option<u32>) -> Result<Option<usize>> {
+    match value {
+        None => Ok(None),
+        Some(p) if (1..=MAX_POINTS as u32).contains(&p) => Ok(Some(p as usize)),
+        Some(p) => Err(Error::invalid(
+            field,
+            format!("must be between 1 and {MAX_POINTS}, got {p}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SampleParams {
+    /// Customers to return, 1 to 20000 (default: all the run kept, at most 20000).
+    pub limit: Option<u32>,
+}
+
+/// One sampled customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SamplePoint {
+    /// `null` for DBSCAN noise.
+    pub segment_id: Option<i32>,
+    /// The customer's values, in the order of `features` (original units).
+    pub values: Vec<f64>,
+    /// PC1 and PC2, for runs over more than two features.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pc: Option<[f64; 2]>,
+}
+
+/// A seeded random sample of a run's customers with their segment and values: what the
+/// scatter chart draws, for front ends that draw their own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSample {
+    pub run_id: uuid::Uuid,
+    pub features: Vec<String>,
+    /// Customers the run segmented, the sample's population.
+    pub customers: i64,
+    /// Share of the variance PC1 and PC2 explain (runs over more than two features).
+    pub explained_variance_ratio: Option<[f64; 2]>,
+    /// In a seeded random order: any prefix is itself a random sample.
+    pub points: Vec<SamplePoint>,
+}
+
+/// The run's chart sample as JSON: at most 20,000 customers drawn at training time (seeded,
+/// so the same run always answers the same), each with its segment and values.
+#[utoipa::path(
+    tag = "charts",
+    params(("id" = String, Path, description = "The run's id"), SampleParams),
+    responses(
+        (status = 200, description = "The sample", body = RunSample),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/sample")]
+async fn run_sample(
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+    Query(params): Query<SampleParams>,
+) -> Result<web::Json<RunSample>> {
+    let limit = budget("limit", params.limit)?.unwrap_or(MAX_POINTS);
+    let sample = service::sample(&pool, &id, limit).await?;
+    Ok(web::Json(RunSample {
+        run_id: sample.run_id,
+        features: sample.features,
+        customers: sample.customers,
+        explained_variance_ratio: sample.explained,
+        points: sample
+            .points
+            .into_iter()
+            .map(|p| SamplePoint {
+                segment_id: p.segment,
+                values: p.values,
+                pc: p.pc,
+            })
+            .collect(),
+    }))
+}
+
 /// Renders off the async runtime.
 async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<HttpResponse> {
     let bytes = web::block(move || charts::render(&chart, format))
@@ -142,16 +226,7 @@ async fn scatter_chart(
     Query(params): Query<ScatterParams>,
 ) -> Result<HttpResponse> {
     let format = chart_format(&req, params.format.as_deref())?;
-    let points = match params.points {
-        None => None,
-        Some(p) if (1..=MAX_POINTS as u32).contains(&p) => Some(p as usize),
-        Some(p) => {
-            return Err(Error::invalid(
-                "points",
-                format!("must be between 1 and {MAX_POINTS}, got {p}"),
-            ));
-        }
-    };
+    let points = budget("points", params.points)?;
     let chart =
         service::scatter(&pool, &id, params.x.as_deref(), params.y.as_deref(), points).await?;
     image(chart, format).await
@@ -248,6 +323,7 @@ async fn compare_chart(
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(scatter_chart)
+        .service(run_sample)
         .service(elbow_chart)
         .service(segments_chart)
         .service(compare_chart);

@@ -101,6 +101,62 @@ pub fn axes(features: &[String], x: Option<&str>, y: Option<&str>) -> Result<Axe
     Ok(Axes::Features(x, y))
 }
 
+/// A run's stored chart sample, as front ends draw their own scatter from it.
+pub struct Sample {
+    pub run_id: uuid::Uuid,
+    pub features: Vec<String>,
+    /// Customers the run segmented (what the sample was drawn from).
+    pub customers: i64,
+    /// In the stored random order.
+    pub points: Vec<SampledCustomer>,
+    /// Share of the variance PC1 and PC2 explain.
+    pub explained: Option<[f64; 2]>,
+}
+
+pub struct SampledCustomer {
+    /// Stable segment id (`None`: noise).
+    pub segment: Option<i32>,
+    /// In original units.
+    pub values: Vec<f64>,
+    /// (PC1, PC2) when the run has more than two features.
+    pub pc: Option<[f64; 2]>,
+}
+
+async fn stored_sample(pool: &PgPool, run: &RunRow) -> Result<charts::ChartSampleRow> {
+    charts::find(pool, run.run_id).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "run {} kept no chart sample (it was trained before charts existed); retrain to \
+             draw it",
+            run.run_id
+        ))
+    })
+}
+
+/// The first `limit` customers of the run's stored random sample.
+pub async fn sample(pool: &PgPool, run_id: &str, limit: usize) -> Result<Sample> {
+    let (run, _) = service::segments(pool, run_id).await?;
+    let stored = stored_sample(pool, &run).await?;
+    let d = stored.features.len();
+    let n = stored.segment.len().min(limit);
+    Ok(Sample {
+        run_id: run.run_id,
+        customers: i64::from(stored.customers),
+        points: (0..n)
+            .map(|i| SampledCustomer {
+                segment: stored.segment[i],
+                values: stored.values[i * d..(i + 1) * d].to_vec(),
+                pc: stored.pc.as_ref().map(|pc| [pc[2 * i], pc[2 * i + 1]]),
+            })
+            .collect(),
+        explained: stored
+            .pc_explained
+            .as_ref()
+            .filter(|e| e.len() == 2)
+            .map(|e| [e[0], e[1]]),
+        features: stored.features,
+    })
+}
+
 pub async fn scatter(
     pool: &PgPool,
     run_id: &str,
@@ -112,13 +168,7 @@ pub async fn scatter(
     let features = features(&run);
     let axes = axes(&features, x, y)?;
     let budget = points.unwrap_or(MAX_POINTS);
-    let sample = charts::find(pool, run.run_id).await?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "run {} kept no chart sample (it was trained before charts existed); retrain to \
-             draw it",
-            run.run_id
-        ))
-    })?;
+    let sample = stored_sample(pool, &run).await?;
     let mut keys = keys(&segments);
     let index: HashMap<i32, usize> = segments
         .iter()

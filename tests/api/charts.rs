@@ -121,6 +121,34 @@ async fn every_chart_of_a_mall_run_names_its_segments_and_draws_its_customers() 
         fifty.texts
     );
 
+    // The same sample as JSON: every customer once, each segment as large as its profile says,
+    // and any prefix is the sample of that size.
+    let sample = json_ok(app.get(&format!("/v1/runs/{id}/sample")).await).await;
+    assert_eq!(
+        sample["features"],
+        json!(["annual_income_k", "spending_score"])
+    );
+    assert_eq!(sample["customers"], 200);
+    assert_eq!(sample["explained_variance_ratio"], Value::Null);
+    let points = sample["points"].as_array().unwrap();
+    assert_eq!(points.len(), 200);
+    let profiles = json_ok(app.get(&format!("/v1/runs/{id}/segments")).await).await;
+    for s in profiles["segments"].as_array().unwrap() {
+        let members = points
+            .iter()
+            .filter(|p| p["segment_id"] == s["segment_id"])
+            .count();
+        assert_eq!(members as i64, s["size"].as_i64().unwrap());
+    }
+    let first = json_ok(app.get(&format!("/v1/runs/{id}/sample?limit=50")).await).await;
+    assert_eq!(first["points"].as_array().unwrap()[..], points[..50]);
+    let customer = json_ok(app.get("/v1/customers/0001").await).await;
+    let values = json!([
+        customer["attributes"]["annual_income_k"],
+        customer["attributes"]["spending_score"]
+    ]);
+    assert!(points.iter().any(|p| p["values"] == values));
+
     // Elbow: a point per k (1, then 2..10), the chosen k named.
     let elbow = parse(&svg(app.get(&format!("/v1/runs/{id}/charts/elbow.svg")).await).await);
     assert_eq!(elbow.circles, 10);
@@ -222,6 +250,20 @@ async fn more_than_two_features_are_drawn_on_their_principal_components() {
         scatter.texts
     );
     assert_eq!(scatter.circles, 200);
+    let sample = json_ok(app.get(&format!("/v1/runs/{id}/sample?limit=10")).await).await;
+    let explained = sample["explained_variance_ratio"].as_array().unwrap();
+    assert!(
+        (explained[0].as_f64().unwrap() - 0.4427).abs() < 1e-3,
+        "{sample}"
+    );
+    assert!(
+        (explained[1].as_f64().unwrap() - 0.3331).abs() < 1e-3,
+        "{sample}"
+    );
+    for p in sample["points"].as_array().unwrap() {
+        assert_eq!(p["values"].as_array().unwrap().len(), 3);
+        assert_eq!(p["pc"].as_array().unwrap().len(), 2);
+    }
     // Two of its features on request.
     let picked = parse(
         &svg(app
@@ -338,6 +380,24 @@ async fn chart_errors_are_problems_naming_the_parameter() {
         )
         .await;
     }
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=20001", "limit"),
+        ("points=3", "points"),
+    ] {
+        assert_problem(
+            app.get(&format!("/v1/runs/{id}/sample?{query}")).await,
+            422,
+            field,
+        )
+        .await;
+    }
+    assert_problem(
+        app.get(&format!("/v1/runs/{unknown}/sample")).await,
+        404,
+        "",
+    )
+    .await;
     let response = app
         .client
         .get(app.url(&format!("/v1/runs/{id}/charts/segments.svg")))
