@@ -4,12 +4,17 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
+# (Cargo reads every target the manifest names, so the bench gets a stub too.)
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/kmeans.rs \
     && cargo build --release --locked --bin segstore \
-    && rm -rf src
+    && rm -rf src benches
 COPY src ./src
+COPY benches ./benches
 COPY migrations ./migrations
+# The dashboard and the chart font are compiled into the binary.
+COPY assets ./assets
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin segstore
 
 FROM debian:bookworm-slim

@@ -6,6 +6,7 @@ mod charts;
 mod cli;
 mod customers;
 mod dashboard;
+mod docker;
 mod errors;
 mod examples;
 mod health;
