@@ -327,8 +327,9 @@ pub async fn transitions(pool: &PgPool, a: &str, b: &str) -> Result<TransitionCh
         },
     )
     .await?;
-    let (_, from_segments) = service::segments(pool, &comparison.a.run_id.to_string()).await?;
-    let (_, to_segments) = service::segments(pool, &comparison.b.run_id.to_string()).await?;
+    // compare() has read and checked both runs; only their segments are left to read.
+    let from_segments = crate::store::runs::segments(pool, comparison.a.run_id).await?;
+    let to_segments = crate::store::runs::segments(pool, comparison.b.run_id).await?;
     let mut from = keys(&from_segments);
     let mut to = keys(&to_segments);
     let has_noise = |pick: fn(&crate::store::assignments::TransitionRow) -> Option<i32>| {
