@@ -335,11 +335,32 @@ async fn above_the_point_budget_a_seeded_sample_is_drawn_and_said() {
         "{:?}",
         drawing.texts
     );
-    // The same run draws the same picture.
-    assert_eq!(
-        first,
-        svg(app.get(&format!("/v1/runs/{id}/charts/scatter.svg")).await).await
+    // The sample is seeded: a retrain of the same data draws the same customers and the
+    // same picture (but for the run's own id).
+    let again = app.run_to_success(&segmentation).await;
+    let again = again["id"].as_str().unwrap();
+    let app = &app;
+    let sample = |run: &str| {
+        let path = format!("/v1/runs/{run}/sample");
+        async move {
+            let mut body = json_ok(app.get(&path).await).await;
+            body.as_object_mut().unwrap().remove("run_id");
+            body
+        }
+    };
+    let (a, b) = (sample(id).await, sample(again).await);
+    assert_eq!(a, b);
+    let second = svg(app
+        .get(&format!("/v1/runs/{again}/charts/scatter.svg"))
+        .await)
+    .await;
+    // The title names the run by its number in the segmentation.
+    let (first, second) = (
+        first.replace("Big, run 1\n", "Big, run N\n"),
+        second.replace("Big, run 2\n", "Big, run N\n"),
     );
+    assert!(first.contains("Big, run N"));
+    assert!(first == second, "the retrain drew another picture");
 }
 
 #[tokio::test]

@@ -11,31 +11,118 @@ fn segstore(args: &[&str]) -> String {
 
 #[test]
 fn openapi_command_prints_the_committed_document() {
-    assert_eq!(segstore(&["openapi"]), segstore::http::openapi_json());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(segstore(&["openapi"]), committed);
 }
+
+/// Every setting of `serve`: its flag, its environment variable and its default.
+const SETTINGS: [(&str, &str, Option<&str>); 17] = [
+    ("--log", "SEGSTORE_LOG", Some("info")),
+    ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
+    ("--database-url", "DATABASE_URL", None),
+    ("--data-dir", "SEGSTORE_DATA_DIR", Some(".segstore")),
+    (
+        "--db-max-connections",
+        "SEGSTORE_DB_MAX_CONNECTIONS",
+        Some("16"),
+    ),
+    ("--bind", "SEGSTORE_BIND", Some("127.0.0.1:8080")),
+    ("--max-batch", "SEGSTORE_MAX_BATCH", Some("10000")),
+    (
+        "--max-json-bytes",
+        "SEGSTORE_MAX_JSON_BYTES",
+        Some("33554432"),
+    ),
+    ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
+    (
+        "--shutdown-timeout",
+        "SEGSTORE_SHUTDOWN_TIMEOUT",
+        Some("30"),
+    ),
+    ("--run-workers", "SEGSTORE_RUN_WORKERS", Some("1")),
+    (
+        "--run-lease-seconds",
+        "SEGSTORE_RUN_LEASE_SECONDS",
+        Some("30"),
+    ),
+    ("--run-poll-ms", "SEGSTORE_RUN_POLL_MS", Some("1000")),
+    ("--run-max-attempts", "SEGSTORE_RUN_MAX_ATTEMPTS", Some("3")),
+    ("--keep-assignments", "SEGSTORE_KEEP_ASSIGNMENTS", Some("5")),
+    ("--lookup-cache-mb", "SEGSTORE_LOOKUP_CACHE_MB", Some("512")),
+    ("--lookup-ttl-ms", "SEGSTORE_LOOKUP_TTL_MS", Some("1000")),
+];
 
 #[test]
 fn help_documents_every_setting_with_its_variable() {
     let help = segstore(&["serve", "--help"]);
-    for setting in [
-        "DATABASE_URL",
-        "SEGSTORE_BIND",
-        "127.0.0.1:8080",
-        "SEGSTORE_LOG=",
-        "SEGSTORE_LOG_FORMAT",
-        "SEGSTORE_DATA_DIR",
-        "SEGSTORE_MAX_BATCH",
-        "SEGSTORE_MAX_JSON_BYTES",
-        "SEGSTORE_DB_MAX_CONNECTIONS",
-    ] {
+    // Each setting's paragraph: from its flag to the next flag.
+    let paragraph = |flag: &str| -> String {
+        let at = help
+            .find(&format!("      {flag} "))
+            .or_else(|| help.find(&format!("      {flag}\n")))
+            .unwrap_or_else(|| panic!("`serve --help` does not list {flag}:\n{help}"));
+        let rest = &help[at + flag.len() + 6..];
+        let end = rest.find("\n      -").unwrap_or(rest.len());
+        rest[..end].to_owned()
+    };
+    for (flag, variable, default) in SETTINGS {
+        let text = paragraph(flag);
         assert!(
-            help.contains(setting),
-            "`serve --help` does not mention {setting}:\n{help}"
+            text.contains(&format!("[env: {variable}")),
+            "{flag} does not name {variable}:\n{text}"
         );
+        match default {
+            Some(default) => assert!(
+                text.contains(&format!("[default: {default}]")),
+                "{flag} does not give its default {default}:\n{text}"
+            ),
+            None => assert!(!text.contains("[default:"), "{flag}:\n{text}"),
+        }
     }
+    // And nothing else: a new setting joins the list above.
+    let flags = help
+        .lines()
+        .filter(|l| l.trim_start().starts_with("--") && !l.contains("--help"))
+        .count();
+    assert_eq!(flags, SETTINGS.len(), "{help}");
     let top = segstore(&["--help"]);
-    for command in ["serve", "migrate", "openapi"] {
+    for command in ["serve", "migrate", "openapi", "cluster"] {
         assert!(top.contains(command), "{top}");
+    }
+}
+
+#[test]
+fn every_setting_is_read_from_its_environment_variable() {
+    // A value clap refuses, given only through the variable: the refusal names the flag.
+    for (flag, variable, bad) in [
+        ("--max-batch", "SEGSTORE_MAX_BATCH", "0"),
+        (
+            "--db-max-connections",
+            "SEGSTORE_DB_MAX_CONNECTIONS",
+            "many",
+        ),
+        ("--run-lease-seconds", "SEGSTORE_RUN_LEASE_SECONDS", "1"),
+        ("--run-poll-ms", "SEGSTORE_RUN_POLL_MS", "5"),
+        ("--run-max-attempts", "SEGSTORE_RUN_MAX_ATTEMPTS", "0"),
+        ("--keep-assignments", "SEGSTORE_KEEP_ASSIGNMENTS", "0"),
+        ("--log-format", "SEGSTORE_LOG_FORMAT", "xml"),
+        ("--lookup-ttl-ms", "SEGSTORE_LOOKUP_TTL_MS", "-1"),
+        ("--shutdown-timeout", "SEGSTORE_SHUTDOWN_TIMEOUT", "soon"),
+        ("--http-workers", "SEGSTORE_HTTP_WORKERS", "x"),
+        ("--lookup-cache-mb", "SEGSTORE_LOOKUP_CACHE_MB", "x"),
+        ("--run-workers", "SEGSTORE_RUN_WORKERS", "x"),
+        ("--max-json-bytes", "SEGSTORE_MAX_JSON_BYTES", "x"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_segstore"))
+            .arg("serve")
+            .env(variable, bad)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable}={bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{variable}={bad}: {stderr}");
     }
 }
 
