@@ -139,11 +139,14 @@ async fn oversized_batches_and_bodies_are_413s() {
     let body = json!({"customers": [{"id": "1", "attributes": {"note": big}}]});
     assert_problem(app.post_json("/v1/customers", &body).await, 413, "limit").await;
     assert_eq!(app.customer_count().await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM attributes").await, 0);
 }
 
 #[tokio::test]
 async fn wrong_content_types_are_415s() {
     let app = spawn_app().await;
+    app.import_mall().await;
+    let before = app.fingerprint().await;
     let response = app
         .post_raw("/v1/customers", "text/plain", r#"{"customers": []}"#)
         .await;
@@ -160,6 +163,12 @@ async fn wrong_content_types_are_415s() {
         .await
         .unwrap();
     assert_problem(response, 415, "has none").await;
+    let response = app
+        .post_raw("/v1/orders/import", "application/json", "x")
+        .await;
+    assert_problem(response, 415, "text/csv").await;
+    assert_eq!(app.fingerprint().await, before);
+    assert_eq!(app.count("SELECT count(*) FROM order_lines").await, 0);
 }
 
 #[tokio::test]

@@ -719,6 +719,40 @@ async fn a_failing_run_leaves_the_active_run_serving() {
     )
     .await;
     assert_eq!(partitions(&app).await, 1);
+    assert_eq!(assignment_tables(&app).await, 1);
+    nothing_written_for(&app, failed["id"].as_str().unwrap()).await;
+}
+
+/// A run that did not succeed left no results: no segments, chart sample, model,
+/// assignments or metrics.
+async fn nothing_written_for(app: &TestApp, run: &str) {
+    for table in ["run_segments", "run_chart_samples"] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM {table} WHERE run_id = '{run}'::uuid"
+            ))
+            .await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM runs WHERE run_id = '{run}'::uuid
+             AND model IS NULL AND k IS NULL AND NOT has_assignments
+             AND (summary IS NULL OR NOT summary ? 'metrics')"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'assignments_{}'",
+            run.replace('-', "")
+        ))
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -1037,6 +1071,25 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let list = json_ok(replica.get(&format!("/v1/segmentations/{seg}/runs")).await).await;
     assert_eq!(list["runs"].as_array().unwrap().len(), 1, "{list:#}");
+    // Forced: eight replicas' housekeeping at the same instant queue one run between them.
+    sqlx::query("UPDATE segmentations SET next_run_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let racing = (0..8).map(|_| segstore::jobs::schedule::enqueue_due(&app.pool));
+    let queued: usize = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert_eq!(queued, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM runs WHERE segmentation_id = '{seg}'::uuid"
+        ))
+        .await,
+        2
+    );
     assert_eq!(run["trigger"], "schedule");
     let after = json_ok(app.get(&format!("/v1/segmentations/{seg}")).await).await;
     let next: chrono::DateTime<chrono::Utc> =
@@ -1067,27 +1120,65 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
 }
 
 #[tokio::test]
-async fn a_run_asked_to_stop_while_claimed_ends_cancelled_and_writes_nothing() {
-    // The cancel lands between the claim and the first phase: the worker sees the flag at its
-    // first check and ends the run `cancelled`, with no partition and no activation.
-    let a = spawn_app_with(no_workers()).await;
-    a.import_mall().await;
-    let seg = a.create_segmentation(mall_config()).await;
-    let queued = a.trigger(&seg).await;
+async fn a_running_run_cancelled_through_the_api_stops_and_writes_nothing() {
+    // Enough customers that training takes a while: the cancel lands while it runs, the
+    // worker learns of it from its heartbeat and stops at the next phase boundary.
+    let app = spawn_app().await;
+    let mut csv = String::from("id,a,b,c,d\n");
+    for i in 0..2_000u64 {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        csv.push_str(&format!(
+            "c{i:06},{},{},{},{}\n",
+            h % 1000,
+            (h >> 10) % 1000,
+            (h >> 20) % 1000,
+            (h >> 30) % 1000
+        ));
+    }
+    json_ok(app.import_csv("", csv).await).await;
+    let seg = app
+        .create_segmentation(json!({
+            "name": "Slow",
+            "config": {"features": ["a", "b", "c", "d"],
+                       "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10}}
+        }))
+        .await;
+    let queued = app.trigger(&seg).await;
     let id = queued["id"].as_str().unwrap();
-    sqlx::query("UPDATE runs SET cancel_requested = true WHERE run_id = $1::uuid")
-        .bind(id)
-        .execute(&a.pool)
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = json_ok(app.get(&format!("/v1/runs/{id}")).await).await;
+        if run["progress"]["phase"] == "training" {
+            break;
+        }
+        assert!(
+            matches!(run["status"].as_str(), Some("queued" | "running")),
+            "{run:#}"
+        );
+        assert!(std::time::Instant::now() < deadline, "{run:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/runs/{id}/cancel")))
+        .send()
         .await
         .unwrap();
-    let b = a.replica(test_jobs()).await;
-    let run = b.wait_run(id).await;
+    assert_eq!(response.status(), 202);
+    let asked: Value = response.json().await.unwrap();
+    assert_eq!(asked["status"], "running", "{asked:#}");
+    assert_eq!(asked["cancel_requested"], true);
+    let run = app.wait_run(id).await;
     assert_eq!(run["status"], "cancelled", "{run:#}");
     assert_eq!(run["attempts"], 1);
     assert_eq!(run["active"], false);
-    assert_eq!(partitions(&a).await, 0);
+    assert_eq!(partitions(&app).await, 0);
+    nothing_written_for(&app, id).await;
+    let segmentation = json_ok(app.get(&format!("/v1/segmentations/{seg}")).await).await;
+    assert_eq!(segmentation["active_run_id"], Value::Null);
     // A cancelled run does not block the next one.
-    b.run_to_success(&seg).await;
+    let next = app.trigger(&seg).await;
+    assert_ne!(next["id"], queued["id"]);
 }
 
 /// Equal JSON but for floating-point summation order (1e-12, relative).
