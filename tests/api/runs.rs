@@ -1261,3 +1261,82 @@ pub async fn from_memory(app: &TestApp, path: &str, expected: &Value) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn stable_ids_follow_k_and_start_over_when_the_features_change() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let config = |features: Value, k: i64| json!({"config": {"features": features, "algorithm": {"type": "kmeans", "k": k}}});
+    let seg = app
+        .create_segmentation(json!({
+            "name": "Stable",
+            "config": config(json!(["annual_income_k", "spending_score"]), 5)["config"]
+        }))
+        .await;
+    let r1 = app.run_to_success(&seg).await;
+    let r1 = r1["id"].as_str().unwrap().to_owned();
+    let patch = |body: Value| {
+        let request = app
+            .client
+            .patch(app.url(&format!("/v1/segmentations/{seg}")))
+            .json(&body);
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let ids = |segments: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = segments["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["segment_id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+
+    // k = 6: five segments continue the first run's (its ids and labels), one is new (6).
+    patch(config(json!(["annual_income_k", "spending_score"]), 6)).await;
+    let r2 = app.run_to_success(&seg).await;
+    let r2 = r2["id"].as_str().unwrap().to_owned();
+    let first = segments_of(&app, &r1).await;
+    let second = segments_of(&app, &r2).await;
+    assert_eq!(ids(&second), [1, 2, 3, 4, 5, 6]);
+    let matched: Vec<&Value> = second["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["matched_run_id"] == r1.as_str())
+        .collect();
+    assert_eq!(matched.len(), 5, "{second:#}");
+    for s in matched {
+        let old = first["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["segment_id"] == s["segment_id"])
+            .unwrap();
+        assert_eq!(s["label"], old["label"]);
+        assert!(s["matched_distance"].as_f64().unwrap() >= 0.0);
+    }
+    let new = second["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["matched_run_id"].is_null())
+        .unwrap();
+    assert_eq!(new["segment_id"], 6);
+    assert_eq!(new["label"], new["computed_label"]);
+
+    // Other features: nothing to match, every segment gets a new id.
+    patch(config(json!(["age", "spending_score"]), 4)).await;
+    let r3 = app.run_to_success(&seg).await;
+    let third = segments_of(&app, r3["id"].as_str().unwrap()).await;
+    assert_eq!(ids(&third), [7, 8, 9, 10]);
+    assert!(
+        third["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["matched_run_id"].is_null())
+    );
+    assert_eq!(r3["matching"]["previous_run_id"], r2.as_str());
+}
