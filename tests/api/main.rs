@@ -17,3 +17,4 @@ mod openapi;
 mod orders;
 mod runs;
 mod segmentations;
+mod stored;
