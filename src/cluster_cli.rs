@@ -267,18 +267,28 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     s
 }
 
+/// The JSON report: the engine's result, the file it read and the model's centroids.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    result: &'a RunResult,
+    file: String,
+    centroids_model_space: Vec<Vec<f64>>,
+}
+
 pub fn json(r: &RunResult, args: &ClusterArgs) -> anyhow::Result<String> {
-    let mut value = serde_json::to_value(r)?;
-    value["file"] = serde_json::Value::String(args.file.display().to_string());
-    value["centroids_model_space"] = serde_json::to_value(
-        r.model
+    let report = Report {
+        result: r,
+        file: args.file.display().to_string(),
+        centroids_model_space: r
+            .model
             .centroids
             .rows()
             .into_iter()
             .map(|row| row.to_vec())
-            .collect::<Vec<_>>(),
-    )?;
-    let mut s = serde_json::to_string_pretty(&value)?;
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&report)?;
     s.push('\n');
     Ok(s)
 }

@@ -3,6 +3,7 @@
 mod attribute;
 mod customer;
 pub mod order;
+pub mod run;
 pub mod segmentation;
 
 pub use attribute::{AttributeKind, AttributeName, AttributeValue, NumericValue};

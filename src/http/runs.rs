@@ -1,12 +1,19 @@
 //! Runs: retraining jobs and their results (`/v1/segmentations/{id}/runs`, `/v1/runs/...`),
 //! a customer's segment, and scoring with the active model.
 
+use crate::domain::run::Phase;
+use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query};
 use crate::http::problem::Problem;
 use crate::jobs::Waker;
+use crate::segmentation::metrics::Metrics;
+use crate::segmentation::pca::PcaSummary;
+use crate::segmentation::pipeline::MixtureFit;
+use crate::segmentation::profile;
 use crate::service::lookup::LookupCache;
 use crate::service::runs::{self as service, MoverFilter, ScoreInput, ScoreValue, Triggered};
+use crate::store::documents::{self, FeatureCounts, Matching, RunEvent};
 use crate::store::runs::{RunRow, SegmentRow};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -54,7 +61,7 @@ pub struct RunCustomers {
     pub dropped: Option<i64>,
     /// Missing values per feature in the snapshot.
     #[schema(value_type = Object, example = json!({"annual_income_k": 0, "spending_score": 0}))]
-    pub missing_values: Value,
+    pub missing_values: FeatureCounts,
     /// Values filled with the median (with `missing: impute_median`).
     pub values_imputed: Option<i64>,
 }
@@ -66,7 +73,16 @@ pub struct PhaseTiming {
     pub ms: f64,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+impl From<&documents::PhaseTiming> for PhaseTiming {
+    fn from(t: &documents::PhaseTiming) -> Self {
+        Self {
+            phase: t.phase.clone(),
+            ms: t.ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunMetrics {
     /// Sum of squared distances to the centroids (model space).
     pub inertia: f64,
@@ -78,6 +94,33 @@ pub struct RunMetrics {
     pub davies_bouldin: Option<f64>,
     /// Higher is better.
     pub calinski_harabasz: Option<f64>,
+}
+
+impl From<&Metrics> for RunMetrics {
+    fn from(m: &Metrics) -> Self {
+        Self {
+            inertia: m.inertia,
+            silhouette: m.silhouette,
+            silhouette_rows: m.silhouette_rows,
+            silhouette_sampled: m.silhouette_sampled,
+            davies_bouldin: m.davies_bouldin,
+            calinski_harabasz: m.calinski_harabasz,
+        }
+    }
+}
+
+/// Extra fit facts of a run.
+#[derive(Debug, Serialize)]
+pub struct RunFit {
+    /// K-Means iterations of the kept restart.
+    pub n_iter: Option<usize>,
+    pub converged: Option<bool>,
+    /// Customers DBSCAN left in no segment.
+    pub noise: Option<usize>,
+    /// Principal components clustered on, and the variance they explain.
+    pub pca: Option<PcaSummary>,
+    /// The mixture's log-likelihood, BIC and AIC.
+    pub mixture: Option<MixtureFit>,
 }
 
 /// Why a run failed.
@@ -120,8 +163,7 @@ pub struct Run {
     /// A cancel was asked for while it ran.
     pub cancel_requested: bool,
     /// The exact configuration trained (a copy taken at trigger time).
-    #[schema(value_type = crate::domain::segmentation::SegmentationConfig)]
-    pub params: Value,
+    pub params: SegmentationConfig,
     pub customers: Option<RunCustomers>,
     /// Segments found.
     pub k: Option<i32>,
@@ -139,75 +181,59 @@ pub struct Run {
     pub engine_timings: Vec<PhaseTiming>,
     /// How the segments were matched to the previous active run's (stable ids).
     #[schema(value_type = Object)]
-    pub matching: Option<Value>,
+    pub matching: Option<Matching>,
     /// Extra fit facts: K-Means iterations and convergence, DBSCAN noise, PCA, mixture fit.
     #[schema(value_type = Object)]
-    pub fit: Option<Value>,
+    pub fit: Option<RunFit>,
     pub error: Option<RunError>,
     /// Notes such as a lease recovery after a worker died.
     #[schema(value_type = Vec<Object>)]
-    pub events: Value,
+    pub events: Vec<RunEvent>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub links: RunLinks,
 }
 
-fn timings(summary: Option<&Value>, key: &str) -> Vec<PhaseTiming> {
-    summary
-        .and_then(|s| s.get(key))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|t| PhaseTiming {
-                    phase: t["phase"].as_str().unwrap_or_default().to_owned(),
-                    ms: t["ms"].as_f64().unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl From<RunRow> for Run {
     fn from(r: RunRow) -> Self {
-        let summary = r.summary.as_ref();
-        let field = |k: &str| summary.and_then(|s| s.get(k)).cloned();
+        let recorded = r.summary.is_some();
+        let summary = r.summary.unwrap_or_default();
         let id = r.run_id;
+        let timings = |t: &[documents::PhaseTiming]| t.iter().map(PhaseTiming::from).collect();
         Self {
             id,
             segmentation_id: r.segmentation_id,
             segmentation_version: r.segmentation_version,
             progress: Progress {
-                phase: r.phase.clone().unwrap_or_else(|| "queued".into()),
+                phase: r.phase.unwrap_or(Phase::Queued).to_string(),
                 percent: (r.progress * 1000.0).round() / 10.0,
             },
             customers: r.customers_snapshot.map(|snapshot| RunCustomers {
                 snapshot,
                 used: r.customers_used,
                 dropped: r.customers_dropped,
-                missing_values: field("missing_values").unwrap_or(Value::Null),
+                missing_values: summary.missing_values.clone(),
                 values_imputed: r.values_imputed,
             }),
-            metrics: field("metrics").and_then(|m| serde_json::from_value(m).ok()),
-            score: field("score").and_then(|s| s.as_str().map(str::to_owned)),
-            timings: timings(summary, "timings"),
-            engine_timings: timings(summary, "engine_timings"),
-            matching: field("matching"),
-            fit: summary.map(|s| {
-                serde_json::json!({
-                    "n_iter": s.get("n_iter"),
-                    "converged": s.get("converged"),
-                    "noise": s.get("noise"),
-                    "pca": s.get("pca"),
-                    "mixture": s.get("mixture"),
-                })
+            metrics: summary.metrics.as_ref().map(RunMetrics::from),
+            score: summary.score.map(|s| s.to_string()),
+            timings: timings(&summary.timings),
+            engine_timings: timings(&summary.engine_timings),
+            fit: recorded.then(|| RunFit {
+                n_iter: summary.n_iter,
+                converged: summary.converged,
+                noise: summary.noise,
+                pca: summary.pca.clone(),
+                mixture: summary.mixture,
             }),
-            error: r.error.as_ref().map(|e| RunError {
-                kind: e["kind"].as_str().unwrap_or("internal").to_owned(),
-                message: e["message"].as_str().unwrap_or_default().to_owned(),
+            matching: summary.matching,
+            error: r.error.map(|e| RunError {
+                kind: e.kind.to_string(),
+                message: e.message,
             }),
-            status: r.status,
-            trigger: r.trigger,
+            status: r.status.to_string(),
+            trigger: r.trigger.to_string(),
             idempotency_key: r.idempotency_key,
             active: r.active,
             attempts: r.attempts,
@@ -388,7 +414,7 @@ async fn activate_run(
     ))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeatureStats {
     pub mean: f64,
     /// Population standard deviation.
@@ -398,6 +424,20 @@ pub struct FeatureStats {
     pub median: f64,
     pub q3: f64,
     pub max: f64,
+}
+
+impl From<&profile::FeatureStats> for FeatureStats {
+    fn from(s: &profile::FeatureStats) -> Self {
+        Self {
+            mean: s.mean,
+            std: s.std,
+            min: s.min,
+            q1: s.q1,
+            median: s.median,
+            q3: s.q3,
+            max: s.max,
+        }
+    }
 }
 
 /// A segment's identity and label.
@@ -462,22 +502,17 @@ pub struct SegmentList {
 }
 
 fn profile(s: SegmentRow, colour: usize) -> SegmentProfile {
-    let p = &s.profile;
     let rgb = crate::charts::PALETTE[colour % crate::charts::PALETTE.len()];
-    let get = |k: &str| p.get(k).cloned().unwrap_or(Value::Null);
     SegmentProfile {
         segment: SegmentRef::from(&s),
         position: s.segment,
         size: s.size,
         share: s.share,
-        centroid: serde_json::from_value(get("centroid")).unwrap_or_default(),
-        stats: serde_json::from_value(get("stats")).unwrap_or_default(),
-        lift: serde_json::from_value(get("lift")).unwrap_or_default(),
-        top_features: serde_json::from_value(get("top_features")).unwrap_or_default(),
-        computed_label: get("computed_label")
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        stats: s.profile.stats.iter().map(FeatureStats::from).collect(),
+        centroid: s.profile.centroid,
+        lift: s.profile.lift,
+        top_features: s.profile.top_features,
+        computed_label: s.profile.computed_label,
         colour: format!("#{:02x}{:02x}{:02x}", rgb.0, rgb.1, rgb.2),
         matched_run_id: s.matched_run_id,
         matched_distance: s.matched_distance,
@@ -501,11 +536,11 @@ async fn run_segments(
     id: web::Path<String>,
 ) -> Result<web::Json<SegmentList>> {
     let (run, segments) = service::segments(&pool, &id).await?;
-    let summary = run.summary.unwrap_or(Value::Null);
+    let summary = run.summary.unwrap_or_default();
     Ok(web::Json(SegmentList {
         run_id: run.run_id,
-        features: serde_json::from_value(summary["features"].clone()).unwrap_or_default(),
-        population: serde_json::from_value(summary["population"].clone()).unwrap_or_default(),
+        features: summary.features,
+        population: summary.population.iter().map(FeatureStats::from).collect(),
         segments: {
             let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
             segments
@@ -517,7 +552,7 @@ async fn run_segments(
     }))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ElbowPoint {
     pub k: usize,
     #[serde(flatten)]
@@ -553,19 +588,24 @@ pub struct Elbow {
 #[get("/runs/{id}/elbow")]
 async fn run_elbow(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<web::Json<Elbow>> {
     let (run, _) = service::segments(&pool, &id).await?;
-    let selection = run
-        .summary
-        .as_ref()
-        .and_then(|s| s.get("k_selection"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let selection = run.summary.and_then(|s| s.k_selection);
     Ok(web::Json(Elbow {
         run_id: run.run_id,
         k: run.k,
         k_rule: run.k_rule,
-        elbow_k: selection["elbow_k"].as_u64().map(|k| k as usize),
-        best_silhouette_k: selection["best_silhouette_k"].as_u64().map(|k| k as usize),
-        curve: serde_json::from_value(selection["curve"].clone()).unwrap_or_default(),
+        elbow_k: selection.as_ref().and_then(|s| s.elbow_k),
+        best_silhouette_k: selection.as_ref().and_then(|s| s.best_silhouette_k),
+        curve: selection
+            .map(|s| {
+                s.curve
+                    .iter()
+                    .map(|p| ElbowPoint {
+                        k: p.k,
+                        metrics: RunMetrics::from(&p.metrics),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }))
 }
 
@@ -680,7 +720,7 @@ async fn run_assignments(
         .flatten();
     Ok(HttpResponse::Ok().json(AssignmentPage {
         run_id: run.run_id,
-        score: service::score_kind(&run).to_owned(),
+        score: service::score_kind(&run).to_string(),
         assignments: rows
             .into_iter()
             .map(|r| AssignmentView {
@@ -762,7 +802,7 @@ async fn customer_segment(
         customer_id,
         active_run_id: found.active_run_id,
         current,
-        score: found.score.to_owned(),
+        score: found.score.to_string(),
         history: found.history.into_iter().map(run_segment).collect(),
     }))
 }
@@ -851,7 +891,7 @@ async fn score_customers(
     let (run, scored) = service::score(&pool, &id, inputs).await?;
     Ok(web::Json(ScoreResponse {
         run_id: run.run_id,
-        score: service::score_kind(&run).to_owned(),
+        score: service::score_kind(&run).to_string(),
         customers: scored
             .into_iter()
             .map(|s| ScoredCustomer {

@@ -87,9 +87,7 @@ impl TryFrom<SegmentationRow> for Segmentation {
             name: row.name,
             description: row.description,
             version: row.version,
-            config: serde_json::from_value(row.config).map_err(|e| {
-                crate::error::Error::Internal(anyhow::Error::new(e).context("stored configuration"))
-            })?,
+            config: row.config,
             auto_activate: row.auto_activate,
             schedule: row.schedule,
             next_run_at: row.next_run_at,

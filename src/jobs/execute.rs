@@ -2,7 +2,7 @@
 //! activate in one transaction. A heartbeat task keeps the lease and publishes progress.
 
 use super::{JobSettings, Waker, schedule};
-use crate::domain::segmentation::SegmentationConfig;
+use crate::domain::run::{FailureKind, Phase, ScoreKind};
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
@@ -10,9 +10,11 @@ use crate::segmentation::sample::ChartSample;
 use crate::service::lookup::LookupCache;
 use crate::store::assignments::{self, Assignment, Snapshot};
 use crate::store::charts::{self, ChartSampleRow};
-use crate::store::runs::{self, Lease, RunRow, SegmentRow};
+use crate::store::documents::{
+    FeatureCounts, Matching, PhaseTiming, RunFailure, RunSummary, SegmentMatch, SegmentProfile,
+};
+use crate::store::runs::{self, Lease, RunRow, SegmentRow, Unsuccessful};
 use crate::store::{attributes, segmentations};
-use serde_json::json;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ pub struct Worker {
 #[derive(Debug)]
 enum Stop {
     Failed {
-        kind: &'static str,
+        kind: FailureKind,
         message: String,
     },
     Cancelled,
@@ -43,7 +45,7 @@ enum Stop {
 impl From<sqlx::Error> for Stop {
     fn from(e: sqlx::Error) -> Self {
         Stop::Failed {
-            kind: "database",
+            kind: FailureKind::Database,
             message: format!("database error: {e}"),
         }
     }
@@ -52,7 +54,7 @@ impl From<sqlx::Error> for Stop {
 impl From<anyhow::Error> for Stop {
     fn from(e: anyhow::Error) -> Self {
         Stop::Failed {
-            kind: "internal",
+            kind: FailureKind::Internal,
             message: format!("{e:#}"),
         }
     }
@@ -61,13 +63,13 @@ impl From<anyhow::Error> for Stop {
 /// What the heartbeat publishes and learns.
 #[derive(Debug)]
 struct Shared {
-    progress: Mutex<(&'static str, f32)>,
+    progress: Mutex<(Phase, f32)>,
     cancel_requested: AtomicBool,
     lease_lost: AtomicBool,
 }
 
 impl Shared {
-    fn set(&self, phase: &'static str, fraction: f64) {
+    fn set(&self, phase: Phase, fraction: f64) {
         *self.progress.lock().expect("progress lock") = (phase, fraction.clamp(0.0, 1.0) as f32);
     }
 
@@ -136,7 +138,7 @@ impl Worker {
         let run_id = run.run_id;
         tracing::info!(worker = %self.name, %run_id, attempt = run.attempts, "run started");
         let shared = Arc::new(Shared {
-            progress: Mutex::new(("queued", 0.0)),
+            progress: Mutex::new((Phase::Queued, 0.0)),
             cancel_requested: AtomicBool::new(run.cancel_requested),
             lease_lost: AtomicBool::new(false),
         });
@@ -165,15 +167,20 @@ impl Worker {
                 Ok(())
             }
             Err(Stop::Failed { kind, message }) => {
-                tracing::warn!(%run_id, kind, %message, "run failed");
-                let error = json!({ "kind": kind, "message": message });
-                runs::finish_unsuccessful(&self.pool, run_id, &self.name, "failed", Some(&error))
-                    .await
-                    .map(drop)
+                tracing::warn!(%run_id, %kind, %message, "run failed");
+                let failure = RunFailure { kind, message };
+                runs::finish_unsuccessful(
+                    &self.pool,
+                    run_id,
+                    &self.name,
+                    Unsuccessful::Failed(&failure),
+                )
+                .await
+                .map(drop)
             }
             Err(Stop::Cancelled) => {
                 tracing::info!(%run_id, "run cancelled");
-                runs::finish_unsuccessful(&self.pool, run_id, &self.name, "cancelled", None)
+                runs::finish_unsuccessful(&self.pool, run_id, &self.name, Unsuccessful::Cancelled)
                     .await
                     .map(drop)
             }
@@ -197,25 +204,26 @@ impl Worker {
     async fn train_and_store(&self, run: &RunRow, shared: &Arc<Shared>) -> Result<(), Stop> {
         let mut timings = Vec::new();
         let mut clock = Instant::now();
-        let mut lap = |phase: &str, timings: &mut Vec<serde_json::Value>| {
-            timings.push(json!({"phase": phase, "ms": clock.elapsed().as_secs_f64() * 1e3}));
+        let mut lap = |phase: &str, timings: &mut Vec<PhaseTiming>| {
+            timings.push(PhaseTiming {
+                phase: phase.to_owned(),
+                ms: clock.elapsed().as_secs_f64() * 1e3,
+            });
             clock = Instant::now();
         };
         shared.check()?;
         // The configuration, checked against today's catalogue.
-        let config: SegmentationConfig =
-            serde_json::from_value(run.config.clone()).map_err(|e| Stop::Failed {
-                kind: "invalid_configuration",
-                message: format!("the stored configuration does not parse: {e}"),
-            })?;
         let catalogue = attributes::load(&self.pool).await?;
-        let params = config.validate(&catalogue, "config.").map_err(|errors| {
-            let detail: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            Stop::Failed {
-                kind: "invalid_configuration",
-                message: detail.join("; "),
-            }
-        })?;
+        let params = run
+            .config
+            .validate(&catalogue, "config.")
+            .map_err(|errors| {
+                let detail: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                Stop::Failed {
+                    kind: FailureKind::InvalidConfiguration,
+                    message: detail.join("; "),
+                }
+            })?;
         let names = params.preprocess.names();
         let positions: Vec<usize> = names
             .iter()
@@ -224,17 +232,17 @@ impl Worker {
 
         // Features derived from orders are brought up to date first.
         if crate::service::rfm::uses_rfm(&names) {
-            shared.set("rfm", 0.0);
+            shared.set(Phase::Rfm, 0.0);
             crate::service::rfm::refresh(&self.pool, None)
                 .await
                 .map_err(|e| Stop::Failed {
-                    kind: "rfm",
+                    kind: FailureKind::Rfm,
                     message: format!("refreshing the RFM features failed: {e}"),
                 })?;
             lap("rfm", &mut timings);
         }
         // Snapshot: one consistent read of every customer.
-        shared.set("snapshot", 0.0);
+        shared.set(Phase::Snapshot, 0.0);
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -242,22 +250,24 @@ impl Worker {
         let Snapshot { ids, columns } = assignments::snapshot(&mut tx, &positions).await?;
         tx.commit().await?;
         lap("snapshot", &mut timings);
-        let missing: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .zip(&columns)
-            .map(|(n, c)| (n.clone(), json!(c.iter().filter(|v| v.is_none()).count())))
-            .collect();
+        let missing = FeatureCounts(
+            names
+                .iter()
+                .zip(&columns)
+                .map(|(n, c)| (n.clone(), c.iter().filter(|v| v.is_none()).count() as u64))
+                .collect(),
+        );
         runs::record_snapshot(
             &self.pool,
             run.run_id,
             ids.len() as i64,
-            &serde_json::Value::Object(missing.clone()),
+            &RunSummary::snapshot(missing.clone()),
         )
         .await?;
         shared.check()?;
 
         // Train on the blocking pool; the heartbeat keeps going meanwhile.
-        shared.set("training", TRAIN_FROM);
+        shared.set(Phase::Training, TRAIN_FROM);
         let columns = Columns {
             row_ids: ids,
             names: names.clone(),
@@ -266,24 +276,24 @@ impl Worker {
         let observer = shared.clone();
         let (columns, result) = tokio::task::spawn_blocking(move || {
             let result = pipeline::run_observed(&columns, &params, &|_phase, f| {
-                observer.set("training", TRAIN_FROM + (TRAIN_TO - TRAIN_FROM) * f);
+                observer.set(Phase::Training, TRAIN_FROM + (TRAIN_TO - TRAIN_FROM) * f);
             });
             (columns, result)
         })
         .await
         .map_err(|e| Stop::Failed {
-            kind: "internal",
+            kind: FailureKind::Internal,
             message: format!("training panicked: {e}"),
         })?;
         let result = result.map_err(|e| Stop::Failed {
-            kind: "engine",
+            kind: FailureKind::Engine,
             message: e.to_string(),
         })?;
         lap("train", &mut timings);
         shared.check()?;
 
         // Results, matching and activation in one transaction.
-        shared.set("writing", TRAIN_TO);
+        shared.set(Phase::Writing, TRAIN_TO);
         let mut tx = self.pool.begin().await?;
         match runs::lock_held(&mut *tx, run.run_id, &self.name).await? {
             None => return Err(Stop::LeaseLost),
@@ -298,10 +308,7 @@ impl Worker {
             None => None,
         };
         let previous_features = match &previous {
-            Some((id, _)) => runs::find(&mut *tx, *id)
-                .await?
-                .and_then(|r| serde_json::from_value::<SegmentationConfig>(r.config).ok())
-                .map(|c| c.features),
+            Some((id, _)) => runs::find(&mut *tx, *id).await?.map(|r| r.config.features),
             None => None,
         };
         let segments = stable_segments(
@@ -342,9 +349,8 @@ impl Worker {
             &segments,
             previous.as_ref().map(|p| p.0),
             missing,
-            &timings,
+            timings,
         );
-        let model = serde_json::to_value(&result.model).map_err(anyhow::Error::from)?;
         runs::succeed(
             &mut *tx,
             run.run_id,
@@ -356,7 +362,7 @@ impl Worker {
                 k: result.k as i32,
                 k_rule: &result.k_rule,
                 summary: &summary,
-                model: &model,
+                model: &result.model,
             },
         )
         .await?;
@@ -403,10 +409,8 @@ async fn stable_segments(
     let profiles = &result.profiles.segments;
     let matches: Vec<Option<(usize, f64)>> = match previous {
         Some((_, old)) if !old.is_empty() => {
-            let old_centroids: Vec<Vec<f64>> = old
-                .iter()
-                .map(|s| serde_json::from_value(s.profile["centroid"].clone()).unwrap_or_default())
-                .collect();
+            let old_centroids: Vec<Vec<f64>> =
+                old.iter().map(|s| s.profile.centroid.clone()).collect();
             let new_centroids: Vec<Vec<f64>> =
                 profiles.iter().map(|p| p.centroid.clone()).collect();
             matching::match_segments(&new_centroids, &old_centroids, &result.preprocessor)
@@ -439,13 +443,13 @@ async fn stable_segments(
                 persona,
                 size: p.size as i64,
                 share: p.share,
-                profile: json!({
-                    "centroid": p.centroid,
-                    "stats": p.stats,
-                    "lift": p.lift,
-                    "top_features": p.top_features,
-                    "computed_label": p.label,
-                }),
+                profile: SegmentProfile {
+                    centroid: p.centroid.clone(),
+                    stats: p.stats.clone(),
+                    lift: p.lift.clone(),
+                    top_features: p.top_features.clone(),
+                    computed_label: p.label.clone(),
+                },
                 matched_run_id: old.map(|(id, _, _)| id),
                 matched_distance: old.map(|(_, _, d)| d),
             }
@@ -477,13 +481,11 @@ fn chart_row(
             .map(|p| p.points.iter().flatten().copied().collect()),
         pc_explained: sample.pca.as_ref().map(|p| p.explained.to_vec()),
         pc_centres: sample.pca.as_ref().map(|p| {
-            serde_json::Value::Object(
-                p.centres
-                    .iter()
-                    .zip(stable_of)
-                    .map(|(c, id)| (id.to_string(), json!(c)))
-                    .collect(),
-            )
+            stable_of
+                .iter()
+                .copied()
+                .zip(p.centres.iter().copied())
+                .collect()
         }),
     }
 }
@@ -492,39 +494,47 @@ fn summary(
     r: &RunResult,
     segments: &[SegmentRow],
     previous: Option<Uuid>,
-    missing: serde_json::Map<String, serde_json::Value>,
-    service_timings: &[serde_json::Value],
-) -> serde_json::Value {
-    // The engine's phases inside "train".
-    let engine: Vec<serde_json::Value> = r
-        .timings
-        .iter()
-        .map(|t| json!({"phase": t.phase, "ms": t.ms}))
-        .collect();
-    json!({
-        "features": r.profiles.features,
-        "score": r.score,
-        "missing_values": missing,
-        "noise": r.noise,
-        "n_iter": r.n_iter,
-        "converged": r.converged,
-        "metrics": r.metrics,
-        "k_selection": r.k_selection,
-        "pca": r.pca,
-        "mixture": r.mixture,
-        "population": r.profiles.population,
-        "timings": service_timings,
-        "engine_timings": engine,
-        "matching": {
-            "previous_run_id": previous,
-            "segments": segments.iter().map(|s| json!({
-                "segment": s.segment,
-                "stable_id": s.stable_id,
-                "matched": s.matched_run_id.is_some(),
-                "distance": s.matched_distance,
-            })).collect::<Vec<_>>(),
-        },
-    })
+    missing: FeatureCounts,
+    service_timings: Vec<PhaseTiming>,
+) -> RunSummary {
+    RunSummary {
+        missing_values: missing,
+        features: r.profiles.features.clone(),
+        score: Some(match r.score {
+            "probability" => ScoreKind::Probability,
+            _ => ScoreKind::Distance,
+        }),
+        noise: Some(r.noise),
+        n_iter: r.n_iter,
+        converged: r.converged,
+        metrics: Some(r.metrics),
+        k_selection: r.k_selection.clone(),
+        pca: r.pca.clone(),
+        mixture: r.mixture,
+        population: r.profiles.population.clone(),
+        timings: service_timings,
+        // The engine's phases inside "train".
+        engine_timings: r
+            .timings
+            .iter()
+            .map(|t| PhaseTiming {
+                phase: t.phase.to_owned(),
+                ms: t.ms,
+            })
+            .collect(),
+        matching: Some(Matching {
+            previous_run_id: previous,
+            segments: segments
+                .iter()
+                .map(|s| SegmentMatch {
+                    segment: s.segment,
+                    stable_id: s.stable_id,
+                    matched: s.matched_run_id.is_some(),
+                    distance: s.matched_distance,
+                })
+                .collect(),
+        }),
+    }
 }
 
 /// Renews the lease every `heartbeat` and publishes progress, until aborted.

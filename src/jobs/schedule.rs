@@ -2,6 +2,7 @@
 //! per occurrence whatever the number of replicas (the occurrence is the run's idempotency
 //! key, and due segmentations are claimed with `FOR UPDATE SKIP LOCKED`).
 
+use crate::domain::run::Trigger;
 use crate::store::{runs, segmentations};
 use chrono::{DateTime, Utc};
 use croner::Cron;
@@ -62,7 +63,7 @@ pub async fn enqueue_due(pool: &PgPool) -> anyhow::Result<usize> {
                     segmentation_id: s.segmentation_id,
                     segmentation_version: s.version,
                     config: &s.config,
-                    trigger: "schedule",
+                    trigger: Trigger::Schedule,
                     idempotency_key: Some(&key),
                 },
             )

@@ -6,13 +6,13 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Rows up to which the silhouette is exact; above, it is computed on a seeded sample of this
 /// many rows (as `silhouette_score(sample_size=…)` does).
 pub const SILHOUETTE_EXACT_LIMIT: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub inertia: f64,
     /// Mean silhouette, in [-1, 1]; higher is better. `None` with a single cluster.

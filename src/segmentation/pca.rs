@@ -10,7 +10,7 @@
 
 use super::EngineError;
 use ndarray::{Array2, ArrayView2, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone)]
 pub struct PcaFit {
@@ -24,7 +24,7 @@ pub struct PcaFit {
     pub requested: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcaSummary {
     pub requested: usize,
     pub components: usize,

@@ -12,7 +12,7 @@ use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
 use ndarray::Axis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,7 @@ pub struct RunParams {
 }
 
 /// Fit statistics of a Gaussian mixture.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MixtureFit {
     pub log_likelihood: f64,
     pub mean_log_likelihood: f64,
@@ -77,7 +77,7 @@ pub struct Phase {
     pub ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KSelection {
     /// k = 1 then the range: inertia (the elbow curve) and the other metrics.
     pub curve: Vec<SweepPoint>,

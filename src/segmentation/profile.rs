@@ -2,12 +2,12 @@
 
 use super::preprocess::{Transform, forward, quantile_in_place};
 use ndarray::ArrayView2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Lift (in population standard deviations) from which a feature counts as high or low.
 pub const LEVEL_THRESHOLD: f64 = 0.5;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureStats {
     pub mean: f64,
     /// Population standard deviation.

@@ -37,7 +37,7 @@ pub struct SweepParams {
     pub kmeans: KMeansParams,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     pub k: usize,
     #[serde(flatten)]

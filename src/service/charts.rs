@@ -49,7 +49,7 @@ async fn title(pool: &PgPool, run: &RunRow, what: &str) -> Result<String> {
 fn features(run: &RunRow) -> Vec<String> {
     run.summary
         .as_ref()
-        .and_then(|s| serde_json::from_value(s["features"].clone()).ok())
+        .map(|s| s.features.clone())
         .unwrap_or_default()
 }
 
@@ -197,8 +197,7 @@ pub async fn scatter(
                     sample
                         .pc_centres
                         .as_ref()
-                        .and_then(|c| c.get(s.stable_id.to_string()))
-                        .and_then(|c| serde_json::from_value::<[f64; 2]>(c.clone()).ok())
+                        .and_then(|c| c.get(&s.stable_id))
                         .map(|c| (c[0], c[1]))
                 })
                 .collect();
@@ -220,8 +219,8 @@ pub async fn scatter(
             segments
                 .iter()
                 .map(|s| {
-                    let c = &s.profile["centroid"];
-                    Some((c[fx].as_f64()?, c[fy].as_f64()?))
+                    let c = &s.profile.centroid;
+                    Some((*c.get(fx)?, *c.get(fy)?))
                 })
                 .collect(),
         ),
@@ -249,22 +248,18 @@ pub async fn scatter(
 
 pub async fn elbow(pool: &PgPool, run_id: &str) -> Result<ElbowChart> {
     let (run, _) = service::segments(pool, run_id).await?;
-    let selection = run
+    let points: Vec<ElbowPoint> = run
         .summary
         .as_ref()
-        .map(|s| s["k_selection"].clone())
-        .unwrap_or_default();
-    let points: Vec<ElbowPoint> = selection["curve"]
-        .as_array()
-        .map(|curve| {
-            curve
+        .and_then(|s| s.k_selection.as_ref())
+        .map(|selection| {
+            selection
+                .curve
                 .iter()
-                .filter_map(|p| {
-                    Some(ElbowPoint {
-                        k: p["k"].as_u64()? as usize,
-                        inertia: p["inertia"].as_f64()?,
-                        silhouette: p["silhouette"].as_f64(),
-                    })
+                .map(|p| ElbowPoint {
+                    k: p.k,
+                    inertia: p.metrics.inertia,
+                    silhouette: p.metrics.silhouette,
                 })
                 .collect()
         })
@@ -299,7 +294,7 @@ pub async fn segments(pool: &PgPool, run_id: &str) -> Result<SegmentsChart> {
             key,
             size: s.size.max(0) as u64,
             share: s.share,
-            lift: serde_json::from_value(s.profile["lift"].clone()).unwrap_or_default(),
+            lift: s.profile.lift.clone(),
         })
         .collect();
     Ok(SegmentsChart {

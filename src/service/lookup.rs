@@ -9,6 +9,7 @@
 //! lookup in this process sees the old state after the commit). Another replica's changes
 //! are seen within `ttl`.
 
+use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
 use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
 use crate::store::assignments::{self, HistoryRow, LoadedAssignments};
@@ -40,7 +41,6 @@ impl Default for LookupSettings {
 #[derive(Debug)]
 struct MetaRun {
     run: runs::LookupRun,
-    score: &'static str,
     /// Stable id → (label, persona).
     labels: HashMap<i32, (String, Option<String>)>,
 }
@@ -74,7 +74,7 @@ struct Inner {
 /// A customer's segments: in the active run, and in every run that kept its assignments.
 pub struct CustomerSegments {
     pub active_run_id: Option<Uuid>,
-    pub score: &'static str,
+    pub score: ScoreKind,
     pub history: Vec<HistoryRow>,
 }
 
@@ -84,13 +84,6 @@ pub struct LookupCache {
     inner: Mutex<Inner>,
     /// Held for writing around a commit that changes what lookups see and its invalidation.
     gate: RwLock<()>,
-}
-
-fn score_kind(score: Option<&str>) -> &'static str {
-    match score {
-        Some("probability") => "probability",
-        _ => "distance",
-    }
 }
 
 impl LookupCache {
@@ -166,7 +159,6 @@ impl LookupCache {
         let runs = list
             .into_iter()
             .map(|run| MetaRun {
-                score: score_kind(run.score.as_deref()),
                 labels: segments
                     .iter()
                     .filter(|s| s.run_id == run.run_id)
@@ -297,7 +289,7 @@ impl LookupCache {
             .runs
             .iter()
             .find(|r| r.run.active)
-            .map_or("distance", |r| r.score);
+            .map_or(ScoreKind::Distance, |r| r.run.score);
         // Unknown to every run: a stored customer not segmented yet, or nobody.
         if history.is_empty() && customers::find(&self.pool, customer_id).await?.is_none() {
             return Err(Error::NotFound(format!(

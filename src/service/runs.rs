@@ -1,6 +1,7 @@
 //! Runs: trigger (idempotent, one pending run per segmentation unless queueing is asked
 //! for), read, list, cancel, activate; and the reads of a run's results.
 
+use crate::domain::run::{RunStatus, ScoreKind, Trigger};
 use crate::error::{Error, FieldError, Result};
 use crate::jobs::Waker;
 use crate::segmentation::metrics::adjusted_rand_index;
@@ -85,7 +86,7 @@ pub async fn trigger(
             segmentation_id: id,
             segmentation_version: segmentation.version,
             config: &segmentation.config,
-            trigger: "api",
+            trigger: Trigger::Api,
             idempotency_key: idempotency_key.as_deref(),
         },
     )
@@ -136,11 +137,11 @@ pub async fn activate(pool: &PgPool, cache: &LookupCache, run_id: &str) -> Resul
     let run = runs::find(&mut *tx, id)
         .await?
         .ok_or_else(|| run_not_found(run_id))?;
-    if run.status != "succeeded" || !run.has_assignments {
+    if run.status != RunStatus::Succeeded || !run.has_assignments {
         return Err(Error::Conflict(format!(
             "run {id} is {}{}; only a succeeded run with its assignments can be activated",
             run.status,
-            if run.status == "succeeded" {
+            if run.status == RunStatus::Succeeded {
                 " but its assignments were dropped by retention"
             } else {
                 ""
@@ -156,7 +157,7 @@ pub async fn activate(pool: &PgPool, cache: &LookupCache, run_id: &str) -> Resul
 /// A succeeded run (results are read only from those).
 async fn succeeded(pool: &PgPool, run_id: &str) -> Result<RunRow> {
     let run = get(pool, run_id).await?;
-    if run.status != "succeeded" {
+    if run.status != RunStatus::Succeeded {
         return Err(Error::Conflict(format!(
             "run {} is {}; results exist once it has succeeded",
             run.run_id, run.status
@@ -219,17 +220,12 @@ pub async fn assignments_csv(
     Ok(assignments::csv(pool, run.run_id, segment, score).await?)
 }
 
-/// "distance" or "probability": what a run's assignment scores are.
-pub fn score_kind(run: &RunRow) -> &'static str {
-    match run
-        .summary
+/// What a run's assignment scores are.
+pub fn score_kind(run: &RunRow) -> ScoreKind {
+    run.summary
         .as_ref()
-        .and_then(|s| s.get("score"))
-        .and_then(|s| s.as_str())
-    {
-        Some("probability") => "probability",
-        _ => "distance",
-    }
+        .and_then(|s| s.score)
+        .unwrap_or(ScoreKind::Distance)
 }
 
 /// An attribute value given for scoring.
@@ -283,9 +279,6 @@ pub async fn score(
         .ok_or_else(|| run_not_found(&active.to_string()))?;
     let model: Model = runs::model(pool, active)
         .await?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("stored model")))?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
     let segments = runs::segments(pool, active).await?;
     let features: Vec<String> = model.feature_names().map(str::to_owned).collect();

@@ -45,11 +45,11 @@ fn check_name(name: &str) -> Result<String> {
     Ok(trimmed.to_owned())
 }
 
-/// The configuration checked against the current catalogue, in its stored (normalised) form.
+/// The configuration, checked against the current catalogue.
 async fn validated(
     conn: &mut sqlx::PgConnection,
     config: &SegmentationConfig,
-) -> Result<serde_json::Value> {
+) -> Result<SegmentationConfig> {
     let catalogue = attributes::load(&mut *conn).await?;
     config.validate(&catalogue, "config.").map_err(|errors| {
         Error::invalid_many(
@@ -57,7 +57,7 @@ async fn validated(
             errors,
         )
     })?;
-    serde_json::to_value(config).map_err(|e| Error::Internal(e.into()))
+    Ok(config.clone())
 }
 
 fn conflict_on_name(e: sqlx::Error, name: &str) -> Error {

@@ -4,6 +4,7 @@
 //! comparisons.
 
 use super::copy::{self, CopyBuffer, CopyDecoder};
+use crate::domain::run::ScoreKind;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgPoolCopyExt;
@@ -173,17 +174,15 @@ pub async fn csv(
     pool: &PgPool,
     run_id: Uuid,
     segment: Option<Option<i32>>,
-    score_column: &str,
+    score: ScoreKind,
 ) -> sqlx::Result<BoxStream<'static, sqlx::Result<bytes::Bytes>>> {
     let filter = match segment {
         None => String::new(),
         Some(None) => " AND a.segment IS NULL".to_owned(),
         Some(Some(s)) => format!(" AND a.segment = {s}"),
     };
-    let score_column = match score_column {
-        "probability" => "probability",
-        _ => "distance",
-    };
+    // The column is named after what the score is (a fixed word, never client input).
+    let score_column = score.as_str();
     pool.copy_out_raw(&format!(
         "COPY (SELECT a.external_id AS customer_id, a.segment AS segment_id,
                       s.label AS segment_label, a.score AS {score_column}

@@ -1,6 +1,8 @@
 //! The scatter-chart sample each run keeps (`run_chart_samples`).
 
+use super::documents::PcCentres;
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -15,8 +17,9 @@ pub struct ChartSampleRow {
     /// Row-major (PC1, PC2) pairs.
     pub pc: Option<Vec<f64>>,
     pub pc_explained: Option<Vec<f64>>,
-    /// `{"<stable id>": [pc1, pc2], …}`.
-    pub pc_centres: Option<serde_json::Value>,
+    /// Each segment's centre on the two components, by stable id.
+    #[sqlx(json(nullable))]
+    pub pc_centres: Option<PcCentres>,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> sqlx::Result<()> {
@@ -32,7 +35,7 @@ pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> sqlx::Resu
     .bind(&row.values)
     .bind(&row.pc)
     .bind(&row.pc_explained)
-    .bind(&row.pc_centres)
+    .bind(row.pc_centres.as_ref().map(Json))
     .execute(db)
     .await?;
     Ok(())

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod charts;
 pub mod copy;
 pub mod customers;
+pub mod documents;
 pub mod orders;
 pub mod runs;
 pub mod segmentations;

@@ -1,21 +1,28 @@
 //! Runs: the job queue (claim with `FOR UPDATE SKIP LOCKED`, leases, heartbeats), their
 //! results and segment profiles.
 
+use super::documents::{RunEvent, RunFailure, RunSummary, SegmentProfile};
+use crate::domain::run::{Phase, RunStatus, ScoreKind, Trigger};
+use crate::domain::segmentation::SegmentationConfig;
+use crate::segmentation::model::Model;
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RunRow {
     pub run_id: Uuid,
     pub segmentation_id: Uuid,
     pub seq: i64,
     pub segmentation_version: i32,
-    pub config: serde_json::Value,
-    pub status: String,
-    pub trigger: String,
+    /// The configuration trained (a copy taken at trigger time).
+    pub config: SegmentationConfig,
+    pub status: RunStatus,
+    pub trigger: Trigger,
     pub idempotency_key: Option<String>,
-    pub phase: Option<String>,
+    pub phase: Option<Phase>,
     pub progress: f32,
     pub worker: Option<String>,
     pub attempts: i32,
@@ -28,15 +35,70 @@ pub struct RunRow {
     pub values_imputed: Option<i64>,
     pub k: Option<i32>,
     pub k_rule: Option<String>,
-    pub summary: Option<serde_json::Value>,
+    pub summary: Option<RunSummary>,
     pub has_assignments: bool,
-    pub error: Option<serde_json::Value>,
-    pub events: serde_json::Value,
+    pub error: Option<RunFailure>,
+    pub events: Vec<RunEvent>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Whether this run is its segmentation's active one (joined in).
     pub active: bool,
+}
+
+/// A text column read as one of the domain's enums.
+fn text_enum<T: TryFrom<String, Error = String>>(row: &PgRow, column: &str) -> sqlx::Result<T> {
+    let text: String = row.try_get(column)?;
+    T::try_from(text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: e.into(),
+    })
+}
+
+impl<'r> FromRow<'r, PgRow> for RunRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let phase: Option<String> = row.try_get("phase")?;
+        Ok(Self {
+            run_id: row.try_get("run_id")?,
+            segmentation_id: row.try_get("segmentation_id")?,
+            seq: row.try_get("seq")?,
+            segmentation_version: row.try_get("segmentation_version")?,
+            config: row.try_get::<Json<SegmentationConfig>, _>("config")?.0,
+            status: text_enum(row, "status")?,
+            trigger: text_enum(row, "trigger")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            phase: phase.map(Phase::try_from).transpose().map_err(|e| {
+                sqlx::Error::ColumnDecode {
+                    index: "phase".into(),
+                    source: e.into(),
+                }
+            })?,
+            progress: row.try_get("progress")?,
+            worker: row.try_get("worker")?,
+            attempts: row.try_get("attempts")?,
+            lease_until: row.try_get("lease_until")?,
+            heartbeat_at: row.try_get("heartbeat_at")?,
+            cancel_requested: row.try_get("cancel_requested")?,
+            customers_snapshot: row.try_get("customers_snapshot")?,
+            customers_used: row.try_get("customers_used")?,
+            customers_dropped: row.try_get("customers_dropped")?,
+            values_imputed: row.try_get("values_imputed")?,
+            k: row.try_get("k")?,
+            k_rule: row.try_get("k_rule")?,
+            summary: row
+                .try_get::<Option<Json<RunSummary>>, _>("summary")?
+                .map(|j| j.0),
+            has_assignments: row.try_get("has_assignments")?,
+            error: row
+                .try_get::<Option<Json<RunFailure>>, _>("error")?
+                .map(|j| j.0),
+            events: row.try_get::<Json<Vec<RunEvent>>, _>("events")?.0,
+            created_at: row.try_get("created_at")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            active: row.try_get("active")?,
+        })
+    }
 }
 
 /// Every column but the model (read only when scoring), and whether the run is active.
@@ -53,8 +115,8 @@ pub struct NewRun<'a> {
     pub run_id: Uuid,
     pub segmentation_id: Uuid,
     pub segmentation_version: i32,
-    pub config: &'a serde_json::Value,
-    pub trigger: &'a str,
+    pub config: &'a SegmentationConfig,
+    pub trigger: Trigger,
     pub idempotency_key: Option<&'a str>,
 }
 
@@ -67,8 +129,8 @@ pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> sqlx::Result<(
     .bind(run.run_id)
     .bind(run.segmentation_id)
     .bind(run.segmentation_version)
-    .bind(run.config)
-    .bind(run.trigger)
+    .bind(Json(run.config))
+    .bind(run.trigger.as_str())
     .bind(run.idempotency_key)
     .execute(db)
     .await?;
@@ -166,15 +228,13 @@ pub async fn claim(
 }
 
 /// The model of a run.
-pub async fn model(
-    db: impl PgExecutor<'_>,
-    run_id: Uuid,
-) -> sqlx::Result<Option<serde_json::Value>> {
-    sqlx::query_scalar("SELECT model FROM runs WHERE run_id = $1")
-        .bind(run_id)
-        .fetch_optional(db)
-        .await
-        .map(Option::flatten)
+pub async fn model(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<Model>> {
+    let model: Option<Option<Json<Model>>> =
+        sqlx::query_scalar("SELECT model FROM runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(model.flatten().map(|m| m.0))
 }
 
 /// What a heartbeat learns: whether the worker still holds the run, and whether a cancel
@@ -191,7 +251,7 @@ pub async fn heartbeat(
     run_id: Uuid,
     worker: &str,
     lease_seconds: f64,
-    phase: &str,
+    phase: Phase,
     progress: f32,
 ) -> sqlx::Result<Lease> {
     let row: Option<bool> = sqlx::query_scalar(
@@ -203,7 +263,7 @@ pub async fn heartbeat(
     .bind(run_id)
     .bind(worker)
     .bind(lease_seconds)
-    .bind(phase)
+    .bind(phase.as_str())
     .bind(progress)
     .fetch_optional(db)
     .await?;
@@ -235,7 +295,7 @@ pub async fn lock_held(
 pub async fn recover_expired(
     db: impl PgExecutor<'_>,
     max_attempts: i32,
-) -> sqlx::Result<Vec<(Uuid, String)>> {
+) -> sqlx::Result<Vec<(Uuid, RunStatus)>> {
     sqlx::query_as(
         "WITH lapsed AS (
              SELECT run_id FROM runs
@@ -262,7 +322,20 @@ pub async fn recover_expired(
     )
     .bind(max_attempts)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|(id, status): (Uuid, String)| {
+        RunStatus::try_from(status)
+            .map(|s| (id, s))
+            .map_err(|e| sqlx::Error::Decode(e.into()))
+    })
+    .collect()
+}
+
+/// How a run held by a worker ended without success.
+pub enum Unsuccessful<'a> {
+    Failed(&'a RunFailure),
+    Cancelled,
 }
 
 /// Ends a run held by `worker` as failed or cancelled.
@@ -270,9 +343,12 @@ pub async fn finish_unsuccessful(
     db: impl PgExecutor<'_>,
     run_id: Uuid,
     worker: &str,
-    status: &str,
-    error: Option<&serde_json::Value>,
+    outcome: Unsuccessful<'_>,
 ) -> sqlx::Result<bool> {
+    let (status, error) = match outcome {
+        Unsuccessful::Failed(failure) => (RunStatus::Failed, Some(Json(failure))),
+        Unsuccessful::Cancelled => (RunStatus::Cancelled, None),
+    };
     let done = sqlx::query(
         "UPDATE runs SET status = $3, error = $4, finished_at = now(), worker = NULL,
                 lease_until = NULL
@@ -280,7 +356,7 @@ pub async fn finish_unsuccessful(
     )
     .bind(run_id)
     .bind(worker)
-    .bind(status)
+    .bind(status.as_str())
     .bind(error)
     .execute(db)
     .await?;
@@ -288,8 +364,8 @@ pub async fn finish_unsuccessful(
 }
 
 /// Cancels a queued run at once, or asks a running one to stop. Returns the status after.
-pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<RunStatus>> {
+    let status: Option<String> = sqlx::query_scalar(
         "UPDATE runs SET
              status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
              finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
@@ -299,7 +375,11 @@ pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Optio
     )
     .bind(run_id)
     .fetch_optional(db)
-    .await
+    .await?;
+    status
+        .map(RunStatus::try_from)
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// What a successful run records.
@@ -310,8 +390,8 @@ pub struct Success<'a> {
     pub values_imputed: i64,
     pub k: i32,
     pub k_rule: &'a str,
-    pub summary: &'a serde_json::Value,
-    pub model: &'a serde_json::Value,
+    pub summary: &'a RunSummary,
+    pub model: &'a Model,
 }
 
 pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> sqlx::Result<()> {
@@ -329,8 +409,8 @@ pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> 
     .bind(s.values_imputed)
     .bind(s.k)
     .bind(s.k_rule)
-    .bind(s.summary)
-    .bind(s.model)
+    .bind(Json(s.summary))
+    .bind(Json(s.model))
     .execute(db)
     .await?;
     Ok(())
@@ -360,7 +440,8 @@ pub struct SegmentRow {
     pub persona: Option<String>,
     pub size: i64,
     pub share: f64,
-    pub profile: serde_json::Value,
+    #[sqlx(json)]
+    pub profile: SegmentProfile,
     pub matched_run_id: Option<Uuid>,
     pub matched_distance: Option<f64>,
 }
@@ -380,7 +461,7 @@ pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> sq
     .bind(rows.iter().map(|r| r.persona.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.size).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.share).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.profile.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| Json(&r.profile)).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.matched_run_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.matched_distance).collect::<Vec<_>>())
     .execute(db)
@@ -481,28 +562,24 @@ pub async fn record_snapshot(
     db: impl PgExecutor<'_>,
     run_id: Uuid,
     customers: i64,
-    missing_values: &serde_json::Value,
+    summary: &RunSummary,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE runs SET customers_snapshot = $2,
-                summary = jsonb_build_object('missing_values', $3::jsonb)
-         WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .bind(customers)
-    .bind(missing_values)
-    .execute(db)
-    .await?;
+    sqlx::query("UPDATE runs SET customers_snapshot = $2, summary = $3 WHERE run_id = $1")
+        .bind(run_id)
+        .bind(customers)
+        .bind(Json(summary))
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 /// What a customer lookup needs to know of a segmentation's runs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LookupRun {
     pub run_id: Uuid,
     pub finished_at: Option<DateTime<Utc>>,
     pub active: bool,
-    pub score: Option<String>,
+    pub score: ScoreKind,
 }
 
 /// The segmentation's runs that still have assignments, newest first (`None`: no such
@@ -541,7 +618,10 @@ pub async fn lookup_runs(
                 run_id,
                 finished_at: r.finished_at,
                 active: r.active.unwrap_or(false),
-                score: r.score,
+                score: match r.score.as_deref() {
+                    Some("probability") => ScoreKind::Probability,
+                    _ => ScoreKind::Distance,
+                },
             })
         })
         .collect();

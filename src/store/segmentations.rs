@@ -1,7 +1,9 @@
 //! Segmentation configurations.
 
+use crate::domain::segmentation::SegmentationConfig;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -10,7 +12,8 @@ pub struct SegmentationRow {
     pub name: String,
     pub description: String,
     pub version: i32,
-    pub config: serde_json::Value,
+    #[sqlx(json)]
+    pub config: SegmentationConfig,
     pub auto_activate: bool,
     pub schedule: Option<String>,
     pub next_run_at: Option<DateTime<Utc>>,
@@ -27,7 +30,7 @@ pub async fn insert(
     id: Uuid,
     name: &str,
     description: &str,
-    config: &serde_json::Value,
+    config: &SegmentationConfig,
     auto_activate: bool,
     schedule: Option<(&str, DateTime<Utc>)>,
 ) -> sqlx::Result<SegmentationRow> {
@@ -39,7 +42,7 @@ pub async fn insert(
     .bind(id)
     .bind(name)
     .bind(description)
-    .bind(config)
+    .bind(Json(config))
     .bind(auto_activate)
     .bind(schedule.map(|s| s.0))
     .bind(schedule.map(|s| s.1))
@@ -90,7 +93,7 @@ pub async fn update(
     .bind(&row.name)
     .bind(&row.description)
     .bind(row.version)
-    .bind(&row.config)
+    .bind(Json(&row.config))
     .bind(row.auto_activate)
     .bind(&row.schedule)
     .bind(row.next_run_at)
@@ -111,7 +114,8 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
 pub struct DueRow {
     pub segmentation_id: Uuid,
     pub version: i32,
-    pub config: serde_json::Value,
+    #[sqlx(json)]
+    pub config: SegmentationConfig,
     pub schedule: String,
     pub next_run_at: DateTime<Utc>,
 }

@@ -1,0 +1,155 @@
+//! A run's states as enums: its status, what triggered it, the phase it is in, why it failed
+//! and what its assignment scores are. Each has one text form, used in the database, the
+//! API and the logs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Declares a text-backed enum: `as_str`, `Display`, `FromStr`, `TryFrom<String>` and
+/// serde, all with the same lower-case words.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("`{}` is not a ", stringify!($name), " ({})"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a run is in its life: `queued` → `running` → `succeeded`, `failed` or
+    /// `cancelled`.
+    RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RunStatus {
+    /// Queued or running: the run has not finished.
+    pub fn is_pending(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+text_enum! {
+    /// Who asked for a run.
+    Trigger {
+        Api = "api",
+        Schedule = "schedule",
+    }
+}
+
+text_enum! {
+    /// What a claimed run is doing, as its heartbeat publishes it.
+    Phase {
+        Queued = "queued",
+        /// Bringing the RFM features up to date (when the run clusters on them).
+        Rfm = "rfm",
+        Snapshot = "snapshot",
+        Training = "training",
+        Writing = "writing",
+        Done = "done",
+    }
+}
+
+text_enum! {
+    /// Why a run failed.
+    FailureKind {
+        /// The engine refused the data (e.g. nothing to cluster).
+        Engine = "engine",
+        /// The stored configuration no longer fits the attribute catalogue.
+        InvalidConfiguration = "invalid_configuration",
+        /// Refreshing the RFM features failed.
+        Rfm = "rfm",
+        /// Its workers kept dying (leases expired).
+        WorkerLost = "worker_lost",
+        Database = "database",
+        Internal = "internal",
+    }
+}
+
+text_enum! {
+    /// What an assignment's score is.
+    ScoreKind {
+        /// Distance to the segment's centroid, in the space the features are clustered in.
+        Distance = "distance",
+        /// Membership probability of the segment (Gaussian mixture).
+        Probability = "probability",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_from_its_text_and_its_json() {
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>(), Ok(*s));
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        for p in Phase::ALL {
+            assert_eq!(Phase::try_from(p.to_string()), Ok(*p));
+        }
+        for k in FailureKind::ALL {
+            let json = serde_json::to_value(k).unwrap();
+            assert_eq!(serde_json::from_value::<FailureKind>(json).unwrap(), *k);
+        }
+        assert_eq!(Trigger::Schedule.as_str(), "schedule");
+        assert_eq!(ScoreKind::Probability.to_string(), "probability");
+    }
+
+    #[test]
+    fn unknown_text_is_refused_with_the_known_words() {
+        let err = "paused".parse::<RunStatus>().unwrap_err();
+        assert!(err.contains("paused") && err.contains("succeeded"), "{err}");
+        assert!(RunStatus::Running.is_pending() && !RunStatus::Failed.is_pending());
+    }
+}
