@@ -88,7 +88,7 @@ pub enum Error {
     Gone(String),
     /// The database cannot be reached; the client may retry (503).
     #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Anything else; details go to the log, never to the client (500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -120,55 +120,5 @@ impl Error {
             detail: detail.into(),
             errors,
         }
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        if is_unavailable(&e) {
-            Self::Unavailable(e)
-        } else {
-            Self::Internal(anyhow::Error::new(e).context("database query failed"))
-        }
-    }
-}
-
-impl From<crate::store::staging::MergeError> for Error {
-    fn from(e: crate::store::staging::MergeError) -> Self {
-        use crate::store::staging::MergeError;
-        match e {
-            MergeError::Duplicates(dups) => {
-                let errors = dups
-                    .into_iter()
-                    .map(|(id, lines)| {
-                        FieldError::repeated("id", format!("customer id `{id}`"), &lines)
-                    })
-                    .collect();
-                Self::invalid_many(
-                    "the batch names the same customer more than once; nothing was written",
-                    errors,
-                )
-            }
-            MergeError::Database(e) => e.into(),
-        }
-    }
-}
-
-/// Connection-level failures, and the server refusing work while starting or shutting down.
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") // connection exception
-                || code == "57P01" // admin_shutdown
-                || code == "57P02" // crash_shutdown
-                || code == "57P03" // cannot_connect_now
-                || code == "53300" // too_many_connections
-        }),
-        _ => false,
     }
 }

@@ -4,9 +4,9 @@ use crate::domain::AttributeKind;
 use crate::error::Result;
 use crate::http::problem::Problem;
 use crate::service::customers as service;
+use crate::store::Pool;
 use actix_web::{get, web};
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,7 +71,7 @@ pub struct ValueCount {
     )
 )]
 #[get("/attributes")]
-async fn list_attributes(pool: web::Data<PgPool>) -> Result<web::Json<AttributeCatalogue>> {
+async fn list_attributes(pool: web::Data<Pool>) -> Result<web::Json<AttributeCatalogue>> {
     let (customers, summaries) = service::catalogue(&pool).await?;
     let attributes = summaries
         .into_iter()

@@ -6,10 +6,10 @@ use crate::error::{Error, Result};
 use crate::http::extract::Query;
 use crate::http::problem::Problem;
 use crate::service::charts::{self as service, MAX_POINTS};
+use crate::store::Pool;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 /// A PNG image.
@@ -165,7 +165,7 @@ pub struct RunSample {
 )]
 #[get("/runs/{id}/sample")]
 async fn run_sample(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     Query(params): Query<SampleParams>,
 ) -> Result<web::Json<RunSample>> {
@@ -220,7 +220,7 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
 )]
 #[get("/runs/{id}/charts/scatter.svg")]
 async fn scatter_chart(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     req: HttpRequest,
     Query(params): Query<ScatterParams>,
@@ -250,7 +250,7 @@ async fn scatter_chart(
 )]
 #[get("/runs/{id}/charts/elbow.svg")]
 async fn elbow_chart(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
@@ -278,7 +278,7 @@ async fn elbow_chart(
 )]
 #[get("/runs/{id}/charts/segments.svg")]
 async fn segments_chart(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
@@ -311,7 +311,7 @@ async fn segments_chart(
 )]
 #[get("/runs/{a}/compare/{b}/chart.svg")]
 async fn compare_chart(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
     Query(params): Query<ChartParams>,

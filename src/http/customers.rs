@@ -8,10 +8,10 @@ use crate::service::csv_import::{self, ImportOptions};
 use crate::service::customers::{
     self as service, Customer, CustomerUpsert, StoredValue, WriteOutcome,
 };
+use crate::store::Pool;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 /// Limits of the customer endpoints.
@@ -170,7 +170,7 @@ impl UpsertCustomersRequest {
 )]
 #[post("/customers")]
 async fn upsert_customers(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     limits: web::Data<CustomerLimits>,
     Json(body): Json<UpsertCustomersRequest>,
 ) -> Result<web::Json<WriteResult>> {
@@ -241,7 +241,7 @@ pub struct ImportedColumn {
 #[post("/customers/import")]
 async fn import_customers(
     req: HttpRequest,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     Query(params): Query<ImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<ImportResult>> {
@@ -332,7 +332,7 @@ impl From<Customer> for CustomerView {
 )]
 #[get("/customers/{id}")]
 async fn get_customer(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
 ) -> Result<web::Json<CustomerView>> {
     Ok(web::Json(service::get(&pool, &id).await?.into()))
@@ -349,7 +349,7 @@ async fn get_customer(
     )
 )]
 #[delete("/customers/{id}")]
-async fn delete_customer(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<HttpResponse> {
+async fn delete_customer(pool: web::Data<Pool>, id: web::Path<String>) -> Result<HttpResponse> {
     service::delete(&pool, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -391,7 +391,7 @@ pub struct CustomerPage {
 )]
 #[get("/customers")]
 async fn list_customers(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     Query(params): Query<PageParams>,
 ) -> Result<web::Json<CustomerPage>> {
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);

@@ -1,10 +1,10 @@
 //! Liveness and readiness probes.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::problem::Problem;
+use crate::store::Pool;
 use actix_web::{get, web};
 use serde::Serialize;
-use sqlx::PgPool;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -30,13 +30,9 @@ async fn healthz() -> web::Json<Health> {
     )
 )]
 #[get("/readyz")]
-async fn readyz(pool: web::Data<PgPool>) -> Result<web::Json<Health>> {
-    let ping = crate::store::ping(pool.get_ref());
-    match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(web::Json(Health { status: "ready" })),
-        Ok(Err(e)) => Err(Error::Unavailable(e)),
-        Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
-    }
+async fn readyz(pool: web::Data<Pool>) -> Result<web::Json<Health>> {
+    crate::store::ping(&pool, Duration::from_secs(2)).await?;
+    Ok(web::Json(Health { status: "ready" }))
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

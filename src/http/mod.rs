@@ -14,12 +14,12 @@ pub mod runs;
 pub mod segmentations;
 
 use crate::error::Error;
+use crate::store::Pool;
 use actix_web::dev::{ResourceDef, Service, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use sqlx::PgPool;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
@@ -94,7 +94,7 @@ pub struct ApiSettings {
 
 /// Everything the service answers, for one worker thread of the server.
 pub fn app(
-    pool: PgPool,
+    pool: Pool,
     settings: ApiSettings,
     waker: crate::jobs::Waker,
     cache: std::sync::Arc<crate::service::lookup::LookupCache>,

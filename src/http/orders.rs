@@ -5,10 +5,10 @@ use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query, require_content_type};
 use crate::http::problem::Problem;
 use crate::service::orders::{self as service, OrderImportOptions, OrderInput, Role};
+use crate::store::Pool;
 use crate::store::orders::OrderMerge;
 use actix_web::{HttpRequest, post, web};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
@@ -114,7 +114,7 @@ pub struct OrderImportResult {
 #[post("/orders/import")]
 async fn import_orders(
     req: HttpRequest,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     Query(params): Query<OrderImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<OrderImportResult>> {
@@ -241,7 +241,7 @@ pub struct OrderBatch {
 )]
 #[post("/orders")]
 async fn upsert_orders(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     limits: web::Data<crate::http::CustomerLimits>,
     Json(body): Json<OrderBatch>,
 ) -> Result<web::Json<OrderWrite>> {

@@ -5,9 +5,9 @@ use crate::error::{Error, Result};
 use crate::http::extract::Query;
 use crate::http::problem::Problem;
 use crate::service::rfm;
+use crate::store::Pool;
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -52,7 +52,7 @@ pub struct RfmRefreshResult {
 )]
 #[post("/rfm/refresh")]
 async fn refresh_rfm(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     Query(params): Query<RefreshParams>,
 ) -> Result<web::Json<RfmRefreshResult>> {
     let reference = params
@@ -110,7 +110,7 @@ pub struct NamedSegments {
     )
 )]
 #[get("/rfm/segments")]
-async fn rfm_segments(pool: web::Data<PgPool>) -> Result<web::Json<NamedSegments>> {
+async fn rfm_segments(pool: web::Data<Pool>) -> Result<web::Json<NamedSegments>> {
     let segments = rfm::segments(&pool)
         .await?
         .into_iter()

@@ -13,6 +13,7 @@ use crate::segmentation::pipeline::MixtureFit;
 use crate::segmentation::profile;
 use crate::service::lookup::LookupCache;
 use crate::service::runs::{self as service, MoverFilter, ScoreInput, ScoreValue, Triggered};
+use crate::store::Pool;
 use crate::store::documents::{self, FeatureCounts, Matching, RunEvent};
 use crate::store::runs::{RunRow, SegmentRow};
 use actix_web::http::header;
@@ -20,7 +21,6 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -286,7 +286,7 @@ pub struct TriggerParams {
 )]
 #[post("/segmentations/{id}/runs")]
 async fn trigger_run(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     waker: web::Data<Waker>,
     id: web::Path<String>,
     req: HttpRequest,
@@ -345,7 +345,7 @@ pub struct RunList {
 )]
 #[get("/segmentations/{id}/runs")]
 async fn list_runs(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     Query(params): Query<RunPageParams>,
 ) -> Result<web::Json<RunList>> {
@@ -371,7 +371,7 @@ async fn list_runs(
     )
 )]
 #[get("/runs/{id}")]
-async fn get_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<web::Json<Run>> {
+async fn get_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<web::Json<Run>> {
     Ok(web::Json(service::get(&pool, &id).await?.into()))
 }
 
@@ -387,7 +387,7 @@ async fn get_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<web::
     )
 )]
 #[post("/runs/{id}/cancel")]
-async fn cancel_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<HttpResponse> {
+async fn cancel_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<HttpResponse> {
     let run = Run::from(service::cancel(&pool, &id).await?);
     Ok(HttpResponse::Accepted().json(run))
 }
@@ -405,7 +405,7 @@ async fn cancel_run(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<Ht
 )]
 #[post("/runs/{id}/activate")]
 async fn activate_run(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,
     id: web::Path<String>,
 ) -> Result<web::Json<Run>> {
@@ -532,7 +532,7 @@ fn profile(s: SegmentRow, colour: usize) -> SegmentProfile {
 )]
 #[get("/runs/{id}/segments")]
 async fn run_segments(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
 ) -> Result<web::Json<SegmentList>> {
     let (run, segments) = service::segments(&pool, &id).await?;
@@ -586,7 +586,7 @@ pub struct Elbow {
     )
 )]
 #[get("/runs/{id}/elbow")]
-async fn run_elbow(pool: web::Data<PgPool>, id: web::Path<String>) -> Result<web::Json<Elbow>> {
+async fn run_elbow(pool: web::Data<Pool>, id: web::Path<String>) -> Result<web::Json<Elbow>> {
     let (run, _) = service::segments(&pool, &id).await?;
     let selection = run.summary.and_then(|s| s.k_selection);
     Ok(web::Json(Elbow {
@@ -687,7 +687,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
 )]
 #[get("/runs/{id}/assignments")]
 async fn run_assignments(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     req: HttpRequest,
     Query(params): Query<AssignmentParams>,
@@ -862,7 +862,7 @@ pub struct ScoreResponse {
 )]
 #[post("/segmentations/{id}/score")]
 async fn score_customers(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     Json(body): Json<ScoreRequest>,
 ) -> Result<web::Json<ScoreResponse>> {
@@ -972,7 +972,7 @@ pub struct Comparison {
 )]
 #[get("/runs/{a}/compare/{b}")]
 async fn compare_runs(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     path: web::Path<(String, String)>,
     Query(params): Query<CompareParams>,
 ) -> Result<web::Json<Comparison>> {

@@ -6,11 +6,11 @@ use crate::http::extract::Json;
 use crate::http::problem::Problem;
 use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{self as service, Changes};
+use crate::store::Pool;
 use crate::store::segmentations::SegmentationRow;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 fn yes() -> bool {
@@ -122,7 +122,7 @@ pub struct SegmentationList {
 )]
 #[post("/segmentations")]
 async fn create_segmentation(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     Json(body): Json<CreateSegmentation>,
 ) -> Result<HttpResponse> {
     let row = service::create(
@@ -149,7 +149,7 @@ async fn create_segmentation(
     )
 )]
 #[get("/segmentations")]
-async fn list_segmentations(pool: web::Data<PgPool>) -> Result<web::Json<SegmentationList>> {
+async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<SegmentationList>> {
     let segmentations = service::list(&pool)
         .await?
         .into_iter()
@@ -170,7 +170,7 @@ async fn list_segmentations(pool: web::Data<PgPool>) -> Result<web::Json<Segment
 )]
 #[get("/segmentations/{id}")]
 async fn get_segmentation(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
 ) -> Result<web::Json<Segmentation>> {
     Ok(web::Json(service::get(&pool, &id).await?.try_into()?))
@@ -191,7 +191,7 @@ async fn get_segmentation(
 )]
 #[patch("/segmentations/{id}")]
 async fn update_segmentation(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     id: web::Path<String>,
     Json(body): Json<UpdateSegmentation>,
 ) -> Result<web::Json<Segmentation>> {
@@ -219,7 +219,7 @@ async fn update_segmentation(
 )]
 #[delete("/segmentations/{id}")]
 async fn delete_segmentation(
-    pool: web::Data<PgPool>,
+    pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {

@@ -8,14 +8,14 @@ use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
 use crate::segmentation::sample::ChartSample;
 use crate::service::lookup::LookupCache;
+use crate::store::Pool;
 use crate::store::assignments::{self, Assignment, Snapshot};
 use crate::store::charts::{self, ChartSampleRow};
 use crate::store::documents::{
     FeatureCounts, Matching, PhaseTiming, RunFailure, RunSummary, SegmentMatch, SegmentProfile,
 };
 use crate::store::runs::{self, Lease, RunRow, SegmentRow, Unsuccessful};
-use crate::store::{attributes, segmentations};
-use sqlx::PgPool;
+use crate::store::{self, Constraint, attributes, segmentations};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub struct Worker {
     pub name: String,
-    pub pool: PgPool,
+    pub pool: Pool,
     pub settings: JobSettings,
     pub cache: Arc<LookupCache>,
 }
@@ -42,8 +42,8 @@ enum Stop {
     ShuttingDown,
 }
 
-impl From<sqlx::Error> for Stop {
-    fn from(e: sqlx::Error) -> Self {
+impl From<store::Error> for Stop {
+    fn from(e: store::Error) -> Self {
         Stop::Failed {
             kind: FailureKind::Database,
             message: format!("database error: {e}"),
@@ -109,9 +109,7 @@ impl Worker {
                 Ok(None) => {}
                 // Two workers claimed two queued runs of one segmentation at once: the
                 // one-running index refused ours; the queue is simply tried again.
-                Err(sqlx::Error::Database(e)) if e.constraint() == Some("runs_one_running") => {
-                    continue;
-                }
+                Err(e) if e.constraint() == Some(Constraint::OneRunningRun) => continue,
                 Err(e) => tracing::warn!(worker = %self.name, error = %e, "claiming a run failed"),
             }
             tokio::select! {
@@ -243,12 +241,9 @@ impl Worker {
         }
         // Snapshot: one consistent read of every customer.
         shared.set(Phase::Snapshot, 0.0);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let Snapshot { ids, columns } = assignments::snapshot(&mut tx, &positions).await?;
-        tx.commit().await?;
+        store::commit(tx).await?;
         lap("snapshot", &mut timings);
         let missing = FeatureCounts(
             names
@@ -294,7 +289,7 @@ impl Worker {
 
         // Results, matching and activation in one transaction.
         shared.set(Phase::Writing, TRAIN_TO);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = store::begin(&self.pool).await?;
         match runs::lock_held(&mut *tx, run.run_id, &self.name).await? {
             None => return Err(Stop::LeaseLost),
             Some(true) => return Err(Stop::Cancelled),
@@ -371,7 +366,7 @@ impl Worker {
         }
         let committing = Instant::now();
         self.cache
-            .changing(run.segmentation_id, tx.commit())
+            .changing(run.segmentation_id, store::commit(tx))
             .await?;
         // Not stored: the run is visible as succeeded from the commit on.
         tracing::debug!(run_id = %run.run_id, ms = committing.elapsed().as_secs_f64() * 1e3, "run committed");
@@ -383,14 +378,16 @@ impl Worker {
 
     /// Drops the assignments of all but the newest `keep_assignments` runs (never the
     /// active run's).
-    async fn retain(&self, segmentation_id: Uuid) -> sqlx::Result<()> {
+    async fn retain(&self, segmentation_id: Uuid) -> store::Result<()> {
         for run_id in
             runs::beyond_retention(&self.pool, segmentation_id, self.settings.keep_assignments)
                 .await?
         {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = store::begin(&self.pool).await?;
             assignments::drop_partition(&mut tx, run_id).await?;
-            self.cache.changing(segmentation_id, tx.commit()).await?;
+            self.cache
+                .changing(segmentation_id, store::commit(tx))
+                .await?;
             self.cache.forget_run(run_id);
             tracing::info!(%run_id, "dropped the assignments of an old run");
         }
@@ -401,11 +398,11 @@ impl Worker {
 /// The run's segments with their stable ids: a segment matched to one of the previous
 /// active run's keeps its id and label; the others get new ids.
 async fn stable_segments(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut store::Conn,
     run: &RunRow,
     result: &RunResult,
     previous: Option<&(Uuid, Vec<SegmentRow>)>,
-) -> sqlx::Result<Vec<SegmentRow>> {
+) -> store::Result<Vec<SegmentRow>> {
     let profiles = &result.profiles.segments;
     let matches: Vec<Option<(usize, f64)>> = match previous {
         Some((_, old)) if !old.is_empty() => {
@@ -539,7 +536,7 @@ fn summary(
 
 /// Renews the lease every `heartbeat` and publishes progress, until aborted.
 async fn heartbeat(
-    pool: PgPool,
+    pool: Pool,
     run_id: Uuid,
     worker: String,
     settings: JobSettings,

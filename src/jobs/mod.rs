@@ -7,7 +7,7 @@ pub mod execute;
 pub mod schedule;
 
 use crate::service::lookup::LookupCache;
-use sqlx::PgPool;
+use crate::store::Pool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -60,7 +60,7 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn start(pool: PgPool, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
+    pub fn start(pool: Pool, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
         let waker = Waker::default();
         let (stop, stopped) = watch::channel(false);
         let prefix = format!(

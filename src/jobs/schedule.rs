@@ -3,11 +3,11 @@
 //! key, and due segmentations are claimed with `FOR UPDATE SKIP LOCKED`).
 
 use crate::domain::run::Trigger;
+use crate::store::Pool;
 use crate::store::{runs, segmentations};
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use sqlx::PgPool;
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]
@@ -40,8 +40,8 @@ impl Schedule {
 
 /// Queues a run for every segmentation whose schedule is due, and moves its next time on.
 /// Returns how many runs were queued.
-pub async fn enqueue_due(pool: &PgPool) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
+pub async fn enqueue_due(pool: &Pool) -> anyhow::Result<usize> {
+    let mut tx = crate::store::begin(pool).await?;
     let due = segmentations::due(&mut *tx).await?;
     let now = Utc::now();
     let mut queued = 0;
@@ -73,7 +73,7 @@ pub async fn enqueue_due(pool: &PgPool) -> anyhow::Result<usize> {
         }
         segmentations::set_next_run(&mut *tx, s.segmentation_id, next).await?;
     }
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(queued)
 }
 

@@ -7,9 +7,9 @@ use crate::charts::{
     count, segment_colours,
 };
 use crate::error::{Error, Result};
+use crate::store::Pool;
 use crate::store::runs::{RunRow, SegmentRow};
 use crate::store::{charts, segmentations};
-use sqlx::PgPool;
 use std::collections::HashMap;
 
 /// The largest sample the scatter chart draws, and its default.
@@ -38,7 +38,7 @@ fn noise_key() -> SegmentKey {
 }
 
 /// "Mall — run 3".
-async fn title(pool: &PgPool, run: &RunRow, what: &str) -> Result<String> {
+async fn title(pool: &Pool, run: &RunRow, what: &str) -> Result<String> {
     let name = segmentations::find(pool, run.segmentation_id)
         .await?
         .map(|s| s.name)
@@ -122,7 +122,7 @@ pub struct SampledCustomer {
     pub pc: Option<[f64; 2]>,
 }
 
-async fn stored_sample(pool: &PgPool, run: &RunRow) -> Result<charts::ChartSampleRow> {
+async fn stored_sample(pool: &Pool, run: &RunRow) -> Result<charts::ChartSampleRow> {
     charts::find(pool, run.run_id).await?.ok_or_else(|| {
         Error::NotFound(format!(
             "run {} kept no chart sample (it was trained before charts existed); retrain to \
@@ -133,7 +133,7 @@ async fn stored_sample(pool: &PgPool, run: &RunRow) -> Result<charts::ChartSampl
 }
 
 /// The first `limit` customers of the run's stored random sample.
-pub async fn sample(pool: &PgPool, run_id: &str, limit: usize) -> Result<Sample> {
+pub async fn sample(pool: &Pool, run_id: &str, limit: usize) -> Result<Sample> {
     let (run, _) = service::segments(pool, run_id).await?;
     let stored = stored_sample(pool, &run).await?;
     let d = stored.features.len();
@@ -158,7 +158,7 @@ pub async fn sample(pool: &PgPool, run_id: &str, limit: usize) -> Result<Sample>
 }
 
 pub async fn scatter(
-    pool: &PgPool,
+    pool: &Pool,
     run_id: &str,
     x: Option<&str>,
     y: Option<&str>,
@@ -246,7 +246,7 @@ pub async fn scatter(
     })
 }
 
-pub async fn elbow(pool: &PgPool, run_id: &str) -> Result<ElbowChart> {
+pub async fn elbow(pool: &Pool, run_id: &str) -> Result<ElbowChart> {
     let (run, _) = service::segments(pool, run_id).await?;
     let points: Vec<ElbowPoint> = run
         .summary
@@ -285,7 +285,7 @@ pub async fn elbow(pool: &PgPool, run_id: &str) -> Result<ElbowChart> {
     })
 }
 
-pub async fn segments(pool: &PgPool, run_id: &str) -> Result<SegmentsChart> {
+pub async fn segments(pool: &Pool, run_id: &str) -> Result<SegmentsChart> {
     let (run, segments) = service::segments(pool, run_id).await?;
     let bars = keys(&segments)
         .into_iter()
@@ -309,7 +309,7 @@ pub async fn segments(pool: &PgPool, run_id: &str) -> Result<SegmentsChart> {
     })
 }
 
-pub async fn transitions(pool: &PgPool, a: &str, b: &str) -> Result<TransitionChart> {
+pub async fn transitions(pool: &Pool, a: &str, b: &str) -> Result<TransitionChart> {
     let comparison = service::compare(
         pool,
         a,

@@ -11,11 +11,11 @@ use crate::csvstream::{Record, RecordReader, normalize_header};
 use crate::domain::{AttributeKind, AttributeName, ExternalId, NumericValue};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
 use crate::service::customers::new_attributes;
+use crate::store::Pool;
 use crate::store::staging::{self, Slot, StagingEncoder};
 use crate::store::{Catalogue, attributes};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use sqlx::PgPool;
 
 /// Rows read before column kinds are decided.
 pub const HEAD_ROWS: usize = 10_000;
@@ -50,11 +50,7 @@ pub struct ImportOutcome {
 
 /// Imports a CSV body. `body` yields the request's chunks as they arrive.
 #[tracing::instrument(skip_all)]
-pub async fn import<S, E>(
-    pool: &PgPool,
-    options: ImportOptions,
-    mut body: S,
-) -> Result<ImportOutcome>
+pub async fn import<S, E>(pool: &Pool, options: ImportOptions, mut body: S) -> Result<ImportOutcome>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -82,7 +78,7 @@ where
         .take()
         .ok_or_else(|| Error::invalid("body", "the CSV body is empty: it needs a header line"))?;
 
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let layout = Layout::plan(&header, &options, &known, &head.rows)?;
     let catalogue = attributes::register(&mut tx, &layout.wanted()).await?;
@@ -111,7 +107,7 @@ where
     copy.send(writer.encoder.take_last_chunk()).await?;
     copy.finish().await?;
     let merged = staging::merge(&mut tx, &writer.encoder).await?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
 
     let columns = writer
         .layout

@@ -2,10 +2,10 @@
 
 use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId};
 use crate::error::{Error, FieldError, Result};
+use crate::store::Pool;
 use crate::store::staging::{self, Slot, StagingEncoder};
 use crate::store::{self, Catalogue, attributes, customers::CustomerRow};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 /// One customer of a JSON batch: the attributes it names are written, the others kept.
 #[derive(Debug, Clone)]
@@ -27,8 +27,8 @@ pub struct WriteOutcome {
 
 /// Upserts a batch atomically: all customers are written, or (on any error) none.
 #[tracing::instrument(skip_all, fields(customers = batch.len()))]
-pub async fn upsert(pool: &PgPool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
-    let mut tx = pool.begin().await?;
+pub async fn upsert(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
+    let mut tx = crate::store::begin(pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let wanted = attribute_kinds(&known, &batch)?;
     let catalogue = attributes::register(&mut tx, &wanted).await?;
@@ -68,7 +68,7 @@ pub async fn upsert(pool: &PgPool, batch: Vec<CustomerUpsert>) -> Result<WriteOu
     let merged = staging::merge(&mut tx, &encoder)
         .await
         .map_err(|e| rename_duplicate_lines(e.into()))?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(WriteOutcome {
         received: merged.received,
         inserted: merged.inserted,
@@ -197,8 +197,8 @@ fn to_customer(row: CustomerRow, catalogue: &Catalogue) -> Customer {
     }
 }
 
-pub async fn get(pool: &PgPool, id: &str) -> Result<Customer> {
-    let mut tx = pool.begin().await?;
+pub async fn get(pool: &Pool, id: &str) -> Result<Customer> {
+    let mut tx = crate::store::begin(pool).await?;
     let row = store::customers::find(&mut *tx, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no customer with id `{id}`")))?;
@@ -208,11 +208,11 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Customer> {
 
 /// A page of customers in id order, and the cursor for the next page when there is one.
 pub async fn page(
-    pool: &PgPool,
+    pool: &Pool,
     after: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<Customer>, Option<String>)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let mut rows = store::customers::page(&mut *tx, after, i64::from(limit) + 1).await?;
     let catalogue = attributes::load(&mut *tx).await?;
     let more = rows.len() > limit as usize;
@@ -230,13 +230,13 @@ pub async fn page(
 }
 
 /// Deletes a customer and its order lines, together.
-pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
-    let mut tx = pool.begin().await?;
+pub async fn delete(pool: &Pool, id: &str) -> Result<()> {
+    let mut tx = crate::store::begin(pool).await?;
     if !store::customers::delete(&mut *tx, id).await? {
         return Err(Error::NotFound(format!("no customer with id `{id}`")));
     }
     store::orders::delete_of_customer(&mut *tx, id).await?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(())
 }
 
@@ -268,11 +268,8 @@ pub struct CategoricalSummary {
 pub const TOP_VALUES: i64 = 10;
 
 /// The catalogue with figures, from one consistent snapshot.
-pub async fn catalogue(pool: &PgPool) -> Result<(i64, Vec<AttributeSummary>)> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+pub async fn catalogue(pool: &Pool) -> Result<(i64, Vec<AttributeSummary>)> {
+    let mut tx = store::begin_snapshot(pool).await?;
     let catalogue = attributes::load(&mut *tx).await?;
     let total = store::customers::count(&mut *tx).await?;
     let (numeric, categorical, top) = attributes::stats(&mut tx, TOP_VALUES).await?;

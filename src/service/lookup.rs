@@ -12,9 +12,9 @@
 use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
 use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
+use crate::store::Pool;
 use crate::store::assignments::{self, HistoryRow, LoadedAssignments};
 use crate::store::{customers, runs};
-use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,7 +79,7 @@ pub struct CustomerSegments {
 }
 
 pub struct LookupCache {
-    pool: PgPool,
+    pool: Pool,
     settings: LookupSettings,
     inner: Mutex<Inner>,
     /// Held for writing around a commit that changes what lookups see and its invalidation.
@@ -87,7 +87,7 @@ pub struct LookupCache {
 }
 
 impl LookupCache {
-    pub fn new(pool: PgPool, settings: LookupSettings) -> Arc<Self> {
+    pub fn new(pool: Pool, settings: LookupSettings) -> Arc<Self> {
         Arc::new(Self {
             pool,
             settings,

@@ -9,10 +9,10 @@ use crate::domain::order::{
 };
 use crate::domain::{ExternalId, Invalid};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
+use crate::store::Pool;
 use crate::store::orders::{self, DuplicateLines, OrderEncoder, OrderMerge};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use sqlx::PgPool;
 use std::collections::HashMap;
 
 /// The columns of an order export, and the header names recognised for each (normalised).
@@ -370,7 +370,7 @@ fn duplicates_error(d: DuplicateLines) -> Error {
 /// Imports a CSV of order lines. `body` yields the request's chunks as they arrive.
 #[tracing::instrument(skip_all)]
 pub async fn import<S, E>(
-    pool: &PgPool,
+    pool: &Pool,
     options: OrderImportOptions,
     mut body: S,
 ) -> Result<OrderImportOutcome>
@@ -384,7 +384,7 @@ where
         header: None,
         stager: Stager::default(),
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let mut copy = orders::begin_copy(&mut tx).await?;
     while let Some(chunk) = body.next().await {
         let chunk =
@@ -411,7 +411,7 @@ where
     stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(stager.outcome)
 }
 
@@ -512,7 +512,7 @@ pub struct OrderInput {
 
 /// Upserts a JSON batch (all or nothing); lines without `line_no` are numbered by their
 /// position among their order's lines in the batch.
-pub async fn upsert(pool: &PgPool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
+pub async fn upsert(pool: &Pool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
     if batch.is_empty() {
         return Err(Error::invalid("orders", "give at least one order line"));
     }
@@ -574,13 +574,13 @@ pub async fn upsert(pool: &PgPool, batch: Vec<OrderInput>) -> Result<OrderMerge>
     if !stager.errors.is_empty() {
         return Err(Error::invalid_fields(stager.errors));
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let mut copy = orders::begin_copy(&mut tx).await?;
     copy.send(stager.encoder.take_last_chunk()).await?;
     copy.finish().await?;
     let merged = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(merged)
 }

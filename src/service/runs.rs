@@ -8,12 +8,12 @@ use crate::segmentation::metrics::adjusted_rand_index;
 use crate::segmentation::model::Model;
 use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
+use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
 use crate::store::runs::{self, RunRow, SegmentRow};
 use crate::store::segmentations;
 use futures_util::stream::BoxStream;
 use ndarray::Array2;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -51,7 +51,7 @@ pub enum Triggered {
 
 /// Queues a run of the segmentation's current configuration.
 pub async fn trigger(
-    pool: &PgPool,
+    pool: &Pool,
     waker: &Waker,
     segmentation_id: &str,
     idempotency_key: Option<String>,
@@ -59,7 +59,7 @@ pub async fn trigger(
 ) -> Result<Triggered> {
     let id = parse_id(segmentation_id)?;
     // The segmentation's row lock serialises concurrent triggers of one segmentation.
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let segmentation = segmentations::find_for_update(&mut *tx, id)
         .await?
         .ok_or_else(|| segmentation_not_found(segmentation_id))?;
@@ -92,19 +92,19 @@ pub async fn trigger(
     )
     .await?;
     let run = runs::find(&mut *tx, run_id).await?.expect("just inserted");
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     waker.wake();
     Ok(Triggered::Queued(run))
 }
 
-pub async fn get(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+pub async fn get(pool: &Pool, run_id: &str) -> Result<RunRow> {
     runs::find(pool, parse_run_id(run_id)?)
         .await?
         .ok_or_else(|| run_not_found(run_id))
 }
 
 pub async fn list(
-    pool: &PgPool,
+    pool: &Pool,
     segmentation_id: &str,
     before: Option<i64>,
     limit: i64,
@@ -118,7 +118,7 @@ pub async fn list(
 
 /// Cancels a queued run, or asks a running one to stop (it ends `cancelled` at its next
 /// phase boundary). A finished run cannot be cancelled.
-pub async fn cancel(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+pub async fn cancel(pool: &Pool, run_id: &str) -> Result<RunRow> {
     let id = parse_run_id(run_id)?;
     if runs::cancel(pool, id).await?.is_none() {
         let run = get(pool, run_id).await?;
@@ -131,9 +131,9 @@ pub async fn cancel(pool: &PgPool, run_id: &str) -> Result<RunRow> {
 }
 
 /// Makes a succeeded run its segmentation's active run.
-pub async fn activate(pool: &PgPool, cache: &LookupCache, run_id: &str) -> Result<RunRow> {
+pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: &str) -> Result<RunRow> {
     let id = parse_run_id(run_id)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let run = runs::find(&mut *tx, id)
         .await?
         .ok_or_else(|| run_not_found(run_id))?;
@@ -150,12 +150,14 @@ pub async fn activate(pool: &PgPool, cache: &LookupCache, run_id: &str) -> Resul
     }
     segmentations::find_for_update(&mut *tx, run.segmentation_id).await?;
     runs::activate(&mut *tx, run.segmentation_id, id).await?;
-    cache.changing(run.segmentation_id, tx.commit()).await?;
+    cache
+        .changing(run.segmentation_id, crate::store::commit(tx))
+        .await?;
     get(pool, run_id).await
 }
 
 /// A succeeded run (results are read only from those).
-async fn succeeded(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+async fn succeeded(pool: &Pool, run_id: &str) -> Result<RunRow> {
     let run = get(pool, run_id).await?;
     if run.status != RunStatus::Succeeded {
         return Err(Error::Conflict(format!(
@@ -167,7 +169,7 @@ async fn succeeded(pool: &PgPool, run_id: &str) -> Result<RunRow> {
 }
 
 /// A run with its assignments still stored.
-async fn with_assignments(pool: &PgPool, run_id: &str) -> Result<RunRow> {
+async fn with_assignments(pool: &Pool, run_id: &str) -> Result<RunRow> {
     let run = succeeded(pool, run_id).await?;
     if !run.has_assignments {
         return Err(Error::Gone(format!(
@@ -178,7 +180,7 @@ async fn with_assignments(pool: &PgPool, run_id: &str) -> Result<RunRow> {
     Ok(run)
 }
 
-pub async fn segments(pool: &PgPool, run_id: &str) -> Result<(RunRow, Vec<SegmentRow>)> {
+pub async fn segments(pool: &Pool, run_id: &str) -> Result<(RunRow, Vec<SegmentRow>)> {
     let run = succeeded(pool, run_id).await?;
     let segments = runs::segments(pool, run.run_id).await?;
     Ok((run, segments))
@@ -198,7 +200,7 @@ pub fn parse_segment(field: &str, value: &str) -> Result<Option<i32>> {
 }
 
 pub async fn assignments_page(
-    pool: &PgPool,
+    pool: &Pool,
     run_id: &str,
     segment: Option<Option<i32>>,
     after: Option<&str>,
@@ -211,10 +213,10 @@ pub async fn assignments_page(
 }
 
 pub async fn assignments_csv(
-    pool: &PgPool,
+    pool: &Pool,
     run_id: &str,
     segment: Option<Option<i32>>,
-) -> Result<BoxStream<'static, sqlx::Result<bytes::Bytes>>> {
+) -> Result<BoxStream<'static, crate::store::Result<bytes::Bytes>>> {
     let run = with_assignments(pool, run_id).await?;
     let score = score_kind(&run);
     Ok(assignments::csv(pool, run.run_id, segment, score).await?)
@@ -252,7 +254,7 @@ pub struct ScoreResult {
 
 /// Scores customers with the active run's model, writing nothing.
 pub async fn score(
-    pool: &PgPool,
+    pool: &Pool,
     segmentation_id: &str,
     inputs: Vec<ScoreInput>,
 ) -> Result<(RunRow, Vec<ScoreResult>)> {
@@ -362,12 +364,7 @@ pub struct MoverFilter<'a> {
     pub limit: i64,
 }
 
-pub async fn compare(
-    pool: &PgPool,
-    a: &str,
-    b: &str,
-    filter: MoverFilter<'_>,
-) -> Result<Comparison> {
+pub async fn compare(pool: &Pool, a: &str, b: &str, filter: MoverFilter<'_>) -> Result<Comparison> {
     let ra = with_assignments(pool, a).await?;
     let rb = with_assignments(pool, b).await?;
     if ra.segmentation_id != rb.segmentation_id {

@@ -4,11 +4,11 @@ use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
 use crate::jobs::schedule::Schedule;
 use crate::service::lookup::LookupCache;
+use crate::store::Pool;
 use crate::store::assignments;
 use crate::store::attributes;
 use crate::store::runs;
 use crate::store::segmentations::{self as store, SegmentationRow};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -47,7 +47,7 @@ fn check_name(name: &str) -> Result<String> {
 
 /// The configuration, checked against the current catalogue.
 async fn validated(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut crate::store::Conn,
     config: &SegmentationConfig,
 ) -> Result<SegmentationConfig> {
     let catalogue = attributes::load(&mut *conn).await?;
@@ -60,19 +60,17 @@ async fn validated(
     Ok(config.clone())
 }
 
-fn conflict_on_name(e: sqlx::Error, name: &str) -> Error {
-    match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("segmentations_name_key") => {
-            Error::Conflict(format!(
-                "name: a segmentation named `{name}` exists already"
-            ))
-        }
+fn conflict_on_name(e: crate::store::Error, name: &str) -> Error {
+    match e.constraint() {
+        Some(crate::store::Constraint::SegmentationName) => Error::Conflict(format!(
+            "name: a segmentation named `{name}` exists already"
+        )),
         _ => e.into(),
     }
 }
 
 pub async fn create(
-    pool: &PgPool,
+    pool: &Pool,
     name: &str,
     description: &str,
     config: &SegmentationConfig,
@@ -81,7 +79,7 @@ pub async fn create(
 ) -> Result<SegmentationRow> {
     let name = check_name(name)?;
     let schedule = schedule.map(check_schedule).transpose()?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let config = validated(&mut tx, config).await?;
     let row = store::insert(
         &mut *tx,
@@ -94,7 +92,7 @@ pub async fn create(
     )
     .await
     .map_err(|e| conflict_on_name(e, &name))?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(row)
 }
 
@@ -106,25 +104,25 @@ pub(crate) fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| not_found(id))
 }
 
-pub async fn get(pool: &PgPool, id: &str) -> Result<SegmentationRow> {
+pub async fn get(pool: &Pool, id: &str) -> Result<SegmentationRow> {
     store::find(pool, parse_id(id)?)
         .await?
         .ok_or_else(|| not_found(id))
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<SegmentationRow>> {
+pub async fn list(pool: &Pool) -> Result<Vec<SegmentationRow>> {
     Ok(store::list(pool).await?)
 }
 
 /// Applies the changes; a changed configuration is a new version.
-pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<SegmentationRow> {
+pub async fn update(pool: &Pool, id: &str, changes: Changes) -> Result<SegmentationRow> {
     let uuid = parse_id(id)?;
     let name = changes.name.as_deref().map(check_name).transpose()?;
     let schedule = changes
         .schedule
         .map(|s| s.as_deref().map(check_schedule).transpose())
         .transpose()?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     let mut row = store::find_for_update(&mut *tx, uuid)
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -154,14 +152,14 @@ pub async fn update(pool: &PgPool, id: &str, changes: Changes) -> Result<Segment
     let row = store::update(&mut *tx, &row)
         .await
         .map_err(|e| conflict_on_name(e, &name))?;
-    tx.commit().await?;
+    crate::store::commit(tx).await?;
     Ok(row)
 }
 
 /// Deletes the segmentation with its runs and their assignments, in one transaction.
-pub async fn delete(pool: &PgPool, cache: &LookupCache, id: &str) -> Result<()> {
+pub async fn delete(pool: &Pool, cache: &LookupCache, id: &str) -> Result<()> {
     let uuid = parse_id(id)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin(pool).await?;
     store::find_for_update(&mut *tx, uuid)
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -170,7 +168,7 @@ pub async fn delete(pool: &PgPool, cache: &LookupCache, id: &str) -> Result<()> 
         assignments::drop_partition(&mut tx, run_id).await?;
     }
     store::delete(&mut *tx, uuid).await?;
-    cache.changing(uuid, tx.commit()).await?;
+    cache.changing(uuid, crate::store::commit(tx)).await?;
     for run_id in dropped {
         cache.forget_run(run_id);
     }

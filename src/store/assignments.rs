@@ -3,6 +3,7 @@
 //! the run's result transaction; reads by key, by page, as streamed CSV, and run-to-run
 //! comparisons.
 
+use super::Result;
 use super::copy::{self, CopyBuffer, CopyDecoder};
 use crate::domain::run::ScoreKind;
 use futures_util::StreamExt;
@@ -22,7 +23,7 @@ pub struct Snapshot {
 
 /// Reads the numeric attributes at `positions` (1-based) of every customer, in the caller's
 /// transaction (open it REPEATABLE READ for a consistent snapshot).
-pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> anyhow::Result<Snapshot> {
+pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> Result<Snapshot> {
     let select: Vec<String> = positions
         .iter()
         .map(|p| format!(", numeric_values[{p}]"))
@@ -82,7 +83,7 @@ pub async fn write<'a>(
     tx: &mut PgConnection,
     run_id: Uuid,
     rows: impl ExactSizeIterator<Item = Assignment<'a>>,
-) -> sqlx::Result<u64> {
+) -> Result<u64> {
     let table = partition(run_id);
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE {table} (LIKE assignments INCLUDING DEFAULTS)"
@@ -126,7 +127,7 @@ pub async fn write<'a>(
 }
 
 /// Drops a run's assignments (retention); the run keeps its metadata and profiles.
-pub async fn drop_partition(tx: &mut PgConnection, run_id: Uuid) -> sqlx::Result<()> {
+pub async fn drop_partition(tx: &mut PgConnection, run_id: Uuid) -> Result<()> {
     let table = partition(run_id);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
         .execute(&mut *tx)
@@ -152,7 +153,7 @@ pub async fn page(
     segment: Option<Option<i32>>,
     after: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<AssignmentRow>> {
+) -> Result<Vec<AssignmentRow>> {
     sqlx::query_as(
         "SELECT external_id, segment, score FROM assignments
          WHERE run_id = $1
@@ -167,6 +168,7 @@ pub async fn page(
     .bind(limit)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The whole result as CSV (header included), streamed by PostgreSQL in external-id order.
@@ -175,7 +177,7 @@ pub async fn csv(
     run_id: Uuid,
     segment: Option<Option<i32>>,
     score: ScoreKind,
-) -> sqlx::Result<BoxStream<'static, sqlx::Result<bytes::Bytes>>> {
+) -> Result<BoxStream<'static, Result<bytes::Bytes>>> {
     let filter = match segment {
         None => String::new(),
         Some(None) => " AND a.segment IS NULL".to_owned(),
@@ -193,6 +195,8 @@ pub async fn csv(
          TO STDOUT (FORMAT csv, HEADER)"
     ))
     .await
+    .map(|stream| futures_util::TryStreamExt::map_err(stream, super::Error::from).boxed())
+    .map_err(Into::into)
 }
 
 /// A customer's assignment in each run of the segmentation that still has its assignments,
@@ -212,7 +216,7 @@ pub async fn history(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     external_id: &str,
-) -> sqlx::Result<Vec<HistoryRow>> {
+) -> Result<Vec<HistoryRow>> {
     sqlx::query_as(
         "SELECT r.run_id, r.finished_at, COALESCE(r.run_id = s.active_run_id, false) AS active,
                 a.segment, a.score, g.label, g.persona
@@ -227,6 +231,7 @@ pub async fn history(
     .bind(external_id)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Customers present in both runs, by (segment in a, segment in b).
@@ -237,11 +242,7 @@ pub struct TransitionRow {
     pub customers: i64,
 }
 
-pub async fn transitions(
-    db: impl PgExecutor<'_>,
-    a: Uuid,
-    b: Uuid,
-) -> sqlx::Result<Vec<TransitionRow>> {
+pub async fn transitions(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> Result<Vec<TransitionRow>> {
     sqlx::query_as(
         "SELECT x.segment AS from_segment, y.segment AS to_segment, count(*) AS customers
          FROM assignments x JOIN assignments y
@@ -253,10 +254,11 @@ pub async fn transitions(
     .bind(b)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Customers of one run only: (in a only, in b only).
-pub async fn one_sided(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> sqlx::Result<(i64, i64)> {
+pub async fn one_sided(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> Result<(i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT count(*) FROM assignments x WHERE x.run_id = $1 AND NOT EXISTS
                     (SELECT 1 FROM assignments y WHERE y.run_id = $2
@@ -269,6 +271,7 @@ pub async fn one_sided(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> sqlx::Resul
     .bind(b)
     .fetch_one(db)
     .await
+    .map_err(Into::into)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -288,7 +291,7 @@ pub async fn movers(
     to: Option<Option<i32>>,
     after: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<MoverRow>> {
+) -> Result<Vec<MoverRow>> {
     sqlx::query_as(
         "SELECT x.external_id, x.segment AS from_segment, y.segment AS to_segment
          FROM assignments x JOIN assignments y
@@ -309,6 +312,7 @@ pub async fn movers(
     .bind(limit)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// A run's assignments, loaded whole for the lookup cache: parallel arrays sorted by
@@ -363,7 +367,7 @@ impl LoadedAssignments {
 }
 
 /// Reads a run's whole partition (binary COPY, in key order).
-pub async fn load(pool: &PgPool, run_id: Uuid) -> anyhow::Result<LoadedAssignments> {
+pub async fn load(pool: &PgPool, run_id: Uuid) -> Result<LoadedAssignments> {
     let table = partition(run_id);
     let mut conn = pool.acquire().await?;
     let mut stream = conn
@@ -378,7 +382,10 @@ pub async fn load(pool: &PgPool, run_id: Uuid) -> anyhow::Result<LoadedAssignmen
         decoder.feed(&chunk?, |f| {
             let id = std::str::from_utf8(f[0].ok_or_else(|| anyhow::anyhow!("NULL id"))?)?;
             out.ids.push_str(id);
-            out.ends.push(u32::try_from(out.ids.len())?);
+            out.ends.push(
+                u32::try_from(out.ids.len())
+                    .map_err(|e| super::Error::Decode(anyhow::Error::new(e)))?,
+            );
             out.segments.push(match f[1] {
                 Some(b) => i32::from_be_bytes(b.try_into()?),
                 None => i32::MIN,
@@ -399,10 +406,11 @@ pub async fn find_in_run(
     db: impl PgExecutor<'_>,
     run_id: Uuid,
     external_id: &str,
-) -> sqlx::Result<Option<(Option<i32>, Option<f64>)>> {
+) -> Result<Option<(Option<i32>, Option<f64>)>> {
     sqlx::query_as("SELECT segment, score FROM assignments WHERE run_id = $1 AND external_id = $2")
         .bind(run_id)
         .bind(external_id)
         .fetch_optional(db)
         .await
+        .map_err(Into::into)
 }

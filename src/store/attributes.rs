@@ -1,5 +1,6 @@
 //! The attribute catalogue: which attribute lives at which position of which array.
 
+use super::Result;
 use crate::domain::{AttributeKind, AttributeName};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -52,7 +53,7 @@ struct AttributeRow {
     position: i32,
 }
 
-pub async fn load(db: impl PgExecutor<'_>) -> sqlx::Result<Catalogue> {
+pub async fn load(db: impl PgExecutor<'_>) -> Result<Catalogue> {
     let rows: Vec<AttributeRow> =
         sqlx::query_as("SELECT name, kind, position FROM attributes ORDER BY attribute_id")
             .fetch_all(db)
@@ -68,7 +69,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> sqlx::Result<Catalogue> {
                 position: usize::try_from(r.position).map_err(|e| sqlx::Error::Decode(e.into()))?,
             })
         })
-        .collect::<sqlx::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(Catalogue { attributes })
 }
 
@@ -81,7 +82,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> sqlx::Result<Catalogue> {
 pub async fn register(
     tx: &mut PgConnection,
     wanted: &[(AttributeName, AttributeKind)],
-) -> sqlx::Result<Catalogue> {
+) -> Result<Catalogue> {
     let current = load(&mut *tx).await?;
     if wanted
         .iter()
@@ -155,7 +156,7 @@ pub struct TopValue {
 pub async fn stats(
     tx: &mut PgConnection,
     top: i64,
-) -> sqlx::Result<(Vec<NumericStats>, Vec<CategoricalStats>, Vec<TopValue>)> {
+) -> Result<(Vec<NumericStats>, Vec<CategoricalStats>, Vec<TopValue>)> {
     let numeric = sqlx::query_as(
         "SELECT u.pos AS position, count(u.v) AS customers, min(u.v) AS min,
                 avg(u.v) AS mean, max(u.v) AS max, stddev_pop(u.v) AS std

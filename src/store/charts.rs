@@ -1,5 +1,6 @@
 //! The scatter-chart sample each run keeps (`run_chart_samples`).
 
+use super::Result;
 use super::documents::PcCentres;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
@@ -22,7 +23,7 @@ pub struct ChartSampleRow {
     pub pc_centres: Option<PcCentres>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> sqlx::Result<()> {
+pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> Result<()> {
     sqlx::query(
         r#"INSERT INTO run_chart_samples
                (run_id, customers, features, segment, "values", pc, pc_explained, pc_centres)
@@ -41,7 +42,7 @@ pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> sqlx::Resu
     Ok(())
 }
 
-pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<ChartSampleRow>> {
+pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<ChartSampleRow>> {
     sqlx::query_as(
         r#"SELECT run_id, customers, features, segment, "values", pc, pc_explained, pc_centres
            FROM run_chart_samples WHERE run_id = $1"#,
@@ -49,4 +50,5 @@ pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<
     .bind(run_id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }

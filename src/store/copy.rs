@@ -1,6 +1,7 @@
 //! PostgreSQL's binary COPY format: a buffer that encodes rows in chunks worth a round trip,
 //! field encoders, and an incremental decoder. Every bulk path of the store uses them.
 
+use super::Result;
 use chrono::{DateTime, Utc};
 
 /// The file signature that starts a binary COPY stream.
@@ -120,8 +121,8 @@ impl CopyDecoder {
     pub fn feed(
         &mut self,
         chunk: &[u8],
-        mut row: impl FnMut(&[Option<&[u8]>]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        mut row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
+    ) -> Result<()> {
         self.buf.extend_from_slice(chunk);
         let mut at = 0;
         let buf = &self.buf;
@@ -130,7 +131,9 @@ impl CopyDecoder {
             if buf.len() < 19 {
                 return Ok(());
             }
-            anyhow::ensure!(&buf[..11] == SIGNATURE, "not a binary COPY stream");
+            if &buf[..11] != SIGNATURE {
+                return Err(decode("not a binary COPY stream"));
+            }
             let ext = read_i32(15) as usize;
             if buf.len() < 19 + ext {
                 return Ok(());
@@ -146,10 +149,9 @@ impl CopyDecoder {
                 at += 2;
                 break;
             }
-            anyhow::ensure!(
-                count as usize == self.fields,
-                "unexpected field count {count}"
-            );
+            if count as usize != self.fields {
+                return Err(decode(format!("unexpected field count {count}")));
+            }
             let mut p = at + 2;
             fields.clear();
             for _ in 0..count {
@@ -176,13 +178,43 @@ impl CopyDecoder {
         Ok(())
     }
 
-    pub fn finish(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.ended && self.buf.is_empty(),
-            "the COPY stream ended early"
-        );
+    pub fn finish(&self) -> Result<()> {
+        if !(self.ended && self.buf.is_empty()) {
+            return Err(decode("the COPY stream ended early"));
+        }
         Ok(())
     }
+}
+
+/// A `COPY … FROM STDIN` in progress on a transaction's connection: send the encoded
+/// chunks, then `finish` (or `abort` to send nothing more and fail the COPY).
+pub struct CopyIn<'c>(sqlx::postgres::PgCopyIn<&'c mut sqlx::PgConnection>);
+
+impl<'c> CopyIn<'c> {
+    /// Starts `statement` (a `COPY … FROM STDIN`) on the connection.
+    pub(super) async fn start(conn: &'c mut sqlx::PgConnection, statement: &str) -> Result<Self> {
+        Ok(Self(conn.copy_in_raw(statement).await?))
+    }
+
+    pub async fn send(&mut self, chunk: impl std::ops::Deref<Target = [u8]>) -> Result<()> {
+        self.0.send(chunk).await?;
+        Ok(())
+    }
+
+    /// Ends the COPY; returns the rows PostgreSQL received.
+    pub async fn finish(self) -> Result<u64> {
+        Ok(self.0.finish().await?)
+    }
+
+    pub async fn abort(self, why: impl Into<String>) -> Result<()> {
+        Ok(self.0.abort(why).await?)
+    }
+}
+
+fn decode(
+    message: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+) -> super::Error {
+    super::Error::Decode(anyhow::Error::msg(message))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Reads and deletes of single customers and pages of customers. Bulk writes: [`super::staging`].
 
+use super::Result;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
@@ -14,13 +15,14 @@ pub struct CustomerRow {
 
 const COLUMNS: &str = "external_id, numeric_values, categorical_values, created_at, updated_at";
 
-pub async fn find(db: impl PgExecutor<'_>, external_id: &str) -> sqlx::Result<Option<CustomerRow>> {
+pub async fn find(db: impl PgExecutor<'_>, external_id: &str) -> Result<Option<CustomerRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers WHERE external_id = $1"
     )))
     .bind(external_id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Up to `limit` customers whose external id sorts after `after` (byte order), in that order.
@@ -29,7 +31,7 @@ pub async fn page(
     db: impl PgExecutor<'_>,
     after: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<CustomerRow>> {
+) -> Result<Vec<CustomerRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers
          WHERE external_id > COALESCE($1, '')
@@ -39,10 +41,11 @@ pub async fn page(
     .bind(limit)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Whether a customer was deleted.
-pub async fn delete(db: impl PgExecutor<'_>, external_id: &str) -> sqlx::Result<bool> {
+pub async fn delete(db: impl PgExecutor<'_>, external_id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM customers WHERE external_id = $1")
         .bind(external_id)
         .execute(db)
@@ -50,8 +53,9 @@ pub async fn delete(db: impl PgExecutor<'_>, external_id: &str) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn count(db: impl PgExecutor<'_>) -> Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM customers")
         .fetch_one(db)
         .await
+        .map_err(Into::into)
 }

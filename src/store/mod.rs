@@ -6,14 +6,47 @@ pub mod charts;
 pub mod copy;
 pub mod customers;
 pub mod documents;
+mod error;
 pub mod orders;
+pub mod rfm;
 pub mod runs;
 pub mod segmentations;
 pub mod staging;
 
 pub use attributes::{Attribute, Catalogue};
+pub use error::{Constraint, Error, Result};
 
-/// One round trip to the database.
-pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<()> {
-    sqlx::query("SELECT 1").execute(db).await.map(drop)
+/// The connection pool: the handle every operation is given.
+pub type Pool = sqlx::PgPool;
+/// One connection (or a transaction's), for a call that must run on it.
+pub type Conn = sqlx::PgConnection;
+/// An open transaction, committed or rolled back by its owner.
+pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Whether the database answers one round trip within `within`.
+pub async fn ping(pool: &Pool, within: std::time::Duration) -> Result<()> {
+    match tokio::time::timeout(within, sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(done) => done.map(drop).map_err(Error::from),
+        Err(_) => Err(Error::TimedOut(within)),
+    }
+}
+
+/// Begins a transaction.
+pub async fn begin(pool: &Pool) -> Result<Tx> {
+    Ok(pool.begin().await?)
+}
+
+/// Begins the read-only `REPEATABLE READ` transaction a snapshot is read in: every query in
+/// it sees the database as of its first one.
+pub async fn begin_snapshot(pool: &Pool) -> Result<Tx> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Commits a transaction.
+pub async fn commit(tx: Tx) -> Result<()> {
+    Ok(tx.commit().await?)
 }

@@ -1,10 +1,10 @@
 //! Order lines: streamed with binary `COPY` into a transaction-scoped staging table, then
 //! upserted by one statement (customers they name are created, id only).
 
-use super::copy::{self, CopyBuffer};
+use super::Result;
+use super::copy::{self, CopyBuffer, CopyIn};
 use crate::domain::order::OrderLine;
 use sqlx::PgConnection;
-use sqlx::postgres::PgCopyIn;
 
 /// Encodes staged lines in PostgreSQL's binary COPY format.
 #[derive(Debug, Default)]
@@ -50,7 +50,7 @@ impl OrderEncoder {
 }
 
 /// Creates the staging table (dropped at commit or rollback) and opens the COPY into it.
-pub async fn begin_copy(tx: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgConnection>> {
+pub async fn begin_copy(tx: &mut PgConnection) -> Result<CopyIn<'_>> {
     sqlx::query(
         "CREATE TEMPORARY TABLE order_batch (
              line        bigint NOT NULL,
@@ -69,7 +69,8 @@ pub async fn begin_copy(tx: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgC
     )
     .execute(&mut *tx)
     .await?;
-    tx.copy_in_raw(
+    CopyIn::start(
+        tx,
         "COPY order_batch (line, order_id, line_no, external_id, ordered_at, product,
                            description, quantity, unit_price, amount, currency, country)
          FROM STDIN (FORMAT binary)",
@@ -94,7 +95,7 @@ pub async fn merge(
     tx: &mut PgConnection,
     received: u64,
     explicit_line_ids: bool,
-) -> sqlx::Result<Result<OrderMerge, DuplicateLines>> {
+) -> Result<Result<OrderMerge, DuplicateLines>> {
     let duplicates: DuplicateLines = if !explicit_line_ids {
         Vec::new()
     } else {
@@ -160,10 +161,7 @@ pub async fn merge(
 }
 
 /// Deletes a customer's order lines (with the customer, in the caller's transaction).
-pub async fn delete_of_customer(
-    db: impl sqlx::PgExecutor<'_>,
-    external_id: &str,
-) -> sqlx::Result<u64> {
+pub async fn delete_of_customer(db: impl sqlx::PgExecutor<'_>, external_id: &str) -> Result<u64> {
     Ok(
         sqlx::query("DELETE FROM order_lines WHERE external_id = $1")
             .bind(external_id)

@@ -1,6 +1,7 @@
 //! Runs: the job queue (claim with `FOR UPDATE SKIP LOCKED`, leases, heartbeats), their
 //! results and segment profiles.
 
+use super::Result;
 use super::documents::{RunEvent, RunFailure, RunSummary, SegmentProfile};
 use crate::domain::run::{Phase, RunStatus, ScoreKind, Trigger};
 use crate::domain::segmentation::SegmentationConfig;
@@ -120,7 +121,7 @@ pub struct NewRun<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> sqlx::Result<()> {
+pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO runs (run_id, segmentation_id, segmentation_version, config, trigger,
                            idempotency_key)
@@ -137,20 +138,21 @@ pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> sqlx::Result<(
     Ok(())
 }
 
-pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<RunRow>> {
+pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<RunRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE r.run_id = $1"
     )))
     .bind(run_id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_by_key(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     key: &str,
-) -> sqlx::Result<Option<RunRow>> {
+) -> Result<Option<RunRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE r.segmentation_id = $1 AND r.idempotency_key = $2"
     )))
@@ -158,13 +160,11 @@ pub async fn find_by_key(
     .bind(key)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The oldest queued or running run of the segmentation.
-pub async fn pending(
-    db: impl PgExecutor<'_>,
-    segmentation_id: Uuid,
-) -> sqlx::Result<Option<RunRow>> {
+pub async fn pending(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Option<RunRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM}
          WHERE r.segmentation_id = $1 AND r.status IN ('queued', 'running')
@@ -173,6 +173,7 @@ pub async fn pending(
     .bind(segmentation_id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Newest first; `before` is the `seq` of the last run of the previous page.
@@ -181,7 +182,7 @@ pub async fn list(
     segmentation_id: Uuid,
     before: Option<i64>,
     limit: i64,
-) -> sqlx::Result<Vec<RunRow>> {
+) -> Result<Vec<RunRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM}
          WHERE r.segmentation_id = $1 AND ($2::bigint IS NULL OR r.seq < $2)
@@ -192,6 +193,7 @@ pub async fn list(
     .bind(limit)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Claims the oldest queued run whose segmentation has none running, for `lease_seconds`.
@@ -201,7 +203,7 @@ pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
     lease_seconds: f64,
-) -> sqlx::Result<Option<RunRow>> {
+) -> Result<Option<RunRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH next AS (
              SELECT q.run_id FROM runs q
@@ -225,10 +227,11 @@ pub async fn claim(
     .bind(lease_seconds)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The model of a run.
-pub async fn model(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<Model>> {
+pub async fn model(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<Model>> {
     let model: Option<Option<Json<Model>>> =
         sqlx::query_scalar("SELECT model FROM runs WHERE run_id = $1")
             .bind(run_id)
@@ -253,7 +256,7 @@ pub async fn heartbeat(
     lease_seconds: f64,
     phase: Phase,
     progress: f32,
-) -> sqlx::Result<Lease> {
+) -> Result<Lease> {
     let row: Option<bool> = sqlx::query_scalar(
         "UPDATE runs SET lease_until = now() + make_interval(secs => $3), heartbeat_at = now(),
                 phase = $4, progress = $5
@@ -279,7 +282,7 @@ pub async fn lock_held(
     db: impl PgExecutor<'_>,
     run_id: Uuid,
     worker: &str,
-) -> sqlx::Result<Option<bool>> {
+) -> Result<Option<bool>> {
     sqlx::query_scalar(
         "SELECT cancel_requested FROM runs
          WHERE run_id = $1 AND worker = $2 AND status = 'running' FOR UPDATE",
@@ -288,6 +291,7 @@ pub async fn lock_held(
     .bind(worker)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Runs whose lease lapsed: re-queued (attempts left) or failed, with the reason noted.
@@ -295,7 +299,7 @@ pub async fn lock_held(
 pub async fn recover_expired(
     db: impl PgExecutor<'_>,
     max_attempts: i32,
-) -> sqlx::Result<Vec<(Uuid, RunStatus)>> {
+) -> Result<Vec<(Uuid, RunStatus)>> {
     sqlx::query_as(
         "WITH lapsed AS (
              SELECT run_id FROM runs
@@ -327,7 +331,7 @@ pub async fn recover_expired(
     .map(|(id, status): (Uuid, String)| {
         RunStatus::try_from(status)
             .map(|s| (id, s))
-            .map_err(|e| sqlx::Error::Decode(e.into()))
+            .map_err(|e| super::Error::Decode(anyhow::Error::msg(e)))
     })
     .collect()
 }
@@ -344,7 +348,7 @@ pub async fn finish_unsuccessful(
     run_id: Uuid,
     worker: &str,
     outcome: Unsuccessful<'_>,
-) -> sqlx::Result<bool> {
+) -> Result<bool> {
     let (status, error) = match outcome {
         Unsuccessful::Failed(failure) => (RunStatus::Failed, Some(Json(failure))),
         Unsuccessful::Cancelled => (RunStatus::Cancelled, None),
@@ -364,7 +368,7 @@ pub async fn finish_unsuccessful(
 }
 
 /// Cancels a queued run at once, or asks a running one to stop. Returns the status after.
-pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Option<RunStatus>> {
+pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<RunStatus>> {
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE runs SET
              status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
@@ -379,7 +383,7 @@ pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Optio
     status
         .map(RunStatus::try_from)
         .transpose()
-        .map_err(|e| sqlx::Error::Decode(e.into()))
+        .map_err(|e| super::Error::Decode(anyhow::Error::msg(e)))
 }
 
 /// What a successful run records.
@@ -394,7 +398,7 @@ pub struct Success<'a> {
     pub model: &'a Model,
 }
 
-pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> sqlx::Result<()> {
+pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> Result<()> {
     sqlx::query(
         "UPDATE runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(),
                 worker = NULL, lease_until = NULL, customers_snapshot = $2, customers_used = $3,
@@ -417,11 +421,7 @@ pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> 
 }
 
 /// Makes `run_id` its segmentation's active run.
-pub async fn activate(
-    db: impl PgExecutor<'_>,
-    segmentation_id: Uuid,
-    run_id: Uuid,
-) -> sqlx::Result<()> {
+pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uuid) -> Result<()> {
     sqlx::query("UPDATE segmentations SET active_run_id = $2 WHERE segmentation_id = $1")
         .bind(segmentation_id)
         .bind(run_id)
@@ -447,7 +447,7 @@ pub struct SegmentRow {
 }
 
 /// Writes a run's segments with one statement (UNNEST).
-pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> sqlx::Result<()> {
+pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> Result<()> {
     sqlx::query(
         "INSERT INTO run_segments (run_id, segment, stable_id, label, persona, size, share,
                                    profile, matched_run_id, matched_distance)
@@ -469,7 +469,7 @@ pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> sq
     Ok(())
 }
 
-pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Vec<SegmentRow>> {
+pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Vec<SegmentRow>> {
     sqlx::query_as(
         "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
                 matched_run_id, matched_distance
@@ -478,6 +478,7 @@ pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> sqlx::Result<Vec
     .bind(run_id)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Hands out `count` new stable segment ids of the segmentation; returns the first.
@@ -485,7 +486,7 @@ pub async fn next_stable_ids(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     count: i32,
-) -> sqlx::Result<i32> {
+) -> Result<i32> {
     sqlx::query_scalar(
         "UPDATE segmentations SET last_stable_id = last_stable_id + $2
          WHERE segmentation_id = $1 RETURNING last_stable_id - $2 + 1",
@@ -494,22 +495,21 @@ pub async fn next_stable_ids(
     .bind(count)
     .fetch_one(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The segmentation's active run, if any.
-pub async fn active_run(
-    db: impl PgExecutor<'_>,
-    segmentation_id: Uuid,
-) -> sqlx::Result<Option<Uuid>> {
+pub async fn active_run(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Option<Uuid>> {
     sqlx::query_scalar("SELECT active_run_id FROM segmentations WHERE segmentation_id = $1")
         .bind(segmentation_id)
         .fetch_optional(db)
         .await
         .map(Option::flatten)
+        .map_err(Into::into)
 }
 
 /// Gives a run back to the queue (its worker is shutting down).
-pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> sqlx::Result<bool> {
+pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', worker = NULL, lease_until = NULL, phase = 'queued',
                 progress = 0,
@@ -531,7 +531,7 @@ pub async fn beyond_retention(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     keep: i64,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> Result<Vec<Uuid>> {
     sqlx::query_scalar(
         "SELECT r.run_id FROM runs r JOIN segmentations s USING (segmentation_id)
          WHERE r.segmentation_id = $1 AND r.has_assignments
@@ -544,17 +544,16 @@ pub async fn beyond_retention(
     .bind(keep)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Runs of a segmentation that still have assignment partitions (to drop with it).
-pub async fn with_assignments(
-    db: impl PgExecutor<'_>,
-    segmentation_id: Uuid,
-) -> sqlx::Result<Vec<Uuid>> {
+pub async fn with_assignments(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Vec<Uuid>> {
     sqlx::query_scalar("SELECT run_id FROM runs WHERE segmentation_id = $1 AND has_assignments")
         .bind(segmentation_id)
         .fetch_all(db)
         .await
+        .map_err(Into::into)
 }
 
 /// Records what the snapshot read (kept when the run then fails, to explain why).
@@ -563,7 +562,7 @@ pub async fn record_snapshot(
     run_id: Uuid,
     customers: i64,
     summary: &RunSummary,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     sqlx::query("UPDATE runs SET customers_snapshot = $2, summary = $3 WHERE run_id = $1")
         .bind(run_id)
         .bind(customers)
@@ -587,7 +586,7 @@ pub struct LookupRun {
 pub async fn lookup_runs(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
-) -> sqlx::Result<Option<(Option<Uuid>, Vec<LookupRun>)>> {
+) -> Result<Option<(Option<Uuid>, Vec<LookupRun>)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         active_run_id: Option<Uuid>,
@@ -632,7 +631,7 @@ pub async fn lookup_runs(
 pub async fn segments_of_runs(
     db: impl PgExecutor<'_>,
     run_ids: &[Uuid],
-) -> sqlx::Result<Vec<SegmentRow>> {
+) -> Result<Vec<SegmentRow>> {
     sqlx::query_as(
         "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
                 matched_run_id, matched_distance
@@ -641,4 +640,5 @@ pub async fn segments_of_runs(
     .bind(run_ids)
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }

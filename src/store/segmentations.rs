@@ -1,5 +1,6 @@
 //! Segmentation configurations.
 
+use super::Result;
 use crate::domain::segmentation::SegmentationConfig;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -33,7 +34,7 @@ pub async fn insert(
     config: &SegmentationConfig,
     auto_activate: bool,
     schedule: Option<(&str, DateTime<Utc>)>,
-) -> sqlx::Result<SegmentationRow> {
+) -> Result<SegmentationRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate,
                                     schedule, next_run_at)
@@ -48,42 +49,40 @@ pub async fn insert(
     .bind(schedule.map(|s| s.1))
     .fetch_one(db)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SegmentationRow>> {
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SegmentationRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1"
     )))
     .bind(id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Locks the row for an update in the caller's transaction.
-pub async fn find_for_update(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> sqlx::Result<Option<SegmentationRow>> {
+pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SegmentationRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1 FOR UPDATE"
     )))
     .bind(id)
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SegmentationRow>> {
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SegmentationRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations ORDER BY name"
     )))
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn update(
-    db: impl PgExecutor<'_>,
-    row: &SegmentationRow,
-) -> sqlx::Result<SegmentationRow> {
+pub async fn update(db: impl PgExecutor<'_>, row: &SegmentationRow) -> Result<SegmentationRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE segmentations SET name = $2, description = $3, version = $4, config = $5,
                 auto_activate = $6, schedule = $7, next_run_at = $8
@@ -99,9 +98,10 @@ pub async fn update(
     .bind(row.next_run_at)
     .fetch_one(db)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
     let done = sqlx::query("DELETE FROM segmentations WHERE segmentation_id = $1")
         .bind(id)
         .execute(db)
@@ -121,7 +121,7 @@ pub struct DueRow {
 }
 
 /// Segmentations whose next scheduled run is due, locked (other replicas skip them).
-pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<DueRow>> {
+pub async fn due(db: impl PgExecutor<'_>) -> Result<Vec<DueRow>> {
     sqlx::query_as(
         "SELECT segmentation_id, version, config, schedule, next_run_at FROM segmentations
          WHERE next_run_at <= now() AND schedule IS NOT NULL
@@ -129,13 +129,14 @@ pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<DueRow>> {
     )
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn set_next_run(
     db: impl PgExecutor<'_>,
     id: Uuid,
     next: Option<DateTime<Utc>>,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     sqlx::query("UPDATE segmentations SET next_run_at = $2 WHERE segmentation_id = $1")
         .bind(id)
         .bind(next)

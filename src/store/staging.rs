@@ -8,11 +8,12 @@
 //! so a batch only touches the attributes it names: attributes it does not mention keep their
 //! stored values; attributes it sets to missing are cleared.
 
+use super::Result;
+use super::copy::CopyIn;
 use crate::domain::{AttributeKind, ExternalId};
 use crate::store::Catalogue;
 use crate::store::copy::{CopyBuffer, field};
 use sqlx::PgConnection;
-use sqlx::postgres::PgCopyIn;
 
 /// What a row does to one attribute.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +159,7 @@ fn mask<T>(buf: &mut Vec<u8>, slots: &[Slot<T>], written: &mut [u64]) {
 }
 
 /// Creates the staging table (dropped at commit or rollback) and opens the COPY into it.
-pub async fn begin_copy(tx: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgConnection>> {
+pub async fn begin_copy(tx: &mut PgConnection) -> Result<CopyIn<'_>> {
     sqlx::query(
         "CREATE TEMPORARY TABLE customer_batch (
              line        bigint NOT NULL,
@@ -171,7 +172,8 @@ pub async fn begin_copy(tx: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgC
     )
     .execute(&mut *tx)
     .await?;
-    tx.copy_in_raw(
+    CopyIn::start(
+        tx,
         "COPY customer_batch (line, external_id, num, num_set, cat, cat_set) \
          FROM STDIN (FORMAT binary)",
     )
@@ -188,25 +190,14 @@ pub struct MergeOutcome {
     pub unchanged: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    /// The same customer id appears more than once: (id, lines or positions).
-    #[error("duplicate customer ids in one batch")]
-    Duplicates(Vec<(String, Vec<i64>)>),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
 /// Merges the staged rows into `customers`. Call after the COPY finished, in the same
 /// transaction. Writers are serialised from here to commit (readers are not blocked), which
 /// makes a plain `MERGE` safe (no speculative `ON CONFLICT` insertion, about twice as fast on
 /// large batches); the catalogue is re-read under that lock so attributes added meanwhile are
 /// preserved. A customer id staged twice makes PostgreSQL refuse the `MERGE` (a stored customer
-/// matched twice) or the insert (a new customer inserted twice); the lines are then looked up.
-pub async fn merge(
-    tx: &mut PgConnection,
-    encoder: &StagingEncoder,
-) -> Result<MergeOutcome, MergeError> {
+/// matched twice) or the insert (a new customer inserted twice); the lines are then looked up
+/// and returned as [`Error::Duplicates`](super::Error::Duplicates).
+pub async fn merge(tx: &mut PgConnection, encoder: &StagingEncoder) -> Result<MergeOutcome> {
     // No ANALYZE: the planner sizes the unanalysed staging table from its page count, which
     // is enough to choose between an index lookup (small batch) and a hash join (large one).
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
@@ -240,9 +231,9 @@ pub async fn merge(
             .fetch_all(&mut *tx)
             .await?;
             if duplicates.is_empty() {
-                return Err(MergeError::Database(sqlx::Error::Database(e)));
+                return Err(sqlx::Error::Database(e).into());
             }
-            return Err(MergeError::Duplicates(duplicates));
+            return Err(super::Error::Duplicates(duplicates));
         }
         Err(e) => return Err(e.into()),
     };

@@ -541,7 +541,7 @@ async fn the_rfm_map_names_every_cell_as_the_readme_says() {
     ];
     let sql = format!(
         "SELECT r, f, {} FROM generate_series(1, 5) r, generate_series(1, 5) f",
-        segstore::service::rfm::SEGMENT_RULES
+        segstore::store::rfm::SEGMENT_RULES
     );
     let cells: Vec<(i32, i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(&app.pool)
