@@ -4,14 +4,12 @@
 //! transactions) → [`store`] (sqlx). [`domain`] holds the validated types that cross them.
 
 pub mod charts;
-pub mod cluster_cli;
+pub mod cli;
 pub mod config;
-pub mod csvstream;
-pub mod dataset;
 pub mod domain;
-pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod jobs;
 pub mod segmentation;
 pub mod service;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use segstore::config::{Cli, Command};
+use segstore::cli::{Cli, Command};
 use segstore::startup::{Application, Database};
 
 #[tokio::main]
@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Cluster(args) => segstore::cluster_cli::run(&args),
+        Command::Cluster(args) => segstore::cli::cluster::run(&args),
         Command::Openapi => {
             print!("{}", segstore::http::openapi_json());
             Ok(())

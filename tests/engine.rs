@@ -1,7 +1,7 @@
 //! The engine against scikit-learn on the Mall data: expected values from
 //! `tests/fixtures/mall_sklearn.json` (scikit-learn 1.9.1; see its `environment`).
 
-use segstore::dataset::columns_from_csv;
+use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};

@@ -118,6 +118,63 @@ impl AttributeValue {
     }
 }
 
+/// An attribute of the catalogue: its name, kind and place in the customer row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribute {
+    pub name: AttributeName,
+    pub kind: AttributeKind,
+    /// 1-based position in `numeric_values` or `categorical_values` (by kind).
+    pub position: usize,
+}
+
+/// The whole catalogue, in creation order.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    attributes: Vec<Attribute>,
+}
+
+impl Catalogue {
+    /// The catalogue of these attributes (in creation order).
+    pub fn new(attributes: Vec<Attribute>) -> Self {
+        Self { attributes }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name.as_str() == name)
+    }
+
+    /// The length an array of this kind needs to hold every attribute.
+    pub fn width(&self, kind: AttributeKind) -> usize {
+        self.attributes
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.position)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Attribute> {
+        self.attributes.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.attributes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty()
+    }
+}
+
+/// Cell values read as "no value" (compared case-insensitively, after trimming).
+pub const MISSING_TOKENS: &[&str] = &["", "na", "n/a", "null", "nan", "none", "-"];
+
+/// Whether a cell holds no value.
+pub fn is_missing(value: &str) -> bool {
+    let v = value.trim();
+    MISSING_TOKENS.iter().any(|t| v.eq_ignore_ascii_case(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

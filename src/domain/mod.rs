@@ -2,12 +2,18 @@
 
 mod attribute;
 mod customer;
+mod ids;
 pub mod order;
 pub mod run;
+pub mod schedule;
 pub mod segmentation;
 
-pub use attribute::{AttributeKind, AttributeName, AttributeValue, NumericValue};
+pub use attribute::{
+    Attribute, AttributeKind, AttributeName, AttributeValue, Catalogue, MISSING_TOKENS,
+    NumericValue, is_missing,
+};
 pub use customer::ExternalId;
+pub use ids::{RunId, SegmentationId};
 
 /// Why a raw value was refused; the caller adds the field it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

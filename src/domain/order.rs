@@ -81,7 +81,7 @@ pub fn parse_timestamp(raw: &str, order: DateOrder) -> Result<DateTime<Utc>, Inv
 /// (`17850.0`) is that number (`17850`). `None` for a missing id.
 pub fn parse_customer_id(raw: &str) -> Result<Option<ExternalId>, Invalid> {
     let s = raw.trim();
-    if s.is_empty() || crate::csvstream::is_missing(s) {
+    if s.is_empty() || super::is_missing(s) {
         return Ok(None);
     }
     let s = match s.split_once('.') {

@@ -2,12 +2,12 @@
 //! default filled in), and its validation into the engine's parameters.
 
 use crate::domain::AttributeKind;
+use crate::domain::Catalogue;
 use crate::error::FieldError;
 use crate::segmentation::kmeans::KMeansParams;
 use crate::segmentation::pipeline::{Algorithm, KChoice, RunParams};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::selection::KRule;
-use crate::store::Catalogue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -2,6 +2,7 @@
 //! elbow plot, segment sizes with the lift heat map, and the transitions between two runs.
 
 use crate::charts::{self, Chart, Format};
+use crate::domain::RunId;
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
 use crate::http::problem::Problem;
@@ -166,11 +167,11 @@ pub struct RunSample {
 #[get("/runs/{id}/sample")]
 async fn run_sample(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: RunId,
     Query(params): Query<SampleParams>,
 ) -> Result<web::Json<RunSample>> {
     let limit = budget("limit", params.limit)?.unwrap_or(MAX_POINTS);
-    let sample = service::sample(&pool, &id, limit).await?;
+    let sample = service::sample(&pool, id, limit).await?;
     Ok(web::Json(RunSample {
         run_id: sample.run_id,
         features: sample.features,
@@ -221,14 +222,14 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
 #[get("/runs/{id}/charts/scatter.svg")]
 async fn scatter_chart(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: RunId,
     req: HttpRequest,
     Query(params): Query<ScatterParams>,
 ) -> Result<HttpResponse> {
     let format = chart_format(&req, params.format.as_deref())?;
     let points = budget("points", params.points)?;
     let chart =
-        service::scatter(&pool, &id, params.x.as_deref(), params.y.as_deref(), points).await?;
+        service::scatter(&pool, id, params.x.as_deref(), params.y.as_deref(), points).await?;
     image(chart, format).await
 }
 
@@ -251,12 +252,12 @@ async fn scatter_chart(
 #[get("/runs/{id}/charts/elbow.svg")]
 async fn elbow_chart(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: RunId,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
     let format = chart_format(&req, params.format.as_deref())?;
-    image(service::elbow(&pool, &id).await?, format).await
+    image(service::elbow(&pool, id).await?, format).await
 }
 
 /// Segment sizes (bars) and the profile heat map: each segment's lift per feature, in
@@ -279,12 +280,12 @@ async fn elbow_chart(
 #[get("/runs/{id}/charts/segments.svg")]
 async fn segments_chart(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: RunId,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
     let format = chart_format(&req, params.format.as_deref())?;
-    image(service::segments(&pool, &id).await?, format).await
+    image(service::segments(&pool, id).await?, format).await
 }
 
 /// How customers moved between two runs of one segmentation: the transition matrix as a
@@ -318,7 +319,11 @@ async fn compare_chart(
 ) -> Result<HttpResponse> {
     let format = chart_format(&req, params.format.as_deref())?;
     let (a, b) = path.into_inner();
-    image(service::transitions(&pool, &a, &b).await?, format).await
+    image(
+        service::transitions(&pool, RunId::parse(&a)?, RunId::parse(&b)?).await?,
+        format,
+    )
+    .await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

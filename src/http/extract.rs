@@ -2,11 +2,12 @@
 //! "Json deserialize error"): JSON bodies and query strings are deserialised through
 //! `serde_path_to_error`, so a 422 says `customers[3].id` or `limit`.
 
+use crate::domain::{RunId, SegmentationId};
 use crate::error::Error;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::de::DeserializeOwned;
 
 /// Largest JSON body accepted, in bytes (configured per app).
@@ -137,5 +138,25 @@ pub fn require_content_type(
         Err(Error::UnsupportedMediaType(format!(
             "Content-Type: `{given}` is not accepted here; send `{expected}`"
         )))
+    }
+}
+
+/// The `{id}` of a `/runs/{id}…` path, parsed (a text that is not a UUID is a 404 naming it).
+impl FromRequest for RunId {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(RunId::parse(req.match_info().query("id")))
+    }
+}
+
+/// The `{id}` of a `/segmentations/{id}…` path, parsed.
+impl FromRequest for SegmentationId {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(SegmentationId::parse(req.match_info().query("id")))
     }
 }

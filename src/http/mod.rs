@@ -96,7 +96,7 @@ pub struct ApiSettings {
 pub fn app(
     pool: Pool,
     settings: ApiSettings,
-    waker: crate::jobs::Waker,
+    waker: crate::service::runs::Waker,
     cache: std::sync::Arc<crate::service::lookup::LookupCache>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<

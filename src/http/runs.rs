@@ -3,15 +3,16 @@
 
 use crate::domain::run::Phase;
 use crate::domain::segmentation::SegmentationConfig;
+use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query};
 use crate::http::problem::Problem;
-use crate::jobs::Waker;
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
 use crate::segmentation::pipeline::MixtureFit;
 use crate::segmentation::profile;
 use crate::service::lookup::LookupCache;
+use crate::service::runs::Waker;
 use crate::service::runs::{self as service, MoverFilter, ScoreInput, ScoreValue, Triggered};
 use crate::store::Pool;
 use crate::store::documents::{self, FeatureCounts, Matching, RunEvent};
@@ -288,7 +289,7 @@ pub struct TriggerParams {
 async fn trigger_run(
     pool: web::Data<Pool>,
     waker: web::Data<Waker>,
-    id: web::Path<String>,
+    id: SegmentationId,
     req: HttpRequest,
     Query(params): Query<TriggerParams>,
 ) -> Result<HttpResponse> {
@@ -298,8 +299,7 @@ async fn trigger_run(
             |_| Error::invalid("Idempotency-Key", "must be visible ASCII characters"),
         )?)?),
     };
-    let triggered =
-        service::trigger(&pool, &waker, &id, key, params.queue.unwrap_or(false)).await?;
+    let triggered = service::trigger(&pool, &waker, id, key, params.queue.unwrap_or(false)).await?;
     let (run, replayed) = match triggered {
         Triggered::Queued(run) => (run, false),
         Triggered::Replayed(run) => (run, true),
@@ -346,11 +346,11 @@ pub struct RunList {
 #[get("/segmentations/{id}/runs")]
 async fn list_runs(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: SegmentationId,
     Query(params): Query<RunPageParams>,
 ) -> Result<web::Json<RunList>> {
     let limit = page_limit(params.limit)?;
-    let rows = service::list(&pool, &id, params.before, limit).await?;
+    let rows = service::list(&pool, id, params.before, limit).await?;
     let next_before = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.seq))
         .flatten();
@@ -371,8 +371,8 @@ async fn list_runs(
     )
 )]
 #[get("/runs/{id}")]
-async fn get_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<web::Json<Run>> {
-    Ok(web::Json(service::get(&pool, &id).await?.into()))
+async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Run>> {
+    Ok(web::Json(service::get(&pool, id).await?.into()))
 }
 
 /// Cancel a run: a queued one at once, a running one at its next phase boundary.
@@ -387,8 +387,8 @@ async fn get_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<web::Js
     )
 )]
 #[post("/runs/{id}/cancel")]
-async fn cancel_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<HttpResponse> {
-    let run = Run::from(service::cancel(&pool, &id).await?);
+async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpResponse> {
+    let run = Run::from(service::cancel(&pool, id).await?);
     Ok(HttpResponse::Accepted().json(run))
 }
 
@@ -407,10 +407,10 @@ async fn cancel_run(pool: web::Data<Pool>, id: web::Path<String>) -> Result<Http
 async fn activate_run(
     pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,
-    id: web::Path<String>,
+    id: RunId,
 ) -> Result<web::Json<Run>> {
     Ok(web::Json(
-        service::activate(&pool, &cache, &id).await?.into(),
+        service::activate(&pool, &cache, id).await?.into(),
     ))
 }
 
@@ -531,11 +531,8 @@ fn profile(s: SegmentRow, colour: usize) -> SegmentProfile {
     )
 )]
 #[get("/runs/{id}/segments")]
-async fn run_segments(
-    pool: web::Data<Pool>,
-    id: web::Path<String>,
-) -> Result<web::Json<SegmentList>> {
-    let (run, segments) = service::segments(&pool, &id).await?;
+async fn run_segments(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<SegmentList>> {
+    let (run, segments) = service::segments(&pool, id).await?;
     let summary = run.summary.unwrap_or_default();
     Ok(web::Json(SegmentList {
         run_id: run.run_id,
@@ -586,8 +583,8 @@ pub struct Elbow {
     )
 )]
 #[get("/runs/{id}/elbow")]
-async fn run_elbow(pool: web::Data<Pool>, id: web::Path<String>) -> Result<web::Json<Elbow>> {
-    let (run, _) = service::segments(&pool, &id).await?;
+async fn run_elbow(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Elbow>> {
+    let (run, _) = service::segments(&pool, id).await?;
     let selection = run.summary.and_then(|s| s.k_selection);
     Ok(web::Json(Elbow {
         run_id: run.run_id,
@@ -688,7 +685,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
 #[get("/runs/{id}/assignments")]
 async fn run_assignments(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: RunId,
     req: HttpRequest,
     Query(params): Query<AssignmentParams>,
 ) -> Result<HttpResponse> {
@@ -698,7 +695,7 @@ async fn run_assignments(
         .map(|s| service::parse_segment("segment", s))
         .transpose()?;
     if wants_csv(&req, params.format.as_deref())? {
-        let stream = service::assignments_csv(&pool, &id, segment).await?;
+        let stream = service::assignments_csv(&pool, id, segment).await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
@@ -710,7 +707,7 @@ async fn run_assignments(
     let limit = page_limit(params.limit)?;
     let after = params.after.filter(|a| !a.is_empty());
     let (run, segments, rows) =
-        service::assignments_page(&pool, &id, segment, after.as_deref(), limit).await?;
+        service::assignments_page(&pool, id, segment, after.as_deref(), limit).await?;
     let label = |s: Option<i32>| {
         s.and_then(|s| segments.iter().find(|g| g.stable_id == s))
             .map(|g| g.label.clone())
@@ -791,14 +788,15 @@ async fn customer_segment(
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<CustomerSegment>> {
     let (id, customer_id) = path.into_inner();
-    let found = cache.into_inner().customer(&id, &customer_id).await?;
+    let id = SegmentationId::parse(&id)?;
+    let found = cache.into_inner().customer(id, &customer_id).await?;
     let current = found
         .history
         .iter()
         .position(|h| h.active)
         .map(|i| run_segment(found.history[i].clone()));
     Ok(web::Json(CustomerSegment {
-        segmentation_id: Uuid::parse_str(&id).unwrap_or_default(),
+        segmentation_id: id.uuid(),
         customer_id,
         active_run_id: found.active_run_id,
         current,
@@ -863,7 +861,7 @@ pub struct ScoreResponse {
 #[post("/segmentations/{id}/score")]
 async fn score_customers(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: SegmentationId,
     Json(body): Json<ScoreRequest>,
 ) -> Result<web::Json<ScoreResponse>> {
     let inputs: Vec<ScoreInput> = body
@@ -888,7 +886,7 @@ async fn score_customers(
                 .collect(),
         })
         .collect();
-    let (run, scored) = service::score(&pool, &id, inputs).await?;
+    let (run, scored) = service::score(&pool, id, inputs).await?;
     Ok(web::Json(ScoreResponse {
         run_id: run.run_id,
         score: service::score_kind(&run).to_string(),
@@ -991,8 +989,8 @@ async fn compare_runs(
     let after = params.after.filter(|a| !a.is_empty());
     let c = service::compare(
         &pool,
-        &a,
-        &b,
+        RunId::parse(&a)?,
+        RunId::parse(&b)?,
         MoverFilter {
             from,
             to,

@@ -1,5 +1,6 @@
 //! `/v1/segmentations`: named, versioned clustering configurations.
 
+use crate::domain::SegmentationId;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
 use crate::http::extract::Json;
@@ -171,9 +172,9 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
 #[get("/segmentations/{id}")]
 async fn get_segmentation(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: SegmentationId,
 ) -> Result<web::Json<Segmentation>> {
-    Ok(web::Json(service::get(&pool, &id).await?.try_into()?))
+    Ok(web::Json(service::get(&pool, id).await?.try_into()?))
 }
 
 /// Change a segmentation.
@@ -192,7 +193,7 @@ async fn get_segmentation(
 #[patch("/segmentations/{id}")]
 async fn update_segmentation(
     pool: web::Data<Pool>,
-    id: web::Path<String>,
+    id: SegmentationId,
     Json(body): Json<UpdateSegmentation>,
 ) -> Result<web::Json<Segmentation>> {
     let changes = Changes {
@@ -203,7 +204,7 @@ async fn update_segmentation(
         schedule: body.schedule,
     };
     Ok(web::Json(
-        service::update(&pool, &id, changes).await?.try_into()?,
+        service::update(&pool, id, changes).await?.try_into()?,
     ))
 }
 
@@ -221,9 +222,9 @@ async fn update_segmentation(
 async fn delete_segmentation(
     pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,
-    id: web::Path<String>,
+    id: SegmentationId,
 ) -> Result<HttpResponse> {
-    service::delete(&pool, &cache, &id).await?;
+    service::delete(&pool, &cache, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,13 +1,14 @@
 //! One worker: claim → snapshot → train (blocking pool) → match segments → write results and
 //! activate in one transaction. A heartbeat task keeps the lease and publishes progress.
 
-use super::{JobSettings, Waker, schedule};
+use super::{JobSettings, schedule};
 use crate::domain::run::{FailureKind, Phase, ScoreKind};
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
 use crate::segmentation::sample::ChartSample;
 use crate::service::lookup::LookupCache;
+use crate::service::runs::Waker;
 use crate::store::Pool;
 use crate::store::assignments::{self, Assignment, Snapshot};
 use crate::store::charts::{self, ChartSampleRow};
@@ -113,7 +114,7 @@ impl Worker {
                 Err(e) => tracing::warn!(worker = %self.name, error = %e, "claiming a run failed"),
             }
             tokio::select! {
-                _ = waker.0.notified() => {}
+                _ = waker.woken() => {}
                 _ = tokio::time::sleep(self.settings.poll) => {}
                 _ = stopped.changed() => {}
             }

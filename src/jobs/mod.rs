@@ -7,10 +7,11 @@ pub mod execute;
 pub mod schedule;
 
 use crate::service::lookup::LookupCache;
+use crate::service::runs::Waker;
 use crate::store::Pool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -38,17 +39,6 @@ impl Default for JobSettings {
             max_attempts: 3,
             keep_assignments: 5,
         }
-    }
-}
-
-/// Wakes this process's idle workers (a run was just queued).
-#[derive(Debug, Clone, Default)]
-pub struct Waker(Arc<Notify>);
-
-impl Waker {
-    pub fn wake(&self) {
-        self.0.notify_waiters();
-        self.0.notify_one();
     }
 }
 

@@ -6,6 +6,7 @@ use crate::charts::{
     ElbowChart, ElbowPoint, ScatterChart, SegmentBar, SegmentKey, SegmentsChart, TransitionChart,
     count, segment_colours,
 };
+use crate::domain::RunId;
 use crate::error::{Error, Result};
 use crate::store::Pool;
 use crate::store::runs::{RunRow, SegmentRow};
@@ -133,7 +134,7 @@ async fn stored_sample(pool: &Pool, run: &RunRow) -> Result<charts::ChartSampleR
 }
 
 /// The first `limit` customers of the run's stored random sample.
-pub async fn sample(pool: &Pool, run_id: &str, limit: usize) -> Result<Sample> {
+pub async fn sample(pool: &Pool, run_id: RunId, limit: usize) -> Result<Sample> {
     let (run, _) = service::segments(pool, run_id).await?;
     let stored = stored_sample(pool, &run).await?;
     let d = stored.features.len();
@@ -159,7 +160,7 @@ pub async fn sample(pool: &Pool, run_id: &str, limit: usize) -> Result<Sample> {
 
 pub async fn scatter(
     pool: &Pool,
-    run_id: &str,
+    run_id: RunId,
     x: Option<&str>,
     y: Option<&str>,
     points: Option<usize>,
@@ -246,7 +247,7 @@ pub async fn scatter(
     })
 }
 
-pub async fn elbow(pool: &Pool, run_id: &str) -> Result<ElbowChart> {
+pub async fn elbow(pool: &Pool, run_id: RunId) -> Result<ElbowChart> {
     let (run, _) = service::segments(pool, run_id).await?;
     let points: Vec<ElbowPoint> = run
         .summary
@@ -285,7 +286,7 @@ pub async fn elbow(pool: &Pool, run_id: &str) -> Result<ElbowChart> {
     })
 }
 
-pub async fn segments(pool: &Pool, run_id: &str) -> Result<SegmentsChart> {
+pub async fn segments(pool: &Pool, run_id: RunId) -> Result<SegmentsChart> {
     let (run, segments) = service::segments(pool, run_id).await?;
     let bars = keys(&segments)
         .into_iter()
@@ -309,7 +310,7 @@ pub async fn segments(pool: &Pool, run_id: &str) -> Result<SegmentsChart> {
     })
 }
 
-pub async fn transitions(pool: &Pool, a: &str, b: &str) -> Result<TransitionChart> {
+pub async fn transitions(pool: &Pool, a: RunId, b: RunId) -> Result<TransitionChart> {
     let comparison = service::compare(
         pool,
         a,

@@ -7,9 +7,11 @@
 //! transaction as the `COPY`: a file with any bad row writes nothing, and the answer lists the
 //! first bad lines.
 
-use crate::csvstream::{Record, RecordReader, normalize_header};
 use crate::domain::{AttributeKind, AttributeName, ExternalId, NumericValue};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
+use crate::ingest::csv::{
+    ID_COLUMNS, Record, RecordReader, is_missing, normalize_header, quoted_list,
+};
 use crate::service::customers::new_attributes;
 use crate::store::Pool;
 use crate::store::staging::{self, Slot, StagingEncoder};
@@ -19,11 +21,6 @@ use futures_util::{Stream, StreamExt};
 
 /// Rows read before column kinds are decided.
 pub const HEAD_ROWS: usize = 10_000;
-
-/// Header names (after normalisation) recognised as the customer id, in order of preference.
-pub const ID_COLUMNS: &[&str] = &["customer_id", "customerid", "id", "client_id", "customer"];
-
-pub use crate::csvstream::{MISSING_TOKENS, is_missing};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -212,7 +209,7 @@ impl Layout {
                         "id_column",
                         format!(
                             "the header has no column `{wanted}`; its columns are {}",
-                            list(header)
+                            quoted_list(header)
                         ),
                     )
                 })?,
@@ -225,7 +222,7 @@ impl Layout {
                         format!(
                             "no customer id column found (looked for CustomerID, customer_id, id); \
                              name it with ?id_column=; the header's columns are {}",
-                            list(header)
+                            quoted_list(header)
                         ),
                     )
                 })?,
@@ -305,14 +302,6 @@ impl Layout {
             })
             .collect()
     }
-}
-
-fn list(header: &[String]) -> String {
-    header
-        .iter()
-        .map(|h| format!("`{h}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Numeric when at least one value is present and every present value is a finite number.

@@ -9,9 +9,9 @@
 //! lookup in this process sees the old state after the commit). Another replica's changes
 //! are seen within `ttl`.
 
+use crate::domain::SegmentationId;
 use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
-use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
 use crate::store::Pool;
 use crate::store::assignments::{self, HistoryRow, LoadedAssignments};
 use crate::store::{customers, runs};
@@ -256,15 +256,15 @@ impl LookupCache {
     /// A customer's segment in the active run and its history.
     pub async fn customer(
         self: &Arc<Self>,
-        segmentation_id: &str,
+        segmentation_id: SegmentationId,
         customer_id: &str,
     ) -> Result<CustomerSegments> {
-        let id = parse_id(segmentation_id)?;
+        let id = segmentation_id.uuid();
         let meta = {
             let _gate = self.gate.read().await;
             self.meta(id)
                 .await?
-                .ok_or_else(|| segmentation_not_found(segmentation_id))?
+                .ok_or_else(|| segmentation_id.not_found())?
         };
         let mut history = Vec::with_capacity(meta.runs.len());
         for r in &meta.runs {

@@ -2,12 +2,11 @@
 //! for), read, list, cancel, activate; and the reads of a run's results.
 
 use crate::domain::run::{RunStatus, ScoreKind, Trigger};
+use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, FieldError, Result};
-use crate::jobs::Waker;
 use crate::segmentation::metrics::adjusted_rand_index;
 use crate::segmentation::model::Model;
 use crate::service::lookup::LookupCache;
-use crate::service::segmentations::{not_found as segmentation_not_found, parse_id};
 use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
 use crate::store::runs::{self, RunRow, SegmentRow};
@@ -16,16 +15,25 @@ use futures_util::stream::BoxStream;
 use ndarray::Array2;
 use uuid::Uuid;
 
+/// Wakes this process's idle run workers (a run was just queued); other replicas' workers
+/// find it at their next poll.
+#[derive(Debug, Clone, Default)]
+pub struct Waker(std::sync::Arc<tokio::sync::Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+        self.0.notify_one();
+    }
+
+    /// Waits for the next wake.
+    pub async fn woken(&self) {
+        self.0.notified().await
+    }
+}
+
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub const MAX_SCORE_BATCH: usize = 10_000;
-
-fn run_not_found(id: &str) -> Error {
-    Error::NotFound(format!("no run with id `{id}`"))
-}
-
-fn parse_run_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| run_not_found(id))
-}
 
 /// A validated `Idempotency-Key` header value.
 pub fn check_idempotency_key(key: &str) -> Result<String> {
@@ -53,16 +61,16 @@ pub enum Triggered {
 pub async fn trigger(
     pool: &Pool,
     waker: &Waker,
-    segmentation_id: &str,
+    segmentation_id: SegmentationId,
     idempotency_key: Option<String>,
     queue: bool,
 ) -> Result<Triggered> {
-    let id = parse_id(segmentation_id)?;
+    let id = segmentation_id.uuid();
     // The segmentation's row lock serialises concurrent triggers of one segmentation.
     let mut tx = crate::store::begin(pool).await?;
     let segmentation = segmentations::find_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+        .ok_or_else(|| segmentation_id.not_found())?;
     if let Some(key) = &idempotency_key
         && let Some(run) = runs::find_by_key(&mut *tx, id, key).await?
     {
@@ -97,29 +105,29 @@ pub async fn trigger(
     Ok(Triggered::Queued(run))
 }
 
-pub async fn get(pool: &Pool, run_id: &str) -> Result<RunRow> {
-    runs::find(pool, parse_run_id(run_id)?)
+pub async fn get(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+    runs::find(pool, run_id.uuid())
         .await?
-        .ok_or_else(|| run_not_found(run_id))
+        .ok_or_else(|| run_id.not_found())
 }
 
 pub async fn list(
     pool: &Pool,
-    segmentation_id: &str,
+    segmentation_id: SegmentationId,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<RunRow>> {
-    let id = parse_id(segmentation_id)?;
+    let id = segmentation_id.uuid();
     segmentations::find(pool, id)
         .await?
-        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+        .ok_or_else(|| segmentation_id.not_found())?;
     Ok(runs::list(pool, id, before, limit).await?)
 }
 
 /// Cancels a queued run, or asks a running one to stop (it ends `cancelled` at its next
 /// phase boundary). A finished run cannot be cancelled.
-pub async fn cancel(pool: &Pool, run_id: &str) -> Result<RunRow> {
-    let id = parse_run_id(run_id)?;
+pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+    let id = run_id.uuid();
     if runs::cancel(pool, id).await?.is_none() {
         let run = get(pool, run_id).await?;
         return Err(Error::Conflict(format!(
@@ -131,12 +139,12 @@ pub async fn cancel(pool: &Pool, run_id: &str) -> Result<RunRow> {
 }
 
 /// Makes a succeeded run its segmentation's active run.
-pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: &str) -> Result<RunRow> {
-    let id = parse_run_id(run_id)?;
+pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result<RunRow> {
+    let id = run_id.uuid();
     let mut tx = crate::store::begin(pool).await?;
     let run = runs::find(&mut *tx, id)
         .await?
-        .ok_or_else(|| run_not_found(run_id))?;
+        .ok_or_else(|| run_id.not_found())?;
     if run.status != RunStatus::Succeeded || !run.has_assignments {
         return Err(Error::Conflict(format!(
             "run {id} is {}{}; only a succeeded run with its assignments can be activated",
@@ -157,7 +165,7 @@ pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: &str) -> Result<
 }
 
 /// A succeeded run (results are read only from those).
-async fn succeeded(pool: &Pool, run_id: &str) -> Result<RunRow> {
+async fn succeeded(pool: &Pool, run_id: RunId) -> Result<RunRow> {
     let run = get(pool, run_id).await?;
     if run.status != RunStatus::Succeeded {
         return Err(Error::Conflict(format!(
@@ -169,7 +177,7 @@ async fn succeeded(pool: &Pool, run_id: &str) -> Result<RunRow> {
 }
 
 /// A run with its assignments still stored.
-async fn with_assignments(pool: &Pool, run_id: &str) -> Result<RunRow> {
+async fn with_assignments(pool: &Pool, run_id: RunId) -> Result<RunRow> {
     let run = succeeded(pool, run_id).await?;
     if !run.has_assignments {
         return Err(Error::Gone(format!(
@@ -180,7 +188,7 @@ async fn with_assignments(pool: &Pool, run_id: &str) -> Result<RunRow> {
     Ok(run)
 }
 
-pub async fn segments(pool: &Pool, run_id: &str) -> Result<(RunRow, Vec<SegmentRow>)> {
+pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(RunRow, Vec<SegmentRow>)> {
     let run = succeeded(pool, run_id).await?;
     let segments = runs::segments(pool, run.run_id).await?;
     Ok((run, segments))
@@ -201,7 +209,7 @@ pub fn parse_segment(field: &str, value: &str) -> Result<Option<i32>> {
 
 pub async fn assignments_page(
     pool: &Pool,
-    run_id: &str,
+    run_id: RunId,
     segment: Option<Option<i32>>,
     after: Option<&str>,
     limit: i64,
@@ -214,7 +222,7 @@ pub async fn assignments_page(
 
 pub async fn assignments_csv(
     pool: &Pool,
-    run_id: &str,
+    run_id: RunId,
     segment: Option<Option<i32>>,
 ) -> Result<BoxStream<'static, crate::store::Result<bytes::Bytes>>> {
     let run = with_assignments(pool, run_id).await?;
@@ -255,7 +263,7 @@ pub struct ScoreResult {
 /// Scores customers with the active run's model, writing nothing.
 pub async fn score(
     pool: &Pool,
-    segmentation_id: &str,
+    segmentation_id: SegmentationId,
     inputs: Vec<ScoreInput>,
 ) -> Result<(RunRow, Vec<ScoreResult>)> {
     if inputs.is_empty() || inputs.len() > MAX_SCORE_BATCH {
@@ -267,10 +275,10 @@ pub async fn score(
             ),
         ));
     }
-    let id = parse_id(segmentation_id)?;
+    let id = segmentation_id.uuid();
     let segmentation = segmentations::find(pool, id)
         .await?
-        .ok_or_else(|| segmentation_not_found(segmentation_id))?;
+        .ok_or_else(|| segmentation_id.not_found())?;
     let active = segmentation.active_run_id.ok_or_else(|| {
         Error::Conflict(format!(
             "segmentation {id} has no active run yet; trigger a run first"
@@ -278,7 +286,7 @@ pub async fn score(
     })?;
     let run = runs::find(pool, active)
         .await?
-        .ok_or_else(|| run_not_found(&active.to_string()))?;
+        .ok_or_else(|| RunId::from(active).not_found())?;
     let model: Model = runs::model(pool, active)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
@@ -364,7 +372,12 @@ pub struct MoverFilter<'a> {
     pub limit: i64,
 }
 
-pub async fn compare(pool: &Pool, a: &str, b: &str, filter: MoverFilter<'_>) -> Result<Comparison> {
+pub async fn compare(
+    pool: &Pool,
+    a: RunId,
+    b: RunId,
+    filter: MoverFilter<'_>,
+) -> Result<Comparison> {
     let ra = with_assignments(pool, a).await?;
     let rb = with_assignments(pool, b).await?;
     if ra.segmentation_id != rb.segmentation_id {

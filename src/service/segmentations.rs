@@ -1,8 +1,9 @@
 //! Segmentation configurations: create, read, change (a new version), delete.
 
+use crate::domain::SegmentationId;
+use crate::domain::schedule::Schedule;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
-use crate::jobs::schedule::Schedule;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments;
@@ -96,18 +97,10 @@ pub async fn create(
     Ok(row)
 }
 
-pub(crate) fn not_found(id: &str) -> Error {
-    Error::NotFound(format!("no segmentation with id `{id}`"))
-}
-
-pub(crate) fn parse_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| not_found(id))
-}
-
-pub async fn get(pool: &Pool, id: &str) -> Result<SegmentationRow> {
-    store::find(pool, parse_id(id)?)
+pub async fn get(pool: &Pool, id: SegmentationId) -> Result<SegmentationRow> {
+    store::find(pool, id.uuid())
         .await?
-        .ok_or_else(|| not_found(id))
+        .ok_or_else(|| id.not_found())
 }
 
 pub async fn list(pool: &Pool) -> Result<Vec<SegmentationRow>> {
@@ -115,8 +108,8 @@ pub async fn list(pool: &Pool) -> Result<Vec<SegmentationRow>> {
 }
 
 /// Applies the changes; a changed configuration is a new version.
-pub async fn update(pool: &Pool, id: &str, changes: Changes) -> Result<SegmentationRow> {
-    let uuid = parse_id(id)?;
+pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result<SegmentationRow> {
+    let uuid = id.uuid();
     let name = changes.name.as_deref().map(check_name).transpose()?;
     let schedule = changes
         .schedule
@@ -125,7 +118,7 @@ pub async fn update(pool: &Pool, id: &str, changes: Changes) -> Result<Segmentat
     let mut tx = crate::store::begin(pool).await?;
     let mut row = store::find_for_update(&mut *tx, uuid)
         .await?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| id.not_found())?;
     if let Some(config) = &changes.config {
         let config = validated(&mut tx, config).await?;
         if config != row.config {
@@ -157,12 +150,12 @@ pub async fn update(pool: &Pool, id: &str, changes: Changes) -> Result<Segmentat
 }
 
 /// Deletes the segmentation with its runs and their assignments, in one transaction.
-pub async fn delete(pool: &Pool, cache: &LookupCache, id: &str) -> Result<()> {
-    let uuid = parse_id(id)?;
+pub async fn delete(pool: &Pool, cache: &LookupCache, id: SegmentationId) -> Result<()> {
+    let uuid = id.uuid();
     let mut tx = crate::store::begin(pool).await?;
     store::find_for_update(&mut *tx, uuid)
         .await?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| id.not_found())?;
     let dropped = runs::with_assignments(&mut *tx, uuid).await?;
     for &run_id in &dropped {
         assignments::drop_partition(&mut tx, run_id).await?;

@@ -1,50 +1,8 @@
 //! The attribute catalogue: which attribute lives at which position of which array.
 
 use super::Result;
-use crate::domain::{AttributeKind, AttributeName};
+use crate::domain::{Attribute, AttributeKind, AttributeName, Catalogue};
 use sqlx::{PgConnection, PgExecutor};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribute {
-    pub name: AttributeName,
-    pub kind: AttributeKind,
-    /// 1-based position in `numeric_values` or `categorical_values` (by kind).
-    pub position: usize,
-}
-
-/// The whole catalogue, in creation order.
-#[derive(Debug, Clone, Default)]
-pub struct Catalogue {
-    attributes: Vec<Attribute>,
-}
-
-impl Catalogue {
-    pub fn get(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name.as_str() == name)
-    }
-
-    /// The length an array of this kind needs to hold every attribute.
-    pub fn width(&self, kind: AttributeKind) -> usize {
-        self.attributes
-            .iter()
-            .filter(|a| a.kind == kind)
-            .map(|a| a.position)
-            .max()
-            .unwrap_or(0)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Attribute> {
-        self.attributes.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.attributes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.attributes.is_empty()
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct AttributeRow {
@@ -70,7 +28,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<Catalogue> {
             })
         })
         .collect::<Result<_>>()?;
-    Ok(Catalogue { attributes })
+    Ok(Catalogue::new(attributes))
 }
 
 /// Adds the attributes that are not in the catalogue yet, each at the next free position of its

@@ -13,7 +13,7 @@ pub mod runs;
 pub mod segmentations;
 pub mod staging;
 
-pub use attributes::{Attribute, Catalogue};
+pub use crate::domain::{Attribute, Catalogue};
 pub use error::{Constraint, Error, Result};
 
 /// The connection pool: the handle every operation is given.

@@ -1,8 +1,8 @@
 use reqwest::{Response, StatusCode};
-use segstore::embedded_pg::EmbeddedPostgres;
 use segstore::http::ApiSettings;
 use segstore::jobs::{JobSettings, Jobs};
 use segstore::service::lookup::LookupSettings;
+use segstore::startup::embedded_pg::EmbeddedPostgres;
 use segstore::startup::{Application, MIGRATOR};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1214,7 +1214,7 @@ fn engine_curve(features: &[&str]) -> Value {
     use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
     use segstore::segmentation::selection::KRule;
     let csv = std::fs::read(crate::helpers::MALL_CSV).unwrap();
-    let columns = segstore::dataset::columns_from_csv(&csv[..], None).unwrap();
+    let columns = segstore::ingest::dataset::columns_from_csv(&csv[..], None).unwrap();
     let names: Vec<String> = features.iter().map(|f| (*f).to_owned()).collect();
     let params = RunParams {
         preprocess: PreprocessParams::new(&names, &[], Scaling::Standard, Missing::Drop),

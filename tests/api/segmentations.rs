@@ -263,7 +263,7 @@ async fn a_stored_configuration_gives_the_engine_its_parameters() {
     let mut conn = app.pool.acquire().await.unwrap();
     let catalogue = segstore::store::attributes::load(&mut *conn).await.unwrap();
     let params = config.validate(&catalogue, "config.").unwrap();
-    let columns = segstore::dataset::columns_from_csv(
+    let columns = segstore::ingest::dataset::columns_from_csv(
         &std::fs::read(crate::helpers::MALL_CSV).unwrap(),
         None,
     )

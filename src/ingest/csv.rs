@@ -208,13 +208,18 @@ fn split_words(s: &str) -> Vec<String> {
     words
 }
 
-/// Cell values read as "no value" (compared case-insensitively, after trimming).
-pub const MISSING_TOKENS: &[&str] = &["", "na", "n/a", "null", "nan", "none", "-"];
+pub use crate::domain::{MISSING_TOKENS, is_missing};
 
-/// Whether a cell holds no value.
-pub fn is_missing(value: &str) -> bool {
-    let v = value.trim();
-    MISSING_TOKENS.iter().any(|t| v.eq_ignore_ascii_case(t))
+/// Headers taken as the customer id column, in order of preference (normalised).
+pub const ID_COLUMNS: &[&str] = &["customer_id", "customerid", "id", "client_id", "customer"];
+
+/// Headers as a message lists them: `` `a`, `b` ``.
+pub fn quoted_list(header: &[String]) -> String {
+    header
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

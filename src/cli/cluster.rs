@@ -1,16 +1,126 @@
 //! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
-use crate::config::{AlgorithmArg, ClusterArgs, KRuleArg, OutputFormat, RngArg, ScalingArg};
-use crate::dataset::columns_from_csv;
+use crate::ingest::dataset::columns_from_csv;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::profile::humanize;
 use crate::segmentation::selection::KRule;
 use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    Table,
+    /// JSON for programs: k, metrics, elbow curve, profiles, labels, timings.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScalingArg {
+    None,
+    /// z-scores with the population standard deviation (scikit-learn's StandardScaler).
+    Standard,
+    Minmax,
+    /// (x - median) / IQR.
+    Robust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KRuleArg {
+    /// The k with the best mean silhouette.
+    Silhouette,
+    /// The knee of the inertia curve (Kneedle).
+    Elbow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RngArg {
+    /// segstore's own streams (xoshiro256++).
+    Segstore,
+    /// numpy's MT19937, drawn as scikit-learn's KMeans(random_state=SEED) does: the same
+    /// restarts, and so the same result, as a scikit-learn notebook.
+    Sklearn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    /// K-Means (k-means++, restarts).
+    Kmeans,
+    /// Gaussian mixture, full covariances: soft memberships.
+    Gmm,
+    /// Density-based (--eps, --min-points): finds its own number of segments, leaves noise.
+    Dbscan,
+    /// Agglomerative with Ward linkage (at most 10,000 rows).
+    Ward,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The CSV file: a header line, a customer id column, numeric feature columns. Headers are
+    /// read as the import endpoint reads them (`Annual Income (k$)` is `annual_income_k`).
+    pub file: PathBuf,
+    /// Comma-separated features to cluster on, e.g. `annual_income_k,spending_score`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub features: Vec<String>,
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Kmeans)]
+    pub algorithm: AlgorithmArg,
+    /// DBSCAN: the neighbourhood radius, in scaled units.
+    #[arg(long, default_value_t = 0.5)]
+    pub eps: f64,
+    /// DBSCAN: rows within --eps (the row included) that make a core point.
+    #[arg(long, default_value_t = 5)]
+    pub min_points: usize,
+    /// The number of segments, or `auto` to choose it in --k-min..=--k-max (with the K-Means
+    /// sweep). DBSCAN finds its own.
+    #[arg(long, default_value = "auto")]
+    pub k: String,
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// How `--k auto` chooses.
+    #[arg(long, value_enum, default_value_t = KRuleArg::Silhouette)]
+    pub k_rule: KRuleArg,
+    #[arg(long, value_enum, default_value_t = ScalingArg::Standard)]
+    pub scaling: ScalingArg,
+    /// Comma-separated features to transform with ln(1 + x) before scaling.
+    #[arg(long, value_delimiter = ',')]
+    pub log1p: Vec<String>,
+    /// Cluster on this many principal components of the scaled features (PCA) instead of the
+    /// features themselves; profiles stay in the features' units.
+    #[arg(long)]
+    pub pca: Option<usize>,
+    /// Fill missing values with the feature's median instead of leaving the rows out.
+    #[arg(long)]
+    pub impute_median: bool,
+    /// K-Means restarts (the lowest inertia is kept).
+    #[arg(long, default_value_t = 10)]
+    pub n_init: usize,
+    #[arg(long, default_value_t = 300)]
+    pub max_iter: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// The seed: the same data, parameters and seed give the same segments.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = RngArg::Segstore)]
+    pub rng: RngArg,
+    /// The id column's header, when it is not CustomerID, customer_id or id.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Also write `id,segment,distance` (`probability` for gmm; segment `noise` for DBSCAN's
+    /// noise) for every customer clustered to this CSV file.
+    #[arg(long)]
+    pub assignments: Option<PathBuf>,
+}
 
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let bytes =

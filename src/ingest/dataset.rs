@@ -3,9 +3,8 @@
 //! same missing-value tokens. Numeric columns (every present value a number) become features;
 //! the others are ignored.
 
-use crate::csvstream::{Record, RecordReader, normalize_header};
+use super::csv::{ID_COLUMNS, MISSING_TOKENS, Record, RecordReader, normalize_header};
 use crate::segmentation::preprocess::Columns;
-use crate::service::csv_import::{ID_COLUMNS, MISSING_TOKENS};
 use anyhow::{Context, bail};
 
 pub fn columns_from_csv(bytes: &[u8], id_column: Option<&str>) -> anyhow::Result<Columns> {

@@ -1,11 +1,13 @@
 //! Building the application: the database (given or embedded), migrations, the HTTP server.
 
+pub mod embedded_pg;
+
 use crate::config::{DatabaseSettings, ServeSettings};
-use crate::embedded_pg::EmbeddedPostgres;
 use crate::http::{self, ApiSettings};
 use crate::jobs::{JobSettings, Jobs};
 use crate::service::lookup::{LookupCache, LookupSettings};
 use anyhow::Context;
+use embedded_pg::EmbeddedPostgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::net::TcpListener;
