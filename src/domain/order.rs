@@ -147,6 +147,15 @@ pub fn line_amount(
     }
 }
 
+/// What an upsert of order lines did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrderMerge {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub customers_created: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

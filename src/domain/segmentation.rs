@@ -157,6 +157,23 @@ impl Default for AlgorithmConfig {
     }
 }
 
+/// A segmentation as stored: its name, configuration (a new version per change), schedule and
+/// active run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segmentation {
+    pub segmentation_id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    pub version: i32,
+    pub config: SegmentationConfig,
+    pub auto_activate: bool,
+    pub schedule: Option<String>,
+    pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub active_run_id: Option<uuid::Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Largest k a sweep may try.
 pub const MAX_K: i64 = 50;
 

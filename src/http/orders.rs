@@ -1,12 +1,12 @@
 //! `/v1/orders`: order lines in, as JSON batches or streamed CSV files.
 
 use crate::domain::order::DateOrder;
+use crate::domain::order::OrderMerge;
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query, require_content_type};
 use crate::http::problem::Problem;
 use crate::service::orders::{self as service, OrderImportOptions, OrderInput, Role};
 use crate::store::Pool;
-use crate::store::orders::OrderMerge;
 use actix_web::{HttpRequest, post, web};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -2,6 +2,8 @@
 //! a customer's segment, and scoring with the active model.
 
 use crate::domain::run::Phase;
+use crate::domain::run::documents::{self, FeatureCounts, Matching, RunEvent};
+use crate::domain::run::{self as stored, Segment};
 use crate::domain::segmentation::SegmentationConfig;
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, Result};
@@ -15,8 +17,6 @@ use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
 use crate::service::runs::{self as service, MoverFilter, ScoreInput, ScoreValue, Triggered};
 use crate::store::Pool;
-use crate::store::documents::{self, FeatureCounts, Matching, RunEvent};
-use crate::store::runs::{RunRow, SegmentRow};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -196,8 +196,8 @@ pub struct Run {
     pub links: RunLinks,
 }
 
-impl From<RunRow> for Run {
-    fn from(r: RunRow) -> Self {
+impl From<stored::Run> for Run {
+    fn from(r: stored::Run) -> Self {
         let recorded = r.summary.is_some();
         let summary = r.summary.unwrap_or_default();
         let id = r.run_id;
@@ -452,8 +452,8 @@ pub struct SegmentRef {
     pub persona: Option<String>,
 }
 
-impl From<&SegmentRow> for SegmentRef {
-    fn from(s: &SegmentRow) -> Self {
+impl From<&Segment> for SegmentRef {
+    fn from(s: &Segment) -> Self {
         Self {
             segment_id: s.stable_id,
             label: s.label.clone(),
@@ -501,7 +501,7 @@ pub struct SegmentList {
     pub segments: Vec<SegmentProfile>,
 }
 
-fn profile(s: SegmentRow, colour: usize) -> SegmentProfile {
+fn profile(s: Segment, colour: usize) -> SegmentProfile {
     let rgb = crate::charts::PALETTE[colour % crate::charts::PALETTE.len()];
     SegmentProfile {
         segment: SegmentRef::from(&s),
@@ -758,7 +758,7 @@ pub struct CustomerSegment {
     pub history: Vec<CustomerRunSegment>,
 }
 
-fn run_segment(h: crate::store::assignments::HistoryRow) -> CustomerRunSegment {
+fn run_segment(h: stored::HistoryEntry) -> CustomerRunSegment {
     CustomerRunSegment {
         run_id: h.run_id,
         finished_at: h.finished_at,

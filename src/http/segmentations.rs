@@ -1,6 +1,7 @@
 //! `/v1/segmentations`: named, versioned clustering configurations.
 
 use crate::domain::SegmentationId;
+use crate::domain::segmentation::Segmentation as Stored;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
 use crate::http::extract::Json;
@@ -8,7 +9,6 @@ use crate::http::problem::Problem;
 use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{self as service, Changes};
 use crate::store::Pool;
-use crate::store::segmentations::SegmentationRow;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
@@ -79,10 +79,10 @@ pub struct Segmentation {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl TryFrom<SegmentationRow> for Segmentation {
+impl TryFrom<Stored> for Segmentation {
     type Error = crate::error::Error;
 
-    fn try_from(row: SegmentationRow) -> Result<Self> {
+    fn try_from(row: Stored) -> Result<Self> {
         Ok(Self {
             id: row.segmentation_id,
             name: row.name,

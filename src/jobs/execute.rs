@@ -2,7 +2,11 @@
 //! activate in one transaction. A heartbeat task keeps the lease and publishes progress.
 
 use super::{JobSettings, schedule};
+use crate::domain::run::documents::{
+    FeatureCounts, Matching, PhaseTiming, RunFailure, RunSummary, SegmentMatch, SegmentProfile,
+};
 use crate::domain::run::{FailureKind, Phase, ScoreKind};
+use crate::domain::run::{Run, Segment};
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
@@ -12,10 +16,7 @@ use crate::service::runs::Waker;
 use crate::store::Pool;
 use crate::store::assignments::{self, Assignment, Snapshot};
 use crate::store::charts::{self, ChartSampleRow};
-use crate::store::documents::{
-    FeatureCounts, Matching, PhaseTiming, RunFailure, RunSummary, SegmentMatch, SegmentProfile,
-};
-use crate::store::runs::{self, Lease, RunRow, SegmentRow, Unsuccessful};
+use crate::store::runs::{self, Lease, Unsuccessful};
 use crate::store::{self, Constraint, attributes, segmentations};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,7 +134,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn execute(&self, run: RunRow, stopped: &mut watch::Receiver<bool>) {
+    async fn execute(&self, run: Run, stopped: &mut watch::Receiver<bool>) {
         let run_id = run.run_id;
         tracing::info!(worker = %self.name, %run_id, attempt = run.attempts, "run started");
         let shared = Arc::new(Shared {
@@ -200,7 +201,7 @@ impl Worker {
         }
     }
 
-    async fn train_and_store(&self, run: &RunRow, shared: &Arc<Shared>) -> Result<(), Stop> {
+    async fn train_and_store(&self, run: &Run, shared: &Arc<Shared>) -> Result<(), Stop> {
         let mut timings = Vec::new();
         let mut clock = Instant::now();
         let mut lap = |phase: &str, timings: &mut Vec<PhaseTiming>| {
@@ -400,10 +401,10 @@ impl Worker {
 /// active run's keeps its id and label; the others get new ids.
 async fn stable_segments(
     tx: &mut store::Conn,
-    run: &RunRow,
+    run: &Run,
     result: &RunResult,
-    previous: Option<&(Uuid, Vec<SegmentRow>)>,
-) -> store::Result<Vec<SegmentRow>> {
+    previous: Option<&(Uuid, Vec<Segment>)>,
+) -> store::Result<Vec<Segment>> {
     let profiles = &result.profiles.segments;
     let matches: Vec<Option<(usize, f64)>> = match previous {
         Some((_, old)) if !old.is_empty() => {
@@ -433,7 +434,7 @@ async fn stable_segments(
                     (next - 1, p.label.clone(), p.persona.clone())
                 }
             };
-            SegmentRow {
+            Segment {
                 run_id: run.run_id,
                 segment: p.segment as i32,
                 stable_id,
@@ -490,7 +491,7 @@ fn chart_row(
 
 fn summary(
     r: &RunResult,
-    segments: &[SegmentRow],
+    segments: &[Segment],
     previous: Option<Uuid>,
     missing: FeatureCounts,
     service_timings: Vec<PhaseTiming>,

@@ -7,9 +7,9 @@ use crate::charts::{
     count, segment_colours,
 };
 use crate::domain::RunId;
+use crate::domain::run::{Run, Segment};
 use crate::error::{Error, Result};
 use crate::store::Pool;
-use crate::store::runs::{RunRow, SegmentRow};
 use crate::store::{charts, segmentations};
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub const MAX_POINTS: usize = crate::segmentation::sample::CHART_SAMPLE;
 
 /// Each segment of the run as charts name and colour it, in the run's order.
-fn keys(segments: &[SegmentRow]) -> Vec<SegmentKey> {
+fn keys(segments: &[Segment]) -> Vec<SegmentKey> {
     let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
     segment_colours(&ids)
         .into_iter()
@@ -39,7 +39,7 @@ fn noise_key() -> SegmentKey {
 }
 
 /// "Mall — run 3".
-async fn title(pool: &Pool, run: &RunRow, what: &str) -> Result<String> {
+async fn title(pool: &Pool, run: &Run, what: &str) -> Result<String> {
     let name = segmentations::find(pool, run.segmentation_id)
         .await?
         .map(|s| s.name)
@@ -47,7 +47,7 @@ async fn title(pool: &Pool, run: &RunRow, what: &str) -> Result<String> {
     Ok(format!("{what}: {name}, run {}", run.seq))
 }
 
-fn features(run: &RunRow) -> Vec<String> {
+fn features(run: &Run) -> Vec<String> {
     run.summary
         .as_ref()
         .map(|s| s.features.clone())
@@ -123,7 +123,7 @@ pub struct SampledCustomer {
     pub pc: Option<[f64; 2]>,
 }
 
-async fn stored_sample(pool: &Pool, run: &RunRow) -> Result<charts::ChartSampleRow> {
+async fn stored_sample(pool: &Pool, run: &Run) -> Result<charts::ChartSampleRow> {
     charts::find(pool, run.run_id).await?.ok_or_else(|| {
         Error::NotFound(format!(
             "run {} kept no chart sample (it was trained before charts existed); retrain to \
@@ -348,7 +348,7 @@ pub async fn transitions(pool: &Pool, a: RunId, b: RunId) -> Result<TransitionCh
             }
         }
     }
-    let name = |run: &RunRow| {
+    let name = |run: &Run| {
         format!(
             "run {} ({})",
             run.seq,

@@ -10,10 +10,11 @@
 //! are seen within `ttl`.
 
 use crate::domain::SegmentationId;
+use crate::domain::run::HistoryEntry;
 use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
 use crate::store::Pool;
-use crate::store::assignments::{self, HistoryRow, LoadedAssignments};
+use crate::store::assignments::{self, LoadedAssignments};
 use crate::store::{customers, runs};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,7 +76,7 @@ struct Inner {
 pub struct CustomerSegments {
     pub active_run_id: Option<Uuid>,
     pub score: ScoreKind,
-    pub history: Vec<HistoryRow>,
+    pub history: Vec<HistoryEntry>,
 }
 
 pub struct LookupCache {
@@ -274,7 +275,7 @@ impl LookupCache {
             };
             if let Some((segment, score)) = found {
                 let label = segment.and_then(|s| r.labels.get(&s));
-                history.push(HistoryRow {
+                history.push(HistoryEntry {
                     run_id: r.run.run_id,
                     finished_at: r.run.finished_at,
                     active: r.run.active,

@@ -2,6 +2,7 @@
 //! mapped by query parameters) and JSON batches. Both stage lines with binary COPY and upsert
 //! them in one transaction: a file with a bad line writes nothing.
 
+pub use crate::domain::order::OrderMerge;
 use crate::domain::order::{self, DateOrder, line_amount, parse_order_id, parse_timestamp};
 use crate::domain::{ExternalId, Invalid};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
@@ -9,7 +10,7 @@ use crate::ingest::csv::{Record, RecordReader};
 use crate::ingest::orders::{Mapping, Parsed, decode, parse_line};
 pub use crate::ingest::orders::{OrderImportOptions, Role};
 use crate::store::Pool;
-use crate::store::orders::{self, DuplicateLines, OrderEncoder, OrderMerge};
+use crate::store::orders::{self, DuplicateLines, OrderEncoder};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! Runs: trigger (idempotent, one pending run per segmentation unless queueing is asked
 //! for), read, list, cancel, activate; and the reads of a run's results.
 
+use crate::domain::run::{Run, Segment};
 use crate::domain::run::{RunStatus, ScoreKind, Trigger};
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, FieldError, Result};
@@ -9,7 +10,7 @@ use crate::segmentation::model::Model;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
-use crate::store::runs::{self, RunRow, SegmentRow};
+use crate::store::runs;
 use crate::store::segmentations;
 use futures_util::stream::BoxStream;
 use ndarray::Array2;
@@ -52,9 +53,9 @@ pub fn check_idempotency_key(key: &str) -> Result<String> {
 /// How a trigger was answered.
 #[derive(Debug)]
 pub enum Triggered {
-    Queued(RunRow),
+    Queued(Run),
     /// A retry with the same idempotency key: the run the first call created.
-    Replayed(RunRow),
+    Replayed(Run),
 }
 
 /// Queues a run of the segmentation's current configuration.
@@ -105,7 +106,7 @@ pub async fn trigger(
     Ok(Triggered::Queued(run))
 }
 
-pub async fn get(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+pub async fn get(pool: &Pool, run_id: RunId) -> Result<Run> {
     runs::find(pool, run_id.uuid())
         .await?
         .ok_or_else(|| run_id.not_found())
@@ -116,7 +117,7 @@ pub async fn list(
     segmentation_id: SegmentationId,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<RunRow>> {
+) -> Result<Vec<Run>> {
     let id = segmentation_id.uuid();
     segmentations::find(pool, id)
         .await?
@@ -126,7 +127,7 @@ pub async fn list(
 
 /// Cancels a queued run, or asks a running one to stop (it ends `cancelled` at its next
 /// phase boundary). A finished run cannot be cancelled.
-pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<Run> {
     let id = run_id.uuid();
     if runs::cancel(pool, id).await?.is_none() {
         let run = get(pool, run_id).await?;
@@ -139,7 +140,7 @@ pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<RunRow> {
 }
 
 /// Makes a succeeded run its segmentation's active run.
-pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result<RunRow> {
+pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result<Run> {
     let id = run_id.uuid();
     let mut tx = crate::store::begin(pool).await?;
     let run = runs::find(&mut *tx, id)
@@ -165,7 +166,7 @@ pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result
 }
 
 /// A succeeded run (results are read only from those).
-async fn succeeded(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+async fn succeeded(pool: &Pool, run_id: RunId) -> Result<Run> {
     let run = get(pool, run_id).await?;
     if run.status != RunStatus::Succeeded {
         return Err(Error::Conflict(format!(
@@ -177,7 +178,7 @@ async fn succeeded(pool: &Pool, run_id: RunId) -> Result<RunRow> {
 }
 
 /// A run with its assignments still stored.
-async fn with_assignments(pool: &Pool, run_id: RunId) -> Result<RunRow> {
+async fn with_assignments(pool: &Pool, run_id: RunId) -> Result<Run> {
     let run = succeeded(pool, run_id).await?;
     if !run.has_assignments {
         return Err(Error::Gone(format!(
@@ -188,7 +189,7 @@ async fn with_assignments(pool: &Pool, run_id: RunId) -> Result<RunRow> {
     Ok(run)
 }
 
-pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(RunRow, Vec<SegmentRow>)> {
+pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>)> {
     let run = succeeded(pool, run_id).await?;
     let segments = runs::segments(pool, run.run_id).await?;
     Ok((run, segments))
@@ -213,7 +214,7 @@ pub async fn assignments_page(
     segment: Option<Option<i32>>,
     after: Option<&str>,
     limit: i64,
-) -> Result<(RunRow, Vec<SegmentRow>, Vec<AssignmentRow>)> {
+) -> Result<(Run, Vec<Segment>, Vec<AssignmentRow>)> {
     let run = with_assignments(pool, run_id).await?;
     let segments = runs::segments(pool, run.run_id).await?;
     let rows = assignments::page(pool, run.run_id, segment, after, limit).await?;
@@ -231,7 +232,7 @@ pub async fn assignments_csv(
 }
 
 /// What a run's assignment scores are.
-pub fn score_kind(run: &RunRow) -> ScoreKind {
+pub fn score_kind(run: &Run) -> ScoreKind {
     run.summary
         .as_ref()
         .and_then(|s| s.score)
@@ -256,7 +257,7 @@ pub struct ScoreInput {
 /// A scored customer: its segment (stable id; `None`: noise) and distance or probability.
 pub struct ScoreResult {
     pub id: Option<String>,
-    pub segment: Option<SegmentRow>,
+    pub segment: Option<Segment>,
     pub score: Option<f64>,
 }
 
@@ -265,7 +266,7 @@ pub async fn score(
     pool: &Pool,
     segmentation_id: SegmentationId,
     inputs: Vec<ScoreInput>,
-) -> Result<(RunRow, Vec<ScoreResult>)> {
+) -> Result<(Run, Vec<ScoreResult>)> {
     if inputs.is_empty() || inputs.len() > MAX_SCORE_BATCH {
         return Err(Error::invalid(
             "customers",
@@ -356,8 +357,8 @@ pub async fn score(
 
 /// How customers moved between two runs of one segmentation.
 pub struct Comparison {
-    pub a: RunRow,
-    pub b: RunRow,
+    pub a: Run,
+    pub b: Run,
     pub transitions: Vec<TransitionRow>,
     pub only_in_a: i64,
     pub only_in_b: i64,

@@ -2,6 +2,7 @@
 
 use crate::domain::SegmentationId;
 use crate::domain::schedule::Schedule;
+use crate::domain::segmentation::Segmentation;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::{Error, Result};
 use crate::service::lookup::LookupCache;
@@ -9,7 +10,7 @@ use crate::store::Pool;
 use crate::store::assignments;
 use crate::store::attributes;
 use crate::store::runs;
-use crate::store::segmentations::{self as store, SegmentationRow};
+use crate::store::segmentations as store;
 use uuid::Uuid;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -77,7 +78,7 @@ pub async fn create(
     config: &SegmentationConfig,
     auto_activate: bool,
     schedule: Option<&str>,
-) -> Result<SegmentationRow> {
+) -> Result<Segmentation> {
     let name = check_name(name)?;
     let schedule = schedule.map(check_schedule).transpose()?;
     let mut tx = crate::store::begin(pool).await?;
@@ -97,18 +98,18 @@ pub async fn create(
     Ok(row)
 }
 
-pub async fn get(pool: &Pool, id: SegmentationId) -> Result<SegmentationRow> {
+pub async fn get(pool: &Pool, id: SegmentationId) -> Result<Segmentation> {
     store::find(pool, id.uuid())
         .await?
         .ok_or_else(|| id.not_found())
 }
 
-pub async fn list(pool: &Pool) -> Result<Vec<SegmentationRow>> {
+pub async fn list(pool: &Pool) -> Result<Vec<Segmentation>> {
     Ok(store::list(pool).await?)
 }
 
 /// Applies the changes; a changed configuration is a new version.
-pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result<SegmentationRow> {
+pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result<Segmentation> {
     let uuid = id.uuid();
     let name = changes.name.as_deref().map(check_name).transpose()?;
     let schedule = changes

@@ -5,7 +5,7 @@
 
 use super::Result;
 use super::copy::{self, CopyBuffer, CopyDecoder};
-use crate::domain::run::ScoreKind;
+use crate::domain::run::{HistoryEntry, ScoreKind};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgPoolCopyExt;
@@ -199,24 +199,28 @@ pub async fn csv(
     .map_err(Into::into)
 }
 
-/// A customer's assignment in each run of the segmentation that still has its assignments,
-/// newest first.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub run_id: uuid::Uuid,
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub active: bool,
-    pub segment: Option<i32>,
-    pub score: Option<f64>,
-    pub label: Option<String>,
-    pub persona: Option<String>,
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for HistoryEntry {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        Ok(Self {
+            run_id: row.try_get("run_id")?,
+            finished_at: row.try_get("finished_at")?,
+            active: row.try_get("active")?,
+            segment: row.try_get("segment")?,
+            score: row.try_get("score")?,
+            label: row.try_get("label")?,
+            persona: row.try_get("persona")?,
+        })
+    }
 }
 
+/// A customer's assignment in each run of the segmentation that still has its assignments,
+/// newest first.
 pub async fn history(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     external_id: &str,
-) -> Result<Vec<HistoryRow>> {
+) -> Result<Vec<HistoryEntry>> {
     sqlx::query_as(
         "SELECT r.run_id, r.finished_at, COALESCE(r.run_id = s.active_run_id, false) AS active,
                 a.segment, a.score, g.label, g.persona

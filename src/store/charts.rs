@@ -1,7 +1,7 @@
 //! The scatter-chart sample each run keeps (`run_chart_samples`).
 
 use super::Result;
-use super::documents::PcCentres;
+use crate::domain::run::documents::PcCentres;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 use uuid::Uuid;

@@ -5,7 +5,6 @@ pub mod attributes;
 pub mod charts;
 pub mod copy;
 pub mod customers;
-pub mod documents;
 mod error;
 pub mod orders;
 pub mod rfm;

@@ -4,6 +4,7 @@
 use super::Result;
 use super::copy::{self, CopyBuffer, CopyIn};
 use crate::domain::order::OrderLine;
+use crate::domain::order::OrderMerge;
 use sqlx::PgConnection;
 
 /// Encodes staged lines in PostgreSQL's binary COPY format.
@@ -76,14 +77,6 @@ pub async fn begin_copy(tx: &mut PgConnection) -> Result<CopyIn<'_>> {
          FROM STDIN (FORMAT binary)",
     )
     .await
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OrderMerge {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub customers_created: u64,
 }
 
 /// A line id given twice in one batch: (order id, line number, source lines).

@@ -2,8 +2,8 @@
 //! results and segment profiles.
 
 use super::Result;
-use super::documents::{RunEvent, RunFailure, RunSummary, SegmentProfile};
-use crate::domain::run::{Phase, RunStatus, ScoreKind, Trigger};
+use crate::domain::run::documents::{RunEvent, RunFailure, RunSummary, SegmentProfile};
+use crate::domain::run::{Phase, Run, RunStatus, ScoreKind, Segment, Trigger};
 use crate::domain::segmentation::SegmentationConfig;
 use crate::segmentation::model::Model;
 use chrono::{DateTime, Utc};
@@ -11,41 +11,6 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
-
-#[derive(Debug, Clone)]
-pub struct RunRow {
-    pub run_id: Uuid,
-    pub segmentation_id: Uuid,
-    pub seq: i64,
-    pub segmentation_version: i32,
-    /// The configuration trained (a copy taken at trigger time).
-    pub config: SegmentationConfig,
-    pub status: RunStatus,
-    pub trigger: Trigger,
-    pub idempotency_key: Option<String>,
-    pub phase: Option<Phase>,
-    pub progress: f32,
-    pub worker: Option<String>,
-    pub attempts: i32,
-    pub lease_until: Option<DateTime<Utc>>,
-    pub heartbeat_at: Option<DateTime<Utc>>,
-    pub cancel_requested: bool,
-    pub customers_snapshot: Option<i64>,
-    pub customers_used: Option<i64>,
-    pub customers_dropped: Option<i64>,
-    pub values_imputed: Option<i64>,
-    pub k: Option<i32>,
-    pub k_rule: Option<String>,
-    pub summary: Option<RunSummary>,
-    pub has_assignments: bool,
-    pub error: Option<RunFailure>,
-    pub events: Vec<RunEvent>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Whether this run is its segmentation's active one (joined in).
-    pub active: bool,
-}
 
 /// A text column read as one of the domain's enums.
 fn text_enum<T: TryFrom<String, Error = String>>(row: &PgRow, column: &str) -> sqlx::Result<T> {
@@ -56,7 +21,7 @@ fn text_enum<T: TryFrom<String, Error = String>>(row: &PgRow, column: &str) -> s
     })
 }
 
-impl<'r> FromRow<'r, PgRow> for RunRow {
+impl<'r> FromRow<'r, PgRow> for Run {
     fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
         let phase: Option<String> = row.try_get("phase")?;
         Ok(Self {
@@ -138,7 +103,7 @@ pub async fn insert(db: impl PgExecutor<'_>, run: &NewRun<'_>) -> Result<()> {
     Ok(())
 }
 
-pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<RunRow>> {
+pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<Run>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE r.run_id = $1"
     )))
@@ -152,7 +117,7 @@ pub async fn find_by_key(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
     key: &str,
-) -> Result<Option<RunRow>> {
+) -> Result<Option<Run>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE r.segmentation_id = $1 AND r.idempotency_key = $2"
     )))
@@ -164,7 +129,7 @@ pub async fn find_by_key(
 }
 
 /// The oldest queued or running run of the segmentation.
-pub async fn pending(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Option<RunRow>> {
+pub async fn pending(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Option<Run>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM}
          WHERE r.segmentation_id = $1 AND r.status IN ('queued', 'running')
@@ -182,7 +147,7 @@ pub async fn list(
     segmentation_id: Uuid,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<RunRow>> {
+) -> Result<Vec<Run>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM}
          WHERE r.segmentation_id = $1 AND ($2::bigint IS NULL OR r.seq < $2)
@@ -203,7 +168,7 @@ pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
     lease_seconds: f64,
-) -> Result<Option<RunRow>> {
+) -> Result<Option<Run>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH next AS (
              SELECT q.run_id FROM runs q
@@ -430,24 +395,25 @@ pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uu
     Ok(())
 }
 
-/// One segment of a run.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SegmentRow {
-    pub run_id: Uuid,
-    pub segment: i32,
-    pub stable_id: i32,
-    pub label: String,
-    pub persona: Option<String>,
-    pub size: i64,
-    pub share: f64,
-    #[sqlx(json)]
-    pub profile: SegmentProfile,
-    pub matched_run_id: Option<Uuid>,
-    pub matched_distance: Option<f64>,
+impl<'r> FromRow<'r, PgRow> for Segment {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            run_id: row.try_get("run_id")?,
+            segment: row.try_get("segment")?,
+            stable_id: row.try_get("stable_id")?,
+            label: row.try_get("label")?,
+            persona: row.try_get("persona")?,
+            size: row.try_get("size")?,
+            share: row.try_get("share")?,
+            profile: row.try_get::<Json<SegmentProfile>, _>("profile")?.0,
+            matched_run_id: row.try_get("matched_run_id")?,
+            matched_distance: row.try_get("matched_distance")?,
+        })
+    }
 }
 
 /// Writes a run's segments with one statement (UNNEST).
-pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> Result<()> {
+pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[Segment]) -> Result<()> {
     sqlx::query(
         "INSERT INTO run_segments (run_id, segment, stable_id, label, persona, size, share,
                                    profile, matched_run_id, matched_distance)
@@ -469,7 +435,7 @@ pub async fn insert_segments(db: impl PgExecutor<'_>, rows: &[SegmentRow]) -> Re
     Ok(())
 }
 
-pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Vec<SegmentRow>> {
+pub async fn segments(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Vec<Segment>> {
     sqlx::query_as(
         "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
                 matched_run_id, matched_distance
@@ -628,10 +594,7 @@ pub async fn lookup_runs(
 }
 
 /// The segments of several runs.
-pub async fn segments_of_runs(
-    db: impl PgExecutor<'_>,
-    run_ids: &[Uuid],
-) -> Result<Vec<SegmentRow>> {
+pub async fn segments_of_runs(db: impl PgExecutor<'_>, run_ids: &[Uuid]) -> Result<Vec<Segment>> {
     sqlx::query_as(
         "SELECT run_id, segment, stable_id, label, persona, size, share, profile,
                 matched_run_id, matched_distance

@@ -1,26 +1,30 @@
 //! Segmentation configurations.
 
 use super::Result;
-use crate::domain::segmentation::SegmentationConfig;
+use crate::domain::segmentation::{Segmentation, SegmentationConfig};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SegmentationRow {
-    pub segmentation_id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub version: i32,
-    #[sqlx(json)]
-    pub config: SegmentationConfig,
-    pub auto_activate: bool,
-    pub schedule: Option<String>,
-    pub next_run_at: Option<DateTime<Utc>>,
-    pub active_run_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+impl<'r> FromRow<'r, PgRow> for Segmentation {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            segmentation_id: row.try_get("segmentation_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            version: row.try_get("version")?,
+            config: row.try_get::<Json<SegmentationConfig>, _>("config")?.0,
+            auto_activate: row.try_get("auto_activate")?,
+            schedule: row.try_get("schedule")?,
+            next_run_at: row.try_get("next_run_at")?,
+            active_run_id: row.try_get("active_run_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 const COLUMNS: &str = "segmentation_id, name, description, version, config, auto_activate,
@@ -34,7 +38,7 @@ pub async fn insert(
     config: &SegmentationConfig,
     auto_activate: bool,
     schedule: Option<(&str, DateTime<Utc>)>,
-) -> Result<SegmentationRow> {
+) -> Result<Segmentation> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate,
                                     schedule, next_run_at)
@@ -52,7 +56,7 @@ pub async fn insert(
     .map_err(Into::into)
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SegmentationRow>> {
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Segmentation>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1"
     )))
@@ -63,7 +67,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Segmentati
 }
 
 /// Locks the row for an update in the caller's transaction.
-pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SegmentationRow>> {
+pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Segmentation>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations WHERE segmentation_id = $1 FOR UPDATE"
     )))
@@ -73,7 +77,7 @@ pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option
     .map_err(Into::into)
 }
 
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SegmentationRow>> {
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Segmentation>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM segmentations ORDER BY name"
     )))
@@ -82,7 +86,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SegmentationRow>> {
     .map_err(Into::into)
 }
 
-pub async fn update(db: impl PgExecutor<'_>, row: &SegmentationRow) -> Result<SegmentationRow> {
+pub async fn update(db: impl PgExecutor<'_>, row: &Segmentation) -> Result<Segmentation> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE segmentations SET name = $2, description = $3, version = $4, config = $5,
                 auto_activate = $6, schedule = $7, next_run_at = $8

@@ -2,8 +2,14 @@
 //! and what its assignment scores are. Each has one text form, used in the database, the
 //! API and the logs.
 
+pub mod documents;
+
+use super::segmentation::SegmentationConfig;
+use chrono::{DateTime, Utc};
+use documents::{RunEvent, RunFailure, RunSummary, SegmentProfile};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use uuid::Uuid;
 
 /// Declares a text-backed enum: `as_str`, `Display`, `FromStr`, `TryFrom<String>` and
 /// serde, all with the same lower-case words.
@@ -120,6 +126,69 @@ text_enum! {
         /// Membership probability of the segment (Gaussian mixture).
         Probability = "probability",
     }
+}
+
+#[derive(Debug, Clone)]
+/// A run as stored: its configuration, state, progress, counts and results.
+pub struct Run {
+    pub run_id: Uuid,
+    pub segmentation_id: Uuid,
+    pub seq: i64,
+    pub segmentation_version: i32,
+    /// The configuration trained (a copy taken at trigger time).
+    pub config: SegmentationConfig,
+    pub status: RunStatus,
+    pub trigger: Trigger,
+    pub idempotency_key: Option<String>,
+    pub phase: Option<Phase>,
+    pub progress: f32,
+    pub worker: Option<String>,
+    pub attempts: i32,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub customers_snapshot: Option<i64>,
+    pub customers_used: Option<i64>,
+    pub customers_dropped: Option<i64>,
+    pub values_imputed: Option<i64>,
+    pub k: Option<i32>,
+    pub k_rule: Option<String>,
+    pub summary: Option<RunSummary>,
+    pub has_assignments: bool,
+    pub error: Option<RunFailure>,
+    pub events: Vec<RunEvent>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Whether this run is its segmentation's active one (joined in).
+    pub active: bool,
+}
+
+/// One segment of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub run_id: Uuid,
+    pub segment: i32,
+    pub stable_id: i32,
+    pub label: String,
+    pub persona: Option<String>,
+    pub size: i64,
+    pub share: f64,
+    pub profile: SegmentProfile,
+    pub matched_run_id: Option<Uuid>,
+    pub matched_distance: Option<f64>,
+}
+
+/// A customer's segment in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub run_id: Uuid,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub active: bool,
+    pub segment: Option<i32>,
+    pub score: Option<f64>,
+    pub label: Option<String>,
+    pub persona: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The JSON documents kept in `jsonb` columns, as serde types: what a run's `summary`,
-//! `error` and `events` hold, and each segment's `profile`. They are read and written only
-//! through `sqlx::types::Json<T>` here in `store`; everything above works with the types.
+//! `error` and `events` hold, and each segment's `profile`. `store` reads and writes them
+//! (through `sqlx::types::Json<T>`); everything above works with the types, never with
+//! JSON by key.
 //!
 //! Rows written by earlier versions must keep reading: a field added later is
 //! `#[serde(default)]` (a failed run's summary holds only `missing_values`), and
 //! `tests/api/stored.rs` loads rows stored by an earlier version.
 
-use crate::domain::run::{FailureKind, ScoreKind};
+use super::{FailureKind, ScoreKind};
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
 use crate::segmentation::pipeline::{KSelection, MixtureFit};
