@@ -1,0 +1,400 @@
+//! A run's life: trigger (idempotent), list, read, cancel, activate; and the run as clients
+//! see it (status, progress, counts, metrics, timings, fit, matching, error).
+
+use super::page_limit;
+use crate::domain::run::Phase;
+use crate::domain::run::documents::{self, FeatureCounts, Matching, RunEvent};
+use crate::domain::run::{self as stored};
+use crate::domain::segmentation::SegmentationConfig;
+use crate::domain::{RunId, SegmentationId};
+use crate::error::{Error, Result};
+use crate::http::extract::Query;
+use crate::http::problem::Problem;
+use crate::segmentation::metrics::Metrics;
+use crate::segmentation::pca::PcaSummary;
+use crate::segmentation::pipeline::MixtureFit;
+use crate::service::lookup::LookupCache;
+use crate::service::runs::Waker;
+use crate::service::runs::{self as service, Triggered};
+use crate::store::Pool;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Progress of a queued or running run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Progress {
+    /// `queued`, `snapshot`, `training`, `writing`, `done`.
+    #[schema(example = "training")]
+    pub phase: String,
+    /// 0 to 100.
+    #[schema(example = 42.5)]
+    pub percent: f32,
+}
+
+/// Customers a run read, used and left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunCustomers {
+    /// Customers in the snapshot the run trained on.
+    pub snapshot: i64,
+    /// Customers segmented (DBSCAN noise included); `null` until the run succeeds.
+    pub used: Option<i64>,
+    /// Left out because a feature was missing (with `missing: drop`); `null` until the run
+    /// succeeds (`missing_values` tells why a run found nothing to cluster).
+    pub dropped: Option<i64>,
+    /// Missing values per feature in the snapshot.
+    #[schema(value_type = Object, example = json!({"annual_income_k": 0, "spending_score": 0}))]
+    pub missing_values: FeatureCounts,
+    /// Values filled with the median (with `missing: impute_median`).
+    pub values_imputed: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhaseTiming {
+    #[schema(example = "snapshot")]
+    pub phase: String,
+    pub ms: f64,
+}
+
+impl From<&documents::PhaseTiming> for PhaseTiming {
+    fn from(t: &documents::PhaseTiming) -> Self {
+        Self {
+            phase: t.phase.clone(),
+            ms: t.ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunMetrics {
+    /// Sum of squared distances to the centroids (model space).
+    pub inertia: f64,
+    /// Mean silhouette in [-1, 1] (higher is better); sampled above 10,000 customers.
+    pub silhouette: Option<f64>,
+    pub silhouette_rows: usize,
+    pub silhouette_sampled: bool,
+    /// Lower is better.
+    pub davies_bouldin: Option<f64>,
+    /// Higher is better.
+    pub calinski_harabasz: Option<f64>,
+}
+
+impl From<&Metrics> for RunMetrics {
+    fn from(m: &Metrics) -> Self {
+        Self {
+            inertia: m.inertia,
+            silhouette: m.silhouette,
+            silhouette_rows: m.silhouette_rows,
+            silhouette_sampled: m.silhouette_sampled,
+            davies_bouldin: m.davies_bouldin,
+            calinski_harabasz: m.calinski_harabasz,
+        }
+    }
+}
+
+/// Extra fit facts of a run.
+#[derive(Debug, Serialize)]
+pub struct RunFit {
+    /// K-Means iterations of the kept restart.
+    pub n_iter: Option<usize>,
+    pub converged: Option<bool>,
+    /// Customers DBSCAN left in no segment.
+    pub noise: Option<usize>,
+    /// Principal components clustered on, and the variance they explain.
+    pub pca: Option<PcaSummary>,
+    /// The mixture's log-likelihood, BIC and AIC.
+    pub mixture: Option<MixtureFit>,
+}
+
+/// Why a run failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunError {
+    /// `engine`, `invalid_configuration`, `worker_lost`, `database`, `internal`.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub segmentation: String,
+    pub segments: String,
+    pub elbow: String,
+    pub assignments: String,
+}
+
+/// A retraining run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Run {
+    pub id: Uuid,
+    pub segmentation_id: Uuid,
+    /// The segmentation's version this run trains.
+    pub segmentation_version: i32,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[schema(example = "succeeded")]
+    pub status: String,
+    /// `api` or `schedule`.
+    pub trigger: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Whether this run's segments are the ones CRMs read now.
+    pub active: bool,
+    pub progress: Progress,
+    /// Times a worker claimed it (more than 1 after a worker died).
+    pub attempts: i32,
+    /// A cancel was asked for while it ran.
+    pub cancel_requested: bool,
+    /// The exact configuration trained (a copy taken at trigger time).
+    pub params: SegmentationConfig,
+    pub customers: Option<RunCustomers>,
+    /// Segments found.
+    pub k: Option<i32>,
+    /// How k was chosen: `given`, `best silhouette`, `elbow of the inertia curve (Kneedle)`…
+    pub k_rule: Option<String>,
+    pub metrics: Option<RunMetrics>,
+    /// `distance` (to the segment's centroid) or `probability` (mixture membership): what
+    /// each assignment's score is.
+    pub score: Option<String>,
+    /// Wall time of each phase: `rfm` (when the features use RFM), `snapshot`, `train`, and
+    /// `write` (assignments, profiles, model and activation, in one transaction).
+    pub timings: Vec<PhaseTiming>,
+    /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles,
+    /// chart_sample.
+    pub engine_timings: Vec<PhaseTiming>,
+    /// How the segments were matched to the previous active run's (stable ids).
+    #[schema(value_type = Object)]
+    pub matching: Option<Matching>,
+    /// Extra fit facts: K-Means iterations and convergence, DBSCAN noise, PCA, mixture fit.
+    #[schema(value_type = Object)]
+    pub fit: Option<RunFit>,
+    pub error: Option<RunError>,
+    /// Notes such as a lease recovery after a worker died.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<RunEvent>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub links: RunLinks,
+}
+
+impl From<stored::Run> for Run {
+    fn from(r: stored::Run) -> Self {
+        let recorded = r.summary.is_some();
+        let summary = r.summary.unwrap_or_default();
+        let id = r.run_id;
+        let timings = |t: &[documents::PhaseTiming]| t.iter().map(PhaseTiming::from).collect();
+        Self {
+            id,
+            segmentation_id: r.segmentation_id,
+            segmentation_version: r.segmentation_version,
+            progress: Progress {
+                phase: r.phase.unwrap_or(Phase::Queued).to_string(),
+                percent: (r.progress * 1000.0).round() / 10.0,
+            },
+            customers: r.customers_snapshot.map(|snapshot| RunCustomers {
+                snapshot,
+                used: r.customers_used,
+                dropped: r.customers_dropped,
+                missing_values: summary.missing_values.clone(),
+                values_imputed: r.values_imputed,
+            }),
+            metrics: summary.metrics.as_ref().map(RunMetrics::from),
+            score: summary.score.map(|s| s.to_string()),
+            timings: timings(&summary.timings),
+            engine_timings: timings(&summary.engine_timings),
+            fit: recorded.then(|| RunFit {
+                n_iter: summary.n_iter,
+                converged: summary.converged,
+                noise: summary.noise,
+                pca: summary.pca.clone(),
+                mixture: summary.mixture,
+            }),
+            matching: summary.matching,
+            error: r.error.map(|e| RunError {
+                kind: e.kind.to_string(),
+                message: e.message,
+            }),
+            status: r.status.to_string(),
+            trigger: r.trigger.to_string(),
+            idempotency_key: r.idempotency_key,
+            active: r.active,
+            attempts: r.attempts,
+            cancel_requested: r.cancel_requested,
+            params: r.config,
+            k: r.k,
+            k_rule: r.k_rule,
+            events: r.events,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            links: RunLinks {
+                self_: format!("/v1/runs/{id}"),
+                segmentation: format!("/v1/segmentations/{}", r.segmentation_id),
+                segments: format!("/v1/runs/{id}/segments"),
+                elbow: format!("/v1/runs/{id}/elbow"),
+                assignments: format!("/v1/runs/{id}/assignments"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TriggerParams {
+    /// Queue this run even when another of the segmentation is queued or running (it
+    /// starts after it). Default false: the call answers 409 naming the pending run.
+    pub queue: Option<bool>,
+}
+
+/// Retrain a segmentation.
+///
+/// Answers at once with the queued run; a worker trains it (poll `Location`). With an
+/// `Idempotency-Key`, retries of the call return the run the first call created.
+#[utoipa::path(
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "The segmentation's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries return the same run (1 to 255 visible ASCII characters)"),
+        TriggerParams
+    ),
+    responses(
+        (status = 202, description = "Queued (or, for a retried `Idempotency-Key`, the run it created; then `Idempotent-Replayed: true`); `Location` names the run", body = Run),
+        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A run of this segmentation is queued or running; `run` and `Location` name it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `Idempotency-Key` or `queue`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/segmentations/{id}/runs")]
+pub(super) async fn trigger_run(
+    pool: web::Data<Pool>,
+    waker: web::Data<Waker>,
+    id: SegmentationId,
+    req: HttpRequest,
+    Query(params): Query<TriggerParams>,
+) -> Result<HttpResponse> {
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(service::check_idempotency_key(v.to_str().map_err(
+            |_| Error::invalid("Idempotency-Key", "must be visible ASCII characters"),
+        )?)?),
+    };
+    let triggered = service::trigger(&pool, &waker, id, key, params.queue.unwrap_or(false)).await?;
+    let (run, replayed) = match triggered {
+        Triggered::Queued(run) => (run, false),
+        Triggered::Replayed(run) => (run, true),
+    };
+    let view = Run::from(run);
+    let mut response = HttpResponse::Accepted();
+    response.insert_header((header::LOCATION, view.links.self_.clone()));
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunPageParams {
+    /// Runs per page, 1 to 10000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next_before` of the previous page.
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    pub runs: Vec<Run>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// List a segmentation's runs, newest first.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The segmentation's id"), RunPageParams),
+    responses(
+        (status = 200, description = "A page of runs", body = RunList),
+        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `limit` or `before`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/segmentations/{id}/runs")]
+pub(super) async fn list_runs(
+    pool: web::Data<Pool>,
+    id: SegmentationId,
+    Query(params): Query<RunPageParams>,
+) -> Result<web::Json<RunList>> {
+    let limit = page_limit(params.limit)?;
+    let rows = service::list(&pool, id, params.before, limit).await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    Ok(web::Json(RunList {
+        runs: rows.into_iter().map(Run::from).collect(),
+        next_before,
+    }))
+}
+
+/// One run: status, progress, timings, parameters, counts, k and metrics, or its error.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = Run),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}")]
+pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Run>> {
+    Ok(web::Json(service::get(&pool, id).await?.into()))
+}
+
+/// Cancel a run: a queued one at once, a running one at its next phase boundary.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 202, description = "Cancelled, or asked to stop (`cancel_requested`)", body = Run),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has finished", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/runs/{id}/cancel")]
+pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpResponse> {
+    let run = Run::from(service::cancel(&pool, id).await?);
+    Ok(HttpResponse::Accepted().json(run))
+}
+
+/// Make a succeeded run the active one (when auto-activation is off, or to roll back).
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run, now active", body = Run),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded, or retention dropped its assignments", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/runs/{id}/activate")]
+pub(super) async fn activate_run(
+    pool: web::Data<Pool>,
+    cache: web::Data<LookupCache>,
+    id: RunId,
+) -> Result<web::Json<Run>> {
+    Ok(web::Json(
+        service::activate(&pool, &cache, id).await?.into(),
+    ))
+}

@@ -1,0 +1,338 @@
+//! A succeeded run's results: segment profiles, the k-selection curves (elbow) and the
+//! assignments (paged JSON or streamed CSV).
+
+use super::lifecycle::RunMetrics;
+use super::page_limit;
+use crate::domain::RunId;
+use crate::domain::run::Segment;
+use crate::error::{Error, Result};
+use crate::http::extract::Query;
+use crate::http::problem::Problem;
+use crate::segmentation::profile;
+use crate::service::runs::{self as service};
+use crate::store::Pool;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeatureStats {
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    pub min: f64,
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub max: f64,
+}
+
+impl From<&profile::FeatureStats> for FeatureStats {
+    fn from(s: &profile::FeatureStats) -> Self {
+        Self {
+            mean: s.mean,
+            std: s.std,
+            min: s.min,
+            q1: s.q1,
+            median: s.median,
+            q3: s.q3,
+            max: s.max,
+        }
+    }
+}
+
+/// A segment's identity and label.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SegmentRef {
+    /// Stable across retrains: a segment matched to the previous active run's keeps its id.
+    #[schema(example = 3)]
+    pub segment_id: i32,
+    #[schema(example = "High annual income · High spending score")]
+    pub label: String,
+    #[schema(example = "VIP")]
+    pub persona: Option<String>,
+}
+
+impl From<&Segment> for SegmentRef {
+    fn from(s: &Segment) -> Self {
+        Self {
+            segment_id: s.stable_id,
+            label: s.label.clone(),
+            persona: s.persona.clone(),
+        }
+    }
+}
+
+/// A segment's profile, in original units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentProfile {
+    #[serde(flatten)]
+    pub segment: SegmentRef,
+    /// The run's own order of its segments (by centroid).
+    pub position: i32,
+    pub size: i64,
+    /// size / customers segmented.
+    pub share: f64,
+    /// Mean of the members per feature (original units).
+    pub centroid: Vec<f64>,
+    pub stats: Vec<FeatureStats>,
+    /// (segment mean − population mean) / population std, per feature, in the space the
+    /// features are clustered in (after `log1p` where configured).
+    pub lift: Vec<f64>,
+    /// Most distinguishing features first.
+    pub top_features: Vec<String>,
+    /// The label computed from this run's lift (`label` is kept across retrains).
+    pub computed_label: String,
+    /// The segment's colour in this run's charts (`#rrggbb`; colour-blind-safe palette,
+    /// keyed by the stable id), for front ends that draw their own.
+    #[schema(example = "#332288")]
+    pub colour: String,
+    /// The previous active run's segment this one continues, and their centroid distance.
+    pub matched_run_id: Option<Uuid>,
+    pub matched_distance: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentList {
+    pub run_id: Uuid,
+    /// Feature order of `centroid`, `stats` and `lift`.
+    pub features: Vec<String>,
+    /// Statistics of every customer segmented, per feature.
+    pub population: Vec<FeatureStats>,
+    pub segments: Vec<SegmentProfile>,
+}
+
+fn profile(s: Segment, colour: usize) -> SegmentProfile {
+    let rgb = crate::charts::PALETTE[colour % crate::charts::PALETTE.len()];
+    SegmentProfile {
+        segment: SegmentRef::from(&s),
+        position: s.segment,
+        size: s.size,
+        share: s.share,
+        stats: s.profile.stats.iter().map(FeatureStats::from).collect(),
+        centroid: s.profile.centroid,
+        lift: s.profile.lift,
+        top_features: s.profile.top_features,
+        computed_label: s.profile.computed_label,
+        colour: format!("#{:02x}{:02x}{:02x}", rgb.0, rgb.1, rgb.2),
+        matched_run_id: s.matched_run_id,
+        matched_distance: s.matched_distance,
+    }
+}
+
+/// A succeeded run's segment profiles: size, share, centroid, statistics, lift, label.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The profiles, in the run's segment order", body = SegmentList),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/segments")]
+pub(super) async fn run_segments(
+    pool: web::Data<Pool>,
+    id: RunId,
+) -> Result<web::Json<SegmentList>> {
+    let (run, segments) = service::segments(&pool, id).await?;
+    let summary = run.summary.unwrap_or_default();
+    Ok(web::Json(SegmentList {
+        run_id: run.run_id,
+        features: summary.features,
+        population: summary.population.iter().map(FeatureStats::from).collect(),
+        segments: {
+            let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
+            segments
+                .into_iter()
+                .zip(crate::charts::segment_colours(&ids))
+                .map(|(s, c)| profile(s, c))
+                .collect()
+        },
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ElbowPoint {
+    pub k: usize,
+    #[serde(flatten)]
+    pub metrics: RunMetrics,
+}
+
+/// The k-selection curves of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Elbow {
+    pub run_id: Uuid,
+    /// The k the run used.
+    pub k: Option<i32>,
+    pub k_rule: Option<String>,
+    /// k at the knee of the inertia curve (Kneedle), if any.
+    pub elbow_k: Option<usize>,
+    pub best_silhouette_k: Option<usize>,
+    /// k = 1, then k_min..=k_max: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz.
+    /// Empty when k was given.
+    pub curve: Vec<ElbowPoint>,
+}
+
+/// A succeeded run's k-selection curves (the elbow plot).
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The curves", body = Elbow),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/elbow")]
+pub(super) async fn run_elbow(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Elbow>> {
+    let (run, _) = service::segments(&pool, id).await?;
+    let selection = run.summary.and_then(|s| s.k_selection);
+    Ok(web::Json(Elbow {
+        run_id: run.run_id,
+        k: run.k,
+        k_rule: run.k_rule,
+        elbow_k: selection.as_ref().and_then(|s| s.elbow_k),
+        best_silhouette_k: selection.as_ref().and_then(|s| s.best_silhouette_k),
+        curve: selection
+            .map(|s| {
+                s.curve
+                    .iter()
+                    .map(|p| ElbowPoint {
+                        k: p.k,
+                        metrics: RunMetrics::from(&p.metrics),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssignmentParams {
+    /// Only this segment: a stable segment id, or `noise`.
+    pub segment: Option<String>,
+    /// Rows per page, 1 to 10000 (default 100; JSON only).
+    pub limit: Option<u32>,
+    /// Start after this customer id: the `next_after` of the previous page (JSON only).
+    pub after: Option<String>,
+    /// `json` or `csv`; overrides `Accept`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentView {
+    pub customer_id: String,
+    /// `null` for DBSCAN noise.
+    pub segment_id: Option<i32>,
+    pub label: Option<String>,
+    /// Distance to the segment's centroid (model space) or membership probability: the
+    /// page's `score` says which.
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentPage {
+    pub run_id: Uuid,
+    /// `distance` or `probability`.
+    pub score: String,
+    /// By customer id (byte order).
+    pub assignments: Vec<AssignmentView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
+    match format {
+        Some("csv") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(other) => {
+            return Err(Error::invalid(
+                "format",
+                format!("must be `json` or `csv`, got `{other}`"),
+            ));
+        }
+        None => {}
+    }
+    Ok(req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
+        }))
+}
+
+/// A run's assignments: keyset-paged JSON, or (`Accept: text/csv` or `?format=csv`) the
+/// whole result streamed as CSV with the columns `customer_id,segment_id,segment_label`
+/// and `distance` or `probability`.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id"), AssignmentParams),
+    responses(
+        (status = 200, description = "A page of assignments, or the whole CSV", content(
+            (AssignmentPage = "application/json"),
+            (String = "text/csv", example = "customer_id,segment_id,segment_label,distance\n0001,2,Low annual income · Low spending score,0.3921\n")
+        )),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Retention dropped this run's assignments", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `segment`, `limit` or `format`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/assignments")]
+pub(super) async fn run_assignments(
+    pool: web::Data<Pool>,
+    id: RunId,
+    req: HttpRequest,
+    Query(params): Query<AssignmentParams>,
+) -> Result<HttpResponse> {
+    let segment = params
+        .segment
+        .as_deref()
+        .map(|s| service::parse_segment("segment", s))
+        .transpose()?;
+    if wants_csv(&req, params.format.as_deref())? {
+        let stream = service::assignments_csv(&pool, id, segment).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"assignments-{id}.csv\""),
+            ))
+            .streaming(stream));
+    }
+    let limit = page_limit(params.limit)?;
+    let after = params.after.filter(|a| !a.is_empty());
+    let (run, segments, rows) =
+        service::assignments_page(&pool, id, segment, after.as_deref(), limit).await?;
+    let label = |s: Option<i32>| {
+        s.and_then(|s| segments.iter().find(|g| g.stable_id == s))
+            .map(|g| g.label.clone())
+    };
+    let next_after = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.external_id.clone()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(AssignmentPage {
+        run_id: run.run_id,
+        score: service::score_kind(&run).to_string(),
+        assignments: rows
+            .into_iter()
+            .map(|r| AssignmentView {
+                label: label(r.segment),
+                customer_id: r.external_id,
+                segment_id: r.segment,
+                score: r.score,
+            })
+            .collect(),
+        next_after,
+    }))
+}
