@@ -1,0 +1,171 @@
+//! The first centroids: greedy k-means++ (scikit-learn's), with segstore's or numpy's random
+//! draws for successive restarts.
+
+use super::kernel::Workspace;
+use super::params::{KMeansParams, RandomStream};
+use super::{CHUNK, EngineError, distinct_rows, ordered_sum, sq_dist};
+use crate::segmentation::numpy_rng::Mt19937;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// The random draws of successive restarts.
+pub(super) enum Streams {
+    /// Each restart gets its own xoshiro stream, seeded from this one.
+    Segstore(Xoshiro256PlusPlus),
+    /// One numpy stream across restarts, as scikit-learn draws.
+    ScikitLearn(Box<Mt19937>),
+}
+
+impl Streams {
+    pub(super) fn new(params: &KMeansParams) -> Self {
+        match params.stream {
+            RandomStream::Segstore => {
+                Self::Segstore(Xoshiro256PlusPlus::seed_from_u64(params.seed))
+            }
+            RandomStream::ScikitLearn => {
+                Self::ScikitLearn(Box::new(Mt19937::new(params.seed as u32)))
+            }
+        }
+    }
+
+    /// The next restart's k-means++ centroids.
+    pub(super) fn kmeans_plus_plus(
+        &mut self,
+        data: &[f64],
+        n: usize,
+        d: usize,
+        k: usize,
+        ws: &mut Workspace,
+    ) -> Result<Vec<f64>, EngineError> {
+        match self {
+            Self::Segstore(seeds) => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64());
+                kmeans_plus_plus(data, n, d, k, &mut rng, ws)
+            }
+            Self::ScikitLearn(numpy) => kmeans_plus_plus(data, n, d, k, numpy.as_mut(), ws),
+        }
+    }
+}
+
+/// Greedy k-means++: the first centroid uniformly at random, then each next one the best of
+/// `2 + ln k` candidates drawn with probability proportional to the squared distance to the
+/// nearest centroid so far.
+fn kmeans_plus_plus(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    k: usize,
+    rng: &mut impl Draws,
+    ws: &mut Workspace,
+) -> Result<Vec<f64>, EngineError> {
+    let trials = 2 + (k as f64).ln() as usize;
+    let mut centroids = Vec::with_capacity(k * d);
+    let first = rng.first(n);
+    centroids.extend_from_slice(&data[first * d..(first + 1) * d]);
+    let closest = &mut ws.closest;
+    closest
+        .par_chunks_mut(CHUNK)
+        .zip(data.par_chunks(CHUNK * d))
+        .for_each(|(out, rows)| {
+            for (o, x) in out.iter_mut().zip(rows.chunks_exact(d)) {
+                *o = sq_dist(x, &data[first * d..(first + 1) * d]);
+            }
+        });
+    let mut potential = ordered_sum(closest);
+    let mut candidates = vec![0usize; trials];
+    let mut draws = vec![0.0; trials];
+    for _ in 1..k {
+        if potential <= 0.0 {
+            return Err(EngineError::TooFewDistinctPoints {
+                k,
+                distinct: distinct_rows(data, n, d),
+            });
+        }
+        for v in draws.iter_mut() {
+            *v = rng.unit() * potential;
+        }
+        pick_by_cumulative(closest, &draws, &mut candidates);
+        // The potential each candidate would leave, in one pass over the data.
+        let cand: Vec<&[f64]> = candidates
+            .iter()
+            .map(|&c| &data[c * d..(c + 1) * d])
+            .collect();
+        let pots: Vec<Vec<f64>> = closest
+            .par_chunks(CHUNK)
+            .zip(data.par_chunks(CHUNK * d))
+            .map(|(cl, rows)| {
+                let mut p = vec![0.0; cand.len()];
+                for (c, x) in cl.iter().zip(rows.chunks_exact(d)) {
+                    for (t, cv) in cand.iter().enumerate() {
+                        p[t] += sq_dist(x, cv).min(*c);
+                    }
+                }
+                p
+            })
+            .collect();
+        let totals: Vec<f64> = (0..cand.len())
+            .map(|t| pots.iter().map(|p| p[t]).sum())
+            .collect();
+        let best = (0..cand.len())
+            .min_by(|&a, &b| totals[a].total_cmp(&totals[b]).then(a.cmp(&b)))
+            .expect("trials >= 2");
+        let chosen = candidates[best];
+        let c = &data[chosen * d..(chosen + 1) * d];
+        closest
+            .par_chunks_mut(CHUNK)
+            .zip(data.par_chunks(CHUNK * d))
+            .for_each(|(out, rows)| {
+                for (o, x) in out.iter_mut().zip(rows.chunks_exact(d)) {
+                    *o = o.min(sq_dist(x, c));
+                }
+            });
+        potential = totals[best];
+        centroids.extend_from_slice(c);
+    }
+    Ok(centroids)
+}
+
+/// The two kinds of draw k-means++ makes.
+trait Draws {
+    /// The first centroid's row, uniformly.
+    fn first(&mut self, n: usize) -> usize;
+    /// A double in [0, 1).
+    fn unit(&mut self) -> f64;
+}
+
+impl Draws for Xoshiro256PlusPlus {
+    fn first(&mut self, n: usize) -> usize {
+        self.gen_range(0..n)
+    }
+
+    fn unit(&mut self) -> f64 {
+        self.r#gen::<f64>()
+    }
+}
+
+impl Draws for Mt19937 {
+    fn first(&mut self, n: usize) -> usize {
+        self.uniform_choice(n)
+    }
+
+    fn unit(&mut self) -> f64 {
+        self.next_f64()
+    }
+}
+
+/// For each draw, the first row whose cumulative weight exceeds it (`searchsorted`), clipped
+/// to the last row.
+pub(super) fn pick_by_cumulative(weights: &[f64], draws: &[f64], out: &mut [usize]) {
+    let mut order: Vec<usize> = (0..draws.len()).collect();
+    order.sort_unstable_by(|&a, &b| draws[a].total_cmp(&draws[b]));
+    let mut cum = 0.0;
+    let mut row = 0;
+    for &t in &order {
+        while row < weights.len() && cum + weights[row] < draws[t] {
+            cum += weights[row];
+            row += 1;
+        }
+        out[t] = row.min(weights.len() - 1);
+    }
+}
