@@ -287,7 +287,7 @@ fn matrix(features: &[&str], scaling: Scaling) -> segstore::segmentation::prepro
 
 #[test]
 fn dbscan_on_standardized_income_and_score_matches() {
-    use segstore::segmentation::others::{DbscanParams, dbscan};
+    use segstore::segmentation::dbscan::{DbscanParams, dbscan};
     let r = reference();
     let want = &r["mall_dbscan_scaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::Standard);
@@ -302,7 +302,7 @@ fn dbscan_on_standardized_income_and_score_matches() {
     assert_eq!(fit.n_clusters as u64, want["n_clusters"].as_u64().unwrap());
     assert_eq!(fit.n_noise as u64, want["n_noise"].as_u64().unwrap());
     let mut sizes =
-        segstore::segmentation::others::sizes(fit.labels.iter().flatten().copied(), fit.n_clusters);
+        segstore::segmentation::sizes(fit.labels.iter().flatten().copied(), fit.n_clusters);
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     let expected: Vec<usize> = want["cluster_sizes_desc"]
         .as_array()
@@ -326,7 +326,8 @@ fn dbscan_on_standardized_income_and_score_matches() {
 
 #[test]
 fn ward_on_unscaled_income_and_score_matches() {
-    use segstore::segmentation::others::{sizes, ward};
+    use segstore::segmentation::sizes;
+    use segstore::segmentation::ward::ward;
     let r = reference();
     let want = &r["mall_agglomerative_ward_unscaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
@@ -369,7 +370,7 @@ fn ward_on_unscaled_income_and_score_matches() {
 
 #[test]
 fn gaussian_mixture_on_unscaled_income_and_score_matches() {
-    use segstore::segmentation::others::{GmmParams, gmm};
+    use segstore::segmentation::gmm::{GmmParams, gmm};
     let r = reference();
     let want = &r["mall_gmm_unscaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
@@ -429,9 +430,9 @@ fn gaussian_mixture_on_unscaled_income_and_score_matches() {
 
 #[test]
 fn other_algorithms_refuse_bad_parameters() {
-    use segstore::segmentation::others::{
-        DbscanParams, GmmParams, WARD_MAX_ROWS, dbscan, gmm, ward,
-    };
+    use segstore::segmentation::dbscan::{DbscanParams, dbscan};
+    use segstore::segmentation::gmm::{GmmParams, gmm};
+    use segstore::segmentation::ward::{WARD_MAX_ROWS, ward};
     let x = ndarray::Array2::<f64>::zeros((3, 2));
     assert!(
         dbscan(

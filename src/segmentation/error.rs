@@ -40,6 +40,17 @@ pub enum EngineError {
     Linfa(#[from] LinfaError),
 }
 
+impl EngineError {
+    /// A parameter outside its rule: `name` must be `rule`, got `value`.
+    pub fn invalid(name: &'static str, rule: &'static str, value: impl ToString) -> Self {
+        Self::InvalidParameter {
+            name,
+            rule,
+            value: value.to_string(),
+        }
+    }
+}
+
 /// linfa's error, kept as text so [`EngineError`] stays `Clone + PartialEq`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]

@@ -3,20 +3,30 @@
 //!
 //! `preprocess` (feature matrix, transforms, scaling) → `kmeans` (tuned kernel) → `metrics`
 //! (inertia, silhouette, Davies–Bouldin, Calinski–Harabasz) → `selection` (k sweep, knee) →
-//! `profile` (segment statistics and labels). [`pipeline`] runs them in order.
+//! `profile` (segment statistics and labels). The other algorithms have a file each: `gmm`,
+//! `dbscan`, `ward`. [`pipeline`] runs them in order.
 
+pub mod dbscan;
 pub mod error;
+pub mod gmm;
 pub mod kmeans;
 pub mod matching;
 pub mod metrics;
 pub mod model;
 pub mod numpy_rng;
-pub mod others;
 pub mod pca;
 pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
 pub mod sample;
 pub mod selection;
+pub mod ward;
 
 pub use error::EngineError;
+
+/// Sizes of the clusters of `labels` (for reports and tests).
+pub fn sizes(labels: impl IntoIterator<Item = usize>, k: usize) -> Vec<usize> {
+    let mut s = vec![0; k];
+    labels.into_iter().for_each(|l| s[l] += 1);
+    s
+}

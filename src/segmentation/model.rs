@@ -3,8 +3,9 @@
 //! exactly as its training assigned them.
 
 use super::EngineError;
+use super::dbscan::DbscanModel;
+use super::gmm::GmmModel;
 use super::kmeans::KMeans;
-use super::others::{DbscanModel, GmmModel};
 use super::preprocess::Preprocessor;
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};

@@ -5,12 +5,12 @@ use super::EngineError;
 use super::kmeans::{self, KMeansParams};
 use super::metrics::{self, Metrics};
 use super::model::{Assign, Model, Projection};
-use super::others;
 use super::pca::{self, PcaSummary};
 use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
+use super::{dbscan, gmm, ward};
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -31,7 +31,7 @@ pub enum Algorithm {
         eps: f64,
         min_points: usize,
     },
-    /// Agglomerative, Ward linkage (at most `others::WARD_MAX_ROWS` rows).
+    /// Agglomerative, Ward linkage (at most `ward::WARD_MAX_ROWS` rows).
     Ward,
 }
 
@@ -238,13 +238,13 @@ pub fn run_observed(
                 (fit.labels.into_iter().map(Some).collect(), None, k)
             }
             Algorithm::Ward => {
-                let fit = others::ward(x, k)?;
+                let fit = ward::ward(x, k)?;
                 (fit.labels.into_iter().map(Some).collect(), None, k)
             }
             Algorithm::Gmm => {
-                let mut p = others::GmmParams::new(k);
+                let mut p = gmm::GmmParams::new(k);
                 p.seed = params.kmeans.seed;
-                let fit = others::gmm(x, &p)?;
+                let fit = gmm::gmm(x, &p)?;
                 mixture = Some(MixtureFit {
                     log_likelihood: fit.log_likelihood,
                     mean_log_likelihood: fit.mean_log_likelihood,
@@ -266,9 +266,9 @@ pub fn run_observed(
                 )
             }
             Algorithm::Dbscan { eps, min_points } => {
-                let fit = others::dbscan(
+                let fit = dbscan::dbscan(
                     x,
-                    &others::DbscanParams {
+                    &dbscan::DbscanParams {
                         eps: *eps,
                         min_points: *min_points,
                     },

@@ -1,8 +1,8 @@
 //! The first centroids: greedy k-means++ (scikit-learn's), with segstore's or numpy's random
 //! draws for successive restarts.
 
-use super::kernel::Workspace;
 use super::params::{KMeansParams, RandomStream};
+use super::pass::Workspace;
 use super::{CHUNK, EngineError, distinct_rows, ordered_sum, sq_dist};
 use crate::segmentation::numpy_rng::Mt19937;
 use rand::{Rng, RngCore, SeedableRng};

@@ -1,20 +1,6 @@
-//! The assignment kernel: every row's nearest centroid and squared distance, and the
-//! per-chunk sums of the next centroids, in one pass over fixed-size chunks of rows.
-
-use super::CHUNK;
-use rayon::prelude::*;
-
-/// Buffers of one fit, allocated once.
-pub(super) struct Workspace {
-    pub(super) chunks: Vec<ChunkState>,
-    /// The centroids, features × k, in groups of lanes (padded with far lanes).
-    pub(super) ct: Vec<[f64; LANES]>,
-    /// The centroids, features × k, unpadded (for k > 16).
-    pub(super) ct_flat: Vec<f64>,
-    pub(super) labels: Vec<usize>,
-    pub(super) sq_dist: Vec<f64>,
-    pub(super) closest: Vec<f64>,
-}
+//! The assignment kernel for one chunk of rows: each row's nearest centroid and squared
+//! distance, folded into the chunk's partial sums of the next centroids. Safe code; `avx2`
+//! compiles the same functions for AVX2 + FMA.
 
 /// One chunk of rows: a row's k distances (general kernel), and the chunk's partial sums.
 pub(super) struct ChunkState {
@@ -25,104 +11,10 @@ pub(super) struct ChunkState {
     pub(super) changed: u64,
 }
 
-impl Workspace {
-    pub(super) fn new(n: usize, d: usize, k: usize) -> Self {
-        let chunks = n.div_ceil(CHUNK).max(1);
-        Self {
-            ct: Vec::with_capacity(d * k.div_ceil(LANES)),
-            ct_flat: Vec::with_capacity(d * k),
-            chunks: (0..chunks)
-                .map(|_| ChunkState {
-                    dist: vec![0.0; k],
-                    sums: vec![0.0; k * d],
-                    counts: vec![0; k],
-                    inertia: 0.0,
-                    changed: 0,
-                })
-                .collect(),
-            labels: vec![usize::MAX; n],
-            sq_dist: vec![0.0; n],
-            closest: vec![0.0; n],
-        }
-    }
-}
-
 /// Lanes of one centroid group in the kernel.
 pub(super) const LANES: usize = 4;
 /// A padding lane's coordinate: its squared distance overflows to infinity, so it never wins.
 pub(super) const FAR: f64 = 1e300;
-
-/// One pass over the data: each row's nearest centroid (ties: the lowest index), its squared
-/// distance, and (when `accumulate`) per-chunk sums and counts per centroid.
-///
-/// The centroids are laid out features × k, in groups of [`LANES`], so that a row's k
-/// distances are computed together: each feature of the row is broadcast against k contiguous
-/// centroid values. For k <= 16 the number of groups is a compile-time constant and the
-/// per-row work is fully unrolled; the argmin is branch-free. Each kernel is compiled for
-/// AVX2 + FMA and for the baseline, and the CPU picks at run time.
-pub(super) fn assign(
-    data: &[f64],
-    d: usize,
-    k: usize,
-    centroids: &[f64],
-    ws: &mut Workspace,
-    accumulate: bool,
-) {
-    let groups = k.div_ceil(LANES);
-    ws.ct.clear();
-    ws.ct.resize(d * groups, [FAR; LANES]);
-    for j in 0..k {
-        for f in 0..d {
-            ws.ct[f * groups + j / LANES][j % LANES] = centroids[j * d + f];
-        }
-    }
-    ws.ct_flat.clear();
-    for f in 0..d {
-        ws.ct_flat.extend((0..k).map(|j| centroids[j * d + f]));
-    }
-    let Workspace {
-        chunks,
-        labels,
-        sq_dist,
-        ct,
-        ct_flat,
-        ..
-    } = ws;
-    let (ct, ct_flat) = (&ct[..], &ct_flat[..]);
-    chunks
-        .par_iter_mut()
-        .zip(data.par_chunks(CHUNK * d))
-        .zip(labels.par_chunks_mut(CHUNK))
-        .zip(sq_dist.par_chunks_mut(CHUNK))
-        .for_each(|(((st, rows), labels), sq)| {
-            st.inertia = 0.0;
-            st.changed = 0;
-            if accumulate {
-                st.sums.iter_mut().for_each(|s| *s = 0.0);
-                st.counts.iter_mut().for_each(|c| *c = 0);
-            }
-            let chunk = Chunk {
-                rows,
-                d,
-                k,
-                labels,
-                sq,
-                accumulate,
-            };
-            #[cfg(target_arch = "x86_64")]
-            let chunk = match super::avx2::assign(groups, chunk, ct, ct_flat, st) {
-                None => return,
-                Some(chunk) => chunk,
-            };
-            match groups {
-                1 => unrolled::<1>(chunk, ct, st),
-                2 => unrolled::<2>(chunk, ct, st),
-                3 => unrolled::<3>(chunk, ct, st),
-                4 => unrolled::<4>(chunk, ct, st),
-                _ => general(chunk, ct_flat, st),
-            }
-        });
-}
 
 /// The rows of one chunk and where their results go.
 pub(super) struct Chunk<'a> {

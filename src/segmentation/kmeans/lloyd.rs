@@ -1,6 +1,6 @@
 //! Lloyd iterations with scikit-learn's stopping rule, and the relocation of empty clusters.
 
-use super::kernel::{Workspace, assign};
+use super::pass::{Workspace, assign};
 use super::{KMeans, KMeansFit};
 use ndarray::Array2;
 

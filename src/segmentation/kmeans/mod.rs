@@ -10,9 +10,9 @@
 //! Nothing is allocated inside the iteration loop.
 //!
 //! Files: `params` (the builder and its checks), `init` (k-means++ and the random streams of
-//! restarts), `kernel` (the assignment pass), `avx2` (the kernel's AVX2 + FMA build: the only
-//! `unsafe`), `lloyd` (iterations, stopping rule, empty clusters); this file fits restarts and
-//! keeps the best.
+//! restarts), `pass` (one assignment pass over every chunk), `kernel` (a chunk's rows),
+//! `avx2` (the kernel's AVX2 + FMA build: the only `unsafe`), `lloyd` (iterations, stopping
+//! rule, empty clusters); this file fits restarts and keeps the best.
 
 use super::EngineError;
 use linfa::dataset::DatasetBase;
@@ -29,12 +29,13 @@ mod init;
 mod kernel;
 mod lloyd;
 mod params;
+mod pass;
 
 pub use params::{Init, KMeansParams, RandomStream};
 
 use init::Streams;
-use kernel::{Workspace, assign};
 use lloyd::lloyd;
+use pass::{Workspace, assign};
 
 /// A fitted model: the centroids, in model space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
