@@ -1,24 +1,23 @@
 //! One worker: claim → snapshot → train (blocking pool) → match segments → write results and
 //! activate in one transaction. A heartbeat task keeps the lease and publishes progress.
 
+use super::heartbeat::{Shared, heartbeat};
+use super::results::{chart_row, stable_segments, summary};
+use super::stop::Stop;
 use super::{JobSettings, schedule};
-use crate::domain::run::documents::{
-    FeatureCounts, Matching, PhaseTiming, RunFailure, RunSummary, SegmentMatch, SegmentProfile,
-};
-use crate::domain::run::{FailureKind, Phase, ScoreKind};
-use crate::domain::run::{Run, Segment};
-use crate::segmentation::matching;
-use crate::segmentation::pipeline::{self, RunResult};
+use crate::domain::run::Run;
+use crate::domain::run::documents::{FeatureCounts, PhaseTiming, RunFailure, RunSummary};
+use crate::domain::run::{FailureKind, Phase};
+use crate::segmentation::pipeline::{self, RunParams, RunResult};
 use crate::segmentation::preprocess::Columns;
-use crate::segmentation::sample::ChartSample;
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
 use crate::store::Pool;
 use crate::store::assignments::{self, Assignment, Snapshot};
-use crate::store::charts::{self, ChartSampleRow};
-use crate::store::runs::{self, Lease, Unsuccessful};
-use crate::store::{self, Constraint, attributes, segmentations};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::store::results::{self, Lock, RunResults};
+use crate::store::runs::{self, Unsuccessful};
+use crate::store::{self, Constraint, attributes};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -31,59 +30,59 @@ pub struct Worker {
     pub cache: Arc<LookupCache>,
 }
 
-/// Why a run did not succeed.
+/// The wall time of each of the service's phases, in order.
 #[derive(Debug)]
-enum Stop {
-    Failed {
-        kind: FailureKind,
-        message: String,
-    },
-    Cancelled,
-    /// Another worker owns the run now (our lease lapsed and it was recovered).
-    LeaseLost,
-    ShuttingDown,
-}
+struct Timings(Vec<PhaseTiming>, Instant);
 
-impl From<store::Error> for Stop {
-    fn from(e: store::Error) -> Self {
-        Stop::Failed {
-            kind: FailureKind::Database,
-            message: format!("database error: {e}"),
-        }
+impl Default for Timings {
+    fn default() -> Self {
+        Self(Vec::new(), Instant::now())
     }
 }
 
-impl From<anyhow::Error> for Stop {
-    fn from(e: anyhow::Error) -> Self {
-        Stop::Failed {
-            kind: FailureKind::Internal,
-            message: format!("{e:#}"),
-        }
+impl Timings {
+    /// Ends `phase` now (it began when the previous one ended).
+    fn lap(&mut self, phase: &str) {
+        self.0.push(PhaseTiming {
+            phase: phase.to_owned(),
+            ms: self.1.elapsed().as_secs_f64() * 1e3,
+        });
+        self.1 = Instant::now();
     }
 }
 
-/// What the heartbeat publishes and learns.
-#[derive(Debug)]
-struct Shared {
-    progress: Mutex<(Phase, f32)>,
-    cancel_requested: AtomicBool,
-    lease_lost: AtomicBool,
+/// What the snapshot read: the feature columns and the missing values per feature.
+struct ReadSnapshot {
+    columns: Columns,
+    missing: FeatureCounts,
 }
 
-impl Shared {
-    fn set(&self, phase: Phase, fraction: f64) {
-        *self.progress.lock().expect("progress lock") = (phase, fraction.clamp(0.0, 1.0) as f32);
-    }
-
-    fn check(&self) -> Result<(), Stop> {
-        if self.lease_lost.load(Ordering::Relaxed) {
-            Err(Stop::LeaseLost)
-        } else if self.cancel_requested.load(Ordering::Relaxed) {
-            Err(Stop::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
+/// Trains on the blocking pool (the heartbeat keeps going meanwhile), inside the run's span;
+/// gives the columns back with the result.
+async fn train(
+    columns: Columns,
+    params: RunParams,
+    shared: &Arc<Shared>,
+) -> Result<(Columns, RunResult), Stop> {
+    let observer = shared.clone();
+    let span = tracing::Span::current();
+    let (columns, result) = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let result = pipeline::run_observed(&columns, &params, &|_phase, f| {
+            observer.set(Phase::Training, TRAIN_FROM + (TRAIN_TO - TRAIN_FROM) * f);
+        });
+        (columns, result)
+    })
+    .await
+    .map_err(|e| Stop::Failed {
+        kind: FailureKind::Internal,
+        message: format!("training panicked: {e}"),
+    })?;
+    let result = result.map_err(|e| Stop::Failed {
+        kind: FailureKind::Engine,
+        message: e.to_string(),
+    })?;
+    Ok((columns, result))
 }
 
 /// Share of the whole run done when the engine reports `fraction` of its own work.
@@ -134,9 +133,12 @@ impl Worker {
         Ok(())
     }
 
+    /// Runs a claimed run to its end, inside a span that names it: every log line of the
+    /// run, training included, carries its `run_id` and `segmentation_id`.
+    #[tracing::instrument(name = "run", skip_all, fields(run_id = %run.run_id, segmentation_id = %run.segmentation_id, worker = %self.name))]
     async fn execute(&self, run: Run, stopped: &mut watch::Receiver<bool>) {
         let run_id = run.run_id;
-        tracing::info!(worker = %self.name, %run_id, attempt = run.attempts, "run started");
+        tracing::info!(attempt = run.attempts, "run started");
         let shared = Arc::new(Shared {
             progress: Mutex::new((Phase::Queued, 0.0)),
             cancel_requested: AtomicBool::new(run.cancel_requested),
@@ -201,18 +203,39 @@ impl Worker {
         }
     }
 
+    /// The run's steps: check the configuration → refresh RFM features (when used) →
+    /// snapshot → train → write the results and activate (one transaction) → tell the lookup
+    /// cache (at the commit) → retention.
     async fn train_and_store(&self, run: &Run, shared: &Arc<Shared>) -> Result<(), Stop> {
-        let mut timings = Vec::new();
-        let mut clock = Instant::now();
-        let mut lap = |phase: &str, timings: &mut Vec<PhaseTiming>| {
-            timings.push(PhaseTiming {
-                phase: phase.to_owned(),
-                ms: clock.elapsed().as_secs_f64() * 1e3,
-            });
-            clock = Instant::now();
-        };
+        let mut timings = Timings::default();
         shared.check()?;
-        // The configuration, checked against today's catalogue.
+        let (params, positions) = self.parameters(run).await?;
+        let names = params.preprocess.names();
+        if crate::service::rfm::uses_rfm(&names) {
+            shared.set(Phase::Rfm, 0.0);
+            self.refresh_rfm().await?;
+            timings.lap("rfm");
+        }
+        shared.set(Phase::Snapshot, 0.0);
+        let snapshot = self.snapshot(run, &names, &positions).await?;
+        timings.lap("snapshot");
+        shared.check()?;
+        shared.set(Phase::Training, TRAIN_FROM);
+        let (columns, result) = train(snapshot.columns, params, shared).await?;
+        timings.lap("train");
+        shared.check()?;
+        shared.set(Phase::Writing, TRAIN_TO);
+        self.write(run, &columns, &result, snapshot.missing, timings)
+            .await?;
+        if let Err(e) = self.retain(run.segmentation_id).await {
+            tracing::warn!(segmentation_id = %run.segmentation_id, error = %e, "retention failed");
+        }
+        Ok(())
+    }
+
+    /// The engine's parameters: the run's configuration checked against today's catalogue,
+    /// and where its features are in the customer rows.
+    async fn parameters(&self, run: &Run) -> Result<(RunParams, Vec<usize>), Stop> {
         let catalogue = attributes::load(&self.pool).await?;
         let params = run
             .config
@@ -224,29 +247,37 @@ impl Worker {
                     message: detail.join("; "),
                 }
             })?;
-        let names = params.preprocess.names();
-        let positions: Vec<usize> = names
+        let positions = params
+            .preprocess
+            .names()
             .iter()
             .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))
             .collect();
+        Ok((params, positions))
+    }
 
-        // Features derived from orders are brought up to date first.
-        if crate::service::rfm::uses_rfm(&names) {
-            shared.set(Phase::Rfm, 0.0);
-            crate::service::rfm::refresh(&self.pool, None)
-                .await
-                .map_err(|e| Stop::Failed {
-                    kind: FailureKind::Rfm,
-                    message: format!("refreshing the RFM features failed: {e}"),
-                })?;
-            lap("rfm", &mut timings);
-        }
-        // Snapshot: one consistent read of every customer.
-        shared.set(Phase::Snapshot, 0.0);
+    /// Features derived from orders are brought up to date first.
+    async fn refresh_rfm(&self) -> Result<(), Stop> {
+        crate::service::rfm::refresh(&self.pool, None)
+            .await
+            .map(drop)
+            .map_err(|e| Stop::Failed {
+                kind: FailureKind::Rfm,
+                message: format!("refreshing the RFM features failed: {e}"),
+            })
+    }
+
+    /// One consistent read of every customer's features; what it read is recorded on the run
+    /// (kept if the run then fails, to explain why).
+    async fn snapshot(
+        &self,
+        run: &Run,
+        names: &[String],
+        positions: &[usize],
+    ) -> Result<ReadSnapshot, Stop> {
         let mut tx = store::begin_snapshot(&self.pool).await?;
-        let Snapshot { ids, columns } = assignments::snapshot(&mut tx, &positions).await?;
+        let Snapshot { ids, columns } = assignments::snapshot(&mut tx, positions).await?;
         store::commit(tx).await?;
-        lap("snapshot", &mut timings);
         let missing = FeatureCounts(
             names
                 .iter()
@@ -261,120 +292,83 @@ impl Worker {
             &RunSummary::snapshot(missing.clone()),
         )
         .await?;
-        shared.check()?;
-
-        // Train on the blocking pool; the heartbeat keeps going meanwhile.
-        shared.set(Phase::Training, TRAIN_FROM);
-        let columns = Columns {
-            row_ids: ids,
-            names: names.clone(),
-            values: columns,
-        };
-        let observer = shared.clone();
-        let (columns, result) = tokio::task::spawn_blocking(move || {
-            let result = pipeline::run_observed(&columns, &params, &|_phase, f| {
-                observer.set(Phase::Training, TRAIN_FROM + (TRAIN_TO - TRAIN_FROM) * f);
-            });
-            (columns, result)
+        Ok(ReadSnapshot {
+            columns: Columns {
+                row_ids: ids,
+                names: names.to_vec(),
+                values: columns,
+            },
+            missing,
         })
-        .await
-        .map_err(|e| Stop::Failed {
-            kind: FailureKind::Internal,
-            message: format!("training panicked: {e}"),
-        })?;
-        let result = result.map_err(|e| Stop::Failed {
-            kind: FailureKind::Engine,
-            message: e.to_string(),
-        })?;
-        lap("train", &mut timings);
-        shared.check()?;
+    }
 
-        // Results, matching and activation in one transaction.
-        shared.set(Phase::Writing, TRAIN_TO);
+    /// Matches the segments to the active run's, then writes the results and activates in
+    /// one transaction; this replica's lookups see the change at the commit.
+    async fn write(
+        &self,
+        run: &Run,
+        columns: &Columns,
+        result: &RunResult,
+        missing: FeatureCounts,
+        timings: Timings,
+    ) -> Result<(), Stop> {
         let mut tx = store::begin(&self.pool).await?;
-        match runs::lock_held(&mut *tx, run.run_id, &self.name).await? {
-            None => return Err(Stop::LeaseLost),
-            Some(true) => return Err(Stop::Cancelled),
-            Some(false) => {}
-        }
-        let segmentation = segmentations::find_for_update(&mut *tx, run.segmentation_id)
-            .await?
-            .ok_or(Stop::LeaseLost)?;
-        let previous = match runs::active_run(&mut *tx, run.segmentation_id).await? {
-            Some(previous) => Some((previous, runs::segments(&mut *tx, previous).await?)),
-            None => None,
+        let (auto_activate, previous) = match results::lock(&mut tx, run, &self.name).await? {
+            Lock::LeaseLost => return Err(Stop::LeaseLost),
+            Lock::Cancelled => return Err(Stop::Cancelled),
+            Lock::Held {
+                auto_activate,
+                previous,
+            } => (auto_activate, previous),
         };
-        let previous_features = match &previous {
-            Some((id, _)) => runs::find(&mut *tx, *id).await?.map(|r| r.config.features),
-            None => None,
-        };
-        let segments = stable_segments(
-            &mut tx,
-            run,
-            &result,
-            previous
-                .as_ref()
-                .filter(|_| previous_features.as_ref() == Some(&names)),
-        )
-        .await?;
+        // Segments of other features are not matched: they start new ids.
+        let matched = previous.as_ref().filter(|p| p.features == columns.names);
+        let segments = stable_segments(&mut tx, run, result, matched).await?;
         let stable_of: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
         let ids = &columns.row_ids;
-        let written = assignments::write(
+        let assignments = result
+            .assignments
+            .iter()
+            .map(|&(row, segment, score)| Assignment {
+                external_id: &ids[row],
+                segment: segment.map(|s| stable_of[s]),
+                score: Some(score).filter(|v| v.is_finite()),
+            });
+        results::write(
             &mut tx,
-            run.run_id,
-            result
-                .assignments
-                .iter()
-                .map(|&(row, segment, score)| Assignment {
-                    external_id: &ids[row],
-                    segment: segment.map(|s| stable_of[s]),
-                    score: Some(score).filter(|v| v.is_finite()),
+            RunResults {
+                run,
+                assignments,
+                segments: &segments,
+                chart: result.chart.as_ref().map(|sample| {
+                    chart_row(run.run_id, result, sample, &columns.names, &stable_of)
                 }),
-        )
-        .await?;
-        runs::insert_segments(&mut *tx, &segments).await?;
-        if let Some(sample) = &result.chart {
-            charts::insert(
-                &mut *tx,
-                &chart_row(run.run_id, &result, sample, &names, &stable_of),
-            )
-            .await?;
-        }
-        lap("write", &mut timings);
-        let summary = summary(
-            &result,
-            &segments,
-            previous.as_ref().map(|p| p.0),
-            missing,
-            timings,
-        );
-        runs::succeed(
-            &mut *tx,
-            run.run_id,
-            &runs::Success {
                 customers_snapshot: columns.rows() as i64,
-                customers_used: written as i64,
                 customers_dropped: result.rows_dropped as i64,
                 values_imputed: result.values_imputed as i64,
                 k: result.k as i32,
                 k_rule: &result.k_rule,
-                summary: &summary,
+                summary: summary(
+                    result,
+                    &segments,
+                    previous.map(|p| p.run_id),
+                    missing,
+                    timings.0,
+                ),
                 model: &result.model,
+                activate: auto_activate,
             },
         )
         .await?;
-        if segmentation.auto_activate {
-            runs::activate(&mut *tx, run.segmentation_id, run.run_id).await?;
-        }
         let committing = Instant::now();
         self.cache
             .changing(run.segmentation_id, store::commit(tx))
             .await?;
         // Not stored: the run is visible as succeeded from the commit on.
-        tracing::debug!(run_id = %run.run_id, ms = committing.elapsed().as_secs_f64() * 1e3, "run committed");
-        if let Err(e) = self.retain(run.segmentation_id).await {
-            tracing::warn!(segmentation_id = %run.segmentation_id, error = %e, "retention failed");
-        }
+        tracing::debug!(
+            ms = committing.elapsed().as_secs_f64() * 1e3,
+            "run committed"
+        );
         Ok(())
     }
 
@@ -394,182 +388,6 @@ impl Worker {
             tracing::info!(%run_id, "dropped the assignments of an old run");
         }
         Ok(())
-    }
-}
-
-/// The run's segments with their stable ids: a segment matched to one of the previous
-/// active run's keeps its id and label; the others get new ids.
-async fn stable_segments(
-    tx: &mut store::Conn,
-    run: &Run,
-    result: &RunResult,
-    previous: Option<&(Uuid, Vec<Segment>)>,
-) -> store::Result<Vec<Segment>> {
-    let profiles = &result.profiles.segments;
-    let matches: Vec<Option<(usize, f64)>> = match previous {
-        Some((_, old)) if !old.is_empty() => {
-            let old_centroids: Vec<Vec<f64>> =
-                old.iter().map(|s| s.profile.centroid.clone()).collect();
-            let new_centroids: Vec<Vec<f64>> =
-                profiles.iter().map(|p| p.centroid.clone()).collect();
-            matching::match_segments(&new_centroids, &old_centroids, &result.preprocessor)
-        }
-        _ => vec![None; profiles.len()],
-    };
-    let unmatched = matches.iter().filter(|m| m.is_none()).count() as i32;
-    let mut next = if unmatched > 0 {
-        runs::next_stable_ids(&mut *tx, run.segmentation_id, unmatched).await?
-    } else {
-        0
-    };
-    Ok(profiles
-        .iter()
-        .zip(&matches)
-        .map(|(p, m)| {
-            let old = m.and_then(|(j, d)| previous.map(|(id, old)| (*id, &old[j], d)));
-            let (stable_id, label, persona) = match old {
-                Some((_, o, _)) => (o.stable_id, o.label.clone(), o.persona.clone()),
-                None => {
-                    next += 1;
-                    (next - 1, p.label.clone(), p.persona.clone())
-                }
-            };
-            Segment {
-                run_id: run.run_id,
-                segment: p.segment as i32,
-                stable_id,
-                label,
-                persona,
-                size: p.size as i64,
-                share: p.share,
-                profile: SegmentProfile {
-                    centroid: p.centroid.clone(),
-                    stats: p.stats.clone(),
-                    lift: p.lift.clone(),
-                    top_features: p.top_features.clone(),
-                    computed_label: p.label.clone(),
-                },
-                matched_run_id: old.map(|(id, _, _)| id),
-                matched_distance: old.map(|(_, _, d)| d),
-            }
-        })
-        .collect())
-}
-
-/// The chart sample in stable segment ids.
-fn chart_row(
-    run_id: Uuid,
-    result: &RunResult,
-    sample: &ChartSample,
-    features: &[String],
-    stable_of: &[i32],
-) -> ChartSampleRow {
-    ChartSampleRow {
-        run_id,
-        customers: result.assignments.len() as i32,
-        features: features.to_vec(),
-        segment: sample
-            .rows
-            .iter()
-            .map(|&i| result.assignments[i].1.map(|s| stable_of[s]))
-            .collect(),
-        values: sample.values.clone(),
-        pc: sample
-            .pca
-            .as_ref()
-            .map(|p| p.points.iter().flatten().copied().collect()),
-        pc_explained: sample.pca.as_ref().map(|p| p.explained.to_vec()),
-        pc_centres: sample.pca.as_ref().map(|p| {
-            stable_of
-                .iter()
-                .copied()
-                .zip(p.centres.iter().copied())
-                .collect()
-        }),
-    }
-}
-
-fn summary(
-    r: &RunResult,
-    segments: &[Segment],
-    previous: Option<Uuid>,
-    missing: FeatureCounts,
-    service_timings: Vec<PhaseTiming>,
-) -> RunSummary {
-    RunSummary {
-        missing_values: missing,
-        features: r.profiles.features.clone(),
-        score: Some(match r.score {
-            "probability" => ScoreKind::Probability,
-            _ => ScoreKind::Distance,
-        }),
-        noise: Some(r.noise),
-        n_iter: r.n_iter,
-        converged: r.converged,
-        metrics: Some(r.metrics),
-        k_selection: r.k_selection.clone(),
-        pca: r.pca.clone(),
-        mixture: r.mixture,
-        population: r.profiles.population.clone(),
-        timings: service_timings,
-        // The engine's phases inside "train".
-        engine_timings: r
-            .timings
-            .iter()
-            .map(|t| PhaseTiming {
-                phase: t.phase.to_owned(),
-                ms: t.ms,
-            })
-            .collect(),
-        matching: Some(Matching {
-            previous_run_id: previous,
-            segments: segments
-                .iter()
-                .map(|s| SegmentMatch {
-                    segment: s.segment,
-                    stable_id: s.stable_id,
-                    matched: s.matched_run_id.is_some(),
-                    distance: s.matched_distance,
-                })
-                .collect(),
-        }),
-    }
-}
-
-/// Renews the lease every `heartbeat` and publishes progress, until aborted.
-async fn heartbeat(
-    pool: Pool,
-    run_id: Uuid,
-    worker: String,
-    settings: JobSettings,
-    shared: Arc<Shared>,
-) {
-    let mut tick = tokio::time::interval(settings.heartbeat);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (phase, progress) = *shared.progress.lock().expect("progress lock");
-        match runs::heartbeat(
-            &pool,
-            run_id,
-            &worker,
-            settings.lease.as_secs_f64(),
-            phase,
-            progress,
-        )
-        .await
-        {
-            Ok(Lease::Held { cancel_requested }) => {
-                shared
-                    .cancel_requested
-                    .store(cancel_requested, Ordering::Relaxed);
-            }
-            Ok(Lease::Lost) => {
-                shared.lease_lost.store(true, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => tracing::warn!(%run_id, error = %e, "heartbeat failed"),
-        }
     }
 }
 

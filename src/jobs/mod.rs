@@ -4,7 +4,10 @@
 //! runs whose worker died, and enqueue scheduled runs.
 
 pub mod execute;
+mod heartbeat;
+mod results;
 pub mod schedule;
+mod stop;
 
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod customers;
 mod error;
 pub mod orders;
+pub mod results;
 pub mod rfm;
 pub mod runs;
 pub mod segmentations;

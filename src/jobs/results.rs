@@ -1,0 +1,153 @@
+//! A trained run's results in the stored form: segments with stable ids (matched to the
+//! previous active run's), the chart sample in those ids, and the run's summary.
+
+use crate::domain::run::documents::{
+    FeatureCounts, Matching, PhaseTiming, RunSummary, SegmentMatch, SegmentProfile,
+};
+use crate::domain::run::{Run, ScoreKind, Segment};
+use crate::segmentation::matching;
+use crate::segmentation::pipeline::RunResult;
+use crate::segmentation::sample::ChartSample;
+use crate::store::charts::ChartSampleRow;
+use crate::store::results::PreviousRun;
+use crate::store::{self, runs};
+use uuid::Uuid;
+
+/// The run's segments with their stable ids: a segment matched to one of the previous
+/// active run's keeps its id and label; the others get new ids.
+pub(super) async fn stable_segments(
+    tx: &mut store::Conn,
+    run: &Run,
+    result: &RunResult,
+    previous: Option<&PreviousRun>,
+) -> store::Result<Vec<Segment>> {
+    let profiles = &result.profiles.segments;
+    let matches: Vec<Option<(usize, f64)>> = match previous {
+        Some(PreviousRun { segments: old, .. }) if !old.is_empty() => {
+            let old_centroids: Vec<Vec<f64>> =
+                old.iter().map(|s| s.profile.centroid.clone()).collect();
+            let new_centroids: Vec<Vec<f64>> =
+                profiles.iter().map(|p| p.centroid.clone()).collect();
+            matching::match_segments(&new_centroids, &old_centroids, &result.preprocessor)
+        }
+        _ => vec![None; profiles.len()],
+    };
+    let unmatched = matches.iter().filter(|m| m.is_none()).count() as i32;
+    let mut next = if unmatched > 0 {
+        runs::next_stable_ids(&mut *tx, run.segmentation_id, unmatched).await?
+    } else {
+        0
+    };
+    Ok(profiles
+        .iter()
+        .zip(&matches)
+        .map(|(p, m)| {
+            let old = m.and_then(|(j, d)| previous.map(|p| (p.run_id, &p.segments[j], d)));
+            let (stable_id, label, persona) = match old {
+                Some((_, o, _)) => (o.stable_id, o.label.clone(), o.persona.clone()),
+                None => {
+                    next += 1;
+                    (next - 1, p.label.clone(), p.persona.clone())
+                }
+            };
+            Segment {
+                run_id: run.run_id,
+                segment: p.segment as i32,
+                stable_id,
+                label,
+                persona,
+                size: p.size as i64,
+                share: p.share,
+                profile: SegmentProfile {
+                    centroid: p.centroid.clone(),
+                    stats: p.stats.clone(),
+                    lift: p.lift.clone(),
+                    top_features: p.top_features.clone(),
+                    computed_label: p.label.clone(),
+                },
+                matched_run_id: old.map(|(id, _, _)| id),
+                matched_distance: old.map(|(_, _, d)| d),
+            }
+        })
+        .collect())
+}
+
+/// The chart sample in stable segment ids.
+pub(super) fn chart_row(
+    run_id: Uuid,
+    result: &RunResult,
+    sample: &ChartSample,
+    features: &[String],
+    stable_of: &[i32],
+) -> ChartSampleRow {
+    ChartSampleRow {
+        run_id,
+        customers: result.assignments.len() as i32,
+        features: features.to_vec(),
+        segment: sample
+            .rows
+            .iter()
+            .map(|&i| result.assignments[i].1.map(|s| stable_of[s]))
+            .collect(),
+        values: sample.values.clone(),
+        pc: sample
+            .pca
+            .as_ref()
+            .map(|p| p.points.iter().flatten().copied().collect()),
+        pc_explained: sample.pca.as_ref().map(|p| p.explained.to_vec()),
+        pc_centres: sample.pca.as_ref().map(|p| {
+            stable_of
+                .iter()
+                .copied()
+                .zip(p.centres.iter().copied())
+                .collect()
+        }),
+    }
+}
+
+pub(super) fn summary(
+    r: &RunResult,
+    segments: &[Segment],
+    previous: Option<Uuid>,
+    missing: FeatureCounts,
+    service_timings: Vec<PhaseTiming>,
+) -> RunSummary {
+    RunSummary {
+        missing_values: missing,
+        features: r.profiles.features.clone(),
+        score: Some(match r.score {
+            "probability" => ScoreKind::Probability,
+            _ => ScoreKind::Distance,
+        }),
+        noise: Some(r.noise),
+        n_iter: r.n_iter,
+        converged: r.converged,
+        metrics: Some(r.metrics),
+        k_selection: r.k_selection.clone(),
+        pca: r.pca.clone(),
+        mixture: r.mixture,
+        population: r.profiles.population.clone(),
+        timings: service_timings,
+        // The engine's phases inside "train".
+        engine_timings: r
+            .timings
+            .iter()
+            .map(|t| PhaseTiming {
+                phase: t.phase.to_owned(),
+                ms: t.ms,
+            })
+            .collect(),
+        matching: Some(Matching {
+            previous_run_id: previous,
+            segments: segments
+                .iter()
+                .map(|s| SegmentMatch {
+                    segment: s.segment,
+                    stable_id: s.stable_id,
+                    matched: s.matched_run_id.is_some(),
+                    distance: s.matched_distance,
+                })
+                .collect(),
+        }),
+    }
+}
