@@ -165,6 +165,7 @@ pub struct RunSample {
     )
 )]
 #[get("/runs/{id}/sample")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn run_sample(
     pool: web::Data<Pool>,
     id: RunId,
@@ -220,6 +221,7 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
     )
 )]
 #[get("/runs/{id}/charts/scatter.svg")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn scatter_chart(
     pool: web::Data<Pool>,
     id: RunId,
@@ -250,6 +252,7 @@ async fn scatter_chart(
     )
 )]
 #[get("/runs/{id}/charts/elbow.svg")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn elbow_chart(
     pool: web::Data<Pool>,
     id: RunId,
@@ -278,6 +281,7 @@ async fn elbow_chart(
     )
 )]
 #[get("/runs/{id}/charts/segments.svg")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn segments_chart(
     pool: web::Data<Pool>,
     id: RunId,

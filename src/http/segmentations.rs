@@ -170,6 +170,7 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
     )
 )]
 #[get("/segmentations/{id}")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 async fn get_segmentation(
     pool: web::Data<Pool>,
     id: SegmentationId,
@@ -191,6 +192,7 @@ async fn get_segmentation(
     )
 )]
 #[patch("/segmentations/{id}")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 async fn update_segmentation(
     pool: web::Data<Pool>,
     id: SegmentationId,
@@ -219,6 +221,7 @@ async fn update_segmentation(
     )
 )]
 #[delete("/segmentations/{id}")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 async fn delete_segmentation(
     pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,

@@ -42,6 +42,7 @@ pub fn uses_rfm(features: &[String]) -> bool {
 
 /// Recomputes every customer's RFM attributes as of `reference` (default: one day after the
 /// latest counted order line). Customers without a counted line have none.
+#[tracing::instrument(skip(pool))]
 pub async fn refresh(pool: &Pool, reference: Option<DateTime<Utc>>) -> Result<RfmRefresh> {
     let started = std::time::Instant::now();
     let mut tx = crate::store::begin(pool).await?;

@@ -59,6 +59,7 @@ pub enum Triggered {
 }
 
 /// Queues a run of the segmentation's current configuration.
+#[tracing::instrument(skip(pool, waker), fields(%segmentation_id))]
 pub async fn trigger(
     pool: &Pool,
     waker: &Waker,
@@ -127,6 +128,7 @@ pub async fn list(
 
 /// Cancels a queued run, or asks a running one to stop (it ends `cancelled` at its next
 /// phase boundary). A finished run cannot be cancelled.
+#[tracing::instrument(skip(pool), fields(%run_id))]
 pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<Run> {
     let id = run_id.uuid();
     if runs::cancel(pool, id).await?.is_none() {
@@ -140,6 +142,7 @@ pub async fn cancel(pool: &Pool, run_id: RunId) -> Result<Run> {
 }
 
 /// Makes a succeeded run its segmentation's active run.
+#[tracing::instrument(skip(pool, cache), fields(%run_id))]
 pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result<Run> {
     let id = run_id.uuid();
     let mut tx = crate::store::begin(pool).await?;
@@ -221,6 +224,7 @@ pub async fn assignments_page(
     Ok((run, segments, rows))
 }
 
+#[tracing::instrument(skip(pool), fields(%run_id))]
 pub async fn assignments_csv(
     pool: &Pool,
     run_id: RunId,
@@ -262,6 +266,7 @@ pub struct ScoreResult {
 }
 
 /// Scores customers with the active run's model, writing nothing.
+#[tracing::instrument(skip(pool, inputs), fields(%segmentation_id, customers = inputs.len()))]
 pub async fn score(
     pool: &Pool,
     segmentation_id: SegmentationId,
@@ -373,6 +378,7 @@ pub struct MoverFilter<'a> {
     pub limit: i64,
 }
 
+#[tracing::instrument(skip(pool, filter), fields(%a, %b))]
 pub async fn compare(
     pool: &Pool,
     a: RunId,

@@ -71,6 +71,7 @@ fn conflict_on_name(e: crate::store::Error, name: &str) -> Error {
     }
 }
 
+#[tracing::instrument(skip(pool, description, config))]
 pub async fn create(
     pool: &Pool,
     name: &str,
@@ -109,6 +110,7 @@ pub async fn list(pool: &Pool) -> Result<Vec<Segmentation>> {
 }
 
 /// Applies the changes; a changed configuration is a new version.
+#[tracing::instrument(skip(pool, changes), fields(segmentation_id = %id))]
 pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result<Segmentation> {
     let uuid = id.uuid();
     let name = changes.name.as_deref().map(check_name).transpose()?;
@@ -151,6 +153,7 @@ pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result
 }
 
 /// Deletes the segmentation with its runs and their assignments, in one transaction.
+#[tracing::instrument(skip(pool, cache), fields(segmentation_id = %id))]
 pub async fn delete(pool: &Pool, cache: &LookupCache, id: SegmentationId) -> Result<()> {
     let uuid = id.uuid();
     let mut tx = crate::store::begin(pool).await?;

@@ -23,6 +23,7 @@ pub struct Snapshot {
 
 /// Reads the numeric attributes at `positions` (1-based) of every customer, in the caller's
 /// transaction (open it REPEATABLE READ for a consistent snapshot).
+#[tracing::instrument(level = "debug", skip_all, fields(features = positions.len()))]
 pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> Result<Snapshot> {
     let select: Vec<String> = positions
         .iter()
@@ -79,6 +80,7 @@ pub struct Assignment<'a> {
 
 /// Loads a run's assignments into a new partition and attaches it, in the caller's
 /// transaction: nothing is visible before it commits.
+#[tracing::instrument(level = "debug", skip(tx, rows), fields(rows = rows.len()))]
 pub async fn write<'a>(
     tx: &mut PgConnection,
     run_id: Uuid,
@@ -127,6 +129,7 @@ pub async fn write<'a>(
 }
 
 /// Drops a run's assignments (retention); the run keeps its metadata and profiles.
+#[tracing::instrument(level = "debug", skip(tx))]
 pub async fn drop_partition(tx: &mut PgConnection, run_id: Uuid) -> Result<()> {
     let table = partition(run_id);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
@@ -371,6 +374,7 @@ impl LoadedAssignments {
 }
 
 /// Reads a run's whole partition (binary COPY, in key order).
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn load(pool: &PgPool, run_id: Uuid) -> Result<LoadedAssignments> {
     let table = partition(run_id);
     let mut conn = pool.acquire().await?;

@@ -39,6 +39,7 @@ pub struct PreviousRun {
 
 /// Locks the run (if `worker` still holds it) and its segmentation for the result write,
 /// and reads the segmentation's active run and its segments.
+#[tracing::instrument(level = "debug", skip_all, fields(run_id = %run.run_id))]
 pub async fn lock(tx: &mut Conn, run: &Run, worker: &str) -> Result<Lock> {
     match runs::lock_held(&mut *tx, run.run_id, worker).await? {
         None => return Ok(Lock::LeaseLost),
@@ -87,6 +88,7 @@ pub struct RunResults<'a, A> {
 
 /// Writes the results in the caller's transaction (nothing is visible before it commits);
 /// returns the assignments written.
+#[tracing::instrument(level = "debug", skip_all, fields(run_id = %results.run.run_id))]
 pub async fn write<'a, A>(tx: &mut Conn, results: RunResults<'_, A>) -> Result<u64>
 where
     A: ExactSizeIterator<Item = Assignment<'a>>,

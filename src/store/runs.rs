@@ -164,6 +164,7 @@ pub async fn list(
 /// Claims the oldest queued run whose segmentation has none running, for `lease_seconds`.
 /// Workers skip each other's locked rows; the `runs_one_running` index refuses a second
 /// running run of one segmentation if two workers race (the caller retries).
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
@@ -261,6 +262,7 @@ pub async fn lock_held(
 
 /// Runs whose lease lapsed: re-queued (attempts left) or failed, with the reason noted.
 /// Returns the ids and their new status.
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn recover_expired(
     db: impl PgExecutor<'_>,
     max_attempts: i32,
@@ -333,6 +335,7 @@ pub async fn finish_unsuccessful(
 }
 
 /// Cancels a queued run at once, or asks a running one to stop. Returns the status after.
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn cancel(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<RunStatus>> {
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE runs SET
@@ -386,6 +389,7 @@ pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> 
 }
 
 /// Makes `run_id` its segmentation's active run.
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uuid) -> Result<()> {
     sqlx::query("UPDATE segmentations SET active_run_id = $2 WHERE segmentation_id = $1")
         .bind(segmentation_id)
@@ -475,6 +479,7 @@ pub async fn active_run(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Resul
 }
 
 /// Gives a run back to the queue (its worker is shutting down).
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', worker = NULL, lease_until = NULL, phase = 'queued',

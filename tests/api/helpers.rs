@@ -116,6 +116,62 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// An empty database of its own (not migrated), dropped with this value: for tests that run
+/// the binary against a `DATABASE_URL`.
+pub struct EmptyDatabase {
+    pub url: String,
+    name: String,
+}
+
+pub async fn empty_database() -> EmptyDatabase {
+    let server = server();
+    let name = format!("segstore_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = server.admin.connect().await.unwrap();
+    exec(&mut admin, &format!("CREATE DATABASE \"{name}\"")).await;
+    admin.close().await.ok();
+    let url = server
+        .admin
+        .clone()
+        .database(&name)
+        .to_url_lossy()
+        .to_string();
+    EmptyDatabase { url, name }
+}
+
+impl EmptyDatabase {
+    /// A pool to the database, for assertions on its state.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(server().admin.clone().database(&self.name))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for EmptyDatabase {
+    fn drop(&mut self) {
+        let admin = server().admin.clone();
+        let name = std::mem::take(&mut self.name);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut conn = admin.connect().await.unwrap();
+                exec(
+                    &mut conn,
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                )
+                .await;
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,

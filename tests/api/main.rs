@@ -15,6 +15,7 @@ mod helpers;
 mod import;
 mod openapi;
 mod orders;
+mod process;
 mod runs;
 mod segmentations;
 mod stored;

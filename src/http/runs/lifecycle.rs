@@ -271,6 +271,7 @@ pub struct TriggerParams {
     )
 )]
 #[post("/segmentations/{id}/runs")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 pub(super) async fn trigger_run(
     pool: web::Data<Pool>,
     waker: web::Data<Waker>,
@@ -329,6 +330,7 @@ pub struct RunList {
     )
 )]
 #[get("/segmentations/{id}/runs")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 pub(super) async fn list_runs(
     pool: web::Data<Pool>,
     id: SegmentationId,
@@ -356,6 +358,7 @@ pub(super) async fn list_runs(
     )
 )]
 #[get("/runs/{id}")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Run>> {
     Ok(web::Json(service::get(&pool, id).await?.into()))
 }
@@ -372,6 +375,7 @@ pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Jso
     )
 )]
 #[post("/runs/{id}/cancel")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpResponse> {
     let run = Run::from(service::cancel(&pool, id).await?);
     Ok(HttpResponse::Accepted().json(run))
@@ -389,6 +393,7 @@ pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpR
     )
 )]
 #[post("/runs/{id}/activate")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn activate_run(
     pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,

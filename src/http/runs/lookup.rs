@@ -145,6 +145,7 @@ pub struct ScoreResponse {
     )
 )]
 #[post("/segmentations/{id}/score")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 pub(super) async fn score_customers(
     pool: web::Data<Pool>,
     id: SegmentationId,

@@ -134,6 +134,7 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
     )
 )]
 #[get("/runs/{id}/segments")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn run_segments(
     pool: web::Data<Pool>,
     id: RunId,
@@ -189,6 +190,7 @@ pub struct Elbow {
     )
 )]
 #[get("/runs/{id}/elbow")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn run_elbow(pool: web::Data<Pool>, id: RunId) -> Result<web::Json<Elbow>> {
     let (run, _) = service::segments(&pool, id).await?;
     let selection = run.summary.and_then(|s| s.k_selection);
@@ -289,6 +291,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
     )
 )]
 #[get("/runs/{id}/assignments")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn run_assignments(
     pool: web::Data<Pool>,
     id: RunId,

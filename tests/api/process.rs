@@ -1,0 +1,237 @@
+//! The binary as an operator runs it: `segstore migrate` and `segstore serve` against a
+//! `DATABASE_URL`, settings from the environment, JSON logs whose lines of a run carry its
+//! `run_id`, and SIGTERM during a run giving the run back to the queue for another process.
+
+use crate::helpers::{MALL_CSV, empty_database};
+use reqwest::Client;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_segstore");
+
+/// A `segstore serve` child process and the JSON lines it has logged so far.
+struct Served {
+    child: Child,
+    base: String,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn serve(url: &str) -> Served {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("SEGSTORE_BIND", "127.0.0.1:0")
+        .env("SEGSTORE_LOG_FORMAT", "json")
+        .env("SEGSTORE_LOG", "info")
+        .env("SEGSTORE_RUN_POLL_MS", "50")
+        .env("SEGSTORE_RUN_LEASE_SECONDS", "5")
+        .env("SEGSTORE_SHUTDOWN_TIMEOUT", "5")
+        .env("SEGSTORE_HTTP_WORKERS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    let stderr = child.stderr.take().unwrap();
+    let kept = lines.clone();
+    tokio::spawn(async move {
+        let mut port_tx = Some(port_tx);
+        let mut reader = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let value: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+            if value["message"] == "serving"
+                && let Some(tx) = port_tx.take()
+            {
+                let _ = tx.send(value["port"].as_u64().unwrap());
+            }
+            kept.lock().unwrap().push(value);
+        }
+    });
+    let port = tokio::time::timeout(Duration::from_secs(60), port_rx)
+        .await
+        .expect("the server logs `serving` with its port")
+        .unwrap();
+    Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        lines,
+    }
+}
+
+async fn json(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn wait_run(client: &Client, base: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = json(
+            client
+                .get(format!("{base}/v1/runs/{id}"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        if done(&run) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "{run:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigterm() {
+    let db = empty_database().await;
+    let pool = db.pool().await;
+    let tables = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('customers', 'runs', 'segmentations')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(tables(pool.clone()).await, 0);
+
+    // `migrate` applies the migrations, and again changes nothing.
+    for _ in 0..2 {
+        let out = Command::new(BIN)
+            .arg("migrate")
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(tables(pool.clone()).await, 3);
+
+    // `serve`, configured by the environment; a retrain's log lines name the run.
+    let mut served = serve(&db.url).await;
+    let client = Client::new();
+    let base = served.base.clone();
+    let csv = std::fs::read(MALL_CSV).unwrap();
+    let imported = client
+        .post(format!("{base}/v1/customers/import"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    json(imported, 200).await;
+    let created = client
+        .post(format!("{base}/v1/segmentations"))
+        .json(
+            &json!({"name": "Mall", "config": {"features": ["annual_income_k", "spending_score"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let seg = json(created, 201).await["id"].as_str().unwrap().to_owned();
+    let trigger = |seg: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/v1/segmentations/{seg}/runs"))
+                .send()
+                .await
+                .unwrap();
+            json(r, 202).await["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let run = trigger(seg.clone()).await;
+    let done = wait_run(&client, &base, &run, |r| r["status"] == "succeeded").await;
+    assert_eq!(done["k"], 5);
+    let lines = served.lines.lock().unwrap().clone();
+    for message in ["run started", "run succeeded"] {
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` line in {lines:#?}"));
+        assert_eq!(line["span"]["run_id"], run.as_str(), "{line}");
+        assert_eq!(line["span"]["segmentation_id"], seg.as_str(), "{line}");
+    }
+
+    // A run long enough to be interrupted: SIGTERM while it trains gives it back.
+    let mut slow = String::from("id,a,b,c,d\n");
+    for i in 0..2_000u64 {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        slow.push_str(&format!(
+            "s{i:05},{},{},{},{}\n",
+            h % 1000,
+            (h >> 10) % 1000,
+            (h >> 20) % 1000,
+            (h >> 30) % 1000
+        ));
+    }
+    let imported = client
+        .post(format!("{base}/v1/customers/import"))
+        .header("content-type", "text/csv")
+        .body(slow)
+        .send()
+        .await
+        .unwrap();
+    json(imported, 200).await;
+    let created = client
+        .post(format!("{base}/v1/segmentations"))
+        .json(&json!({"name": "Slow", "config": {"features": ["a", "b", "c", "d"]}}))
+        .send()
+        .await
+        .unwrap();
+    let slow_seg = json(created, 201).await["id"].as_str().unwrap().to_owned();
+    let slow_run = trigger(slow_seg).await;
+    wait_run(&client, &base, &slow_run, |r| {
+        assert_ne!(
+            r["status"], "succeeded",
+            "the run finished before SIGTERM: {r:#}"
+        );
+        r["progress"]["phase"] == "training"
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(served.child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), served.child.wait())
+        .await
+        .expect("the server stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let (state, events): (String, Value) =
+        sqlx::query_as("SELECT status, events FROM runs WHERE run_id = $1::uuid")
+            .bind(&slow_run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "queued");
+    let last = events.as_array().unwrap().last().unwrap();
+    assert_eq!(last["event"], "released", "{events}");
+    let lines = served.lines.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(
+            |l| l["message"] == "shutting down: the run goes back to the queue"
+                && l["span"]["run_id"] == slow_run.as_str()
+        ),
+        "{lines:#?}"
+    );
+
+    // Another process takes it up and finishes it.
+    let next = serve(&db.url).await;
+    let finished = wait_run(&client, &next.base, &slow_run, |r| {
+        r["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(finished["attempts"], 2);
+    pool.close().await;
+}
