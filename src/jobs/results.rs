@@ -10,7 +10,8 @@ use crate::segmentation::pipeline::RunResult;
 use crate::segmentation::sample::ChartSample;
 use crate::store::charts::ChartSampleRow;
 use crate::store::results::PreviousRun;
-use crate::store::{self, runs};
+use crate::store::segments as store_segments;
+use crate::store::{self};
 use uuid::Uuid;
 
 /// The run's segments with their stable ids: a segment matched to one of the previous
@@ -34,7 +35,7 @@ pub(super) async fn stable_segments(
     };
     let unmatched = matches.iter().filter(|m| m.is_none()).count() as i32;
     let mut next = if unmatched > 0 {
-        runs::next_stable_ids(&mut *tx, run.segmentation_id, unmatched).await?
+        store_segments::next_stable_ids(&mut *tx, run.segmentation_id, unmatched).await?
     } else {
         0
     };

@@ -324,8 +324,8 @@ pub async fn transitions(pool: &Pool, a: RunId, b: RunId) -> Result<TransitionCh
     )
     .await?;
     // compare() has read and checked both runs; only their segments are left to read.
-    let from_segments = crate::store::runs::segments(pool, comparison.a.run_id).await?;
-    let to_segments = crate::store::runs::segments(pool, comparison.b.run_id).await?;
+    let from_segments = crate::store::segments::segments(pool, comparison.a.run_id).await?;
+    let to_segments = crate::store::segments::segments(pool, comparison.b.run_id).await?;
     let mut from = keys(&from_segments);
     let mut to = keys(&to_segments);
     let has_noise = |pick: fn(&crate::store::assignments::TransitionRow) -> Option<i32>| {

@@ -15,6 +15,7 @@ use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
 use crate::store::Pool;
 use crate::store::assignments::{self, LoadedAssignments};
+use crate::store::segments as store_segments;
 use crate::store::{customers, runs};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -156,7 +157,7 @@ impl LookupCache {
             return Ok(None);
         };
         let ids: Vec<Uuid> = list.iter().map(|r| r.run_id).collect();
-        let segments = runs::segments_of_runs(&self.pool, &ids).await?;
+        let segments = store_segments::segments_of_runs(&self.pool, &ids).await?;
         let runs = list
             .into_iter()
             .map(|run| MetaRun {

@@ -12,6 +12,7 @@ use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
 use crate::store::runs;
 use crate::store::segmentations;
+use crate::store::segments as store_segments;
 use futures_util::stream::BoxStream;
 use ndarray::Array2;
 use uuid::Uuid;
@@ -194,7 +195,7 @@ async fn with_assignments(pool: &Pool, run_id: RunId) -> Result<Run> {
 
 pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>)> {
     let run = succeeded(pool, run_id).await?;
-    let segments = runs::segments(pool, run.run_id).await?;
+    let segments = store_segments::segments(pool, run.run_id).await?;
     Ok((run, segments))
 }
 
@@ -219,7 +220,7 @@ pub async fn assignments_page(
     limit: i64,
 ) -> Result<(Run, Vec<Segment>, Vec<AssignmentRow>)> {
     let run = with_assignments(pool, run_id).await?;
-    let segments = runs::segments(pool, run.run_id).await?;
+    let segments = store_segments::segments(pool, run.run_id).await?;
     let rows = assignments::page(pool, run.run_id, segment, after, limit).await?;
     Ok((run, segments, rows))
 }
@@ -296,7 +297,7 @@ pub async fn score(
     let model: Model = runs::model(pool, active)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
-    let segments = runs::segments(pool, active).await?;
+    let segments = store_segments::segments(pool, active).await?;
     let features: Vec<String> = model.feature_names().map(str::to_owned).collect();
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(inputs.len() * features.len());

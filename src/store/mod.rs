@@ -11,6 +11,7 @@ pub mod results;
 pub mod rfm;
 pub mod runs;
 pub mod segmentations;
+pub mod segments;
 pub mod staging;
 
 pub use crate::domain::{Attribute, Catalogue};

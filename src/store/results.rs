@@ -55,7 +55,7 @@ pub async fn lock(tx: &mut Conn, run: &Run, worker: &str) -> Result<Lock> {
             Some(active) => Some(PreviousRun {
                 run_id,
                 features: active.config.features,
-                segments: runs::segments(&mut *tx, run_id).await?,
+                segments: super::segments::segments(&mut *tx, run_id).await?,
             }),
             None => None,
         },
@@ -96,7 +96,7 @@ where
     let started = Instant::now();
     let run = results.run;
     let written = assignments::write(&mut *tx, run.run_id, results.assignments).await?;
-    runs::insert_segments(&mut *tx, results.segments).await?;
+    super::segments::insert_segments(&mut *tx, results.segments).await?;
     if let Some(sample) = &results.chart {
         charts::insert(&mut *tx, sample).await?;
     }
