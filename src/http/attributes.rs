@@ -2,7 +2,7 @@
 
 use crate::domain::AttributeKind;
 use crate::error::Result;
-use crate::http::problem::Problem;
+use crate::http::problem::DatabaseErrors;
 use crate::service::customers as service;
 use crate::store::Pool;
 use actix_web::{get, web};
@@ -67,7 +67,7 @@ pub struct ValueCount {
     tag = "attributes",
     responses(
         (status = 200, description = "The catalogue", body = AttributeCatalogue),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/attributes")]

@@ -5,7 +5,7 @@ use crate::charts::{self, Chart, Format};
 use crate::domain::RunId;
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
-use crate::http::problem::Problem;
+use crate::http::problem::{Problem, RunErrors, RunResultErrors};
 use crate::service::charts::{self as service, MAX_POINTS};
 use crate::store::Pool;
 use actix_web::http::header;
@@ -158,10 +158,8 @@ pub struct RunSample {
     params(("id" = String, Path, description = "The run's id"), SampleParams),
     responses(
         (status = 200, description = "The sample", body = RunSample),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `limit`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
     )
 )]
 #[get("/runs/{id}/sample")]
@@ -213,11 +211,10 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
             (String = "image/svg+xml"),
             (PngImage = "image/png")
         )),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run has not succeeded, or clustered a single feature", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `x`, `y`, `points` or `format`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[get("/runs/{id}/charts/scatter.svg")]
@@ -244,11 +241,10 @@ async fn scatter_chart(
             (String = "image/svg+xml"),
             (PngImage = "image/png")
         )),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run has not succeeded, or was given k (no curve)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `format`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[get("/runs/{id}/charts/elbow.svg")]
@@ -273,11 +269,9 @@ async fn elbow_chart(
             (String = "image/svg+xml"),
             (PngImage = "image/png")
         )),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `format`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
     )
 )]
 #[get("/runs/{id}/charts/segments.svg")]
@@ -306,12 +300,11 @@ async fn segments_chart(
             (String = "image/svg+xml"),
             (PngImage = "image/png")
         )),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "`Accept` takes neither SVG nor PNG", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A run has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Retention dropped a run's assignments", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Runs of different segmentations, or invalid `format`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[get("/runs/{a}/compare/{b}/chart.svg")]

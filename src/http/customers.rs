@@ -3,7 +3,7 @@
 use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId, NumericValue};
 use crate::error::{Error, FieldError, Result};
 use crate::http::extract::{Json, Query, require_content_type};
-use crate::http::problem::Problem;
+use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::csv_import::{self, ImportOptions};
 use crate::service::customers::{
     self as service, Customer, CustomerUpsert, StoredValue, WriteOutcome,
@@ -165,7 +165,7 @@ impl UpsertCustomersRequest {
         (status = 413, description = "More customers than the batch limit, or too many bytes", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid customers; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/customers")]
@@ -235,7 +235,7 @@ pub struct ImportedColumn {
         (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid header or rows; `errors` lists lines", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/customers/import")]
@@ -327,7 +327,7 @@ impl From<Customer> for CustomerView {
     responses(
         (status = 200, description = "The customer", body = CustomerView),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/customers/{id}")]
@@ -345,7 +345,7 @@ async fn get_customer(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[delete("/customers/{id}")]
@@ -386,7 +386,7 @@ pub struct CustomerPage {
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
         (status = 422, description = "Invalid `limit` or `after`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/customers")]

@@ -1,7 +1,7 @@
 //! Liveness and readiness probes.
 
 use crate::error::Result;
-use crate::http::problem::Problem;
+use crate::http::problem::DatabaseErrors;
 use crate::store::Pool;
 use actix_web::{get, web};
 use serde::Serialize;
@@ -26,7 +26,7 @@ async fn healthz() -> web::Json<Health> {
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/readyz")]

@@ -4,7 +4,7 @@ use crate::domain::order::DateOrder;
 use crate::domain::order::OrderMerge;
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query, require_content_type};
-use crate::http::problem::Problem;
+use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::orders::{self as service, OrderImportOptions, OrderInput, Role};
 use crate::store::Pool;
 use actix_web::{HttpRequest, post, web};
@@ -108,7 +108,7 @@ pub struct OrderImportResult {
         (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters, header or lines; `errors` lists them", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/orders/import")]
@@ -236,7 +236,7 @@ pub struct OrderBatch {
         (status = 413, description = "More lines than the batch limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid lines; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/orders")]

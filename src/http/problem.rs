@@ -168,3 +168,73 @@ pub fn rewrite_error_response<B: MessageBody + 'static>(
         ServiceResponse::new(req, new).map_into_right_body(),
     ))
 }
+
+/// The answers an endpoint that uses the database shares: 503 when it is unavailable.
+#[derive(utoipa::IntoResponses)]
+pub enum DatabaseErrors {
+    #[response(
+        status = 503,
+        description = "The database is unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The answers of an endpoint of one run: 404 for an unknown run, and the database's.
+#[derive(utoipa::IntoResponses)]
+pub enum RunErrors {
+    #[response(
+        status = 404,
+        description = "No such run",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The answers of an endpoint of a run's results: 404 for an unknown run, 409 for a run that
+/// has not succeeded, and the database's.
+#[derive(utoipa::IntoResponses)]
+pub enum RunResultErrors {
+    #[response(
+        status = 404,
+        description = "No such run",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 409,
+        description = "The run has not succeeded",
+        content_type = "application/problem+json"
+    )]
+    NotSucceeded(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The answers of an endpoint of one segmentation: 404 for an unknown segmentation, and the
+/// database's.
+#[derive(utoipa::IntoResponses)]
+pub enum SegmentationErrors {
+    #[response(
+        status = 404,
+        description = "No such segmentation",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}

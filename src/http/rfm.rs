@@ -3,7 +3,7 @@
 use crate::domain::order::{DateOrder, parse_timestamp};
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
-use crate::http::problem::Problem;
+use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::rfm;
 use crate::store::Pool;
 use actix_web::{get, post, web};
@@ -47,7 +47,7 @@ pub struct RfmRefreshResult {
     responses(
         (status = 200, description = "Refreshed", body = RfmRefreshResult),
         (status = 422, description = "Invalid `reference_date`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/rfm/refresh")]
@@ -106,7 +106,7 @@ pub struct NamedSegments {
     tag = "orders",
     responses(
         (status = 200, description = "The named segments", body = NamedSegments),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/rfm/segments")]

@@ -5,7 +5,7 @@ use crate::domain::segmentation::Segmentation as Stored;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
 use crate::http::extract::Json;
-use crate::http::problem::Problem;
+use crate::http::problem::{DatabaseErrors, Problem, SegmentationErrors};
 use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{self as service, Changes};
 use crate::store::Pool;
@@ -118,7 +118,7 @@ pub struct SegmentationList {
         (status = 409, description = "A segmentation with this name exists", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid configuration; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[post("/segmentations")]
@@ -146,7 +146,7 @@ async fn create_segmentation(
     tag = "segmentations",
     responses(
         (status = 200, description = "Every segmentation, by name", body = SegmentationList),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/segmentations")]
@@ -165,8 +165,7 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
     params(("id" = String, Path, description = "The segmentation's id")),
     responses(
         (status = 200, description = "The segmentation", body = Segmentation),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[get("/segmentations/{id}")]
@@ -185,10 +184,9 @@ async fn get_segmentation(
     request_body = UpdateSegmentation,
     responses(
         (status = 200, description = "The changed segmentation", body = Segmentation),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another segmentation has this name", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid change; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[patch("/segmentations/{id}")]
@@ -216,8 +214,7 @@ async fn update_segmentation(
     params(("id" = String, Path, description = "The segmentation's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[delete("/segmentations/{id}")]

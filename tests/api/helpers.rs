@@ -151,25 +151,47 @@ impl EmptyDatabase {
 
 impl Drop for EmptyDatabase {
     fn drop(&mut self) {
-        let admin = server().admin.clone();
-        let name = std::mem::take(&mut self.name);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = admin.connect().await.unwrap();
-                exec(
-                    &mut conn,
-                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                )
-                .await;
-            });
-        })
-        .join()
-        .ok();
+        drop_database(std::mem::take(&mut self.name));
     }
+}
+
+/// Drops a test's database. Drop runs inside the test's runtime: the async clean-up runs on a
+/// thread of its own.
+fn drop_database(name: String) {
+    let admin = server().admin.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut conn = admin.connect().await.unwrap();
+            exec(
+                &mut conn,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            )
+            .await;
+        });
+    })
+    .join()
+    .ok();
+}
+
+/// Customers whose clustering takes seconds in a test build (2,000 × 4 features, k auto): a
+/// run to interrupt while it trains. Ids start with `prefix`.
+pub fn slow_customers_csv(prefix: &str) -> String {
+    let mut csv = String::from("id,a,b,c,d\n");
+    for i in 0..2_000u64 {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        csv.push_str(&format!(
+            "{prefix}{i:05},{},{},{},{}\n",
+            h % 1000,
+            (h >> 10) % 1000,
+            (h >> 20) % 1000,
+            (h >> 30) % 1000
+        ));
+    }
+    csv
 }
 
 pub struct TestApp {
@@ -269,25 +291,7 @@ impl Drop for TestApp {
         if self.database.is_empty() {
             return;
         }
-        let admin = server().admin.clone();
-        let database = std::mem::take(&mut self.database);
-        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = admin.connect().await.unwrap();
-                exec(
-                    &mut conn,
-                    &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-                )
-                .await;
-            });
-        })
-        .join()
-        .ok();
+        drop_database(std::mem::take(&mut self.database));
     }
 }
 

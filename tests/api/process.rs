@@ -2,7 +2,7 @@
 //! `DATABASE_URL`, settings from the environment, JSON logs whose lines of a run carry its
 //! `run_id`, and SIGTERM during a run giving the run back to the queue for another process.
 
-use crate::helpers::{MALL_CSV, empty_database};
+use crate::helpers::{MALL_CSV, empty_database, slow_customers_csv};
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -65,6 +65,18 @@ async fn serve(url: &str) -> Served {
     }
 }
 
+/// Imports a customer CSV; asserts the 200.
+async fn import(client: &Client, base: &str, csv: impl Into<reqwest::Body>) {
+    let response = client
+        .post(format!("{base}/v1/customers/import"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    json(response, 200).await;
+}
+
 async fn json(response: reqwest::Response, status: u16) -> Value {
     let got = response.status().as_u16();
     let body = response.text().await.unwrap();
@@ -122,15 +134,7 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
     let mut served = serve(&db.url).await;
     let client = Client::new();
     let base = served.base.clone();
-    let csv = std::fs::read(MALL_CSV).unwrap();
-    let imported = client
-        .post(format!("{base}/v1/customers/import"))
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    json(imported, 200).await;
+    import(&client, &base, std::fs::read(MALL_CSV).unwrap()).await;
     let created = client
         .post(format!("{base}/v1/segmentations"))
         .json(
@@ -166,25 +170,7 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
     }
 
     // A run long enough to be interrupted: SIGTERM while it trains gives it back.
-    let mut slow = String::from("id,a,b,c,d\n");
-    for i in 0..2_000u64 {
-        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        slow.push_str(&format!(
-            "s{i:05},{},{},{},{}\n",
-            h % 1000,
-            (h >> 10) % 1000,
-            (h >> 20) % 1000,
-            (h >> 30) % 1000
-        ));
-    }
-    let imported = client
-        .post(format!("{base}/v1/customers/import"))
-        .header("content-type", "text/csv")
-        .body(slow)
-        .send()
-        .await
-        .unwrap();
-    json(imported, 200).await;
+    import(&client, &base, slow_customers_csv("s")).await;
     let created = client
         .post(format!("{base}/v1/segmentations"))
         .json(&json!({"name": "Slow", "config": {"features": ["a", "b", "c", "d"]}}))

@@ -1,7 +1,9 @@
 //! Runs: the whole retraining story on the Mall customers, the queue's guarantees
 //! (idempotency, one pending run, recovery of a dead worker's run), and every error path.
 
-use crate::helpers::{TestApp, assert_problem, json_ok, spawn_app, spawn_app_with, test_jobs};
+use crate::helpers::{
+    TestApp, assert_problem, json_ok, slow_customers_csv, spawn_app, spawn_app_with, test_jobs,
+};
 use segstore::jobs::JobSettings;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -1124,17 +1126,7 @@ async fn a_running_run_cancelled_through_the_api_stops_and_writes_nothing() {
     // Enough customers that training takes a while: the cancel lands while it runs, the
     // worker learns of it from its heartbeat and stops at the next phase boundary.
     let app = spawn_app().await;
-    let mut csv = String::from("id,a,b,c,d\n");
-    for i in 0..2_000u64 {
-        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        csv.push_str(&format!(
-            "c{i:06},{},{},{},{}\n",
-            h % 1000,
-            (h >> 10) % 1000,
-            (h >> 20) % 1000,
-            (h >> 30) % 1000
-        ));
-    }
+    let csv = slow_customers_csv("c");
     json_ok(app.import_csv("", csv).await).await;
     let seg = app
         .create_segmentation(json!({

@@ -5,7 +5,7 @@ use super::page_limit;
 use crate::domain::RunId;
 use crate::error::Result;
 use crate::http::extract::Query;
-use crate::http::problem::Problem;
+use crate::http::problem::{Problem, RunErrors};
 use crate::service::runs::{self as service, MoverFilter};
 use crate::store::Pool;
 use actix_web::{get, web};
@@ -73,11 +73,10 @@ pub struct Comparison {
     ),
     responses(
         (status = 200, description = "The comparison", body = Comparison),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A run has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Retention dropped a run's assignments", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Runs of different segmentations, or an invalid filter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[get("/runs/{a}/compare/{b}")]

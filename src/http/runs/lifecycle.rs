@@ -9,7 +9,7 @@ use crate::domain::segmentation::SegmentationConfig;
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
-use crate::http::problem::Problem;
+use crate::http::problem::{Problem, RunErrors, SegmentationErrors};
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
 use crate::segmentation::pipeline::MixtureFit;
@@ -264,10 +264,9 @@ pub struct TriggerParams {
     ),
     responses(
         (status = 202, description = "Queued (or, for a retried `Idempotency-Key`, the run it created; then `Idempotent-Replayed: true`); `Location` names the run", body = Run),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A run of this segmentation is queued or running; `run` and `Location` name it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `Idempotency-Key` or `queue`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[post("/segmentations/{id}/runs")]
@@ -324,9 +323,8 @@ pub struct RunList {
     params(("id" = String, Path, description = "The segmentation's id"), RunPageParams),
     responses(
         (status = 200, description = "A page of runs", body = RunList),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `limit` or `before`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[get("/segmentations/{id}/runs")]
@@ -353,8 +351,7 @@ pub(super) async fn list_runs(
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The run", body = Run),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[get("/runs/{id}")]
@@ -369,9 +366,8 @@ pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Jso
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 202, description = "Cancelled, or asked to stop (`cancel_requested`)", body = Run),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run has finished", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[post("/runs/{id}/cancel")]
@@ -387,9 +383,8 @@ pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpR
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The run, now active", body = Run),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run has not succeeded, or retention dropped its assignments", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunErrors,
     )
 )]
 #[post("/runs/{id}/activate")]

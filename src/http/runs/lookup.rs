@@ -6,7 +6,7 @@ use crate::domain::SegmentationId;
 use crate::domain::run::{self as stored};
 use crate::error::Result;
 use crate::http::extract::Json;
-use crate::http::problem::Problem;
+use crate::http::problem::{DatabaseErrors, Problem, SegmentationErrors};
 use crate::service::lookup::LookupCache;
 use crate::service::runs::{self as service, ScoreInput, ScoreValue};
 use crate::store::Pool;
@@ -65,7 +65,7 @@ fn run_segment(h: stored::HistoryEntry) -> CustomerRunSegment {
     responses(
         (status = 200, description = "The customer's segment", body = CustomerSegment),
         (status = 404, description = "No such segmentation or customer", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
     )
 )]
 #[get("/segmentations/{id}/customers/{customer_id}")]
@@ -138,10 +138,9 @@ pub struct ScoreResponse {
     request_body = ScoreRequest,
     responses(
         (status = 200, description = "Each customer's segment", body = ScoreResponse),
-        (status = 404, description = "No such segmentation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The segmentation has no active run", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A feature is missing or not a number; `errors` names each", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
     )
 )]
 #[post("/segmentations/{id}/score")]

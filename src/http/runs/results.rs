@@ -7,7 +7,7 @@ use crate::domain::RunId;
 use crate::domain::run::Segment;
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
-use crate::http::problem::Problem;
+use crate::http::problem::{Problem, RunResultErrors};
 use crate::segmentation::profile;
 use crate::service::runs::{self as service};
 use crate::store::Pool;
@@ -128,9 +128,7 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The profiles, in the run's segment order", body = SegmentList),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
     )
 )]
 #[get("/runs/{id}/segments")]
@@ -184,9 +182,7 @@ pub struct Elbow {
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The curves", body = Elbow),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
     )
 )]
 #[get("/runs/{id}/elbow")]
@@ -283,11 +279,9 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
             (AssignmentPage = "application/json"),
             (String = "text/csv", example = "customer_id,segment_id,segment_label,distance\n0001,2,Low annual income · Low spending score,0.3921\n")
         )),
-        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Retention dropped this run's assignments", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `segment`, `limit` or `format`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
     )
 )]
 #[get("/runs/{id}/assignments")]
