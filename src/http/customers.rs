@@ -354,9 +354,6 @@ async fn delete_customer(pool: web::Data<Pool>, id: web::Path<String>) -> Result
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub const DEFAULT_PAGE: u32 = 100;
-pub const MAX_PAGE: u32 = 1000;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -394,13 +391,7 @@ async fn list_customers(
     pool: web::Data<Pool>,
     Query(params): Query<PageParams>,
 ) -> Result<web::Json<CustomerPage>> {
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-        ));
-    }
+    let limit = crate::http::page::limit(params.limit, crate::http::page::MAX_CUSTOMERS)?;
     let after = params.after.filter(|a| !a.is_empty());
     let (customers, next_after) = service::page(&pool, after.as_deref(), limit).await?;
     Ok(web::Json(CustomerPage {

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod extract;
 pub mod health;
 pub mod orders;
+pub mod page;
 pub mod problem;
 pub mod rfm;
 pub mod runs;

@@ -6,20 +6,12 @@ mod lifecycle;
 mod lookup;
 mod results;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::http::page;
 
-pub const DEFAULT_PAGE: u32 = 100;
-pub const MAX_PAGE: u32 = 10_000;
-
+/// Runs, assignments and movers per page.
 fn page_limit(limit: Option<u32>) -> Result<i64> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-        ));
-    }
-    Ok(i64::from(limit))
+    page::limit(limit, page::MAX_ROWS).map(i64::from)
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -1,0 +1,41 @@
+//! Page sizes: one rule for every paged list (`limit` from 1 to the list's maximum, 100 by
+//! default; anything else is a 422 naming `limit`), and each list's maximum side by side.
+
+use crate::error::{Error, Result};
+
+/// Items per page when `limit` is not given.
+pub const DEFAULT: u32 = 100;
+/// Customers carry every attribute they have: at most 1,000 a page.
+pub const MAX_CUSTOMERS: u32 = 1_000;
+/// Runs, assignments and movers are a few fields each: at most 10,000 a page.
+pub const MAX_ROWS: u32 = 10_000;
+
+/// The page size asked for, checked against `max`.
+pub fn limit(limit: Option<u32>, max: u32) -> Result<u32> {
+    let limit = limit.unwrap_or(DEFAULT);
+    if !(1..=max).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {max}, got {limit}"),
+        ));
+    }
+    Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_to_100_and_stay_within_the_lists_maximum() {
+        assert_eq!(limit(None, MAX_CUSTOMERS).unwrap(), 100);
+        assert_eq!(limit(Some(1_000), MAX_CUSTOMERS).unwrap(), 1_000);
+        assert_eq!(limit(Some(10_000), MAX_ROWS).unwrap(), 10_000);
+        for (asked, max) in [(0, MAX_ROWS), (1_001, MAX_CUSTOMERS), (10_001, MAX_ROWS)] {
+            let Err(Error::Validation { errors, .. }) = limit(Some(asked), max) else {
+                panic!("{asked} accepted")
+            };
+            assert_eq!(errors[0].field.as_deref(), Some("limit"));
+        }
+    }
+}
