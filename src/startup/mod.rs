@@ -161,9 +161,19 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and stops the
-    /// workers (a run in progress goes back to the queue).
+    /// workers. The workers are told at the signal, not after the requests drain: a run in
+    /// progress goes back to the queue at once instead of training on through the drain.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let server = self.server;
+        tokio::pin!(server);
+        let served = tokio::select! {
+            served = &mut server => served,
+            signal = stop_signal() => {
+                tracing::info!(signal, "stopping: workers give their runs back");
+                self.jobs.stop();
+                server.await
+            }
+        };
         self.jobs.shutdown().await;
         served
     }
@@ -172,6 +182,25 @@ impl Application {
     /// the runtime ends).
     pub fn into_parts(self) -> (actix_web::dev::Server, Jobs) {
         (self.server, self.jobs)
+    }
+}
+
+/// The first SIGTERM or SIGINT (actix-web drains the HTTP server on the same signals). If
+/// the signals cannot be listened to, never: the workers then stop after the drain.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot listen for stop signals");
+            std::future::pending().await
+        }
     }
 }
 
