@@ -11,7 +11,7 @@ use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
 use super::{dbscan, gmm, ward};
-use ndarray::Axis;
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -142,266 +142,401 @@ fn done_after(phase: &str) -> f64 {
 }
 
 /// [`run`], telling `progress(phase, fraction of the run done)` as it goes (from any thread).
+/// The steps: preprocess → [PCA] → choose k → fit → canonical segment order → metrics →
+/// profiles → each row's score → [chart sample].
 pub fn run_observed(
     columns: &Columns,
     params: &RunParams,
     progress: &(dyn Fn(&'static str, f64) + Sync),
 ) -> Result<RunResult, EngineError> {
-    let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |phase: &'static str, timings: &mut Vec<Phase>| {
-        timings.push(Phase {
-            phase,
-            ms: clock.elapsed().as_secs_f64() * 1e3,
-        });
-        progress(phase, done_after(phase));
-        clock = Instant::now();
-    };
+    let mut clock = Clock::new(progress);
     let prepared = preprocess::prepare(columns, &params.preprocess)?;
-    lap("preprocess", &mut timings);
+    clock.lap("preprocess");
     let reduced = params
         .reduce
         .map(|c| pca::pca(prepared.matrix.view(), c))
         .transpose()?;
     if reduced.is_some() {
-        lap("pca", &mut timings);
+        clock.lap("pca");
     }
     // The space the algorithms work in: scaled features, or their principal components.
     let space = reduced.as_ref().map_or(&prepared.matrix, |p| &p.projection);
     let x = space.view();
-    let n = x.nrows();
-
-    // k: given, or chosen by the K-Means sweep (whose chosen fit K-Means then reuses).
-    let mut k_selection = None;
-    let mut chosen_fit = None;
-    let (k, k_rule) = match (&params.algorithm, &params.k) {
-        (Algorithm::Dbscan { .. }, _) => (0, "density (DBSCAN)".to_owned()),
-        (_, KChoice::Fixed(k)) => (*k, "given".to_owned()),
-        (_, KChoice::Auto { min, max, rule }) => {
-            let sweep = selection::sweep_observed(
-                x,
-                &SweepParams {
-                    k_min: *min,
-                    k_max: *max,
-                    rule: *rule,
-                    kmeans: params.kmeans.clone(),
-                },
-                &|done, total| {
-                    progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64);
-                },
-            )?;
-            let wanted = match rule {
-                KRule::Silhouette => sweep.best_silhouette_k,
-                KRule::Elbow => sweep.elbow_k,
-            };
-            let rule_text = if Some(sweep.chosen_k) == wanted {
-                rule.describe().to_owned()
-            } else {
-                format!(
-                    "{} (the {} gave none)",
-                    KRule::Silhouette.describe(),
-                    rule.describe()
-                )
-            };
-            k_selection = Some(KSelection {
-                curve: sweep.points,
-                elbow_k: sweep.elbow_k,
-                best_silhouette_k: sweep.best_silhouette_k,
-            });
-            chosen_fit = Some(sweep.chosen);
-            (sweep.chosen_k, rule_text)
-        }
-    };
-    if k_selection.is_some() {
-        lap("choose_k", &mut timings);
+    let chosen = choose_k(x, params, progress)?;
+    if chosen.selection.is_some() {
+        clock.lap("choose_k");
     }
-
-    let mut n_iter = None;
-    let mut converged = None;
-    let mut mixture = None;
-    let mut score = "distance";
-    let mut assign = Assign::Nearest;
-    // Raw labels (None: noise), a per-row probability (mixture), the number of clusters.
-    let (raw, probability, clusters): (Vec<Option<usize>>, Option<Vec<f64>>, usize) =
-        match &params.algorithm {
-            Algorithm::KMeans => {
-                let fit = match chosen_fit {
-                    Some(fit) => fit,
-                    None => {
-                        let mut p = params.kmeans.clone();
-                        p.k = k;
-                        kmeans::fit(x, &p)?
-                    }
-                };
-                n_iter = Some(fit.n_iter);
-                converged = Some(fit.converged);
-                (fit.labels.into_iter().map(Some).collect(), None, k)
-            }
-            Algorithm::Ward => {
-                let fit = ward::ward(x, k)?;
-                (fit.labels.into_iter().map(Some).collect(), None, k)
-            }
-            Algorithm::Gmm => {
-                let mut p = gmm::GmmParams::new(k);
-                p.seed = params.kmeans.seed;
-                let fit = gmm::gmm(x, &p)?;
-                mixture = Some(MixtureFit {
-                    log_likelihood: fit.log_likelihood,
-                    mean_log_likelihood: fit.mean_log_likelihood,
-                    bic: fit.bic,
-                    aic: fit.aic,
-                });
-                score = "probability";
-                assign = Assign::Mixture(fit.model.clone());
-                let probability = fit
-                    .labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| fit.probabilities[[i, l]])
-                    .collect();
-                (
-                    fit.labels.into_iter().map(Some).collect(),
-                    Some(probability),
-                    k,
-                )
-            }
-            Algorithm::Dbscan { eps, min_points } => {
-                let fit = dbscan::dbscan(
-                    x,
-                    &dbscan::DbscanParams {
-                        eps: *eps,
-                        min_points: *min_points,
-                    },
-                )?;
-                if fit.n_clusters == 0 {
-                    return Err(EngineError::InvalidParameter {
-                        name: "eps",
-                        rule: "large enough for DBSCAN to find a cluster",
-                        value: format!("{eps} (every row is noise)"),
-                    });
-                }
-                assign = Assign::Density(fit.model.clone());
-                (fit.labels, None, fit.n_clusters)
-            }
-        };
-    lap("fit", &mut timings);
-
-    // Segment ids in a canonical order (member means in original units, lexicographically),
-    // so they do not depend on which restart or which merge came first.
-    let d = prepared.original.ncols();
-    let segmented: Vec<usize> = (0..n).filter(|&i| raw[i].is_some()).collect();
-    let seg_labels: Vec<usize> = segmented
-        .iter()
-        .map(|&i| raw[i].expect("segmented"))
-        .collect();
-    let original = prepared.original.select(Axis(0), &segmented);
-    let model_rows = space.select(Axis(0), &segmented);
-    let means = metrics::cluster_means(original.view(), &seg_labels, clusters);
-    let mut order: Vec<usize> = (0..clusters).collect();
-    order.sort_by(|&a, &b| {
-        (0..d)
-            .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.cmp(&b))
-    });
-    let mut rank = vec![0; clusters];
-    for (new, &old) in order.iter().enumerate() {
-        rank[old] = new;
-    }
-    let labels: Vec<usize> = seg_labels.iter().map(|&l| rank[l]).collect();
-    // The member means in model space (for K-Means, its centroids at convergence).
-    let centroids = metrics::cluster_means(model_rows.view(), &labels, clusters);
-
-    // Models that assign by component or core point speak the canonical segment order too.
-    match &mut assign {
-        Assign::Nearest => {}
-        Assign::Mixture(gmm) => {
-            gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
-            gmm.means = gmm.means.select(Axis(0), &order);
-            gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
-        }
-        Assign::Density(dbscan) => {
-            for l in &mut dbscan.core_labels {
-                *l = rank[*l];
-            }
-        }
-    }
-    let metrics = metrics::evaluate(model_rows.view(), &labels, clusters, params.kmeans.seed);
-    lap("metrics", &mut timings);
-    let names = params.preprocess.names();
+    let mut fitted = fit(x, params, chosen.k, chosen.fit)?;
+    clock.lap("fit");
+    let segments = Segments::canonical(&prepared.original, space, &fitted.raw, fitted.clusters);
+    fitted.assign.reorder(&segments);
+    let metrics = metrics::evaluate(
+        segments.model_rows.view(),
+        &segments.labels,
+        fitted.clusters,
+        params.kmeans.seed,
+    );
+    clock.lap("metrics");
     let transforms: Vec<_> = params
         .preprocess
         .features
         .iter()
         .map(|f| f.transform)
         .collect();
-    let profiles = profile::profile(original.view(), &names, &transforms, &labels, clusters);
-    lap("profiles", &mut timings);
-
-    let mut segment_of = vec![None; n];
-    for (&i, &l) in segmented.iter().zip(&labels) {
-        segment_of[i] = Some(l);
-    }
-    let assignments = (0..n)
-        .map(|i| {
-            let s = segment_of[i];
-            let value = match (&probability, s) {
-                (Some(p), _) => p[i],
-                (None, Some(l)) => x
-                    .row(i)
-                    .iter()
-                    .zip(centroids.row(l).iter())
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt(),
-                (None, None) => f64::NAN,
-            };
-            (prepared.kept[i], s, value)
-        })
+    let profiles = profile::profile(
+        segments.original.view(),
+        &params.preprocess.names(),
+        &transforms,
+        &segments.labels,
+        fitted.clusters,
+    );
+    clock.lap("profiles");
+    let segment_of = segments.of_rows(x.nrows());
+    let assignments = scores(x, &segment_of, &fitted.probability, &segments.centroids)
+        .into_iter()
+        .enumerate()
+        .map(|(i, score)| (prepared.kept[i], segment_of[i], score))
         .collect();
     let chart = params.chart_sample.map(|budget| {
         sample::chart_sample(
             prepared.matrix.view(),
             prepared.original.view(),
             &segment_of,
-            clusters,
+            fitted.clusters,
             params.kmeans.seed,
             budget,
         )
     });
     if chart.is_some() {
-        lap("chart_sample", &mut timings);
+        clock.lap("chart_sample");
     }
     Ok(RunResult {
         algorithm: params.algorithm.name(),
         rows_in: columns.rows(),
-        rows_used: n,
+        rows_used: x.nrows(),
         rows_dropped: prepared.dropped,
         values_imputed: prepared.imputed,
-        k: clusters,
-        k_rule,
-        k_selection,
+        k: fitted.clusters,
+        k_rule: chosen.rule,
+        k_selection: chosen.selection,
         pca: reduced.as_ref().map(|p| p.summary()),
-        noise: n - segmented.len(),
-        mixture,
+        noise: x.nrows() - segments.segmented.len(),
+        mixture: fitted.mixture,
         model: Model {
             preprocessor: prepared.preprocessor.clone(),
             projection: reduced.as_ref().map(|p| Projection {
                 mean: p.mean.clone(),
                 components: p.components.clone(),
             }),
-            centroids,
-            assign,
+            centroids: segments.centroids,
+            assign: fitted.assign,
         },
         preprocessor: prepared.preprocessor,
-        n_iter,
-        converged,
+        n_iter: fitted.n_iter,
+        converged: fitted.converged,
         metrics,
         profiles,
-        score,
+        score: fitted.score,
         assignments,
         chart,
-        timings,
+        timings: clock.timings,
     })
+}
+
+/// The time of each phase, and the progress told as each ends.
+struct Clock<'a> {
+    progress: &'a (dyn Fn(&'static str, f64) + Sync),
+    started: Instant,
+    timings: Vec<Phase>,
+}
+
+impl<'a> Clock<'a> {
+    fn new(progress: &'a (dyn Fn(&'static str, f64) + Sync)) -> Self {
+        Self {
+            progress,
+            started: Instant::now(),
+            timings: Vec::new(),
+        }
+    }
+
+    /// Ends `phase` now (it began when the previous one ended).
+    fn lap(&mut self, phase: &'static str) {
+        self.timings.push(Phase {
+            phase,
+            ms: self.started.elapsed().as_secs_f64() * 1e3,
+        });
+        (self.progress)(phase, done_after(phase));
+        self.started = Instant::now();
+    }
+}
+
+/// k, how it was chosen, the sweep's curves, and the sweep's fit of that k (K-Means reuses it).
+struct ChosenK {
+    k: usize,
+    rule: String,
+    selection: Option<KSelection>,
+    fit: Option<kmeans::KMeansFit>,
+}
+
+/// k: given, or chosen by the K-Means sweep (DBSCAN finds its own).
+fn choose_k(
+    x: ArrayView2<f64>,
+    params: &RunParams,
+    progress: &(dyn Fn(&'static str, f64) + Sync),
+) -> Result<ChosenK, EngineError> {
+    let given = |k: usize, rule: &str| ChosenK {
+        k,
+        rule: rule.to_owned(),
+        selection: None,
+        fit: None,
+    };
+    let (min, max, rule) = match (&params.algorithm, &params.k) {
+        (Algorithm::Dbscan { .. }, _) => return Ok(given(0, "density (DBSCAN)")),
+        (_, KChoice::Fixed(k)) => return Ok(given(*k, "given")),
+        (_, KChoice::Auto { min, max, rule }) => (*min, *max, *rule),
+    };
+    let sweep = selection::sweep_observed(
+        x,
+        &SweepParams {
+            k_min: min,
+            k_max: max,
+            rule,
+            kmeans: params.kmeans.clone(),
+        },
+        &|done, total| progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64),
+    )?;
+    let wanted = match rule {
+        KRule::Silhouette => sweep.best_silhouette_k,
+        KRule::Elbow => sweep.elbow_k,
+    };
+    let rule_text = if Some(sweep.chosen_k) == wanted {
+        rule.describe().to_owned()
+    } else {
+        format!(
+            "{} (the {} gave none)",
+            KRule::Silhouette.describe(),
+            rule.describe()
+        )
+    };
+    Ok(ChosenK {
+        k: sweep.chosen_k,
+        rule: rule_text,
+        selection: Some(KSelection {
+            curve: sweep.points,
+            elbow_k: sweep.elbow_k,
+            best_silhouette_k: sweep.best_silhouette_k,
+        }),
+        fit: Some(sweep.chosen),
+    })
+}
+
+/// What the algorithm found, before segments are put in canonical order.
+struct Fitted {
+    /// Each row's cluster (`None`: noise).
+    raw: Vec<Option<usize>>,
+    /// Each row's membership probability (the mixture).
+    probability: Option<Vec<f64>>,
+    clusters: usize,
+    n_iter: Option<usize>,
+    converged: Option<bool>,
+    mixture: Option<MixtureFit>,
+    score: &'static str,
+    assign: Assign,
+}
+
+impl Fitted {
+    fn hard(labels: Vec<usize>, clusters: usize) -> Self {
+        Self {
+            raw: labels.into_iter().map(Some).collect(),
+            probability: None,
+            clusters,
+            n_iter: None,
+            converged: None,
+            mixture: None,
+            score: "distance",
+            assign: Assign::Nearest,
+        }
+    }
+}
+
+/// Fits the configured algorithm with `k` clusters (K-Means reuses the sweep's fit of k).
+fn fit(
+    x: ArrayView2<f64>,
+    params: &RunParams,
+    k: usize,
+    swept: Option<kmeans::KMeansFit>,
+) -> Result<Fitted, EngineError> {
+    Ok(match &params.algorithm {
+        Algorithm::KMeans => {
+            let fit = match swept {
+                Some(fit) => fit,
+                None => {
+                    let mut p = params.kmeans.clone();
+                    p.k = k;
+                    kmeans::fit(x, &p)?
+                }
+            };
+            Fitted {
+                n_iter: Some(fit.n_iter),
+                converged: Some(fit.converged),
+                ..Fitted::hard(fit.labels, k)
+            }
+        }
+        Algorithm::Ward => Fitted::hard(ward::ward(x, k)?.labels, k),
+        Algorithm::Gmm => {
+            let mut p = gmm::GmmParams::new(k);
+            p.seed = params.kmeans.seed;
+            let fit = gmm::gmm(x, &p)?;
+            let probability = fit
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| fit.probabilities[[i, l]])
+                .collect();
+            Fitted {
+                probability: Some(probability),
+                mixture: Some(MixtureFit {
+                    log_likelihood: fit.log_likelihood,
+                    mean_log_likelihood: fit.mean_log_likelihood,
+                    bic: fit.bic,
+                    aic: fit.aic,
+                }),
+                score: "probability",
+                assign: Assign::Mixture(fit.model),
+                ..Fitted::hard(fit.labels, k)
+            }
+        }
+        Algorithm::Dbscan { eps, min_points } => {
+            let fit = dbscan::dbscan(
+                x,
+                &dbscan::DbscanParams {
+                    eps: *eps,
+                    min_points: *min_points,
+                },
+            )?;
+            if fit.n_clusters == 0 {
+                return Err(EngineError::InvalidParameter {
+                    name: "eps",
+                    rule: "large enough for DBSCAN to find a cluster",
+                    value: format!("{eps} (every row is noise)"),
+                });
+            }
+            Fitted {
+                raw: fit.labels,
+                assign: Assign::Density(fit.model),
+                ..Fitted::hard(Vec::new(), fit.n_clusters)
+            }
+        }
+    })
+}
+
+/// The segmented rows with their segments in a canonical order: by member means in original
+/// units, lexicographically, so that ids do not depend on which restart or merge came first.
+struct Segments {
+    /// Indices of the rows in a segment (noise left out).
+    segmented: Vec<usize>,
+    /// Their segments, canonical.
+    labels: Vec<usize>,
+    /// `order[new] = old` and `rank[old] = new`.
+    order: Vec<usize>,
+    rank: Vec<usize>,
+    /// The segmented rows in original units and in model space.
+    original: Array2<f64>,
+    model_rows: Array2<f64>,
+    /// The member means in model space (for K-Means, its centroids at convergence).
+    centroids: Array2<f64>,
+}
+
+impl Segments {
+    fn canonical(
+        original: &Array2<f64>,
+        space: &Array2<f64>,
+        raw: &[Option<usize>],
+        clusters: usize,
+    ) -> Self {
+        let segmented: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].is_some()).collect();
+        let raw_labels: Vec<usize> = segmented
+            .iter()
+            .map(|&i| raw[i].expect("segmented"))
+            .collect();
+        let original = original.select(Axis(0), &segmented);
+        let model_rows = space.select(Axis(0), &segmented);
+        let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
+        let d = original.ncols();
+        let mut order: Vec<usize> = (0..clusters).collect();
+        order.sort_by(|&a, &b| {
+            (0..d)
+                .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0; clusters];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new;
+        }
+        let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
+        let centroids = metrics::cluster_means(model_rows.view(), &labels, clusters);
+        Self {
+            segmented,
+            labels,
+            order,
+            rank,
+            original,
+            model_rows,
+            centroids,
+        }
+    }
+
+    /// Each of `n` rows' segment (`None`: noise).
+    fn of_rows(&self, n: usize) -> Vec<Option<usize>> {
+        let mut segment_of = vec![None; n];
+        for (&i, &l) in self.segmented.iter().zip(&self.labels) {
+            segment_of[i] = Some(l);
+        }
+        segment_of
+    }
+}
+
+impl Assign {
+    /// Models that assign by component or core point speak the canonical segment order too.
+    fn reorder(&mut self, segments: &Segments) {
+        match self {
+            Assign::Nearest => {}
+            Assign::Mixture(gmm) => {
+                let order = &segments.order;
+                gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
+                gmm.means = gmm.means.select(Axis(0), order);
+                gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
+            }
+            Assign::Density(dbscan) => {
+                for l in &mut dbscan.core_labels {
+                    *l = segments.rank[*l];
+                }
+            }
+        }
+    }
+}
+
+/// Each row's score: its membership probability (the mixture), else the distance to its
+/// segment's centroid in model space (NaN for noise).
+fn scores(
+    x: ArrayView2<f64>,
+    segment_of: &[Option<usize>],
+    probability: &Option<Vec<f64>>,
+    centroids: &Array2<f64>,
+) -> Vec<f64> {
+    (0..x.nrows())
+        .map(|i| match (probability, segment_of[i]) {
+            (Some(p), _) => p[i],
+            (None, Some(l)) => x
+                .row(i)
+                .iter()
+                .zip(centroids.row(l).iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt(),
+            (None, None) => f64::NAN,
+        })
+        .collect()
 }
