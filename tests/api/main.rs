@@ -4,6 +4,7 @@
 mod algorithms;
 mod attributes;
 mod charts;
+mod configurations;
 mod cli;
 mod customers;
 mod dashboard;
