@@ -57,8 +57,14 @@ async fn check(app: &TestApp, name: &str, config: Value, csv: &[u8]) -> Value {
     let want = engine(&config, csv);
     assert_eq!(run["k"], want.k, "{name}");
     assert_eq!(run["k_rule"], want.k_rule.as_str(), "{name}");
-    assert_eq!(run["customers"]["values_imputed"], want.values_imputed, "{name}");
-    assert_same_numbers(&run["metrics"], &serde_json::to_value(want.metrics).unwrap());
+    assert_eq!(
+        run["customers"]["values_imputed"], want.values_imputed,
+        "{name}"
+    );
+    assert_same_numbers(
+        &run["metrics"],
+        &serde_json::to_value(want.metrics).unwrap(),
+    );
     let segments = json_ok(app.get(&format!("/v1/runs/{id}/segments")).await).await;
     let mut sizes: Vec<i64> = segments["segments"]
         .as_array()
@@ -110,7 +116,10 @@ async fn check(app: &TestApp, name: &str, config: Value, csv: &[u8]) -> Value {
             let got = s["centroid"][j].as_f64().unwrap();
             // Imputed customers count with the median, not their missing value: skip those.
             if want.values_imputed == 0 {
-                assert!((got - mean).abs() < 1e-9, "{name} {feature}: {got} vs {mean}");
+                assert!(
+                    (got - mean).abs() < 1e-9,
+                    "{name} {feature}: {got} vs {mean}"
+                );
             }
         }
     }
@@ -185,7 +194,11 @@ async fn each_configuration_option_runs_as_the_engine_computes_it() {
     assert_eq!(app.upsert(json!(missing)).await.status(), 200);
     let mut holes = String::from_utf8(csv.clone()).unwrap();
     for id in ["0001", "0002", "0003"] {
-        let line = holes.lines().find(|l| l.starts_with(id)).unwrap().to_owned();
+        let line = holes
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_owned();
         let mut f: Vec<&str> = line.split(',').collect();
         f[2] = "";
         holes = holes.replace(&line, &f.join(","));

@@ -137,10 +137,16 @@ async fn pagination_walks_every_customer_once_in_id_order() {
 async fn non_ascii_ids_import_export_look_up_and_page_in_byte_order() {
     let app = spawn_app().await;
     // Ids in several scripts; byte order (UTF-8) is code-point order.
-    let ids = ["Zoë", "zoe", "Ärger", "日本-1", "Øre", "ß", "abc", "été", "😀"];
+    let ids = [
+        "Zoë", "zoe", "Ärger", "日本-1", "Øre", "ß", "abc", "été", "😀",
+    ];
     let mut csv = String::from("id,visits,spend\n");
     for (i, id) in ids.iter().enumerate() {
-        csv.push_str(&format!("{id},{},{}\n", i % 3 * 10 + i, (i % 3) * 100 + 7 * i));
+        csv.push_str(&format!(
+            "{id},{},{}\n",
+            i % 3 * 10 + i,
+            (i % 3) * 100 + 7 * i
+        ));
     }
     json_ok(app.import_csv("", csv).await).await;
     let mut sorted: Vec<&str> = ids.to_vec();

@@ -4,8 +4,8 @@
 mod algorithms;
 mod attributes;
 mod charts;
-mod configurations;
 mod cli;
+mod configurations;
 mod customers;
 mod dashboard;
 mod docker;

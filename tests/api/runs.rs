@@ -1332,3 +1332,79 @@ async fn stable_ids_follow_k_and_start_over_when_the_features_change() {
     );
     assert_eq!(r3["matching"]["previous_run_id"], r2.as_str());
 }
+
+#[tokio::test]
+async fn a_cancel_that_meets_the_result_write_waits_for_it_and_answers_succeeded() {
+    // The result write holds the run's row until it commits: a cancel that arrives then
+    // waits, finds the run succeeded, and answers 409; the results are whole.
+    let app = spawn_app().await;
+    json_ok(app.import_csv("", slow_customers_csv("w")).await).await;
+    let seg = app
+        .create_segmentation(json!({
+            "name": "Written",
+            "config": {"features": ["a", "b", "c", "d"]}
+        }))
+        .await;
+    let queued = app.trigger(&seg).await;
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while json_ok(app.get(&format!("/v1/runs/{id}")).await).await["progress"]["phase"] != "training"
+    {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Hold the segmentation's row: the worker's result write will wait for it, holding the
+    // run's row.
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM segmentations WHERE segmentation_id = $1::uuid FOR UPDATE")
+        .bind(&seg)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let waiting = |pattern: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                )
+                .bind(pattern)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                if n > 0 {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "nobody waits on {pattern}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    waiting("%FROM segmentations%FOR UPDATE%").await;
+    let cancel = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url(&format!("/v1/runs/{id}/cancel"));
+        async move { client.post(url).send().await.unwrap() }
+    });
+    waiting("%UPDATE runs SET%cancel_requested = true%").await;
+    hold.rollback().await.unwrap();
+    assert_problem(cancel.await.unwrap(), 409, "succeeded").await;
+    let run = json_ok(app.get(&format!("/v1/runs/{id}")).await).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["active"], true);
+    assert_eq!(run["cancel_requested"], false);
+    assert_eq!(partitions(&app).await, 1);
+    let segments = segments_of(&app, &id).await;
+    let total: i64 = segments["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["size"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2_000);
+}
