@@ -91,8 +91,8 @@ where
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(read_error)?;
             reader.feed(&chunk, &mut |r: Record<'_>| writer.write_record(&r))?;
-            if writer.encoder.chunk_ready() && writer.errors.is_empty() {
-                copy.send(writer.encoder.take_chunk()).await?;
+            if writer.errors.is_empty() {
+                copy.send_ready(&mut writer.encoder).await?;
             }
         }
         reader.finish(&mut |r: Record<'_>| writer.write_record(&r))?;
@@ -101,8 +101,7 @@ where
         copy.abort("the CSV has invalid rows").await.ok();
         return Err(writer.into_error());
     }
-    copy.send(writer.encoder.take_last_chunk()).await?;
-    copy.finish().await?;
+    copy.finish_with(&mut writer.encoder).await?;
     let merged = staging::merge(&mut tx, &writer.encoder).await?;
     crate::store::commit(tx).await?;
 

@@ -59,12 +59,9 @@ pub async fn upsert(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutc
             }
         }
         encoder.push(index as u64, &customer.id, &numeric, &categorical);
-        if encoder.chunk_ready() {
-            copy.send(encoder.take_chunk()).await?;
-        }
+        copy.send_ready(&mut encoder).await?;
     }
-    copy.send(encoder.take_last_chunk()).await?;
-    copy.finish().await?;
+    copy.finish_with(&mut encoder).await?;
     let merged = staging::merge(&mut tx, &encoder)
         .await
         .map_err(|e| rename_duplicate_lines(e.into()))?;

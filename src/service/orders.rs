@@ -130,8 +130,8 @@ where
         let chunk =
             chunk.map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
         reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
-        if state.stager.errors.is_empty() && state.stager.encoder.chunk_ready() {
-            copy.send(state.stager.encoder.take_chunk()).await?;
+        if state.stager.errors.is_empty() {
+            copy.send_ready(&mut state.stager.encoder).await?;
         }
     }
     reader.finish(&mut |r: Record<'_>| state.record(r))?;
@@ -146,8 +146,7 @@ where
         copy.abort("the CSV has invalid lines").await.ok();
         return Err(stager.error());
     }
-    copy.send(stager.encoder.take_last_chunk()).await?;
-    copy.finish().await?;
+    copy.finish_with(&mut stager.encoder).await?;
     stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
@@ -303,9 +302,8 @@ pub async fn upsert(pool: &Pool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
         return Err(Error::invalid_fields(stager.errors));
     }
     let mut tx = crate::store::begin(pool).await?;
-    let mut copy = orders::begin_copy(&mut tx).await?;
-    copy.send(stager.encoder.take_last_chunk()).await?;
-    copy.finish().await?;
+    let copy = orders::begin_copy(&mut tx).await?;
+    copy.finish_with(&mut stager.encoder).await?;
     let merged = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;

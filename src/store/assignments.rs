@@ -4,7 +4,7 @@
 //! comparisons.
 
 use super::Result;
-use super::copy::{self, CopyBuffer, CopyDecoder};
+use super::copy::{self, CopyBuffer, CopyDecoder, CopyIn};
 use crate::domain::run::{HistoryEntry, ScoreKind};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -92,11 +92,11 @@ pub async fn write<'a>(
     )))
     .execute(&mut *tx)
     .await?;
-    let mut copy = tx
-        .copy_in_raw(&format!(
-            "COPY {table} (run_id, external_id, segment, score) FROM STDIN (FORMAT binary)"
-        ))
-        .await?;
+    let mut copy = CopyIn::start(
+        &mut *tx,
+        &format!("COPY {table} (run_id, external_id, segment, score) FROM STDIN (FORMAT binary)"),
+    )
+    .await?;
     let mut out = CopyBuffer::default();
     let run = run_id.as_bytes();
     for row in rows {
@@ -105,13 +105,10 @@ pub async fn write<'a>(
         copy::text(buf, Some(row.external_id));
         copy::int4(buf, row.segment);
         copy::float(buf, row.score);
-        if out.chunk_ready() {
-            copy.send(out.take_chunk()).await?;
-        }
+        copy.send_ready(&mut out).await?;
     }
     let written = out.rows();
-    copy.send(out.take_last_chunk()).await?;
-    copy.finish().await?;
+    copy.finish_with(&mut out).await?;
     // Index after the load (one sort instead of a million insertions), then attach: the
     // CHECK constraint proves the partition bound, so attaching scans nothing.
     sqlx::query(sqlx::AssertSqlSafe(format!(

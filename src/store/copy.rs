@@ -186,8 +186,20 @@ impl CopyDecoder {
     }
 }
 
+/// Rows encoded for COPY into a [`CopyBuffer`]: the customer staging, order staging and
+/// assignment encoders are one each.
+pub trait Encoded {
+    fn buffer(&mut self) -> &mut CopyBuffer;
+}
+
+impl Encoded for CopyBuffer {
+    fn buffer(&mut self) -> &mut CopyBuffer {
+        self
+    }
+}
+
 /// A `COPY … FROM STDIN` in progress on a transaction's connection: send the encoded
-/// chunks, then `finish` (or `abort` to send nothing more and fail the COPY).
+/// chunks as they fill, then `finish_with` the rest (or `abort` to fail the COPY).
 pub struct CopyIn<'c>(sqlx::postgres::PgCopyIn<&'c mut sqlx::PgConnection>);
 
 impl<'c> CopyIn<'c> {
@@ -196,13 +208,24 @@ impl<'c> CopyIn<'c> {
         Ok(Self(conn.copy_in_raw(statement).await?))
     }
 
-    pub async fn send(&mut self, chunk: impl std::ops::Deref<Target = [u8]>) -> Result<()> {
+    async fn send(&mut self, chunk: impl std::ops::Deref<Target = [u8]>) -> Result<()> {
         self.0.send(chunk).await?;
         Ok(())
     }
 
-    /// Ends the COPY; returns the rows PostgreSQL received.
-    pub async fn finish(self) -> Result<u64> {
+    /// Sends what `rows` has buffered, once that is worth a round trip.
+    pub async fn send_ready(&mut self, rows: &mut impl Encoded) -> Result<()> {
+        let buffer = rows.buffer();
+        if buffer.chunk_ready() {
+            self.send(buffer.take_chunk()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rest of `rows` with the end-of-data marker and ends the COPY; returns the
+    /// rows PostgreSQL received.
+    pub async fn finish_with(mut self, rows: &mut impl Encoded) -> Result<u64> {
+        self.send(rows.buffer().take_last_chunk()).await?;
         Ok(self.0.finish().await?)
     }
 

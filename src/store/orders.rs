@@ -35,18 +35,11 @@ impl OrderEncoder {
     pub fn rows(&self) -> u64 {
         self.out.rows()
     }
+}
 
-    pub fn chunk_ready(&self) -> bool {
-        self.out.chunk_ready()
-    }
-
-    pub fn take_chunk(&mut self) -> Vec<u8> {
-        self.out.take_chunk()
-    }
-
-    /// The last chunk, with the end-of-data marker.
-    pub fn take_last_chunk(&mut self) -> Vec<u8> {
-        self.out.take_last_chunk()
+impl copy::Encoded for OrderEncoder {
+    fn buffer(&mut self) -> &mut CopyBuffer {
+        &mut self.out
     }
 }
 

@@ -75,20 +75,6 @@ impl StagingEncoder {
         self.out.rows()
     }
 
-    /// Whether enough is buffered to be worth a round trip.
-    pub fn chunk_ready(&self) -> bool {
-        self.out.chunk_ready()
-    }
-
-    pub fn take_chunk(&mut self) -> Vec<u8> {
-        self.out.take_chunk()
-    }
-
-    /// The last chunk, with the end-of-data marker.
-    pub fn take_last_chunk(&mut self) -> Vec<u8> {
-        self.out.take_last_chunk()
-    }
-
     fn usage(&self, kind: AttributeKind, position: usize) -> Usage {
         let written = match kind {
             AttributeKind::Numeric => &self.numeric_written,
@@ -99,6 +85,12 @@ impl StagingEncoder {
             n if n == self.out.rows() => Usage::Always,
             _ => Usage::Sometimes,
         }
+    }
+}
+
+impl super::copy::Encoded for StagingEncoder {
+    fn buffer(&mut self) -> &mut CopyBuffer {
+        &mut self.out
     }
 }
 
@@ -307,7 +299,7 @@ mod tests {
         let header = enc.out.bytes().len();
         assert_eq!(&enc.out.bytes()[..11], super::super::copy::SIGNATURE);
         enc.push(7, &id("a"), &[Slot::Set(1.5), Slot::Clear], &[Slot::Keep]);
-        let bytes = enc.take_last_chunk();
+        let bytes = crate::store::copy::Encoded::buffer(&mut enc).take_last_chunk();
         let t = &bytes[header..];
         let mut expected: Vec<u8> = vec![0, 6];
         expected.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7]); // line

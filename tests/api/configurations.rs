@@ -81,11 +81,11 @@ async fn check(app: &TestApp, name: &str, config: Value, csv: &[u8]) -> Value {
     sizes.sort_unstable();
     want_sizes.sort_unstable();
     assert_eq!(sizes, want_sizes, "{name}");
-    if want.k_selection.is_some() {
+    if let Some(selection) = &want.k_selection {
         let elbow = json_ok(app.get(&format!("/v1/runs/{id}/elbow")).await).await;
         assert_same_numbers(
             &elbow["curve"],
-            &serde_json::to_value(&want.k_selection.as_ref().unwrap().curve).unwrap(),
+            &serde_json::to_value(&selection.curve).unwrap(),
         );
     }
     // Each centroid is the mean of the members the export lists (original units).
