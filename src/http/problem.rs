@@ -169,72 +169,57 @@ pub fn rewrite_error_response<B: MessageBody + 'static>(
     ))
 }
 
-/// The answers an endpoint that uses the database shares: 503 when it is unavailable.
-#[derive(utoipa::IntoResponses)]
-pub enum DatabaseErrors {
-    #[response(
-        status = 503,
-        description = "The database is unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+/// The problem+json answers an endpoint documents, by status and description.
+fn problems(answers: &[(u16, &str)]) -> ProblemResponses {
+    answers
+        .iter()
+        .map(|&(status, description)| {
+            let content = utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build();
+            let response = utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", content)
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
 }
 
-/// The answers of an endpoint of one run: 404 for an unknown run, and the database's.
-#[derive(utoipa::IntoResponses)]
-pub enum RunErrors {
-    #[response(
-        status = 404,
-        description = "No such run",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 503,
-        description = "The database is unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+type ProblemResponses =
+    std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>>;
+
+const UNAVAILABLE: (u16, &str) = (503, "The database is unavailable");
+const NO_SUCH_RUN: (u16, &str) = (404, "No such run");
+
+/// Declares a set of problem+json answers that endpoints list in `responses(…)`.
+macro_rules! problem_set {
+    ($(#[$doc:meta])* $name:ident: $($answer:expr),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> ProblemResponses {
+                problems(&[$($answer),+])
+            }
+        }
+    };
 }
 
-/// The answers of an endpoint of a run's results: 404 for an unknown run, 409 for a run that
-/// has not succeeded, and the database's.
-#[derive(utoipa::IntoResponses)]
-pub enum RunResultErrors {
-    #[response(
-        status = 404,
-        description = "No such run",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 409,
-        description = "The run has not succeeded",
-        content_type = "application/problem+json"
-    )]
-    NotSucceeded(Problem),
-    #[response(
-        status = 503,
-        description = "The database is unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
-}
-
-/// The answers of an endpoint of one segmentation: 404 for an unknown segmentation, and the
-/// database's.
-#[derive(utoipa::IntoResponses)]
-pub enum SegmentationErrors {
-    #[response(
-        status = 404,
-        description = "No such segmentation",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 503,
-        description = "The database is unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
-}
+problem_set!(
+    /// Every endpoint that uses the database: 503 when it is unavailable.
+    DatabaseErrors: UNAVAILABLE
+);
+problem_set!(
+    /// An endpoint of one run: 404 for an unknown run, and the database's.
+    RunErrors: NO_SUCH_RUN, UNAVAILABLE
+);
+problem_set!(
+    /// An endpoint of a run's results: 404 for an unknown run, 409 for a run that has not
+    /// succeeded, and the database's.
+    RunResultErrors: NO_SUCH_RUN, (409, "The run has not succeeded"), UNAVAILABLE
+);
+problem_set!(
+    /// An endpoint of one segmentation: 404 for an unknown segmentation, and the database's.
+    SegmentationErrors: (404, "No such segmentation"), UNAVAILABLE
+);
