@@ -241,6 +241,8 @@ async fn at_most_100_bad_lines_are_listed_but_all_are_counted() {
     );
     assert_eq!(errors[99]["line"], 10_101);
     assert_eq!(app.customer_count().await, 0);
+    // Nor the new column's attribute.
+    assert_eq!(app.count("SELECT count(*) FROM attributes").await, 0);
 }
 
 #[tokio::test]
@@ -278,6 +280,7 @@ async fn unusable_csv_headers_are_422s() {
     )
     .await;
     assert_eq!(app.customer_count().await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM attributes").await, 0);
 }
 
 #[tokio::test]
