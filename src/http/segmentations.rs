@@ -79,11 +79,9 @@ pub struct Segmentation {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl TryFrom<Stored> for Segmentation {
-    type Error = crate::error::Error;
-
-    fn try_from(row: Stored) -> Result<Self> {
-        Ok(Self {
+impl From<Stored> for Segmentation {
+    fn from(row: Stored) -> Self {
+        Self {
             id: row.segmentation_id,
             name: row.name,
             description: row.description,
@@ -95,7 +93,7 @@ impl TryFrom<Stored> for Segmentation {
             active_run_id: row.active_run_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        })
+        }
     }
 }
 
@@ -135,7 +133,7 @@ async fn create_segmentation(
         body.schedule.as_deref(),
     )
     .await?;
-    let view = Segmentation::try_from(row)?;
+    let view = Segmentation::from(row);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/segmentations/{}", view.id)))
         .json(view))
@@ -154,8 +152,8 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
     let segmentations = service::list(&pool)
         .await?
         .into_iter()
-        .map(Segmentation::try_from)
-        .collect::<Result<_>>()?;
+        .map(Segmentation::from)
+        .collect();
     Ok(web::Json(SegmentationList { segmentations }))
 }
 
@@ -174,7 +172,7 @@ async fn get_segmentation(
     pool: web::Data<Pool>,
     id: SegmentationId,
 ) -> Result<web::Json<Segmentation>> {
-    Ok(web::Json(service::get(&pool, id).await?.try_into()?))
+    Ok(web::Json(service::get(&pool, id).await?.into()))
 }
 
 /// Change a segmentation.
@@ -203,9 +201,7 @@ async fn update_segmentation(
         auto_activate: body.auto_activate,
         schedule: body.schedule,
     };
-    Ok(web::Json(
-        service::update(&pool, id, changes).await?.try_into()?,
-    ))
+    Ok(web::Json(service::update(&pool, id, changes).await?.into()))
 }
 
 /// Delete a segmentation.
