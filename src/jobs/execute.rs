@@ -165,11 +165,11 @@ impl Worker {
         let seconds = started.elapsed().as_secs_f64();
         let recorded = match outcome {
             Ok(()) => {
-                tracing::info!(%run_id, seconds, "run succeeded");
+                tracing::info!(seconds, "run succeeded");
                 Ok(())
             }
             Err(Stop::Failed { kind, message }) => {
-                tracing::warn!(%run_id, %kind, %message, "run failed");
+                tracing::warn!(%kind, %message, "run failed");
                 let failure = RunFailure { kind, message };
                 runs::finish_unsuccessful(
                     &self.pool,
@@ -181,17 +181,17 @@ impl Worker {
                 .map(drop)
             }
             Err(Stop::Cancelled) => {
-                tracing::info!(%run_id, "run cancelled");
+                tracing::info!("run cancelled");
                 runs::finish_unsuccessful(&self.pool, run_id, &self.name, Unsuccessful::Cancelled)
                     .await
                     .map(drop)
             }
             Err(Stop::LeaseLost) => {
-                tracing::warn!(%run_id, "lost the run's lease; another worker owns it");
+                tracing::warn!("lost the run's lease; another worker owns it");
                 Ok(())
             }
             Err(Stop::ShuttingDown) => {
-                tracing::info!(%run_id, "shutting down: the run goes back to the queue");
+                tracing::info!("shutting down: the run goes back to the queue");
                 runs::release(&self.pool, run_id, &self.name)
                     .await
                     .map(drop)
@@ -199,7 +199,7 @@ impl Worker {
         };
         if let Err(e) = recorded {
             // The lease will lapse and the run be recovered.
-            tracing::error!(%run_id, error = %e, "could not record the run's outcome");
+            tracing::error!(error = %e, "could not record the run's outcome");
         }
     }
 
