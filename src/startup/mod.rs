@@ -36,8 +36,12 @@ impl Database {
                 let root = settings.data_dir.clone();
                 let embedded =
                     tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&root)).await??;
-                create_database_if_missing(&embedded.connect_options("postgres"), "segstore")
-                    .await?;
+                crate::store::create_database_if_missing(
+                    &embedded.connect_options("postgres"),
+                    "segstore",
+                )
+                .await
+                .context("creating the segstore database in the embedded PostgreSQL")?;
                 (embedded.connect_options("segstore"), Some(embedded))
             }
         };
@@ -71,34 +75,6 @@ impl Database {
                 .ok();
         }
     }
-}
-
-pub async fn create_database_if_missing(
-    admin: &PgConnectOptions,
-    name: &str,
-) -> anyhow::Result<()> {
-    let mut conn = admin
-        .connect()
-        .await
-        .context("connecting to the embedded PostgreSQL")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
-        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-        {
-            Ok(_) => {}
-            // Created concurrently by another process.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 /// A bound HTTP server and the run workers of this process.

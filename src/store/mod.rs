@@ -51,3 +51,31 @@ pub async fn begin_snapshot(pool: &Pool) -> Result<Tx> {
 pub async fn commit(tx: Tx) -> Result<()> {
     Ok(tx.commit().await?)
 }
+
+/// Creates the database `name` on the server `admin` connects to, unless it exists (the
+/// embedded PostgreSQL's first start); safe when another process creates it at once.
+pub async fn create_database_if_missing(
+    admin: &sqlx::postgres::PgConnectOptions,
+    name: &str,
+) -> Result<()> {
+    use sqlx::ConnectOptions;
+    let mut conn = admin.connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => {}
+            // Created concurrently by another process.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
