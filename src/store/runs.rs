@@ -399,16 +399,6 @@ pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uu
     Ok(())
 }
 
-/// The segmentation's active run, if any.
-pub async fn active_run(db: impl PgExecutor<'_>, segmentation_id: Uuid) -> Result<Option<Uuid>> {
-    sqlx::query_scalar("SELECT active_run_id FROM segmentations WHERE segmentation_id = $1")
-        .bind(segmentation_id)
-        .fetch_optional(db)
-        .await
-        .map(Option::flatten)
-        .map_err(Into::into)
-}
-
 /// Gives a run back to the queue (its worker is shutting down).
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> Result<bool> {

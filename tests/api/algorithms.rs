@@ -2,24 +2,16 @@
 //! distances), CSV exports, lookups, `/score` and charts, against scikit-learn's figures
 //! (`tests/fixtures/reference/mall_api.py`).
 
-use crate::helpers::{MALL_CSV, TestApp, json_ok, spawn_app};
+use crate::helpers::{TestApp, json_ok, mall_customers, spawn_app};
 use crate::runs::api_reference;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Each Mall customer's (income, spending score).
 fn mall_values() -> HashMap<String, [f64; 2]> {
-    std::fs::read_to_string(MALL_CSV)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            (
-                f[0].to_owned(),
-                [f[3].parse().unwrap(), f[4].parse().unwrap()],
-            )
-        })
+    mall_customers()
+        .into_iter()
+        .map(|(id, [_, income, spend])| (id, [income, spend]))
         .collect()
 }
 

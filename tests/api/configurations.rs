@@ -4,29 +4,14 @@
 //! option promises, checked from the data itself: each profile centroid is the mean of the
 //! members the export lists, imputed values are counted, PCA explains what scikit-learn says.
 
-use crate::helpers::{MALL_CSV, TestApp, json_ok, spawn_app};
+use crate::helpers::{MALL_CSV, TestApp, json_ok, mall_customers, spawn_app};
 use crate::runs::assert_same_numbers;
 use segstore::domain::segmentation::SegmentationConfig;
 use segstore::domain::{Attribute, AttributeKind, AttributeName, Catalogue};
 use segstore::segmentation::pipeline;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 const FEATURES: [&str; 3] = ["age", "annual_income_k", "spending_score"];
-
-/// The Mall CSV's numeric values per customer id, in FEATURES order.
-fn mall() -> HashMap<String, [f64; 3]> {
-    std::fs::read_to_string(MALL_CSV)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let v = |i: usize| f[i].parse().unwrap();
-            (f[0].to_owned(), [v(2), v(3), v(4)])
-        })
-        .collect()
-}
 
 /// What the engine gives for this configuration on the Mall columns, as the API shapes it.
 fn engine(config: &Value, csv: &[u8]) -> pipeline::RunResult {
@@ -95,7 +80,7 @@ async fn check(app: &TestApp, name: &str, config: Value, csv: &[u8]) -> Value {
         .text()
         .await
         .unwrap();
-    let values = mall();
+    let values = mall_customers();
     let features: Vec<&str> = segments["features"]
         .as_array()
         .unwrap()

@@ -21,6 +21,20 @@ pub const MALL_CSV: &str = concat!(
     "/tests/fixtures/Mall_Customers.csv"
 );
 
+/// Each Mall customer's (age, annual income, spending score), by id, read from the fixture.
+pub fn mall_customers() -> std::collections::HashMap<String, [f64; 3]> {
+    std::fs::read_to_string(MALL_CSV)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let v = |i: usize| f[i].parse().unwrap();
+            (f[0].to_owned(), [v(2), v(3), v(4)])
+        })
+        .collect()
+}
+
 /// The PostgreSQL server the tests use: `DATABASE_URL` when set, else the embedded one under
 /// `.segstore-test/` (stopped when the test process exits, if this process started it).
 struct TestServer {
