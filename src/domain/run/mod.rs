@@ -74,13 +74,6 @@ text_enum! {
     }
 }
 
-impl RunStatus {
-    /// Queued or running: the run has not finished.
-    pub fn is_pending(self) -> bool {
-        matches!(self, RunStatus::Queued | RunStatus::Running)
-    }
-}
-
 text_enum! {
     /// Who asked for a run.
     Trigger {
@@ -219,6 +212,5 @@ mod tests {
     fn unknown_text_is_refused_with_the_known_words() {
         let err = "paused".parse::<RunStatus>().unwrap_err();
         assert!(err.contains("paused") && err.contains("succeeded"), "{err}");
-        assert!(RunStatus::Running.is_pending() && !RunStatus::Failed.is_pending());
     }
 }
