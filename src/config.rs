@@ -52,6 +52,12 @@ pub struct ServeSettings {
     /// Largest JSON request body, in bytes.
     #[arg(long, env = "SEGSTORE_MAX_JSON_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_json_bytes: usize,
+    /// Longest CSV field an import accepts, in bytes (a quote that never closes ends there).
+    #[arg(long, env = "SEGSTORE_MAX_CSV_FIELD_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_csv_field_bytes: u32,
+    /// Longest CSV line (header included) an import accepts, in bytes.
+    #[arg(long, env = "SEGSTORE_MAX_CSV_LINE_BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_csv_line_bytes: u32,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SEGSTORE_HTTP_WORKERS")]
     pub http_workers: Option<usize>,

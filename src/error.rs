@@ -56,6 +56,35 @@ impl std::fmt::Display for FieldError {
 
 pub const MAX_REPORTED_ERRORS: usize = 100;
 
+/// Bytes of a client's value an error message repeats.
+pub const MAX_QUOTED_BYTES: usize = 100;
+
+/// A client's value as an error message quotes it: in backticks, cut to
+/// [`MAX_QUOTED_BYTES`] (at a character boundary) with `…` when longer. Error bodies never
+/// echo unbounded input.
+pub fn quote(value: &str) -> String {
+    if value.len() <= MAX_QUOTED_BYTES {
+        return format!("`{value}`");
+    }
+    let mut end = MAX_QUOTED_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("`{}…` ({} bytes)", &value[..end], value.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_are_cut_at_a_character_boundary() {
+        assert_eq!(super::quote("abc"), "`abc`");
+        let long = "é".repeat(80);
+        let quoted = super::quote(&long);
+        assert!(quoted.len() < 120, "{quoted}");
+        assert!(quoted.ends_with("…` (160 bytes)"), "{quoted}");
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Well-formed input whose content is refused (422).

@@ -1,4 +1,5 @@
 use super::Invalid;
+use crate::error::quote;
 use serde::{Deserialize, Serialize};
 
 /// An attribute name: lower-case snake_case, starting with a letter, at most 63 characters.
@@ -17,7 +18,8 @@ impl AttributeName {
         let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !first_ok || !rest_ok || raw.len() > Self::MAX_LEN {
             return Err(Invalid(format!(
-                "`{raw}` is not a valid attribute name: use 1 to {} characters of a-z, 0-9 and _, starting with a letter",
+                "{} is not a valid attribute name: use 1 to {} characters of a-z, 0-9 and _, starting with a letter",
+                quote(raw),
                 Self::MAX_LEN
             )));
         }
@@ -89,8 +91,8 @@ impl NumericValue {
         let trimmed = raw.trim();
         let value: f64 = trimmed
             .parse()
-            .map_err(|_| Invalid(format!("`{raw}` is not a number")))?;
-        Self::new(value).map_err(|_| Invalid(format!("`{raw}` is not a finite number")))
+            .map_err(|_| Invalid(format!("{} is not a number", quote(raw))))?;
+        Self::new(value).map_err(|_| Invalid(format!("{} is not a finite number", quote(raw))))
     }
 
     pub fn get(self) -> f64 {

@@ -2,6 +2,7 @@
 //! US/European slashed forms, and the validated line.
 
 use super::{ExternalId, Invalid, NumericValue};
+use crate::error::quote;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// How a slashed date (`1/12/2010`) is read: month first (US exports, the common copy of
@@ -56,7 +57,7 @@ pub fn parse_timestamp(raw: &str, order: DateOrder) -> Result<DateTime<Utc>, Inv
                     DateOrder::MonthFirst => "month first (`date_format=mdy`); for day-first dates pass `date_format=dmy`",
                     DateOrder::DayFirst => "day first (`date_format=dmy`)",
                 };
-                Invalid(format!("`{raw}` is not a date read {hint}"))
+                Invalid(format!("{} is not a date read {hint}", quote(raw)))
             })?;
             let time = time.trim();
             let t = if time.is_empty() {
@@ -73,7 +74,8 @@ pub fn parse_timestamp(raw: &str, order: DateOrder) -> Result<DateTime<Utc>, Inv
         }
     }
     Err(Invalid(format!(
-        "`{raw}` is not a date and time (e.g. `2010-12-01 08:26:00` or `12/1/2010 8:26`)"
+        "{} is not a date and time (e.g. `2010-12-01 08:26:00` or `12/1/2010 8:26`)",
+        quote(raw)
     )))
 }
 
@@ -123,7 +125,8 @@ pub fn parse_order_id(raw: &str) -> Result<String, Invalid> {
     let s = raw.trim();
     if s.is_empty() || s.chars().count() > MAX_ORDER_ID_CHARS {
         return Err(Invalid(format!(
-            "`{raw}` is not an order id: 1 to {MAX_ORDER_ID_CHARS} characters"
+            "{} is not an order id: 1 to {MAX_ORDER_ID_CHARS} characters",
+            quote(raw)
         )));
     }
     Ok(s.to_owned())

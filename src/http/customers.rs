@@ -242,6 +242,7 @@ pub struct ImportedColumn {
 async fn import_customers(
     req: HttpRequest,
     pool: web::Data<Pool>,
+    limits: web::Data<crate::service::CsvLimits>,
     Query(params): Query<ImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<ImportResult>> {
@@ -262,7 +263,7 @@ async fn import_customers(
             })
             .unwrap_or_default(),
     };
-    let outcome = csv_import::import(&pool, options, body).await?;
+    let outcome = csv_import::import(&pool, options, **limits, body).await?;
     Ok(web::Json(ImportResult {
         id_column: outcome.id_column,
         columns: outcome

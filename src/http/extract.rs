@@ -44,9 +44,77 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     "the JSON body is larger than the limit of {limit} bytes"
                 )));
             }
+            refuse_nul_in_json(&bytes)?;
             parse_json(&bytes).map(Json)
         })
     }
+}
+
+/// PostgreSQL text cannot hold NUL (`\u0000` in JSON): refused with the path of the first
+/// string holding one.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), Error> {
+    let escaped_nul = bytes.windows(6).enumerate().any(|(i, w)| {
+        w == b"\\u0000" && bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+    });
+    if !escaped_nul {
+        return Ok(());
+    }
+    fn find(value: &serde_json::Value, path: String) -> Option<String> {
+        use serde_json::Value;
+        match value {
+            Value::String(s) if s.contains('\0') => Some(path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find(v, format!("{path}[{i}]"))),
+            Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+                let here = if k.contains('\0') {
+                    return Some(path.clone());
+                } else if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find(v, here)
+            }),
+            _ => None,
+        }
+    }
+    // Broken JSON is reported by the parse that follows.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    match find(&value, String::new()) {
+        Some(path) => Err(Error::invalid(
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path
+            },
+            "contains the NUL character (\\u0000), which text cannot hold",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A path or query parameter holding NUL (`%00`), which no stored text can hold: the
+/// parameter it is in, refused before any handler sees it.
+pub fn nul_in_target(uri: &actix_web::http::Uri) -> Option<Error> {
+    if uri.path().contains("%00") {
+        return Some(Error::invalid(
+            "path",
+            "contains the NUL character (%00), which no id can hold",
+        ));
+    }
+    let query = uri.query()?;
+    form_urlencoded_parse(query)
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| {
+            Error::invalid(
+                k.replace('\0', "%00"),
+                "contains the NUL character (%00), which text cannot hold",
+            )
+        })
 }
 
 /// Deserialises JSON, naming the path of the first value that does not fit.

@@ -91,6 +91,7 @@ pub fn openapi_json() -> String {
 pub struct ApiSettings {
     pub max_batch: usize,
     pub max_json_bytes: usize,
+    pub csv: crate::service::CsvLimits,
 }
 
 /// Everything the service answers, for one worker thread of the server.
@@ -118,6 +119,7 @@ pub fn app(
             max_batch: settings.max_batch,
         }))
         .app_data(JsonLimit(settings.max_json_bytes))
+        .app_data(web::Data::new(settings.csv))
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .configure(routes)
         .split_for_parts();
@@ -131,6 +133,13 @@ pub fn app(
         .configure(dashboard::routes)
         .app_data(known_routes)
         .default_service(web::to(unmatched))
+        .wrap_fn(|req, srv| {
+            use futures_util::future::{Either, ready};
+            match extract::nul_in_target(req.uri()) {
+                Some(refused) => Either::Left(ready(Err(refused.into()))),
+                None => Either::Right(srv.call(req)),
+            }
+        })
         .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))
         // Inside TracingLogger's span: the log line carries the request id, method and path.
         .wrap_fn(|req, srv| {

@@ -115,6 +115,7 @@ pub struct OrderImportResult {
 async fn import_orders(
     req: HttpRequest,
     pool: web::Data<Pool>,
+    limits: web::Data<crate::service::CsvLimits>,
     Query(params): Query<OrderImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<OrderImportResult>> {
@@ -124,7 +125,7 @@ async fn import_orders(
         "text/csv",
     )?;
     let options = options(params)?;
-    let outcome = service::import(&pool, options, body).await?;
+    let outcome = service::import(&pool, options, **limits, body).await?;
     let mut skipped = serde_json::Map::new();
     if outcome.skipped_missing_customer > 0 {
         skipped.insert(

@@ -36,8 +36,81 @@ impl<'a> Record<'a> {
     }
 }
 
+/// How long a field and a whole line (all its fields) may be, in bytes. Each import reads
+/// within these bounds, so a body without a newline or an unterminated quote costs at most
+/// one line's worth of memory before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvLimits {
+    pub max_field_bytes: usize,
+    pub max_line_bytes: usize,
+}
+
+impl Default for CsvLimits {
+    fn default() -> Self {
+        Self {
+            max_field_bytes: 1 << 20,
+            max_line_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Why a record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsvError {
+    /// A field is longer than the limit (a quote that never closes ends up here too).
+    FieldTooLong {
+        line: u64,
+        field: usize,
+        limit: usize,
+    },
+    LineTooLong {
+        line: u64,
+        limit: usize,
+    },
+    /// PostgreSQL text cannot hold the NUL character.
+    Nul {
+        line: u64,
+        field: usize,
+    },
+}
+
+impl std::fmt::Display for CsvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CsvError::FieldTooLong { line, field, limit } => write!(
+                f,
+                "line {line}: field {} is longer than {limit} bytes (an unclosed quote reads to the end of the file)",
+                field + 1
+            ),
+            CsvError::LineTooLong { line, limit } => {
+                write!(f, "line {line} is longer than {limit} bytes")
+            }
+            CsvError::Nul { line, field } => write!(
+                f,
+                "line {line}: field {} contains a NUL character (byte 0), which text cannot hold",
+                field + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CsvError {}
+
+impl CsvError {
+    pub fn line(&self) -> u64 {
+        match self {
+            CsvError::FieldTooLong { line, .. }
+            | CsvError::LineTooLong { line, .. }
+            | CsvError::Nul { line, .. } => *line,
+        }
+    }
+}
+
 pub struct RecordReader {
     core: csv_core::Reader,
+    limits: CsvLimits,
+    /// The line the record being read starts on.
+    start_line: u64,
     out: Vec<u8>,
     out_len: usize,
     ends: Vec<usize>,
@@ -53,12 +126,18 @@ impl Default for RecordReader {
 
 impl RecordReader {
     pub fn new() -> Self {
-        Self::with_capacity(4096, 32)
+        Self::with_limits(CsvLimits::default())
     }
 
-    fn with_capacity(out: usize, ends: usize) -> Self {
+    pub fn with_limits(limits: CsvLimits) -> Self {
+        Self::with_capacity(4096.min(limits.max_line_bytes + 1), 32, limits)
+    }
+
+    fn with_capacity(out: usize, ends: usize, limits: CsvLimits) -> Self {
         Self {
             core: csv_core::Reader::new(),
+            limits,
+            start_line: 1,
             out: vec![0; out.max(1)],
             out_len: 0,
             ends: vec![0; ends.max(1)],
@@ -69,7 +148,7 @@ impl RecordReader {
 
     /// Parses a chunk, calling `on_record` for each record it completes. A record split across
     /// chunks is completed by a later call. Returns early with the callback's error.
-    pub fn feed<E>(
+    pub fn feed<E: From<CsvError>>(
         &mut self,
         mut input: &[u8],
         on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
@@ -82,7 +161,7 @@ impl RecordReader {
     }
 
     /// Signals the end of the body: completes a last record without a final newline.
-    pub fn finish<E>(
+    pub fn finish<E: From<CsvError>>(
         &mut self,
         on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -92,7 +171,7 @@ impl RecordReader {
         Ok(())
     }
 
-    fn step<E>(
+    fn step<E: From<CsvError>>(
         &mut self,
         input: &[u8],
         on_record: &mut impl FnMut(Record<'_>) -> Result<(), E>,
@@ -105,11 +184,29 @@ impl RecordReader {
         );
         self.out_len += nout;
         self.ends_len += nend;
+        // The field being read, and the line: within bounds before the buffer grows further.
+        let field_start = self.ends_len.checked_sub(1).map_or(0, |i| self.ends[i]);
+        if self.out_len - field_start > self.limits.max_field_bytes {
+            return Err(CsvError::FieldTooLong {
+                line: self.start_line,
+                field: self.ends_len,
+                limit: self.limits.max_field_bytes,
+            }
+            .into());
+        }
+        if self.out_len > self.limits.max_line_bytes {
+            return Err(CsvError::LineTooLong {
+                line: self.start_line,
+                limit: self.limits.max_line_bytes,
+            }
+            .into());
+        }
         match result {
             R::InputEmpty => {}
             R::OutputFull => {
                 let len = self.out.len();
-                self.out.resize(len * 2, 0);
+                let cap = self.limits.max_line_bytes.max(self.limits.max_field_bytes) + 1;
+                self.out.resize((len * 2).min(cap).max(len + 1), 0);
             }
             R::OutputEndsFull => {
                 let len = self.ends.len();
@@ -122,15 +219,34 @@ impl RecordReader {
                 let data = &self.out[..self.out_len];
                 let embedded = data.iter().filter(|&&b| b == b'\n').count() as u64;
                 let terminator = u64::from(nin > 0 && input[nin - 1] == b'\n');
-                let record = Record {
-                    line: self
-                        .core
-                        .line()
-                        .saturating_sub(embedded + terminator)
-                        .max(1),
-                    data,
-                    ends: &self.ends[..self.ends_len],
-                };
+                let line = self
+                    .core
+                    .line()
+                    .saturating_sub(embedded + terminator)
+                    .max(1);
+                // The next record starts after this one's terminator.
+                self.start_line = self.core.line() + 1 - terminator;
+                let ends = &self.ends[..self.ends_len];
+                let long = (0..ends.len()).find(|&i| {
+                    ends[i] - if i == 0 { 0 } else { ends[i - 1] } > self.limits.max_field_bytes
+                });
+                if let Some(field) = long {
+                    self.out_len = 0;
+                    self.ends_len = 0;
+                    return Err(CsvError::FieldTooLong {
+                        line,
+                        field,
+                        limit: self.limits.max_field_bytes,
+                    }
+                    .into());
+                }
+                if let Some(nul) = memchr_nul(data) {
+                    let field = ends.iter().position(|&end| nul < end).unwrap_or(0);
+                    self.out_len = 0;
+                    self.ends_len = 0;
+                    return Err(CsvError::Nul { line, field }.into());
+                }
+                let record = Record { line, data, ends };
                 let result = if record.is_blank() {
                     Ok(())
                 } else {
@@ -144,6 +260,27 @@ impl RecordReader {
         }
         Ok(nin)
     }
+}
+
+impl From<CsvError> for crate::error::Error {
+    fn from(e: CsvError) -> Self {
+        let field = match &e {
+            CsvError::FieldTooLong { field, .. } | CsvError::Nul { field, .. } => {
+                Some(format!("field {}", field + 1))
+            }
+            CsvError::LineTooLong { .. } => None,
+        };
+        let line = e.line();
+        let message = e.to_string();
+        crate::error::Error::invalid_many(
+            format!("{message}; nothing was imported"),
+            vec![crate::error::FieldError::line(line, field, message)],
+        )
+    }
+}
+
+fn memchr_nul(data: &[u8]) -> Option<usize> {
+    data.iter().position(|&b| b == 0)
 }
 
 /// Turns a spreadsheet header into an attribute name: `Annual Income (k$)` → `annual_income_k`,
@@ -213,14 +350,23 @@ pub use crate::domain::{MISSING_TOKENS, is_missing};
 /// Headers taken as the customer id column, in order of preference (normalised).
 pub const ID_COLUMNS: &[&str] = &["customer_id", "customerid", "id", "client_id", "customer"];
 
-/// Headers as a message lists them: `` `a`, `b` ``.
+/// Headers as a message lists them: `` `a`, `b` ``, each cut short, at most
+/// [`QUOTED_HEADERS`] of them.
 pub fn quoted_list(header: &[String]) -> String {
-    header
+    let mut list = header
         .iter()
-        .map(|h| format!("`{h}`"))
+        .take(QUOTED_HEADERS)
+        .map(|h| crate::error::quote(h))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if header.len() > QUOTED_HEADERS {
+        list.push_str(&format!(" and {} more", header.len() - QUOTED_HEADERS));
+    }
+    list
 }
+
+/// Headers an error message lists.
+pub const QUOTED_HEADERS: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -228,7 +374,7 @@ mod tests {
 
     fn parse_all(chunks: &[&[u8]], reader: &mut RecordReader) -> Vec<(u64, Vec<String>)> {
         let mut rows = Vec::new();
-        let mut push = |r: Record<'_>| -> Result<(), ()> {
+        let mut push = |r: Record<'_>| -> Result<(), CsvError> {
             rows.push((
                 r.line,
                 r.fields()
@@ -282,9 +428,21 @@ mod tests {
             assert_eq!(whole[1].1[1], "long field with, comma");
             for split in 1..data.len() {
                 let (x, y) = data.split_at(split);
-                let mut reader = RecordReader::with_capacity(1, 1);
+                let mut reader = RecordReader::with_capacity(1, 1, CsvLimits::default());
                 assert_eq!(parse_all(&[x, y], &mut reader), whole, "split at {split}");
             }
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Stop {
+        Csv(CsvError),
+        At(u64),
+    }
+
+    impl From<CsvError> for Stop {
+        fn from(e: CsvError) -> Self {
+            Stop::Csv(e)
         }
     }
 
@@ -292,9 +450,84 @@ mod tests {
     fn callback_errors_stop_the_parse() {
         let mut reader = RecordReader::new();
         let r = reader.feed(b"a\nb\n", &mut |r: Record<'_>| {
-            if r.line == 2 { Err(r.line) } else { Ok(()) }
+            if r.line == 2 {
+                Err(Stop::At(r.line))
+            } else {
+                Ok(())
+            }
         });
-        assert_eq!(r, Err(2));
+        assert_eq!(r, Err(Stop::At(2)));
+    }
+
+    fn read(limits: CsvLimits, chunks: &[&[u8]]) -> Result<usize, CsvError> {
+        let mut reader = RecordReader::with_limits(limits);
+        let mut records = 0;
+        let mut count = |_: Record<'_>| -> Result<(), CsvError> {
+            records += 1;
+            Ok(())
+        };
+        for chunk in chunks {
+            reader.feed(chunk, &mut count)?;
+        }
+        reader.finish(&mut count)?;
+        Ok(records)
+    }
+
+    #[test]
+    fn fields_and_lines_are_bounded_and_memory_with_them() {
+        let limits = CsvLimits {
+            max_field_bytes: 10,
+            max_line_bytes: 25,
+        };
+        assert_eq!(read(limits, &[b"a,b\n0123456789,x\n"]), Ok(2));
+        assert_eq!(
+            read(limits, &[b"a,b\n1,01234567890\n"]),
+            Err(CsvError::FieldTooLong {
+                line: 2,
+                field: 1,
+                limit: 10
+            })
+        );
+        assert_eq!(
+            read(limits, &[b"a,b\n0123456789,0123456789,0123456789\n"]),
+            Err(CsvError::LineTooLong { line: 2, limit: 25 })
+        );
+        // An unterminated quote, fed in small chunks, stops at the limit.
+        let mut reader = RecordReader::with_limits(limits);
+        let mut err = None;
+        for _ in 0..100 {
+            if let Err(e) = reader.feed(b"\"xxxxxxx", &mut |_: Record<'_>| Ok::<_, CsvError>(())) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(
+            err,
+            Some(CsvError::FieldTooLong {
+                line: 1,
+                field: 0,
+                limit: 10
+            })
+        );
+        assert!(reader.out.len() <= 26, "grew to {}", reader.out.len());
+        // A header line without a newline.
+        let long = vec![b'h'; 4096];
+        assert!(matches!(
+            read(limits, &[&long]),
+            Err(CsvError::FieldTooLong { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_with_its_line_and_field() {
+        assert_eq!(
+            read(CsvLimits::default(), &[b"id,name\n1,ok\n2,a\0b\n"]),
+            Err(CsvError::Nul { line: 3, field: 1 })
+        );
+        assert_eq!(
+            read(CsvLimits::default(), &[b"id,name\r\n1,ok\r\n\0,b\r\n"]),
+            Err(CsvError::Nul { line: 3, field: 0 })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::domain::order::{
     parse_timestamp,
 };
 use crate::domain::{Invalid, is_missing};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Result, quote};
 use std::collections::HashMap;
 
 /// The columns of an order export, and the header names recognised for each (normalised).
@@ -243,7 +243,10 @@ pub fn parse_line(
         Some(s) => Some(s.parse::<i32>().ok().filter(|&n| n >= 1).ok_or_else(|| {
             (
                 col(Role::Line),
-                Invalid(format!("`{s}` is not a line number (an integer ≥ 1)")),
+                Invalid(format!(
+                    "{} is not a line number (an integer ≥ 1)",
+                    quote(s)
+                )),
             )
         })?),
     };

@@ -8,11 +8,12 @@
 //! first bad lines.
 
 use crate::domain::{AttributeKind, AttributeName, ExternalId, NumericValue};
-use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
+use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result, quote};
 use crate::ingest::csv::{
-    ID_COLUMNS, Record, RecordReader, is_missing, normalize_header, quoted_list,
+    CsvLimits, ID_COLUMNS, Record, RecordReader, is_missing, normalize_header, quoted_list,
 };
 use crate::service::customers::new_attributes;
+use crate::service::detach;
 use crate::store::Pool;
 use crate::store::staging::{self, Slot, StagingEncoder};
 use crate::store::{Catalogue, attributes};
@@ -47,12 +48,27 @@ pub struct ImportOutcome {
 
 /// Imports a CSV body. `body` yields the request's chunks as they arrive.
 #[tracing::instrument(skip_all)]
-pub async fn import<S, E>(pool: &Pool, options: ImportOptions, mut body: S) -> Result<ImportOutcome>
+pub async fn import<S, E>(
+    pool: &Pool,
+    options: ImportOptions,
+    limits: CsvLimits,
+    body: S,
+) -> Result<ImportOutcome>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut reader = RecordReader::new();
+    let pool = pool.clone();
+    detach::streamed(body, move |body| import_body(pool, options, limits, body)).await
+}
+
+async fn import_body(
+    pool: Pool,
+    options: ImportOptions,
+    limits: CsvLimits,
+    mut body: detach::Body,
+) -> Result<ImportOutcome> {
+    let mut reader = RecordReader::with_limits(limits);
     let mut head = Head::default();
 
     // Phase 1: the header and the first rows (the chunk that completes them may carry more).
@@ -75,7 +91,7 @@ where
         .take()
         .ok_or_else(|| Error::invalid("body", "the CSV body is empty: it needs a header line"))?;
 
-    let mut tx = crate::store::begin(pool).await?;
+    let mut tx = crate::store::begin(&pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let layout = Layout::plan(&header, &options, &known, &head.rows)?;
     let catalogue = attributes::register(&mut tx, &layout.wanted()).await?;
@@ -83,25 +99,29 @@ where
 
     // Phase 2: every row through the COPY stream.
     let mut copy = staging::begin_copy(&mut tx).await?;
-    for (line, fields) in head.rows.drain(..) {
-        let fields: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
-        writer.write(line, &fields);
-    }
-    if !ended {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(read_error)?;
-            reader.feed(&chunk, &mut |r: Record<'_>| writer.write_record(&r))?;
-            if writer.errors.is_empty() {
-                copy.send_ready(&mut writer.encoder).await?;
-            }
+    let fed = async {
+        for (line, fields) in head.rows.drain(..) {
+            let fields: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+            writer.write(line, &fields);
         }
-        reader.finish(&mut |r: Record<'_>| writer.write_record(&r))?;
+        if !ended {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(read_error)?;
+                reader.feed(&chunk, &mut |r: Record<'_>| writer.write_record(&r))?;
+                if writer.errors.is_empty() {
+                    copy.send_ready(&mut writer.encoder).await?;
+                }
+            }
+            reader.finish(&mut |r: Record<'_>| writer.write_record(&r))?;
+        }
+        Ok(())
     }
-    if !writer.errors.is_empty() {
-        copy.abort("the CSV has invalid rows").await.ok();
-        return Err(writer.into_error());
-    }
-    copy.finish_with(&mut writer.encoder).await?;
+    .await;
+    let fed = fed.and_then(|()| match writer.errors.is_empty() {
+        true => Ok(()),
+        false => Err(writer.error()),
+    });
+    copy.end(fed, &mut writer.encoder).await?;
     let merged = staging::merge(&mut tx, &writer.encoder).await?;
     crate::store::commit(tx).await?;
 
@@ -207,7 +227,8 @@ impl Layout {
                     Error::invalid(
                         "id_column",
                         format!(
-                            "the header has no column `{wanted}`; its columns are {}",
+                            "the header has no column {}; its columns are {}",
+                            quote(wanted),
                             quoted_list(header)
                         ),
                     )
@@ -243,7 +264,10 @@ impl Layout {
                     errors.push(FieldError::line(
                         *header_line,
                         Some(format!("column {}", i + 1)),
-                        format!("header `{raw}` has no letters or digits to name an attribute"),
+                        format!(
+                            "header {} has no letters or digits to name an attribute",
+                            quote(raw)
+                        ),
                     ));
                     continue;
                 }
@@ -255,7 +279,11 @@ impl Layout {
                 errors.push(FieldError::line(
                     *header_line,
                     Some(raw.clone()),
-                    format!("`{raw}` and `{other}` both become attribute `{name}`"),
+                    format!(
+                        "{} and {} both become attribute `{name}`",
+                        quote(raw),
+                        quote(other)
+                    ),
                 ));
                 continue;
             }
@@ -453,7 +481,7 @@ impl RowWriter {
         }
     }
 
-    fn into_error(self) -> Error {
+    fn error(&self) -> Error {
         let lines: Vec<String> = self
             .errors
             .iter()
@@ -470,7 +498,7 @@ impl RowWriter {
                 lines.join(", "),
                 self.errors.first().map_or("", |e| e.message.as_str())
             ),
-            self.errors,
+            self.errors.clone(),
         )
     }
 }

@@ -28,6 +28,11 @@ pub struct WriteOutcome {
 /// Upserts a batch atomically: all customers are written, or (on any error) none.
 #[tracing::instrument(skip_all, fields(customers = batch.len()))]
 pub async fn upsert(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
+    let pool = pool.clone();
+    crate::service::detach::detached(async move { upsert_batch(&pool, batch).await }).await
+}
+
+async fn upsert_batch(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
     let mut tx = crate::store::begin(pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let wanted = attribute_kinds(&known, &batch)?;

@@ -4,8 +4,11 @@
 pub mod charts;
 pub mod csv_import;
 pub mod customers;
+pub mod detach;
 pub mod lookup;
 pub mod orders;
 pub mod rfm;
 pub mod runs;
 pub mod segmentations;
+
+pub use crate::ingest::csv::CsvLimits;

@@ -6,9 +6,10 @@ pub use crate::domain::order::OrderMerge;
 use crate::domain::order::{self, DateOrder, line_amount, parse_order_id, parse_timestamp};
 use crate::domain::{ExternalId, Invalid};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
-use crate::ingest::csv::{Record, RecordReader};
+use crate::ingest::csv::{CsvLimits, Record, RecordReader};
 use crate::ingest::orders::{Mapping, Parsed, decode, parse_line};
 pub use crate::ingest::orders::{OrderImportOptions, Role};
+use crate::service::detach;
 use crate::store::Pool;
 use crate::store::orders::{self, DuplicateLines, OrderEncoder};
 use bytes::Bytes;
@@ -112,41 +113,55 @@ fn duplicates_error(d: DuplicateLines) -> Error {
 pub async fn import<S, E>(
     pool: &Pool,
     options: OrderImportOptions,
-    mut body: S,
+    limits: CsvLimits,
+    body: S,
 ) -> Result<OrderImportOutcome>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut reader = RecordReader::new();
+    let pool = pool.clone();
+    detach::streamed(body, move |body| import_body(pool, options, limits, body)).await
+}
+
+async fn import_body(
+    pool: Pool,
+    options: OrderImportOptions,
+    limits: CsvLimits,
+    mut body: detach::Body,
+) -> Result<OrderImportOutcome> {
+    let mut reader = RecordReader::with_limits(limits);
     let mut state = CsvState {
         options,
         header: None,
         stager: Stager::default(),
     };
-    let mut tx = crate::store::begin(pool).await?;
+    let mut tx = crate::store::begin(&pool).await?;
     let mut copy = orders::begin_copy(&mut tx).await?;
-    while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
-        reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
-        if state.stager.errors.is_empty() {
-            copy.send_ready(&mut state.stager.encoder).await?;
+    let fed = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
+            reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
+            if state.stager.errors.is_empty() {
+                copy.send_ready(&mut state.stager.encoder).await?;
+            }
         }
+        reader.finish(&mut |r: Record<'_>| state.record(r))?;
+        if state.header.is_none() {
+            return Err(Error::invalid(
+                "body",
+                "the CSV body is empty: it needs a header line",
+            ));
+        }
+        if !state.stager.errors.is_empty() {
+            return Err(state.stager.error());
+        }
+        Ok(())
     }
-    reader.finish(&mut |r: Record<'_>| state.record(r))?;
+    .await;
     let mut stager = state.stager;
-    if state.header.is_none() {
-        return Err(Error::invalid(
-            "body",
-            "the CSV body is empty: it needs a header line",
-        ));
-    }
-    if !stager.errors.is_empty() {
-        copy.abort("the CSV has invalid lines").await.ok();
-        return Err(stager.error());
-    }
-    copy.finish_with(&mut stager.encoder).await?;
+    copy.end(fed, &mut stager.encoder).await?;
     stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
@@ -240,6 +255,11 @@ pub struct OrderInput {
 /// Upserts a JSON batch (all or nothing); lines without `line_no` are numbered by their
 /// position among their order's lines in the batch.
 pub async fn upsert(pool: &Pool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
+    let pool = pool.clone();
+    detach::detached(async move { upsert_batch(&pool, batch).await }).await
+}
+
+async fn upsert_batch(pool: &Pool, batch: Vec<OrderInput>) -> Result<OrderMerge> {
     if batch.is_empty() {
         return Err(Error::invalid("orders", "give at least one order line"));
     }

@@ -16,6 +16,16 @@ use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How the server pools its connections (the tests build theirs the same way).
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        // A ping before every checkout doubles the round trips of the hot path; a dead
+        // connection surfaces as an error (503) and is replaced instead.
+        .test_before_acquire(false)
+}
+
 /// The database a process talks to; stops the embedded server it started when dropped.
 pub struct Database {
     pub pool: PgPool,
@@ -47,12 +57,7 @@ impl Database {
         };
         let options =
             options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            // A ping before every checkout doubles the round trips of the hot path; a dead
-            // connection surfaces as an error (503) and is replaced instead.
-            .test_before_acquire(false)
+        let pool = pool_options(settings.db_max_connections)
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
@@ -92,6 +97,10 @@ impl Application {
         let api = ApiSettings {
             max_batch: settings.max_batch as usize,
             max_json_bytes: settings.max_json_bytes,
+            csv: crate::service::CsvLimits {
+                max_field_bytes: settings.max_csv_field_bytes as usize,
+                max_line_bytes: settings.max_csv_line_bytes as usize,
+            },
         };
         Self::on_listener(
             listener,

@@ -232,6 +232,26 @@ impl<'c> CopyIn<'c> {
     pub async fn abort(self, why: impl Into<String>) -> Result<()> {
         Ok(self.0.abort(why).await?)
     }
+
+    /// Ends the COPY by how feeding it went: finished with the rest of `rows` when `fed` is
+    /// `Ok`, aborted when it is an error (which is returned). A COPY left open would leave its
+    /// connection mid-protocol, lost to the pool, so every path that starts one ends here.
+    pub async fn end<T, E: From<super::Error>>(
+        self,
+        fed: std::result::Result<T, E>,
+        rows: &mut impl Encoded,
+    ) -> std::result::Result<T, E> {
+        match fed {
+            Ok(value) => {
+                self.finish_with(rows).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.abort("the input was refused").await?;
+                Err(e)
+            }
+        }
+    }
 }
 
 fn decode(

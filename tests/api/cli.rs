@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 17] = [
+const SETTINGS: [(&str, &str, Option<&str>); 19] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -34,6 +34,16 @@ const SETTINGS: [(&str, &str, Option<&str>); 17] = [
         "--max-json-bytes",
         "SEGSTORE_MAX_JSON_BYTES",
         Some("33554432"),
+    ),
+    (
+        "--max-csv-field-bytes",
+        "SEGSTORE_MAX_CSV_FIELD_BYTES",
+        Some("1048576"),
+    ),
+    (
+        "--max-csv-line-bytes",
+        "SEGSTORE_MAX_CSV_LINE_BYTES",
+        Some("4194304"),
     ),
     ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
     (
@@ -114,6 +124,8 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("--lookup-cache-mb", "SEGSTORE_LOOKUP_CACHE_MB", "x"),
         ("--run-workers", "SEGSTORE_RUN_WORKERS", "x"),
         ("--max-json-bytes", "SEGSTORE_MAX_JSON_BYTES", "x"),
+        ("--max-csv-field-bytes", "SEGSTORE_MAX_CSV_FIELD_BYTES", "0"),
+        ("--max-csv-line-bytes", "SEGSTORE_MAX_CSV_LINE_BYTES", "x"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_segstore"))
             .arg("serve")

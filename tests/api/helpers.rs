@@ -236,6 +236,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// A running server with its own database and these run workers.
 pub async fn spawn_app_with(jobs: JobSettings) -> TestApp {
+    spawn_app_on_pool(jobs, 8).await
+}
+
+/// A running server (with its run workers, which share the pool) whose pool holds only
+/// `connections`, and gives up waiting for one after two seconds: a leaked connection shows
+/// at once.
+pub async fn spawn_app_with_small_pool(connections: u32) -> TestApp {
+    spawn_app_on_pool(test_jobs(), connections).await
+}
+
+async fn spawn_app_on_pool(jobs: JobSettings, connections: u32) -> TestApp {
     let server = server();
     let database = format!("segstore_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = server.admin.connect().await.unwrap();
@@ -248,8 +259,8 @@ pub async fn spawn_app_with(jobs: JobSettings) -> TestApp {
     )
     .await;
     admin.close().await.ok();
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
+    let pool = segstore::startup::pool_options(connections)
+        .acquire_timeout(Duration::from_secs(if connections < 8 { 2 } else { 30 }))
         .connect_with(server.admin.clone().database(&database))
         .await
         .unwrap();
@@ -274,6 +285,7 @@ async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> Tes
     let settings = ApiSettings {
         max_batch: TEST_MAX_BATCH,
         max_json_bytes: TEST_MAX_JSON_BYTES,
+        csv: segstore::service::CsvLimits::default(),
     };
     let app = Application::on_listener(
         listener,

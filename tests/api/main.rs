@@ -17,6 +17,7 @@ mod import;
 mod openapi;
 mod orders;
 mod process;
+mod robustness;
 mod runs;
 mod segmentations;
 mod stored;

@@ -14,13 +14,18 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_segstore");
 
 /// A `segstore serve` child process and the JSON lines it has logged so far.
-struct Served {
+pub struct Served {
     child: Child,
-    base: String,
+    pub base: String,
     lines: Arc<Mutex<Vec<Value>>>,
 }
 
 async fn serve(url: &str) -> Served {
+    serve_with(url, &[]).await
+}
+
+/// `segstore serve` with these settings added (or overridden) in its environment.
+pub async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Served {
     let mut child = Command::new(BIN)
         .arg("serve")
         .env("DATABASE_URL", url)
@@ -31,6 +36,7 @@ async fn serve(url: &str) -> Served {
         .env("SEGSTORE_RUN_LEASE_SECONDS", "5")
         .env("SEGSTORE_SHUTDOWN_TIMEOUT", "5")
         .env("SEGSTORE_HTTP_WORKERS", "1")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
