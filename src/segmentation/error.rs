@@ -20,6 +20,17 @@ pub enum EngineError {
         feature: String,
         value: f64,
     },
+    #[error(
+        "row `{row}`: feature `{feature}` is {value:e}, too far from the others to cluster with \
+         `{scaling}` scaling (distances would overflow); use `standard` or `robust` scaling, or \
+         correct the value"
+    )]
+    OutOfRange {
+        row: String,
+        feature: String,
+        value: f64,
+        scaling: &'static str,
+    },
     #[error("no rows to cluster{reason}")]
     Empty { reason: String },
     #[error("k must be at least 1, got {k}")]

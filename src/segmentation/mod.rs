@@ -13,6 +13,7 @@ pub mod kmeans;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod moments;
 pub mod numpy_rng;
 pub mod pca;
 pub mod pipeline;

@@ -82,6 +82,23 @@ impl Model {
         }
     }
 
+    /// The values (row, feature) too far from the training data to score: scaled, they are
+    /// beyond [`MAX_MODEL_VALUE`](super::preprocess::MAX_MODEL_VALUE) and distances to them
+    /// would overflow.
+    pub fn out_of_range(&self, rows: ArrayView2<f64>) -> Vec<(usize, usize)> {
+        rows.rows()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, row)| {
+                let z = self.preprocessor.apply(&row.to_vec());
+                z.into_iter()
+                    .enumerate()
+                    .filter(|&(_, z)| !super::preprocess::in_range(z))
+                    .map(move |(j, _)| (i, j))
+            })
+            .collect()
+    }
+
     /// Assigns rows given in original units (every value present).
     pub fn score(&self, rows: ArrayView2<f64>) -> Result<Vec<Scored>, EngineError> {
         let x = self.space(rows);

@@ -170,6 +170,7 @@ pub fn run_observed(
     clock.lap("fit");
     let segments = Segments::canonical(&prepared.original, space, &fitted.raw, fitted.clusters);
     fitted.assign.reorder(&segments);
+    fitted.clusters = segments.order.len();
     let metrics = metrics::evaluate(
         segments.model_rows.view(),
         &segments.labels,
@@ -463,7 +464,13 @@ impl Segments {
         let model_rows = space.select(Axis(0), &segmented);
         let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
         let d = original.ncols();
-        let mut order: Vec<usize> = (0..clusters).collect();
+        // A segment no row fell in (a mixture component that is nowhere the likeliest) is
+        // dropped: segments are the groups the rows form.
+        let mut sizes = vec![0usize; clusters];
+        for &l in &raw_labels {
+            sizes[l] += 1;
+        }
+        let mut order: Vec<usize> = (0..clusters).filter(|&c| sizes[c] > 0).collect();
         order.sort_by(|&a, &b| {
             (0..d)
                 .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
@@ -471,12 +478,12 @@ impl Segments {
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then(a.cmp(&b))
         });
-        let mut rank = vec![0; clusters];
+        let mut rank = vec![usize::MAX; clusters];
         for (new, &old) in order.iter().enumerate() {
             rank[old] = new;
         }
         let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
-        let centroids = metrics::cluster_means(model_rows.view(), &labels, clusters);
+        let centroids = metrics::cluster_means(model_rows.view(), &labels, order.len());
         Self {
             segmented,
             labels,

@@ -30,6 +30,17 @@ pub enum Scaling {
     Robust,
 }
 
+impl Scaling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scaling::None => "none",
+            Scaling::Standard => "standard",
+            Scaling::MinMax => "minmax",
+            Scaling::Robust => "robust",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Missing {
@@ -179,6 +190,15 @@ pub struct Prepared {
     pub preprocessor: Preprocessor,
 }
 
+/// The largest magnitude a feature may have once transformed and scaled: squared and summed
+/// over features, distances stay finite.
+pub const MAX_MODEL_VALUE: f64 = 1e150;
+
+/// Whether a model-space value is within [`MAX_MODEL_VALUE`] (`NaN` is not).
+pub fn in_range(z: f64) -> bool {
+    z.abs() <= MAX_MODEL_VALUE
+}
+
 pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared, EngineError> {
     if params.features.is_empty() {
         return Err(EngineError::NoFeatures);
@@ -269,12 +289,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             let col = matrix.column(j);
             let (center, scale) = match params.scaling {
                 Scaling::None => (0.0, 1.0),
-                Scaling::Standard => {
-                    let mean = col.sum() / col.len() as f64;
-                    let var =
-                        col.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / col.len() as f64;
-                    (mean, var.sqrt())
-                }
+                Scaling::Standard => super::moments::mean_std(col.iter().copied()),
                 Scaling::MinMax => {
                     let min = col.iter().copied().fold(f64::INFINITY, f64::min);
                     let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -301,6 +316,21 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
         .unzip();
     for (j, (c, s)) in center.iter().zip(&scale).enumerate() {
         matrix.column_mut(j).mapv_inplace(|x| (x - c) / s);
+        // Distances square and sum these: beyond this, they would overflow.
+        let largest = matrix.column(j).iter().fold(0.0f64, |m, z| m.max(z.abs()));
+        if !in_range(largest) {
+            let at = matrix
+                .column(j)
+                .iter()
+                .position(|&z| !in_range(z))
+                .expect("the largest is out of range");
+            return Err(EngineError::OutOfRange {
+                row: columns.row_ids[kept[at]].clone(),
+                feature: params.features[j].name.clone(),
+                value: original[[at, j]],
+                scaling: params.scaling.name(),
+            });
+        }
     }
     Ok(Prepared {
         matrix,

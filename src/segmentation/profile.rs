@@ -1,5 +1,6 @@
 //! Segment profiles in original units, and the labels a marketer reads.
 
+use super::moments::mean_std;
 use super::preprocess::{Transform, forward, quantile_in_place};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -20,10 +21,9 @@ pub struct FeatureStats {
 }
 
 impl FeatureStats {
+    /// The statistics of `values`, which must not be empty (segments never are).
     fn of(mut values: Vec<f64>) -> Self {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let (mean, std) = mean_std(values.iter().copied());
         let q1 = quantile_in_place(&mut values, 0.25);
         Self {
             mean,
@@ -80,16 +80,9 @@ pub fn profile(
         .collect();
     // Mean and population std of each feature in the space it is clustered in.
     let value = |i: usize, j: usize| forward(transforms[j], original[[i, j]]);
-    let mean = |j: usize, rows: &[usize]| -> f64 {
-        rows.iter().map(|&i| value(i, j)).sum::<f64>() / rows.len() as f64
-    };
-    let everyone: Vec<usize> = (0..n).collect();
+    let mean = |j: usize, rows: &[usize]| -> f64 { mean_std(rows.iter().map(|&i| value(i, j))).0 };
     let scale: Vec<(f64, f64)> = (0..features.len())
-        .map(|j| {
-            let m = mean(j, &everyone);
-            let var = (0..n).map(|i| (value(i, j) - m).powi(2)).sum::<f64>() / n as f64;
-            (m, var.sqrt())
-        })
+        .map(|j| mean_std((0..n).map(|i| value(i, j))))
         .collect();
     let mut segments: Vec<SegmentProfile> = (0..k)
         .map(|s| {

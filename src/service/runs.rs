@@ -345,6 +345,22 @@ pub async fn score(
     }
     let matrix = Array2::from_shape_vec((inputs.len(), features.len()), rows)
         .map_err(|e| Error::Internal(e.into()))?;
+    let far = model.out_of_range(matrix.view());
+    if !far.is_empty() {
+        return Err(Error::invalid_fields(
+            far.into_iter()
+                .map(|(i, j)| {
+                    FieldError::field(
+                        format!("customers[{i}].attributes.{}", features[j]),
+                        format!(
+                            "{:e} is too far from the data the model was trained on to score",
+                            matrix[[i, j]]
+                        ),
+                    )
+                })
+                .collect(),
+        ));
+    }
     let scored = tokio::task::spawn_blocking(move || model.score(matrix.view()))
         .await
         .map_err(|e| Error::Internal(e.into()))?

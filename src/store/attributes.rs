@@ -115,11 +115,19 @@ pub async fn stats(
     tx: &mut PgConnection,
     top: i64,
 ) -> Result<(Vec<NumericStats>, Vec<CategoricalStats>, Vec<TopValue>)> {
+    // Sums of values near f64::MAX overflow (PostgreSQL then raises an error): the mean and
+    // deviation are taken of the values divided by each attribute's largest magnitude.
     let numeric = sqlx::query_as(
-        "SELECT u.pos AS position, count(u.v) AS customers, min(u.v) AS min,
-                avg(u.v) AS mean, max(u.v) AS max, stddev_pop(u.v) AS std
+        "WITH magnitude AS (
+             SELECT u.pos, COALESCE(NULLIF(max(abs(u.v)), 0), 1) AS m
+             FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
+             GROUP BY u.pos
+         )
+         SELECT u.pos AS position, count(u.v) AS customers, min(u.v) AS min,
+                avg(u.v / g.m) * g.m AS mean, max(u.v) AS max, stddev_pop(u.v / g.m) * g.m AS std
          FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
-         GROUP BY u.pos",
+         JOIN magnitude g ON g.pos = u.pos
+         GROUP BY u.pos, g.m",
     )
     .fetch_all(&mut *tx)
     .await?;
