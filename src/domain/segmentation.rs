@@ -239,8 +239,11 @@ impl SegmentationConfig {
                         max: i64,
                         rule: KRuleConfig,
                         err: &mut dyn FnMut(String, String)| match k {
-            KConfig::Fixed(k) if *k < 1 => {
-                err("algorithm.k".into(), format!("must be at least 1, got {k}"));
+            KConfig::Fixed(k) if !(1..=MAX_K).contains(k) => {
+                err(
+                    "algorithm.k".into(),
+                    format!("must be between 1 and {MAX_K}, got {k}"),
+                );
                 KChoice::Fixed(1)
             }
             KConfig::Fixed(k) => KChoice::Fixed(*k as usize),

@@ -296,16 +296,27 @@ fn choose_k(
         (_, KChoice::Fixed(k)) => return Ok(given(*k, "given")),
         (_, KChoice::Auto { min, max, rule }) => (*min, *max, *rule),
     };
-    let sweep = selection::sweep_observed(
-        x,
-        &SweepParams {
-            k_min: min,
-            k_max: max,
-            rule,
-            kmeans: params.kmeans.clone(),
-        },
-        &|done, total| progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64),
-    )?;
+    let sweep_to = |max: usize| {
+        selection::sweep_observed(
+            x,
+            &SweepParams {
+                k_min: min,
+                k_max: max,
+                rule,
+                kmeans: params.kmeans.clone(),
+            },
+            &|done, total| progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64),
+        )
+    };
+    // Asked to sweep further than the data has distinct points (or rows): sweep what it
+    // allows, and say so.
+    let (sweep, lowered) = match sweep_to(max.min(x.nrows()).max(min)) {
+        Err(EngineError::TooFewDistinctPoints { distinct, .. }) if distinct >= min.max(2) => {
+            (sweep_to(distinct)?, Some((distinct, "distinct points")))
+        }
+        Ok(sweep) if max > x.nrows() => (sweep, Some((x.nrows(), "rows"))),
+        other => (other?, None),
+    };
     let wanted = match rule {
         KRule::Silhouette => sweep.best_silhouette_k,
         KRule::Elbow => sweep.elbow_k,
@@ -318,6 +329,10 @@ fn choose_k(
             KRule::Silhouette.describe(),
             rule.describe()
         )
+    };
+    let rule_text = match lowered {
+        Some((to, what)) => format!("{rule_text}; k_max lowered to {to}: the data has {to} {what}"),
+        None => rule_text,
     };
     Ok(ChosenK {
         k: sweep.chosen_k,

@@ -352,3 +352,27 @@ async fn endless_lines_and_fields_are_refused_with_a_short_answer() {
     assert!(text.contains("and 480 more"), "{text}");
     assert_eq!(app.customer_count().await, 0);
 }
+
+/// `k: auto` asked to sweep further than the data allows sweeps what it allows, and says so.
+#[tokio::test]
+async fn an_automatic_k_sweeps_only_as_far_as_the_distinct_points_go() {
+    let app = spawn_app().await;
+    let customers: Vec<_> = (0..30)
+        .map(|i| {
+            let spend = [1.0, 50.0, 100.0][i % 3];
+            json!({"id": format!("{i}"), "attributes": {"spend": spend}})
+        })
+        .collect();
+    assert_eq!(app.upsert(json!(customers)).await.status(), 200);
+    let seg = app
+        .create_segmentation(json!({"name": "Three", "config": {"features": ["spend"],
+            "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10}}}))
+        .await;
+    let run = app.run_to_success(&seg).await;
+    assert_eq!(run["k"], 3, "{run}");
+    let rule = run["k_rule"].as_str().unwrap();
+    assert!(
+        rule.contains("k_max lowered to 3: the data has 3 distinct points"),
+        "{rule}"
+    );
+}

@@ -108,7 +108,11 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         (json!({"features": ["age"], "pca": 2}), "config.pca"),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "k": 0}}),
-            "config.algorithm.k: must be at least 1, got 0",
+            "config.algorithm.k: must be between 1 and 50, got 0",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "kmeans", "k": 1_000_000_000}}),
+            "config.algorithm.k: must be between 1 and 50, got 1000000000",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "k": "auto", "k_min": 1}}),
