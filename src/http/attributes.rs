@@ -2,10 +2,10 @@
 
 use crate::domain::AttributeKind;
 use crate::error::Result;
-use crate::http::problem::DatabaseErrors;
+use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::customers as service;
 use crate::store::Pool;
-use actix_web::{get, web};
+use actix_web::{HttpResponse, delete, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -101,6 +101,28 @@ async fn list_attributes(pool: web::Data<Pool>) -> Result<web::Json<AttributeCat
     }))
 }
 
+/// Delete an attribute.
+///
+/// Removes it from the catalogue and clears its values from every customer; its place can be
+/// taken by a new attribute. Refused (409, naming them) while a segmentation's configuration
+/// uses it: past runs keep their results either way.
+#[utoipa::path(
+    tag = "attributes",
+    params(("name" = String, Path, description = "The attribute's name", example = "annual_income_k")),
+    responses(
+        (status = 204, description = "Deleted, with its values"),
+        (status = 404, description = "No such attribute", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A segmentation uses it; `detail` names them", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an attribute name", body = Problem, content_type = "application/problem+json"),
+        DatabaseErrors,
+    )
+)]
+#[delete("/attributes/{name}")]
+async fn delete_attribute(pool: web::Data<Pool>, name: web::Path<String>) -> Result<HttpResponse> {
+    service::delete_attribute(&pool, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_attributes);
+    cfg.service(list_attributes).service(delete_attribute);
 }

@@ -172,10 +172,11 @@ impl UpsertCustomersRequest {
 async fn upsert_customers(
     pool: web::Data<Pool>,
     limits: web::Data<CustomerLimits>,
+    ingest: web::Data<crate::service::IngestLimits>,
     Json(body): Json<UpsertCustomersRequest>,
 ) -> Result<web::Json<WriteResult>> {
     let batch = body.parse(**limits)?;
-    let outcome = service::upsert(&pool, batch).await?;
+    let outcome = service::upsert(&pool, **ingest, batch).await?;
     Ok(web::Json(outcome.into()))
 }
 
@@ -242,7 +243,7 @@ pub struct ImportedColumn {
 async fn import_customers(
     req: HttpRequest,
     pool: web::Data<Pool>,
-    limits: web::Data<crate::service::CsvLimits>,
+    limits: web::Data<crate::service::IngestLimits>,
     Query(params): Query<ImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<ImportResult>> {

@@ -91,7 +91,7 @@ pub fn openapi_json() -> String {
 pub struct ApiSettings {
     pub max_batch: usize,
     pub max_json_bytes: usize,
-    pub csv: crate::service::CsvLimits,
+    pub ingest: crate::service::IngestLimits,
 }
 
 /// Everything the service answers, for one worker thread of the server.
@@ -119,7 +119,7 @@ pub fn app(
             max_batch: settings.max_batch,
         }))
         .app_data(JsonLimit(settings.max_json_bytes))
-        .app_data(web::Data::new(settings.csv))
+        .app_data(web::Data::new(settings.ingest))
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .configure(routes)
         .split_for_parts();

@@ -115,7 +115,7 @@ pub struct OrderImportResult {
 async fn import_orders(
     req: HttpRequest,
     pool: web::Data<Pool>,
-    limits: web::Data<crate::service::CsvLimits>,
+    limits: web::Data<crate::service::IngestLimits>,
     Query(params): Query<OrderImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<OrderImportResult>> {

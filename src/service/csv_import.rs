@@ -10,9 +10,10 @@
 use crate::domain::{AttributeKind, AttributeName, ExternalId, NumericValue};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result, quote};
 use crate::ingest::csv::{
-    CsvLimits, ID_COLUMNS, Record, RecordReader, is_missing, normalize_header, quoted_list,
+    ID_COLUMNS, Record, RecordReader, is_missing, normalize_header, quoted_list,
 };
-use crate::service::customers::new_attributes;
+use crate::service::IngestLimits;
+use crate::service::customers::{catalogue_full, new_attributes};
 use crate::service::detach;
 use crate::store::Pool;
 use crate::store::staging::{self, Slot, StagingEncoder};
@@ -51,7 +52,7 @@ pub struct ImportOutcome {
 pub async fn import<S, E>(
     pool: &Pool,
     options: ImportOptions,
-    limits: CsvLimits,
+    limits: IngestLimits,
     body: S,
 ) -> Result<ImportOutcome>
 where
@@ -65,10 +66,10 @@ where
 async fn import_body(
     pool: Pool,
     options: ImportOptions,
-    limits: CsvLimits,
+    limits: IngestLimits,
     mut body: detach::Body,
 ) -> Result<ImportOutcome> {
-    let mut reader = RecordReader::with_limits(limits);
+    let mut reader = RecordReader::with_limits(limits.csv);
     let mut head = Head::default();
 
     // Phase 1: the header and the first rows (the chunk that completes them may carry more).
@@ -91,10 +92,19 @@ async fn import_body(
         .take()
         .ok_or_else(|| Error::invalid("body", "the CSV body is empty: it needs a header line"))?;
 
+    if ended && head.rows.is_empty() {
+        // Columns without a value would become attributes nobody has.
+        return Err(Error::invalid(
+            "body",
+            "the CSV has a header but no data lines; nothing was imported",
+        ));
+    }
     let mut tx = crate::store::begin(&pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let layout = Layout::plan(&header, &options, &known, &head.rows)?;
-    let catalogue = attributes::register(&mut tx, &layout.wanted()).await?;
+    let catalogue = attributes::register(&mut tx, &layout.wanted(), limits.max_attributes)
+        .await?
+        .map_err(catalogue_full)?;
     let mut writer = RowWriter::new(layout, &catalogue);
 
     // Phase 2: every row through the COPY stream.

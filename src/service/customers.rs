@@ -2,7 +2,10 @@
 
 use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId};
 use crate::error::{Error, FieldError, Result};
+use crate::ingest::csv::quoted_list;
+use crate::service::IngestLimits;
 use crate::store::Pool;
+use crate::store::attributes::{CatalogueFull, NotDeleted};
 use crate::store::staging::{self, Slot, StagingEncoder};
 use crate::store::{self, Catalogue, attributes, customers::CustomerRow};
 use chrono::{DateTime, Utc};
@@ -27,16 +30,26 @@ pub struct WriteOutcome {
 
 /// Upserts a batch atomically: all customers are written, or (on any error) none.
 #[tracing::instrument(skip_all, fields(customers = batch.len()))]
-pub async fn upsert(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
+pub async fn upsert(
+    pool: &Pool,
+    limits: IngestLimits,
+    batch: Vec<CustomerUpsert>,
+) -> Result<WriteOutcome> {
     let pool = pool.clone();
-    crate::service::detach::detached(async move { upsert_batch(&pool, batch).await }).await
+    crate::service::detach::detached(async move { upsert_batch(&pool, limits, batch).await }).await
 }
 
-async fn upsert_batch(pool: &Pool, batch: Vec<CustomerUpsert>) -> Result<WriteOutcome> {
+async fn upsert_batch(
+    pool: &Pool,
+    limits: IngestLimits,
+    batch: Vec<CustomerUpsert>,
+) -> Result<WriteOutcome> {
     let mut tx = crate::store::begin(pool).await?;
     let known = attributes::load(&mut *tx).await?;
     let wanted = attribute_kinds(&known, &batch)?;
-    let catalogue = attributes::register(&mut tx, &wanted).await?;
+    let catalogue = attributes::register(&mut tx, &wanted, limits.max_attributes)
+        .await?
+        .map_err(catalogue_full)?;
     let new_attributes = new_attributes(&known, &catalogue);
 
     let mut encoder = StagingEncoder::new(
@@ -140,6 +153,44 @@ fn attribute_kinds(
             ),
             errors,
         ))
+    }
+}
+
+/// The 422 of a write that would take the catalogue past its limit.
+pub(crate) fn catalogue_full(full: CatalogueFull) -> Error {
+    let names: Vec<String> = full.adding.iter().map(|n| n.to_string()).collect();
+    Error::invalid(
+        "attributes",
+        format!(
+            "this write would add {} attribute{} ({}) to the {} stored; the catalogue holds at \
+             most {} (setting `max-attributes`). Nothing was written; delete attributes no \
+             longer needed with DELETE /v1/attributes/{{name}}",
+            full.adding.len(),
+            if full.adding.len() == 1 { "" } else { "s" },
+            quoted_list(&names),
+            full.held,
+            full.limit
+        ),
+    )
+}
+
+/// Deletes an attribute and its values; refused while a segmentation uses it.
+pub async fn delete_attribute(pool: &Pool, name: &str) -> Result<()> {
+    let name = AttributeName::parse(name).map_err(|e| Error::invalid("name", e.0))?;
+    let mut tx = crate::store::begin(pool).await?;
+    match attributes::delete(&mut tx, &name).await? {
+        Ok(()) => Ok(crate::store::commit(tx).await?),
+        Err(NotDeleted::Unknown) => Err(Error::NotFound(format!(
+            "no attribute named `{}`",
+            name.as_str()
+        ))),
+        Err(NotDeleted::InUse(users)) => Err(Error::Conflict(format!(
+            "attribute `{}` is a feature of segmentation{} {}: change {} first",
+            name.as_str(),
+            if users.len() == 1 { "" } else { "s" },
+            quoted_list(&users),
+            if users.len() == 1 { "it" } else { "them" }
+        ))),
     }
 }
 

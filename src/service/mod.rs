@@ -12,3 +12,20 @@ pub mod runs;
 pub mod segmentations;
 
 pub use crate::ingest::csv::CsvLimits;
+
+/// The bounds every write path reads within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    pub csv: CsvLimits,
+    /// Attributes the catalogue may hold.
+    pub max_attributes: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            csv: CsvLimits::default(),
+            max_attributes: 512,
+        }
+    }
+}

@@ -6,9 +6,10 @@ pub use crate::domain::order::OrderMerge;
 use crate::domain::order::{self, DateOrder, line_amount, parse_order_id, parse_timestamp};
 use crate::domain::{ExternalId, Invalid};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
-use crate::ingest::csv::{CsvLimits, Record, RecordReader};
+use crate::ingest::csv::{Record, RecordReader};
 use crate::ingest::orders::{Mapping, Parsed, decode, parse_line};
 pub use crate::ingest::orders::{OrderImportOptions, Role};
+use crate::service::IngestLimits;
 use crate::service::detach;
 use crate::store::Pool;
 use crate::store::orders::{self, DuplicateLines, OrderEncoder};
@@ -113,7 +114,7 @@ fn duplicates_error(d: DuplicateLines) -> Error {
 pub async fn import<S, E>(
     pool: &Pool,
     options: OrderImportOptions,
-    limits: CsvLimits,
+    limits: IngestLimits,
     body: S,
 ) -> Result<OrderImportOutcome>
 where
@@ -127,10 +128,10 @@ where
 async fn import_body(
     pool: Pool,
     options: OrderImportOptions,
-    limits: CsvLimits,
+    limits: IngestLimits,
     mut body: detach::Body,
 ) -> Result<OrderImportOutcome> {
-    let mut reader = RecordReader::with_limits(limits);
+    let mut reader = RecordReader::with_limits(limits.csv);
     let mut state = CsvState {
         options,
         header: None,

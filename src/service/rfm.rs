@@ -52,7 +52,10 @@ pub async fn refresh(pool: &Pool, reference: Option<DateTime<Utc>>) -> Result<Rf
         .chain(LABELS.iter().map(|f| (f, AttributeKind::Categorical)))
         .map(|(f, k)| (AttributeName::parse(f).expect("valid name"), k))
         .collect();
-    let catalogue = attributes::register(&mut tx, &wanted).await?;
+    // A fixed handful of attributes: the limit is for what clients send.
+    let catalogue = attributes::register(&mut tx, &wanted, usize::MAX)
+        .await?
+        .map_err(crate::service::customers::catalogue_full)?;
     let refreshed = rfm::refresh(&mut tx, &catalogue, &FEATURES, &LABELS, reference).await?;
     crate::store::commit(tx).await?;
     Ok(RfmRefresh {

@@ -97,9 +97,12 @@ impl Application {
         let api = ApiSettings {
             max_batch: settings.max_batch as usize,
             max_json_bytes: settings.max_json_bytes,
-            csv: crate::service::CsvLimits {
-                max_field_bytes: settings.max_csv_field_bytes as usize,
-                max_line_bytes: settings.max_csv_line_bytes as usize,
+            ingest: crate::service::IngestLimits {
+                csv: crate::service::CsvLimits {
+                    max_field_bytes: settings.max_csv_field_bytes as usize,
+                    max_line_bytes: settings.max_csv_line_bytes as usize,
+                },
+                max_attributes: settings.max_attributes as usize,
             },
         };
         Self::on_listener(

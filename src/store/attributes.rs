@@ -31,8 +31,20 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<Catalogue> {
     Ok(Catalogue::new(attributes))
 }
 
-/// Adds the attributes that are not in the catalogue yet, each at the next free position of its
-/// kind, and returns the whole catalogue. Attributes already present keep their kind.
+/// An addition that would take the catalogue past its limit: nothing was added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueFull {
+    /// Attributes stored.
+    pub held: usize,
+    /// The new names the write brought.
+    pub adding: Vec<String>,
+    pub limit: usize,
+}
+
+/// Adds the attributes that are not in the catalogue yet, each at the lowest free position of
+/// its kind (a deleted attribute's position is free: its values were cleared), and returns the
+/// whole catalogue. Attributes already present keep their kind. Refuses (adding nothing) when
+/// the catalogue would hold more than `limit` attributes.
 ///
 /// Runs inside the caller's transaction and holds a transaction-scoped advisory lock, so
 /// concurrent writers never hand out the same position; nothing is added if that transaction
@@ -40,34 +52,39 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<Catalogue> {
 pub async fn register(
     tx: &mut PgConnection,
     wanted: &[(AttributeName, AttributeKind)],
-) -> Result<Catalogue> {
+    limit: usize,
+) -> Result<std::result::Result<Catalogue, CatalogueFull>> {
     let current = load(&mut *tx).await?;
     if wanted
         .iter()
         .all(|(name, _)| current.get(name.as_str()).is_some())
     {
-        return Ok(current);
+        return Ok(Ok(current));
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CATALOGUE_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    lock(tx).await?;
     let current = load(&mut *tx).await?;
-    let mut next_numeric = current.width(AttributeKind::Numeric);
-    let mut next_categorical = current.width(AttributeKind::Categorical);
+    let mut taken: Vec<(AttributeKind, usize)> =
+        current.iter().map(|a| (a.kind, a.position)).collect();
     let (mut names, mut kinds, mut positions) = (Vec::new(), Vec::new(), Vec::new());
     for (name, kind) in wanted {
         if current.get(name.as_str()).is_some() || names.contains(&name.as_str()) {
             continue;
         }
-        let next = match kind {
-            AttributeKind::Numeric => &mut next_numeric,
-            AttributeKind::Categorical => &mut next_categorical,
-        };
-        *next += 1;
+        let free = (1..)
+            .find(|p| !taken.contains(&(*kind, *p)))
+            .expect("a free position");
+        taken.push((*kind, free));
         names.push(name.as_str());
         kinds.push(kind.as_str());
-        positions.push(*next as i32);
+        positions.push(free as i32);
+    }
+    let held = current.len();
+    if held + names.len() > limit {
+        return Ok(Err(CatalogueFull {
+            held,
+            adding: names.iter().map(|n| n.to_string()).collect(),
+            limit,
+        }));
     }
     sqlx::query(
         "INSERT INTO attributes (name, kind, position)
@@ -78,7 +95,64 @@ pub async fn register(
     .bind(&positions)
     .execute(&mut *tx)
     .await?;
-    load(&mut *tx).await
+    Ok(Ok(load(&mut *tx).await?))
+}
+
+/// Serialises catalogue changes until the transaction ends.
+async fn lock(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CATALOGUE_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Why an attribute was not deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDeleted {
+    Unknown,
+    /// The segmentations (by name) whose configuration names it.
+    InUse(Vec<String>),
+}
+
+/// Deletes an attribute and clears its values from every customer, so that its position can be
+/// given to a new attribute. Refused while a segmentation's configuration names it.
+pub async fn delete(
+    tx: &mut PgConnection,
+    name: &AttributeName,
+) -> Result<std::result::Result<(), NotDeleted>> {
+    lock(tx).await?;
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM segmentations
+         WHERE config->'features' ? $1 OR config->'log1p' ? $1
+         ORDER BY name",
+    )
+    .bind(name.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    if !users.is_empty() {
+        return Ok(Err(NotDeleted::InUse(users)));
+    }
+    let removed: Option<(String, i32)> =
+        sqlx::query_as("DELETE FROM attributes WHERE name = $1 RETURNING kind, position")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((kind, position)) = removed else {
+        return Ok(Err(NotDeleted::Unknown));
+    };
+    let column = match AttributeKind::parse(&kind) {
+        Some(AttributeKind::Numeric) => "numeric_values",
+        Some(AttributeKind::Categorical) => "categorical_values",
+        None => return Err(sqlx::Error::Decode(format!("unknown kind {kind}").into()).into()),
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE customers SET {column}[$1] = NULL WHERE {column}[$1] IS NOT NULL"
+    )))
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Ok(()))
 }
 
 /// Key of the advisory lock that serialises catalogue additions ("segstore" in ASCII, truncated).

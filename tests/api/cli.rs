@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 19] = [
+const SETTINGS: [(&str, &str, Option<&str>); 20] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -45,6 +45,7 @@ const SETTINGS: [(&str, &str, Option<&str>); 19] = [
         "SEGSTORE_MAX_CSV_LINE_BYTES",
         Some("4194304"),
     ),
+    ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", Some("512")),
     ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
     (
         "--shutdown-timeout",
@@ -126,6 +127,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("--max-json-bytes", "SEGSTORE_MAX_JSON_BYTES", "x"),
         ("--max-csv-field-bytes", "SEGSTORE_MAX_CSV_FIELD_BYTES", "0"),
         ("--max-csv-line-bytes", "SEGSTORE_MAX_CSV_LINE_BYTES", "x"),
+        ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", "0"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_segstore"))
             .arg("serve")

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// Limits small enough that tests can exceed them cheaply.
 pub const TEST_MAX_BATCH: usize = 100;
 pub const TEST_MAX_JSON_BYTES: usize = 256 * 1024;
+pub const TEST_MAX_ATTRIBUTES: usize = 40;
 
 pub const MALL_CSV: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -285,7 +286,10 @@ async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> Tes
     let settings = ApiSettings {
         max_batch: TEST_MAX_BATCH,
         max_json_bytes: TEST_MAX_JSON_BYTES,
-        csv: segstore::service::CsvLimits::default(),
+        ingest: segstore::service::IngestLimits {
+            max_attributes: TEST_MAX_ATTRIBUTES,
+            ..Default::default()
+        },
     };
     let app = Application::on_listener(
         listener,
