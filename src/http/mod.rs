@@ -148,11 +148,7 @@ pub fn app(
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
-                tracing::info!(
-                    status = res.status().as_u16(),
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "request"
-                );
+                log_request(res.status(), started.elapsed());
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                     res.headers_mut()
                         .insert(header::HeaderName::from_static("x-request-id"), id);
@@ -161,6 +157,24 @@ pub fn app(
             }
         })
         .wrap(TracingLogger::default())
+}
+
+/// A request at least this slow is logged at `info` whatever its status.
+pub const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One line per request, in proportion: server errors at `warn`, client errors and slow
+/// requests at `info`, the rest (the bulk under load) at `debug`.
+fn log_request(status: actix_web::http::StatusCode, elapsed: std::time::Duration) {
+    let (status, elapsed_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1e3);
+    if status >= 500 {
+        tracing::warn!(status, elapsed_ms, "request");
+    } else if status >= 400 {
+        tracing::info!(status, elapsed_ms, "request");
+    } else if elapsed >= SLOW_REQUEST {
+        tracing::info!(status, elapsed_ms, "slow request");
+    } else {
+        tracing::debug!(status, elapsed_ms, "request");
+    }
 }
 
 /// The documented paths and their methods: tells a wrong method (405) from an unknown path (404).

@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_segstore");
 pub struct Served {
     child: Child,
     pub base: String,
-    lines: Arc<Mutex<Vec<Value>>>,
+    pub lines: Arc<Mutex<Vec<Value>>>,
 }
 
 async fn serve(url: &str) -> Served {

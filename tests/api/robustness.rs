@@ -376,3 +376,73 @@ async fn an_automatic_k_sweeps_only_as_far_as_the_distinct_points_go() {
         "{rule}"
     );
 }
+
+/// Request logs in proportion: under load, successful requests would drown the log (and cost
+/// throughput), so at `info` they are not logged; errors are, with their request id.
+#[tokio::test]
+async fn request_logs_hold_errors_at_info_and_everything_at_debug() {
+    let db = empty_database().await;
+    for (filter, ok_logged) in [("info", false), ("info,segstore::http=debug", true)] {
+        let served = crate::process::serve_with(&db.url, &[("SEGSTORE_LOG", filter)]).await;
+        let client = reqwest::Client::new();
+        let ok = client
+            .get(format!("{}/healthz", served.base))
+            .send()
+            .await
+            .unwrap();
+        let ok_id = ok.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let missing = client
+            .get(format!("{}/nope", served.base))
+            .send()
+            .await
+            .unwrap();
+        let missing_id = missing.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lines = served.lines.lock().unwrap().clone();
+        let logged = |id: &str| {
+            lines
+                .iter()
+                .any(|l| l["message"] == "request" && l.to_string().contains(id))
+        };
+        assert!(logged(&missing_id), "{filter}: the 404 was not logged");
+        assert_eq!(logged(&ok_id), ok_logged, "{filter}: the 200");
+    }
+}
+
+/// Written to a pipe or a file, the human-readable log has no colour codes.
+#[tokio::test]
+async fn logs_to_a_pipe_hold_no_colour_codes() {
+    let db = empty_database().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("SEGSTORE_BIND", format!("127.0.0.1:{port}"))
+        .env("SEGSTORE_LOG_FORMAT", "pretty")
+        .env("SEGSTORE_LOG", "debug")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{base}/nope")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("request"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a piped log: {log}");
+}
