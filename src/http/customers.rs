@@ -229,7 +229,7 @@ pub struct ImportedColumn {
 #[utoipa::path(
     tag = "customers",
     params(ImportParams),
-    request_body(content = String, content_type = "text/csv", description = "A CSV file with a header line",
+    request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "CustomerID,Genre,Age,Annual Income (k$),Spending Score (1-100)\n0001,Male,19,15,39\n0002,Male,21,15,81\n"),
     responses(
         (status = 200, description = "The file was imported", body = ImportResult),

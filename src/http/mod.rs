@@ -86,6 +86,11 @@ pub fn openapi_json() -> String {
     json
 }
 
+/// A CSV file sent as the request body (streamed; any size).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct CsvFile(#[allow(dead_code)] Vec<u8>);
+
 /// Settings the handlers read.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiSettings {

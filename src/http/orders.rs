@@ -101,7 +101,7 @@ pub struct OrderImportResult {
 #[utoipa::path(
     tag = "orders",
     params(OrderImportParams),
-    request_body(content = String, content_type = "text/csv", description = "A CSV file with a header line",
+    request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"),
     responses(
         (status = 200, description = "The file was imported", body = OrderImportResult),

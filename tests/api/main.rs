@@ -6,6 +6,7 @@ mod attributes;
 mod charts;
 mod cli;
 mod configurations;
+mod contract;
 mod customers;
 mod dashboard;
 mod docker;

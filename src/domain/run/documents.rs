@@ -115,13 +115,13 @@ pub struct PhaseTiming {
 }
 
 /// How a run's segments were matched to the previous active run's (stable ids).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Matching {
     pub previous_run_id: Option<Uuid>,
     pub segments: Vec<SegmentMatch>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SegmentMatch {
     /// The run's own position of the segment.
     pub segment: i32,
@@ -140,7 +140,7 @@ pub struct RunFailure {
 }
 
 /// A note in a run's life, such as a lease recovery (`runs.events`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunEvent {
     pub at: DateTime<Utc>,
     pub event: String,

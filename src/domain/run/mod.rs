@@ -16,7 +16,10 @@ use uuid::Uuid;
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        // The schema derive does not read the per-variant renames through the macro: every
+        // text is its variant in snake case (a test holds them equal).
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -206,6 +209,35 @@ mod tests {
         }
         assert_eq!(Trigger::Schedule.as_str(), "schedule");
         assert_eq!(ScoreKind::Probability.to_string(), "probability");
+    }
+
+    /// The OpenAPI document lists exactly the texts the API writes.
+    #[test]
+    fn each_schema_enumerates_the_texts() {
+        fn texts<T: utoipa::PartialSchema>() -> serde_json::Value {
+            serde_json::to_value(T::schema()).unwrap()["enum"].clone()
+        }
+        let words = |all: Vec<&str>| serde_json::json!(all);
+        assert_eq!(
+            texts::<RunStatus>(),
+            words(RunStatus::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            texts::<Trigger>(),
+            words(Trigger::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            texts::<Phase>(),
+            words(Phase::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            texts::<FailureKind>(),
+            words(FailureKind::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            texts::<ScoreKind>(),
+            words(ScoreKind::ALL.iter().map(|s| s.as_str()).collect())
+        );
     }
 
     #[test]

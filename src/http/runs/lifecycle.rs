@@ -2,9 +2,9 @@
 //! see it (status, progress, counts, metrics, timings, fit, matching, error).
 
 use super::page_limit;
-use crate::domain::run::Phase;
 use crate::domain::run::documents::{self, FeatureCounts, Matching, RunEvent};
 use crate::domain::run::{self as stored};
+use crate::domain::run::{FailureKind, Phase, RunStatus, ScoreKind, Trigger};
 use crate::domain::segmentation::SegmentationConfig;
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, Result};
@@ -27,9 +27,7 @@ use uuid::Uuid;
 /// Progress of a queued or running run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
-    /// `queued`, `snapshot`, `training`, `writing`, `done`.
-    #[schema(example = "training")]
-    pub phase: String,
+    pub phase: Phase,
     /// 0 to 100.
     #[schema(example = 42.5)]
     pub percent: f32,
@@ -95,8 +93,49 @@ impl From<&Metrics> for RunMetrics {
     }
 }
 
+/// Principal components clustered on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PcaView {
+    /// Components asked for.
+    pub requested: usize,
+    /// Components kept.
+    pub components: usize,
+    /// Share of the variance each component explains.
+    pub explained_variance_ratio: Vec<f64>,
+}
+
+impl From<&PcaSummary> for PcaView {
+    fn from(p: &PcaSummary) -> Self {
+        Self {
+            requested: p.requested,
+            components: p.components,
+            explained_variance_ratio: p.explained_variance_ratio.clone(),
+        }
+    }
+}
+
+/// How well the Gaussian mixture fits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MixtureView {
+    pub log_likelihood: f64,
+    pub mean_log_likelihood: f64,
+    pub bic: f64,
+    pub aic: f64,
+}
+
+impl From<MixtureFit> for MixtureView {
+    fn from(m: MixtureFit) -> Self {
+        Self {
+            log_likelihood: m.log_likelihood,
+            mean_log_likelihood: m.mean_log_likelihood,
+            bic: m.bic,
+            aic: m.aic,
+        }
+    }
+}
+
 /// Extra fit facts of a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunFit {
     /// K-Means iterations of the kept restart.
     pub n_iter: Option<usize>,
@@ -104,16 +143,15 @@ pub struct RunFit {
     /// Customers DBSCAN left in no segment.
     pub noise: Option<usize>,
     /// Principal components clustered on, and the variance they explain.
-    pub pca: Option<PcaSummary>,
+    pub pca: Option<PcaView>,
     /// The mixture's log-likelihood, BIC and AIC.
-    pub mixture: Option<MixtureFit>,
+    pub mixture: Option<MixtureView>,
 }
 
 /// Why a run failed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunError {
-    /// `engine`, `invalid_configuration`, `worker_lost`, `database`, `internal`.
-    pub kind: String,
+    pub kind: FailureKind,
     pub message: String,
 }
 
@@ -134,11 +172,8 @@ pub struct Run {
     pub segmentation_id: Uuid,
     /// The segmentation's version this run trains.
     pub segmentation_version: i32,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    #[schema(example = "succeeded")]
-    pub status: String,
-    /// `api` or `schedule`.
-    pub trigger: String,
+    pub status: RunStatus,
+    pub trigger: Trigger,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Whether this run's segments are the ones CRMs read now.
@@ -158,22 +193,21 @@ pub struct Run {
     pub metrics: Option<RunMetrics>,
     /// `distance` (to the segment's centroid) or `probability` (mixture membership): what
     /// each assignment's score is.
-    pub score: Option<String>,
+    pub score: Option<ScoreKind>,
     /// Wall time of each phase: `rfm` (when the features use RFM), `snapshot`, `train`, and
     /// `write` (assignments, profiles, model and activation, in one transaction).
     pub timings: Vec<PhaseTiming>,
     /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles,
     /// chart_sample.
     pub engine_timings: Vec<PhaseTiming>,
-    /// How the segments were matched to the previous active run's (stable ids).
-    #[schema(value_type = Object)]
+    /// How the segments were matched to the previous active run's (stable ids); `null` until
+    /// the run succeeded.
     pub matching: Option<Matching>,
-    /// Extra fit facts: K-Means iterations and convergence, DBSCAN noise, PCA, mixture fit.
-    #[schema(value_type = Object)]
+    /// Extra fit facts: K-Means iterations and convergence, DBSCAN noise, PCA, mixture fit;
+    /// `null` until the run succeeded.
     pub fit: Option<RunFit>,
     pub error: Option<RunError>,
     /// Notes such as a lease recovery after a worker died.
-    #[schema(value_type = Vec<Object>)]
     pub events: Vec<RunEvent>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -192,7 +226,7 @@ impl From<stored::Run> for Run {
             segmentation_id: r.segmentation_id,
             segmentation_version: r.segmentation_version,
             progress: Progress {
-                phase: r.phase.unwrap_or(Phase::Queued).to_string(),
+                phase: r.phase.unwrap_or(Phase::Queued),
                 percent: (r.progress * 1000.0).round() / 10.0,
             },
             customers: r.customers_snapshot.map(|snapshot| RunCustomers {
@@ -203,23 +237,23 @@ impl From<stored::Run> for Run {
                 values_imputed: r.values_imputed,
             }),
             metrics: summary.metrics.as_ref().map(RunMetrics::from),
-            score: summary.score.map(|s| s.to_string()),
+            score: summary.score,
             timings: timings(&summary.timings),
             engine_timings: timings(&summary.engine_timings),
             fit: recorded.then(|| RunFit {
                 n_iter: summary.n_iter,
                 converged: summary.converged,
                 noise: summary.noise,
-                pca: summary.pca.clone(),
-                mixture: summary.mixture,
+                pca: summary.pca.as_ref().map(PcaView::from),
+                mixture: summary.mixture.map(MixtureView::from),
             }),
             matching: summary.matching,
             error: r.error.map(|e| RunError {
-                kind: e.kind.to_string(),
+                kind: e.kind,
                 message: e.message,
             }),
-            status: r.status.to_string(),
-            trigger: r.trigger.to_string(),
+            status: r.status,
+            trigger: r.trigger,
             idempotency_key: r.idempotency_key,
             active: r.active,
             attempts: r.attempts,

@@ -3,6 +3,7 @@
 
 use super::results::SegmentRef;
 use crate::domain::SegmentationId;
+use crate::domain::run::ScoreKind;
 use crate::domain::run::{self as stored};
 use crate::error::Result;
 use crate::http::extract::Json;
@@ -38,8 +39,8 @@ pub struct CustomerSegment {
     /// The segment in the active run; `null` when the active run did not segment this
     /// customer (added since, or missing a feature).
     pub current: Option<CustomerRunSegment>,
-    /// `distance` or `probability`.
-    pub score: String,
+    /// What each score is: `distance` or `probability`.
+    pub score: ScoreKind,
     /// Every run that kept its assignments, newest first.
     pub history: Vec<CustomerRunSegment>,
 }
@@ -86,7 +87,7 @@ pub(super) async fn customer_segment(
         customer_id,
         active_run_id: found.active_run_id,
         current,
-        score: found.score.to_string(),
+        score: found.score,
         history: found.history.into_iter().map(run_segment).collect(),
     }))
 }
@@ -125,8 +126,8 @@ pub struct ScoredCustomer {
 pub struct ScoreResponse {
     /// The active run whose model scored.
     pub run_id: Uuid,
-    /// `distance` or `probability`.
-    pub score: String,
+    /// What each score is: `distance` or `probability`.
+    pub score: ScoreKind,
     /// In request order.
     pub customers: Vec<ScoredCustomer>,
 }
@@ -175,7 +176,7 @@ pub(super) async fn score_customers(
     let (run, scored) = service::score(&pool, id, inputs).await?;
     Ok(web::Json(ScoreResponse {
         run_id: run.run_id,
-        score: service::score_kind(&run).to_string(),
+        score: service::score_kind(&run),
         customers: scored
             .into_iter()
             .map(|s| ScoredCustomer {

@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(results::run_segments)
         .service(results::run_elbow)
         .service(results::run_assignments)
+        .service(results::export_assignments)
         .service(lookup::customer_segment)
         .service(lookup::score_customers)
         .service(compare::compare_runs);

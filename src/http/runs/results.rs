@@ -4,6 +4,7 @@
 use super::lifecycle::RunMetrics;
 use super::page_limit;
 use crate::domain::RunId;
+use crate::domain::run::ScoreKind;
 use crate::domain::run::Segment;
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
@@ -224,6 +225,14 @@ pub struct AssignmentParams {
     pub format: Option<String>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssignmentExportParams {
+    /// Only this segment: a stable segment id, or `noise`.
+    pub segment: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
     pub customer_id: String,
@@ -238,8 +247,8 @@ pub struct AssignmentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentPage {
     pub run_id: Uuid,
-    /// `distance` or `probability`.
-    pub score: String,
+    /// What each score is: `distance` or `probability`.
+    pub score: ScoreKind,
     /// By customer id (byte order).
     pub assignments: Vec<AssignmentView>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -266,6 +275,54 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
         .is_some_and(|accept| {
             accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
         }))
+}
+
+async fn assignments_csv(
+    pool: &Pool,
+    id: RunId,
+    segment: Option<Option<i32>>,
+) -> Result<HttpResponse> {
+    let stream = service::assignments_csv(pool, id, segment).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"assignments-{id}.csv\""),
+        ))
+        .streaming(stream))
+}
+
+/// A run's assignments as one CSV file.
+///
+/// The whole result streamed, in customer id order, with the columns
+/// `customer_id,segment_id,segment_label` and `distance` or `probability`: the same as
+/// `GET /v1/runs/{id}/assignments?format=csv`, as an operation of its own for generated
+/// clients.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id"), AssignmentExportParams),
+    responses(
+        (status = 200, description = "The CSV file", content(
+            (String = "text/csv", example = "customer_id,segment_id,segment_label,distance\n0001,2,Low annual income · Low spending score,0.3921\n")
+        )),
+        (status = 410, description = "Retention dropped this run's assignments", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `segment`", body = Problem, content_type = "application/problem+json"),
+        RunResultErrors,
+    )
+)]
+#[get("/runs/{id}/assignments.csv")]
+#[tracing::instrument(skip_all, fields(run_id = %id))]
+pub(super) async fn export_assignments(
+    pool: web::Data<Pool>,
+    id: RunId,
+    Query(params): Query<AssignmentExportParams>,
+) -> Result<HttpResponse> {
+    let segment = params
+        .segment
+        .as_deref()
+        .map(|s| service::parse_segment("segment", s))
+        .transpose()?;
+    assignments_csv(&pool, id, segment).await
 }
 
 /// A run's assignments: keyset-paged JSON, or (`Accept: text/csv` or `?format=csv`) the
@@ -298,14 +355,7 @@ pub(super) async fn run_assignments(
         .map(|s| service::parse_segment("segment", s))
         .transpose()?;
     if wants_csv(&req, params.format.as_deref())? {
-        let stream = service::assignments_csv(&pool, id, segment).await?;
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"assignments-{id}.csv\""),
-            ))
-            .streaming(stream));
+        return assignments_csv(&pool, id, segment).await;
     }
     let limit = page_limit(params.limit)?;
     let after = params.after.filter(|a| !a.is_empty());
@@ -320,7 +370,7 @@ pub(super) async fn run_assignments(
         .flatten();
     Ok(HttpResponse::Ok().json(AssignmentPage {
         run_id: run.run_id,
-        score: service::score_kind(&run).to_string(),
+        score: service::score_kind(&run),
         assignments: rows
             .into_iter()
             .map(|r| AssignmentView {
