@@ -7,10 +7,14 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// How a slashed date (`1/12/2010`) is read: month first (US exports, the common copy of
 /// Online Retail) or day first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, utoipa::ToSchema)]
 pub enum DateOrder {
+    /// `12/1/2010` is 1 December.
     #[default]
+    #[serde(rename = "mdy")]
     MonthFirst,
+    /// `12/1/2010` is 12 January.
+    #[serde(rename = "dmy")]
     DayFirst,
 }
 
@@ -123,7 +127,7 @@ pub const MAX_ORDER_ID_CHARS: usize = 128;
 /// An order id: 1 to 128 characters after trimming.
 pub fn parse_order_id(raw: &str) -> Result<String, Invalid> {
     let s = raw.trim();
-    if s.is_empty() || s.chars().count() > MAX_ORDER_ID_CHARS {
+    if s.is_empty() || raw.chars().count() > MAX_ORDER_ID_CHARS {
         return Err(Invalid(format!(
             "{} is not an order id: 1 to {MAX_ORDER_ID_CHARS} characters",
             quote(raw)

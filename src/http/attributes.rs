@@ -108,7 +108,7 @@ async fn list_attributes(pool: web::Data<Pool>) -> Result<web::Json<AttributeCat
 /// uses it: past runs keep their results either way.
 #[utoipa::path(
     tag = "attributes",
-    params(("name" = String, Path, description = "The attribute's name", example = "annual_income_k")),
+    params(("name" = String, Path, description = "The attribute's name", example = "annual_income_k", pattern = r"^[a-z][a-z0-9_]{0,62}$")),
     responses(
         (status = 204, description = "Deleted, with its values"),
         (status = 404, description = "No such attribute", body = Problem, content_type = "application/problem+json"),

@@ -22,8 +22,17 @@ pub struct PngImage(#[allow(dead_code)] Vec<u8>);
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChartParams {
-    /// `svg` or `png`; overrides `Accept`.
-    pub format: Option<String>,
+    /// Overrides `Accept`.
+    #[param(inline)]
+    pub format: Option<ImageFormat>,
+}
+
+/// A chart's image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Svg,
+    Png,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -37,9 +46,11 @@ pub struct ScatterParams {
     pub y: Option<String>,
     /// Points to draw, 1 to 20000 (default: all the run kept, at most 20000); fewer draws a
     /// smaller seeded sample.
+    #[param(minimum = 1, maximum = 20000)]
     pub points: Option<u32>,
-    /// `svg` or `png`; overrides `Accept`.
-    pub format: Option<String>,
+    /// Overrides `Accept`.
+    #[param(inline)]
+    pub format: Option<ImageFormat>,
 }
 
 /// The quality a media range of `Accept` gives `media` (0 when none matches).
@@ -70,16 +81,10 @@ fn quality(accept: &str, media: &str) -> f32 {
 }
 
 /// SVG unless `?format=png`, or `Accept` prefers `image/png` (named) over SVG.
-fn chart_format(req: &HttpRequest, format: Option<&str>) -> Result<Format> {
+fn chart_format(req: &HttpRequest, format: Option<ImageFormat>) -> Result<Format> {
     match format {
-        Some("svg") => return Ok(Format::Svg),
-        Some("png") => return Ok(Format::Png),
-        Some(other) => {
-            return Err(Error::invalid(
-                "format",
-                format!("must be `svg` or `png`, got `{other}`"),
-            ));
-        }
+        Some(ImageFormat::Svg) => return Ok(Format::Svg),
+        Some(ImageFormat::Png) => return Ok(Format::Png),
         None => {}
     }
     let Some(accept) = req
@@ -122,6 +127,7 @@ fn budget(field: &str, value: Option<u32>) -> Result<Option<usize>> {
 #[into_params(parameter_in = Query)]
 pub struct SampleParams {
     /// Customers to return, 1 to 20000 (default: all the run kept, at most 20000).
+    #[param(minimum = 1, maximum = 20000)]
     pub limit: Option<u32>,
 }
 
@@ -225,7 +231,7 @@ async fn scatter_chart(
     req: HttpRequest,
     Query(params): Query<ScatterParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format.as_deref())?;
+    let format = chart_format(&req, params.format)?;
     let points = budget("points", params.points)?;
     let chart =
         service::scatter(&pool, id, params.x.as_deref(), params.y.as_deref(), points).await?;
@@ -255,7 +261,7 @@ async fn elbow_chart(
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format.as_deref())?;
+    let format = chart_format(&req, params.format)?;
     image(service::elbow(&pool, id).await?, format).await
 }
 
@@ -282,7 +288,7 @@ async fn segments_chart(
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format.as_deref())?;
+    let format = chart_format(&req, params.format)?;
     image(service::segments(&pool, id).await?, format).await
 }
 
@@ -314,7 +320,7 @@ async fn compare_chart(
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format.as_deref())?;
+    let format = chart_format(&req, params.format)?;
     let (a, b) = path.into_inner();
     image(
         service::transitions(&pool, RunId::parse(&a)?, RunId::parse(&b)?).await?,

@@ -36,14 +36,19 @@ pub struct UpsertCustomersRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
-    /// The CRM's customer id, kept verbatim (`0001` stays `0001`): 1 to 128 characters.
-    #[schema(example = "0001")]
+    /// The CRM's customer id, kept verbatim (`0001` stays `0001`): 1 to 128 characters,
+    /// no control characters, no white space at either end.
+    #[schema(
+        example = "0001",
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$",
+        max_length = 128
+    )]
     pub id: String,
     /// Attribute values by name (snake_case). Numbers make numeric attributes, strings (and
     /// booleans) categorical ones; `null` clears a value. Attributes not named keep their
     /// stored values.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::http::schema::AttributeValues)]
     pub attributes: serde_json::Map<String, Value>,
 }
 

@@ -12,6 +12,7 @@ pub mod page;
 pub mod problem;
 pub mod rfm;
 pub mod runs;
+pub mod schema;
 pub mod segmentations;
 
 use crate::error::Error;
@@ -75,6 +76,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts()
         .1
+        .finished()
+}
+
+/// The last touches the annotations cannot give.
+trait Finished {
+    fn finished(self) -> Self;
+}
+
+impl Finished for utoipa::openapi::OpenApi {
+    fn finished(mut self) -> Self {
+        schema::forbid_nul(&mut self);
+        self
+    }
 }
 
 /// The document as committed in `openapi/openapi.json`.
@@ -128,6 +142,7 @@ pub fn app(
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .configure(routes)
         .split_for_parts();
+    let spec = spec.finished();
     let known_routes = web::Data::new(RouteTable::from_spec(&spec));
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
         .service(web::resource("/docs").get(|| async {
@@ -212,10 +227,26 @@ impl RouteTable {
         Self(routes)
     }
 
+    /// The methods of the resource `path` is: a literal path (`/v1/customers/import`) is
+    /// that resource alone, even where a templated one (`/v1/customers/{id}`) matches it too,
+    /// as the router sends it there.
     fn allowed(&self, path: &str) -> Vec<Method> {
-        self.0
+        let matching: Vec<&(ResourceDef, Vec<Method>)> = self
+            .0
             .iter()
             .filter(|(def, _)| def.is_match(path))
+            .collect();
+        let literal: Vec<_> = matching
+            .iter()
+            .filter(|(def, _)| !def.pattern().is_some_and(|p| p.contains('{')))
+            .collect();
+        let chosen: Vec<_> = if literal.is_empty() {
+            matching.iter().collect()
+        } else {
+            literal
+        };
+        chosen
+            .into_iter()
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect()
     }

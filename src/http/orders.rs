@@ -34,9 +34,21 @@ pub struct OrderImportParams {
     pub currency_column: Option<String>,
     pub country_column: Option<String>,
     /// How slashed dates read: `mdy` (default, `12/1/2010` is 1 December) or `dmy`.
-    pub date_format: Option<String>,
-    /// `utf-8` (default) or `iso-8859-1`.
-    pub encoding: Option<String>,
+    #[param(inline)]
+    pub date_format: Option<DateOrder>,
+    /// The file's text encoding (default `utf-8`).
+    #[param(inline)]
+    pub encoding: Option<Encoding>,
+}
+
+/// A CSV file's text encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum Encoding {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Latin-1, as spreadsheet exports of Online Retail come.
+    #[serde(rename = "iso-8859-1")]
+    Latin1,
 }
 
 /// What was stored.
@@ -151,27 +163,8 @@ async fn import_orders(
 }
 
 fn options(p: OrderImportParams) -> Result<OrderImportOptions> {
-    let date_order = match p.date_format.as_deref() {
-        None => DateOrder::default(),
-        Some(f) => DateOrder::parse(f).ok_or_else(|| {
-            Error::invalid("date_format", format!("must be `mdy` or `dmy`, got `{f}`"))
-        })?,
-    };
-    let latin1 = match p
-        .encoding
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("utf-8" | "utf8") => false,
-        Some("iso-8859-1" | "latin1" | "latin-1") => true,
-        Some(other) => {
-            return Err(Error::invalid(
-                "encoding",
-                format!("must be `utf-8` or `iso-8859-1`, got `{other}`"),
-            ));
-        }
-    };
+    let date_order = p.date_format.unwrap_or_default();
+    let latin1 = p.encoding == Some(Encoding::Latin1);
     let named = [
         (Role::Order, p.order_column),
         (Role::Customer, p.customer_column),
@@ -200,12 +193,18 @@ fn options(p: OrderImportParams) -> Result<OrderImportOptions> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineInput {
-    #[schema(example = "536365")]
+    /// 1 to 128 characters, not only white space (kept trimmed).
+    #[schema(example = "536365", min_length = 1, max_length = 128, pattern = r"\S")]
     pub order_id: String,
     /// The line's number within its order (default: its position among the order's lines
     /// in this batch).
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub line_no: Option<i64>,
-    #[schema(example = "17850")]
+    /// A customer id (white space around it is dropped).
+    #[schema(
+        example = "17850",
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub customer_id: String,
     /// RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` (UTC).
     #[schema(example = "2010-12-01T08:26:00Z")]
@@ -223,7 +222,8 @@ pub struct OrderLineInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBatch {
-    /// Up to the batch limit (`SEGSTORE_MAX_BATCH`).
+    /// At least one; up to the batch limit (`SEGSTORE_MAX_BATCH`).
+    #[schema(min_items = 1)]
     pub orders: Vec<OrderLineInput>,
 }
 

@@ -220,6 +220,13 @@ problem_set!(
     RunResultErrors: NO_SUCH_RUN, (409, "The run has not succeeded"), UNAVAILABLE
 );
 problem_set!(
+    /// An endpoint that reads a JSON body: 400 when it is not JSON, 413 when it is larger than
+    /// the limit, 415 when it is sent as something else.
+    JsonBodyErrors: (400, "The body is not JSON"),
+        (413, "The body is larger than the limit (`SEGSTORE_MAX_JSON_BYTES`)"),
+        (415, "Not sent as `application/json`")
+);
+problem_set!(
     /// An endpoint of one segmentation: 404 for an unknown segmentation, and the database's.
     SegmentationErrors: (404, "No such segmentation"), UNAVAILABLE
 );

@@ -5,7 +5,7 @@ use crate::domain::segmentation::Segmentation as Stored;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
 use crate::http::extract::Json;
-use crate::http::problem::{DatabaseErrors, Problem, SegmentationErrors};
+use crate::http::problem::{DatabaseErrors, JsonBodyErrors, Problem, SegmentationErrors};
 use crate::service::lookup::LookupCache;
 use crate::service::segmentations::{self as service, Changes};
 use crate::store::Pool;
@@ -26,7 +26,8 @@ fn yes() -> bool {
     "config": {"features": ["annual_income_k", "spending_score"], "algorithm": {"type": "kmeans", "k": "auto"}}
 }))]
 pub struct CreateSegmentation {
-    /// Unique, 1 to 100 characters.
+    /// Unique, 1 to 100 characters, not only white space (kept trimmed).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -44,6 +45,8 @@ pub struct CreateSegmentation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSegmentation {
+    /// Unique, 1 to 100 characters, not only white space (kept trimmed).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     pub description: Option<String>,
     pub config: Option<SegmentationConfig>,
@@ -112,9 +115,8 @@ pub struct SegmentationList {
     request_body = CreateSegmentation,
     responses(
         (status = 201, description = "Created; `Location` names it", body = Segmentation),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A segmentation with this name exists", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors,
         (status = 422, description = "Invalid configuration; `errors` names each field", body = Problem, content_type = "application/problem+json"),
         DatabaseErrors,
     )
@@ -184,6 +186,7 @@ async fn get_segmentation(
         (status = 200, description = "The changed segmentation", body = Segmentation),
         (status = 409, description = "Another segmentation has this name", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid change; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors,
         SegmentationErrors,
     )
 )]

@@ -65,7 +65,10 @@ async fn upsert_batch(
         categorical.clear();
         categorical.resize(catalogue.width(AttributeKind::Categorical), Slot::Keep);
         for (name, value) in &customer.attributes {
-            let attribute = catalogue.get(name.as_str()).expect("registered above");
+            // An attribute only ever cleared (never given a value) names nothing to clear.
+            let Some(attribute) = catalogue.get(name.as_str()) else {
+                continue;
+            };
             let slot = attribute.position - 1;
             match value {
                 AttributeValue::Numeric(v) => numeric[slot] = Slot::Set(v.get()),

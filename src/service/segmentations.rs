@@ -38,7 +38,7 @@ fn check_schedule(expression: &str) -> Result<(String, chrono::DateTime<chrono::
 
 fn check_name(name: &str) -> Result<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
+    if trimmed.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::invalid(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} characters, not only white space"),

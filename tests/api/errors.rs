@@ -327,4 +327,13 @@ async fn unknown_routes_are_404s_and_wrong_methods_405s() {
         .await
         .unwrap();
     assert_problem(response, 405, "allowed: GET, DELETE").await;
+    // A literal path is its own resource, though `/v1/customers/{id}` matches it too.
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/customers/import"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_problem(response, 405, "allowed: POST").await;
 }

@@ -446,3 +446,17 @@ async fn logs_to_a_pipe_hold_no_colour_codes() {
     assert!(log.contains("request"), "{log}");
     assert!(!log.contains('\x1b'), "colour codes in a piped log: {log}");
 }
+
+/// Found by schemathesis: clearing an attribute the catalogue has never held panicked the
+/// handler (500). It clears nothing and creates nothing.
+#[tokio::test]
+async fn clearing_an_unknown_attribute_is_a_no_op() {
+    let app = spawn_app().await;
+    let written = json_ok(
+        app.upsert(json!([{"id": "0001", "attributes": {"a": null}}]))
+            .await,
+    )
+    .await;
+    assert_eq!(written["inserted"], 1, "{written}");
+    assert_eq!(app.count("SELECT count(*) FROM attributes").await, 0);
+}

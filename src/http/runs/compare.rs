@@ -18,10 +18,13 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
     /// Movers from this segment of `a` (stable id, or `noise`).
+    #[param(pattern = r"^(noise|[+-]?[0-9]{1,9})$")]
     pub from: Option<String>,
     /// Movers to this segment of `b` (stable id, or `noise`).
+    #[param(pattern = r"^(noise|[+-]?[0-9]{1,9})$")]
     pub to: Option<String>,
     /// Movers per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// The `next_after` of the previous page of movers.
     pub after: Option<String>,

@@ -293,7 +293,7 @@ pub struct TriggerParams {
     tag = "runs",
     params(
         ("id" = String, Path, description = "The segmentation's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries return the same run (1 to 255 visible ASCII characters)"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", max_length = 255, description = "Makes retries return the same run (1 to 255 visible ASCII characters)"),
         TriggerParams
     ),
     responses(
@@ -337,6 +337,7 @@ pub(super) async fn trigger_run(
 #[into_params(parameter_in = Query)]
 pub struct RunPageParams {
     /// Runs per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// The `next_before` of the previous page.
     pub before: Option<i64>,

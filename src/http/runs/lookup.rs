@@ -7,7 +7,7 @@ use crate::domain::run::ScoreKind;
 use crate::domain::run::{self as stored};
 use crate::error::Result;
 use crate::http::extract::Json;
-use crate::http::problem::{DatabaseErrors, Problem, SegmentationErrors};
+use crate::http::problem::{DatabaseErrors, JsonBodyErrors, Problem, SegmentationErrors};
 use crate::service::lookup::LookupCache;
 use crate::service::runs::{self as service, ScoreInput, ScoreValue};
 use crate::store::Pool;
@@ -98,6 +98,7 @@ pub(super) async fn customer_segment(
 #[schema(example = json!({"customers": [{"id": "prospect-1", "attributes": {"annual_income_k": 120, "spending_score": 85}}]}))]
 pub struct ScoreRequest {
     /// 1 to 10,000 customers.
+    #[schema(min_items = 1, max_items = 10000)]
     pub customers: Vec<ScoreCustomer>,
 }
 
@@ -108,7 +109,7 @@ pub struct ScoreCustomer {
     pub id: Option<String>,
     /// Attribute values by name; the model's features must be numbers (attributes it does
     /// not use are ignored).
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::http::schema::AttributeValues)]
     pub attributes: serde_json::Map<String, Value>,
 }
 
@@ -141,6 +142,7 @@ pub struct ScoreResponse {
         (status = 200, description = "Each customer's segment", body = ScoreResponse),
         (status = 409, description = "The segmentation has no active run", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A feature is missing or not a number; `errors` names each", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors,
         SegmentationErrors,
     )
 )]

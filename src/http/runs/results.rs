@@ -6,7 +6,7 @@ use super::page_limit;
 use crate::domain::RunId;
 use crate::domain::run::ScoreKind;
 use crate::domain::run::Segment;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::extract::Query;
 use crate::http::problem::{Problem, RunResultErrors};
 use crate::segmentation::profile;
@@ -216,13 +216,24 @@ pub(super) async fn run_elbow(pool: web::Data<Pool>, id: RunId) -> Result<web::J
 #[into_params(parameter_in = Query)]
 pub struct AssignmentParams {
     /// Only this segment: a stable segment id, or `noise`.
+    #[param(pattern = r"^(noise|[+-]?[0-9]{1,9})$")]
     pub segment: Option<String>,
     /// Rows per page, 1 to 10000 (default 100; JSON only).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// Start after this customer id: the `next_after` of the previous page (JSON only).
     pub after: Option<String>,
-    /// `json` or `csv`; overrides `Accept`.
-    pub format: Option<String>,
+    /// Overrides `Accept`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+}
+
+/// How assignments come: keyset-paged JSON or one CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -230,6 +241,7 @@ pub struct AssignmentParams {
 #[into_params(parameter_in = Query)]
 pub struct AssignmentExportParams {
     /// Only this segment: a stable segment id, or `noise`.
+    #[param(pattern = r"^(noise|[+-]?[0-9]{1,9})$")]
     pub segment: Option<String>,
 }
 
@@ -256,25 +268,18 @@ pub struct AssignmentPage {
     pub next_after: Option<String>,
 }
 
-fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool> {
+fn wants_csv(req: &HttpRequest, format: Option<ExportFormat>) -> bool {
     match format {
-        Some("csv") => return Ok(true),
-        Some("json") => return Ok(false),
-        Some(other) => {
-            return Err(Error::invalid(
-                "format",
-                format!("must be `json` or `csv`, got `{other}`"),
-            ));
-        }
+        Some(ExportFormat::Csv) => return true,
+        Some(ExportFormat::Json) => return false,
         None => {}
     }
-    Ok(req
-        .headers()
+    req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| {
             accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
-        }))
+        })
 }
 
 async fn assignments_csv(
@@ -354,7 +359,7 @@ pub(super) async fn run_assignments(
         .as_deref()
         .map(|s| service::parse_segment("segment", s))
         .transpose()?;
-    if wants_csv(&req, params.format.as_deref())? {
+    if wants_csv(&req, params.format) {
         return assignments_csv(&pool, id, segment).await;
     }
     let limit = page_limit(params.limit)?;

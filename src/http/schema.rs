@@ -1,0 +1,156 @@
+//! What the OpenAPI document says beyond the Rust types: the patterns the parsers enforce,
+//! the attribute maps' value types, and the one rule every text obeys (no NUL, which
+//! PostgreSQL text cannot hold). Generated clients and schemathesis read these, so a request
+//! valid by the document is one the server accepts.
+
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::{KnownFormat, OpenApi, RefOr};
+
+/// A customer id: 1 to 128 characters, no control characters, no white space at either end
+/// (`ExternalId::parse`).
+pub const CUSTOMER_ID: &str =
+    r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$";
+
+/// An attribute name: snake_case, starting with a letter, at most 63 characters
+/// (`AttributeName::parse`).
+pub const ATTRIBUTE_NAME: &str = r"^[a-z][a-z0-9_]{0,62}$";
+
+/// A segment id in a query: a stable id, or `noise`.
+pub const SEGMENT: &str = r"^(noise|[+-]?[0-9]{1,9})$";
+
+/// Text without NUL.
+pub const NO_NUL: &str = r"^[^\x00]*$";
+
+/// Attribute values by name: numbers, strings, booleans, or `null` to clear one.
+pub struct AttributeValues;
+
+impl utoipa::PartialSchema for AttributeValues {
+    fn schema() -> RefOr<Schema> {
+        let value = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(NO_NUL)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Null));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Attribute values by name (snake_case): numbers, strings, booleans, or `null`.",
+            ))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(ATTRIBUTE_NAME)),
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+                value.build().into(),
+            ))))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AttributeValues {}
+
+/// Gives every text of the document that has no pattern of its own the [`NO_NUL`] one:
+/// request fields, parameters and the answers alike (answers never hold NUL either).
+pub fn forbid_nul(doc: &mut OpenApi) {
+    if let Some(components) = doc.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            walk(schema);
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && let Some(schema) = parameter.schema.as_mut()
+                {
+                    never_null(schema);
+                    walk(schema);
+                }
+            }
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    if let RefOr::T(content) = content
+                        && let Some(schema) = content.schema.as_mut()
+                    {
+                        walk(schema);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A parameter is absent or a value, never `null`: an optional one's `["string", "null"]` is
+/// a `"string"`.
+fn never_null(schema: &mut RefOr<Schema>) {
+    use utoipa::openapi::schema::SchemaType;
+    if let RefOr::T(Schema::Object(object)) = schema
+        && let SchemaType::Array(types) = &object.schema_type
+    {
+        let kept: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
+        if let [only] = kept.as_slice() {
+            object.schema_type = SchemaType::Type(only.clone());
+        }
+    }
+}
+
+fn walk(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(object) => {
+            let is_text = matches!(
+                &object.schema_type,
+                utoipa::openapi::schema::SchemaType::Type(Type::String)
+            ) || matches!(&object.schema_type, utoipa::openapi::schema::SchemaType::Array(types) if types.contains(&Type::String));
+            let free_text = !matches!(
+                object.format,
+                Some(SchemaFormat::KnownFormat(
+                    KnownFormat::Binary
+                        | KnownFormat::Uuid
+                        | KnownFormat::DateTime
+                        | KnownFormat::Date
+                ))
+            );
+            if is_text && free_text && object.pattern.is_none() && object.enum_values.is_none() {
+                object.pattern = Some(NO_NUL.to_owned());
+            }
+            for property in object.properties.values_mut() {
+                walk(property);
+            }
+            if let Some(additional) = object.additional_properties.as_mut()
+                && let AdditionalProperties::RefOr(inner) = additional.as_mut()
+            {
+                walk(inner);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                walk(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(walk),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(walk),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(walk),
+        _ => {}
+    }
+}
