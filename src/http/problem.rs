@@ -169,7 +169,8 @@ pub fn rewrite_error_response<B: MessageBody + 'static>(
     ))
 }
 
-/// The problem+json answers an endpoint documents, by status and description.
+/// The problem+json answers an endpoint documents, by status and description; a 503 says
+/// when to retry.
 fn problems(answers: &[(u16, &str)]) -> ProblemResponses {
     answers
         .iter()
@@ -177,10 +178,20 @@ fn problems(answers: &[(u16, &str)]) -> ProblemResponses {
             let content = utoipa::openapi::ContentBuilder::new()
                 .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
                 .build();
-            let response = utoipa::openapi::ResponseBuilder::new()
+            let mut response = utoipa::openapi::ResponseBuilder::new()
                 .description(description)
-                .content("application/problem+json", content)
-                .build();
+                .content("application/problem+json", content);
+            if status == 503 {
+                let seconds = utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer),
+                    ))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build();
+                response = response.header("Retry-After", seconds);
+            }
+            let response = response.build();
             (status.to_string(), response.into())
         })
         .collect()

@@ -114,7 +114,8 @@ pub struct SegmentationList {
     tag = "segmentations",
     request_body = CreateSegmentation,
     responses(
-        (status = 201, description = "Created; `Location` names it", body = Segmentation),
+        (status = 201, description = "Created; `Location` names it", body = Segmentation,
+            headers(("Location" = String, description = "The segmentation: `/v1/segmentations/{id}`"))),
         (status = 409, description = "A segmentation with this name exists", body = Problem, content_type = "application/problem+json"),
         JsonBodyErrors,
         (status = 422, description = "Invalid configuration; `errors` names each field", body = Problem, content_type = "application/problem+json"),

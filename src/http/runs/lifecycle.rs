@@ -297,8 +297,13 @@ pub struct TriggerParams {
         TriggerParams
     ),
     responses(
-        (status = 202, description = "Queued (or, for a retried `Idempotency-Key`, the run it created; then `Idempotent-Replayed: true`); `Location` names the run", body = Run),
-        (status = 409, description = "A run of this segmentation is queued or running; `run` and `Location` name it", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Queued (or, for a retried `Idempotency-Key`, the run it created; then `Idempotent-Replayed: true`); `Location` names the run", body = Run,
+            headers(
+                ("Location" = String, description = "The run: `/v1/runs/{id}`"),
+                ("Idempotent-Replayed" = String, description = "`true` when a retried `Idempotency-Key` returned the run its first call created")
+            )),
+        (status = 409, description = "A run of this segmentation is queued or running; `run` and `Location` name it", body = Problem, content_type = "application/problem+json",
+            headers(("Location" = String, description = "The pending run"))),
         (status = 422, description = "Invalid `Idempotency-Key` or `queue`", body = Problem, content_type = "application/problem+json"),
         SegmentationErrors,
     )
