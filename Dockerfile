@@ -26,7 +26,7 @@ COPY --from=build /src/target/release/segstore /usr/local/bin/segstore
 USER segstore:segstore
 ENV SEGSTORE_BIND=0.0.0.0:8080 \
     SEGSTORE_LOG_FORMAT=json
-EXPOSE 8080
+EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["segstore"]

@@ -61,6 +61,9 @@ pub struct ServeSettings {
     /// Attributes the catalogue may hold; a write that would add more is refused.
     #[arg(long, env = "SEGSTORE_MAX_ATTRIBUTES", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_attributes: u32,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (off when unset).
+    #[arg(long, env = "SEGSTORE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SEGSTORE_HTTP_WORKERS")]
     pub http_workers: Option<usize>,

@@ -37,7 +37,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let served = async {
                 db.migrate().await?;
                 let app = Application::build(&settings, db.pool.clone())?;
-                tracing::info!(bind = %settings.bind, port = app.port(), "serving");
+                tracing::info!(bind = %settings.bind, port = app.port(),
+                    metrics_port = app.metrics_port(), "serving");
                 app.run_until_stopped().await?;
                 tracing::info!("stopped");
                 anyhow::Ok(())

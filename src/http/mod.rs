@@ -168,7 +168,9 @@ pub fn app(
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
-                log_request(res.status(), started.elapsed());
+                let elapsed = started.elapsed();
+                log_request(res.status(), elapsed);
+                record_request(&res, elapsed);
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                     res.headers_mut()
                         .insert(header::HeaderName::from_static("x-request-id"), id);
@@ -195,6 +197,22 @@ fn log_request(status: actix_web::http::StatusCode, elapsed: std::time::Duration
     } else {
         tracing::debug!(status, elapsed_ms, "request");
     }
+}
+
+/// The request in the metrics, by route template (`/v1/runs/{id}`: bounded cardinality).
+fn record_request<B>(res: &ServiceResponse<B>, elapsed: std::time::Duration) {
+    let request = res.request();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("segstore_http_requests_total",
+        "route" => route.clone(), "method" => method.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("segstore_http_request_duration_seconds",
+        "route" => route, "method" => method)
+    .record(elapsed.as_secs_f64());
 }
 
 /// The documented paths and their methods: tells a wrong method (405) from an unknown path (404).

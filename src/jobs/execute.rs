@@ -163,6 +163,14 @@ impl Worker {
         heartbeat.abort();
         release_freed_memory();
         let seconds = started.elapsed().as_secs_f64();
+        let ended = match &outcome {
+            Ok(()) => "succeeded",
+            Err(Stop::Failed { .. }) => "failed",
+            Err(Stop::Cancelled) => "cancelled",
+            Err(Stop::LeaseLost) => "lease_lost",
+            Err(Stop::ShuttingDown) => "released",
+        };
+        metrics::counter!("segstore_runs_total", "outcome" => ended).increment(1);
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(seconds, "run succeeded");
@@ -312,6 +320,10 @@ impl Worker {
         missing: FeatureCounts,
         timings: Timings,
     ) -> Result<(), Stop> {
+        for phase in &timings.0 {
+            metrics::histogram!("segstore_run_phase_duration_seconds", "phase" => phase.phase.clone())
+                .record(phase.ms / 1e3);
+        }
         let mut tx = store::begin(&self.pool).await?;
         let (auto_activate, previous) = match results::lock(&mut tx, run, &self.name).await? {
             Lock::LeaseLost => return Err(Stop::LeaseLost),

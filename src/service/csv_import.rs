@@ -134,6 +134,8 @@ async fn import_body(
     copy.end(fed, &mut writer.encoder).await?;
     let merged = staging::merge(&mut tx, &writer.encoder).await?;
     crate::store::commit(tx).await?;
+    metrics::counter!("segstore_rows_imported_total", "kind" => "customers")
+        .increment(merged.received);
 
     let columns = writer
         .layout

@@ -87,6 +87,8 @@ async fn upsert_batch(
         .await
         .map_err(|e| rename_duplicate_lines(e.into()))?;
     crate::store::commit(tx).await?;
+    metrics::counter!("segstore_rows_imported_total", "kind" => "customers")
+        .increment(merged.received);
     Ok(WriteOutcome {
         received: merged.received,
         inserted: merged.inserted,

@@ -122,6 +122,7 @@ impl LookupCache {
         if let Some(RunEntry::Ready { data, .. }) = inner.runs.remove(&run_id) {
             inner.bytes -= data.bytes();
         }
+        metrics::gauge!("segstore_lookup_cache_bytes").set(inner.bytes as f64);
     }
 
     /// The segmentation's record: cached; or, when older than `ttl`, the cached one while a
@@ -189,11 +190,16 @@ impl LookupCache {
         match inner.runs.get_mut(&run_id) {
             Some(RunEntry::Ready { data, used }) => {
                 *used = tick;
+                metrics::counter!("segstore_lookup_cache_hits_total").increment(1);
                 return Some(data.clone());
             }
-            Some(RunEntry::Loading) => return None,
+            Some(RunEntry::Loading) => {
+                metrics::counter!("segstore_lookup_cache_misses_total").increment(1);
+                return None;
+            }
             None => {}
         }
+        metrics::counter!("segstore_lookup_cache_misses_total").increment(1);
         inner.runs.insert(run_id, RunEntry::Loading);
         drop(inner);
         let cache = self.clone();
@@ -246,6 +252,7 @@ impl LookupCache {
         inner.tick += 1;
         let used = inner.tick;
         inner.bytes += size;
+        metrics::gauge!("segstore_lookup_cache_bytes").set(inner.bytes as f64);
         inner.runs.insert(
             run_id,
             RunEntry::Ready {

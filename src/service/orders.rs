@@ -167,6 +167,8 @@ async fn import_body(
         .await?
         .map_err(duplicates_error)?;
     crate::store::commit(tx).await?;
+    metrics::counter!("segstore_rows_imported_total", "kind" => "order_lines")
+        .increment(stager.encoder.rows());
     Ok(stager.outcome)
 }
 
@@ -329,5 +331,7 @@ async fn upsert_batch(pool: &Pool, batch: Vec<OrderInput>) -> Result<OrderMerge>
         .await?
         .map_err(duplicates_error)?;
     crate::store::commit(tx).await?;
+    metrics::counter!("segstore_rows_imported_total", "kind" => "order_lines")
+        .increment(stager.encoder.rows());
     Ok(merged)
 }

@@ -1,6 +1,7 @@
 //! Building the application: the database (given or embedded), migrations, the HTTP server.
 
 pub mod embedded_pg;
+pub mod metrics;
 
 use crate::config::{DatabaseSettings, ServeSettings};
 use crate::http::{self, ApiSettings};
@@ -87,6 +88,8 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     jobs: Jobs,
+    /// The metrics server and its port, when `--metrics-bind` asks for one.
+    metrics: Option<(actix_web::dev::Server, u16)>,
 }
 
 impl Application {
@@ -105,7 +108,18 @@ impl Application {
                 max_attributes: settings.max_attributes as usize,
             },
         };
-        Self::on_listener(
+        // Before the app: every metric is recorded from the first request on.
+        let metrics = match &settings.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)
+                    .with_context(|| format!("binding the metrics listener {bind}"))?;
+                let port = listener.local_addr()?.port();
+                let handle = metrics::install()?;
+                Some((metrics::server(listener, handle, pool.clone())?, port))
+            }
+            None => None,
+        };
+        let mut app = Self::on_listener(
             listener,
             api,
             settings.http_workers,
@@ -113,7 +127,14 @@ impl Application {
             pool,
             settings.jobs.settings(),
             settings.jobs.lookup_settings(),
-        )
+        )?;
+        app.metrics = metrics;
+        Ok(app)
+    }
+
+    /// The metrics server's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn on_listener(
@@ -141,6 +162,7 @@ impl Application {
             port,
             server: server.run(),
             jobs,
+            metrics: None,
         })
     }
 
@@ -152,6 +174,11 @@ impl Application {
     /// workers. The workers are told at the signal, not after the requests drain: a run in
     /// progress goes back to the queue at once instead of training on through the drain.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let server = self.server;
         tokio::pin!(server);
         let served = tokio::select! {
@@ -163,6 +190,9 @@ impl Application {
             }
         };
         self.jobs.shutdown().await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         served
     }
 

@@ -34,13 +34,26 @@ pub async fn ping(pool: &Pool, within: std::time::Duration) -> Result<()> {
 
 /// Begins a transaction.
 pub async fn begin(pool: &Pool) -> Result<Tx> {
-    Ok(pool.begin().await?)
+    acquired(pool.begin()).await
+}
+
+/// Waits for a connection (and its `BEGIN`), measured: the pool's pressure shows in
+/// `segstore_db_pool_waiting` and `segstore_db_pool_acquire_duration_seconds`.
+async fn acquired(begin: impl std::future::Future<Output = sqlx::Result<Tx>>) -> Result<Tx> {
+    let waiting = metrics::gauge!("segstore_db_pool_waiting");
+    waiting.increment(1.0);
+    let started = std::time::Instant::now();
+    let tx = begin.await;
+    waiting.decrement(1.0);
+    metrics::histogram!("segstore_db_pool_acquire_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    Ok(tx?)
 }
 
 /// Begins the read-only `REPEATABLE READ` transaction a snapshot is read in: every query in
 /// it sees the database as of its first one.
 pub async fn begin_snapshot(pool: &Pool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
+    let mut tx = acquired(pool.begin()).await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;

@@ -401,6 +401,17 @@ pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uu
 
 /// Gives a run back to the queue (its worker is shutting down).
 #[tracing::instrument(level = "debug", skip(db))]
+/// Runs queued and running now.
+pub async fn pending_counts(db: impl PgExecutor<'_>) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'queued'),
+                count(*) FILTER (WHERE status = 'running')
+         FROM runs WHERE status IN ('queued', 'running')",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', worker = NULL, lease_until = NULL, phase = 'queued',

@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 20] = [
+const SETTINGS: [(&str, &str, Option<&str>); 21] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -46,6 +46,7 @@ const SETTINGS: [(&str, &str, Option<&str>); 20] = [
         Some("4194304"),
     ),
     ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", Some("512")),
+    ("--metrics-bind", "SEGSTORE_METRICS_BIND", None),
     ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
     (
         "--shutdown-timeout",

@@ -17,6 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_segstore");
 pub struct Served {
     child: Child,
     pub base: String,
+    /// `http://127.0.0.1:{port}` of the metrics listener, when one was asked for.
+    pub metrics: Option<String>,
     pub lines: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -55,18 +57,22 @@ pub async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Served {
             if value["message"] == "serving"
                 && let Some(tx) = port_tx.take()
             {
-                let _ = tx.send(value["port"].as_u64().unwrap());
+                let _ = tx.send((
+                    value["port"].as_u64().unwrap(),
+                    value["metrics_port"].as_u64(),
+                ));
             }
             kept.lock().unwrap().push(value);
         }
     });
-    let port = tokio::time::timeout(Duration::from_secs(60), port_rx)
+    let (port, metrics_port) = tokio::time::timeout(Duration::from_secs(60), port_rx)
         .await
         .expect("the server logs `serving` with its port")
         .unwrap();
     Served {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        metrics: metrics_port.map(|p| format!("http://127.0.0.1:{p}")),
         lines,
     }
 }

@@ -460,3 +460,165 @@ async fn clearing_an_unknown_attribute_is_a_no_op() {
     assert_eq!(written["inserted"], 1, "{written}");
     assert_eq!(app.count("SELECT count(*) FROM attributes").await, 0);
 }
+
+/// Prometheus' text format, as a scraper reads it: `name{labels} value` per sample.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("a sample is `series value`");
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number: {l}"));
+            (series.to_owned(), value)
+        })
+        .collect()
+}
+
+fn sample(all: &[(String, f64)], series: &str) -> f64 {
+    all.iter()
+        .find(|(s, _)| s == series)
+        .unwrap_or_else(|| panic!("no sample {series}"))
+        .1
+}
+
+/// `GET /metrics` on its own listener: requests by route template and status, latency
+/// histograms, runs and their phases, the queue, the lookup cache, the pool, rows imported.
+#[tokio::test]
+async fn metrics_are_scraped_from_their_own_listener() {
+    let db = empty_database().await;
+    let served = crate::process::serve_with(
+        &db.url,
+        &[
+            ("SEGSTORE_METRICS_BIND", "127.0.0.1:0"),
+            ("SEGSTORE_RUN_POLL_MS", "50"),
+        ],
+    )
+    .await;
+    let (base, metrics) = (
+        &served.base,
+        served.metrics.clone().expect("a metrics port"),
+    );
+    let client = reqwest::Client::new();
+    let mall = std::fs::read(MALL_CSV).unwrap();
+    assert_eq!(
+        post(base, "/v1/customers/import", "text/csv", mall).await,
+        200
+    );
+    let seg: serde_json::Value = client
+        .post(format!("{base}/v1/segmentations"))
+        .json(
+            &json!({"name": "m", "config": {"features": ["annual_income_k", "spending_score"],
+            "algorithm": {"type": "kmeans", "k": 5}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seg = seg["id"].as_str().unwrap();
+    let run: serde_json::Value = client
+        .post(format!("{base}/v1/segmentations/{seg}/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = run["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r: serde_json::Value = client
+            .get(format!("{base}/v1/runs/{run}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["status"] == "succeeded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Lookups: the first may miss while the run loads into the cache; later ones hit.
+    for _ in 0..20 {
+        let r = client
+            .get(format!("{base}/v1/segmentations/{seg}/customers/0001"))
+            .send()
+            .await;
+        assert_eq!(r.unwrap().status(), 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        client
+            .get(format!("{base}/v1/customers/nobody"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Not on the API's port.
+    assert_eq!(
+        client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let scraped = client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = scraped.text().await.unwrap();
+    let all = samples(&text);
+    let lookups = r#"segstore_http_requests_total{route="/v1/segmentations/{id}/customers/{customer_id}",method="GET",status="200"}"#;
+    assert_eq!(sample(&all, lookups), 20.0, "{text}");
+    let missing =
+        r#"segstore_http_requests_total{route="/v1/customers/{id}",method="GET",status="404"}"#;
+    assert_eq!(sample(&all, missing), 1.0);
+    let count = r#"segstore_http_request_duration_seconds_count{route="/v1/segmentations/{id}/customers/{customer_id}",method="GET"}"#;
+    assert_eq!(sample(&all, count), 20.0);
+    assert!(text.contains(r#"segstore_http_request_duration_seconds_bucket{route="/v1/customers/import",method="POST",le="0.005"}"#), "{text}");
+    assert_eq!(
+        sample(&all, r#"segstore_runs_total{outcome="succeeded"}"#),
+        1.0
+    );
+    assert_eq!(sample(&all, r#"segstore_runs{status="queued"}"#), 0.0);
+    assert_eq!(
+        sample(
+            &all,
+            r#"segstore_run_phase_duration_seconds_count{phase="train"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&all, r#"segstore_rows_imported_total{kind="customers"}"#),
+        200.0
+    );
+    let hits = sample(&all, "segstore_lookup_cache_hits_total");
+    let misses = sample(&all, "segstore_lookup_cache_misses_total");
+    assert_eq!(hits + misses, 20.0);
+    assert!(hits >= 15.0, "{hits} hits");
+    assert!(sample(&all, "segstore_lookup_cache_bytes") > 0.0);
+    assert_eq!(
+        sample(&all, r#"segstore_db_pool_connections{state="max"}"#),
+        16.0
+    );
+    assert!(sample(&all, "segstore_db_pool_acquire_duration_seconds_count") > 0.0);
+    assert_eq!(sample(&all, "segstore_db_pool_waiting"), 0.0);
+}
