@@ -85,6 +85,9 @@ async fn train(
     Ok((columns, result))
 }
 
+/// How often a worker tries to give back a run a database fault interrupted.
+const FAULT_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Share of the whole run done when the engine reports `fraction` of its own work.
 const TRAIN_FROM: f64 = 0.15;
 const TRAIN_TO: f64 = 0.85;
@@ -95,9 +98,19 @@ impl Worker {
         let lease = self.settings.lease.as_secs_f64();
         // Stopped when told so, or when the `Jobs` handle is gone.
         let stop = |rx: &watch::Receiver<bool>| *rx.borrow() || rx.has_changed().is_err();
+        let mut identity: Option<runs::WorkerIdentity> = None;
         loop {
             if stop(&stopped) {
                 break;
+            }
+            // No run is claimed without the identity lock that tells other replicas this
+            // worker lives (lost with its session when PostgreSQL restarts: taken again).
+            if !self.hold_identity(&mut identity).await {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.poll) => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
             }
             if let Err(e) = self.housekeeping().await {
                 tracing::warn!(worker = %self.name, error = %e, "run housekeeping failed");
@@ -120,6 +133,56 @@ impl Worker {
             }
         }
         tracing::info!(worker = %self.name, "run worker stopped");
+    }
+
+    /// Whether this worker holds its identity lock, taking it when it does not.
+    async fn hold_identity(&self, identity: &mut Option<runs::WorkerIdentity>) -> bool {
+        if let Some(held) = identity.as_mut()
+            && held.alive().await
+        {
+            return true;
+        }
+        *identity = match runs::WorkerIdentity::take(&self.pool, &self.name).await {
+            Ok(Some(held)) => Some(held),
+            Ok(None) => {
+                tracing::warn!(worker = %self.name, "the worker's identity lock is held by an older session");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(worker = %self.name, error = %e, "taking the worker's identity lock failed");
+                None
+            }
+        };
+        identity.is_some()
+    }
+
+    /// Gives a run a database fault interrupted back to the queue, once the database answers
+    /// again (or until the lease would have lapsed: then any replica recovers it).
+    async fn release_after_fault(
+        &self,
+        run_id: uuid::Uuid,
+        fault: &str,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<(), store::Error> {
+        let deadline = Instant::now() + self.settings.lease;
+        loop {
+            match runs::release(
+                &self.pool,
+                run_id,
+                &self.name,
+                runs::Release::DatabaseFault(fault),
+            )
+            .await
+            {
+                Err(e) if e.is_unavailable() && Instant::now() < deadline => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(FAULT_RETRY) => {}
+                        _ = stopped.changed() => return Err(e),
+                    }
+                }
+                done => return done.map(drop),
+            }
+        }
     }
 
     /// Re-queues (or fails) runs of dead workers, and queues scheduled runs that are due.
@@ -168,6 +231,7 @@ impl Worker {
             Err(Stop::Failed { .. }) => "failed",
             Err(Stop::Cancelled) => "cancelled",
             Err(Stop::LeaseLost) => "lease_lost",
+            Err(Stop::DatabaseFault(_)) => "database_fault",
             Err(Stop::ShuttingDown) => "released",
         };
         metrics::counter!("segstore_runs_total", "outcome" => ended).increment(1);
@@ -200,9 +264,13 @@ impl Worker {
             }
             Err(Stop::ShuttingDown) => {
                 tracing::info!("shutting down: the run goes back to the queue");
-                runs::release(&self.pool, run_id, &self.name)
+                runs::release(&self.pool, run_id, &self.name, runs::Release::ShuttingDown)
                     .await
                     .map(drop)
+            }
+            Err(Stop::DatabaseFault(fault)) => {
+                tracing::warn!(%fault, "a database fault interrupted the run: it goes back to the queue");
+                self.release_after_fault(run_id, &fault, stopped).await
             }
         };
         if let Err(e) = recorded {

@@ -11,6 +11,8 @@ pub(super) enum Stop {
         message: String,
     },
     Cancelled,
+    /// The database failed under the run (an outage, a restart): it goes back to the queue.
+    DatabaseFault(String),
     /// Another worker owns the run now (our lease lapsed and it was recovered).
     LeaseLost,
     ShuttingDown,
@@ -18,6 +20,9 @@ pub(super) enum Stop {
 
 impl From<store::Error> for Stop {
     fn from(e: store::Error) -> Self {
+        if e.is_unavailable() {
+            return Stop::DatabaseFault(e.to_string());
+        }
         Stop::Failed {
             kind: FailureKind::Database,
             message: format!("database error: {e}"),

@@ -240,6 +240,14 @@ impl EmbeddedPostgres {
             .database(database)
     }
 
+    /// A `DATABASE_URL` for a database of this cluster (over its Unix socket).
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@localhost:{PORT}/{database}?host={}",
+            self.socket_dir.display()
+        )
+    }
+
     /// Stops the server if this process started it.
     pub fn stop(&self) {
         if !self.started {

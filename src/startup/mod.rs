@@ -17,6 +17,15 @@ use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Every connection's session: named in `pg_stat_activity`, and checked by PostgreSQL every
+/// second while a statement runs, so that the statements of a killed process (a `MERGE` of an
+/// import, holding its locks) end within a second instead of running on.
+pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .application_name("segstore")
+        .options([("client_connection_check_interval", "1000")])
+}
+
 /// How the server pools its connections (the tests build theirs the same way).
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
@@ -56,8 +65,8 @@ impl Database {
                 (embedded.connect_options("segstore"), Some(embedded))
             }
         };
-        let options =
-            options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
+        let options = session_options(options)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
         let pool = pool_options(settings.db_max_connections)
             .connect_with(options)
             .await

@@ -260,7 +260,8 @@ pub async fn lock_held(
     .map_err(Into::into)
 }
 
-/// Runs whose lease lapsed: re-queued (attempts left) or failed, with the reason noted.
+/// Runs whose lease lapsed, or whose worker is gone (its identity lock is free): re-queued
+/// (attempts left) or failed, with the reason noted.
 /// Returns the ids and their new status.
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn recover_expired(
@@ -270,15 +271,23 @@ pub async fn recover_expired(
     sqlx::query_as(
         "WITH lapsed AS (
              SELECT run_id FROM runs
-             WHERE status = 'running' AND lease_until < now()
+             WHERE status = 'running'
+               AND (lease_until < now()
+                    -- The worker's identity lock is free: its session, so its process, ended.
+                    OR (worker IS NOT NULL AND pg_try_advisory_xact_lock(
+                            hashtextextended('segstore-worker:' || worker, 0))))
              FOR UPDATE SKIP LOCKED
          )
          UPDATE runs r SET
              status = CASE WHEN r.attempts < $1 THEN 'queued' ELSE 'failed' END,
              events = r.events || jsonb_build_array(jsonb_build_object(
-                 'at', now(), 'event', 'lease expired',
-                 'detail', format('worker %s stopped renewing its lease (last heartbeat %s) during %s; %s',
-                                  r.worker, r.heartbeat_at, r.phase,
+                 'at', now(),
+                 'event', CASE WHEN r.lease_until < now() THEN 'lease expired' ELSE 'worker gone' END,
+                 'detail', format('worker %s %s (last heartbeat %s) during %s; %s',
+                                  r.worker,
+                                  CASE WHEN r.lease_until < now() THEN 'stopped renewing its lease'
+                                       ELSE 'is gone: its database session ended' END,
+                                  r.heartbeat_at, r.phase,
                                   CASE WHEN r.attempts < $1 THEN 're-queued'
                                        ELSE 'no attempts left' END))),
              error = CASE WHEN r.attempts < $1 THEN NULL ELSE jsonb_build_object(
@@ -412,20 +421,70 @@ pub async fn pending_counts(db: impl PgExecutor<'_>) -> Result<(i64, i64)> {
     .await?)
 }
 
-pub async fn release(db: impl PgExecutor<'_>, run_id: Uuid, worker: &str) -> Result<bool> {
+/// Why a worker gives its run back to the queue.
+#[derive(Debug, Clone, Copy)]
+pub enum Release<'a> {
+    /// The process is stopping.
+    ShuttingDown,
+    /// A database fault (an outage, a restart) interrupted the run; it is retried.
+    DatabaseFault(&'a str),
+}
+
+pub async fn release(
+    db: impl PgExecutor<'_>,
+    run_id: Uuid,
+    worker: &str,
+    why: Release<'_>,
+) -> Result<bool> {
+    let (event, detail) = match why {
+        Release::ShuttingDown => ("released", "shut down".to_owned()),
+        Release::DatabaseFault(error) => ("database fault", format!("met `{error}`")),
+    };
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', worker = NULL, lease_until = NULL, phase = 'queued',
                 progress = 0,
                 events = events || jsonb_build_array(jsonb_build_object(
-                    'at', now(), 'event', 'released',
-                    'detail', format('worker %s shut down during %s; re-queued', worker, phase)))
+                    'at', now(), 'event', $3::text,
+                    'detail', format('worker %s %s during %s; re-queued', worker, $4::text, phase)))
          WHERE run_id = $1 AND worker = $2 AND status = 'running'",
     )
     .bind(run_id)
     .bind(worker)
+    .bind(event)
+    .bind(detail)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A worker's identity in PostgreSQL: a session-level advisory lock on its name, held on a
+/// connection of its own (outside the pool) for as long as the worker lives. When the process
+/// dies, the session ends and the lock with it: any replica then sees at once that the runs
+/// that worker holds are orphaned (see [`recover_expired`]), without waiting for the lease.
+pub struct WorkerIdentity(sqlx::PgConnection);
+
+/// The advisory lock key of a worker's name.
+const WORKER_LOCK: &str = "hashtextextended('segstore-worker:' || $1, 0)";
+
+impl WorkerIdentity {
+    /// Connects and takes the worker's lock; `None` while another session holds it.
+    pub async fn take(pool: &super::Pool, worker: &str) -> Result<Option<Self>> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+        let held: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_try_advisory_lock({WORKER_LOCK})"
+        )))
+        .bind(worker)
+        .fetch_one(&mut conn)
+        .await?;
+        Ok(held.then_some(Self(conn)))
+    }
+
+    /// Whether the session, and so the lock, is still there.
+    pub async fn alive(&mut self) -> bool {
+        use sqlx::Connection;
+        self.0.ping().await.is_ok()
+    }
 }
 
 /// Runs of the segmentation with stored assignments beyond the newest `keep`, never the

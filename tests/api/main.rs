@@ -12,6 +12,7 @@ mod dashboard;
 mod docker;
 mod errors;
 mod examples;
+mod faults;
 mod health;
 mod helpers;
 mod import;

@@ -77,6 +77,14 @@ pub async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Served {
     }
 }
 
+impl Served {
+    /// Kills the process with SIGKILL and waits for it.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("the server is running");
+        self.child.wait().await.unwrap();
+    }
+}
+
 /// Imports a customer CSV; asserts the 200.
 async fn import(client: &Client, base: &str, csv: impl Into<reqwest::Body>) {
     let response = client
@@ -212,7 +220,7 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(state, "queued");
+    assert_eq!(state, "queued", "{events}");
     let last = events.as_array().unwrap().last().unwrap();
     assert_eq!(last["event"], "released", "{events}");
     let lines = served.lines.lock().unwrap().clone();
