@@ -37,7 +37,8 @@ t1=$(now)
 copy_s=$(secs "$t0" "$t1")
 
 # 2. The API import.
-"$BIN" --log warn serve --database-url "$DB_URL" --bind "127.0.0.1:$PORT" &
+# SERVE_ARGS="--metrics-bind 127.0.0.1:0" measures with the metrics on.
+"$BIN" --log warn serve --database-url "$DB_URL" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

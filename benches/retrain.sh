@@ -43,7 +43,8 @@ hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 
 # The server talks to PostgreSQL over loopback: no TLS (sslmode=prefer would encrypt every
 # round trip of the lookup path for nothing).
-"$BIN" --log warn serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" &
+# SERVE_ARGS="--metrics-bind 127.0.0.1:0" measures with the metrics on.
+"$BIN" --log warn serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done

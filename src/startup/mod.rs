@@ -124,6 +124,7 @@ impl Application {
                     .with_context(|| format!("binding the metrics listener {bind}"))?;
                 let port = listener.local_addr()?.port();
                 let handle = metrics::install()?;
+                http::record_requests();
                 Some((metrics::server(listener, handle, pool.clone())?, port))
             }
             None => None,

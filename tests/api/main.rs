@@ -16,6 +16,7 @@ mod faults;
 mod health;
 mod helpers;
 mod import;
+mod observability;
 mod openapi;
 mod orders;
 mod process;
