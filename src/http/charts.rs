@@ -159,6 +159,9 @@ pub struct RunSample {
 
 /// The run's chart sample as JSON: at most 20,000 customers drawn at training time (seeded,
 /// so the same run always answers the same), each with its segment and values.
+///
+/// For front ends that draw their own charts; any prefix of the sample is itself a random
+/// sample.
 #[utoipa::path(
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), SampleParams),
@@ -209,6 +212,8 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
 /// Customers coloured by segment, the segment centres marked: two of the run's features,
 /// or its first two principal components. Above 20,000 customers a seeded sample is drawn,
 /// and the chart says so.
+///
+/// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ScatterParams),
@@ -239,6 +244,9 @@ async fn scatter_chart(
 }
 
 /// The elbow plot: inertia per k with the chosen k marked, silhouette on a second axis.
+///
+/// Only for runs that chose k (`k: auto`). SVG, or PNG with `Accept: image/png` or
+/// `?format=png`.
 #[utoipa::path(
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ChartParams),
@@ -267,6 +275,8 @@ async fn elbow_chart(
 
 /// Segment sizes (bars) and the profile heat map: each segment's lift per feature, in
 /// standard deviations.
+///
+/// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ChartParams),
@@ -294,6 +304,8 @@ async fn segments_chart(
 
 /// How customers moved between two runs of one segmentation: the transition matrix as a
 /// heat map (rows: the first run's segments, columns: the second's).
+///
+/// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
     tag = "charts",
     params(

@@ -328,6 +328,8 @@ impl From<Customer> for CustomerView {
 }
 
 /// One customer.
+///
+/// Its attribute values by name, with when it was created and last changed.
 #[utoipa::path(
     tag = "customers",
     params(("id" = String, Path, description = "The CRM's customer id", example = "0001")),
@@ -346,6 +348,8 @@ async fn get_customer(
 }
 
 /// Delete one customer.
+///
+/// Its attribute values and order lines go with it; past runs keep their assignments.
 #[utoipa::path(
     tag = "customers",
     params(("id" = String, Path, description = "The CRM's customer id", example = "0001")),
@@ -384,6 +388,9 @@ pub struct CustomerPage {
 }
 
 /// List customers, page by page.
+///
+/// Keyset pagination by customer id (byte order): pass `next_after` as `after` for the next
+/// page. Stable while customers are added.
 #[utoipa::path(
     tag = "customers",
     params(PageParams),

@@ -15,6 +15,9 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
+///
+/// No dependency is checked: an orchestrator restarts the process when this fails. Never needs
+/// a key.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/healthz")]
 async fn healthz() -> web::Json<Health> {
@@ -22,6 +25,9 @@ async fn healthz() -> web::Json<Health> {
 }
 
 /// Readiness: the database answers within two seconds.
+///
+/// 503 (problem+json, `Retry-After`) while PostgreSQL is down or slow: take the replica out of
+/// rotation, not down.
 #[utoipa::path(
     tag = "operations",
     responses(

@@ -228,6 +228,10 @@ pub struct OrderBatch {
 }
 
 /// Upsert a batch of order lines (all or nothing).
+///
+/// Each line is its order id plus its line number (given, or its position among the order's
+/// lines in the batch): sending a line again updates it. Customers not yet stored are created
+/// (id only). A bad line writes nothing; `errors` names each.
 #[utoipa::path(
     tag = "orders",
     request_body = OrderBatch,

@@ -143,6 +143,8 @@ async fn create_segmentation(
 }
 
 /// List segmentations.
+///
+/// With each one's configuration, version and active run.
 #[utoipa::path(
     tag = "segmentations",
     responses(
@@ -161,6 +163,8 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
 }
 
 /// One segmentation.
+///
+/// Its configuration, version, schedule and active run.
 #[utoipa::path(
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
@@ -179,6 +183,9 @@ async fn get_segmentation(
 }
 
 /// Change a segmentation.
+///
+/// Absent fields keep their values; a changed `config` is a new version, trained by the next
+/// run. `schedule: null` stops the schedule.
 #[utoipa::path(
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
@@ -209,6 +216,8 @@ async fn update_segmentation(
 }
 
 /// Delete a segmentation.
+///
+/// Its runs, their assignments and profiles go with it.
 #[utoipa::path(
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),

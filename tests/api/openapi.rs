@@ -62,3 +62,24 @@ async fn the_served_spec_is_the_committed_one_and_docs_work_offline() {
         .unwrap();
     assert_eq!(redirect.headers()["location"], "/docs/");
 }
+
+/// Generated clients turn the summary into a method's first line and the description into
+/// its documentation: every operation has both.
+#[test]
+fn every_operation_has_a_summary_and_a_description() {
+    let doc = serde_json::to_value(segstore::http::openapi()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for field in ["summary", "description", "operationId"] {
+                if operation[field]
+                    .as_str()
+                    .is_none_or(|s| s.trim().is_empty())
+                {
+                    missing.push(format!("{method} {path}: {field}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

@@ -67,6 +67,9 @@ pub struct Comparison {
 }
 
 /// Compare two runs of a segmentation: transition matrix, Adjusted Rand Index, movers.
+///
+/// Segments are matched by stable id. `from`/`to` filter the movers, which are keyset-paged
+/// like customers.
 #[utoipa::path(
     tag = "runs",
     params(

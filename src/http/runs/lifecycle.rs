@@ -358,6 +358,9 @@ pub struct RunList {
 }
 
 /// List a segmentation's runs, newest first.
+///
+/// Keyset-paged: pass `next_before` as `before` for the next, older page. Each run as
+/// `GET /v1/runs/{id}` shows it.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The segmentation's id"), RunPageParams),
@@ -386,6 +389,9 @@ pub(super) async fn list_runs(
 }
 
 /// One run: status, progress, timings, parameters, counts, k and metrics, or its error.
+///
+/// Poll it after a trigger: `status` moves from `queued` through `running` to `succeeded`,
+/// `failed` or `cancelled`; `matching` and `fit` are `null` until it succeeds.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
@@ -401,6 +407,8 @@ pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Jso
 }
 
 /// Cancel a run: a queued one at once, a running one at its next phase boundary.
+///
+/// Nothing of a cancelled run is written. 409 for a run that has already ended.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
@@ -418,6 +426,9 @@ pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpR
 }
 
 /// Make a succeeded run the active one (when auto-activation is off, or to roll back).
+///
+/// Lookups, exports and scoring read the active run from the commit on; 409 for a run that has
+/// not succeeded.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),

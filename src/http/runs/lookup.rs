@@ -57,6 +57,9 @@ fn run_segment(h: stored::HistoryEntry) -> CustomerRunSegment {
 }
 
 /// A customer's current segment (the hot path CRMs call per customer), with its history.
+///
+/// Answered from the replica's memory once the run is cached; `history` lists the customer's
+/// segment in every run that kept its assignments.
 #[utoipa::path(
     tag = "runs",
     params(
@@ -134,6 +137,9 @@ pub struct ScoreResponse {
 }
 
 /// Assign customers with the active model, without storing them.
+///
+/// The values must cover the model's features; each customer gets the segment the active run
+/// would give it, with its distance or probability.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The segmentation's id")),

@@ -124,6 +124,9 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
 }
 
 /// A succeeded run's segment profiles: size, share, centroid, statistics, lift, label.
+///
+/// Segments are listed by position; `segment_id` is the stable id that survives retrains,
+/// `label` the human label (computed, or set by a person).
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
@@ -178,6 +181,9 @@ pub struct Elbow {
 }
 
 /// A succeeded run's k-selection curves (the elbow plot).
+///
+/// Inertia, silhouette, Davies–Bouldin and Calinski–Harabasz for each k swept, with the elbow
+/// and the best silhouette named.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
@@ -333,6 +339,8 @@ pub(super) async fn export_assignments(
 /// A run's assignments: keyset-paged JSON, or (`Accept: text/csv` or `?format=csv`) the
 /// whole result streamed as CSV with the columns `customer_id,segment_id,segment_label`
 /// and `distance` or `probability`.
+///
+/// For generated clients, `GET /v1/runs/{id}/assignments.csv` is the CSV alone.
 #[utoipa::path(
     tag = "runs",
     params(("id" = String, Path, description = "The run's id"), AssignmentParams),
