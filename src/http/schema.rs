@@ -14,11 +14,10 @@ pub const CUSTOMER_ID: &str =
     r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$";
 
 /// An attribute name: snake_case, starting with a letter, at most 63 characters
-/// (`AttributeName::parse`).
+/// (`AttributeName::parse`). Parameter annotations take literals only: the `name` of
+/// `DELETE /v1/attributes/{name}` spells it out again, as the segment parameters spell out
+/// `^(noise|[+-]?[0-9]{1,9})$` (`service::runs::parse_segment`).
 pub const ATTRIBUTE_NAME: &str = r"^[a-z][a-z0-9_]{0,62}$";
-
-/// A segment id in a query: a stable id, or `noise`.
-pub const SEGMENT: &str = r"^(noise|[+-]?[0-9]{1,9})$";
 
 /// Text without NUL.
 pub const NO_NUL: &str = r"^[^\x00]*$";

@@ -105,26 +105,11 @@ async fn seed(base: &str) -> (String, String) {
             .as_str()
             .unwrap()
             .to_owned();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let run: serde_json::Value = client
-                .get(format!("{base}/v1/runs/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if run["status"] == "succeeded" {
-                break;
-            }
-            assert!(run["status"] != "failed", "{run}");
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the seed run did not finish"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let run = crate::process::wait_run(&client, base, &id, |r| {
+            r["status"] != "queued" && r["status"] != "running"
+        })
+        .await;
+        assert_eq!(run["status"], "succeeded", "{run}");
         runs.push(id);
     }
     (runs.remove(0), runs.remove(0))

@@ -142,22 +142,7 @@ async fn metrics_are_scraped_from_their_own_listener() {
         .await
         .unwrap();
     let run = run["id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let r: serde_json::Value = client
-            .get(format!("{base}/v1/runs/{run}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["status"] == "succeeded" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{r}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::process::wait_run(&client, base, &run, |r| r["status"] == "succeeded").await;
     // Lookups: the first may miss while the run loads into the cache; later ones hit.
     for _ in 0..20 {
         let r = client

@@ -104,7 +104,12 @@ async fn json(response: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-async fn wait_run(client: &Client, base: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_run(
+    client: &Client,
+    base: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let run = json(
