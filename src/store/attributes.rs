@@ -190,10 +190,12 @@ pub async fn stats(
     top: i64,
 ) -> Result<(Vec<NumericStats>, Vec<CategoricalStats>, Vec<TopValue>)> {
     // Sums of values near f64::MAX overflow (PostgreSQL then raises an error): the mean and
-    // deviation are taken of the values divided by each attribute's largest magnitude.
+    // deviation are taken of the values divided by a power of two near each attribute's
+    // largest magnitude (exact: ordinary values give the plain figures bit for bit).
     let numeric = sqlx::query_as(
         "WITH magnitude AS (
-             SELECT u.pos, COALESCE(NULLIF(max(abs(u.v)), 0), 1) AS m
+             SELECT u.pos,
+                    COALESCE(2 ^ least(floor(ln(NULLIF(max(abs(u.v)), 0)) / ln(2)), 1023), 1) AS m
              FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
              GROUP BY u.pos
          )
