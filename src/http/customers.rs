@@ -252,11 +252,7 @@ async fn import_customers(
     Query(params): Query<ImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<ImportResult>> {
-    require_content_type(
-        &req,
-        &["text/csv", "application/csv", "text/plain"],
-        "text/csv",
-    )?;
+    require_content_type(&req, &["text/csv", "application/csv"], "text/csv")?;
     let options = ImportOptions {
         id_column: params.id_column.filter(|s| !s.trim().is_empty()),
         categorical: params

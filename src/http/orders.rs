@@ -131,11 +131,7 @@ async fn import_orders(
     Query(params): Query<OrderImportParams>,
     body: web::Payload,
 ) -> Result<web::Json<OrderImportResult>> {
-    require_content_type(
-        &req,
-        &["text/csv", "application/csv", "text/plain"],
-        "text/csv",
-    )?;
+    require_content_type(&req, &["text/csv", "application/csv"], "text/csv")?;
     let options = options(params)?;
     let outcome = service::import(&pool, options, **limits, body).await?;
     let mut skipped = serde_json::Map::new();

@@ -22,5 +22,6 @@ mod orders;
 mod process;
 mod robustness;
 mod runs;
+mod security;
 mod segmentations;
 mod stored;
