@@ -97,6 +97,40 @@ fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// An endpoint that takes no body refuses what a cross-site HTML form can send without a CORS
+/// preflight (`application/x-www-form-urlencoded`, `multipart/form-data`, `text/plain`), so
+/// a page open in a browser cannot trigger, cancel or activate a run or refresh RFM on a local
+/// segstore. A request without a body, or with a JSON one, needs no such guard: browsers
+/// preflight it, and segstore grants no cross-origin access.
+pub struct NoFormPost;
+
+impl FromRequest for NoFormPost {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let essence = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        ready(match essence.as_deref() {
+            Some(
+                form @ ("application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"),
+            ) => Err(Error::UnsupportedMediaType(format!(
+                "Content-Type: `{form}` is what a cross-site form sends; this endpoint takes no body"
+            ))),
+            _ => Ok(NoFormPost),
+        })
+    }
+}
+
 /// A path or query parameter holding NUL (`%00`), which no stored text can hold: the
 /// parameter it is in, refused before any handler sees it.
 pub fn nul_in_target(uri: &actix_web::http::Uri) -> Option<Error> {

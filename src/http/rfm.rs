@@ -2,7 +2,7 @@
 
 use crate::domain::order::{DateOrder, parse_timestamp};
 use crate::error::{Error, Result};
-use crate::http::extract::Query;
+use crate::http::extract::{NoFormPost, Query};
 use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::rfm;
 use crate::store::Pool;
@@ -47,11 +47,13 @@ pub struct RfmRefreshResult {
     responses(
         (status = 200, description = "Refreshed", body = RfmRefreshResult),
         (status = 422, description = "Invalid `reference_date`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A form's content type: this endpoint takes no body", body = Problem, content_type = "application/problem+json"),
         DatabaseErrors,
     )
 )]
 #[post("/rfm/refresh")]
 async fn refresh_rfm(
+    _: NoFormPost,
     pool: web::Data<Pool>,
     Query(params): Query<RefreshParams>,
 ) -> Result<web::Json<RfmRefreshResult>> {

@@ -87,3 +87,45 @@ async fn imports_refuse_the_content_type_a_cross_site_form_can_send() {
         200
     );
 }
+
+/// What a cross-site form can post without a preflight is refused by the endpoints that take
+/// no body: a page in the browser cannot retrain, cancel, activate or refresh.
+#[tokio::test]
+async fn body_less_posts_refuse_what_a_cross_site_form_sends() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let seg = app
+        .create_segmentation(json!({"name": "Mall", "config": {
+            "features": ["annual_income_k", "spending_score"], "algorithm": {"type": "kmeans", "k": 5}}}))
+        .await;
+    let run = app.run_to_success(&seg).await;
+    let run = run["id"].as_str().unwrap();
+    for form in [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/plain",
+    ] {
+        for path in [
+            format!("/v1/segmentations/{seg}/runs"),
+            format!("/v1/runs/{run}/cancel"),
+            format!("/v1/runs/{run}/activate"),
+            "/v1/rfm/refresh".to_owned(),
+        ] {
+            let refused = app.post_raw(&path, form, "a=1").await;
+            assert_problem(refused, 415, "cross-site form").await;
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM runs").await,
+        1,
+        "nothing was queued"
+    );
+    // Without a body (curl -X POST, the generated clients) they work as before.
+    let triggered = app
+        .client
+        .post(app.url(&format!("/v1/segmentations/{seg}/runs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(triggered.status(), 202);
+}

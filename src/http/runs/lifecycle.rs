@@ -8,7 +8,7 @@ use crate::domain::run::{FailureKind, Phase, RunStatus, ScoreKind, Trigger};
 use crate::domain::segmentation::SegmentationConfig;
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, Result};
-use crate::http::extract::Query;
+use crate::http::extract::{NoFormPost, Query};
 use crate::http::problem::{Problem, RunErrors, SegmentationErrors};
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
@@ -305,12 +305,14 @@ pub struct TriggerParams {
         (status = 409, description = "A run of this segmentation is queued or running; `run` and `Location` name it", body = Problem, content_type = "application/problem+json",
             headers(("Location" = String, description = "The pending run"))),
         (status = 422, description = "Invalid `Idempotency-Key` or `queue`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A form's content type: this endpoint takes no body", body = Problem, content_type = "application/problem+json"),
         SegmentationErrors,
     )
 )]
 #[post("/segmentations/{id}/runs")]
 #[tracing::instrument(skip_all, fields(segmentation_id = %id))]
 pub(super) async fn trigger_run(
+    _: NoFormPost,
     pool: web::Data<Pool>,
     waker: web::Data<Waker>,
     id: SegmentationId,
@@ -415,12 +417,17 @@ pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Jso
     responses(
         (status = 202, description = "Cancelled, or asked to stop (`cancel_requested`)", body = Run),
         (status = 409, description = "The run has finished", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A form's content type: this endpoint takes no body", body = Problem, content_type = "application/problem+json"),
         RunErrors,
     )
 )]
 #[post("/runs/{id}/cancel")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
-pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpResponse> {
+pub(super) async fn cancel_run(
+    _: NoFormPost,
+    pool: web::Data<Pool>,
+    id: RunId,
+) -> Result<HttpResponse> {
     let run = Run::from(service::cancel(&pool, id).await?);
     Ok(HttpResponse::Accepted().json(run))
 }
@@ -435,12 +442,14 @@ pub(super) async fn cancel_run(pool: web::Data<Pool>, id: RunId) -> Result<HttpR
     responses(
         (status = 200, description = "The run, now active", body = Run),
         (status = 409, description = "The run has not succeeded, or retention dropped its assignments", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A form's content type: this endpoint takes no body", body = Problem, content_type = "application/problem+json"),
         RunErrors,
     )
 )]
 #[post("/runs/{id}/activate")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn activate_run(
+    _: NoFormPost,
     pool: web::Data<Pool>,
     cache: web::Data<LookupCache>,
     id: RunId,
