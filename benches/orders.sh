@@ -8,7 +8,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/orders.sh [path/to/online_retail.csv.gz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GZ=${1:-../shared/data/online_retail.csv.gz}
+GZ=${1:-examples/data/online_retail.csv.gz}
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=segstore_bench_orders
 DB_URL="${ADMIN_URL%/*}/$DB"
