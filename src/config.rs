@@ -61,6 +61,32 @@ pub struct ServeSettings {
     /// Attributes the catalogue may hold; a write that would add more is refused.
     #[arg(long, env = "SEGSTORE_MAX_ATTRIBUTES", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_attributes: u32,
+    /// The URLs clients reach this server at (comma-separated), e.g.
+    /// `https://segments.example.com`. Requests naming another host are refused (DNS
+    /// rebinding); IP addresses and `localhost` are always answered. Browser pages of these
+    /// origins may call the API.
+    #[arg(long = "public-url", env = "SEGSTORE_PUBLIC_URLS", value_delimiter = ',', value_parser = parse_origin)]
+    pub public_urls: Vec<String>,
+    /// Origins whose browser pages may call the API (CORS), comma-separated; none by default.
+    #[arg(long = "cors-origin", env = "SEGSTORE_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+    /// Calls per second each key may make on this server, lookups aside (0: no limit).
+    #[arg(long, env = "SEGSTORE_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+    /// Calls a key may make at once before `--rate-limit` applies.
+    #[arg(long, env = "SEGSTORE_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Customer lookups per second each key may make on this server (0: no limit).
+    #[arg(long, env = "SEGSTORE_LOOKUP_RATE_LIMIT", default_value_t = 10_000)]
+    pub lookup_rate_limit: u32,
+    /// Lookups a key may make at once before `--lookup-rate-limit` applies.
+    #[arg(long, env = "SEGSTORE_LOOKUP_RATE_LIMIT_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub lookup_rate_limit_burst: u32,
+    /// When no key exists, create one with every scope at start and save it in
+    /// `<data dir>/admin.key`. Done anyway on a loopback bind; needed for another bind
+    /// (a container), which otherwise refuses to start without a key.
+    #[arg(long, env = "SEGSTORE_BOOTSTRAP_ADMIN_KEY")]
+    pub bootstrap_admin_key: bool,
     /// Serve Prometheus metrics at `GET /metrics` on this address (off when unset).
     #[arg(long, env = "SEGSTORE_METRICS_BIND")]
     pub metrics_bind: Option<String>,
@@ -72,6 +98,68 @@ pub struct ServeSettings {
     pub shutdown_timeout: u64,
     #[command(flatten)]
     pub jobs: JobArgs,
+}
+
+impl ServeSettings {
+    pub fn security(&self) -> crate::http::Security {
+        crate::http::Security {
+            origins: crate::http::auth::Origins {
+                public_hosts: self
+                    .public_urls
+                    .iter()
+                    .filter_map(|url| url.split_once("://"))
+                    .map(|(_, authority)| {
+                        crate::http::auth::host_name(authority).to_ascii_lowercase()
+                    })
+                    .collect(),
+                allowed: self
+                    .public_urls
+                    .iter()
+                    .chain(&self.cors_origins)
+                    .cloned()
+                    .collect(),
+            },
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
+
+    pub fn key_settings(&self) -> crate::service::keys::KeySettings {
+        use crate::service::keys::Budget;
+        let budget = |per_second: u32, burst: u32| {
+            if per_second == 0 {
+                Budget::UNLIMITED
+            } else {
+                Budget {
+                    per_second: f64::from(per_second),
+                    burst,
+                }
+            }
+        };
+        crate::service::keys::KeySettings {
+            limits: crate::service::keys::RateLimits {
+                calls: budget(self.rate_limit, self.rate_limit_burst),
+                lookups: budget(self.lookup_rate_limit, self.lookup_rate_limit_burst),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, lowercase, without a path.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let uri: actix_web::http::Uri = origin
+        .parse()
+        .map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) if uri.path() == "/" || uri.path().is_empty() => {
+            Ok(origin)
+        }
+        _ => Err(format!(
+            "`{raw}` is not an origin like https://segments.example.com (http or https, a host, \
+             an optional port, no path)"
+        )),
+    }
 }
 
 /// The run workers of this process.

@@ -31,11 +31,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::Keys(args) => {
+            let db = Database::connect(&args.database).await?;
+            let result = async {
+                db.migrate().await?;
+                segstore::cli::keys::run(&db.pool, args.command).await
+            }
+            .await;
+            db.close().await;
+            result
+        }
         Command::Serve(settings) => {
             segstore::startup::lower_training_priority()?;
             let db = Database::connect(&settings.database).await?;
             let served = async {
                 db.migrate().await?;
+                segstore::cli::keys::bootstrap(
+                    &db.pool,
+                    &settings.database.data_dir,
+                    settings.bootstrap_admin_key || binds_loopback_only(&settings.bind),
+                )
+                .await?;
                 let app = Application::build(&settings, db.pool.clone())?;
                 tracing::info!(bind = %settings.bind, port = app.port(),
                     metrics_port = app.metrics_port(), "serving");
@@ -48,4 +64,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             served
         }
     }
+}
+
+/// Whether every address `bind` names is a loopback one (only this machine can connect).
+fn binds_loopback_only(bind: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    bind.to_socket_addrs()
+        .map(|addrs| {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        })
+        .unwrap_or(false)
 }

@@ -2,6 +2,7 @@
 //! of the service are in [`crate::config`]; the offline `cluster` command is in [`cluster`].
 
 pub mod cluster;
+pub mod keys;
 
 use crate::config::{DatabaseSettings, LogSettings, ServeSettings};
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply the migrations, then serve the HTTP API until SIGINT or SIGTERM.
     Serve(ServeSettings),
+    /// Create, list and revoke API keys (against the database; no server needed).
+    Keys(keys::KeysArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseSettings),
     /// Print the OpenAPI document (JSON) to standard output.

@@ -3,6 +3,7 @@
 mod attribute;
 mod customer;
 mod ids;
+pub mod key;
 pub mod order;
 pub mod run;
 pub mod schedule;

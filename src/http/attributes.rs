@@ -64,6 +64,7 @@ pub struct ValueCount {
 /// Every attribute with its kind, how many customers have it, and min/mean/max/std (numeric) or
 /// the most frequent values (categorical).
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "attributes",
     responses(
         (status = 200, description = "The catalogue", body = AttributeCatalogue),
@@ -107,6 +108,7 @@ async fn list_attributes(pool: web::Data<Pool>) -> Result<web::Json<AttributeCat
 /// taken by a new attribute. Refused (409, naming them) while a segmentation's configuration
 /// uses it: past runs keep their results either way.
 #[utoipa::path(
+    security(("api_key" = ["admin"])),
     tag = "attributes",
     params(("name" = String, Path, description = "The attribute's name", example = "annual_income_k", pattern = r"^[a-z][a-z0-9_]{0,62}$")),
     responses(

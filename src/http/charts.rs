@@ -163,6 +163,7 @@ pub struct RunSample {
 /// For front ends that draw their own charts; any prefix of the sample is itself a random
 /// sample.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), SampleParams),
     responses(
@@ -215,6 +216,7 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
 ///
 /// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ScatterParams),
     responses(
@@ -248,6 +250,7 @@ async fn scatter_chart(
 /// Only for runs that chose k (`k: auto`). SVG, or PNG with `Accept: image/png` or
 /// `?format=png`.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ChartParams),
     responses(
@@ -278,6 +281,7 @@ async fn elbow_chart(
 ///
 /// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "charts",
     params(("id" = String, Path, description = "The run's id"), ChartParams),
     responses(
@@ -307,6 +311,7 @@ async fn segments_chart(
 ///
 /// SVG, or PNG with `Accept: image/png` or `?format=png`.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "charts",
     params(
         ("a" = String, Path, description = "The earlier run"),

@@ -162,6 +162,7 @@ impl UpsertCustomersRequest {
 ///
 /// All or nothing: one invalid customer (or a customer id sent twice) and nothing is written.
 #[utoipa::path(
+    security(("api_key" = ["write"])),
     tag = "customers",
     request_body = UpsertCustomersRequest,
     responses(
@@ -232,6 +233,7 @@ pub struct ImportedColumn {
 /// customers it names. All or nothing: with any invalid row nothing is written, and the answer
 /// lists the first 100 bad lines.
 #[utoipa::path(
+    security(("api_key" = ["write"])),
     tag = "customers",
     params(ImportParams),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
@@ -327,6 +329,7 @@ impl From<Customer> for CustomerView {
 ///
 /// Its attribute values by name, with when it was created and last changed.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "customers",
     params(("id" = String, Path, description = "The CRM's customer id", example = "0001")),
     responses(
@@ -343,10 +346,14 @@ async fn get_customer(
     Ok(web::Json(service::get(&pool, &id).await?.into()))
 }
 
-/// Delete one customer.
+/// Erase one customer.
 ///
-/// Its attribute values and order lines go with it; past runs keep their assignments.
+/// Removes the customer everywhere it is kept: its attribute values, its order lines, its
+/// assignments in every kept run (lookups and exports no longer show it), its point in every
+/// run's chart sample, and every replica's cached runs. Segment sizes and profiles of past
+/// runs, which are aggregates, stay as they were. The audit log keeps only the id's SHA-256.
 #[utoipa::path(
+    security(("api_key" = ["admin"])),
     tag = "customers",
     params(("id" = String, Path, description = "The CRM's customer id", example = "0001")),
     responses(
@@ -356,8 +363,12 @@ async fn get_customer(
     )
 )]
 #[delete("/customers/{id}")]
-async fn delete_customer(pool: web::Data<Pool>, id: web::Path<String>) -> Result<HttpResponse> {
-    service::delete(&pool, &id).await?;
+async fn delete_customer(
+    pool: web::Data<Pool>,
+    cache: web::Data<crate::service::lookup::LookupCache>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    service::erase(&pool, &cache, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -388,6 +399,7 @@ pub struct CustomerPage {
 /// Keyset pagination by customer id (byte order): pass `next_after` as `after` for the next
 /// page. Stable while customers are added.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "customers",
     params(PageParams),
     responses(

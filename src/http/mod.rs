@@ -2,11 +2,14 @@
 //! the OpenAPI document generated from the handlers.
 
 pub mod attributes;
+pub mod audit;
+pub mod auth;
 pub mod charts;
 pub mod customers;
 pub mod dashboard;
 pub mod extract;
 pub mod health;
+pub mod keys;
 pub mod orders;
 pub mod page;
 pub mod problem;
@@ -49,8 +52,10 @@ pub use extract::JsonLimit;
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
         (name = "charts", description = "Pictures of a run, drawn by the server: SVG, or PNG when asked"),
-        (name = "operations", description = "Probes for orchestrators")
-    )
+        (name = "keys", description = "API keys and the audit log (admin scope)"),
+        (name = "operations", description = "Probes for orchestrators (no key needed)")
+    ),
+    modifiers(&SecurityScheme)
 )]
 struct ApiDoc;
 
@@ -63,7 +68,9 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(rfm::routes)
             .configure(segmentations::routes)
             .configure(runs::routes)
-            .configure(charts::routes),
+            .configure(charts::routes)
+            .configure(keys::routes)
+            .configure(audit::routes),
     )
     .configure(health::routes);
 }
@@ -87,7 +94,34 @@ trait Finished {
 impl Finished for utoipa::openapi::OpenApi {
     fn finished(mut self) -> Self {
         schema::forbid_nul(&mut self);
+        problem::declare_refusals(&mut self);
         self
+    }
+}
+
+/// The bearer scheme every `/v1` operation names, with the scope it needs.
+struct SecurityScheme;
+
+impl utoipa::Modify for SecurityScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            auth::SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("segk_…")
+                    .description(Some(
+                        "An API key: `Authorization: Bearer segk_…`. Keys are created with \
+                         `segstore keys create` or `POST /v1/keys`; the first start on a \
+                         loopback address creates one with every scope and saves it in \
+                         `<data dir>/admin.key`. Each operation lists the scope it needs \
+                         (`read`, `write`, `train` or `admin`).",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -113,12 +147,58 @@ pub struct ApiSettings {
     pub ingest: crate::service::IngestLimits,
 }
 
+/// Who may call: the browser-facing settings (the keys themselves are in the database).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub origins: auth::Origins,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
+}
+
+/// Headers every answer carries: no referrer leaks to other sites, no content sniffing, and
+/// nothing here is to be framed or to load anything (the dashboard and the documentation
+/// set their own policies, the charts theirs).
+fn add_security_headers<B>(res: &mut ServiceResponse<B>) {
+    let svg = res.request().path().ends_with(".svg");
+    let docs = res.request().path().starts_with("/docs");
+    let headers = res.headers_mut();
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let policy = if docs {
+            DOCS_POLICY
+        } else if svg {
+            CHART_POLICY
+        } else {
+            API_POLICY
+        };
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
+}
+
+/// JSON and CSV answers: nothing to run, nothing to load, never framed (OWASP's REST rule).
+const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+/// A chart opened on its own: its inline styles, nothing else.
+const CHART_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'";
+/// Swagger UI: its own scripts and styles, the document from here, requests to here.
+const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                           script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
+                           base-uri 'none'; form-action 'none'";
+
 /// Everything the service answers, for one worker thread of the server.
 pub fn app(
     pool: Pool,
     settings: ApiSettings,
     waker: crate::service::runs::Waker,
     cache: std::sync::Arc<crate::service::lookup::LookupCache>,
+    keys: std::sync::Arc<crate::service::keys::KeyRing>,
+    security: Security,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -131,9 +211,10 @@ pub fn app(
     let (app, spec) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .app_data(web::Data::new(pool))
+        .app_data(web::Data::new(pool.clone()))
         .app_data(web::Data::new(waker))
         .app_data(web::Data::from(cache))
+        .app_data(web::Data::from(keys.clone()))
         .app_data(web::Data::new(CustomerLimits {
             max_batch: settings.max_batch,
         }))
@@ -144,6 +225,13 @@ pub fn app(
         .split_for_parts();
     let spec = spec.finished();
     let known_routes = web::Data::new(RouteTable::from_spec(&spec));
+    let guard = auth::Guarded(std::rc::Rc::new(auth::Guard {
+        operations: auth::Operations::from_spec(&spec),
+        keys,
+        origins: security.origins.clone(),
+        pool,
+    }));
+    let cors = cors(&security.cors_origins);
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
         .service(web::resource("/docs").get(|| async {
             HttpResponse::PermanentRedirect()
@@ -160,7 +248,17 @@ pub fn app(
                 None => Either::Right(srv.call(req)),
             }
         })
+        .wrap(guard)
+        .wrap(actix_web::middleware::Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))
+        .wrap_fn(|req, srv| {
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                add_security_headers(&mut res);
+                Ok(res)
+            }
+        })
         // Inside TracingLogger's span: the log line carries the request id, method and path.
         .wrap_fn(|req, srv| {
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
@@ -179,6 +277,35 @@ pub fn app(
             }
         })
         .wrap(TracingLogger::<RequestSpan>::new())
+}
+
+/// CORS for the configured origins (none: no CORS headers, browsers keep other origins out).
+fn cors(origins: &[String]) -> Option<actix_cors::Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(600);
+    Some(cors)
 }
 
 /// A request at least this slow is logged at `info` whatever its status.

@@ -111,6 +111,7 @@ pub struct OrderImportResult {
 /// again stores nothing twice. All or nothing: a bad line (its number is given) writes
 /// nothing.
 #[utoipa::path(
+    security(("api_key" = ["write"])),
     tag = "orders",
     params(OrderImportParams),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
@@ -229,6 +230,7 @@ pub struct OrderBatch {
 /// lines in the batch): sending a line again updates it. Customers not yet stored are created
 /// (id only). A bad line writes nothing; `errors` names each.
 #[utoipa::path(
+    security(("api_key" = ["write"])),
     tag = "orders",
     request_body = OrderBatch,
     responses(

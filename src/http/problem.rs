@@ -44,6 +44,8 @@ pub struct Problem {
 fn class(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("malformed-request", "Malformed request"),
+        401 => ("unauthorized", "Unauthorized"),
+        403 => ("forbidden", "Forbidden"),
         404 => ("not-found", "Not found"),
         405 => ("method-not-allowed", "Method not allowed"),
         406 => ("not-acceptable", "Not acceptable"),
@@ -52,6 +54,7 @@ fn class(status: StatusCode) -> (&'static str, &'static str) {
         413 => ("payload-too-large", "Payload too large"),
         415 => ("unsupported-media-type", "Unsupported media type"),
         422 => ("validation", "Invalid request"),
+        429 => ("too-many-requests", "Too many requests"),
         503 => ("service-unavailable", "Service unavailable"),
         s if s >= 500 => ("internal", "Internal server error"),
         _ => ("bad-request", "Bad request"),
@@ -241,3 +244,70 @@ problem_set!(
     /// An endpoint of one segmentation: 404 for an unknown segmentation, and the database's.
     SegmentationErrors: (404, "No such segmentation"), UNAVAILABLE
 );
+
+/// Every operation that needs a key declares the guard's answers: 401 (with its
+/// `WWW-Authenticate` challenge), 403 (a missing scope, or a foreign `Host`/`Origin`) and 429
+/// (with `Retry-After` and the `RateLimit-*` headers).
+pub fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
+    let header = |kind: Type, description: &str| {
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(kind)))
+            .description(Some(description))
+            .build()
+    };
+    let refusals = problems(&[
+        (401, "No key, or a key that is unknown, revoked or expired"),
+        (
+            403,
+            "The key lacks the scope this operation needs (`detail` names it), or the request's \
+             `Host` or `Origin` is not this server's",
+        ),
+        (429, "The key's rate limit on this server is used up"),
+    ]);
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.as_ref().is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            for (status, response) in &refusals {
+                let utoipa::openapi::RefOr::T(response) = response else {
+                    continue;
+                };
+                let mut response = response.clone();
+                match status.as_str() {
+                    "401" => {
+                        response.headers.insert(
+                            "WWW-Authenticate".to_owned(),
+                            header(Type::String, "`Bearer realm=\"segstore\"`, with `error=\"invalid_token\"` for a refused key").into(),
+                        );
+                    }
+                    "429" => {
+                        for (name, description) in [
+                            ("Retry-After", "Seconds until a call is allowed again"),
+                            ("RateLimit-Limit", "Calls the key may make at once (its burst)"),
+                            ("RateLimit-Remaining", "Calls left now"),
+                            ("RateLimit-Reset", "Seconds until the budget is whole again"),
+                        ] {
+                            response
+                                .headers
+                                .insert(name.to_owned(), header(Type::Integer, description).into());
+                        }
+                    }
+                    _ => {}
+                }
+                operation
+                    .responses
+                    .responses
+                    .insert(status.clone(), response.into());
+            }
+        }
+    }
+}

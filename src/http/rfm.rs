@@ -42,6 +42,7 @@ pub struct RfmRefreshResult {
 /// (total of quantity × unit price), `rfm_avg_order_value`, `rfm_distinct_products`. Runs of
 /// segmentations that use them refresh them first.
 #[utoipa::path(
+    security(("api_key" = ["write"])),
     tag = "orders",
     params(RefreshParams),
     responses(
@@ -105,6 +106,7 @@ pub struct NamedSegments {
 /// Attention R3 F3; About To Sleep R3 F1–2; Can't Lose Them R1–2 F5; At Risk R1–2 F3–4; Lost
 /// R1 F1; Hibernating the rest (R1–2 F1–2).
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "orders",
     responses(
         (status = 200, description = "The named segments", body = NamedSegments),

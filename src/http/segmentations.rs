@@ -111,6 +111,7 @@ pub struct SegmentationList {
 /// The configuration is checked against the attribute catalogue: every feature must be a
 /// numeric attribute. Every invalid field is named in `errors`.
 #[utoipa::path(
+    security(("api_key" = ["train"])),
     tag = "segmentations",
     request_body = CreateSegmentation,
     responses(
@@ -146,6 +147,7 @@ async fn create_segmentation(
 ///
 /// With each one's configuration, version and active run.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "segmentations",
     responses(
         (status = 200, description = "Every segmentation, by name", body = SegmentationList),
@@ -166,6 +168,7 @@ async fn list_segmentations(pool: web::Data<Pool>) -> Result<web::Json<Segmentat
 ///
 /// Its configuration, version, schedule and active run.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
     responses(
@@ -187,6 +190,7 @@ async fn get_segmentation(
 /// Absent fields keep their values; a changed `config` is a new version, trained by the next
 /// run. `schedule: null` stops the schedule.
 #[utoipa::path(
+    security(("api_key" = ["train"])),
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
     request_body = UpdateSegmentation,
@@ -219,6 +223,7 @@ async fn update_segmentation(
 ///
 /// Its runs, their assignments and profiles go with it.
 #[utoipa::path(
+    security(("api_key" = ["admin"])),
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
     responses(

@@ -421,7 +421,7 @@ impl Worker {
                 assignments,
                 segments: &segments,
                 chart: result.chart.as_ref().map(|sample| {
-                    chart_row(run.run_id, result, sample, &columns.names, &stable_of)
+                    chart_row(run.run_id, result, sample, columns, &stable_of)
                 }),
                 customers_snapshot: columns.rows() as i64,
                 customers_dropped: result.rows_dropped as i64,

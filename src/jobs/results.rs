@@ -7,6 +7,7 @@ use crate::domain::run::documents::{
 use crate::domain::run::{Run, ScoreKind, Segment};
 use crate::segmentation::matching;
 use crate::segmentation::pipeline::RunResult;
+use crate::segmentation::preprocess::Columns;
 use crate::segmentation::sample::ChartSample;
 use crate::store::charts::ChartSampleRow;
 use crate::store::results::PreviousRun;
@@ -78,13 +79,20 @@ pub(super) fn chart_row(
     run_id: Uuid,
     result: &RunResult,
     sample: &ChartSample,
-    features: &[String],
+    columns: &Columns,
     stable_of: &[i32],
 ) -> ChartSampleRow {
     ChartSampleRow {
         run_id,
         customers: result.assignments.len() as i32,
-        features: features.to_vec(),
+        features: columns.names.clone(),
+        external_ids: Some(
+            sample
+                .rows
+                .iter()
+                .map(|&i| columns.row_ids[result.assignments[i].0].clone())
+                .collect(),
+        ),
         segment: sample
             .rows
             .iter()

@@ -4,6 +4,7 @@ use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId};
 use crate::error::{Error, FieldError, Result};
 use crate::ingest::csv::quoted_list;
 use crate::service::IngestLimits;
+use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::attributes::{CatalogueFull, NotDeleted};
 use crate::store::staging::{self, Slot, StagingEncoder};
@@ -287,14 +288,16 @@ pub async fn page(
     Ok((customers, next))
 }
 
-/// Deletes a customer and its order lines, together.
-pub async fn delete(pool: &Pool, id: &str) -> Result<()> {
+/// Erases a customer everywhere: its row, order lines, assignments in every kept run and
+/// chart-sample point (one transaction), then every replica's cached runs (this one's at
+/// once, the others' when the commit's notification reaches them).
+pub async fn erase(pool: &Pool, cache: &LookupCache, id: &str) -> Result<()> {
     let mut tx = crate::store::begin(pool).await?;
-    if !store::customers::delete(&mut *tx, id).await? {
+    if !store::customers::erase(&mut tx, id).await? {
         return Err(Error::NotFound(format!("no customer with id `{id}`")));
     }
-    store::orders::delete_of_customer(&mut *tx, id).await?;
     crate::store::commit(tx).await?;
+    cache.forget_all();
     Ok(())
 }
 

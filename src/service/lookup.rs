@@ -116,6 +116,16 @@ impl LookupCache {
         self.lock().meta.remove(&segmentation_id);
     }
 
+    /// Forgets every cached record and run (a customer was erased, or announcements may have
+    /// been missed); loads in flight are not kept.
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.meta.clear();
+        inner.runs.clear();
+        inner.bytes = 0;
+        metrics::gauge!("segstore_lookup_cache_bytes").set(0.0);
+    }
+
     /// Drops a run's cached assignments (retention dropped them).
     pub fn forget_run(&self, run_id: Uuid) {
         let mut inner = self.lock();

@@ -5,6 +5,8 @@ pub mod charts;
 pub mod csv_import;
 pub mod customers;
 pub mod detach;
+pub mod events;
+pub mod keys;
 pub mod lookup;
 pub mod orders;
 pub mod rfm;

@@ -6,6 +6,7 @@ pub mod metrics;
 use crate::config::{DatabaseSettings, ServeSettings};
 use crate::http::{self, ApiSettings};
 use crate::jobs::{JobSettings, Jobs};
+use crate::service::keys::{KeyRing, KeySettings};
 use crate::service::lookup::{LookupCache, LookupSettings};
 use anyhow::Context;
 use embedded_pg::EmbeddedPostgres;
@@ -92,6 +93,16 @@ impl Database {
     }
 }
 
+/// How often each replica writes when its keys were last used.
+pub const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
+
+/// Who may call the server: browser-facing settings and the keys' rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub security: http::Security,
+    pub keys: KeySettings,
+}
+
 /// A bound HTTP server and the run workers of this process.
 pub struct Application {
     port: u16,
@@ -137,6 +148,10 @@ impl Application {
             pool,
             settings.jobs.settings(),
             settings.jobs.lookup_settings(),
+            Access {
+                security: settings.security(),
+                keys: settings.key_settings(),
+            },
         )?;
         app.metrics = metrics;
         Ok(app)
@@ -147,6 +162,7 @@ impl Application {
         self.metrics.as_ref().map(|(_, port)| *port)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn on_listener(
         listener: TcpListener,
         api: ApiSettings,
@@ -155,13 +171,25 @@ impl Application {
         pool: PgPool,
         jobs: JobSettings,
         lookup: LookupSettings,
+        access: Access,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let cache = LookupCache::new(pool.clone(), lookup);
+        let keys = KeyRing::new(pool.clone(), access.keys);
+        keys.spawn_flusher(LAST_USED_FLUSH);
+        crate::service::events::spawn_listener(&pool, keys.clone(), cache.clone());
         let jobs = Jobs::start(pool.clone(), jobs, cache.clone());
         let waker = jobs.waker();
+        let security = access.security;
         let mut server = actix_web::HttpServer::new(move || {
-            http::app(pool.clone(), api, waker.clone(), cache.clone())
+            http::app(
+                pool.clone(),
+                api,
+                waker.clone(),
+                cache.clone(),
+                keys.clone(),
+                security.clone(),
+            )
         })
         .shutdown_timeout(shutdown_timeout)
         .listen(listener)?;

@@ -11,6 +11,8 @@ pub struct ChartSampleRow {
     pub run_id: Uuid,
     pub customers: i32,
     pub features: Vec<String>,
+    /// The customer of each sampled point (`None` for samples drawn before they were kept).
+    pub external_ids: Option<Vec<String>>,
     /// Stable segment id per sampled customer (`None`: noise).
     pub segment: Vec<Option<i32>>,
     /// Row-major, `features.len()` values per sampled customer.
@@ -26,8 +28,9 @@ pub struct ChartSampleRow {
 pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> Result<()> {
     sqlx::query(
         r#"INSERT INTO run_chart_samples
-               (run_id, customers, features, segment, "values", pc, pc_explained, pc_centres)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+               (run_id, customers, features, segment, "values", pc, pc_explained, pc_centres,
+                external_ids)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
     )
     .bind(row.run_id)
     .bind(row.customers)
@@ -37,6 +40,7 @@ pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> Result<()>
     .bind(&row.pc)
     .bind(&row.pc_explained)
     .bind(row.pc_centres.as_ref().map(Json))
+    .bind(&row.external_ids)
     .execute(db)
     .await?;
     Ok(())
@@ -44,7 +48,8 @@ pub async fn insert(db: impl PgExecutor<'_>, row: &ChartSampleRow) -> Result<()>
 
 pub async fn find(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<ChartSampleRow>> {
     sqlx::query_as(
-        r#"SELECT run_id, customers, features, segment, "values", pc, pc_explained, pc_centres
+        r#"SELECT run_id, customers, features, segment, "values", pc, pc_explained, pc_centres,
+                  external_ids
            FROM run_chart_samples WHERE run_id = $1"#,
     )
     .bind(run_id)

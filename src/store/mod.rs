@@ -1,10 +1,12 @@
 //! Database access: sqlx queries, one module per table family. No HTTP types here.
 
 pub mod assignments;
+pub mod audit;
 pub mod attributes;
 pub mod charts;
 pub mod copy;
 pub mod customers;
+pub mod keys;
 mod error;
 pub mod orders;
 pub mod results;

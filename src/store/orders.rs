@@ -146,13 +146,3 @@ pub async fn merge(
     }))
 }
 
-/// Deletes a customer's order lines (with the customer, in the caller's transaction).
-pub async fn delete_of_customer(db: impl sqlx::PgExecutor<'_>, external_id: &str) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM order_lines WHERE external_id = $1")
-            .bind(external_id)
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
-}

@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 21] = [
+const SETTINGS: [(&str, &str, Option<&str>); 28] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -46,6 +46,17 @@ const SETTINGS: [(&str, &str, Option<&str>); 21] = [
         Some("4194304"),
     ),
     ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", Some("512")),
+    ("--public-url", "SEGSTORE_PUBLIC_URLS", None),
+    ("--cors-origin", "SEGSTORE_CORS_ORIGINS", None),
+    ("--rate-limit", "SEGSTORE_RATE_LIMIT", Some("100")),
+    ("--rate-limit-burst", "SEGSTORE_RATE_LIMIT_BURST", Some("200")),
+    ("--lookup-rate-limit", "SEGSTORE_LOOKUP_RATE_LIMIT", Some("10000")),
+    (
+        "--lookup-rate-limit-burst",
+        "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
+        Some("20000"),
+    ),
+    ("--bootstrap-admin-key", "SEGSTORE_BOOTSTRAP_ADMIN_KEY", None),
     ("--metrics-bind", "SEGSTORE_METRICS_BIND", None),
     ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
     (
@@ -100,7 +111,7 @@ fn help_documents_every_setting_with_its_variable() {
         .count();
     assert_eq!(flags, SETTINGS.len(), "{help}");
     let top = segstore(&["--help"]);
-    for command in ["serve", "migrate", "openapi", "cluster"] {
+    for command in ["serve", "keys", "migrate", "openapi", "cluster"] {
         assert!(top.contains(command), "{top}");
     }
 }
@@ -129,6 +140,17 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("--max-csv-field-bytes", "SEGSTORE_MAX_CSV_FIELD_BYTES", "0"),
         ("--max-csv-line-bytes", "SEGSTORE_MAX_CSV_LINE_BYTES", "x"),
         ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", "0"),
+        ("--public-url", "SEGSTORE_PUBLIC_URLS", "https://a.example/path"),
+        ("--cors-origin", "SEGSTORE_CORS_ORIGINS", "ftp://a.example"),
+        ("--rate-limit", "SEGSTORE_RATE_LIMIT", "-1"),
+        ("--rate-limit-burst", "SEGSTORE_RATE_LIMIT_BURST", "0"),
+        ("--lookup-rate-limit", "SEGSTORE_LOOKUP_RATE_LIMIT", "x"),
+        (
+            "--lookup-rate-limit-burst",
+            "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
+            "0",
+        ),
+        ("--bootstrap-admin-key", "SEGSTORE_BOOTSTRAP_ADMIN_KEY", "maybe"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_segstore"))
             .arg("serve")

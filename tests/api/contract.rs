@@ -61,6 +61,7 @@ async fn a_generated_python_client_tells_the_readme_story() {
         .arg(&served.base)
         .arg(generated.path())
         .arg(MALL_CSV)
+        .arg(&served.key)
         .output()
         .await
         .expect("python3 runs");
@@ -69,8 +70,7 @@ async fn a_generated_python_client_tells_the_readme_story() {
 
 /// Seeds the server through its API: the Mall customers, a segmentation and two succeeded
 /// runs of it. Returns the runs' ids.
-async fn seed(base: &str) -> (String, String) {
-    let client = reqwest::Client::new();
+async fn seed(client: &reqwest::Client, base: &str) -> (String, String) {
     let csv = std::fs::read(MALL_CSV).unwrap();
     let r = client
         .post(format!("{base}/v1/customers/import"))
@@ -105,7 +105,7 @@ async fn seed(base: &str) -> (String, String) {
             .as_str()
             .unwrap()
             .to_owned();
-        let run = crate::process::wait_run(&client, base, &id, |r| {
+        let run = crate::process::wait_run(client, base, &id, |r| {
             r["status"] != "queued" && r["status"] != "running"
         })
         .await;
@@ -127,7 +127,7 @@ async fn schemathesis_finds_no_answer_that_breaks_the_document() {
     );
     let db = empty_database().await;
     let served = crate::process::serve_with(&db.url, &[("SEGSTORE_RUN_POLL_MS", "100")]).await;
-    let (a, b) = seed(&served.base).await;
+    let (a, b) = seed(&served.client(), &served.base).await;
     // It keeps a cache where it runs: not in the checkout.
     let scratch = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new("schemathesis")
@@ -137,6 +137,7 @@ async fn schemathesis_finds_no_answer_that_breaks_the_document() {
         .arg("run")
         .arg(Path::new(ROOT).join("openapi/openapi.json"))
         .args(["--url", &served.base])
+        .args(["--header", &format!("Authorization: Bearer {}", served.key)])
         .args([
             "--checks",
             "all",

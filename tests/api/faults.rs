@@ -148,7 +148,7 @@ async fn a_run_whose_process_is_killed_is_recovered_by_the_next_one_at_once() {
         ("SEGSTORE_RUN_LEASE_SECONDS", "30"),
     ];
     let mut first = serve_with(&db.url, &settings).await;
-    let client = Client::new();
+    let client = first.client();
     import(&client, &first.base, slow_customers_csv("c")).await;
     let seg = segmentation(&client, &first.base, slow_segmentation()).await;
     let run = trigger(&client, &first.base, &seg).await;
@@ -185,15 +185,16 @@ async fn a_run_whose_process_is_killed_is_recovered_by_the_next_one_at_once() {
 async fn an_import_whose_process_is_killed_leaves_nothing_and_blocks_nothing() {
     let db = empty_database().await;
     let mut first = serve_with(&db.url, &[]).await;
-    let client = Client::new();
+    let client = first.client();
     // Big enough that the merge runs for a while after the body is in.
     let mut csv = String::from("id,spend,visits\n");
     for i in 0..2_000_000 {
         csv.push_str(&format!("k{i:07},{},{}\n", i % 977, i % 31));
     }
     let base = first.base.clone();
+    let uploader = first.client();
     let sent = tokio::spawn(async move {
-        Client::new()
+        uploader
             .post(format!("{base}/v1/customers/import"))
             .header("content-type", "text/csv")
             .body(csv)
@@ -257,7 +258,7 @@ async fn postgresql_restarting_mid_run_and_under_lookups_is_survived_without_a_r
     )
     .await;
     let base = served.base.clone();
-    let client = Client::new();
+    let client = served.client();
     // An active run whose lookups are cached, and a slow run in training.
     import(&client, &base, std::fs::read(MALL_CSV).unwrap()).await;
     let mall = segmentation(
@@ -289,8 +290,8 @@ async fn postgresql_restarting_mid_run_and_under_lookups_is_survived_without_a_r
     // Lookups keep coming while PostgreSQL is down and back.
     let load = {
         let lookup = lookup.clone();
+        let client = served.client();
         tokio::spawn(async move {
-            let client = Client::new();
             let mut seen = std::collections::BTreeMap::<u16, u32>::new();
             let until = Instant::now() + Duration::from_secs(12);
             while Instant::now() < until {

@@ -3,7 +3,9 @@ use segstore::http::ApiSettings;
 use segstore::jobs::{JobSettings, Jobs};
 use segstore::service::lookup::LookupSettings;
 use segstore::startup::embedded_pg::EmbeddedPostgres;
-use segstore::startup::{Application, MIGRATOR};
+use segstore::domain::key::{KeyName, Scopes};
+use segstore::service::keys::NewKeyRequest;
+use segstore::startup::{Access, Application, MIGRATOR};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
@@ -211,7 +213,10 @@ pub fn slow_customers_csv(prefix: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// Sends the admin key (every scope) with every request.
     pub client: reqwest::Client,
+    /// The token of the key `client` sends.
+    pub key: String,
     /// A connection pool to the test's own database, for assertions on its state.
     pub pool: PgPool,
     database: String,
@@ -278,10 +283,34 @@ pub async fn spawn_app_without_database() -> TestApp {
         workers: 0,
         ..test_jobs()
     };
-    spawn_on_pool(pool, String::new(), no_workers).await
+    // No database to keep a key in: any well-formed token (answered with a 503).
+    let key = segstore::domain::key::Token::generate().expose().to_owned();
+    serve_on(pool, String::new(), no_workers, Access::default(), key).await
 }
 
 async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> TestApp {
+    spawn_with_access(pool, database, jobs, Access::default()).await
+}
+
+/// A server on this pool with these browser settings and rate limits, and a key with every
+/// scope for its client.
+pub async fn spawn_with_access(
+    pool: PgPool,
+    database: String,
+    jobs: JobSettings,
+    access: Access,
+) -> TestApp {
+    let key = create_key(&pool, "tests", Scopes::all()).await;
+    serve_on(pool, database, jobs, access, key).await
+}
+
+async fn serve_on(
+    pool: PgPool,
+    database: String,
+    jobs: JobSettings,
+    access: Access,
+    key: String,
+) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let settings = ApiSettings {
         max_batch: TEST_MAX_BATCH,
@@ -299,6 +328,7 @@ async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> Tes
         pool.clone(),
         jobs,
         LookupSettings::default(),
+        access,
     )
     .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -306,7 +336,8 @@ async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> Tes
     tokio::spawn(server);
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client_with_key(&key),
+        key,
         pool,
         database,
         jobs: Some(jobs),
@@ -466,6 +497,33 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// Creates a key with these scopes in the database; returns its token.
+pub async fn create_key(pool: &PgPool, name: &str, scopes: Scopes) -> String {
+    let request = NewKeyRequest {
+        name: KeyName::parse(name).unwrap(),
+        scopes,
+        expires_at: None,
+        created_by: None,
+    };
+    let (_, token) = segstore::service::keys::create(pool, &request)
+        .await
+        .expect("creating a key");
+    token.expose().to_owned()
+}
+
+/// A client that sends this key with every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Asserts a 200 and returns the JSON body.

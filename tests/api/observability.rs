@@ -13,7 +13,7 @@ async fn request_logs_hold_errors_at_info_and_everything_at_debug() {
     let db = empty_database().await;
     for (filter, ok_logged) in [("info", false), ("info,segstore::http=debug", true)] {
         let served = crate::process::serve_with(&db.url, &[("SEGSTORE_LOG", filter)]).await;
-        let client = reqwest::Client::new();
+        let client = served.client();
         let ok = client
             .get(format!("{}/healthz", served.base))
             .send()
@@ -114,10 +114,10 @@ async fn metrics_are_scraped_from_their_own_listener() {
         &served.base,
         served.metrics.clone().expect("a metrics port"),
     );
-    let client = reqwest::Client::new();
+    let client = served.client();
     let mall = std::fs::read(MALL_CSV).unwrap();
     assert_eq!(
-        post(base, "/v1/customers/import", "text/csv", mall).await,
+        post(&client, base, "/v1/customers/import", "text/csv", mall).await,
         200
     );
     let seg: serde_json::Value = client

@@ -20,6 +20,17 @@ pub struct Served {
     /// `http://127.0.0.1:{port}` of the metrics listener, when one was asked for.
     pub metrics: Option<String>,
     pub lines: Arc<Mutex<Vec<Value>>>,
+    /// The admin key the first start against this database created.
+    pub key: String,
+    /// Its data directory (where the first start saved `admin.key`).
+    pub data_dir: tempfile::TempDir,
+}
+
+/// The key the first server of each database created (later ones find keys and create none).
+fn first_keys() -> &'static Mutex<std::collections::HashMap<String, String>> {
+    static KEYS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(Default::default)
 }
 
 async fn serve(url: &str) -> Served {
@@ -28,9 +39,12 @@ async fn serve(url: &str) -> Served {
 
 /// `segstore serve` with these settings added (or overridden) in its environment.
 pub async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Served {
+    let data_dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .arg("serve")
         .env("DATABASE_URL", url)
+        .env("SEGSTORE_DATA_DIR", data_dir.path())
+        .env("SEGSTORE_RATE_LIMIT", "0")
         .env("SEGSTORE_BIND", "127.0.0.1:0")
         .env("SEGSTORE_LOG_FORMAT", "json")
         .env("SEGSTORE_LOG", "info")
@@ -69,15 +83,38 @@ pub async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Served {
         .await
         .expect("the server logs `serving` with its port")
         .unwrap();
+    let key = match std::fs::read_to_string(data_dir.path().join("admin.key")) {
+        Ok(key) => {
+            let key = key.trim().to_owned();
+            first_keys()
+                .lock()
+                .unwrap()
+                .insert(url.to_owned(), key.clone());
+            key
+        }
+        Err(_) => first_keys()
+            .lock()
+            .unwrap()
+            .get(url)
+            .cloned()
+            .expect("the first start against a database creates a key"),
+    };
     Served {
         child,
         base: format!("http://127.0.0.1:{port}"),
         metrics: metrics_port.map(|p| format!("http://127.0.0.1:{p}")),
         lines,
+        key,
+        data_dir,
     }
 }
 
 impl Served {
+    /// A client sending the admin key.
+    pub fn client(&self) -> Client {
+        crate::helpers::client_with_key(&self.key)
+    }
+
     /// Kills the process with SIGKILL and waits for it.
     pub async fn kill(&mut self) {
         self.child.start_kill().expect("the server is running");
@@ -157,7 +194,7 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
 
     // `serve`, configured by the environment; a retrain's log lines name the run.
     let mut served = serve(&db.url).await;
-    let client = Client::new();
+    let client = served.client();
     let base = served.base.clone();
     import(&client, &base, std::fs::read(MALL_CSV).unwrap()).await;
     let created = client

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 /// POSTs `body` with a client of its own (a new connection, as `curl` makes).
 pub(crate) async fn post(
+    client: &reqwest::Client,
     base: &str,
     path: &str,
     content_type: &str,
     body: impl Into<reqwest::Body>,
 ) -> u16 {
-    reqwest::Client::new()
+    client
         .post(format!("{base}{path}"))
         .header("content-type", content_type)
         .body(body)
@@ -26,13 +27,14 @@ pub(crate) async fn post(
 
 /// POSTs a CSV over a connection of its own and closes it as soon as the status line is in,
 /// as `curl` does: that is what lost the connections.
-async fn post_and_hang_up(base: &str, path: &str, body: &str) -> u16 {
+async fn post_and_hang_up(base: &str, key: &str, path: &str, body: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     socket.write_all(request.as_bytes()).await.unwrap();
@@ -43,11 +45,11 @@ async fn post_and_hang_up(base: &str, path: &str, body: &str) -> u16 {
 
 /// Every way an import can fail once its transaction (and its COPY) is open: each answers
 /// 422.
-async fn failing_writes(base: &str) {
+async fn failing_writes(client: &reqwest::Client, base: &str) {
     let orders = "/v1/orders/import";
     for body in ["", "what,ever\n1,2\n"] {
         assert_eq!(
-            post(base, orders, "text/csv", body).await,
+            post(client, base, orders, "text/csv", body).await,
             422,
             "orders import of {body:?}"
         );
@@ -58,35 +60,35 @@ async fn failing_writes(base: &str) {
         lines.push_str(&format!("{i},A,1,12/1/2010 8:26,2.5,{i}\n"));
     }
     lines.push_str("x,A,many,12/1/2010 8:26,2.5,1\n");
-    assert_eq!(post(base, orders, "text/csv", lines).await, 422);
+    assert_eq!(post(client, base, orders, "text/csv", lines).await, 422);
     // Twice the same line: the merge fails after the COPY ended.
     let twice = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Line\n\
                  1,A,1,12/1/2010 8:26,2.5,7,1\n1,A,1,12/1/2010 8:26,2.5,7,1\n";
     let path = format!("{orders}?line_column=Line");
-    assert_eq!(post(base, &path, "text/csv", twice).await, 422);
+    assert_eq!(post(client, base, &path, "text/csv", twice).await, 422);
 
     let customers = "/v1/customers/import";
-    assert_eq!(post(base, customers, "text/csv", "").await, 422);
-    assert_eq!(post(base, customers, "text/csv", "id,a\n1,\0\n").await, 422);
+    assert_eq!(post(client, base, customers, "text/csv", "").await, 422);
+    assert_eq!(post(client, base, customers, "text/csv", "id,a\n1,\0\n").await, 422);
     let mut rows = String::from("id,income\n");
     for i in 0..20_000 {
         rows.push_str(&format!("{i},{i}\n"));
     }
     rows.push_str("20000,,,\n");
-    assert_eq!(post(base, customers, "text/csv", rows).await, 422);
+    assert_eq!(post(client, base, customers, "text/csv", rows).await, 422);
     let twice = json!({"customers": [{"id": "1", "attributes": {"a": 1}}, {"id": "1", "attributes": {"a": 2}}]});
     assert_eq!(
-        post(base, "/v1/customers", "application/json", twice.to_string()).await,
+        post(client, base, "/v1/customers", "application/json", twice.to_string()).await,
         422
     );
 }
 
 /// The server still answers reads and writes, through every connection of its pool.
-async fn still_serves(base: &str) {
-    let client = reqwest::Client::new();
+async fn still_serves(client: &reqwest::Client, base: &str) {
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let written = post(
+        client,
         base,
         "/v1/customers/import",
         "text/csv",
@@ -118,7 +120,7 @@ async fn abandoned_upload(app: &TestApp, path: &str, head: &'static str) {
 async fn failed_and_abandoned_imports_give_their_connections_back() {
     let app = spawn_app_with_small_pool(2).await;
     for _ in 0..3 {
-        failing_writes(&app.address).await;
+        failing_writes(&app.client, &app.address).await;
     }
     for _ in 0..4 {
         abandoned_upload(&app, "/v1/customers/import", "id,income\n1,2\n").await;
@@ -139,7 +141,7 @@ async fn failed_and_abandoned_imports_give_their_connections_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    still_serves(&app.address).await;
+    still_serves(&app.client, &app.address).await;
     assert_eq!(
         app.customer_count().await,
         2,
@@ -167,15 +169,15 @@ async fn the_binary_with_a_pool_of_two_survives_forty_failed_imports_of_each_kin
     // Past the workers' first poll, as a server that has been up a while.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..40 {
-        let status = post_and_hang_up(&served.base, "/v1/orders/import", "what,ever\n1,2\n").await;
+        let status = post_and_hang_up(&served.base, &served.key, "/v1/orders/import", "what,ever\n1,2\n").await;
         assert_eq!(status, 422, "a failed import wedged the pool");
         // Paced as a shell loop of `curl`s: back-to-back requests hid the leak.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for _ in 0..5 {
-        failing_writes(&served.base).await;
+        failing_writes(&served.client(), &served.base).await;
     }
-    still_serves(&served.base).await;
+    still_serves(&served.client(), &served.base).await;
 }
 
 /// PostgreSQL text cannot hold NUL: wherever it comes in, a 422 names where, and nothing is

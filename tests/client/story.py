@@ -1,6 +1,6 @@
 """The README's story through a client generated from openapi/openapi.json.
 
-    python3 tests/client/story.py BASE_URL GENERATED_DIR MALL_CSV
+    python3 tests/client/story.py BASE_URL GENERATED_DIR MALL_CSV API_KEY
 
 GENERATED_DIR holds the package `segstore_client`, made by
 `openapi-python-client generate --path openapi/openapi.json --config openapi/python-client.yaml`.
@@ -11,10 +11,10 @@ Every answer is read through the generated models: a field the spec declares wro
 import sys
 import time
 
-base, generated, mall = sys.argv[1:4]
+base, generated, mall, key = sys.argv[1:5]
 sys.path.insert(0, generated)
 
-from segstore_client import Client  # noqa: E402
+from segstore_client import AuthenticatedClient  # noqa: E402
 from segstore_client.api.attributes import list_attributes  # noqa: E402
 from segstore_client.api.customers import get_customer, import_customers  # noqa: E402
 from segstore_client.api.runs import (  # noqa: E402
@@ -41,7 +41,7 @@ from segstore_client.models import (  # noqa: E402
 )
 from segstore_client.types import File  # noqa: E402
 
-client = Client(base_url=base, raise_on_unexpected_status=True, timeout=60)
+client = AuthenticatedClient(base_url=base, token=key, raise_on_unexpected_status=True, timeout=60)
 
 
 def expect(value, kind):

@@ -71,6 +71,7 @@ pub struct Comparison {
 /// Segments are matched by stable id. `from`/`to` filter the movers, which are keyset-paged
 /// like customers.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(
         ("a" = String, Path, description = "The earlier run's id"),

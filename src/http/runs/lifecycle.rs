@@ -290,6 +290,7 @@ pub struct TriggerParams {
 /// Answers at once with the queued run; a worker trains it (poll `Location`). With an
 /// `Idempotency-Key`, retries of the call return the run the first call created.
 #[utoipa::path(
+    security(("api_key" = ["train"])),
     tag = "runs",
     params(
         ("id" = String, Path, description = "The segmentation's id"),
@@ -364,6 +365,7 @@ pub struct RunList {
 /// Keyset-paged: pass `next_before` as `before` for the next, older page. Each run as
 /// `GET /v1/runs/{id}` shows it.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The segmentation's id"), RunPageParams),
     responses(
@@ -395,6 +397,7 @@ pub(super) async fn list_runs(
 /// Poll it after a trigger: `status` moves from `queued` through `running` to `succeeded`,
 /// `failed` or `cancelled`; `matching` and `fit` are `null` until it succeeds.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     responses(
@@ -412,6 +415,7 @@ pub(super) async fn get_run(pool: web::Data<Pool>, id: RunId) -> Result<web::Jso
 ///
 /// Nothing of a cancelled run is written. 409 for a run that has already ended.
 #[utoipa::path(
+    security(("api_key" = ["train"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     responses(
@@ -437,6 +441,7 @@ pub(super) async fn cancel_run(
 /// Lookups, exports and scoring read the active run from the commit on; 409 for a run that has
 /// not succeeded.
 #[utoipa::path(
+    security(("api_key" = ["train"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     responses(

@@ -61,6 +61,7 @@ fn run_segment(h: stored::HistoryEntry) -> CustomerRunSegment {
 /// Answered from the replica's memory once the run is cached; `history` lists the customer's
 /// segment in every run that kept its assignments.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(
         ("id" = String, Path, description = "The segmentation's id"),
@@ -141,6 +142,7 @@ pub struct ScoreResponse {
 /// The values must cover the model's features; each customer gets the segment the active run
 /// would give it, with its distance or probability.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The segmentation's id")),
     request_body = ScoreRequest,

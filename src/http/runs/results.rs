@@ -128,6 +128,7 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
 /// Segments are listed by position; `segment_id` is the stable id that survives retrains,
 /// `label` the human label (computed, or set by a person).
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     responses(
@@ -185,6 +186,7 @@ pub struct Elbow {
 /// Inertia, silhouette, Davies–Bouldin and Calinski–Harabasz for each k swept, with the elbow
 /// and the best silhouette named.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     responses(
@@ -310,6 +312,7 @@ async fn assignments_csv(
 /// `GET /v1/runs/{id}/assignments?format=csv`, as an operation of its own for generated
 /// clients.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id"), AssignmentExportParams),
     responses(
@@ -342,6 +345,7 @@ pub(super) async fn export_assignments(
 ///
 /// For generated clients, `GET /v1/runs/{id}/assignments.csv` is the CSV alone.
 #[utoipa::path(
+    security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id"), AssignmentParams),
     responses(
