@@ -2,7 +2,11 @@
 seeded random sample of the run's customers, the elbow curve.
 
     python3 -m pip install -r examples/requirements.txt
-    SEGSTORE_URL=http://127.0.0.1:8080 streamlit run examples/streamlit_app.py
+    SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_API_KEY=$(cat .segstore/admin.key) \
+        streamlit run examples/streamlit_app.py
+
+The key needs the `read` scope (`segstore keys create --name streamlit --scopes read`); without
+SEGSTORE_API_KEY the app reads `.segstore/admin.key`, the key the first start saved.
 
 The data-loading functions take the server's base URL and return pandas frames; they do not
 touch Streamlit, so other tools (and `examples/test_streamlit_app.py`) can call them.
@@ -18,12 +22,24 @@ DEFAULT_URL = os.environ.get("SEGSTORE_URL", "http://127.0.0.1:8080")
 TIMEOUT = 30
 
 
+def api_key() -> str:
+    """SEGSTORE_API_KEY, else the key the server's first start saved in .segstore/admin.key."""
+    key = os.environ.get("SEGSTORE_API_KEY")
+    if key:
+        return key.strip()
+    try:
+        with open(os.path.join(".segstore", "admin.key"), encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def get_json(base: str, path: str, **params) -> dict:
     """GET a JSON resource; a problem+json answer raises with its `detail`."""
     response = requests.get(
         f"{base.rstrip('/')}{path}",
         params={k: v for k, v in params.items() if v is not None},
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", "Authorization": f"Bearer {api_key()}"},
         timeout=TIMEOUT,
     )
     if not response.ok:

@@ -2,7 +2,7 @@
 customers and one succeeded run (the Rust test `examples::the_streamlit_example_reads_a_live_server`
 starts one and runs this script):
 
-    SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_RUN=<run id> SEGSTORE_LABELS='[...]' \
+    SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_API_KEY=<key> SEGSTORE_RUN=<run id> SEGSTORE_LABELS='[...]' \
         python3 examples/test_streamlit_app.py
 
 It imports the app, runs each data-loading function and checks what they return, then runs

@@ -10,9 +10,12 @@ function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
+class SignInNeeded extends Error {}
+
 async function api(path, options) {
   const response = await fetch(path, Object.assign({ headers: { Accept: "application/json" } }, options));
   const body = await response.json().catch(() => null);
+  if (response.status === 401) throw new SignInNeeded(body && body.detail ? body.detail : "a key is needed");
   if (!response.ok) {
     const detail = body && body.detail ? body.detail : response.statusText;
     throw new Error(`${response.status}: ${detail}`);
@@ -204,6 +207,45 @@ async function runPage(id) {
   y.addEventListener("change", picked(y, x, "y", "x"));
 }
 
+// Signing in: the key goes to the server once, which keeps it in an HttpOnly,
+// SameSite=Strict cookie for this browser session (this script never stores it).
+function signIn(reason) {
+  view.innerHTML = `<h1>Sign in</h1>
+    <form id="sign-in" class="card" autocomplete="off">
+      <p>${esc(reason)}. Paste an API key with the <code>read</code> scope (and <code>train</code> to
+        retrain): the first start saved one in <code>.segstore/admin.key</code>; others come from
+        <code>segstore keys create</code>.</p>
+      <label>API key <input id="key" type="password" required placeholder="segk_…" size="60"></label>
+      <button type="submit">Sign in</button>
+      <p id="sign-in-error" class="error" role="alert" hidden></p>
+    </form>`;
+  document.getElementById("sign-in").addEventListener("submit", async event => {
+    event.preventDefault();
+    const key = document.getElementById("key").value.trim();
+    const response = await fetch("/dashboard/session", { method: "POST", headers: { Authorization: `Bearer ${key}` } });
+    if (response.ok) {
+      signedIn(true);
+      route();
+    } else {
+      const body = await response.json().catch(() => null);
+      const error = document.getElementById("sign-in-error");
+      error.textContent = body && body.detail ? body.detail : response.statusText;
+      error.hidden = false;
+    }
+  });
+}
+
+function signedIn(yes) {
+  document.getElementById("sign-out").hidden = !yes;
+}
+
+document.getElementById("sign-out").addEventListener("click", async event => {
+  event.preventDefault();
+  await fetch("/dashboard/session", { method: "DELETE" });
+  signedIn(false);
+  signIn("Signed out");
+});
+
 async function route() {
   clearTimeout(timer);
   const parts = location.hash.replace(/^#\/?/, "").split("/");
@@ -211,8 +253,12 @@ async function route() {
     if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
     else if (parts[0] === "segmentations" && parts[1]) await segmentationPage(parts[1]);
     else await home();
+    signedIn(true);
   } catch (e) {
-    failure(e);
+    if (e instanceof SignInNeeded) {
+      signedIn(false);
+      signIn(e.message);
+    } else failure(e);
   }
 }
 

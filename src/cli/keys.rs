@@ -78,7 +78,8 @@ pub async fn run(pool: &Pool, command: KeysCommand) -> anyhow::Result<()> {
             };
             let request = NewKeyRequest {
                 name: KeyName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?,
-                scopes: Scopes::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?,
+                scopes: Scopes::parse_list(&scopes)
+                    .map_err(|e| anyhow::anyhow!("--scopes: {e}"))?,
                 expires_at,
                 created_by: None,
             };
@@ -116,7 +117,10 @@ pub async fn run(pool: &Pool, command: KeysCommand) -> anyhow::Result<()> {
             let info = service::revoke_by_id_or_prefix(pool, &key)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("revoked key `{}` ({}, id {})", info.name, info.prefix, info.id);
+            eprintln!(
+                "revoked key `{}` ({}, id {})",
+                info.name, info.prefix, info.id
+            );
         }
     }
     Ok(())

@@ -148,7 +148,8 @@ impl Origins {
     fn refuse_origin(&self, origin: &str, host: Option<&str>) -> Option<String> {
         let origin = origin.to_ascii_lowercase();
         let authority = origin.split_once("://").map(|(_, a)| a);
-        let same = authority.is_some() && authority == host.map(|h| h.to_ascii_lowercase()).as_deref();
+        let same =
+            authority.is_some() && authority == host.map(|h| h.to_ascii_lowercase()).as_deref();
         let fine = same || self.allowed.iter().any(|o| *o == origin);
         (!fine).then(|| {
             format!(
@@ -271,10 +272,9 @@ where
                 )
                 .response();
                 rate_limit_headers(response.headers_mut(), &quota);
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 return Ok(req.into_response(response).map_into_right_body());
             }
             req.extensions_mut().insert(principal.clone());
@@ -493,15 +493,41 @@ mod tests {
             public_hosts: vec!["seg.example.com".into()],
             allowed: vec!["https://seg.example.com".into()],
         };
-        for fine in ["localhost:8080", "127.0.0.1", "[::1]:1", "SEG.example.com:443", "10.0.0.7"] {
+        for fine in [
+            "localhost:8080",
+            "127.0.0.1",
+            "[::1]:1",
+            "SEG.example.com:443",
+            "10.0.0.7",
+        ] {
             assert!(origins.refuse_host(fine).is_none(), "{fine}");
         }
-        for foreign in ["evil.example:8080", "localhost.evil.example", "seg.example.com.evil"] {
+        for foreign in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "seg.example.com.evil",
+        ] {
             assert!(origins.refuse_host(foreign).is_some(), "{foreign}");
         }
-        assert!(origins.refuse_origin("http://127.0.0.1:8080", Some("127.0.0.1:8080")).is_none());
-        assert!(origins.refuse_origin("https://seg.example.com", Some("10.0.0.7")).is_none());
-        assert!(origins.refuse_origin("http://evil.example", Some("127.0.0.1:8080")).is_some());
-        assert!(origins.refuse_origin("null", Some("127.0.0.1:8080")).is_some());
+        assert!(
+            origins
+                .refuse_origin("http://127.0.0.1:8080", Some("127.0.0.1:8080"))
+                .is_none()
+        );
+        assert!(
+            origins
+                .refuse_origin("https://seg.example.com", Some("10.0.0.7"))
+                .is_none()
+        );
+        assert!(
+            origins
+                .refuse_origin("http://evil.example", Some("127.0.0.1:8080"))
+                .is_some()
+        );
+        assert!(
+            origins
+                .refuse_origin("null", Some("127.0.0.1:8080"))
+                .is_some()
+        );
     }
 }

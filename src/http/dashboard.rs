@@ -23,7 +23,69 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+/// Signs the dashboard in: the key (sent once as `Authorization: Bearer …`, which a
+/// cross-site form cannot send) is checked and kept in an `HttpOnly; SameSite=Strict` cookie
+/// for the browser session, which the guard accepts in place of the header. The page's
+/// script never holds the key after this.
+async fn sign_in(
+    req: actix_web::HttpRequest,
+    keys: web::Data<crate::service::keys::KeyRing>,
+) -> actix_web::Result<HttpResponse> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| crate::domain::key::Token::parse(t.trim()));
+    let Some(token) = token else {
+        return Ok(refused("send the key as `Authorization: Bearer segk_…`"));
+    };
+    match keys.authenticate(&token).await? {
+        Ok(_) => {
+            let secure = if req.connection_info().scheme() == "https" {
+                "; Secure"
+            } else {
+                ""
+            };
+            Ok(HttpResponse::NoContent()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((
+                    header::SET_COOKIE,
+                    format!(
+                        "{}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+                        super::auth::SESSION_COOKIE,
+                        token.expose()
+                    ),
+                ))
+                .finish())
+        }
+        Err(why) => Ok(refused(&why.to_string())),
+    }
+}
+
+fn refused(detail: &str) -> HttpResponse {
+    super::problem::Problem::new(actix_web::http::StatusCode::UNAUTHORIZED, detail).response()
+}
+
+/// Signs the dashboard out: the cookie is cleared.
+async fn sign_out() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((
+            header::SET_COOKIE,
+            format!(
+                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+                super::auth::SESSION_COOKIE
+            ),
+        ))
+        .finish()
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/dashboard/session")
+            .post(sign_in)
+            .delete(sign_out),
+    );
     cfg.service(web::resource("/").get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .service(
             web::resource("/dashboard/app.js")

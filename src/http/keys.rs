@@ -115,8 +115,12 @@ pub struct KeyListParams {
 const KEY_ID: (&str, &str) = ("id", "a key id is a UUID");
 
 fn key_id(raw: &str) -> Result<Uuid> {
-    raw.parse()
-        .map_err(|_| Error::invalid(KEY_ID.0, format!("{}: {}", KEY_ID.1, crate::error::quote(raw))))
+    raw.parse().map_err(|_| {
+        Error::invalid(
+            KEY_ID.0,
+            format!("{}: {}", KEY_ID.1, crate::error::quote(raw)),
+        )
+    })
 }
 
 /// Create a key.
@@ -217,7 +221,6 @@ async fn revoke_key(ring: web::Data<KeyRing>, id: web::Path<String>) -> Result<H
     service::revoke(&ring, key_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
-
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_key)

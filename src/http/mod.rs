@@ -162,7 +162,10 @@ fn add_security_headers<B>(res: &mut ServiceResponse<B>) {
     let svg = res.request().path().ends_with(".svg");
     let docs = res.request().path().starts_with("/docs");
     let headers = res.headers_mut();
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -249,7 +252,10 @@ pub fn app(
             }
         })
         .wrap(guard)
-        .wrap(actix_web::middleware::Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(actix_web::middleware::Condition::new(
+            cors.is_some(),
+            cors.unwrap_or_default(),
+        ))
         .wrap(ErrorHandlers::new().default_handler(problem::rewrite_error_response))
         .wrap_fn(|req, srv| {
             let fut = srv.call(req);

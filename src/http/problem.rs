@@ -292,7 +292,10 @@ pub fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
                     "429" => {
                         for (name, description) in [
                             ("Retry-After", "Seconds until a call is allowed again"),
-                            ("RateLimit-Limit", "Calls the key may make at once (its burst)"),
+                            (
+                                "RateLimit-Limit",
+                                "Calls the key may make at once (its burst)",
+                            ),
                             ("RateLimit-Remaining", "Calls left now"),
                             ("RateLimit-Reset", "Seconds until the budget is whole again"),
                         ] {

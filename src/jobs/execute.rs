@@ -420,9 +420,10 @@ impl Worker {
                 run,
                 assignments,
                 segments: &segments,
-                chart: result.chart.as_ref().map(|sample| {
-                    chart_row(run.run_id, result, sample, columns, &stable_of)
-                }),
+                chart: result
+                    .chart
+                    .as_ref()
+                    .map(|sample| chart_row(run.run_id, result, sample, columns, &stable_of)),
                 customers_snapshot: columns.rows() as i64,
                 customers_dropped: result.rows_dropped as i64,
                 values_imputed: result.values_imputed as i64,

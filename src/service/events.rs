@@ -35,7 +35,9 @@ pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) 
 
 async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> sqlx::Result<()> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen_all([REVOKED_CHANNEL, ERASED_CHANNEL]).await?;
+    listener
+        .listen_all([REVOKED_CHANNEL, ERASED_CHANNEL])
+        .await?;
     keys.listening();
     cache.forget_all();
     tracing::debug!("listening for revoked keys and erased customers");

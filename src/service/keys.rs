@@ -458,7 +458,10 @@ pub async fn revoke_by_id_or_prefix(pool: &Pool, which: &str) -> Result<KeyInfo>
 
 pub async fn list_all(pool: &Pool, with_revoked: bool) -> Result<Vec<KeyInfo>> {
     let keys = store::list(pool, with_revoked).await?;
-    Ok(keys.iter().map(|k| KeyInfo::of(k, k.last_used_at)).collect())
+    Ok(keys
+        .iter()
+        .map(|k| KeyInfo::of(k, k.last_used_at))
+        .collect())
 }
 
 /// What the first start does when no key can be used.

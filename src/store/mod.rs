@@ -1,13 +1,13 @@
 //! Database access: sqlx queries, one module per table family. No HTTP types here.
 
 pub mod assignments;
-pub mod audit;
 pub mod attributes;
+pub mod audit;
 pub mod charts;
 pub mod copy;
 pub mod customers;
-pub mod keys;
 mod error;
+pub mod keys;
 pub mod orders;
 pub mod results;
 pub mod rfm;

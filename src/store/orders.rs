@@ -145,4 +145,3 @@ pub async fn merge(
         customers_created: created,
     }))
 }
-

@@ -49,14 +49,26 @@ const SETTINGS: [(&str, &str, Option<&str>); 28] = [
     ("--public-url", "SEGSTORE_PUBLIC_URLS", None),
     ("--cors-origin", "SEGSTORE_CORS_ORIGINS", None),
     ("--rate-limit", "SEGSTORE_RATE_LIMIT", Some("100")),
-    ("--rate-limit-burst", "SEGSTORE_RATE_LIMIT_BURST", Some("200")),
-    ("--lookup-rate-limit", "SEGSTORE_LOOKUP_RATE_LIMIT", Some("10000")),
+    (
+        "--rate-limit-burst",
+        "SEGSTORE_RATE_LIMIT_BURST",
+        Some("200"),
+    ),
+    (
+        "--lookup-rate-limit",
+        "SEGSTORE_LOOKUP_RATE_LIMIT",
+        Some("10000"),
+    ),
     (
         "--lookup-rate-limit-burst",
         "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
         Some("20000"),
     ),
-    ("--bootstrap-admin-key", "SEGSTORE_BOOTSTRAP_ADMIN_KEY", None),
+    (
+        "--bootstrap-admin-key",
+        "SEGSTORE_BOOTSTRAP_ADMIN_KEY",
+        None,
+    ),
     ("--metrics-bind", "SEGSTORE_METRICS_BIND", None),
     ("--http-workers", "SEGSTORE_HTTP_WORKERS", None),
     (
@@ -140,7 +152,11 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("--max-csv-field-bytes", "SEGSTORE_MAX_CSV_FIELD_BYTES", "0"),
         ("--max-csv-line-bytes", "SEGSTORE_MAX_CSV_LINE_BYTES", "x"),
         ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", "0"),
-        ("--public-url", "SEGSTORE_PUBLIC_URLS", "https://a.example/path"),
+        (
+            "--public-url",
+            "SEGSTORE_PUBLIC_URLS",
+            "https://a.example/path",
+        ),
         ("--cors-origin", "SEGSTORE_CORS_ORIGINS", "ftp://a.example"),
         ("--rate-limit", "SEGSTORE_RATE_LIMIT", "-1"),
         ("--rate-limit-burst", "SEGSTORE_RATE_LIMIT_BURST", "0"),
@@ -150,7 +166,11 @@ fn every_setting_is_read_from_its_environment_variable() {
             "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
             "0",
         ),
-        ("--bootstrap-admin-key", "SEGSTORE_BOOTSTRAP_ADMIN_KEY", "maybe"),
+        (
+            "--bootstrap-admin-key",
+            "SEGSTORE_BOOTSTRAP_ADMIN_KEY",
+            "maybe",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_segstore"))
             .arg("serve")

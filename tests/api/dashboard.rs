@@ -261,6 +261,27 @@ async fn a_browser_sees_the_mall_segments_on_the_run_page() {
     let (app, labels) = seeded().await;
     let browser = Browser::open(&driver).await;
     browser.go(&app.url("/")).await;
+    // Without a key the dashboard asks for one; a wrong one is refused on the form.
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !!document.getElementById('key')",
+        )
+        .await;
+    let sign_in = |key: &str| {
+        format!(
+            "document.getElementById('key').value = '{key}'; \
+             document.querySelector('#sign-in button').click(); return true"
+        )
+    };
+    browser.script(&sign_in("segk_000000000000_nope")).await;
+    browser
+        .wait_for(
+            "the refusal",
+            "return !document.getElementById('sign-in-error').hidden",
+        )
+        .await;
+    browser.script(&sign_in(&app.key)).await;
     browser
         .wait_for(
             "the segmentation list",
@@ -305,6 +326,9 @@ async fn a_browser_sees_the_mall_segments_on_the_run_page() {
         assert!(chart[1].as_u64().unwrap() > 300, "{chart}");
         assert!(chart[2].as_u64().unwrap() > 200, "{chart}");
     }
+    // The key is in an HttpOnly cookie: the page's scripts cannot read it.
+    let cookies = browser.script("return document.cookie").await;
+    assert!(!cookies.to_string().contains("segk_"), "{cookies}");
     browser
         .screenshot(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

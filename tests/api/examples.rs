@@ -39,7 +39,7 @@ async fn the_streamlit_example_reads_a_live_server() {
         .iter()
         .map(|s| s["label"].as_str().unwrap())
         .collect();
-    let address = app.address.clone();
+    let (address, key) = (app.address.clone(), app.key.clone());
     let labels = serde_json::to_string(&labels).unwrap();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
@@ -48,6 +48,7 @@ async fn the_streamlit_example_reads_a_live_server() {
                 "/examples/test_streamlit_app.py"
             ))
             .env("SEGSTORE_URL", address)
+            .env("SEGSTORE_API_KEY", key)
             .env("SEGSTORE_RUN", id)
             .env("SEGSTORE_LABELS", labels)
             .output()

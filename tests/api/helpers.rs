@@ -1,10 +1,10 @@
 use reqwest::{Response, StatusCode};
+use segstore::domain::key::{KeyName, Scopes};
 use segstore::http::ApiSettings;
 use segstore::jobs::{JobSettings, Jobs};
+use segstore::service::keys::NewKeyRequest;
 use segstore::service::lookup::LookupSettings;
 use segstore::startup::embedded_pg::EmbeddedPostgres;
-use segstore::domain::key::{KeyName, Scopes};
-use segstore::service::keys::NewKeyRequest;
 use segstore::startup::{Access, Application, MIGRATOR};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

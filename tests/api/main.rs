@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, against a fresh PostgreSQL database
 //! per test (cloned from a migrated template), through HTTP only.
 
+mod access;
 mod algorithms;
 mod attributes;
 mod charts;

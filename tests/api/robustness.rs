@@ -69,7 +69,10 @@ async fn failing_writes(client: &reqwest::Client, base: &str) {
 
     let customers = "/v1/customers/import";
     assert_eq!(post(client, base, customers, "text/csv", "").await, 422);
-    assert_eq!(post(client, base, customers, "text/csv", "id,a\n1,\0\n").await, 422);
+    assert_eq!(
+        post(client, base, customers, "text/csv", "id,a\n1,\0\n").await,
+        422
+    );
     let mut rows = String::from("id,income\n");
     for i in 0..20_000 {
         rows.push_str(&format!("{i},{i}\n"));
@@ -78,7 +81,14 @@ async fn failing_writes(client: &reqwest::Client, base: &str) {
     assert_eq!(post(client, base, customers, "text/csv", rows).await, 422);
     let twice = json!({"customers": [{"id": "1", "attributes": {"a": 1}}, {"id": "1", "attributes": {"a": 2}}]});
     assert_eq!(
-        post(client, base, "/v1/customers", "application/json", twice.to_string()).await,
+        post(
+            client,
+            base,
+            "/v1/customers",
+            "application/json",
+            twice.to_string()
+        )
+        .await,
         422
     );
 }
@@ -169,7 +179,13 @@ async fn the_binary_with_a_pool_of_two_survives_forty_failed_imports_of_each_kin
     // Past the workers' first poll, as a server that has been up a while.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..40 {
-        let status = post_and_hang_up(&served.base, &served.key, "/v1/orders/import", "what,ever\n1,2\n").await;
+        let status = post_and_hang_up(
+            &served.base,
+            &served.key,
+            "/v1/orders/import",
+            "what,ever\n1,2\n",
+        )
+        .await;
         assert_eq!(status, 422, "a failed import wedged the pool");
         // Paced as a shell loop of `curl`s: back-to-back requests hid the leak.
         tokio::time::sleep(Duration::from_millis(20)).await;
