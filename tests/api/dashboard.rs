@@ -367,3 +367,94 @@ async fn a_browser_sees_the_mall_segments_on_the_run_page() {
         .await;
     browser.close().await;
 }
+
+/// The API documentation under its content policy: Swagger UI loads from the binary, its
+/// Authorize button takes a key, and "Try it out" then answers 200.
+#[tokio::test]
+async fn swagger_ui_authorizes_with_a_key_and_tries_an_operation() {
+    let Some(driver) = Driver::start().await else {
+        panic!("chromedriver is not installed: apt install chromium chromium-driver");
+    };
+    let app = spawn_app().await;
+    let browser = Browser::open(&driver).await;
+    browser.go(&app.url("/docs/")).await;
+    browser
+        .wait_for(
+            "Swagger UI's Authorize button",
+            "return !!document.querySelector('.btn.authorize')",
+        )
+        .await;
+    browser
+        .script("document.querySelector('.btn.authorize').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "the key's field",
+            "return !!document.querySelector('.modal-ux input')",
+        )
+        .await;
+    browser
+        .script(&format!(
+            "const input = document.querySelector('.modal-ux input'); \
+             Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set \
+               .call(input, '{}'); \
+             input.dispatchEvent(new Event('input', {{ bubbles: true }})); \
+             document.querySelector('.modal-ux .auth-btn-wrapper .authorize').click(); \
+             return true",
+            app.key
+        ))
+        .await;
+    browser
+        .wait_for(
+            "the authorization",
+            "return !!document.querySelector('.modal-ux .auth-btn-wrapper .btn-done, .modal-ux button.logout')",
+        )
+        .await;
+    browser
+        .script("document.querySelector('.modal-ux .close-modal').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "the dialog to close",
+            "return !document.querySelector('.modal-ux')",
+        )
+        .await;
+    browser
+        .script(
+            "const op = document.querySelector('#operations-attributes-list_attributes'); \
+             (op.querySelector('.opblock-summary-control') || op.querySelector('.opblock-summary')).click(); \
+             return true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "Try it out",
+            "return !!document.querySelector('#operations-attributes-list_attributes .try-out__btn')",
+        )
+        .await;
+    browser
+        .script(
+            "document.querySelector('#operations-attributes-list_attributes .try-out__btn').click(); \
+             return true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "Execute",
+            "return !!document.querySelector('#operations-attributes-list_attributes .execute')",
+        )
+        .await;
+    browser
+        .script(
+            "document.querySelector('#operations-attributes-list_attributes .execute').click(); \
+             return true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "a 200 answer",
+            "const text = document.querySelector('#operations-attributes-list_attributes').innerText; \
+             return /Server response\\s+Code\\s+Details\\s+200/.test(text) && text.includes('Bearer segk_')",
+        )
+        .await;
+}

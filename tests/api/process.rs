@@ -283,3 +283,87 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
     assert_eq!(finished["attempts"], 2);
     pool.close().await;
 }
+
+/// Secure by default: the first start on a loopback address creates a key with every scope,
+/// saves it readable only by its user and never logs it; the next start creates none. A start
+/// on another address without keys refuses, unless asked to create the key.
+#[tokio::test]
+async fn the_first_start_creates_an_admin_key_and_an_exposed_one_refuses_without_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = empty_database().await;
+    let served = serve(&db.url).await;
+    let file = served.data_dir.path().join("admin.key");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    assert!(served.key.starts_with("segk_"));
+    let logs = serde_json::to_string(&*served.lines.lock().unwrap()).unwrap();
+    assert!(logs.contains("created one with every scope"), "{logs}");
+    assert!(!logs.contains(&served.key[18..]), "the token is not logged");
+    // It holds every scope.
+    let client = served.client();
+    let created = client
+        .post(format!("{}/v1/keys", served.base))
+        .json(&serde_json::json!({"name": "crm", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    for path in ["/v1/customers", "/v1/audit"] {
+        let r = client
+            .get(format!("{}{path}", served.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    // Anonymous calls are refused; the probes answer.
+    let anonymous = Client::new();
+    let r = anonymous
+        .get(format!("{}/v1/customers", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = anonymous
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Keys exist now: another start creates none.
+    let again = serve(&db.url).await;
+    assert!(!again.data_dir.path().join("admin.key").exists());
+    let pool = db.pool().await;
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 2);
+
+    // Listening beyond this machine with no key: refused, saying what to do.
+    let fresh = empty_database().await;
+    let out = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", &fresh.url)
+        .env("SEGSTORE_BIND", "0.0.0.0:0")
+        .env("SEGSTORE_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no API key exists") && stderr.contains("segstore keys create"),
+        "{stderr}"
+    );
+    // Unless the first start is asked to create it (a container's data volume).
+    let exposed = serve_with(
+        &fresh.url,
+        &[
+            ("SEGSTORE_BIND", "0.0.0.0:0"),
+            ("SEGSTORE_BOOTSTRAP_ADMIN_KEY", "true"),
+        ],
+    )
+    .await;
+    assert!(exposed.key.starts_with("segk_"));
+}
