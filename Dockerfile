@@ -21,11 +21,15 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin segstore
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin segstore \
+    && mkdir -p /var/lib/segstore && chown segstore:segstore /var/lib/segstore
 COPY --from=build /src/target/release/segstore /usr/local/bin/segstore
 USER segstore:segstore
+# The first start's admin key is saved in the data directory (a volume).
 ENV SEGSTORE_BIND=0.0.0.0:8080 \
-    SEGSTORE_LOG_FORMAT=json
+    SEGSTORE_LOG_FORMAT=json \
+    SEGSTORE_DATA_DIR=/var/lib/segstore
+VOLUME /var/lib/segstore
 EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1

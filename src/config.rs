@@ -101,28 +101,6 @@ pub struct ServeSettings {
 }
 
 impl ServeSettings {
-    pub fn security(&self) -> crate::http::Security {
-        crate::http::Security {
-            origins: crate::http::auth::Origins {
-                public_hosts: self
-                    .public_urls
-                    .iter()
-                    .filter_map(|url| url.split_once("://"))
-                    .map(|(_, authority)| {
-                        crate::http::auth::host_name(authority).to_ascii_lowercase()
-                    })
-                    .collect(),
-                allowed: self
-                    .public_urls
-                    .iter()
-                    .chain(&self.cors_origins)
-                    .cloned()
-                    .collect(),
-            },
-            cors_origins: self.cors_origins.clone(),
-        }
-    }
-
     pub fn key_settings(&self) -> crate::service::keys::KeySettings {
         use crate::service::keys::Budget;
         let budget = |per_second: u32, burst: u32| {

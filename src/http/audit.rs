@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
 use crate::http::problem::{DatabaseErrors, Problem};
+use crate::service::audit::{self as service, Filter};
 use crate::store::Pool;
-use crate::store::audit::{self as store, Filter};
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ async fn list_audit(
     if params.before.is_some_and(|b| b < 1) {
         return Err(Error::invalid("before", "must be at least 1"));
     }
-    let entries = store::list(
+    let entries = service::list(
         pool.get_ref(),
         Filter {
             before: params.before,

@@ -134,7 +134,7 @@ impl Origins {
         let name = host_name(host).to_ascii_lowercase();
         let fine = name == "localhost"
             || name.parse::<std::net::IpAddr>().is_ok()
-            || self.public_hosts.iter().any(|h| *h == name);
+            || self.public_hosts.contains(&name);
         (!fine).then(|| {
             format!(
                 "Host {} is not this server's: it answers an IP address, localhost, or a host \
@@ -150,7 +150,7 @@ impl Origins {
         let authority = origin.split_once("://").map(|(_, a)| a);
         let same =
             authority.is_some() && authority == host.map(|h| h.to_ascii_lowercase()).as_deref();
-        let fine = same || self.allowed.iter().any(|o| *o == origin);
+        let fine = same || self.allowed.contains(&origin);
         (!fine).then(|| {
             format!(
                 "Origin {} may not call this server: only its own pages, its public URLs and its \
@@ -298,7 +298,7 @@ where
                     targets.insert("location".to_owned(), location.to_owned());
                 }
                 guard
-                    .record(crate::store::audit::NewEntry {
+                    .record(crate::service::audit::NewEntry {
                         key_id: principal.key_id,
                         method: operation.method.to_string(),
                         route: operation.template.clone(),
@@ -357,7 +357,7 @@ impl Guard {
         operation: &Operation,
         status: StatusCode,
     ) {
-        self.record(crate::store::audit::NewEntry {
+        self.record(crate::service::audit::NewEntry {
             key_id: principal.key_id,
             method: operation.method.to_string(),
             route: operation.template.clone(),
@@ -368,11 +368,8 @@ impl Guard {
         .await;
     }
 
-    async fn record(&self, entry: crate::store::audit::NewEntry) {
-        if let Err(e) = crate::store::audit::insert(&self.pool, &entry).await {
-            tracing::error!(error = %e, route = %entry.route, status = entry.status,
-                "an audit entry could not be written");
-        }
+    async fn record(&self, entry: crate::service::audit::NewEntry) {
+        crate::service::audit::record(&self.pool, &entry).await;
     }
 }
 

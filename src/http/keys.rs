@@ -146,7 +146,7 @@ async fn create_key(
     Json(body): Json<NewKey>,
 ) -> Result<HttpResponse> {
     let request = body.parse(principal.key_id)?;
-    let (info, token) = service::create(pool.get_ref(), &request).await?;
+    let (info, token) = service::create(&pool, &request).await?;
     let location = format!("/v1/keys/{}", info.id);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))

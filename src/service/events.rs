@@ -8,17 +8,13 @@ use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::customers::ERASED_CHANNEL;
 use crate::store::keys::REVOKED_CHANNEL;
+use crate::store::notify::{self, Listener};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Listens until the runtime ends.
 pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) {
-    // A pool of its own: the listener's connection is never one the requests wait for.
-    let options = (*pool.connect_options()).clone();
-    let own = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options);
+    let own = notify::own_pool(pool);
     tokio::spawn(async move {
         loop {
             match listen(&own, &keys, &cache).await {
@@ -33,17 +29,14 @@ pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) 
     });
 }
 
-async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> sqlx::Result<()> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener
-        .listen_all([REVOKED_CHANNEL, ERASED_CHANNEL])
-        .await?;
+async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> crate::store::Result<()> {
+    let mut listener = Listener::listen(pool, &[REVOKED_CHANNEL, ERASED_CHANNEL]).await?;
     keys.listening();
     cache.forget_all();
     tracing::debug!("listening for revoked keys and erased customers");
-    while let Some(notification) = listener.try_recv().await? {
-        match notification.channel() {
-            REVOKED_CHANNEL => keys.forget(notification.payload()),
+    while let Some((channel, payload)) = listener.next().await? {
+        match channel.as_str() {
+            REVOKED_CHANNEL => keys.forget(&payload),
             ERASED_CHANNEL => cache.forget_all(),
             _ => {}
         }

@@ -2,7 +2,7 @@
 //! per-replica cache that a revocation on any replica empties at once (`LISTEN/NOTIFY`),
 //! with per-key rate limits and `last_used_at` written in batches.
 
-use crate::domain::key::{KeyName, Scope, Scopes, Token};
+use crate::domain::key::{KeyName, Scopes, Token};
 use crate::error::{Error, Result};
 use crate::store::keys::{self as store, Key, NewKey};
 use crate::store::{self as db, Pool};
@@ -393,16 +393,20 @@ pub struct NewKeyRequest {
 }
 
 /// Creates a key: its token is in the answer and nowhere else.
-pub async fn create(
-    db: impl sqlx::PgExecutor<'_>,
-    request: &NewKeyRequest,
-) -> Result<(KeyInfo, Token)> {
+pub async fn create(pool: &Pool, request: &NewKeyRequest) -> Result<(KeyInfo, Token)> {
+    let mut tx = db::begin(pool).await?;
+    let created = create_in(&mut tx, request).await?;
+    db::commit(tx).await?;
+    Ok(created)
+}
+
+async fn create_in(tx: &mut db::Tx, request: &NewKeyRequest) -> Result<(KeyInfo, Token)> {
     if request.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(Error::invalid("expires_at", "is not in the future"));
     }
     let token = Token::generate();
     let key = store::insert(
-        db,
+        &mut **tx,
         &NewKey {
             id: Uuid::new_v4(),
             name: request.name.as_str(),
@@ -494,17 +498,11 @@ pub async fn bootstrap(pool: &Pool, allowed: bool) -> anyhow::Result<Bootstrap> 
         expires_at: None,
         created_by: None,
     };
-    let (info, token) = create(&mut *tx, &request)
+    let (info, token) = create_in(&mut tx, &request)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await.map_err(db::Error::from)?;
     Ok(Bootstrap::Created(info, token))
-}
-
-/// Whether any key holds `scope` (and is usable).
-pub async fn any_with(pool: &Pool, scope: Scope) -> Result<bool> {
-    let scopes = Scopes::new([scope]).map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
-    Ok(store::any_usable_with(pool, scopes).await?)
 }
 
 #[cfg(test)]

@@ -103,6 +103,27 @@ pub struct Access {
     pub keys: KeySettings,
 }
 
+/// The browser-facing settings: public URLs' hosts and origins, CORS origins.
+fn security(settings: &ServeSettings) -> http::Security {
+    http::Security {
+        origins: http::auth::Origins {
+            public_hosts: settings
+                .public_urls
+                .iter()
+                .filter_map(|url| url.split_once("://"))
+                .map(|(_, authority)| http::auth::host_name(authority).to_ascii_lowercase())
+                .collect(),
+            allowed: settings
+                .public_urls
+                .iter()
+                .chain(&settings.cors_origins)
+                .cloned()
+                .collect(),
+        },
+        cors_origins: settings.cors_origins.clone(),
+    }
+}
+
 /// A bound HTTP server and the run workers of this process.
 pub struct Application {
     port: u16,
@@ -149,7 +170,7 @@ impl Application {
             settings.jobs.settings(),
             settings.jobs.lookup_settings(),
             Access {
-                security: settings.security(),
+                security: security(settings),
                 keys: settings.key_settings(),
             },
         )?;

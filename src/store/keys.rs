@@ -147,19 +147,6 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Key>> {
     row.map(Key::try_from).transpose()
 }
 
-/// Whether a key that is neither revoked nor expired has every scope in `scopes`.
-pub async fn any_usable_with(db: impl PgExecutor<'_>, scopes: Scopes) -> Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM api_keys
-                        WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-                          AND scopes @> $1)",
-    )
-    .bind(scopes.names())
-    .fetch_one(db)
-    .await
-    .map_err(Into::into)
-}
-
 /// Whether any key is usable (neither revoked nor expired).
 pub async fn any_usable(db: impl PgExecutor<'_>) -> Result<bool> {
     sqlx::query_scalar(

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod customers;
 mod error;
 pub mod keys;
+pub mod notify;
 pub mod orders;
 pub mod results;
 pub mod rfm;
