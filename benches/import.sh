@@ -11,6 +11,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/import.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 ROWS=${1:-1000000}
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=segstore_bench
@@ -38,7 +39,7 @@ copy_s=$(secs "$t0" "$t1")
 
 # 2. The API import.
 # SERVE_ARGS="--metrics-bind 127.0.0.1:0" measures with the metrics on.
-"$BIN" --log warn serve --database-url "$DB_URL" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
+"$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

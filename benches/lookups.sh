@@ -7,6 +7,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/lookups.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 ROWS=${1:-1000000}
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=segstore_bench_lookups
@@ -24,7 +25,8 @@ cargo build --release --quiet --bin segstore
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 
 serve() {
-  "$BIN" serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" "$@" 2>/tmp/segstore_lookups.log &
+  "$BIN" serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" \
+    --lookup-rate-limit 1000000 --lookup-rate-limit-burst 1000000 "$@" 2>/tmp/segstore_lookups.log &
   server=$!
   for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done
 }
@@ -43,6 +45,7 @@ while [ "$(curl -fsS "$API/v1/runs/$run" | python3 -c 'import json,sys; print(js
 
 cat > /tmp/segstore_lookup.lua <<LUA
 math.randomseed(42)
+wrk.headers["Authorization"] = "Bearer $(bench_key)"
 request = function()
   return wrk.format("GET", string.format("/v1/segmentations/$seg/customers/C%07d", math.random(0, $ROWS - 1)))
 end

@@ -8,6 +8,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/orders.sh [path/to/online_retail.csv.gz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 GZ=${1:-examples/data/online_retail.csv.gz}
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=segstore_bench_orders
@@ -25,7 +26,7 @@ secs() { echo "$2 - $1" | bc; }
 
 for run in 1 2 3; do
   psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-  "$BIN" --log warn serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" --run-workers 0 &
+  "$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" --run-workers 0 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -13,6 +13,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres [DATA=segmented|uniform] bash benches/retrain.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 ROWS=${1:-1000000}
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=segstore_bench_runs
@@ -44,7 +45,7 @@ hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 # The server talks to PostgreSQL over loopback: no TLS (sslmode=prefer would encrypt every
 # round trip of the lookup path for nothing).
 # SERVE_ARGS="--metrics-bind 127.0.0.1:0" measures with the metrics on.
-"$BIN" --log warn serve --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
+"$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done

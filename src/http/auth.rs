@@ -99,22 +99,27 @@ impl Operations {
         Self(operations)
     }
 
-    /// The operation of this method and path; `None` for a path the document does not have,
-    /// or a method its resource does not allow.
-    fn find(&self, method: &Method, path: &str) -> Option<&Operation> {
-        let parts: Vec<&str> = path.split('/').skip(1).collect();
+    /// The operation of this method and path (its index); `None` for a path the document
+    /// does not have, or a method its resource does not allow. No allocation: this runs on
+    /// every request.
+    fn find(&self, method: &Method, path: &str) -> Option<usize> {
+        let count = path.split('/').count() - 1;
         let fits = |op: &Operation| {
-            op.segments.len() == parts.len()
-                && op.segments.iter().zip(&parts).all(|(s, p)| match s {
-                    Some(literal) => literal == p,
-                    None => !p.is_empty(),
-                })
+            op.segments.len() == count
+                && op
+                    .segments
+                    .iter()
+                    .zip(path.split('/').skip(1))
+                    .all(|(s, p)| match s {
+                        Some(literal) => literal == p,
+                        None => !p.is_empty(),
+                    })
         };
         // The resource is the most literal template the path fits.
         let resource = self.0.iter().find(|op| fits(op))?;
         self.0
             .iter()
-            .find(|op| op.template == resource.template && op.method == method)
+            .position(|op| op.template == resource.template && op.method == method)
     }
 }
 
@@ -235,12 +240,12 @@ where
             if !req.path().starts_with("/v1/") {
                 return service.call(req).await.map(|r| r.map_into_left_body());
             }
-            let operation = guard.operations.find(req.method(), req.path()).cloned();
+            let operation = guard.operations.find(req.method(), req.path());
             let principal = match guard.authenticate(&req).await {
                 Ok(principal) => principal,
                 Err(refused) => return Ok(req.into_response(refused).map_into_right_body()),
             };
-            let Some(operation) = operation else {
+            let Some(operation) = operation.map(|i| &guard.operations.0[i]) else {
                 // Not an operation (404, 405): any valid key may learn that.
                 return service.call(req).await.map(|r| r.map_into_left_body());
             };
@@ -248,10 +253,10 @@ where
             if let Some(scope) = operation.scope
                 && !principal.scopes.contains(scope)
             {
-                let response = insufficient_scope(scope, &operation);
+                let response = insufficient_scope(scope, operation);
                 if audited {
                     guard
-                        .audit(&req, &principal, &operation, response.status())
+                        .audit(&req, &principal, operation, response.status())
                         .await;
                 }
                 return Ok(req.into_response(response).map_into_right_body());
@@ -278,18 +283,12 @@ where
                 return Ok(req.into_response(response).map_into_right_body());
             }
             req.extensions_mut().insert(principal.clone());
-            let audit = audited.then(|| {
-                (
-                    operation.clone(),
-                    targets(&operation, req.path()),
-                    request_id(&req),
-                )
-            });
+            let audit = audited.then(|| (targets(operation, req.path()), request_id(&req)));
             let mut response = service.call(req).await?;
             if let Some(quota) = quota {
                 rate_limit_headers(response.headers_mut(), &quota);
             }
-            if let Some((operation, mut targets, request_id)) = audit {
+            if let Some((mut targets, request_id)) = audit {
                 if let Some(location) = response
                     .headers()
                     .get(header::LOCATION)
@@ -331,13 +330,21 @@ impl Guard {
 
     /// The request's key, checked: a problem response when missing or refused.
     async fn authenticate(&self, req: &ServiceRequest) -> Result<Principal, HttpResponse> {
-        let Some(raw) = credentials(req) else {
+        let cookie;
+        let raw = match bearer(req) {
+            Some(raw) => Some(raw),
+            None => {
+                cookie = cookie_value(req.headers(), SESSION_COOKIE);
+                cookie.as_deref()
+            }
+        };
+        let Some(raw) = raw else {
             return Err(unauthorized(
                 "an API key is needed: send `Authorization: Bearer <key>`",
                 None,
             ));
         };
-        let Some(token) = Token::parse(&raw) else {
+        let Some(token) = Token::parse(raw) else {
             return Err(unauthorized(
                 "the API key is not valid (a key looks like `segk_…`)",
                 Some("invalid_token"),
@@ -373,20 +380,15 @@ impl Guard {
     }
 }
 
-/// The token of `Authorization: Bearer …`, else of the dashboard's cookie.
-fn credentials(req: &ServiceRequest) -> Option<String> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
-    }
-    cookie(req.headers(), SESSION_COOKIE)
+/// The token of `Authorization: Bearer …`.
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// A cookie's value from the `Cookie` headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .filter_map(|h| h.to_str().ok())
