@@ -376,7 +376,8 @@ impl Guard {
     }
 
     async fn record(&self, entry: crate::service::audit::NewEntry) {
-        crate::service::audit::record(&self.pool, &entry).await;
+        // Boxed: the insert's future is allocated by audited calls only.
+        Box::pin(crate::service::audit::record(&self.pool, &entry)).await;
     }
 }
 

@@ -195,7 +195,9 @@ impl KeyRing {
     pub async fn authenticate(&self, token: &Token) -> Result<Result<Principal, Refused>> {
         let key = match self.cached(token.prefix()) {
             Some(key) => Some(key),
-            None => self.read(token.prefix()).await?,
+            // Boxed: the database read's large future is allocated on a miss only, not in
+            // every request's future.
+            None => Box::pin(self.read(token.prefix())).await?,
         };
         let Some(key) = key.filter(|key| token.matches(&key.secret_hash)) else {
             return Ok(Err(Refused::Unknown));

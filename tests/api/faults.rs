@@ -293,7 +293,7 @@ async fn postgresql_restarting_mid_run_and_under_lookups_is_survived_without_a_r
         let client = served.client();
         tokio::spawn(async move {
             let mut seen = std::collections::BTreeMap::<u16, u32>::new();
-            let until = Instant::now() + Duration::from_secs(12);
+            let until = Instant::now() + Duration::from_secs(18);
             while Instant::now() < until {
                 let r = client.get(&lookup).send().await.unwrap();
                 let status = r.status().as_u16();
@@ -316,7 +316,20 @@ async fn postgresql_restarting_mid_run_and_under_lookups_is_survived_without_a_r
     // From memory: the active run's lookups answer without PostgreSQL.
     let answered = client.get(&lookup).send().await.unwrap();
     assert_eq!(answered.status(), 200, "{}", answered.text().await.unwrap());
+    // Down for 4 s at least, and until the training run has met the outage (its first write
+    // after training fails): how long training takes depends on the machine's load, and an
+    // outage over before it ends would leave the run nothing to survive.
     tokio::time::sleep(Duration::from_secs(4)).await;
+    let met = Instant::now() + Duration::from_secs(120);
+    while !served.lines.lock().unwrap().iter().any(|line| {
+        line["fields"]["message"]
+            .as_str()
+            .or(line["message"].as_str())
+            .is_some_and(|m| m.starts_with("a database fault interrupted the run"))
+    }) {
+        assert!(Instant::now() < met, "the run never met the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     cluster.restart();
 
     let back = Instant::now() + Duration::from_secs(30);
