@@ -265,52 +265,43 @@ pub fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
         ),
         (429, "The key's rate limit on this server is used up"),
     ]);
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            if operation.security.as_ref().is_none_or(|s| s.is_empty()) {
+    for operation in super::schema::operations_mut(doc) {
+        if operation.security.as_ref().is_none_or(|s| s.is_empty()) {
+            continue;
+        }
+        for (status, response) in &refusals {
+            let utoipa::openapi::RefOr::T(response) = response else {
                 continue;
-            }
-            for (status, response) in &refusals {
-                let utoipa::openapi::RefOr::T(response) = response else {
-                    continue;
-                };
-                let mut response = response.clone();
-                match status.as_str() {
-                    "401" => {
-                        response.headers.insert(
-                            "WWW-Authenticate".to_owned(),
-                            header(Type::String, "`Bearer realm=\"segstore\"`, with `error=\"invalid_token\"` for a refused key").into(),
-                        );
-                    }
-                    "429" => {
-                        for (name, description) in [
-                            ("Retry-After", "Seconds until a call is allowed again"),
-                            (
-                                "RateLimit-Limit",
-                                "Calls the key may make at once (its burst)",
-                            ),
-                            ("RateLimit-Remaining", "Calls left now"),
-                            ("RateLimit-Reset", "Seconds until the budget is whole again"),
-                        ] {
-                            response
-                                .headers
-                                .insert(name.to_owned(), header(Type::Integer, description).into());
-                        }
-                    }
-                    _ => {}
+            };
+            let mut response = response.clone();
+            match status.as_str() {
+                "401" => {
+                    response.headers.insert(
+                        "WWW-Authenticate".to_owned(),
+                        header(Type::String, "`Bearer realm=\"segstore\"`, with `error=\"invalid_token\"` for a refused key").into(),
+                    );
                 }
-                operation
-                    .responses
-                    .responses
-                    .insert(status.clone(), response.into());
+                "429" => {
+                    for (name, description) in [
+                        ("Retry-After", "Seconds until a call is allowed again"),
+                        (
+                            "RateLimit-Limit",
+                            "Calls the key may make at once (its burst)",
+                        ),
+                        ("RateLimit-Remaining", "Calls left now"),
+                        ("RateLimit-Reset", "Seconds until the budget is whole again"),
+                    ] {
+                        response
+                            .headers
+                            .insert(name.to_owned(), header(Type::Integer, description).into());
+                    }
+                }
+                _ => {}
             }
+            operation
+                .responses
+                .responses
+                .insert(status.clone(), response.into());
         }
     }
 }

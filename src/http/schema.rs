@@ -55,6 +55,23 @@ impl utoipa::PartialSchema for AttributeValues {
 
 impl utoipa::ToSchema for AttributeValues {}
 
+/// Every operation of the document, to finish.
+pub fn operations_mut(
+    doc: &mut OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// Gives every text of the document that has no pattern of its own the [`NO_NUL`] one:
 /// request fields, parameters and the answers alike (answers never hold NUL either).
 pub fn forbid_nul(doc: &mut OpenApi) {
@@ -63,30 +80,21 @@ pub fn forbid_nul(doc: &mut OpenApi) {
             walk(schema);
         }
     }
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                if let RefOr::T(parameter) = parameter
-                    && let Some(schema) = parameter.schema.as_mut()
-                {
-                    never_null(schema);
-                    walk(schema);
-                }
+    for operation in operations_mut(doc) {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if let RefOr::T(parameter) = parameter
+                && let Some(schema) = parameter.schema.as_mut()
+            {
+                never_null(schema);
+                walk(schema);
             }
-            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
-                for content in body.content.values_mut() {
-                    if let RefOr::T(content) = content
-                        && let Some(schema) = content.schema.as_mut()
-                    {
-                        walk(schema);
-                    }
+        }
+        if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+            for content in body.content.values_mut() {
+                if let RefOr::T(content) = content
+                    && let Some(schema) = content.schema.as_mut()
+                {
+                    walk(schema);
                 }
             }
         }
