@@ -282,7 +282,7 @@ where
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 return Ok(req.into_response(response).map_into_right_body());
             }
-            req.extensions_mut().insert(principal.clone());
+            req.extensions_mut().insert(principal);
             let audit = audited.then(|| (targets(operation, req.path()), request_id(&req)));
             let mut response = service.call(req).await?;
             if let Some(quota) = quota {
@@ -331,7 +331,7 @@ impl Guard {
     /// The request's key, checked: a problem response when missing or refused.
     async fn authenticate(&self, req: &ServiceRequest) -> Result<Principal, HttpResponse> {
         let cookie;
-        let raw = match bearer(req) {
+        let raw = match bearer(req.headers()) {
             Some(raw) => Some(raw),
             None => {
                 cookie = cookie_value(req.headers(), SESSION_COOKIE);
@@ -382,8 +382,8 @@ impl Guard {
 }
 
 /// The token of `Authorization: Bearer …`.
-fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -31,12 +31,7 @@ async fn sign_in(
     req: actix_web::HttpRequest,
     keys: web::Data<crate::service::keys::KeyRing>,
 ) -> actix_web::Result<HttpResponse> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| crate::domain::key::Token::parse(t.trim()));
+    let token = super::auth::bearer(req.headers()).and_then(crate::domain::key::Token::parse);
     let Some(token) = token else {
         return Ok(refused("send the key as `Authorization: Bearer segk_…`"));
     };

@@ -58,10 +58,9 @@ pub enum BudgetKind {
 }
 
 /// The key a request was made with, once checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Principal {
     pub key_id: Uuid,
-    pub name: Arc<str>,
     pub scopes: Scopes,
 }
 
@@ -212,7 +211,6 @@ impl KeyRing {
         lock(&self.used).insert(key.id, now);
         Ok(Ok(Principal {
             key_id: key.id,
-            name: key.name.as_str().into(),
             scopes: key.scopes,
         }))
     }
