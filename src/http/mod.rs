@@ -7,6 +7,7 @@ pub mod auth;
 pub mod charts;
 pub mod customers;
 pub mod dashboard;
+pub mod encoding;
 pub mod extract;
 pub mod health;
 pub mod keys;
@@ -62,6 +63,7 @@ struct ApiDoc;
 fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         scope("/v1")
+            .configure(runs::hot_routes)
             .configure(customers::routes)
             .configure(attributes::routes)
             .configure(orders::routes)
@@ -144,6 +146,8 @@ pub struct CsvFile(#[allow(dead_code)] Vec<u8>);
 pub struct ApiSettings {
     pub max_batch: usize,
     pub max_json_bytes: usize,
+    /// Most bytes a compressed import may decode to.
+    pub max_decompressed_bytes: u64,
     pub ingest: crate::service::IngestLimits,
 }
 
@@ -222,6 +226,7 @@ pub fn app(
             max_batch: settings.max_batch,
         }))
         .app_data(JsonLimit(settings.max_json_bytes))
+        .app_data(encoding::DecodeLimit(settings.max_decompressed_bytes))
         .app_data(web::Data::new(settings.ingest))
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .configure(routes)

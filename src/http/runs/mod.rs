@@ -14,6 +14,13 @@ fn page_limit(limit: Option<u32>) -> Result<i64> {
     page::limit(limit, page::MAX_ROWS).map(i64::from)
 }
 
+/// The customer lookup, registered ahead of every other `/v1` route: the router tries the
+/// routes in order (a regular expression per templated one), and this is the call CRMs make
+/// per customer. No other route has its shape, so going first changes no match.
+pub fn hot_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(lookup::customer_segment);
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(lifecycle::trigger_run)
         .service(lifecycle::list_runs)
@@ -24,7 +31,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(results::run_elbow)
         .service(results::run_assignments)
         .service(results::export_assignments)
-        .service(lookup::customer_segment)
         .service(lookup::score_customers)
         .service(compare::compare_runs);
 }
