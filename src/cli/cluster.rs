@@ -139,7 +139,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         for &(row, segment, score) in &result.assignments {
             let id = csv_field(&columns.row_ids[row]);
             let _ = match segment {
-                Some(s) => writeln!(csv, "{id},{s},{score}"),
+                Some(s) => writeln!(csv, "{id},{},{score}", shown_segment(s)),
                 None => writeln!(csv, "{id},noise,"),
             };
         }
@@ -337,7 +337,7 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         let _ = write!(
             s,
             "{:>7}  {:>6}  {:>5.1}%",
-            p.segment,
+            shown_segment(p.segment),
             p.size,
             p.share * 100.0
         );
@@ -386,9 +386,19 @@ struct Report<'a> {
     centroids_model_space: Vec<Vec<f64>>,
 }
 
+/// Segments are numbered from 1, as the server numbers a first run's segments (its
+/// `segment_id`s) and the dashboard shows them (#1…#k); the engine counts from 0.
+fn shown_segment(engine_index: usize) -> usize {
+    engine_index + 1
+}
+
 pub fn json(r: &RunResult, args: &ClusterArgs) -> anyhow::Result<String> {
+    let mut shown = r.clone();
+    for p in &mut shown.profiles.segments {
+        p.segment = shown_segment(p.segment);
+    }
     let report = Report {
-        result: r,
+        result: &shown,
         file: args.file.display().to_string(),
         centroids_model_space: r
             .model

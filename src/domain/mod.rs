@@ -4,6 +4,7 @@ mod attribute;
 mod customer;
 mod ids;
 pub mod key;
+pub mod merge_patch;
 pub mod order;
 pub mod run;
 pub mod schedule;

@@ -178,6 +178,45 @@ pub struct Segmentation {
 pub const MAX_K: i64 = 50;
 
 impl SegmentationConfig {
+    /// This configuration changed by a JSON merge patch (RFC 7396): members present replace,
+    /// objects merge, `null` removes a member (its default then applies). A patch naming
+    /// another algorithm `type` starts that algorithm from its defaults, as the current one's
+    /// parameters are not its. Fields that do not fit are named under `prefix`.
+    pub fn patched(&self, patch: &serde_json::Value, prefix: &str) -> Result<Self, FieldError> {
+        /// The algorithm type a document or a patch names, if any.
+        #[derive(Deserialize)]
+        struct Named {
+            algorithm: Option<TypeOnly>,
+        }
+        #[derive(Deserialize, PartialEq)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            kind: Option<serde_json::Value>,
+        }
+        let mut document = serde_json::to_value(self).expect("a configuration is JSON");
+        let named = |value: &serde_json::Value| {
+            Named::deserialize(value)
+                .ok()
+                .and_then(|n| n.algorithm)
+                .and_then(|a| a.kind)
+        };
+        if let Some(kind) = named(patch)
+            && Some(kind) != named(&document)
+        {
+            super::merge_patch::apply(&mut document, &serde_json::json!({ "algorithm": null }));
+        }
+        super::merge_patch::apply(&mut document, patch);
+        serde_path_to_error::deserialize(document).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                prefix.trim_end_matches('.').to_owned()
+            } else {
+                format!("{prefix}{path}")
+            };
+            FieldError::field(field, e.into_inner().to_string())
+        })
+    }
+
     /// Checks the configuration against the attribute catalogue, naming every field at fault
     /// (paths start with `prefix`), and gives the engine's parameters.
     pub fn validate(

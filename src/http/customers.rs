@@ -235,13 +235,18 @@ pub struct ImportedColumn {
 #[utoipa::path(
     security(("api_key" = ["write"])),
     tag = "customers",
-    params(ImportParams),
+    params(
+        ImportParams,
+        ("Content-Encoding" = Option<String>, Header, example = "gzip",
+            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none for a plain one"),
+    ),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "CustomerID,Genre,Age,Annual Income (k$),Spending Score (1-100)\n0001,Male,19,15,39\n0002,Male,21,15,81\n"),
     responses(
         (status = 200, description = "The file was imported", body = ImportResult),
         (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A compressed body decodes to more than the server's limit (`--max-decompressed-bytes`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `text/csv`, or a `Content-Encoding` other than `gzip`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid header or rows; `errors` lists lines", body = Problem, content_type = "application/problem+json"),
         DatabaseErrors,
     )
@@ -267,6 +272,7 @@ async fn import_customers(
             })
             .unwrap_or_default(),
     };
+    let body = crate::http::encoding::import_body(&req, body)?;
     let outcome = csv_import::import(&pool, options, **limits, body).await?;
     Ok(web::Json(ImportResult {
         id_column: outcome.id_column,

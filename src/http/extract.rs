@@ -4,9 +4,11 @@
 
 use crate::domain::{RunId, SegmentationId};
 use crate::error::Error;
+use crate::http::encoding;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::de::DeserializeOwned;
 
@@ -23,31 +25,64 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let mut payload = payload.take();
-        Box::pin(async move {
-            require_content_type(&req, &["application/json"], "application/json")?;
-            let limit = req.app_data::<JsonLimit>().map_or(2 * 1024 * 1024, |l| l.0);
-            let bytes = web::Bytes::from_request(&req, &mut payload)
-                .await
-                .map_err(|e| {
-                    if e.as_response_error().status_code().as_u16() == 413 {
-                        Error::PayloadTooLarge(format!(
-                            "the JSON body is larger than the limit of {limit} bytes"
-                        ))
-                    } else {
-                        Error::Malformed(format!("could not read the request body: {e}"))
-                    }
-                })?;
-            if bytes.len() > limit {
-                return Err(Error::PayloadTooLarge(format!(
-                    "the JSON body is larger than the limit of {limit} bytes"
-                )));
-            }
-            refuse_nul_in_json(&bytes)?;
-            parse_json(&bytes).map(Json)
-        })
+        let read = read_json(req, payload, &["application/json"], "application/json");
+        Box::pin(async move { read.await.map(Json) })
     }
+}
+
+/// A JSON merge patch body (RFC 7396) of type `T`: `application/merge-patch+json`, or
+/// `application/json` taken as the same.
+#[derive(Debug)]
+pub struct MergePatch<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for MergePatch<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_json(
+            req,
+            payload,
+            &["application/merge-patch+json", "application/json"],
+            "application/merge-patch+json",
+        );
+        Box::pin(async move { read.await.map(MergePatch) })
+    }
+}
+
+/// Reads a JSON body of one of the `accepted` content types, within the configured limit.
+fn read_json<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accepted: &'static [&'static str],
+    expected: &'static str,
+) -> LocalBoxFuture<'static, Result<T, Error>> {
+    let req = req.clone();
+    let payload = payload.take();
+    Box::pin(async move {
+        require_content_type(&req, accepted, expected)?;
+        let limit = req.app_data::<JsonLimit>().map_or(2 * 1024 * 1024, |l| l.0);
+        let too_large = |limit: u64| {
+            Error::PayloadTooLarge(format!(
+                "the JSON body is larger than the limit of {limit} bytes"
+            ))
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|l| l.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|l| l > limit as u64) {
+            return Err(too_large(limit as u64));
+        }
+        // The limit holds for the decoded body (a gzip body too).
+        let mut pieces = encoding::decoded(&req, payload, |_| Some(limit as u64), too_large)?;
+        let mut bytes = bytes::BytesMut::new();
+        while let Some(piece) = pieces.next().await {
+            bytes.extend_from_slice(&piece?);
+        }
+        refuse_nul_in_json(&bytes)?;
+        parse_json(&bytes)
+    })
 }
 
 /// PostgreSQL text cannot hold NUL (`\u0000` in JSON): refused with the path of the first

@@ -113,13 +113,18 @@ pub struct OrderImportResult {
 #[utoipa::path(
     security(("api_key" = ["write"])),
     tag = "orders",
-    params(OrderImportParams),
+    params(
+        OrderImportParams,
+        ("Content-Encoding" = Option<String>, Header, example = "gzip",
+            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none for a plain one"),
+    ),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"),
     responses(
         (status = 200, description = "The file was imported", body = OrderImportResult),
         (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A compressed body decodes to more than the server's limit (`--max-decompressed-bytes`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `text/csv`, or a `Content-Encoding` other than `gzip`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters, header or lines; `errors` lists them", body = Problem, content_type = "application/problem+json"),
         DatabaseErrors,
     )
@@ -134,6 +139,7 @@ async fn import_orders(
 ) -> Result<web::Json<OrderImportResult>> {
     require_content_type(&req, &["text/csv", "application/csv"], "text/csv")?;
     let options = options(params)?;
+    let body = crate::http::encoding::import_body(&req, body)?;
     let outcome = service::import(&pool, options, **limits, body).await?;
     let mut skipped = serde_json::Map::new();
     if outcome.skipped_missing_customer > 0 {

@@ -237,8 +237,8 @@ problem_set!(
     /// An endpoint that reads a JSON body: 400 when it is not JSON, 413 when it is larger than
     /// the limit, 415 when it is sent as something else.
     JsonBodyErrors: (400, "The body is not JSON"),
-        (413, "The body is larger than the limit (`SEGSTORE_MAX_JSON_BYTES`)"),
-        (415, "Not sent as `application/json`")
+        (413, "The body (decoded, when compressed) is larger than the limit (`SEGSTORE_MAX_JSON_BYTES`)"),
+        (415, "Not sent as `application/json` (a PATCH: or `application/merge-patch+json`), or a `Content-Encoding` other than `gzip`")
 );
 problem_set!(
     /// An endpoint of one segmentation: 404 for an unknown segmentation, and the database's.

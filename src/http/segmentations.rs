@@ -4,10 +4,10 @@ use crate::domain::SegmentationId;
 use crate::domain::segmentation::Segmentation as Stored;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
-use crate::http::extract::Json;
+use crate::http::extract::{Json, MergePatch};
 use crate::http::problem::{DatabaseErrors, JsonBodyErrors, Problem, SegmentationErrors};
 use crate::service::lookup::LookupCache;
-use crate::service::segmentations::{self as service, Changes};
+use crate::service::segmentations::{self as service, Changes, ConfigPatch};
 use crate::store::Pool;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -40,17 +40,32 @@ pub struct CreateSegmentation {
     pub schedule: Option<String>,
 }
 
-/// Changes to a segmentation; absent fields keep their values. A changed `config` is a new
-/// version.
+/// A JSON merge patch (RFC 7396) of a segmentation: absent fields keep their values, `null`
+/// removes one (back to its default), and `config` merges member by member into the current
+/// configuration, so `{"config": {"algorithm": {"k": 4}}}` changes k alone. A changed `config`
+/// is a new version.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"config": {"algorithm": {"type": "kmeans", "k": 4}}}))]
 pub struct UpdateSegmentation {
-    /// Unique, 1 to 100 characters, not only white space (kept trimmed).
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub config: Option<SegmentationConfig>,
-    pub auto_activate: Option<bool>,
+    /// Unique, 1 to 100 characters, not only white space (kept trimmed); cannot be removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: Option<Option<String>>,
+    /// `null` empties it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// A merge patch of the configuration (see `SegmentationConfig`): its members replace
+    /// the current ones, `null` removes one (its default applies). Naming another algorithm
+    /// `type` starts that algorithm from its defaults. Cannot be removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Option<serde_json::Value>>,
+    /// `null` restores the default (true).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub auto_activate: Option<Option<bool>>,
     /// A cron expression (five fields, UTC), or `null` to stop the schedule.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -58,8 +73,34 @@ pub struct UpdateSegmentation {
 }
 
 /// A field that is present (even as `null`) becomes `Some`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl UpdateSegmentation {
+    /// The changes this patch asks for; removing what a segmentation must have is a 422.
+    fn changes(self) -> Result<Changes> {
+        let kept = |field: &str| {
+            crate::error::Error::invalid(field, "cannot be removed (`null`); give a new value")
+        };
+        Ok(Changes {
+            name: match self.name {
+                Some(None) => return Err(kept("name")),
+                other => other.flatten(),
+            },
+            description: self.description.map(Option::unwrap_or_default),
+            config: match self.config {
+                Some(None) => return Err(kept("config")),
+                other => other.flatten().map(ConfigPatch),
+            },
+            auto_activate: self.auto_activate.map(|a| a.unwrap_or_else(yes)),
+            schedule: self.schedule,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -193,7 +234,10 @@ async fn get_segmentation(
     security(("api_key" = ["train"])),
     tag = "segmentations",
     params(("id" = String, Path, description = "The segmentation's id")),
-    request_body = UpdateSegmentation,
+    request_body(content(
+        (UpdateSegmentation = "application/merge-patch+json"),
+        (UpdateSegmentation = "application/json"),
+    )),
     responses(
         (status = 200, description = "The changed segmentation", body = Segmentation),
         (status = 409, description = "Another segmentation has this name", body = Problem, content_type = "application/problem+json"),
@@ -207,16 +251,11 @@ async fn get_segmentation(
 async fn update_segmentation(
     pool: web::Data<Pool>,
     id: SegmentationId,
-    Json(body): Json<UpdateSegmentation>,
+    MergePatch(body): MergePatch<UpdateSegmentation>,
 ) -> Result<web::Json<Segmentation>> {
-    let changes = Changes {
-        name: body.name,
-        description: body.description,
-        config: body.config,
-        auto_activate: body.auto_activate,
-        schedule: body.schedule,
-    };
-    Ok(web::Json(service::update(&pool, id, changes).await?.into()))
+    Ok(web::Json(
+        service::update(&pool, id, body.changes()?).await?.into(),
+    ))
 }
 
 /// Delete a segmentation.

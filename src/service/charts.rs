@@ -38,13 +38,26 @@ fn noise_key() -> SegmentKey {
     }
 }
 
-/// "Mall — run 3".
+/// "Segments: Mall, run 5b0c3c7e (2026-11-27 10:00 UTC)".
 async fn title(pool: &Pool, run: &Run, what: &str) -> Result<String> {
     let name = segmentations::find(pool, run.segmentation_id)
         .await?
         .map(|s| s.name)
         .unwrap_or_default();
-    Ok(format!("{what}: {name}, run {}", run.seq))
+    Ok(format!("{what}: {name}, {}", run_name(run)))
+}
+
+/// A run as people see it beside the API: the start of its id (as `git` shortens a commit)
+/// and when it finished, "run 5b0c3c7e (2026-11-27 10:00 UTC)".
+fn run_name(run: &Run) -> String {
+    let id = run.run_id.simple().to_string();
+    format!(
+        "run {} ({})",
+        &id[..8],
+        run.finished_at
+            .unwrap_or(run.created_at)
+            .format("%Y-%m-%d %H:%M UTC")
+    )
 }
 
 fn features(run: &Run) -> Vec<String> {
@@ -348,15 +361,6 @@ pub async fn transitions(pool: &Pool, a: RunId, b: RunId) -> Result<TransitionCh
             }
         }
     }
-    let name = |run: &Run| {
-        format!(
-            "run {} ({})",
-            run.seq,
-            run.finished_at
-                .unwrap_or(run.created_at)
-                .format("%Y-%m-%d %H:%M UTC")
-        )
-    };
     let mut subtitle = format!("{} customers changed segment", count(moved));
     if let Some(ari) = comparison.adjusted_rand_index {
         subtitle.push_str(&format!("; adjusted Rand index {ari:.3}"));
@@ -369,15 +373,15 @@ pub async fn transitions(pool: &Pool, a: RunId, b: RunId) -> Result<TransitionCh
         ));
     }
     let title = format!(
-        "{} → run {}",
+        "{} → {}",
         title(pool, &comparison.a, "Segment changes").await?,
-        comparison.b.seq
+        run_name(&comparison.b)
     );
     Ok(TransitionChart {
         title,
         subtitle: Some(subtitle),
-        from_name: name(&comparison.a),
-        to_name: name(&comparison.b),
+        from_name: run_name(&comparison.a),
+        to_name: run_name(&comparison.b),
         from,
         to,
         counts,

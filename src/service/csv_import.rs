@@ -49,15 +49,14 @@ pub struct ImportOutcome {
 
 /// Imports a CSV body. `body` yields the request's chunks as they arrive.
 #[tracing::instrument(skip_all)]
-pub async fn import<S, E>(
+pub async fn import<S>(
     pool: &Pool,
     options: ImportOptions,
     limits: IngestLimits,
     body: S,
 ) -> Result<ImportOutcome>
 where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes>> + Unpin,
 {
     let pool = pool.clone();
     detach::streamed(body, move |body| import_body(pool, options, limits, body)).await
@@ -77,7 +76,7 @@ async fn import_body(
     while head.rows.len() < HEAD_ROWS {
         match body.next().await {
             Some(chunk) => {
-                let chunk = chunk.map_err(read_error)?;
+                let chunk = chunk?;
                 reader.feed(&chunk, &mut |r: Record<'_>| head.take(r))?;
             }
             None => {
@@ -116,7 +115,7 @@ async fn import_body(
         }
         if !ended {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(read_error)?;
+                let chunk = chunk?;
                 reader.feed(&chunk, &mut |r: Record<'_>| writer.write_record(&r))?;
                 if writer.errors.is_empty() {
                     copy.send_ready(&mut writer.encoder).await?;
@@ -163,10 +162,6 @@ async fn import_body(
             new_attributes: new_attributes(&known, &catalogue),
         },
     })
-}
-
-fn read_error(e: impl std::fmt::Display) -> Error {
-    Error::Malformed(format!("could not read the request body: {e}"))
 }
 
 /// The header and the rows held back to decide column kinds.

@@ -34,7 +34,7 @@ where
 /// One piece of a request body, as forwarded to the task.
 enum Piece {
     Data(Bytes),
-    Failed(String),
+    Failed(Error),
     End,
 }
 
@@ -45,7 +45,7 @@ pub struct Body {
 }
 
 impl Stream for Body {
-    type Item = std::result::Result<Bytes, String>;
+    type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.ended {
@@ -64,17 +64,19 @@ impl Stream for Body {
             }
             None => {
                 self.ended = true;
-                Some(Err("the client went away before the body ended".to_owned()))
+                Some(Err(Error::Malformed(
+                    "could not read the request body: the client went away before it ended"
+                        .to_owned(),
+                )))
             }
         })
     }
 }
 
 /// Runs `work` on its own task, feeding it `body` as it arrives.
-pub async fn streamed<S, E, T, F, Fut>(mut body: S, work: F) -> Result<T>
+pub async fn streamed<S, T, F, Fut>(mut body: S, work: F) -> Result<T>
 where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes>> + Unpin,
     F: FnOnce(Body) -> Fut,
     Fut: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
@@ -87,7 +89,7 @@ where
     loop {
         let piece = match body.next().await {
             Some(Ok(bytes)) => Piece::Data(bytes),
-            Some(Err(e)) => Piece::Failed(e.to_string()),
+            Some(Err(e)) => Piece::Failed(e),
             None => Piece::End,
         };
         let last = !matches!(piece, Piece::Data(_));
@@ -113,21 +115,24 @@ mod tests {
         let mut body = body;
         let mut all = Vec::new();
         while let Some(chunk) = body.next().await {
-            all.extend_from_slice(&chunk.map_err(Error::Malformed)?);
+            all.extend_from_slice(&chunk?);
         }
         Ok(all)
     }
 
     #[tokio::test]
     async fn the_task_reads_the_whole_body() {
-        let chunks = vec![Ok::<_, String>(Bytes::from("ab")), Ok(Bytes::from("cd"))];
+        let chunks = vec![Ok(Bytes::from("ab")), Ok(Bytes::from("cd"))];
         let got = streamed(stream::iter(chunks), collect).await.unwrap();
         assert_eq!(got, b"abcd");
     }
 
     #[tokio::test]
     async fn a_body_error_reaches_the_task() {
-        let chunks = vec![Ok(Bytes::from("ab")), Err("reset".to_owned())];
+        let chunks = vec![
+            Ok(Bytes::from("ab")),
+            Err(Error::Malformed("reset".to_owned())),
+        ];
         let err = streamed(stream::iter(chunks), collect).await.unwrap_err();
         assert!(err.to_string().contains("reset"), "{err}");
     }
@@ -135,7 +140,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_dropped_mid_body_ends_the_task_with_an_error() {
         let (done, seen) = tokio::sync::oneshot::channel();
-        let body = stream::iter(vec![Ok::<_, String>(Bytes::from("ab"))]).chain(stream::pending());
+        let body = stream::iter(vec![Ok(Bytes::from("ab"))]).chain(stream::pending());
         let request = streamed(body, |b| async move {
             let r = collect(b).await;
             let _ = done.send(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));

@@ -111,15 +111,14 @@ fn duplicates_error(d: DuplicateLines) -> Error {
 
 /// Imports a CSV of order lines. `body` yields the request's chunks as they arrive.
 #[tracing::instrument(skip_all)]
-pub async fn import<S, E>(
+pub async fn import<S>(
     pool: &Pool,
     options: OrderImportOptions,
     limits: IngestLimits,
     body: S,
 ) -> Result<OrderImportOutcome>
 where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes>> + Unpin,
 {
     let pool = pool.clone();
     detach::streamed(body, move |body| import_body(pool, options, limits, body)).await
@@ -141,8 +140,7 @@ async fn import_body(
     let mut copy = orders::begin_copy(&mut tx).await?;
     let fed = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
+            let chunk = chunk?;
             reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
             if state.stager.errors.is_empty() {
                 copy.send_ready(&mut state.stager.encoder).await?;

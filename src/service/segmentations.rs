@@ -20,11 +20,15 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub struct Changes {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub config: Option<SegmentationConfig>,
+    pub config: Option<ConfigPatch>,
     pub auto_activate: Option<bool>,
     /// `Some(None)` removes the schedule.
     pub schedule: Option<Option<String>>,
 }
+
+/// A JSON merge patch (RFC 7396) of a segmentation's configuration.
+#[derive(Debug, Clone)]
+pub struct ConfigPatch(pub serde_json::Value);
 
 /// A cron schedule and its first occurrence from now.
 fn check_schedule(expression: &str) -> Result<(String, chrono::DateTime<chrono::Utc>)> {
@@ -122,8 +126,12 @@ pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result
     let mut row = store::find_for_update(&mut *tx, uuid)
         .await?
         .ok_or_else(|| id.not_found())?;
-    if let Some(config) = &changes.config {
-        let config = validated(&mut tx, config).await?;
+    if let Some(patch) = &changes.config {
+        let config = row
+            .config
+            .patched(&patch.0, "config.")
+            .map_err(|e| Error::invalid_fields(vec![e]))?;
+        let config = validated(&mut tx, &config).await?;
         if config != row.config {
             row.config = config;
             row.version += 1;

@@ -141,6 +141,7 @@ impl Application {
         let api = ApiSettings {
             max_batch: settings.max_batch as usize,
             max_json_bytes: settings.max_json_bytes,
+            max_decompressed_bytes: settings.max_decompressed_bytes,
             ingest: crate::service::IngestLimits {
                 csv: crate::service::CsvLimits {
                     max_field_bytes: settings.max_csv_field_bytes as usize,
@@ -213,6 +214,9 @@ impl Application {
             )
         })
         .shutdown_timeout(shutdown_timeout)
+        // The signals are ours (`run_until_stopped`): actix-web's own would stop at once on
+        // SIGINT, dropping in-flight requests, where Ctrl-C should drain like SIGTERM.
+        .disable_signals()
         .listen(listener)?;
         if let Some(workers) = workers {
             server = server.workers(workers);
@@ -229,9 +233,11 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and stops the
-    /// workers. The workers are told at the signal, not after the requests drain: a run in
-    /// progress goes back to the queue at once instead of training on through the drain.
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests (for up to the
+    /// shutdown timeout) and stops the workers. The workers are told at the signal, not after
+    /// the requests drain: a run in progress goes back to the queue at once instead of
+    /// training on through the drain. A second signal during the drain (Ctrl-C again) stops
+    /// at once, dropping the requests still in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
@@ -239,13 +245,29 @@ impl Application {
             handle
         });
         let server = self.server;
+        let handle = server.handle();
         tokio::pin!(server);
+        let mut signals = StopSignals::new();
         let served = tokio::select! {
             served = &mut server => served,
-            signal = stop_signal() => {
-                tracing::info!(signal, "stopping: workers give their runs back");
+            signal = signals.next() => {
+                tracing::info!(
+                    signal,
+                    "stopping: in-flight requests finish, workers give their runs back; \
+                     a second SIGINT (Ctrl-C) or SIGTERM stops at once"
+                );
                 self.jobs.stop();
-                server.await
+                // Sent now; `server` completes once the drain is over.
+                drop(handle.stop(true));
+                tokio::select! {
+                    served = &mut server => served,
+                    signal = signals.next() => {
+                        // The server answers no command before its drain is over: the process
+                        // ends without it, and its connections with it.
+                        tracing::warn!(signal, "stopping at once: in-flight requests are dropped");
+                        Ok(())
+                    }
+                }
             }
         };
         self.jobs.shutdown().await;
@@ -262,21 +284,33 @@ impl Application {
     }
 }
 
-/// The first SIGTERM or SIGINT (actix-web drains the HTTP server on the same signals). If
-/// the signals cannot be listened to, never: the workers then stop after the drain.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "cannot listen for stop signals");
-            std::future::pending().await
+/// SIGTERM and SIGINT, as they come. If they cannot be listened to, none ever comes (the
+/// process then stops only when killed).
+struct StopSignals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl StopSignals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for stop signals");
+                Self(None)
+            }
+        }
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        match &mut self.0 {
+            Some((term, int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            None => std::future::pending().await,
         }
     }
 }

@@ -229,6 +229,14 @@ fn cluster_prints_five_labelled_mall_segments() {
         assert!(table.contains(label), "{label} missing from\n{table}");
     }
     assert!(table.contains("← elbow, best silhouette"), "{table}");
+    let numbers: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("segment"))
+        .skip(1)
+        .take(5)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(numbers, ["1", "2", "3", "4", "5"], "{table}");
 }
 
 #[test]
@@ -275,7 +283,15 @@ fn cluster_json_and_assignments_reproduce_scikit_learn() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 201);
     assert_eq!(lines[0], "id,segment,distance");
-    assert!(lines[1].starts_with("0001,1,"), "{}", lines[1]);
+    // Segments are numbered from 1 everywhere (the server's ids, the dashboard's #1…#5).
+    assert!(lines[1].starts_with("0001,2,"), "{}", lines[1]);
+    let numbers: Vec<u64> = json["profiles"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["segment"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use std::time::Duration;
 pub const TEST_MAX_BATCH: usize = 100;
 pub const TEST_MAX_JSON_BYTES: usize = 256 * 1024;
 pub const TEST_MAX_ATTRIBUTES: usize = 40;
+pub const TEST_MAX_DECOMPRESSED_BYTES: u64 = 1 << 20;
 
 pub const MALL_CSV: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -315,6 +316,7 @@ async fn serve_on(
     let settings = ApiSettings {
         max_batch: TEST_MAX_BATCH,
         max_json_bytes: TEST_MAX_JSON_BYTES,
+        max_decompressed_bytes: TEST_MAX_DECOMPRESSED_BYTES,
         ingest: segstore::service::IngestLimits {
             max_attributes: TEST_MAX_ATTRIBUTES,
             ..Default::default()
@@ -528,9 +530,14 @@ pub fn client_with_key(key: &str) -> reqwest::Client {
 
 /// Asserts a 200 and returns the JSON body.
 pub async fn json_ok(response: Response) -> Value {
-    let status = response.status();
+    json_status(response, 200).await
+}
+
+/// Asserts this status and returns the JSON body.
+pub async fn json_status(response: Response, status: u16) -> Value {
+    let got = response.status();
     let body = response.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "body: {body}");
+    assert_eq!(got.as_u16(), status, "body: {body}");
     serde_json::from_str(&body).unwrap()
 }
 
@@ -561,4 +568,28 @@ pub async fn assert_problem(response: Response, status: u16, needle: &str) -> Va
         "problem does not mention {needle:?}: {body:#}"
     );
     body
+}
+
+/// The Python the example and contract tests run: `$SEGSTORE_PYTHON` (e.g. a virtual
+/// environment's `.venv/bin/python`, as the README sets one up), else `python3` on `PATH`.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("SEGSTORE_PYTHON")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| "python3".into(), Into::into)
+}
+
+/// A Python tool's command (`schemathesis`): the one beside `$SEGSTORE_PYTHON` when there
+/// is one (a virtual environment's `bin/`), else the one on `PATH`.
+pub fn python_tool(name: &str) -> std::path::PathBuf {
+    let python = python();
+    python
+        .parent()
+        .map(|bin| bin.join(name))
+        .filter(|tool| tool.is_file())
+        .unwrap_or_else(|| name.into())
+}
+
+/// How to install Python packages into the Python the tests run.
+pub fn pip_install(what: &str) -> String {
+    format!("{} -m pip install {what}", python().display())
 }

@@ -6,6 +6,7 @@ mod algorithms;
 mod attributes;
 mod charts;
 mod cli;
+mod compression;
 mod configurations;
 mod contract;
 mod customers;

@@ -367,3 +367,125 @@ async fn the_first_start_creates_an_admin_key_and_an_exposed_one_refuses_without
     .await;
     assert!(exposed.key.starts_with("segk_"));
 }
+
+/// An import whose body the test sends in two parts: the head now, the rest when it says.
+fn upload_in_two_parts(
+    served: &Served,
+    head: &'static str,
+) -> (
+    tokio::sync::oneshot::Sender<&'static str>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    use futures_util::StreamExt;
+    let (rest_tx, rest_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let head = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(head))]);
+    let rest = futures_util::stream::once(async move {
+        let rest = rest_rx.await.unwrap_or("");
+        Ok::<_, std::io::Error>(bytes::Bytes::from(rest))
+    });
+    let request = served
+        .client()
+        .post(format!("{}/v1/customers/import", served.base))
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(head.chain(rest)))
+        .send();
+    (rest_tx, tokio::spawn(request))
+}
+
+impl Served {
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    /// Waits (10 s at most) for a log line with this message.
+    async fn logged(&self, message: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| {
+                    l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with(message))
+                })
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no `{message}` line logged");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Ctrl-C stops as SIGTERM does: a request in flight at the first SIGINT is still answered
+/// and the process exits cleanly. A second SIGINT during that drain stops at once.
+#[tokio::test]
+async fn sigint_drains_requests_in_flight_and_a_second_one_stops_at_once() {
+    use nix::sys::signal::Signal::SIGINT;
+    let db = empty_database().await;
+    let pool = db.pool().await;
+    let settings = [("SEGSTORE_SHUTDOWN_TIMEOUT", "60")];
+
+    let mut served = serve_with(&db.url, &settings).await;
+    let (rest, upload) = upload_in_two_parts(&served, "id,income\nc1,10\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served.signal(SIGINT);
+    let line = served.logged("stopping").await;
+    assert_eq!(line["signal"], "SIGINT", "{line}");
+    // The rest of the body arrives after the signal, and the import completes.
+    rest.send("c2,20\n").unwrap();
+    let answered = upload
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(json(answered, 200).await["inserted"], 2);
+    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
+        .await
+        .expect("the server stops once its requests are answered")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let lines = served.lines.lock().unwrap().clone();
+    assert!(
+        !lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at once:"))),
+        "{lines:#?}"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 2);
+
+    // Ctrl-C twice: the drain (up to 60 s here) is cut short, the upload is dropped.
+    let mut served = serve_with(&db.url, &settings).await;
+    let (_rest, upload) = upload_in_two_parts(&served, "id,income\nc3,30\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served.signal(SIGINT);
+    served.logged("stopping:").await;
+    let started = Instant::now();
+    served.signal(SIGINT);
+    let line = served.logged("stopping at once").await;
+    assert_eq!(line["signal"], "SIGINT", "{line}");
+    let status = tokio::time::timeout(Duration::from_secs(20), served.child.wait())
+        .await
+        .expect("a second SIGINT stops the server without waiting for the drain")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        upload.await.unwrap().is_err(),
+        "the dropped upload got an answer"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 2, "nothing of the dropped upload was written");
+    pool.close().await;
+}

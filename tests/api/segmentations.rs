@@ -275,3 +275,133 @@ async fn a_stored_configuration_gives_the_engine_its_parameters() {
     let result = segstore::segmentation::pipeline::run(&columns, &params).unwrap();
     assert_eq!(result.k, 5);
 }
+
+/// PATCH is a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or as
+/// `application/json`: only what it names changes, `null` removes a member (its default
+/// applies), another algorithm type starts from that algorithm's defaults. What cannot be
+/// removed or does not fit is a 422 naming the field, and nothing changes.
+#[tokio::test]
+async fn a_patch_is_a_json_merge_patch() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let created = crate::helpers::json_status(
+        app.post_json(
+            "/v1/segmentations",
+            &json!({"name": "Mall", "description": "income and spend",
+                    "config": {"features": ["annual_income_k", "spending_score"], "pca": 2,
+                               "algorithm": {"type": "kmeans", "k": "auto", "n_init": 3}}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let url = app.url(&format!(
+        "/v1/segmentations/{}",
+        created["id"].as_str().unwrap()
+    ));
+    let patch = |content_type: &'static str, body: Value| {
+        app.client
+            .patch(&url)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+    };
+    let merge = "application/merge-patch+json";
+
+    // The README's PATCH: k alone changes; the features, n_init and pca stay.
+    let changed = json_ok(
+        patch(
+            merge,
+            json!({"config": {"algorithm": {"type": "kmeans", "k": 4}}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(changed["version"], 2);
+    assert_eq!(
+        changed["config"],
+        json!({"features": ["annual_income_k", "spending_score"], "log1p": [], "scaling": "standard",
+               "missing": "drop", "pca": 2,
+               "algorithm": {"type": "kmeans", "k": 4, "k_min": 2, "k_max": 10, "k_rule": "silhouette",
+                             "n_init": 3, "seed": 42}})
+    );
+    assert_eq!(changed["name"], "Mall");
+    assert_eq!(changed["description"], "income and spend");
+
+    // `application/json` is the same patch; `null` removes pca and the description, and
+    // restores auto_activate's default; arrays are replaced whole.
+    let changed = json_ok(
+        patch(
+            "application/json",
+            json!({"description": null, "auto_activate": null,
+                   "config": {"pca": null, "features": ["age", "spending_score"], "algorithm": {"n_init": 5}}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(changed["version"], 3);
+    assert_eq!(changed["description"], "");
+    assert_eq!(changed["auto_activate"], true);
+    assert_eq!(changed["config"].get("pca"), None);
+    assert_eq!(
+        changed["config"]["features"],
+        json!(["age", "spending_score"])
+    );
+    assert_eq!(changed["config"]["algorithm"]["k"], 4);
+    assert_eq!(changed["config"]["algorithm"]["n_init"], 5);
+
+    // Another algorithm type does not inherit k-means' parameters.
+    let changed = json_ok(
+        patch(
+            merge,
+            json!({"config": {"algorithm": {"type": "ward", "k": 3}}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        changed["config"]["algorithm"],
+        json!({"type": "ward", "k": 3, "k_min": 2, "k_max": 10, "k_rule": "silhouette"})
+    );
+    assert_eq!(changed["version"], 4);
+
+    // Refused, naming the field, and nothing changes.
+    for (body, field) in [
+        (json!({"name": null}), "\"name\""),
+        (json!({"config": null}), "\"config\""),
+        (
+            json!({"config": {"features": null}}),
+            "missing field `features`",
+        ),
+        (
+            json!({"config": {"algorithm": {"type": "dbscan"}}}),
+            "\"config.algorithm\"",
+        ),
+        (
+            json!({"config": {"algorithm": {"k": 0}}}),
+            "\"config.algorithm.k\"",
+        ),
+        (
+            json!({"config": {"scaling": "cubic"}}),
+            "\"config.scaling\"",
+        ),
+        (
+            json!({"config": {"features": ["gender"]}}),
+            "\"config.features[0]\"",
+        ),
+        (json!({"config": 7}), "\"config\""),
+    ] {
+        crate::helpers::assert_problem(patch(merge, body.clone()).await.unwrap(), 422, field).await;
+    }
+    crate::helpers::assert_problem(
+        patch("text/plain", json!({"name": "X"})).await.unwrap(),
+        415,
+        "application/merge-patch+json",
+    )
+    .await;
+    let unchanged = json_ok(app.client.get(&url).send().await.unwrap()).await;
+    assert_eq!(unchanged, changed);
+}
