@@ -237,8 +237,8 @@ pub struct ImportedColumn {
     tag = "customers",
     params(
         ImportParams,
-        ("Content-Encoding" = Option<String>, Header, example = "gzip",
-            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none for a plain one"),
+        ("Content-Encoding" = Option<String>, Header, example = "gzip", pattern = "^(gzip|x-gzip|identity)?$",
+            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none (or `identity`) for a plain one"),
     ),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "CustomerID,Genre,Age,Annual Income (k$),Spending Score (1-100)\n0001,Male,19,15,39\n0002,Male,21,15,81\n"),

@@ -53,7 +53,12 @@ pub fn encoding(req: &HttpRequest) -> Result<Encoding, Error> {
     let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
         return Ok(Encoding::Identity);
     };
-    let given = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    let Ok(given) = value.to_str() else {
+        return Err(Error::UnsupportedMediaType(
+            "Content-Encoding is not visible ASCII; send the body as it is or with `gzip`".into(),
+        ));
+    };
+    let given = given.trim().to_ascii_lowercase();
     match given.as_str() {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),

@@ -115,8 +115,8 @@ pub struct OrderImportResult {
     tag = "orders",
     params(
         OrderImportParams,
-        ("Content-Encoding" = Option<String>, Header, example = "gzip",
-            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none for a plain one"),
+        ("Content-Encoding" = Option<String>, Header, example = "gzip", pattern = "^(gzip|x-gzip|identity)?$",
+            description = "`gzip` for a compressed file (decoded as it arrives, to at most `--max-decompressed-bytes`); none (or `identity`) for a plain one"),
     ),
     request_body(content = crate::http::CsvFile, content_type = "text/csv", description = "A CSV file with a header line",
         example = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"),

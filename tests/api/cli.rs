@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 28] = [
+const SETTINGS: [(&str, &str, Option<&str>); 29] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -44,6 +44,11 @@ const SETTINGS: [(&str, &str, Option<&str>); 28] = [
         "--max-csv-line-bytes",
         "SEGSTORE_MAX_CSV_LINE_BYTES",
         Some("4194304"),
+    ),
+    (
+        "--max-decompressed-bytes",
+        "SEGSTORE_MAX_DECOMPRESSED_BYTES",
+        Some("4294967296"),
     ),
     ("--max-attributes", "SEGSTORE_MAX_ATTRIBUTES", Some("512")),
     ("--public-url", "SEGSTORE_PUBLIC_URLS", None),

@@ -191,6 +191,20 @@ async fn compressed_bodies_are_bounded_and_bad_ones_write_nothing() {
     ] {
         let refused = post(&app, path, content_type, "br", b"whatever".to_vec()).await;
         assert_problem(refused, 415, "Content-Encoding").await;
+        // Bytes that are not ASCII are not read as no encoding at all.
+        let refused = app
+            .client
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .header(
+                "content-encoding",
+                reqwest::header::HeaderValue::from_bytes(b"\xc2\x84").unwrap(),
+            )
+            .body(b"whatever".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_problem(refused, 415, "Content-Encoding").await;
     }
     assert_eq!(app.customer_count().await, before);
     assert_eq!(app.count("SELECT count(*) FROM order_lines").await, 0);
