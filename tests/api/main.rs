@@ -22,6 +22,7 @@ mod observability;
 mod openapi;
 mod orders;
 mod process;
+mod readme;
 mod robustness;
 mod runs;
 mod security;
