@@ -1,6 +1,7 @@
 // segstore's dashboard: a few pages over the public /v1 API, no framework, nothing fetched
 // from elsewhere. Pages: #/ (segmentations), #/segmentations/<id> (its runs, retrain),
-// #/runs/<id> (status, charts, profiles).
+// #/runs/<id> (status, charts, profiles), #/runs/<id>/segments/<segment> (the members, paged),
+// #/customers and #/customers/<id> (a customer: attributes, segment now and before).
 "use strict";
 
 const view = document.getElementById("view");
@@ -39,13 +40,30 @@ function badge(run) {
     (run.active ? `<span class="badge active">active</span>` : "");
 }
 
-// RdBu, as the server's heat map: blue below the population, red above, full at ±2 sd.
+// BrBG, as the server's heat map: brown below the population, teal above, full at ±2 sd.
+// Neither end says good or bad: above-average recency is a lapsed segment, not a hot one.
 function liftColour(lift) {
   const mix = (a, b, t) => a.map((x, i) => Math.round(x + (b[i] - x) * Math.min(1, Math.max(0, t))));
-  const mid = [0xf7, 0xf7, 0xf7];
-  const rgb = lift >= 0 ? mix(mid, [0xb2, 0x18, 0x2b], lift / 2) : mix(mid, [0x21, 0x66, 0xac], -lift / 2);
+  const mid = [0xf5, 0xf5, 0xf5];
+  const rgb = lift >= 0 ? mix(mid, [0x01, 0x66, 0x5e], lift / 2) : mix(mid, [0x8c, 0x51, 0x0a], -lift / 2);
   const light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140;
   return `background: rgb(${rgb.join(",")}); color: ${light ? "#222" : "#fff"}`;
+}
+
+const liftKey = `<p class="lift-key muted">Lift: the segment's mean minus everyone's, in standard deviations:
+  <span class="lift" style="${liftColour(-2)}">−2 below</span><span class="lift" style="${liftColour(0)}">0 average</span><span class="lift" style="${liftColour(2)}">+2 above</span></p>`;
+
+// A segmentation's algorithm in words, e.g. "K-Means, k chosen in 2–10 by silhouette".
+function algorithmText(a) {
+  const names = { kmeans: "K-Means", gmm: "Gaussian mixture", ward: "Ward (hierarchical)", dbscan: "DBSCAN" };
+  const name = names[a.type] || a.type;
+  if (a.type === "dbscan") return `${name}, radius ${fmt(a.eps, 2)} (scaled units), at least ${fmt(a.min_points, 0)} customers per core`;
+  const rules = { silhouette: "silhouette", elbow: "elbow", davies_bouldin: "Davies–Bouldin", calinski_harabasz: "Calinski–Harabasz", bic: "BIC" };
+  const k = a.k === "auto" || a.k === undefined
+    ? `k chosen in ${a.k_min ?? 2}–${a.k_max ?? 10} by ${rules[a.k_rule] || a.k_rule || "silhouette"}`
+    : `k = ${fmt(a.k, 0)}`;
+  const seed = a.seed !== undefined ? `, seed ${a.seed}` : "";
+  return `${name}, ${k}${seed}`;
 }
 
 function failure(error) {
@@ -71,7 +89,7 @@ async function home() {
     return `<tr data-segmentation="${esc(s.id)}">
       <td><a href="#/segmentations/${s.id}">${esc(s.name)}</a><div class="muted">${esc(s.description)}</div></td>
       <td>${s.config.features.map(esc).join(", ")}</td>
-      <td>${esc(algo.type)}${algo.k !== undefined ? `, k ${esc(algo.k)}` : ""}</td>
+      <td>${esc(algorithmText(algo))}</td>
       <td>${active}</td><td>${last}</td>
       <td><button data-retrain="${esc(s.id)}">Retrain</button></td></tr>`;
   }));
@@ -103,7 +121,7 @@ async function segmentationPage(id) {
       <div><span>features</span>${s.config.features.map(esc).join(", ")}</div>
       <div><span>log1p</span>${(s.config.log1p || []).map(esc).join(", ") || "–"}</div>
       <div><span>scaling</span>${esc(s.config.scaling)}</div>
-      <div><span>algorithm</span>${esc(JSON.stringify(s.config.algorithm))}</div>
+      <div id="algorithm"><span>algorithm</span>${esc(algorithmText(s.config.algorithm))}</div>
       <div><span>schedule</span>${esc(s.schedule || "–")}</div></div>
       <button id="retrain">Retrain now</button></div>
     <h2>Runs</h2><table><thead><tr><th>Created</th><th>Status</th><th>Trigger</th><th class="num">k</th>
@@ -153,7 +171,7 @@ async function runPage(id) {
   const pcs = features.length > 2 ? `<option value="">principal components</option>` : "";
   const m = run.metrics || {};
   const rows = profiles.segments.map(s => `<tr data-segment="${s.segment_id}">
-      <td><span class="swatch" style="background:${esc(s.colour)}"></span>#${s.segment_id}</td>
+      <td><span class="swatch" style="background:${esc(s.colour)}"></span><a href="#/runs/${id}/segments/${s.segment_id}" title="its customers">#${s.segment_id}</a></td>
       <td>${esc(s.label)}${s.persona ? ` <span class="muted">(${esc(s.persona)})</span>` : ""}</td>
       <td class="num">${fmt(s.size, 0)}</td><td class="num">${fmt(s.share * 100, 1)}%</td>
       ${s.centroid.map(c => `<td class="num">${fmt(c)}</td>`).join("")}
@@ -173,13 +191,14 @@ async function runPage(id) {
       ${features.map(f => `<th class="num">${esc(f)}<br><span class="muted">mean</span></th>`).join("")}
       ${features.map(f => `<th class="lift">${esc(f)}<br><span class="muted">lift (sd)</span></th>`).join("")}</tr></thead>
     <tbody>${rows}</tbody></table>
+    ${liftKey}
     <div class="charts">
       <section class="card chart" id="scatter"><h2>Customers by segment</h2>
         <div class="picker"><label>x <select id="x">${pcs}${options(features.length > 2 ? null : features[0])}</select></label>
         <label>y <select id="y">${pcs}${options(features.length > 2 ? null : features[1])}</select></label></div>
         <div id="scatter-image">${chart(`/v1/runs/${id}/charts/scatter.svg`, "customers by segment")}</div></section>
       ${hasCurve ? `<section class="card chart" id="elbow"><h2>Choosing k</h2>${chart(`/v1/runs/${id}/charts/elbow.svg`, "elbow curve")}</section>` : ""}
-      <section class="card chart wide" id="segments"><h2>Sizes and lift</h2>${chart(`/v1/runs/${id}/charts/segments.svg`, "segment sizes and lift")}</section>
+      <section class="card chart" id="segments"><h2>Sizes and lift</h2>${chart(`/v1/runs/${id}/charts/segments.svg`, "segment sizes and lift")}</section>
     </div>`;
   watchImages(view);
   document.getElementById("retrain").addEventListener("click", e => retrain(run.segmentation_id, e.target));
@@ -205,6 +224,78 @@ async function runPage(id) {
   };
   x.addEventListener("change", picked(x, y, "x", "y"));
   y.addEventListener("change", picked(y, x, "y", "x"));
+}
+
+// A segment's customers, a page at a time (keyset: `after` is the last id shown).
+async function membersPage(runId, segment, after) {
+  const query = new URLSearchParams({ segment, limit: "50" });
+  if (after) query.set("after", after);
+  const [run, profiles, page] = await Promise.all([
+    api(`/v1/runs/${runId}`), api(`/v1/runs/${runId}/segments`), api(`/v1/runs/${runId}/assignments?${query}`),
+  ]);
+  const seg = profiles.segments.find(s => String(s.segment_id) === String(segment));
+  if (!seg) throw new Error(`404: run ${runId} has no segment #${segment}`);
+  const segmentation = await api(`/v1/segmentations/${run.segmentation_id}`);
+  const score = page.score === "probability" ? "Probability" : "Distance to the centre";
+  const rows = page.assignments.map(a => `<tr><td><a href="#/customers/${encodeURIComponent(a.customer_id)}">${esc(a.customer_id)}</a></td>
+    <td class="num">${fmt(a.score, 3)}</td></tr>`).join("");
+  const next = page.next_after
+    ? `<a id="next-page" href="#/runs/${runId}/segments/${segment}/after/${encodeURIComponent(page.next_after)}">Next ${page.assignments.length} →</a>` : "";
+  const first = after ? `<a href="#/runs/${runId}/segments/${segment}">← First page</a>` : "";
+  view.innerHTML = `<p class="muted"><a href="#/segmentations/${segmentation.id}">${esc(segmentation.name)}</a> ·
+    <a href="#/runs/${runId}">run of ${when(run.created_at)}</a></p>
+    <h1><span class="swatch" style="background:${esc(seg.colour)}"></span>#${seg.segment_id} ${esc(seg.label)}</h1>
+    <div class="card"><div class="facts">
+      <div><span>customers</span>${fmt(seg.size, 0)} (${fmt(seg.share * 100, 1)}%)</div>
+      ${profiles.features.map((f, i) => `<div><span>${esc(f)} (mean)</span>${fmt(seg.centroid[i])}</div>`).join("")}</div>
+      <div class="links"><a id="members-csv" href="/v1/runs/${runId}/assignments.csv?segment=${seg.segment_id}">All ${fmt(seg.size, 0)} as CSV</a></div></div>
+    <table id="members"><thead><tr><th>Customer</th><th class="num">${score}</th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="2" class="muted">No customer.</td></tr>`}</tbody></table>
+    <p class="pager">${first} ${next}</p>`;
+}
+
+// Find a customer by id.
+function customerSearch(message) {
+  view.innerHTML = `<h1>Customers</h1>
+    <form id="customer-search" class="card"><label>Customer id <input id="customer-id" required size="30"
+      placeholder="e.g. 0001"></label> <button type="submit">Show</button>
+      ${message ? `<p class="error" role="alert">${esc(message)}</p>` : ""}</form>`;
+  document.getElementById("customer-search").addEventListener("submit", event => {
+    event.preventDefault();
+    location.hash = `#/customers/${encodeURIComponent(document.getElementById("customer-id").value.trim())}`;
+  });
+}
+
+// A customer: attributes, and per segmentation the segment now and in earlier runs.
+async function customerPage(id) {
+  let customer;
+  try {
+    customer = await api(`/v1/customers/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (e instanceof SignInNeeded || !e.message.startsWith("404")) throw e;
+    customerSearch(`No customer has the id ${id}.`);
+    return;
+  }
+  const { segmentations } = await api("/v1/segmentations");
+  const lookups = await Promise.all(segmentations.map(s =>
+    api(`/v1/segmentations/${s.id}/customers/${encodeURIComponent(id)}`).then(l => [s, l], () => [s, null])));
+  const attributes = Object.entries(customer.attributes).map(([k, v]) =>
+    `<tr><th>${esc(k)}</th><td class="${typeof v === "number" ? "num" : ""}">${fmt(v)}</td></tr>`).join("");
+  const segment = r => r.segment_id === null || r.segment_id === undefined
+    ? `<span class="muted">noise</span>`
+    : `<a href="#/runs/${r.run_id}/segments/${r.segment_id}">#${r.segment_id} ${esc(r.label)}</a>${r.persona ? ` <span class="muted">(${esc(r.persona)})</span>` : ""}`;
+  const blocks = lookups.filter(([, l]) => l).map(([s, l]) => {
+    const history = l.history.map(r => `<tr><td><a href="#/runs/${r.run_id}">${when(r.finished_at)}</a>${r.run_id === l.active_run_id ? `<span class="badge active">active</span>` : ""}</td>
+      <td>${segment(r)}</td><td class="num">${fmt(r.score, 3)}</td></tr>`).join("");
+    return `<section class="card" data-segmentation="${esc(s.id)}"><h2><a href="#/segmentations/${s.id}">${esc(s.name)}</a></h2>
+      <p class="current">Now: ${l.current ? segment(l.current) : `<span class="muted">not in the active run</span>`}</p>
+      <table><thead><tr><th>Run</th><th>Segment</th><th class="num">${l.score === "probability" ? "Probability" : "Distance"}</th></tr></thead>
+      <tbody>${history || `<tr><td colspan="3" class="muted">No kept run has segmented this customer.</td></tr>`}</tbody></table></section>`;
+  });
+  view.innerHTML = `<p class="muted"><a href="#/customers">Customers</a></p><h1 id="customer">Customer ${esc(customer.id)}</h1>
+    <div class="columns"><section class="card"><h2>Attributes</h2><table id="attributes"><tbody>${attributes}</tbody></table>
+      <p class="muted">Added ${when(customer.created_at)}, changed ${when(customer.updated_at)}</p></section>
+    <div id="segments-of-customer">${blocks.join("") || `<div class="card muted">No segmentation yet.</div>`}</div></div>`;
 }
 
 // Signing in: the key goes to the server once, which keeps it in an HttpOnly,
@@ -250,7 +341,12 @@ async function route() {
   clearTimeout(timer);
   const parts = location.hash.replace(/^#\/?/, "").split("/");
   try {
-    if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
+    const part = i => decodeURIComponent(parts[i] || "");
+    if (parts[0] === "runs" && parts[1] && parts[2] === "segments" && parts[3]) {
+      await membersPage(parts[1], parts[3], parts[4] === "after" ? part(5) : null);
+    } else if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
+    else if (parts[0] === "customers" && parts[1]) await customerPage(part(1));
+    else if (parts[0] === "customers") customerSearch();
     else if (parts[0] === "segmentations" && parts[1]) await segmentationPage(parts[1]);
     else await home();
     signedIn(true);

@@ -1,6 +1,6 @@
 //! The elbow plot: inertia per k, the chosen k marked, silhouette on a second axis.
 
-use super::{Chart, Drawn, MUTED_INK, PALETTE, Swatch, heading, legend, span, tick};
+use super::{Chart, Drawn, MUTED_INK, PALETTE, SMALL, Swatch, TEXT, heading, legend, span, tick};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -25,7 +25,7 @@ const SILHOUETTE: RGBColor = PALETTE[6];
 
 impl Chart for ElbowChart {
     fn size(&self) -> (u32, u32) {
-        (820, 520)
+        (820, 560)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
@@ -45,9 +45,9 @@ impl Chart for ElbowChart {
         let silhouettes = span(self.points.iter().filter_map(|p| p.silhouette));
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(80)
-            .right_y_label_area_size(64)
+            .x_label_area_size(56)
+            .y_label_area_size(96)
+            .right_y_label_area_size(80)
             .build_cartesian_2d(k_lo - 0.5..k_hi + 0.5, 0.0..top * 1.08)?
             .set_secondary_coord(k_lo - 0.5..k_hi + 0.5, silhouettes);
         chart
@@ -57,16 +57,16 @@ impl Chart for ElbowChart {
             .x_labels(self.points.len().max(2))
             .x_label_formatter(&|k| format!("{}", k.round() as i64))
             .y_label_formatter(&|v| tick(*v))
-            .axis_desc_style(("sans-serif", 14))
-            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", TEXT))
+            .label_style(("sans-serif", SMALL))
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(0xEE, 0xEE, 0xEE))
             .draw()?;
         chart
             .configure_secondary_axes()
             .y_desc("silhouette")
-            .axis_desc_style(("sans-serif", 14))
-            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", TEXT))
+            .label_style(("sans-serif", SMALL))
             .y_label_formatter(&|v| format!("{v:.2}"))
             .draw()?;
         if let Some((k, _)) = &self.chosen {

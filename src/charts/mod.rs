@@ -4,7 +4,7 @@
 //!
 //! Colours: Paul Tol's "muted" qualitative palette (nine colours, distinguishable with the
 //! common colour-vision deficiencies) for segments, a segment keeping its colour in every chart
-//! of a run ([`segment_colours`]); ColorBrewer's RdBu (diverging) for lift and its blue ramp
+//! of a run ([`segment_colours`]); ColorBrewer's BrBG (diverging, brown below the mean, teal above) for lift and its blue ramp
 //! for counts.
 
 mod elbow;
@@ -22,6 +22,15 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontFamily, FontStyle, register_font};
 use std::sync::Once;
+
+/// Text sizes, in plotters' units. Its SVG backend writes `font-size` as the size / 1.24 (the
+/// same em the PNG rasteriser draws), so 15 is 12.1 px: the smallest text any chart has, as
+/// drawn and as the dashboard shows it (at its own size).
+const SMALL: f64 = 15.0;
+/// Legend entries, segment names, axis titles: 12.9 px.
+const TEXT: f64 = 16.0;
+/// Chart titles: 19.4 px.
+const TITLE: f64 = 24.0;
 
 /// The font PNG text is drawn with and SVG text is measured with (DejaVu Sans; its licence is
 /// `assets/fonts/DejaVuSans.LICENSE`).
@@ -209,21 +218,21 @@ where
         root,
         title,
         (w as i32 / 2, 8),
-        20.0,
+        TITLE,
         &INK,
         (HPos::Center, VPos::Top),
     )?;
-    let mut top = 36;
+    let mut top = 42;
     if let Some(s) = subtitle {
         text(
             root,
             s,
-            (w as i32 / 2, 34),
-            13.0,
+            (w as i32 / 2, 40),
+            TEXT,
             &MUTED_INK,
             (HPos::Center, VPos::Top),
         )?;
-        top = 56;
+        top = 66;
     }
     Ok(root.split_vertically(top).1)
 }
@@ -233,7 +242,7 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String,
 where
     DB::ErrorType: 'static,
 {
-    let line = 22;
+    let line = 26;
     for (i, (name, swatch)) in entries.iter().enumerate() {
         let y = 8 + i as i32 * line + line / 2;
         match swatch {
@@ -247,7 +256,7 @@ where
                 area.draw(&PathElement::new(vec![(2, y), (22, y)], c.stroke_width(3)))?;
             }
         }
-        text(area, name, (28, y), 13.0, &INK, (HPos::Left, VPos::Center))?;
+        text(area, name, (28, y), TEXT, &INK, (HPos::Left, VPos::Center))?;
     }
     Ok(())
 }
@@ -255,7 +264,7 @@ where
 /// Width of a column of segment names (a swatch and the name).
 fn names_width<'a>(keys: impl Iterator<Item = &'a SegmentKey>) -> i32 {
     let widest = keys
-        .map(|k| text_width(&clip(&k.name(), 64), 13.0))
+        .map(|k| text_width(&clip(&k.name(), 64), TEXT))
         .max()
         .unwrap_or(0);
     (widest as i32 + 30).clamp(140, 460)
@@ -279,7 +288,7 @@ where
         area,
         &clip(&key.name(), 64),
         (left + 18, mid),
-        13.0,
+        TEXT,
         &INK,
         (HPos::Left, VPos::Center),
     )
@@ -304,7 +313,7 @@ where
         area,
         value,
         (x + w / 2, y + h / 2),
-        12.0,
+        SMALL,
         &ink_on(colour),
         (HPos::Center, VPos::Center),
     )

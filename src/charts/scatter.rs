@@ -1,6 +1,8 @@
 //! Customers in two dimensions, coloured by segment, with the segment centres marked.
 
-use super::{Chart, Drawn, INK, SegmentKey, Swatch, heading, legend, span, text_width, tick};
+use super::{
+    Chart, Drawn, INK, SMALL, SegmentKey, Swatch, TEXT, heading, legend, span, text_width, tick,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -23,7 +25,7 @@ impl ScatterChart {
         let widest = self
             .segments
             .iter()
-            .map(|s| text_width(&s.name(), 13.0))
+            .map(|s| text_width(&s.name(), TEXT))
             .max()
             .unwrap_or(0);
         (widest + 48).clamp(160, 520)
@@ -32,7 +34,7 @@ impl ScatterChart {
 
 impl Chart for ScatterChart {
     fn size(&self) -> (u32, u32) {
-        (640 + self.legend_width(), 560)
+        (640 + self.legend_width(), 600)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
@@ -56,8 +58,8 @@ impl Chart for ScatterChart {
         );
         let mut chart = ChartBuilder::on(&plot)
             .margin(10)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
+            .x_label_area_size(56)
+            .y_label_area_size(80)
             .build_cartesian_2d(xs, ys)?;
         chart
             .configure_mesh()
@@ -65,8 +67,8 @@ impl Chart for ScatterChart {
             .y_desc(self.y_label.as_str())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .axis_desc_style(("sans-serif", 14))
-            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", TEXT))
+            .label_style(("sans-serif", SMALL))
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(0xEE, 0xEE, 0xEE))
             .draw()?;
@@ -76,12 +78,15 @@ impl Chart for ScatterChart {
                 .iter()
                 .map(|&(x, y, s)| Circle::new((x, y), 3, colours[s].mix(0.75).filled())),
         )?;
-        chart.draw_series(
-            self.centres
-                .iter()
-                .flatten()
-                .map(|&(x, y)| Cross::new((x, y), 7, INK.stroke_width(3))),
-        )?;
+        // A white outline under the dark cross: the mark shows on every segment colour.
+        for (colour, size, width) in [(WHITE, 8, 7), (INK, 7, 3)] {
+            chart.draw_series(
+                self.centres
+                    .iter()
+                    .flatten()
+                    .map(|&(x, y)| Cross::new((x, y), size, colour.stroke_width(width))),
+            )?;
+        }
         let mut entries: Vec<(String, Swatch)> = self
             .segments
             .iter()

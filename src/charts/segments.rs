@@ -21,16 +21,17 @@ pub struct SegmentsChart {
     pub segments: Vec<SegmentBar>,
 }
 
-const ROW: i32 = 30;
+const ROW: i32 = 34;
 const BAR: i32 = 220;
-const HEADER: i32 = 44;
+const HEADER: i32 = 50;
 /// Lift at which a cell is fully coloured.
 const FULL: f64 = 2.0;
-const LOW: RGBColor = RGBColor(0x21, 0x66, 0xAC);
-const HIGH: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
-const MID: RGBColor = RGBColor(0xF7, 0xF7, 0xF7);
+const LOW: RGBColor = RGBColor(0x8C, 0x51, 0x0A);
+const HIGH: RGBColor = RGBColor(0x01, 0x66, 0x5E);
+const MID: RGBColor = RGBColor(0xF5, 0xF5, 0xF5);
 
-/// RdBu: blue below the population, red above.
+/// ColorBrewer's BrBG: brown below the population, teal above. Neither end reads as good or
+/// bad news (red above average made high recency, a lapsed segment, look alarming or hot).
 fn lift_colour(lift: f64) -> RGBColor {
     if lift >= 0.0 {
         blend(MID, HIGH, lift / FULL)
@@ -48,7 +49,7 @@ impl SegmentsChart {
         let widest = self
             .features
             .iter()
-            .map(|f| text_width(&clip(f, 22), 12.0))
+            .map(|f| text_width(&clip(f, 22), SMALL))
             .max()
             .unwrap_or(0);
         (widest as i32 + 12).clamp(64, 150)
@@ -60,10 +61,10 @@ impl Chart for SegmentsChart {
         let w = 20
             + self.label_width()
             + BAR
-            + 90
+            + 110
             + self.cell_width() * self.features.len() as i32
             + 20;
-        let h = 56 + HEADER + ROW * self.segments.len() as i32 + 70;
+        let h = 66 + HEADER + ROW * self.segments.len() as i32 + 76;
         (w.max(560) as u32, h as u32)
     }
 
@@ -74,13 +75,13 @@ impl Chart for SegmentsChart {
         let area = heading(root, &self.title, self.subtitle.as_deref())?;
         let left = 20;
         let bars = left + self.label_width();
-        let cells = bars + BAR + 90;
+        let cells = bars + BAR + 110;
         let cell = self.cell_width();
         text(
             &area,
             "customers",
             (bars, HEADER - 10),
-            12.0,
+            SMALL,
             &MUTED_INK,
             (HPos::Left, VPos::Bottom),
         )?;
@@ -89,7 +90,7 @@ impl Chart for SegmentsChart {
                 &area,
                 &clip(f, 22),
                 (cells + j as i32 * cell + cell / 2, HEADER - 10),
-                12.0,
+                SMALL,
                 &INK,
                 (HPos::Center, VPos::Bottom),
             )?;
@@ -114,7 +115,7 @@ impl Chart for SegmentsChart {
                 &area,
                 &format!("{} ({:.1}%)", count(s.size), s.share * 100.0),
                 (bars + length + 6, mid),
-                12.0,
+                SMALL,
                 &INK,
                 (HPos::Left, VPos::Center),
             )?;
@@ -142,25 +143,25 @@ impl Chart for SegmentsChart {
                 lift_colour(lift).filled(),
             ))?;
         }
-        for (at, label) in [
-            (0, "−2 sd"),
-            (width / 2, "population mean"),
-            (width, "+2 sd"),
+        for (at, label, anchor) in [
+            (0, "−2 sd: below", HPos::Left),
+            (width / 2, "mean", HPos::Center),
+            (width, "above: +2 sd", HPos::Right),
         ] {
             text(
                 &area,
                 label,
                 (cells + at, y + 14),
-                11.0,
+                SMALL,
                 &MUTED_INK,
-                (HPos::Center, VPos::Top),
+                (anchor, VPos::Top),
             )?;
         }
         text(
             &area,
             "lift: segment mean − population mean, in standard deviations",
             (left, y + 5),
-            11.0,
+            SMALL,
             &MUTED_INK,
             (HPos::Left, VPos::Center),
         )?;

@@ -18,7 +18,7 @@ pub struct TransitionChart {
     pub counts: Vec<Vec<u64>>,
 }
 
-const CELL_H: i32 = 34;
+const CELL_H: i32 = 38;
 const EMPTY: RGBColor = RGBColor(0xFF, 0xFF, 0xFF);
 const FULL: RGBColor = RGBColor(0x21, 0x66, 0xAC);
 
@@ -31,18 +31,23 @@ impl TransitionChart {
         let widest = self
             .to
             .iter()
-            .map(|s| text_width(&clip(&s.name(), 18), 12.0))
+            .map(|s| text_width(&clip(&s.name(), 18), SMALL))
             .max()
             .unwrap_or(0);
         (widest as i32 + 10).clamp(70, 140)
     }
 }
 
+/// Under the matrix: how to read it.
+const NOTE: &str = "customers in a segment of the first run (row) and of the second (column); \
+                    the diagonal of matched ids stayed";
+
 impl Chart for TransitionChart {
     fn size(&self) -> (u32, u32) {
         let w = 20 + self.label_width() + self.cell_width() * self.to.len() as i32 + 30;
-        let h = 56 + 70 + CELL_H * self.from.len() as i32 + 50;
-        (w.max(560) as u32, h as u32)
+        let h = 66 + 76 + CELL_H * self.from.len() as i32 + 50;
+        let note = text_width(NOTE, SMALL) as i32 + 40;
+        (w.max(560).max(note) as u32, h as u32)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
@@ -58,7 +63,7 @@ impl Chart for TransitionChart {
             &area,
             &format!("to: {}", self.to_name),
             (grid, 4),
-            13.0,
+            TEXT,
             &MUTED_INK,
             (HPos::Left, VPos::Top),
         )?;
@@ -66,7 +71,7 @@ impl Chart for TransitionChart {
             &area,
             &format!("from: {}", self.from_name),
             (left, top - 8),
-            13.0,
+            TEXT,
             &MUTED_INK,
             (HPos::Left, VPos::Bottom),
         )?;
@@ -80,7 +85,7 @@ impl Chart for TransitionChart {
                 &area,
                 &clip(&s.name(), 18),
                 (x + cell / 2, top - 8),
-                12.0,
+                SMALL,
                 &INK,
                 (HPos::Center, VPos::Bottom),
             )?;
@@ -110,10 +115,9 @@ impl Chart for TransitionChart {
         }
         text(
             &area,
-            "customers in a segment of the first run (row) and of the second (column); \
-             the diagonal of matched ids stayed",
+            NOTE,
             (left, top + self.from.len() as i32 * CELL_H + 14),
-            11.0,
+            SMALL,
             &MUTED_INK,
             (HPos::Left, VPos::Top),
         )?;

@@ -200,6 +200,44 @@ impl Browser<'_> {
         }
     }
 
+    /// Resizes the window to `width` × `height` CSS pixels.
+    async fn resize(&self, width: u32, height: u32) {
+        self.driver
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/window/rect", self.session),
+                Some(json!({ "width": width, "height": height })),
+            )
+            .await;
+    }
+
+    /// Signs in on the dashboard's form with `key`.
+    async fn sign_in(&self, app: &TestApp) {
+        self.go(&app.url("/")).await;
+        self.wait_for(
+            "the sign-in form",
+            "return !!document.getElementById('key')",
+        )
+        .await;
+        self.script(&format!(
+            "document.getElementById('key').value = '{}'; \
+             document.querySelector('#sign-in button').click(); return true",
+            app.key
+        ))
+        .await;
+        self.wait_for(
+            "the segmentation list",
+            "return !!document.querySelector('#segmentations tbody tr')",
+        )
+        .await;
+    }
+
+    /// Saves a screenshot as `target/screenshots/{name}.png`.
+    async fn keep(&self, name: &str) {
+        self.screenshot(&screenshots().join(format!("{name}.png")))
+            .await;
+    }
+
     async fn screenshot(&self, path: &std::path::Path) {
         let encoded = self
             .driver
@@ -226,6 +264,10 @@ impl Browser<'_> {
             )
             .await;
     }
+}
+
+fn screenshots() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
 async fn seeded() -> (TestApp, Vec<String>) {
@@ -458,4 +500,266 @@ async fn swagger_ui_authorizes_with_a_key_and_tries_an_operation() {
              return /Server response\\s+Code\\s+Details\\s+200/.test(text) && text.includes('Bearer segk_')",
         )
         .await;
+}
+
+/// The smallest `font-size` an SVG document draws text at.
+fn smallest_font(svg: &str) -> f64 {
+    svg.match_indices("font-size=\"")
+        .map(|(i, m)| {
+            let rest = &svg[i + m.len()..];
+            rest[..rest.find('"').unwrap()]
+                .trim_end_matches("px")
+                .parse::<f64>()
+                .unwrap()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// A run page as a marketer reads it, at 1400 and at 1920 px: every chart's text at 12 px or
+/// more as displayed, the profile table apart from the cards under it, no empty half row
+/// beside a chart, the lift's ends named. Screenshots of the Mall run, an RFM run, a
+/// segment's members and a customer's page go to `target/screenshots/`.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
+async fn the_run_pages_read_well_at_1400_and_1920_pixels_and_customers_have_pages() {
+    let Some(driver) = Driver::start().await else {
+        panic!("chromedriver is not installed: apt install chromium chromium-driver");
+    };
+    let (app, labels) = seeded().await;
+    let mall = app.get("/v1/segmentations").await;
+    let mall = json_ok(mall).await["segmentations"][0]["active_run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The RFM walkthrough's data and a four-segment run with a fixed k (no "Choosing k").
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/online_retail.csv.gz"
+    ))
+    .unwrap();
+    let mut csv = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut csv).unwrap();
+    let imported = app
+        .client
+        .post(app.url("/v1/orders/import"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    json_ok(imported).await;
+    json_ok(app.post_json("/v1/rfm/refresh", &json!(null)).await).await;
+    let rfm = app
+        .create_segmentation(json!({
+            "name": "RFM",
+            "config": {"features": ["rfm_recency_days", "rfm_frequency", "rfm_monetary"],
+                       "log1p": ["rfm_recency_days", "rfm_frequency", "rfm_monetary"],
+                       "algorithm": {"type": "kmeans", "k": 4}}
+        }))
+        .await;
+    let rfm = app.run_to_success(&rfm).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The smallest text each chart of each run is drawn with.
+    let mut smallest = std::collections::HashMap::new();
+    for run in [&mall, &rfm] {
+        for chart in ["scatter", "elbow", "segments"] {
+            let response = app.get(&format!("/v1/runs/{run}/charts/{chart}.svg")).await;
+            if response.status() == 200 {
+                let svg = response.text().await.unwrap();
+                smallest.insert(
+                    format!("/v1/runs/{run}/charts/{chart}.svg"),
+                    smallest_font(&svg),
+                );
+            }
+        }
+    }
+    assert!(
+        !smallest.contains_key(&format!("/v1/runs/{rfm}/charts/elbow.svg")),
+        "a run with a fixed k has no elbow chart"
+    );
+
+    let browser = Browser::open(&driver).await;
+    browser.sign_in(&app).await;
+    for width in [1400, 1920] {
+        // Tall enough that a screenshot shows the whole page.
+        browser.resize(width, 2600).await;
+        for (run, name, rows) in [(&mall, "mall", 5), (&rfm, "rfm", 4)] {
+            browser.go(&app.url(&format!("/#/runs/{run}"))).await;
+            browser
+                .wait_for(
+                    "the run page's profiles and charts",
+                    &format!(
+                        "return document.querySelectorAll('#profile-table tbody tr').length === {rows} && \
+                         [...document.querySelectorAll('img.chart-image')].length > 1 && \
+                         [...document.querySelectorAll('img.chart-image')].every(i => i.dataset.loaded === 'true')"
+                    ),
+                )
+                .await;
+            // Each chart as displayed: its scale, and the card around it.
+            let charts = browser
+                .script(
+                    "return [...document.querySelectorAll('img.chart-image')].map(i => { \
+                       const card = i.closest('.card').getBoundingClientRect(); \
+                       return [i.getAttribute('src'), i.getBoundingClientRect().width / i.naturalWidth, \
+                               card.width, i.getBoundingClientRect().width]; })",
+                )
+                .await;
+            for chart in charts.as_array().unwrap() {
+                let src = chart[0].as_str().unwrap();
+                let scale = chart[1].as_f64().unwrap();
+                let font = *smallest
+                    .get(src)
+                    .unwrap_or_else(|| panic!("{src} is not among {smallest:?}"));
+                assert!(
+                    font * scale >= 12.0 - 1e-9,
+                    "at {width} px, {src} draws text at {font} px × {scale:.2} = {:.1} px",
+                    font * scale
+                );
+                // The card fits its chart: no empty space where another chart would be.
+                let (card, image) = (chart[2].as_f64().unwrap(), chart[3].as_f64().unwrap());
+                assert!(
+                    card - image < 60.0,
+                    "at {width} px the card of {src} is {card} px for a {image} px chart"
+                );
+            }
+            // The profile table stands apart from the cards under it.
+            let gap = browser
+                .script(
+                    "return document.querySelector('.charts').getBoundingClientRect().top - \
+                     document.getElementById('profile-table').getBoundingClientRect().bottom",
+                )
+                .await;
+            assert!(gap.as_f64().unwrap() >= 12.0, "at {width} px: {gap} px");
+            // The lift's colours say which end is which.
+            let key = browser
+                .script("return document.querySelector('.lift-key').innerText")
+                .await;
+            let key = key.as_str().unwrap();
+            assert!(key.contains("below") && key.contains("above"), "{key}");
+            browser.keep(&format!("dashboard-{name}-{width}")).await;
+        }
+    }
+    browser.resize(1400, 1200).await;
+
+    // The segmentation page names the algorithm in words.
+    let mall_segmentation =
+        json_ok(app.get(&format!("/v1/runs/{mall}")).await).await["segmentation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    browser
+        .go(&app.url(&format!("/#/segmentations/{mall_segmentation}")))
+        .await;
+    browser
+        .wait_for(
+            "the algorithm",
+            "return !!document.getElementById('algorithm')",
+        )
+        .await;
+    let algorithm = browser
+        .script("return document.getElementById('algorithm').innerText")
+        .await;
+    assert!(
+        algorithm
+            .as_str()
+            .unwrap()
+            .contains("K-Means, k chosen in 2–10 by silhouette"),
+        "{algorithm}"
+    );
+
+    // A segment's members, a page at a time, with the CSV of all of them.
+    let profiles = json_ok(app.get(&format!("/v1/runs/{mall}/segments")).await).await;
+    let largest = profiles["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|s| s["size"].as_u64())
+        .unwrap()
+        .clone();
+    let (segment, size) = (
+        largest["segment_id"].as_i64().unwrap(),
+        largest["size"].as_u64().unwrap(),
+    );
+    assert!(size > 50, "{largest}");
+    browser
+        .go(&app.url(&format!("/#/runs/{mall}/segments/{segment}")))
+        .await;
+    browser
+        .wait_for(
+            "the first page of members",
+            "return document.querySelectorAll('#members tbody tr').length === 50",
+        )
+        .await;
+    let csv = browser
+        .script("return document.getElementById('members-csv').getAttribute('href')")
+        .await;
+    assert_eq!(
+        csv,
+        format!("/v1/runs/{mall}/assignments.csv?segment={segment}")
+    );
+    browser.keep("dashboard-members-1400").await;
+    browser
+        .script("document.getElementById('next-page').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "the second page",
+            &format!(
+                "return document.querySelectorAll('#members tbody tr').length === {} && \
+                 !document.getElementById('next-page')",
+                size - 50
+            ),
+        )
+        .await;
+
+    // A customer: found by id, with attributes and the segment now and in each kept run.
+    browser.go(&app.url("/#/customers")).await;
+    browser
+        .wait_for(
+            "the search",
+            "return !!document.getElementById('customer-id')",
+        )
+        .await;
+    browser
+        .script(
+            "document.getElementById('customer-id').value = '0002'; \
+             document.querySelector('#customer-search button').click(); return true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the customer page",
+            "return document.querySelectorAll('#attributes tr').length === 4 && \
+             !!document.querySelector('#segments-of-customer .current a')",
+        )
+        .await;
+    let page = browser
+        .script("return document.getElementById('view').innerText")
+        .await;
+    let page = page.as_str().unwrap();
+    let lookup = json_ok(
+        app.get(&format!(
+            "/v1/segmentations/{mall_segmentation}/customers/0002"
+        ))
+        .await,
+    )
+    .await;
+    let label = lookup["current"]["label"].as_str().unwrap();
+    assert!(labels.iter().any(|l| l == label));
+    for needle in ["Customer 0002", "spending_score", "81", label, "Now:"] {
+        assert!(page.contains(needle), "{needle} in {page}");
+    }
+    browser.keep("dashboard-customer-1400").await;
+    // An unknown id says so on the search form.
+    browser.go(&app.url("/#/customers/nobody")).await;
+    browser
+        .wait_for(
+            "the refusal",
+            "return (document.querySelector('#customer-search .error')?.innerText || '').includes('nobody')",
+        )
+        .await;
+    browser.close().await;
 }
