@@ -570,6 +570,13 @@ mod tests {
                 .filter_map(|n| n.text())
                 .collect::<Vec<_>>()
                 .join("\n");
+            // Readable: no text under 12 px.
+            let smallest = doc
+                .descendants()
+                .filter_map(|n| n.attribute("font-size"))
+                .map(|size| size.trim_end_matches("px").parse::<f64>().unwrap())
+                .fold(f64::INFINITY, f64::min);
+            assert!(smallest >= 12.0, "{name} draws text at {smallest} px");
             let png = chart(Format::Png).unwrap();
             assert_eq!(&png[1..4], b"PNG");
             if let Some(dir) = &dir {
@@ -587,6 +594,11 @@ mod tests {
             svg.matches("<circle").count()
         };
         assert_eq!(circles, 200);
+        // Each centre's dark cross lies on a white one, so it shows on dark segment colours.
+        let svg = String::from_utf8(render(&scatter, Format::Svg).unwrap()).unwrap();
+        let white = svg.matches(r##"stroke="#FFFFFF" stroke-width="7""##).count();
+        let dark = svg.matches(r##"stroke="#222222" stroke-width="3""##).count();
+        assert!(white >= 10 && white == dark, "{white} outlines for {dark} strokes");
         let texts = check("elbow", &|f| render(&elbow, f));
         assert!(texts.contains("k = 5 (best silhouette)"), "{texts}");
         let texts = check("segments", &|f| render(&segments, f));
