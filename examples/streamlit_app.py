@@ -68,15 +68,27 @@ def load_segmentations(base: str) -> pd.DataFrame:
     )
 
 
+def load_run(base: str, run_id: str) -> dict:
+    """A run's k, how k was chosen and its algorithm."""
+    run = get_json(base, f"/v1/runs/{run_id}")
+    return {
+        "k": run.get("k"),
+        "k_rule": run.get("k_rule"),
+        "algorithm": run["params"]["algorithm"]["type"],
+    }
+
+
 def load_profiles(base: str, run_id: str) -> tuple[pd.DataFrame, list[str]]:
-    """Segment profiles of a run: one row per segment with its id, label, persona, colour,
-    size, share, then `mean <feature>` and `lift <feature>` columns; and the features."""
+    """Segment profiles of a run: one row per segment with its id, display name (`#id label`,
+    unique even when two labels are alike), label, persona, colour, size, share, then
+    `mean <feature>` and `lift <feature>` columns; and the features."""
     answer = get_json(base, f"/v1/runs/{run_id}/segments")
     features = answer["features"]
     rows = []
     for s in answer["segments"]:
         row = {
             "segment_id": s["segment_id"],
+            "name": f"#{s['segment_id']} {s['label']}",
             "label": s["label"],
             "persona": s.get("persona"),
             "colour": s["colour"],
@@ -104,28 +116,96 @@ def load_elbow(base: str, run_id: str) -> pd.DataFrame:
 def load_sample(base: str, run_id: str, limit: int = 5000) -> pd.DataFrame:
     """A seeded random sample of the run's customers (at most 20,000, drawn by the server at
     training time: the same customers its scatter chart draws), one row each: segment id,
-    label, the feature values and, for runs over more than two features, `PC1` and `PC2`."""
+    label, display name (`Noise` for DBSCAN's noise), the feature values and, for runs over more than two features, `PC1` and `PC2`."""
     sample = get_json(base, f"/v1/runs/{run_id}/sample", limit=limit)
     profiles = get_json(base, f"/v1/runs/{run_id}/segments")
     labels = {s["segment_id"]: s["label"] for s in profiles["segments"]}
+    names = {s["segment_id"]: f"#{s['segment_id']} {s['label']}" for s in profiles["segments"]}
     features = sample["features"]
     rows = []
     for p in sample["points"]:
         row = {
             "segment_id": p["segment_id"],
             "label": labels.get(p["segment_id"], "Noise"),
+            "name": names.get(p["segment_id"], "Noise"),
             **dict(zip(features, p["values"])),
         }
         if "pc" in p:
             row["PC1"], row["PC2"] = p["pc"]
         rows.append(row)
-    columns = ["segment_id", "label", *features]
+    columns = ["segment_id", "label", "name", *features]
     if sample["explained_variance_ratio"] is not None:
         columns += ["PC1", "PC2"]
     return pd.DataFrame(rows, columns=columns)
 
 
+def sizes_chart(profiles: pd.DataFrame):
+    """Customers per segment: a bar each in the segment's colour, its full name beside it and
+    its share at the end."""
+    import altair as alt
+
+    names, colours = list(profiles["name"]), list(profiles["colour"])
+    data = profiles.assign(share_text=[f"{s:.0%}" for s in profiles["share"]])
+    y = alt.Y("name:N", sort=names, title=None, axis=alt.Axis(labelLimit=0, labelFontSize=13))
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("size:Q", title="customers"),
+            y=y,
+            color=alt.Color("name:N", scale=alt.Scale(domain=names, range=colours), legend=None),
+            tooltip=[alt.Tooltip("name:N", title="segment"), "size:Q",
+                     alt.Tooltip("share:Q", format=".1%")],
+        )
+    )
+    shares = bars.mark_text(align="left", dx=4).encode(text="share_text:N", color=alt.value("#333"))
+    return (bars + shares).properties(height=36 * len(profiles) + 20)
+
+
+def k_chart(elbow: pd.DataFrame, measure: str, title: str, chosen: int | None, rule: str | None):
+    """One k-selection curve with the chosen k marked."""
+    import altair as alt
+
+    line = (
+        alt.Chart(elbow.dropna(subset=[measure]))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("k:Q", title="k (number of segments)", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{measure}:Q", title=title, scale=alt.Scale(zero=False)),
+            tooltip=["k:Q", alt.Tooltip(f"{measure}:Q", format=".3f")],
+        )
+    )
+    if chosen is None:
+        return line
+    marker = pd.DataFrame({"k": [chosen], "text": [f"chosen: k = {chosen}" + (f" ({rule})" if rule else "")]})
+    mark = alt.Chart(marker).mark_rule(color="#882255", strokeDash=[5, 3]).encode(x="k:Q")
+    text = alt.Chart(marker).mark_text(align="left", dx=5, dy=-5, color="#882255", baseline="top").encode(
+        x="k:Q", y=alt.value(0), text="text:N"
+    )
+    return line + mark + text
+
+
+def profile_table(profiles: pd.DataFrame, features: list[str]):
+    """The profiles as a marketer reads them: share in %, means with two decimals, lifts signed."""
+    import streamlit as st
+
+    table = profiles.drop(columns=["colour", "label", "segment_id"]).assign(share=profiles["share"] * 100)
+    config = {
+        "name": st.column_config.TextColumn("Segment", width="large"),
+        "persona": st.column_config.TextColumn("Persona"),
+        "size": st.column_config.NumberColumn("Customers", format="%d"),
+        "share": st.column_config.NumberColumn("Share", format="%.1f%%"),
+    }
+    for f in features:
+        config[f"mean {f}"] = st.column_config.NumberColumn(f"{f} (mean)", format="%.2f")
+        config[f"lift {f}"] = st.column_config.NumberColumn(
+            f"{f} (lift, sd)", format="%+.2f", help="Segment mean minus everyone's, in standard deviations"
+        )
+    return table, config
+
+
 def main() -> None:  # pragma: no cover - drawn by Streamlit
+    import altair as alt
     import streamlit as st
 
     st.set_page_config(page_title="segstore segments", layout="wide")
@@ -139,39 +219,44 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
     chosen = ready[ready["name"] == name].iloc[0]
     run_id = chosen["active_run_id"]
     profiles, features = st.cache_data(ttl=30)(load_profiles)(base, run_id)
+    run = st.cache_data(ttl=30)(load_run)(base, run_id)
 
     st.title(f"{name}: {len(profiles)} segments")
     st.caption(f"Active run {run_id} · features: {chosen['features']}")
     left, right = st.columns(2)
     with left:
         st.subheader("Segment sizes")
-        st.bar_chart(profiles.set_index("label")["size"], horizontal=True)
+        st.altair_chart(sizes_chart(profiles), width="stretch")
     with right:
         elbow = st.cache_data(ttl=30)(load_elbow)(base, run_id)
         st.subheader("Choosing k")
         if elbow.empty:
             st.write("This run was given k; there is no curve.")
         else:
-            st.line_chart(elbow.set_index("k")[["inertia"]])
-            st.line_chart(elbow.set_index("k")[["silhouette"]])
+            k, rule = run["k"], run["k_rule"]
+            st.altair_chart(k_chart(elbow, "inertia", "inertia (spread within segments)", k, rule),
+                            width="stretch")
+            st.altair_chart(k_chart(elbow, "silhouette", "silhouette (separation, higher is better)", k, rule),
+                            width="stretch")
 
     st.subheader("Profiles")
-    st.dataframe(profiles.drop(columns=["colour"]), hide_index=True, use_container_width=True)
+    table, config = profile_table(profiles, features)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
     st.subheader("Customers by segment")
     limit = st.slider("Customers to plot", 100, 20_000, 2_000, step=100)
     sample = st.cache_data(ttl=30)(load_sample)(base, run_id, limit)
-    axes = [c for c in sample.columns if c not in ("segment_id", "label")]
+    axes = [c for c in sample.columns if c not in ("segment_id", "label", "name")]
     if len(axes) >= 2:
-        import altair as alt
-
         # Principal components first when the run has them (more than two features).
         axes = axes[-2:] + axes[:-2] if "PC1" in axes else axes
         x = st.selectbox("x", axes, index=0)
         y = st.selectbox("y", axes, index=1)
-        # The server's colour for each segment, as in its own charts.
-        colours = dict(zip(profiles["label"], profiles["colour"]))
-        colours["Noise"] = "#bbbbbb"
+        # The server's colour for each segment, as in its own charts; grey for DBSCAN's
+        # noise, listed only when the sample has some.
+        colours = dict(zip(profiles["name"], profiles["colour"]))
+        if (sample["name"] == "Noise").any():
+            colours["Noise"] = "#bbbbbb"
         chart = (
             alt.Chart(sample)
             .mark_circle(size=30, opacity=0.75)
@@ -179,13 +264,15 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
                 x=alt.X(x, scale=alt.Scale(zero=False)),
                 y=alt.Y(y, scale=alt.Scale(zero=False)),
                 color=alt.Color(
-                    "label",
+                    "name:N",
+                    title="segment",
                     scale=alt.Scale(domain=list(colours), range=list(colours.values())),
+                    legend=alt.Legend(labelLimit=0),
                 ),
-                tooltip=["label", x, y],
+                tooltip=[alt.Tooltip("name:N", title="segment"), x, y],
             )
         )
-        st.altair_chart(chart, use_container_width=True)
+        st.altair_chart(chart, width="stretch")
     csv = f"{base.rstrip('/')}/v1/runs/{run_id}/assignments?format=csv"
     st.markdown(f"[Download every assignment (CSV)]({csv})")
 

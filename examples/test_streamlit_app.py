@@ -51,7 +51,8 @@ check(int(elbow.loc[elbow["silhouette"].idxmax(), "k"]) == 5, "best silhouette a
 
 sample = app.load_sample(base, run, limit=150)
 check(len(sample) == 150, f"150 customers, got {len(sample)}")
-check(list(sample.columns) == ["segment_id", "label", *features], f"columns {list(sample.columns)}")
+check(list(sample.columns) == ["segment_id", "label", "name", *features], f"columns {list(sample.columns)}")
+check("Noise" not in set(sample["name"]), "a K-Means run has no noise")
 check(sample[features].notna().all().all(), "every sampled customer has its values")
 check(set(sample["label"]) <= set(labels), "labels of the run")
 everyone = app.load_sample(base, run, limit=20_000)
@@ -69,4 +70,57 @@ page.run()
 check(not page.exception, f"the page raised: {page.exception}")
 check(page.title[0].value == "Income and spend: 5 segments", f"title {[t.value for t in page.title]}")
 check(len(page.dataframe) == 1, "the profile table")
+
+# What the page shows, read from the rendered elements: the charts' Vega-Lite specs and data,
+# the table's values and column formats.
+import io  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+
+charts = page.get("vega_lite_chart")
+check(len(charts) == 4, f"sizes, two k curves and the scatter: {len(charts)} charts")
+
+
+def layers(chart):
+    spec = json.loads(chart.proto.spec)
+    return spec.get("layer", [spec])
+
+
+def data(chart):
+    frames = [pa.ipc.open_stream(io.BytesIO(d.data.data)).read_all().to_pandas() for d in chart.proto.datasets]
+    if chart.proto.HasField("data"):
+        frames.append(pa.ipc.open_stream(io.BytesIO(chart.proto.data.data)).read_all().to_pandas())
+    return frames
+
+
+names = [f"#{i} {l}" for i, l in zip(profiles["segment_id"], profiles["label"])]
+sizes = layers(charts[0])[0]["encoding"]
+# Every bar names its segment in full (no truncated label, no two alike) in its colour.
+check(sizes["y"]["axis"]["labelLimit"] == 0, f"full labels: {sizes['y']}")
+check(sizes["y"]["sort"] == names and len(set(names)) == len(names), f"distinct full names {sizes['y']['sort']}")
+check(sizes["color"]["scale"]["range"] == list(profiles["colour"]), f"segment colours {sizes['color']}")
+check(any(f.get("share_text") is not None and "11%" in list(f["share_text"]) for f in data(charts[0]) if "share_text" in f),
+      "shares as percentages on the bars")
+# The k curves: axis titles and the chosen k marked.
+for chart, measure in [(charts[1], "inertia"), (charts[2], "silhouette")]:
+    parts = layers(chart)
+    line = parts[0]["encoding"]
+    check(line["x"]["title"] == "k (number of segments)", f"x title {line['x']}")
+    check(line["y"]["title"].startswith(measure), f"y title {line['y']}")
+    check(any(p["mark"]["type"] == "rule" for p in parts), f"{measure}: the chosen k is marked")
+    markers = [f for f in data(chart) if "text" in f]
+    check(markers and int(markers[0]["k"][0]) == 5 and "k = 5" in markers[0]["text"][0], f"marker {markers}")
+# The scatter: segment names in their colours, no "Noise" for K-Means.
+scatter = layers(charts[3])[0]["encoding"]["color"]
+check(scatter["scale"]["domain"] == names, f"scatter legend {scatter['scale']['domain']}")
+check(scatter["legend"]["labelLimit"] == 0, "full legend labels")
+# The table: share in percent, means with two decimals, lifts signed.
+table = page.dataframe[0]
+shown = table.value
+check(sorted(round(v, 1) for v in shown["share"]) == sorted(round(v * 100, 1) for v in profiles["share"]), f"share {list(shown['share'])}")
+columns = json.loads(table.proto.columns)
+check(columns["share"]["type_config"]["format"] == "%.1f%%", f"share format {columns['share']}")
+check(columns["mean annual_income_k"]["type_config"]["format"] == "%.2f", "means with two decimals")
+check(columns["lift spending_score"]["type_config"]["format"] == "%+.2f", "signed lifts")
+check("colour" not in shown.columns and "segment_id" not in shown.columns, f"columns {list(shown.columns)}")
 print("streamlit example: all checks passed")

@@ -56,7 +56,7 @@ async fn the_dashboard_is_served_from_the_binary() {
 }
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
     client: reqwest::Client,
@@ -84,7 +84,7 @@ fn find(binary: &str) -> Option<String> {
 }
 
 impl Driver {
-    async fn start() -> Option<Driver> {
+    pub async fn start() -> Option<Driver> {
         let chromedriver = find("chromedriver")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -138,13 +138,13 @@ impl Driver {
 }
 
 /// A browser session: navigate, run a script, wait for a condition, take a screenshot.
-struct Browser<'a> {
+pub struct Browser<'a> {
     driver: &'a Driver,
     session: String,
 }
 
 impl Browser<'_> {
-    async fn open(driver: &Driver) -> Browser<'_> {
+    pub async fn open(driver: &Driver) -> Browser<'_> {
         let chromium = find("chromium").or_else(|| find("chromium-browser"));
         let mut options = json!({"args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -168,7 +168,7 @@ impl Browser<'_> {
         }
     }
 
-    async fn go(&self, url: &str) {
+    pub async fn go(&self, url: &str) {
         self.driver
             .call(
                 reqwest::Method::POST,
@@ -178,7 +178,7 @@ impl Browser<'_> {
             .await;
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub async fn script(&self, script: &str) -> Value {
         self.driver
             .call(
                 reqwest::Method::POST,
@@ -189,7 +189,7 @@ impl Browser<'_> {
     }
 
     /// Polls `condition` (a script returning true when met) for up to 30 s.
-    async fn wait_for(&self, what: &str, condition: &str) {
+    pub async fn wait_for(&self, what: &str, condition: &str) {
         let started = Instant::now();
         while self.script(condition).await != true {
             if started.elapsed() > Duration::from_secs(30) {
@@ -201,7 +201,7 @@ impl Browser<'_> {
     }
 
     /// Resizes the window to `width` × `height` CSS pixels.
-    async fn resize(&self, width: u32, height: u32) {
+    pub async fn resize(&self, width: u32, height: u32) {
         self.driver
             .call(
                 reqwest::Method::POST,
@@ -233,12 +233,12 @@ impl Browser<'_> {
     }
 
     /// Saves a screenshot as `target/screenshots/{name}.png`.
-    async fn keep(&self, name: &str) {
+    pub async fn keep(&self, name: &str) {
         self.screenshot(&screenshots().join(format!("{name}.png")))
             .await;
     }
 
-    async fn screenshot(&self, path: &std::path::Path) {
+    pub async fn screenshot(&self, path: &std::path::Path) {
         let encoded = self
             .driver
             .call(
@@ -255,7 +255,7 @@ impl Browser<'_> {
         std::fs::write(path, png).unwrap();
     }
 
-    async fn close(self) {
+    pub async fn close(self) {
         self.driver
             .call(
                 reqwest::Method::DELETE,
@@ -266,7 +266,7 @@ impl Browser<'_> {
     }
 }
 
-fn screenshots() -> std::path::PathBuf {
+pub fn screenshots() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
