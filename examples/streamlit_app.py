@@ -1,9 +1,9 @@
 """A Streamlit dashboard over segstore's JSON API: segment sizes, profiles, a scatter of a
 seeded random sample of the run's customers, the elbow curve.
 
-    python3 -m pip install -r examples/requirements.txt
+    python3 -m venv .venv && .venv/bin/pip install -r examples/requirements.txt
     SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_API_KEY=$(cat .segstore/admin.key) \
-        streamlit run examples/streamlit_app.py
+        .venv/bin/streamlit run examples/streamlit_app.py
 
 The key needs the `read` scope (`segstore keys create --name streamlit --scopes read`); without
 SEGSTORE_API_KEY the app reads `.segstore/admin.key`, the key the first start saved.

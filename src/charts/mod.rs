@@ -596,9 +596,16 @@ mod tests {
         assert_eq!(circles, 200);
         // Each centre's dark cross lies on a white one, so it shows on dark segment colours.
         let svg = String::from_utf8(render(&scatter, Format::Svg).unwrap()).unwrap();
-        let white = svg.matches(r##"stroke="#FFFFFF" stroke-width="7""##).count();
-        let dark = svg.matches(r##"stroke="#222222" stroke-width="3""##).count();
-        assert!(white >= 10 && white == dark, "{white} outlines for {dark} strokes");
+        let white = svg
+            .matches(r##"stroke="#FFFFFF" stroke-width="7""##)
+            .count();
+        let dark = svg
+            .matches(r##"stroke="#222222" stroke-width="3""##)
+            .count();
+        assert!(
+            white >= 10 && white == dark,
+            "{white} outlines for {dark} strokes"
+        );
         let texts = check("elbow", &|f| render(&elbow, f));
         assert!(texts.contains("k = 5 (best silhouette)"), "{texts}");
         let texts = check("segments", &|f| render(&segments, f));
