@@ -58,8 +58,8 @@ pub struct ServeSettings {
     /// Longest CSV line (header included) an import accepts, in bytes.
     #[arg(long, env = "SEGSTORE_MAX_CSV_LINE_BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_csv_line_bytes: u32,
-    /// Most bytes a compressed import (`Content-Encoding: gzip`) may decode to; beyond, 413.
-    #[arg(long, env = "SEGSTORE_MAX_DECOMPRESSED_BYTES", default_value_t = crate::http::encoding::DEFAULT_DECODE_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Most bytes a compressed import (`Content-Encoding: gzip`) may decode to (4 GiB); beyond, 413.
+    #[arg(long, env = "SEGSTORE_MAX_DECOMPRESSED_BYTES", default_value_t = 4 << 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_decompressed_bytes: u64,
     /// Attributes the catalogue may hold; a write that would add more is refused.
     #[arg(long, env = "SEGSTORE_MAX_ATTRIBUTES", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=100_000))]
