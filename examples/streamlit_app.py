@@ -204,6 +204,17 @@ def profile_table(profiles: pd.DataFrame, features: list[str]):
     return table, config
 
 
+def load_assignments_csv(base: str, run_id: str) -> bytes:
+    """Every customer of the run with its segment, as the server's CSV export."""
+    response = requests.get(
+        f"{base.rstrip('/')}/v1/runs/{run_id}/assignments.csv",
+        headers={"Authorization": f"Bearer {api_key()}"},
+        timeout=TIMEOUT,
+    )
+    response.raise_for_status()
+    return response.content
+
+
 def main() -> None:  # pragma: no cover - drawn by Streamlit
     import altair as alt
     import streamlit as st
@@ -273,8 +284,13 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
             )
         )
         st.altair_chart(chart, width="stretch")
-    csv = f"{base.rstrip('/')}/v1/runs/{run_id}/assignments?format=csv"
-    st.markdown(f"[Download every assignment (CSV)]({csv})")
+    # Fetched with the key when clicked (a plain link would reach the API without it).
+    st.download_button(
+        "Download every assignment (CSV)",
+        data=lambda: load_assignments_csv(base, run_id),
+        file_name=f"segments-{run_id}.csv",
+        mime="text/csv",
+    )
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ check(all(sizes[l] == s for l, s in zip(profiles["label"], profiles["size"])), f
 check(everyone.head(150).equals(sample), "a prefix of the sample is the smaller sample")
 check(((everyone["annual_income_k"] == 15) & (everyone["spending_score"] == 39)).any(), "0001")
 
+exported = app.load_assignments_csv(base, run).decode().splitlines()
+check(exported[0] == "customer_id,segment_id,segment_label,distance", f"CSV header {exported[0]}")
+check(len(exported) == 201, f"200 customers in the CSV, got {len(exported) - 1}")
+
 # The page itself, rendered headless against the same server.
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -122,5 +126,6 @@ columns = json.loads(table.proto.columns)
 check(columns["share"]["type_config"]["format"] == "%.1f%%", f"share format {columns['share']}")
 check(columns["mean annual_income_k"]["type_config"]["format"] == "%.2f", "means with two decimals")
 check(columns["lift spending_score"]["type_config"]["format"] == "%+.2f", "signed lifts")
+check(len(page.get("download_button")) == 1, "the CSV download")
 check("colour" not in shown.columns and "segment_id" not in shown.columns, f"columns {list(shown.columns)}")
 print("streamlit example: all checks passed")
