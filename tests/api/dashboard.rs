@@ -84,7 +84,16 @@ fn find(binary: &str) -> Option<String> {
 }
 
 impl Driver {
-    pub async fn start() -> Option<Driver> {
+    /// chromedriver, or a failure saying how to install it (the tests that need it are
+    /// `#[ignore]`d: they run only when asked to, and then must not pass silently).
+    pub async fn required() -> Driver {
+        match Driver::start().await {
+            Some(driver) => driver,
+            None => panic!("chromedriver is not installed: apt install chromium chromium-driver"),
+        }
+    }
+
+    async fn start() -> Option<Driver> {
         let chromedriver = find("chromedriver")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -211,7 +220,16 @@ impl Browser<'_> {
             .await;
     }
 
-    /// Signs in on the dashboard's form with `key`.
+    /// Types `key` into the dashboard's sign-in form and submits it.
+    pub async fn submit_key(&self, key: &str) {
+        self.script(&format!(
+            "document.getElementById('key').value = '{key}'; \
+             document.querySelector('#sign-in button').click(); return true"
+        ))
+        .await;
+    }
+
+    /// Signs in on the dashboard with the app's key.
     async fn sign_in(&self, app: &TestApp) {
         self.go(&app.url("/")).await;
         self.wait_for(
@@ -219,12 +237,7 @@ impl Browser<'_> {
             "return !!document.getElementById('key')",
         )
         .await;
-        self.script(&format!(
-            "document.getElementById('key').value = '{}'; \
-             document.querySelector('#sign-in button').click(); return true",
-            app.key
-        ))
-        .await;
+        self.submit_key(&app.key).await;
         self.wait_for(
             "the segmentation list",
             "return !!document.querySelector('#segmentations tbody tr')",
@@ -297,9 +310,7 @@ async fn seeded() -> (TestApp, Vec<String>) {
 #[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
 async fn a_browser_sees_the_mall_segments_on_the_run_page() {
     // Run (`--include-ignored`) without a browser, the test fails and says what to install.
-    let Some(driver) = Driver::start().await else {
-        panic!("chromedriver is not installed: apt install chromium chromium-driver");
-    };
+    let driver = Driver::required().await;
     let (app, labels) = seeded().await;
     let browser = Browser::open(&driver).await;
     browser.go(&app.url("/")).await;
@@ -310,20 +321,14 @@ async fn a_browser_sees_the_mall_segments_on_the_run_page() {
             "return !!document.getElementById('key')",
         )
         .await;
-    let sign_in = |key: &str| {
-        format!(
-            "document.getElementById('key').value = '{key}'; \
-             document.querySelector('#sign-in button').click(); return true"
-        )
-    };
-    browser.script(&sign_in("segk_000000000000_nope")).await;
+    browser.submit_key("segk_000000000000_nope").await;
     browser
         .wait_for(
             "the refusal",
             "return !document.getElementById('sign-in-error').hidden",
         )
         .await;
-    browser.script(&sign_in(&app.key)).await;
+    browser.submit_key(&app.key).await;
     browser
         .wait_for(
             "the segmentation list",
@@ -415,9 +420,7 @@ async fn a_browser_sees_the_mall_segments_on_the_run_page() {
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
 async fn swagger_ui_authorizes_with_a_key_and_tries_an_operation() {
-    let Some(driver) = Driver::start().await else {
-        panic!("chromedriver is not installed: apt install chromium chromium-driver");
-    };
+    let driver = Driver::required().await;
     let app = spawn_app().await;
     let browser = Browser::open(&driver).await;
     browser.go(&app.url("/docs/")).await;
@@ -522,9 +525,7 @@ fn smallest_font(svg: &str) -> f64 {
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
 async fn the_run_pages_read_well_at_1400_and_1920_pixels_and_customers_have_pages() {
-    let Some(driver) = Driver::start().await else {
-        panic!("chromedriver is not installed: apt install chromium chromium-driver");
-    };
+    let driver = Driver::required().await;
     let (app, labels) = seeded().await;
     let mall = app.get("/v1/segmentations").await;
     let mall = json_ok(mall).await["segmentations"][0]["active_run_id"]

@@ -67,9 +67,7 @@ async fn the_streamlit_example_reads_a_live_server() {
     assert!(stdout.contains("all checks passed"), "{stdout}\n{stderr}");
 
     // The page in a browser, as `streamlit run` serves it: kept as a screenshot.
-    let Some(driver) = Driver::start().await else {
-        panic!("chromedriver is not installed: apt install chromium chromium-driver");
-    };
+    let driver = Driver::required().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
