@@ -2,6 +2,7 @@
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
 use crate::ingest::dataset::columns_from_csv;
+use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
@@ -49,10 +50,18 @@ pub enum RngArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CovarianceArg {
+    /// A full covariance matrix per component.
+    Full,
+    /// Variances only: features independent within a segment.
+    Diag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlgorithmArg {
     /// K-Means (k-means++, restarts).
     Kmeans,
-    /// Gaussian mixture, full covariances: soft memberships.
+    /// Gaussian mixture (--covariance full or diag): soft memberships.
     Gmm,
     /// Density-based (--eps, --min-points): finds its own number of segments, leaves noise.
     Dbscan,
@@ -76,6 +85,9 @@ pub struct ClusterArgs {
     /// DBSCAN: rows within --eps (the row included) that make a core point.
     #[arg(long, default_value_t = 5)]
     pub min_points: usize,
+    /// Gaussian mixture: the components' covariance structure (default full).
+    #[arg(long, value_enum)]
+    pub covariance: Option<CovarianceArg>,
     /// The number of segments, or `auto` to choose it in --k-min..=--k-max (with the K-Means
     /// sweep). DBSCAN finds its own.
     #[arg(long, default_value = "auto")]
@@ -154,6 +166,9 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             bail!("--log1p names `{name}`, which is not among --features");
         }
     }
+    if args.covariance.is_some() && args.algorithm != AlgorithmArg::Gmm {
+        bail!("--covariance applies to --algorithm gmm only");
+    }
     let k =
         if args.k == "auto" {
             KChoice::Auto {
@@ -188,7 +203,12 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         k,
         algorithm: match args.algorithm {
             AlgorithmArg::Kmeans => Algorithm::KMeans,
-            AlgorithmArg::Gmm => Algorithm::Gmm,
+            AlgorithmArg::Gmm => Algorithm::Gmm {
+                covariance: match args.covariance {
+                    None | Some(CovarianceArg::Full) => Covariance::Full,
+                    Some(CovarianceArg::Diag) => Covariance::Diag,
+                },
+            },
             AlgorithmArg::Dbscan => Algorithm::Dbscan {
                 eps: args.eps,
                 min_points: args.min_points,

@@ -4,6 +4,7 @@
 use crate::domain::AttributeKind;
 use crate::domain::Catalogue;
 use crate::error::FieldError;
+use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::KMeansParams;
 use crate::segmentation::pipeline::{Algorithm, KChoice, RunParams};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
@@ -66,6 +67,17 @@ pub enum KRuleConfig {
     Elbow,
 }
 
+/// Covariance structure of a Gaussian mixture's components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CovarianceConfig {
+    /// A full covariance matrix per component (scikit-learn's `covariance_type="full"`).
+    #[default]
+    Full,
+    /// Variances only (`"diag"`): fewer parameters, features independent within a segment.
+    Diag,
+}
+
 /// A number of segments, or `"auto"` to choose it in `k_min..=k_max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -116,7 +128,8 @@ pub enum AlgorithmConfig {
         #[serde(default = "seed")]
         seed: u64,
     },
-    /// Gaussian mixture (full covariances); `k: "auto"` chooses with the K-Means sweep.
+    /// Gaussian mixture (`covariance`: `full`, the default, or `diag`); `k: "auto"` chooses
+    /// with the K-Means sweep.
     Gmm {
         #[serde(default)]
         k: KConfig,
@@ -128,6 +141,8 @@ pub enum AlgorithmConfig {
         k_rule: KRuleConfig,
         #[serde(default = "seed")]
         seed: u64,
+        #[serde(default)]
+        covariance: CovarianceConfig,
     },
     /// Density-based: finds its own number of segments; `eps` is in scaled units.
     Dbscan { eps: f64, min_points: i64 },
@@ -337,10 +352,16 @@ impl SegmentationConfig {
                 k_max,
                 k_rule,
                 seed,
+                covariance,
             } => {
                 kmeans = kmeans.seed(*seed);
                 (
-                    Algorithm::Gmm,
+                    Algorithm::Gmm {
+                        covariance: match covariance {
+                            CovarianceConfig::Full => Covariance::Full,
+                            CovarianceConfig::Diag => Covariance::Diag,
+                        },
+                    },
                     k_choice(k, *k_min, *k_max, *k_rule, &mut err),
                 )
             }

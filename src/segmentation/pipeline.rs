@@ -24,8 +24,10 @@ pub enum KChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Algorithm {
     KMeans,
-    /// Gaussian mixture, full covariances: soft memberships.
-    Gmm,
+    /// Gaussian mixture (full or diagonal covariances): soft memberships.
+    Gmm {
+        covariance: gmm::Covariance,
+    },
     /// Density-based: finds its own number of clusters; rows in no dense region are noise.
     Dbscan {
         eps: f64,
@@ -39,7 +41,7 @@ impl Algorithm {
     pub fn name(&self) -> &'static str {
         match self {
             Self::KMeans => "kmeans",
-            Self::Gmm => "gmm",
+            Self::Gmm { .. } => "gmm",
             Self::Dbscan { .. } => "dbscan",
             Self::Ward => "ward",
         }
@@ -399,9 +401,13 @@ fn fit(
             }
         }
         Algorithm::Ward => Fitted::hard(ward::ward(x, k)?.labels, k),
-        Algorithm::Gmm => {
-            let mut p = gmm::GmmParams::new(k);
-            p.seed = params.kmeans.seed;
+        Algorithm::Gmm { covariance } => {
+            let p = gmm::GmmParams {
+                seed: params.kmeans.seed,
+                stream: params.kmeans.stream,
+                covariance: *covariance,
+                ..gmm::GmmParams::new(k)
+            };
             let fit = gmm::gmm(x, &p)?;
             let probability = fit
                 .labels
@@ -418,6 +424,8 @@ fn fit(
                     aic: fit.aic,
                 }),
                 score: "probability",
+                n_iter: Some(fit.n_iter),
+                converged: Some(fit.converged),
                 assign: Assign::Mixture(fit.model),
                 ..Fitted::hard(fit.labels, k)
             }

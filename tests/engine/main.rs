@@ -1,14 +1,17 @@
 //! The engine against scikit-learn on the Mall data: expected values from
 //! `tests/fixtures/mall_sklearn.json` (scikit-learn 1.9.1; see its `environment`).
 
+mod algorithms;
+
 use segstore::ingest::dataset::columns_from_csv;
+use segstore::segmentation::gmm::Covariance;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use segstore::segmentation::selection::KRule;
 use serde_json::Value;
 
-const MALL: &[u8] = include_bytes!("fixtures/Mall_Customers.csv");
+const MALL: &[u8] = include_bytes!("../fixtures/Mall_Customers.csv");
 
 /// scikit-learn figures computed by `tests/fixtures/reference/mall_api.py`.
 fn api_reference() -> Value {
@@ -23,7 +26,7 @@ fn api_reference() -> Value {
 }
 
 fn reference() -> Value {
-    serde_json::from_str(include_str!("fixtures/mall_sklearn.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/mall_sklearn.json")).unwrap()
 }
 
 /// With scikit-learn's random stream, so every restart is the one the reference made: for
@@ -484,7 +487,7 @@ fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
     use segstore::segmentation::pca::pca;
     // tests/fixtures/reference/mall_pca.py
     let want: Value =
-        serde_json::from_str(include_str!("fixtures/reference/mall_pca.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/reference/mall_pca.json")).unwrap();
     let prepared = matrix(
         &["age", "annual_income_k", "spending_score"],
         Scaling::Standard,
@@ -522,7 +525,18 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
         (Algorithm::KMeans, None),
         (Algorithm::KMeans, Some(2)),
         (Algorithm::Ward, None),
-        (Algorithm::Gmm, None),
+        (
+            Algorithm::Gmm {
+                covariance: Covariance::Full,
+            },
+            None,
+        ),
+        (
+            Algorithm::Gmm {
+                covariance: Covariance::Diag,
+            },
+            None,
+        ),
         (
             Algorithm::Dbscan {
                 eps: 0.5,
