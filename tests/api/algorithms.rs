@@ -123,6 +123,41 @@ async fn a_gaussian_mixture_scores_customers_by_membership_probability() {
 }
 
 #[tokio::test]
+async fn a_diagonal_mixture_is_stored_with_its_covariance_and_fits_like_scikit_learn() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let seg = app
+        .create_segmentation(json!({
+            "name": "Diagonal",
+            "config": {"features": ["annual_income_k", "spending_score"],
+                       "algorithm": {"type": "gmm", "k": 5, "covariance": "diag"}}
+        }))
+        .await;
+    let config = json_ok(app.get(&format!("/v1/segmentations/{seg}")).await).await;
+    assert_eq!(config["config"]["algorithm"]["covariance"], "diag");
+    let run = app.run_to_success(&seg).await;
+    assert_eq!(run["params"]["algorithm"]["covariance"], "diag", "{run:#}");
+    assert_eq!(run["score"], "probability");
+    // scikit-learn's GaussianMixture(5, covariance_type="diag") on the standardized features
+    // (tests/fixtures/reference/dbscan_gmm.py).
+    let mixture = &run["fit"]["mixture"];
+    let want = -2.2862910980855222;
+    let got = mixture["mean_log_likelihood"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-3 * want.abs(), "{mixture}");
+    assert!(run["fit"]["n_iter"].as_u64().unwrap() >= 1, "{run:#}");
+    // Omitted, the covariance is full.
+    let full = app
+        .create_segmentation(json!({
+            "name": "Full",
+            "config": {"features": ["annual_income_k", "spending_score"],
+                       "algorithm": {"type": "gmm", "k": 5}}
+        }))
+        .await;
+    let config = json_ok(app.get(&format!("/v1/segmentations/{full}")).await).await;
+    assert_eq!(config["config"]["algorithm"]["covariance"], "full");
+}
+
+#[tokio::test]
 async fn ward_scores_customers_by_distance_to_the_nearest_member_mean() {
     let app = spawn_app().await;
     let (seg, run, body) = mall_run(&app, json!({"type": "ward", "k": 5})).await;

@@ -327,6 +327,10 @@ fn cluster_refuses_bad_input_with_a_message() {
             "not among --features",
         ),
         (
+            vec![MALL, "--features", "age", "--covariance", "diag"],
+            "--covariance applies to --algorithm gmm only",
+        ),
+        (
             vec!["/nonexistent.csv", "--features", "age"],
             "reading /nonexistent.csv",
         ),
@@ -387,6 +391,31 @@ fn cluster_runs_the_other_algorithms() {
     assert!((json["mixture"]["bic"].as_f64().unwrap() - 3664.452185).abs() / 3664.452185 < 1e-3);
     let csv = std::fs::read_to_string(&gmm_csv).unwrap();
     assert!(csv.starts_with("id,segment,probability\n"), "{csv}");
+
+    // Diagonal covariances, with scikit-learn's random stream: GaussianMixture(5,
+    // covariance_type="diag", random_state=42) on the standardized features, iteration for
+    // iteration (tests/fixtures/reference/dbscan_gmm.py).
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "gmm",
+        "--covariance",
+        "diag",
+        "--k",
+        "5",
+        "--rng",
+        "sklearn",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = -2.2862910980855222;
+    let got = json["mixture"]["mean_log_likelihood"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-6 * want.abs(), "{got}");
+    assert_eq!(json["n_iter"], 3, "{json:#}");
 
     let out = cluster(&[
         MALL,

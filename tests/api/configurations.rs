@@ -1,6 +1,6 @@
 //! Each configuration option through the API on the Mall customers: PCA, median imputation,
 //! min-max and robust scaling, and the elbow rule. A run's answers are the engine's for the
-//! same configuration (checked against scikit-learn in `tests/engine.rs`), and hold what the
+//! same configuration (checked against scikit-learn in `tests/engine/`), and hold what the
 //! option promises, checked from the data itself: each profile centroid is the mean of the
 //! members the export lists, imputed values are counted, PCA explains what scikit-learn says.
 

@@ -139,6 +139,14 @@ async fn invalid_configurations_are_422s_naming_each_field() {
             "config.algorithm",
         ),
         (
+            json!({"features": ["age"], "algorithm": {"type": "gmm", "covariance": "spherical"}}),
+            "config.algorithm: unknown variant `spherical`, expected `full` or `diag`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "kmeans", "covariance": "diag"}}),
+            "config.algorithm: unknown field `covariance`",
+        ),
+        (
             json!({"features": ["age"], "algorithm": {"type": "spectral"}}),
             "config.algorithm",
         ),
