@@ -8,11 +8,12 @@
 //! 1. **Core rows**: a row is core when `min_points` rows (itself included) lie within
 //!    `eps`. Its query stops at the `min_points`-th, and counts a tree node whose box lies
 //!    inside the sphere without looking at its rows.
-//! 2. **Clusters**: core rows within `eps` of each other are joined in a union-find. A node
-//!    wholly within `eps` of a core row joins that row to the node's first core row, and is
-//!    marked: its core rows are all neighbours of that row, so they are joined together once
-//!    at the end instead of once per query. Edges are gathered per batch of rows and merged
-//!    in order, so memory stays bounded and the result does not depend on threads.
+//! 2. **Clusters**: core rows within `eps` of each other are joined in a union-find that
+//!    the threads share (lock-free; its final sets do not depend on the order of the joins).
+//!    A node wholly within `eps` of a core row joins that row to the node's first core row,
+//!    and is marked: its core rows are all neighbours of that row, so they are joined
+//!    together once at the end instead of once per query. No neighbour or edge list is
+//!    kept: memory is a few words per row, whatever the neighbourhoods' sizes.
 //! 3. **Border rows**: a non-core row within `eps` of core rows joins the cluster
 //!    scikit-learn gives it, the lowest-numbered one among them; clusters are numbered by
 //!    their lowest core row, as scikit-learn's walk numbers them. Other rows are noise.
@@ -24,15 +25,15 @@ use kdtree::{Flow, Hit, KdTree};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Rows per parallel task.
 const CHUNK: usize = 1024;
-/// Tasks whose edges are merged together (bounds the edges held at once).
-const BATCH: usize = 64;
 
-/// The most rows DBSCAN takes. Its time grows with rows × neighbours: 1,000,000 rows in two
-/// dimensions take about 20 s on two cores. Above that, use kmeans or a sample.
+/// The most rows DBSCAN takes. Its memory is a few words per row, but its time grows with
+/// rows × neighbours within `eps` (1,000,000 rows in two dimensions, ~94% of them core with
+/// `min_points` 20, took 2 s on two cores; BENCHMARKS.md): beyond this a careless `eps` could
+/// keep a worker busy for hours. Above it, use kmeans or a sample.
 pub const DBSCAN_MAX_ROWS: usize = 2_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,22 +122,51 @@ fn check(x: ArrayView2<f64>, params: &DbscanParams) -> Result<(), EngineError> {
 }
 
 /// A union-find over tree positions; a root is the lowest position of its set.
-struct Sets(Vec<u32>);
+/// A union-find that threads share: the larger of two roots is pointed at the
+/// smaller with a compare-and-swap, so the sets it ends with (connected components) do
+/// not depend on the order of the joins, and it needs no edge lists: memory is one word per row.
+struct Sets(Vec<AtomicU32>);
 
 impl Sets {
-    fn find(&mut self, mut i: u32) -> u32 {
-        while self.0[i as usize] != i {
-            let up = self.0[self.0[i as usize] as usize];
-            self.0[i as usize] = up;
-            i = up;
-        }
-        i
+    fn new(n: usize) -> Self {
+        Self((0..n as u32).map(AtomicU32::new).collect())
     }
 
-    fn join(&mut self, a: u32, b: u32) {
-        let (a, b) = (self.find(a), self.find(b));
-        if a != b {
-            self.0[a.max(b) as usize] = a.min(b);
+    fn find(&self, mut i: u32) -> u32 {
+        loop {
+            let up = self.0[i as usize].load(Ordering::Relaxed);
+            if up == i {
+                return i;
+            }
+            let grand = self.0[up as usize].load(Ordering::Relaxed);
+            // Path halving; losing the race to another thread only skips a shortcut.
+            let _ = self.0[i as usize].compare_exchange_weak(
+                up,
+                grand,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            i = grand;
+        }
+    }
+
+    fn join(&self, a: u32, b: u32) {
+        let (mut a, mut b) = (a, b);
+        loop {
+            a = self.find(a);
+            b = self.find(b);
+            if a == b {
+                return;
+            }
+            let (high, low) = (a.max(b), a.min(b));
+            // Only a root is relinked, and only from itself: a failed exchange means another
+            // thread linked it meanwhile, so look again.
+            if self.0[high as usize]
+                .compare_exchange(high, low, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
         }
     }
 }
@@ -186,32 +216,20 @@ pub fn dbscan(x: ArrayView2<f64>, params: &DbscanParams) -> Result<DbscanFit, En
     let marked: Vec<AtomicBool> = (0..tree.n_nodes())
         .map(|_| AtomicBool::new(false))
         .collect();
-    let mut sets = Sets((0..n as u32).collect());
-    for batch in core_rows.chunks(CHUNK * BATCH) {
-        let edges: Vec<Vec<(u32, u32)>> = batch
-            .par_chunks(CHUNK)
-            .map(|rows| {
-                let mut edges = Vec::new();
-                for &p in rows {
-                    tree.within(tree.point(p as usize), eps2, |hit| {
-                        match hit {
-                            Hit::Node(node) if first_core[node] != u32::MAX => {
-                                edges.push((p, first_core[node]));
-                                marked[node].store(true, Ordering::Relaxed);
-                            }
-                            Hit::Point(q) if q as u32 > p && core[q] => edges.push((p, q as u32)),
-                            _ => {}
-                        }
-                        Flow::Continue
-                    });
+    let sets = Sets::new(n);
+    core_rows.par_iter().with_min_len(CHUNK).for_each(|&p| {
+        tree.within(tree.point(p as usize), eps2, |hit| {
+            match hit {
+                Hit::Node(node) if first_core[node] != u32::MAX => {
+                    sets.join(p, first_core[node]);
+                    marked[node].store(true, Ordering::Relaxed);
                 }
-                edges
-            })
-            .collect();
-        for (a, b) in edges.into_iter().flatten() {
-            sets.join(a, b);
-        }
-    }
+                Hit::Point(q) if q as u32 > p && core[q] => sets.join(p, q as u32),
+                _ => {}
+            }
+            Flow::Continue
+        });
+    });
     // A marked node's core rows are neighbours of one core row: one cluster.
     let mut stack = vec![0usize];
     while let Some(node) = stack.pop() {

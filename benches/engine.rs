@@ -1,0 +1,104 @@
+//! DBSCAN and Gaussian-mixture speed against scikit-learn (engine issue, second step).
+//! Generates seeded, standardized data, writes it (raw little-endian f64) for
+//! `benches/sklearn_engine.py` to run scikit-learn on the same bytes, writes segstore's
+//! labels beside it (little-endian i32, -1 for noise) and prints one JSON object:
+//!
+//!   cargo bench --bench engine -- DIR        (DIR receives the data and label files)
+//!
+//! `benches/engine.sh` runs both and prints the comparison recorded in BENCHMARKS.md.
+
+mod shared;
+
+use ndarray::Array2;
+use segstore::segmentation::dbscan::{self, DbscanParams};
+use segstore::segmentation::gmm::{self, Covariance, GmmParams};
+use segstore::segmentation::kmeans::RandomStream;
+use serde_json::{Value, json};
+use shared::{best_of, blobs, blobs_spread, standardize, status_kb, write};
+use std::path::Path;
+
+/// DBSCAN on 1M × 2: a radius that keeps scikit-learn's neighbour lists (which it holds for
+/// every row at once) within this machine's memory.
+const EPS_1M: f64 = 0.02;
+const MIN_POINTS_1M: usize = 20;
+
+fn write_labels(path: &Path, labels: impl Iterator<Item = i32>) {
+    let bytes: Vec<u8> = labels.flat_map(i32::to_le_bytes).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn dbscan_case(
+    dir: &Path,
+    name: &str,
+    x: &Array2<f64>,
+    eps: f64,
+    min_points: usize,
+    runs: usize,
+) -> Value {
+    let params = DbscanParams { eps, min_points };
+    let (seconds, fit) = best_of(runs, || dbscan::dbscan(x.view(), &params).unwrap());
+    write_labels(
+        &dir.join(format!("{name}.labels")),
+        fit.labels.iter().map(|l| l.map_or(-1, |c| c as i32)),
+    );
+    json!({"seconds": seconds, "eps": eps, "min_points": min_points,
+           "clusters": fit.n_clusters, "noise": fit.n_noise,
+           "core_rows": fit.model.core_points.nrows()})
+}
+
+fn gmm_case(x: &Array2<f64>, k: usize, covariance: Covariance) -> Value {
+    // scikit-learn's random stream: the K-Means initialisation GaussianMixture(random_state=42)
+    // makes, so both run EM from the same start and the fits can be compared figure for figure.
+    let params = GmmParams {
+        seed: 42,
+        stream: RandomStream::ScikitLearn,
+        covariance,
+        ..GmmParams::new(k)
+    };
+    let (seconds, fit) = best_of(3, || gmm::gmm(x.view(), &params).unwrap());
+    json!({"seconds": seconds, "n_iter": fit.n_iter, "converged": fit.converged,
+           "mean_log_likelihood": fit.mean_log_likelihood, "bic": fit.bic,
+           "seconds_per_iter": seconds / (fit.n_iter as f64 + 1.0)})
+}
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "/tmp/segstore-engine-bench".into());
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // 100,000 × 8 around 8 centres, standardized: the K-Means benchmark's sweep data
+    // (overlapping; DBSCAN with eps 0.5 finds dense cores in a sea of noise there) and the
+    // same centres with a quarter of the spread (separated: DBSCAN's own case).
+    let x100 = standardize(blobs(100_000, 8, 8, 2));
+    write(&dir.join("x_100k_8.f64"), &x100);
+    let dbscan_100k = dbscan_case(&dir, "dbscan_100k_8", &x100, 0.5, 5, 3);
+    let separated = standardize(blobs_spread(100_000, 8, 8, 2, 0.5));
+    write(&dir.join("x_100k_8_separated.f64"), &separated);
+    let dbscan_separated = dbscan_case(&dir, "dbscan_100k_8_separated", &separated, 0.5, 5, 3);
+    let gmm_full = gmm_case(&x100, 8, Covariance::Full);
+    let gmm_diag = gmm_case(&x100, 8, Covariance::Diag);
+
+    // 1,000,000 × 2 (two features, as income and spending score), standardized.
+    let x1m = standardize(blobs(1_000_000, 2, 8, 3));
+    write(&dir.join("x_1m_2.f64"), &x1m);
+    let before = status_kb("VmHWM:");
+    let dbscan_1m = dbscan_case(&dir, "dbscan_1m_2", &x1m, EPS_1M, MIN_POINTS_1M, 2);
+    let peak = status_kb("VmHWM:");
+
+    println!(
+        "{}",
+        json!({
+            "threads": rayon::current_num_threads(),
+            "dbscan_100k_8": dbscan_100k,
+            "dbscan_100k_8_separated": dbscan_separated,
+            "gmm_100k_8_full": gmm_full,
+            "gmm_100k_8_diag": gmm_diag,
+            "dbscan_1m_2": dbscan_1m,
+            "memory": {"peak_rss_mb": peak / 1e3, "peak_before_dbscan_1m_mb": before / 1e3,
+                       "data_1m_mb": 16.0},
+        })
+    );
+}
