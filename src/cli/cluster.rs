@@ -217,6 +217,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         },
         reduce: args.pca,
         chart_sample: None,
+        sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
         kmeans: KMeansParams::new(1)
             .n_init(args.n_init)
             .max_iter(args.max_iter)

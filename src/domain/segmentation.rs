@@ -6,7 +6,7 @@ use crate::domain::Catalogue;
 use crate::error::FieldError;
 use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::KMeansParams;
-use crate::segmentation::pipeline::{Algorithm, KChoice, RunParams};
+use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::selection::KRule;
 use serde::{Deserialize, Serialize};
@@ -419,6 +419,7 @@ impl SegmentationConfig {
             algorithm,
             reduce: self.pca.map(|p| p as usize),
             chart_sample: Some(crate::segmentation::sample::CHART_SAMPLE),
+            sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! metrics → profiles, with the time of each phase.
 
 use super::EngineError;
-use super::kmeans::{self, KMeansParams};
+use super::kmeans::{self, Init, KMeansParams};
 use super::metrics::{self, Metrics};
 use super::model::{Assign, Model, Projection};
 use super::pca::{self, PcaSummary};
@@ -12,6 +12,7 @@ use super::sample::{self, ChartSample};
 use super::selection::{self, KRule, SweepParams, SweepPoint};
 use super::{dbscan, gmm, ward};
 use ndarray::{Array2, ArrayView2, Axis};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -62,6 +63,9 @@ pub struct RunParams {
     pub reduce: Option<usize>,
     /// Keep a sample of at most this many rows for the scatter chart.
     pub chart_sample: Option<usize>,
+    /// `k: auto` sweeps a seeded sample of this many rows when there are more
+    /// ([`SWEEP_SAMPLE_ROWS`] in the service and the CLI).
+    pub sweep_sample: usize,
 }
 
 /// Fit statistics of a Gaussian mixture.
@@ -81,11 +85,25 @@ pub struct Phase {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KSelection {
-    /// k = 1 then the range: inertia (the elbow curve) and the other metrics.
+    /// k = 1 then the range: inertia (the elbow curve) and the other metrics, of the rows the
+    /// sweep fitted.
     pub curve: Vec<SweepPoint>,
     pub elbow_k: Option<usize>,
     pub best_silhouette_k: Option<usize>,
+    /// Rows the sweep fitted (`None` in runs stored before sweeps were sampled: all of them).
+    #[serde(default)]
+    pub rows: Option<usize>,
+    /// Whether they were a seeded sample of the rows used (more than [`SWEEP_SAMPLE_ROWS`]).
+    #[serde(default)]
+    pub sampled: bool,
 }
+
+/// Rows above which `k: auto` sweeps a seeded uniform sample of this many rows, then fits the
+/// chosen k on every row, starting from the sample's centroids for that k (Lloyd from there
+/// needs a few passes over all rows, not ten restarts of k-means++). With structure in the
+/// data, 50,000 rows give the k all the rows give (BENCHMARKS.md); the silhouette that picks
+/// it is computed on 10,000 of them either way.
+pub const SWEEP_SAMPLE_ROWS: usize = 50_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -278,7 +296,15 @@ struct ChosenK {
     k: usize,
     rule: String,
     selection: Option<KSelection>,
-    fit: Option<kmeans::KMeansFit>,
+    fit: Option<Swept>,
+}
+
+/// What the sweep leaves for K-Means's fit of the chosen k.
+enum Swept {
+    /// The fit itself: the sweep fitted every row.
+    Fit(kmeans::KMeansFit),
+    /// The centroids a sample's fit ended with: Lloyd on every row starts there.
+    Start(Array2<f64>),
 }
 
 /// k: given, or chosen by the K-Means sweep (DBSCAN finds its own).
@@ -298,9 +324,21 @@ fn choose_k(
         (_, KChoice::Fixed(k)) => return Ok(given(*k, "given")),
         (_, KChoice::Auto { min, max, rule }) => (*min, *max, *rule),
     };
+    // Above `sweep_sample` rows, sweep a seeded sample of them (in row order).
+    let sample = (x.nrows() > params.sweep_sample.max(2)).then(|| {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(params.kmeans.seed);
+        let mut rows =
+            rand::seq::index::sample(&mut rng, x.nrows(), params.sweep_sample.max(2)).into_vec();
+        rows.sort_unstable();
+        x.select(Axis(0), &rows)
+    });
+    let swept = match &sample {
+        Some(s) => s.view(),
+        None => x.view(),
+    };
     let sweep_to = |max: usize| {
         selection::sweep_observed(
-            x,
+            swept,
             &SweepParams {
                 k_min: min,
                 k_max: max,
@@ -312,11 +350,11 @@ fn choose_k(
     };
     // Asked to sweep further than the data has distinct points (or rows): sweep what it
     // allows, and say so.
-    let (sweep, lowered) = match sweep_to(max.min(x.nrows()).max(min)) {
+    let (sweep, lowered) = match sweep_to(max.min(swept.nrows()).max(min)) {
         Err(EngineError::TooFewDistinctPoints { distinct, .. }) if distinct >= min.max(2) => {
             (sweep_to(distinct)?, Some((distinct, "distinct points")))
         }
-        Ok(sweep) if max > x.nrows() => (sweep, Some((x.nrows(), "rows"))),
+        Ok(sweep) if max > swept.nrows() => (sweep, Some((swept.nrows(), "rows"))),
         other => (other?, None),
     };
     let wanted = match rule {
@@ -336,6 +374,20 @@ fn choose_k(
         Some((to, what)) => format!("{rule_text}; k_max lowered to {to}: the data has {to} {what}"),
         None => rule_text,
     };
+    let rule_text = if sample.is_some() {
+        format!(
+            "{rule_text}, on a seeded sample of {} of the {} rows",
+            swept.nrows(),
+            x.nrows()
+        )
+    } else {
+        rule_text
+    };
+    // On a sample, the chosen k is fitted on every row from the sample's centroids.
+    let fit = match sample {
+        None => Swept::Fit(sweep.chosen),
+        Some(_) => Swept::Start(sweep.chosen.model.centroids),
+    };
     Ok(ChosenK {
         k: sweep.chosen_k,
         rule: rule_text,
@@ -343,8 +395,10 @@ fn choose_k(
             curve: sweep.points,
             elbow_k: sweep.elbow_k,
             best_silhouette_k: sweep.best_silhouette_k,
+            rows: Some(swept.nrows()),
+            sampled: sample.is_some(),
         }),
-        fit: Some(sweep.chosen),
+        fit: Some(fit),
     })
 }
 
@@ -377,17 +431,27 @@ impl Fitted {
     }
 }
 
-/// Fits the configured algorithm with `k` clusters (K-Means reuses the sweep's fit of k).
+/// Fits the configured algorithm with `k` clusters (K-Means reuses the sweep's fit of k, or
+/// starts from the sample's centroids).
 fn fit(
     x: ArrayView2<f64>,
     params: &RunParams,
     k: usize,
-    swept: Option<kmeans::KMeansFit>,
+    swept: Option<Swept>,
 ) -> Result<Fitted, EngineError> {
     Ok(match &params.algorithm {
         Algorithm::KMeans => {
             let fit = match swept {
-                Some(fit) => fit,
+                Some(Swept::Fit(fit)) => fit,
+                Some(Swept::Start(centroids)) => {
+                    let mut p = params
+                        .kmeans
+                        .clone()
+                        .n_init(1)
+                        .init(Init::Centroids(centroids));
+                    p.k = k;
+                    kmeans::fit(x, &p)?
+                }
                 None => {
                     let mut p = params.kmeans.clone();
                     p.k = k;

@@ -72,6 +72,12 @@ async fn check(app: &TestApp, name: &str, config: Value, csv: &[u8]) -> Value {
             &elbow["curve"],
             &serde_json::to_value(&selection.curve).unwrap(),
         );
+        // Mall's 200 customers are all swept (a sample only above 50,000).
+        assert_eq!(
+            (&elbow["sweep_rows"], &elbow["sweep_sampled"]),
+            (&json!(200), &json!(false)),
+            "{name}"
+        );
     }
     // Each centroid is the mean of the members the export lists (original units).
     let export = app

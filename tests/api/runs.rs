@@ -1222,6 +1222,7 @@ fn engine_curve(features: &[&str]) -> Value {
         algorithm: Algorithm::KMeans,
         reduce: None,
         chart_sample: None,
+        sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
     };
     let result = pipeline::run(&columns, &params).unwrap();
     serde_json::to_value(&result.k_selection.unwrap().curve).unwrap()

@@ -2,6 +2,7 @@
 //! `tests/fixtures/mall_sklearn.json` (scikit-learn 1.9.1; see its `environment`).
 
 mod algorithms;
+mod sampled;
 
 use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::gmm::Covariance;
@@ -50,6 +51,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
         algorithm: Algorithm::KMeans,
         reduce: None,
         chart_sample: None,
+        sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
         kmeans: KMeansParams::new(1).n_init(10).seed(42).stream(stream),
     };
     pipeline::run(&columns, &params).unwrap()
@@ -268,6 +270,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         algorithm: Algorithm::KMeans,
         reduce: None,
         chart_sample: None,
+        sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
     };
     let c = pipeline::run(&columns, &params).unwrap();
     // Canonical segment order: another seed finds the same segments under the same ids.
@@ -552,6 +555,7 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
             algorithm: algorithm.clone(),
             reduce,
             chart_sample: None,
+            sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
             kmeans: KMeansParams::new(1).n_init(4).seed(7),
         };
         let result = pipeline::run(&columns, &params).unwrap();

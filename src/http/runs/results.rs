@@ -179,6 +179,12 @@ pub struct Elbow {
     /// k = 1, then k_min..=k_max: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz.
     /// Empty when k was given.
     pub curve: Vec<ElbowPoint>,
+    /// Rows the sweep fitted: every customer clustered, or (`sweep_sampled`) a seeded uniform
+    /// sample of 50,000 of them when there are more; the chosen k was then fitted on all.
+    /// `null` when k was given (or for runs stored before sweeps were sampled).
+    #[schema(example = 50000)]
+    pub sweep_rows: Option<usize>,
+    pub sweep_sampled: bool,
 }
 
 /// A succeeded run's k-selection curves (the elbow plot).
@@ -205,6 +211,8 @@ pub(super) async fn run_elbow(pool: web::Data<Pool>, id: RunId) -> Result<web::J
         k_rule: run.k_rule,
         elbow_k: selection.as_ref().and_then(|s| s.elbow_k),
         best_silhouette_k: selection.as_ref().and_then(|s| s.best_silhouette_k),
+        sweep_rows: selection.as_ref().and_then(|s| s.rows),
+        sweep_sampled: selection.as_ref().is_some_and(|s| s.sampled),
         curve: selection
             .map(|s| {
                 s.curve
