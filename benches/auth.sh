@@ -27,8 +27,6 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2;
 
 cargo build --release --quiet --bin segstore
 [ -s "$CSV" ] || python3 benches/gen_segmented_customers.py "$ROWS" > "$CSV"
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 server=
 trap '[ -n "$server" ] && kill $server 2>/dev/null || true' EXIT

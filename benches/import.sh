@@ -26,8 +26,6 @@ cargo build --release --quiet --bin segstore
 echo "file: $CSV, $(($(wc -l < "$CSV") - 1)) rows, $(du -m "$CSV" | cut -f1) MB"
 
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc; }
 
 # 1. The reference: psql \copy into a wide table with a primary key.
 psql -q "$DB_URL" -c "CREATE TABLE wide (customer_id text PRIMARY KEY, age float8, annual_income_k float8,

@@ -21,8 +21,6 @@ CSV=/tmp/segstore_online_retail.csv
 cargo build --release --quiet --bin segstore
 zcat "$GZ" > "$CSV"
 echo "file: $(($(wc -l < "$CSV") - 1)) lines, $(du -m "$CSV" | cut -f1) MB"
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc; }
 
 for run in 1 2 3; do
   psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"

@@ -99,6 +99,11 @@ pub struct ClusterArgs {
     /// How `--k auto` chooses.
     #[arg(long, value_enum, default_value_t = KRuleArg::Silhouette)]
     pub k_rule: KRuleArg,
+    /// `--k auto` sweeps a seeded sample of this many rows when there are more, then fits the
+    /// chosen k on every row (as the service does). A number at least the rows' sweeps them
+    /// all.
+    #[arg(long, default_value_t = pipeline::SWEEP_SAMPLE_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+    pub sweep_sample: usize,
     #[arg(long, value_enum, default_value_t = ScalingArg::Standard)]
     pub scaling: ScalingArg,
     /// Comma-separated features to transform with ln(1 + x) before scaling.
@@ -217,7 +222,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         },
         reduce: args.pca,
         chart_sample: None,
-        sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        sweep_sample: args.sweep_sample,
         kmeans: KMeansParams::new(1)
             .n_init(args.n_init)
             .max_iter(args.max_iter)

@@ -331,6 +331,10 @@ fn cluster_refuses_bad_input_with_a_message() {
             "--covariance applies to --algorithm gmm only",
         ),
         (
+            vec![MALL, "--features", "age", "--sweep-sample", "1"],
+            "--sweep-sample",
+        ),
+        (
             vec!["/nonexistent.csv", "--features", "age"],
             "reading /nonexistent.csv",
         ),
