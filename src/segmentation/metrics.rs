@@ -28,41 +28,80 @@ pub struct Metrics {
 
 /// All metrics of a partition of `x` into `k` clusters.
 pub fn evaluate(x: ArrayView2<f64>, labels: &[usize], k: usize, seed: u64) -> Metrics {
-    let centroids = cluster_means(x, labels, k);
-    let inertia = inertia(x, labels, &centroids);
-    let occupied = count(labels, k).iter().filter(|&&c| c > 0).count();
-    let (silhouette, silhouette_rows, silhouette_sampled) = if occupied < 2 {
-        (None, 0, false)
-    } else if x.nrows() <= SILHOUETTE_EXACT_LIMIT {
-        (Some(silhouette(x, labels, k)), x.nrows(), false)
-    } else {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut rows = sample(&mut rng, x.nrows(), SILHOUETTE_EXACT_LIMIT).into_vec();
-        rows.sort_unstable();
-        let sub = x.select(ndarray::Axis(0), &rows);
-        let sub_labels: Vec<usize> = rows.iter().map(|&r| labels[r]).collect();
-        (
-            Some(silhouette(sub.view(), &sub_labels, k)),
-            rows.len(),
-            true,
-        )
-    };
-    let (davies_bouldin, calinski_harabasz) = if occupied < 2 {
-        (None, None)
-    } else {
-        (
-            Some(davies_bouldin(x, labels, &centroids)),
-            Some(calinski_harabasz(x, labels, &centroids)),
-        )
-    };
-    Metrics {
-        inertia,
-        silhouette,
-        silhouette_rows,
-        silhouette_sampled,
-        davies_bouldin,
-        calinski_harabasz,
+    evaluate_many(x, &[(labels, k)], seed)
+        .pop()
+        .expect("one partition")
+}
+
+/// [`evaluate`] for several partitions of the same rows (a k sweep), with the same figures:
+/// their silhouettes share one pass over the pairs of (sampled) rows, each distance computed
+/// once for all of them.
+pub fn evaluate_many(
+    x: ArrayView2<f64>,
+    partitions: &[(&[usize], usize)],
+    seed: u64,
+) -> Vec<Metrics> {
+    let mut metrics: Vec<(Metrics, usize)> = partitions
+        .par_iter()
+        .map(|&(labels, k)| {
+            let centroids = cluster_means(x, labels, k);
+            let occupied = count(labels, k).iter().filter(|&&c| c > 0).count();
+            let (davies_bouldin, calinski_harabasz) = if occupied < 2 {
+                (None, None)
+            } else {
+                (
+                    Some(davies_bouldin(x, labels, &centroids)),
+                    Some(calinski_harabasz(x, labels, &centroids)),
+                )
+            };
+            let m = Metrics {
+                inertia: inertia(x, labels, &centroids),
+                silhouette: None,
+                silhouette_rows: 0,
+                silhouette_sampled: false,
+                davies_bouldin,
+                calinski_harabasz,
+            };
+            (m, occupied)
+        })
+        .collect();
+    // The silhouette needs two occupied clusters; above the limit, it is computed on a seeded
+    // sample of the rows (the same rows for every partition).
+    let scored: Vec<usize> = (0..partitions.len())
+        .filter(|&p| metrics[p].1 >= 2)
+        .collect();
+    if !scored.is_empty() {
+        let rows = (x.nrows() > SILHOUETTE_EXACT_LIMIT).then(|| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut rows = sample(&mut rng, x.nrows(), SILHOUETTE_EXACT_LIMIT).into_vec();
+            rows.sort_unstable();
+            rows
+        });
+        let labels: Vec<Vec<usize>> = scored
+            .iter()
+            .map(|&p| match &rows {
+                Some(rows) => rows.iter().map(|&r| partitions[p].0[r]).collect(),
+                None => partitions[p].0.to_vec(),
+            })
+            .collect();
+        let sub = rows.as_ref().map(|r| x.select(ndarray::Axis(0), r));
+        let view = match &sub {
+            Some(sub) => sub.view(),
+            None => x.view(),
+        };
+        let wanted: Vec<(&[usize], usize)> = scored
+            .iter()
+            .zip(&labels)
+            .map(|(&p, l)| (l.as_slice(), partitions[p].1))
+            .collect();
+        for (&p, value) in scored.iter().zip(silhouettes(view, &wanted)) {
+            let m = &mut metrics[p].0;
+            m.silhouette = Some(value);
+            m.silhouette_rows = view.nrows();
+            m.silhouette_sampled = rows.is_some();
+        }
     }
+    metrics.into_iter().map(|(m, _)| m).collect()
 }
 
 fn count(labels: &[usize], k: usize) -> Vec<usize> {
@@ -105,38 +144,75 @@ pub fn inertia(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) ->
 /// Exact mean silhouette, O(n²) distances, in parallel over rows. A row alone in its cluster
 /// scores 0 (scikit-learn's convention).
 pub fn silhouette(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
+    silhouettes(x, &[(labels, k)])[0]
+}
+
+/// [`silhouette`] of several partitions of the same rows, each distance computed once: a
+/// row's distance to another is added to that row's cluster sum in every partition.
+pub fn silhouettes(x: ArrayView2<f64>, partitions: &[(&[usize], usize)]) -> Vec<f64> {
     let x = x.as_standard_layout();
     let data = x.as_slice().expect("standard layout");
-    let (n, d) = (x.nrows(), x.ncols());
-    let sizes = count(labels, k);
-    let scores: Vec<f64> = (0..n)
+    let (n, d, m) = (x.nrows(), x.ncols(), partitions.len());
+    let offsets: Vec<usize> = partitions
+        .iter()
+        .scan(0, |at, &(_, k)| {
+            *at += k;
+            Some(*at - k)
+        })
+        .collect();
+    let total: usize = partitions.iter().map(|p| p.1).sum();
+    // Row j's cluster in each partition, as an index into the concatenated sums.
+    let slots: Vec<u32> = (0..n)
+        .flat_map(|j| {
+            partitions
+                .iter()
+                .zip(&offsets)
+                .map(move |(&(labels, _), &at)| (at + labels[j]) as u32)
+        })
+        .collect();
+    let sizes: Vec<Vec<usize>> = partitions.iter().map(|&(l, k)| count(l, k)).collect();
+    let scores: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .map_init(
-            || vec![0.0; k],
+            || vec![0.0; total],
             |sums, i| {
                 sums.iter_mut().for_each(|s| *s = 0.0);
                 let xi = &data[i * d..(i + 1) * d];
                 for (j, xj) in data.chunks_exact(d).enumerate() {
-                    sums[labels[j]] += dist2(xi, xj).sqrt();
+                    let distance = dist2(xi, xj).sqrt();
+                    for &slot in &slots[j * m..(j + 1) * m] {
+                        sums[slot as usize] += distance;
+                    }
                 }
-                let own = labels[i];
-                if sizes[own] <= 1 {
-                    return 0.0;
-                }
-                let a = sums[own] / (sizes[own] - 1) as f64;
-                let b = (0..k)
-                    .filter(|&c| c != own && sizes[c] > 0)
-                    .map(|c| sums[c] / sizes[c] as f64)
-                    .fold(f64::INFINITY, f64::min);
-                if a.max(b) > 0.0 {
-                    (b - a) / a.max(b)
-                } else {
-                    0.0
-                }
+                (0..m)
+                    .map(|p| {
+                        let (labels, k) = partitions[p];
+                        row_silhouette(&sums[offsets[p]..offsets[p] + k], &sizes[p], labels[i])
+                    })
+                    .collect()
             },
         )
         .collect();
-    scores.iter().sum::<f64>() / n as f64
+    (0..m)
+        .map(|p| scores.iter().map(|row| row[p]).sum::<f64>() / n as f64)
+        .collect()
+}
+
+/// One row's silhouette from its summed distances to each cluster's rows.
+fn row_silhouette(sums: &[f64], sizes: &[usize], own: usize) -> f64 {
+    if sizes[own] <= 1 {
+        return 0.0;
+    }
+    let a = sums[own] / (sizes[own] - 1) as f64;
+    let b = (0..sums.len())
+        .filter(|&c| c != own && sizes[c] > 0)
+        .map(|c| sums[c] / sizes[c] as f64)
+        .fold(f64::INFINITY, f64::min);
+    if a.max(b) > 0.0 {
+        (b - a) / a.max(b)
+    } else {
+        0.0
+    }
 }
 
 /// Mean over clusters of the worst ratio (sᵢ + sⱼ) / dᵢⱼ, where sᵢ is the mean distance of a
@@ -216,6 +292,26 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(m.inertia, 2.0);
+    }
+
+    #[test]
+    fn partitions_measured_together_score_as_each_alone() {
+        // 300 rows in 2 dimensions, cut three ways (k = 1, 3 and 7), bit for bit.
+        let x = Array2::from_shape_fn((300, 2), |(i, j)| {
+            ((i * 37 + j * 11) % 101) as f64 / 7.0 + (i % 3) as f64 * 5.0
+        });
+        let cuts: Vec<(Vec<usize>, usize)> = [1, 3, 7]
+            .iter()
+            .map(|&k| ((0..300).map(|i| (i * 13 + i / 7) % k).collect(), k))
+            .collect();
+        let partitions: Vec<(&[usize], usize)> =
+            cuts.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+        let together = evaluate_many(x.view(), &partitions, 9);
+        for ((labels, k), m) in cuts.iter().zip(&together) {
+            assert_eq!(*m, evaluate(x.view(), labels, *k, 9));
+        }
+        assert_eq!(together[0].silhouette, None);
+        assert!(together[2].silhouette.is_some());
     }
 }
 

@@ -78,21 +78,27 @@ pub fn sweep_observed(
     }
     let ks: Vec<usize> = std::iter::once(1).chain(min..=max).collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let fits: Vec<(usize, KMeansFit, Metrics)> = ks
+    let fits: Vec<(usize, KMeansFit)> = ks
         .par_iter()
         .map(|&k| {
             let mut p = params.kmeans.clone();
             p.k = k;
             let fit = kmeans::fit(x, &p)?;
-            let m = metrics::evaluate(x, &fit.labels, k, params.kmeans.seed);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             fitted(n, ks.len());
-            Ok((k, fit, m))
+            Ok((k, fit))
         })
         .collect::<Result<_, EngineError>>()?;
+    // Measured together: the silhouettes share one pass over the pairs of rows.
+    let partitions: Vec<(&[usize], usize)> = fits
+        .iter()
+        .map(|(k, fit)| (fit.labels.as_slice(), *k))
+        .collect();
+    let measured = metrics::evaluate_many(x, &partitions, params.kmeans.seed);
     let points: Vec<SweepPoint> = fits
         .iter()
-        .map(|(k, _, m)| SweepPoint { k: *k, metrics: *m })
+        .zip(measured)
+        .map(|((k, _), metrics)| SweepPoint { k: *k, metrics })
         .collect();
     let curve: Vec<(usize, f64)> = points.iter().map(|p| (p.k, p.metrics.inertia)).collect();
     let elbow_k = knee(&curve).filter(|&k| k >= min);
@@ -108,8 +114,8 @@ pub fn sweep_observed(
     .unwrap_or(min);
     let chosen = fits
         .into_iter()
-        .find(|(k, _, _)| *k == chosen_k)
-        .map(|(_, f, _)| f)
+        .find(|(k, _)| *k == chosen_k)
+        .map(|(_, f)| f)
         .expect("the chosen k was fitted");
     Ok(Sweep {
         points,
