@@ -1,7 +1,7 @@
 //! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
-use crate::ingest::dataset::columns_from_csv;
+use crate::ingest::dataset::{RowIds, read_csv};
 use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
@@ -142,17 +142,34 @@ pub struct ClusterArgs {
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let columns = columns_from_csv(&bytes, args.id_column.as_deref())
+    let started = std::time::Instant::now();
+    let dataset = read_csv(&bytes, args.id_column.as_deref())
         .with_context(|| format!("reading {}", args.file.display()))?;
+    let numbered = dataset.ids == RowIds::Numbered;
+    if numbered {
+        eprintln!(
+            "{} has no customer id column (CustomerID, customer_id, id, …; or --id-column): \
+             its rows are numbered 1..n in file order{}",
+            args.file.display(),
+            if args.assignments.is_some() {
+                ", the `row` column of --assignments"
+            } else {
+                ""
+            }
+        );
+    }
+    let read_ms = started.elapsed().as_secs_f64() * 1e3;
+    let columns = dataset.columns;
     let params = params(args)?;
     let result = pipeline::run(&columns, &params)?;
     let out = match args.format {
         OutputFormat::Table => table(&result, args),
-        OutputFormat::Json => json(&result, args)?,
+        OutputFormat::Json => json(&result, args, read_ms)?,
     };
     std::io::stdout().write_all(out.as_bytes())?;
     if let Some(path) = &args.assignments {
-        let mut csv = format!("id,segment,{}\n", result.score);
+        let id = if numbered { "row" } else { "id" };
+        let mut csv = format!("{id},segment,{}\n", result.score);
         for &(row, segment, score) in &result.assignments {
             let id = csv_field(&columns.row_ids[row]);
             let _ = match segment {
@@ -409,6 +426,8 @@ struct Report<'a> {
     #[serde(flatten)]
     result: &'a RunResult,
     file: String,
+    /// Time to parse the CSV file into columns (after reading its bytes).
+    read_ms: f64,
     centroids_model_space: Vec<Vec<f64>>,
 }
 
@@ -418,7 +437,7 @@ fn shown_segment(engine_index: usize) -> usize {
     engine_index + 1
 }
 
-pub fn json(r: &RunResult, args: &ClusterArgs) -> anyhow::Result<String> {
+pub fn json(r: &RunResult, args: &ClusterArgs, read_ms: f64) -> anyhow::Result<String> {
     let mut shown = r.clone();
     for p in &mut shown.profiles.segments {
         p.segment = shown_segment(p.segment);
@@ -426,6 +445,7 @@ pub fn json(r: &RunResult, args: &ClusterArgs) -> anyhow::Result<String> {
     let report = Report {
         result: &shown,
         file: args.file.display().to_string(),
+        read_ms,
         centroids_model_space: r
             .model
             .centroids

@@ -491,3 +491,55 @@ fn cluster_on_principal_components() {
             .contains("pca components must be between 1 and the number of features")
     );
 }
+
+const WHOLESALE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/wholesale_customers.csv"
+);
+
+#[test]
+fn cluster_reads_a_file_without_an_id_column_as_published() {
+    // The UCI Wholesale customers file has no id column: rows are numbered 1..440, and the
+    // assignments file says so in its header.
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("wholesale.csv");
+    let spend = "fresh,milk,grocery,frozen,detergents_paper,delicassen";
+    let out = cluster(&[
+        WHOLESALE,
+        "--features",
+        spend,
+        "--log1p",
+        spend,
+        "--k",
+        "3",
+        "--assignments",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no customer id column") && stderr.contains("numbered 1..n"),
+        "{stderr}"
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.starts_with("440 customers clustered by kmeans"),
+        "{table}"
+    );
+    let csv = std::fs::read_to_string(&out_csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("row,segment,distance"));
+    let rows: Vec<usize> = lines
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(rows, (1..=440).collect::<Vec<_>>());
+
+    // Naming a column whose values repeat as the id is refused, as the import refuses it.
+    let out = cluster(&[WHOLESALE, "--features", spend, "--id-column", "Channel"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("customer id `2` appears more than once (at lines 2, 3, 4"),
+        "{stderr}"
+    );
+}
