@@ -4,10 +4,10 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
-# (Cargo reads every target the manifest names, so the bench gets a stub too.)
+# (Cargo reads every target the manifest names, so each bench gets a stub too.)
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/kmeans.rs \
+    && echo 'fn main() {}' > benches/kmeans.rs && echo 'fn main() {}' > benches/engine.rs \
     && cargo build --release --locked --bin segstore \
     && rm -rf src benches
 COPY src ./src
