@@ -220,5 +220,8 @@ async fn metrics_are_scraped_from_their_own_listener() {
         16.0
     );
     assert!(sample(&all, "segstore_db_pool_acquire_duration_seconds_count") > 0.0);
-    assert_eq!(sample(&all, "segstore_db_pool_waiting"), 0.0);
+    // Tasks waiting for a connection at the moment of the scrape: usually none, but a
+    // background task (the run worker's poll, a cache load) may be queued right then.
+    let waiting = sample(&all, "segstore_db_pool_waiting");
+    assert!((0.0..=16.0).contains(&waiting), "{waiting} waiting");
 }
