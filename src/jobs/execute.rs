@@ -266,7 +266,12 @@ impl Worker {
                 tracing::info!("shutting down: the run goes back to the queue");
                 runs::release(&self.pool, run_id, &self.name, runs::Release::ShuttingDown)
                     .await
-                    .map(drop)
+                    .map(|released| {
+                        if !released {
+                            // Another worker or a recovery changed the run meanwhile.
+                            tracing::warn!("the run was not this worker's to give back any more");
+                        }
+                    })
             }
             Err(Stop::DatabaseFault(fault)) => {
                 tracing::warn!(%fault, "a database fault interrupted the run: it goes back to the queue");

@@ -131,14 +131,8 @@ fn free_parameters(k: usize, d: usize, covariance: Covariance) -> f64 {
 pub fn gmm(x: ArrayView2<f64>, params: &GmmParams) -> Result<GmmFit, EngineError> {
     let (n, d) = x.dim();
     check(n, params)?;
-    let owned;
-    let data: &[f64] = match x.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = x.as_standard_layout().into_owned();
-            owned.as_slice().expect("standard layout")
-        }
-    };
+    let standard = x.as_standard_layout();
+    let data: &[f64] = standard.as_slice().expect("standard layout");
     let k = params.k;
     let init = kmeans::fit(
         x,

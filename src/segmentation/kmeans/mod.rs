@@ -69,14 +69,8 @@ pub struct KMeansFit {
 pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, EngineError> {
     let (n, d) = x.dim();
     params.check(n, d)?;
-    let owned;
-    let data: &[f64] = match x.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = x.as_standard_layout().into_owned();
-            owned.as_slice().expect("standard layout")
-        }
-    };
+    let standard = x.as_standard_layout();
+    let data: &[f64] = standard.as_slice().expect("standard layout");
     let tol = params.tol * mean_variance(data, n, d);
     let mut streams = Streams::new(params);
     let mut ws = Workspace::new(n, d, params.k);
