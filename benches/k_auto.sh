@@ -18,24 +18,9 @@ PORT=${BENCH_PORT:-18185}
 API="http://127.0.0.1:$PORT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
 BIN="$CARGO_TARGET_DIR/release/segstore"
-DATA=${DATA:-segmented}
-case $DATA in
-  segmented) CSV=${BENCH_CSV:-/tmp/segstore_customers_segmented_$ROWS.csv}; GEN=benches/gen_segmented_customers.py ;;
-  uniform) CSV=${BENCH_CSV:-/tmp/segstore_customers_$ROWS.csv}; GEN=benches/gen_customers.py ;;
-  *) echo "DATA is segmented or uniform" >&2; exit 2 ;;
-esac
 FEATURES='"age", "annual_income_k", "spending_score", "orders", "avg_basket", "tenure_days", "returns", "visits"'
 
-cargo build --release --quiet --bin segstore
-[ -s "$CSV" ] || python3 "$GEN" "$ROWS" > "$CSV"
-echo "data: $DATA, $CSV"
-psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-"$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done
-curl -fsS -X POST -H 'Content-Type: text/csv' --data-binary "@$CSV" "$API/v1/customers/import" >/dev/null
-psql -q "$DB_URL" -c "VACUUM ANALYZE customers"
+serve_bench_store
 # The default configuration: only the features are given.
 seg=$(curl -fsS -X POST -H 'Content-Type: application/json' "$API/v1/segmentations" \
   -d "{\"name\": \"k auto\", \"config\": {\"features\": [$FEATURES]}}" |

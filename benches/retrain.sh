@@ -23,32 +23,14 @@ API="http://127.0.0.1:$PORT"
 WRK_SECONDS=${WRK_SECONDS:-30}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
 BIN="$CARGO_TARGET_DIR/release/segstore"
-# DATA=segmented (default): customers with segment structure (benches/gen_segmented_customers.py);
-# DATA=uniform: independent uniform columns (benches/gen_customers.py), K-Means's worst case.
-DATA=${DATA:-segmented}
-case $DATA in
-  segmented) CSV=${BENCH_CSV:-/tmp/segstore_customers_segmented_$ROWS.csv}; GEN=benches/gen_segmented_customers.py ;;
-  uniform) CSV=${BENCH_CSV:-/tmp/segstore_customers_$ROWS.csv}; GEN=benches/gen_customers.py ;;
-  *) echo "DATA is segmented or uniform" >&2; exit 2 ;;
-esac
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-
-cargo build --release --quiet --bin segstore
-[ -s "$CSV" ] || python3 "$GEN" "$ROWS" > "$CSV"
-echo "data: $DATA, $CSV"
-psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status"; }
 
-# The server talks to PostgreSQL over loopback: no TLS (sslmode=prefer would encrypt every
-# round trip of the lookup path for nothing).
+# DATA=segmented|uniform (see serve_bench_store in common.sh).
 # SERVE_ARGS="--metrics-bind 127.0.0.1:0" measures with the metrics on.
-"$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" ${SERVE_ARGS:-} &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -fs "$API/readyz" >/dev/null && break; sleep 0.1; done
-curl -fsS -X POST -H 'Content-Type: text/csv' --data-binary "@$CSV" "$API/v1/customers/import" >/dev/null
-psql -q "$DB_URL" -c "VACUUM ANALYZE customers"
+# shellcheck disable=SC2086
+serve_bench_store ${SERVE_ARGS:-}
 seg=$(curl -fsS -X POST -H 'Content-Type: application/json' "$API/v1/segmentations" -d '{
   "name": "bench", "config": {
     "features": ["age", "annual_income_k", "spending_score", "orders", "avg_basket",
