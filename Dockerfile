@@ -6,16 +6,18 @@ WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 # (Cargo reads every target the manifest names, so each bench gets a stub too.)
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+COPY engine/Cargo.toml ./engine/
+RUN mkdir src benches engine/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs engine/src/lib.rs \
     && echo 'fn main() {}' > benches/kmeans.rs && echo 'fn main() {}' > benches/engine.rs \
     && cargo build --release --locked --bin segstore \
-    && rm -rf src benches
+    && rm -rf src benches engine/src
 COPY src ./src
+COPY engine/src ./engine/src
 COPY benches ./benches
 COPY migrations ./migrations
 # The dashboard and the chart font are compiled into the binary.
 COPY assets ./assets
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin segstore
+RUN touch src/main.rs src/lib.rs engine/src/lib.rs && cargo build --release --locked --bin segstore
 
 FROM debian:bookworm-slim
 RUN apt-get update \

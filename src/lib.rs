@@ -11,7 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
-pub mod segmentation;
+pub use segstore_engine as segmentation;
 pub mod service;
 pub mod startup;
 pub mod store;

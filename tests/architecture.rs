@@ -3,7 +3,8 @@
 //! point down the layers.
 //!
 //! A module is a file under `src/` (`src/service/runs.rs` is `service::runs`, a `mod.rs` is
-//! its folder). Its dependencies are every `crate::…` path it names (in `use` lines or
+//! its folder), or under `engine/src/`: the engine crate, which the service names
+//! `segmentation` (`engine/src/kmeans/mod.rs` is `segmentation::kmeans`). Its dependencies are every `crate::…` path it names (in `use` lines or
 //! inline), and `super::…` paths resolved against it; tests inside a file count too.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,17 +25,47 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// `service::runs` for `src/service/runs.rs`, `service` for `src/service/mod.rs`.
+/// The engine crate's sources, re-exported by the service as `segmentation`.
+fn engine_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/src")
+}
+
+/// Every source file of the service and of the engine.
+fn all_sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    sources(&src(), &mut files);
+    sources(&engine_src(), &mut files);
+    files
+}
+
+/// `service::runs` for `src/service/runs.rs`, `service` for `src/service/mod.rs`,
+/// `segmentation::kmeans` for `engine/src/kmeans/mod.rs`, `segmentation` for its `lib.rs`.
 fn module_of(path: &Path) -> String {
-    let relative = path.strip_prefix(src()).unwrap().with_extension("");
-    let mut parts: Vec<String> = relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    if parts.last().is_some_and(|p| p == "mod") {
+    let (mut parts, relative) = match path.strip_prefix(engine_src()) {
+        Ok(relative) => (vec!["segmentation".to_owned()], relative),
+        Err(_) => (Vec::new(), path.strip_prefix(src()).unwrap()),
+    };
+    parts.extend(
+        relative
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.len() > 1 && parts.last().is_some_and(|p| p == "mod" || p == "lib") {
         parts.pop();
     }
     parts.join("::")
+}
+
+/// A file's code as the checker reads it: the engine's `crate::x` is the service's
+/// `crate::segmentation::x`.
+fn read_code(path: &Path) -> String {
+    let code = code_of(&std::fs::read_to_string(path).unwrap());
+    if path.starts_with(engine_src()) {
+        code.replace("crate::", "crate::segmentation::")
+    } else {
+        code
+    }
 }
 
 /// The source with comments and string literals blanked (a path in a doc comment or a
@@ -144,11 +175,9 @@ struct Graph {
 }
 
 fn graph() -> Graph {
-    let mut files = Vec::new();
-    sources(&src(), &mut files);
-    let code: BTreeMap<String, String> = files
+    let code: BTreeMap<String, String> = all_sources()
         .iter()
-        .map(|f| (module_of(f), code_of(&std::fs::read_to_string(f).unwrap())))
+        .map(|f| (module_of(f), read_code(f)))
         .collect();
     let known: BTreeSet<String> = code.keys().cloned().collect();
     let edges = code
@@ -366,9 +395,7 @@ fn the_checker_sees_imports_and_cycles() {
 /// A file says what it holds: none grows past 600 lines (split it by concern instead).
 #[test]
 fn no_source_file_is_longer_than_600_lines() {
-    let mut files = Vec::new();
-    sources(&src(), &mut files);
-    let long: Vec<String> = files
+    let long: Vec<String> = all_sources()
         .iter()
         .filter_map(|f| {
             let lines = std::fs::read_to_string(f).unwrap().lines().count();
@@ -376,4 +403,37 @@ fn no_source_file_is_longer_than_600_lines() {
         })
         .collect();
     assert!(long.is_empty(), "split by concern: {long:?}");
+}
+
+/// The engine is pure (no HTTP, no SQL, no files, no runtime): its manifest names none of
+/// the crates that do IO, and it cannot import the service (Cargo forbids the cycle).
+#[test]
+fn the_engine_crate_depends_on_no_io_crate() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/Cargo.toml"))
+            .unwrap();
+    let dependencies = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("engine/Cargo.toml has [dependencies]")
+        .split("\n[")
+        .next()
+        .unwrap();
+    let io: Vec<&str> = [
+        "sqlx",
+        "actix",
+        "tokio",
+        "reqwest",
+        "hyper",
+        "plotters",
+        "segstore ",
+    ]
+    .into_iter()
+    .filter(|name| {
+        dependencies
+            .lines()
+            .any(|l| l.trim_start().starts_with(name.trim_end()))
+    })
+    .collect();
+    assert!(io.is_empty(), "engine/Cargo.toml depends on {io:?}");
 }

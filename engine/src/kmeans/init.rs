@@ -4,7 +4,7 @@
 use super::params::{KMeansParams, RandomStream};
 use super::pass::Workspace;
 use super::{CHUNK, EngineError, distinct_rows, ordered_sum, sq_dist};
-use crate::segmentation::numpy_rng::Mt19937;
+use crate::numpy_rng::Mt19937;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;

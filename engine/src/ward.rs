@@ -77,7 +77,7 @@ pub fn ward(x: ArrayView2<f64>, k: usize) -> Result<WardFit, EngineError> {
 impl WardFit {
     /// New points go to the nearest segment centroid (member mean).
     pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
-        crate::segmentation::kmeans::KMeans {
+        crate::kmeans::KMeans {
             centroids: self.centroids.clone(),
         }
         .predict_rows(x)

@@ -86,7 +86,7 @@ impl KMeansParams {
 
     /// Checks the parameters against data of `rows` × `cols`.
     pub fn check(&self, rows: usize, cols: usize) -> Result<(), EngineError> {
-        crate::segmentation::error::check_k(self.k, rows)?;
+        crate::error::check_k(self.k, rows)?;
         let invalid =
             |name, rule, value: String| Err(EngineError::InvalidParameter { name, rule, value });
         if self.n_init == 0 {

@@ -72,7 +72,7 @@ fn em_raises_the_likelihood_and_the_figures_agree_with_the_formula() {
             "{covariance:?}"
         );
         // Three well-separated blobs: each found, a third of the rows each.
-        let mut sizes = crate::segmentation::sizes(fit.labels.iter().copied(), 3);
+        let mut sizes = crate::sizes(fit.labels.iter().copied(), 3);
         sizes.sort();
         assert_eq!(sizes, vec![1000, 1000, 1000], "{covariance:?}");
         for row in fit.probabilities.rows() {

@@ -2,8 +2,8 @@
 //! `sweep_sample` rows).
 
 use super::{Algorithm, EngineError, KChoice, KSelection, RunParams};
-use crate::segmentation::kmeans;
-use crate::segmentation::selection::{self, KRule, SweepParams};
+use crate::kmeans;
+use crate::selection::{self, KRule, SweepParams};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 
