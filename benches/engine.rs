@@ -1,4 +1,5 @@
-//! DBSCAN and Gaussian-mixture speed against scikit-learn (engine issue, second step).
+//! DBSCAN, Gaussian-mixture and default-restarts speed against scikit-learn (engine issue,
+//! second step).
 //! Generates seeded, standardized data, writes it (raw little-endian f64) for
 //! `benches/sklearn_engine.py` to run scikit-learn on the same bytes, writes segstore's
 //! labels beside it (little-endian i32, -1 for noise) and prints one JSON object:
@@ -12,7 +13,8 @@ mod shared;
 use ndarray::Array2;
 use segstore::segmentation::dbscan::{self, DbscanParams};
 use segstore::segmentation::gmm::{self, Covariance, GmmParams};
-use segstore::segmentation::kmeans::RandomStream;
+use segstore::ingest::dataset::columns_from_csv;
+use segstore::segmentation::kmeans::{self, KMeansParams, RandomStream};
 use serde_json::{Value, json};
 use shared::{best_of, blobs, blobs_spread, standardize, status_kb, write};
 use std::path::Path;
@@ -61,6 +63,35 @@ fn gmm_case(x: &Array2<f64>, k: usize, covariance: Covariance) -> Value {
            "seconds_per_iter": seconds / (fit.n_iter as f64 + 1.0)})
 }
 
+/// A CSV file's named columns as a matrix (`log1p`: ln(1 + x) first), standardized as
+/// scikit-learn's `StandardScaler` does.
+fn table(csv: &str, features: &[&str], log1p: bool) -> Array2<f64> {
+    let columns = columns_from_csv(&std::fs::read(csv).unwrap(), None).unwrap();
+    let mut x = Array2::zeros((columns.rows(), features.len()));
+    for (j, name) in features.iter().enumerate() {
+        let c = columns.names.iter().position(|n| n == name).unwrap();
+        for (i, v) in columns.values[c].iter().enumerate() {
+            let v = v.unwrap();
+            x[[i, j]] = if log1p { v.ln_1p() } else { v };
+        }
+    }
+    standardize(x)
+}
+
+/// The default K-Means (`n_init: "auto"`) at k = 2..8: seconds (best of 5) and inertia.
+fn restarts_case(dir: &Path, name: &str, x: &Array2<f64>) -> Value {
+    write(&dir.join(format!("{name}.f64")), x);
+    let per_k: Vec<Value> = (2..=8)
+        .map(|k| {
+            let params = KMeansParams::new(k).seed(42);
+            let (seconds, fit) = best_of(5, || kmeans::fit(x.view(), &params).unwrap());
+            json!({"k": k, "seconds": seconds, "inertia": fit.inertia,
+                   "restarts": fit.restart_inertias.len()})
+        })
+        .collect();
+    json!({"cols": x.ncols(), "per_k": per_k})
+}
+
 fn main() {
     let dir = std::env::args()
         .skip(1)
@@ -68,6 +99,30 @@ fn main() {
         .unwrap_or_else(|| "/tmp/segstore-engine-bench".into());
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).unwrap();
+
+    // Real data: the default restarts at k = 2..8.
+    let mall = restarts_case(
+        &dir,
+        "restarts_mall",
+        &table(
+            "tests/fixtures/Mall_Customers.csv",
+            &["age", "annual_income_k", "spending_score"],
+            false,
+        ),
+    );
+    let spend = [
+        "fresh",
+        "milk",
+        "grocery",
+        "frozen",
+        "detergents_paper",
+        "delicassen",
+    ];
+    let wholesale = restarts_case(
+        &dir,
+        "restarts_wholesale",
+        &table("examples/data/wholesale_customers.csv", &spend, true),
+    );
 
     // 100,000 × 8 around 8 centres, standardized: the K-Means benchmark's sweep data
     // (overlapping; DBSCAN with eps 0.5 finds dense cores in a sea of noise there) and the
@@ -92,6 +147,8 @@ fn main() {
         "{}",
         json!({
             "threads": rayon::current_num_threads(),
+            "restarts_mall": mall,
+            "restarts_wholesale": wholesale,
             "dbscan_100k_8": dbscan_100k,
             "dbscan_100k_8_separated": dbscan_separated,
             "gmm_100k_8_full": gmm_full,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DBSCAN and the Gaussian mixture against scikit-learn on the same data, same machine, same
+# The default K-Means restarts, DBSCAN and the Gaussian mixture against scikit-learn on the same data, same machine, same
 # session, labels compared row for row:
 #   bash benches/engine.sh [DIR]
 # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for the scikit-learn run only (as in
@@ -17,6 +17,14 @@ import json, sys
 d = sys.argv[1]
 s, k = json.load(open(d + "/segstore.json")), json.load(open(d + "/sklearn.json"))
 print(f"scikit-learn {k['sklearn']}, numpy {k['numpy']}, BLAS {k['blas']}; segstore threads {s['threads']}")
+for key, name in [("restarts_mall", "Mall"), ("restarts_wholesale", "Wholesale (log1p)")]:
+    print(f"K-Means on {name}: segstore n_init auto against scikit-learn n_init=10 (random_state=42)")
+    print(f"{'  k':6} {'restarts':>8} {'segstore s':>11} {'sklearn s':>10} {'speed-up':>9} "
+          f"{'segstore inertia':>17} {'sklearn inertia':>16}")
+    for a, b in zip(s[key]["per_k"], k[key]["per_k"]):
+        print(f"  {a['k']:<4} {a['restarts']:>8} {a['seconds']:11.4f} {b['seconds']:10.4f} "
+              f"{b['seconds'] / a['seconds']:8.2f}x {a['inertia']:17.6f} {b['inertia']:16.6f}"
+              f"{'' if a['inertia'] <= b['inertia'] * (1 + 1e-9) else '  HIGHER'}")
 print(f"{'':52} {'segstore':>10} {'scikit-learn':>13} {'speed-up':>9}")
 for key, name in [
     ("dbscan_100k_8_separated", "DBSCAN 100k x 8 separated, eps 0.5, min 5"),

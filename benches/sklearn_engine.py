@@ -2,7 +2,8 @@
 """scikit-learn on the bytes `cargo bench --bench engine -- DIR` wrote, with the same settings:
 DBSCAN (100k x 8 overlapping and separated, eps 0.5, min_samples 5; 1M x 2, eps and
 min_samples as segstore's run reports them) and GaussianMixture (100k x 8, 8 components, full
-and diagonal, random_state=42). Compares the labels with segstore's row for row. Prints one
+and diagonal, random_state=42), and KMeans(n_init=10, random_state=42) at k = 2..8 on Mall and
+Wholesale as segstore's default restarts ran them. Compares the labels with segstore's row for row. Prints one
 JSON object.
 
     python3 benches/sklearn_engine.py DIR
@@ -14,7 +15,7 @@ import time
 
 import numpy as np
 import sklearn
-from sklearn.cluster import DBSCAN
+from sklearn.cluster import DBSCAN, KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info
@@ -56,8 +57,19 @@ def gmm(covariance):
             "seconds_per_iter": seconds / (n_iter + 1)}
 
 
+def restarts(case):
+    x = load(case, ours[case]["cols"])
+    per_k = []
+    for k in range(2, 9):
+        seconds, m = best_of(5, lambda: KMeans(k, n_init=10, random_state=42).fit(x))
+        per_k.append({"k": k, "seconds": seconds, "inertia": float(m.inertia_)})
+    return {"per_k": per_k}
+
+
 out = {"sklearn": sklearn.__version__, "numpy": np.__version__,
        "blas": [(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()]}
+out["restarts_mall"] = restarts("restarts_mall")
+out["restarts_wholesale"] = restarts("restarts_wholesale")
 out["gmm_100k_8_full"] = gmm("full")
 out["gmm_100k_8_diag"] = gmm("diag")
 out["dbscan_100k_8_separated"] = dbscan("x_100k_8_separated", 8, "dbscan_100k_8_separated",

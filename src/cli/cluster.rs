@@ -3,7 +3,7 @@
 
 use crate::ingest::dataset::{RowIds, read_csv};
 use crate::segmentation::gmm::Covariance;
-use crate::segmentation::kmeans::{KMeansParams, RandomStream};
+use crate::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::profile::humanize;
@@ -116,9 +116,10 @@ pub struct ClusterArgs {
     /// Fill missing values with the feature's median instead of leaving the rows out.
     #[arg(long)]
     pub impute_median: bool,
-    /// K-Means restarts (the lowest inertia is kept).
-    #[arg(long, default_value_t = 10)]
-    pub n_init: usize,
+    /// K-Means restarts (the lowest inertia is kept): 1 to 1000, or `auto`: 200,000 / rows,
+    /// between 10 and 1,000 (10 with `--rng sklearn`, as `KMeans(n_init=10)`).
+    #[arg(long, default_value = "auto", value_parser = parse_n_init)]
+    pub n_init: Restarts,
     #[arg(long, default_value_t = 300)]
     pub max_iter: usize,
     #[arg(long, default_value_t = 1e-4)]
@@ -241,7 +242,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         chart_sample: None,
         sweep_sample: args.sweep_sample,
         kmeans: KMeansParams::new(1)
-            .n_init(args.n_init)
+            .restarts(args.n_init)
             .max_iter(args.max_iter)
             .tol(args.tol)
             .seed(args.seed)
@@ -250,6 +251,16 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
                 RngArg::Sklearn => RandomStream::ScikitLearn,
             }),
     })
+}
+
+fn parse_n_init(raw: &str) -> Result<Restarts, String> {
+    if raw == "auto" {
+        return Ok(Restarts::Auto);
+    }
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(Restarts::Fixed(n)),
+        _ => Err(format!("must be between 1 and 1000 or auto, got {raw}")),
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -289,7 +300,7 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     let m = &r.metrics;
     let _ = writeln!(
         s,
-        "k = {} ({}) · silhouette {}{} · Davies-Bouldin {} · Calinski-Harabasz {} · inertia {:.4}\n",
+        "k = {} ({}) · silhouette {}{} · Davies-Bouldin {} · Calinski-Harabasz {} · inertia {:.4}{}\n",
         r.k,
         r.k_rule,
         opt(m.silhouette, 4),
@@ -300,7 +311,11 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         },
         opt(m.davies_bouldin, 4),
         opt(m.calinski_harabasz, 2),
-        m.inertia
+        m.inertia,
+        match r.restarts {
+            Some(n) if n > 1 => format!(" (best of {n} restarts)"),
+            _ => String::new(),
+        }
     );
     if let Some(p) = &r.pca {
         let shares: Vec<String> = p

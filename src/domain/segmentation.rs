@@ -5,7 +5,7 @@ use crate::domain::AttributeKind;
 use crate::domain::Catalogue;
 use crate::error::FieldError;
 use crate::segmentation::gmm::Covariance;
-use crate::segmentation::kmeans::KMeansParams;
+use crate::segmentation::kmeans::{KMeansParams, Restarts};
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::selection::KRule;
@@ -92,6 +92,24 @@ pub enum Auto {
     Auto,
 }
 
+/// K-Means restarts: a number, or `"auto"` (the default) for as many as a constant amount
+/// of work buys: 200,000 / customers, between 10 and 1,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NInitConfig {
+    Fixed(i64),
+    Auto(Auto),
+}
+
+impl Default for NInitConfig {
+    fn default() -> Self {
+        Self::Auto(Auto::Auto)
+    }
+}
+
+/// The most restarts a configuration may ask for.
+pub const MAX_N_INIT: i64 = 1_000;
+
 impl Default for KConfig {
     fn default() -> Self {
         Self::Auto(Auto::Auto)
@@ -102,9 +120,6 @@ fn k_min() -> i64 {
     2
 }
 fn k_max() -> i64 {
-    10
-}
-fn n_init() -> i64 {
     10
 }
 fn seed() -> u64 {
@@ -123,8 +138,8 @@ pub enum AlgorithmConfig {
         k_max: i64,
         #[serde(default)]
         k_rule: KRuleConfig,
-        #[serde(default = "n_init")]
-        n_init: i64,
+        #[serde(default)]
+        n_init: NInitConfig,
         #[serde(default = "seed")]
         seed: u64,
     },
@@ -166,7 +181,7 @@ impl Default for AlgorithmConfig {
             k_min: k_min(),
             k_max: k_max(),
             k_rule: KRuleConfig::default(),
-            n_init: n_init(),
+            n_init: NInitConfig::default(),
             seed: seed(),
         }
     }
@@ -334,13 +349,21 @@ impl SegmentationConfig {
                 n_init,
                 seed,
             } => {
-                if !(1..=100).contains(n_init) {
-                    err(
-                        "algorithm.n_init".into(),
-                        format!("must be between 1 and 100, got {n_init}"),
-                    );
-                }
-                kmeans = kmeans.n_init((*n_init).clamp(1, 100) as usize).seed(*seed);
+                let restarts = match *n_init {
+                    NInitConfig::Auto(_) => Restarts::Auto,
+                    NInitConfig::Fixed(n) => {
+                        if !(1..=MAX_N_INIT).contains(&n) {
+                            err(
+                                "algorithm.n_init".into(),
+                                format!(
+                                    "must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"
+                                ),
+                            );
+                        }
+                        Restarts::Fixed(n.clamp(1, MAX_N_INIT) as usize)
+                    }
+                };
+                kmeans = kmeans.restarts(restarts).seed(*seed);
                 (
                     Algorithm::KMeans,
                     k_choice(k, *k_min, *k_max, *k_rule, &mut err),

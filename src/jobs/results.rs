@@ -131,6 +131,7 @@ pub(super) fn summary(
         noise: Some(r.noise),
         n_iter: r.n_iter,
         converged: r.converged,
+        restarts: r.restarts,
         metrics: Some(r.metrics),
         k_selection: r.k_selection.clone(),
         pca: r.pca.clone(),

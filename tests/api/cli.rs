@@ -224,6 +224,8 @@ fn cluster_prints_five_labelled_mall_segments() {
     assert!(out.status.success(), "{out:?}");
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("k = 5 (best silhouette)"), "{table}");
+    // The default restarts on 200 rows: 200,000 / 200.
+    assert!(table.contains("(best of 1000 restarts)"), "{table}");
     for label in [
         "Low annual income · High spending score         Impulsive",
         "Low annual income · Low spending score          Bargain / low value",
@@ -267,6 +269,8 @@ fn cluster_json_and_assignments_reproduce_scikit_learn() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["k"], 5);
     assert_eq!(json["k_rule"], "given");
+    // `--n-init auto` (the default) is scikit-learn's n_init=10 with its stream.
+    assert_eq!(json["restarts"], 10);
     assert!((json["metrics"]["inertia"].as_f64().unwrap() - 44448.455448).abs() < 1e-3);
     let sizes: Vec<u64> = json["profiles"]["segments"]
         .as_array()
@@ -333,6 +337,14 @@ fn cluster_refuses_bad_input_with_a_message() {
         (
             vec![MALL, "--features", "age", "--sweep-sample", "1"],
             "--sweep-sample",
+        ),
+        (
+            vec![MALL, "--features", "age", "--n-init", "0"],
+            "invalid value '0' for '--n-init <N_INIT>': must be between 1 and 1000 or auto, got 0",
+        ),
+        (
+            vec![MALL, "--features", "age", "--n-init", "often"],
+            "must be between 1 and 1000 or auto, got often",
         ),
         (
             vec!["/nonexistent.csv", "--features", "age"],

@@ -168,6 +168,8 @@ async fn the_mall_story_from_import_to_comparison() {
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["snapshot", "train", "write"]);
+    // `n_init: "auto"`: 200,000 / 200 customers = 1,000 restarts, the best kept.
+    assert_eq!(run1["fit"]["restarts"], 1000, "{run1:#}");
     let reference = reference();
     let scaled = &reference["mall_income_score_scaled"]["k5"];
     let m = &run1["metrics"];
@@ -1202,7 +1204,7 @@ pub fn assert_same_numbers(got: &Value, want: &Value) {
 }
 
 /// The k-selection curve the engine computes in-process for the default K-Means
-/// configuration (standardised, k auto 2..10, n_init 10, seed 42) on the Mall features.
+/// configuration (standardised, k auto 2..10, n_init auto, seed 42) on the Mall features.
 fn engine_curve(features: &[&str]) -> Value {
     use segstore::segmentation::kmeans::KMeansParams;
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
@@ -1218,7 +1220,7 @@ fn engine_curve(features: &[&str]) -> Value {
             max: 10,
             rule: KRule::Silhouette,
         },
-        kmeans: KMeansParams::new(1).n_init(10).seed(42),
+        kmeans: KMeansParams::new(1).seed(42),
         algorithm: Algorithm::KMeans,
         reduce: None,
         chart_sample: None,

@@ -26,7 +26,7 @@ async fn create_read_change_and_delete_a_segmentation() {
         created["config"],
         json!({
             "features": ["annual_income_k", "spending_score"], "log1p": [], "scaling": "standard", "missing": "drop",
-            "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10, "k_rule": "silhouette", "n_init": 10, "seed": 42}
+            "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10, "k_rule": "silhouette", "n_init": "auto", "seed": 42}
         })
     );
     assert_eq!(json_ok(app.get(&location).await).await, created);
@@ -124,7 +124,15 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "n_init": 0}}),
-            "config.algorithm.n_init",
+            "config.algorithm.n_init: must be between 1 and 1000 or \\\"auto\\\", got 0",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "kmeans", "n_init": 1001}}),
+            "config.algorithm.n_init: must be between 1 and 1000 or \\\"auto\\\", got 1001",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "kmeans", "n_init": "many"}}),
+            "config.algorithm",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "dbscan", "eps": 0, "min_points": 5}}),

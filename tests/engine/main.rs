@@ -2,6 +2,7 @@
 //! `tests/fixtures/mall_sklearn.json` (scikit-learn 1.9.1; see its `environment`).
 
 mod algorithms;
+mod restarts;
 mod sampled;
 
 use segstore::ingest::dataset::columns_from_csv;

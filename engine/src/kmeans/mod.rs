@@ -31,7 +31,7 @@ mod lloyd;
 mod params;
 mod pass;
 
-pub use params::{Init, KMeansParams, RandomStream};
+pub use params::{AUTO_MAX, AUTO_MIN, AUTO_ROW_FITS, Init, KMeansParams, RandomStream, Restarts};
 
 use init::Streams;
 use lloyd::lloyd;
@@ -75,8 +75,13 @@ pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, Engin
     let mut streams = Streams::new(params);
     let mut ws = Workspace::new(n, d, params.k);
     let mut best: Option<KMeansFit> = None;
-    let mut restart_inertias = Vec::with_capacity(params.n_init);
-    for restart in 0..params.n_init {
+    let restarts = match params.init {
+        // The same start gives the same fit: one restart is all of them.
+        Init::Centroids(_) => 1,
+        Init::KMeansPlusPlus => params.n_init.count(n, params.stream),
+    };
+    let mut restart_inertias = Vec::with_capacity(restarts);
+    for restart in 0..restarts {
         let init_started = std::time::Instant::now();
         let centroids = match &params.init {
             Init::KMeansPlusPlus => streams.kmeans_plus_plus(data, n, d, params.k, &mut ws)?,

@@ -133,6 +133,8 @@ pub struct RunResult {
     /// K-Means iterations of the kept restart.
     pub n_iter: Option<usize>,
     pub converged: Option<bool>,
+    /// K-Means restarts of the final fit (1 when it started from a sampled sweep's centroids).
+    pub restarts: Option<usize>,
     /// Metrics of the segmented rows (noise left out).
     pub metrics: Metrics,
     pub profiles: Profiles,
@@ -257,6 +259,7 @@ pub fn run_observed(
         preprocessor: prepared.preprocessor,
         n_iter: fitted.n_iter,
         converged: fitted.converged,
+        restarts: fitted.restarts,
         metrics,
         profiles,
         score: fitted.score,
@@ -302,6 +305,7 @@ struct Fitted {
     clusters: usize,
     n_iter: Option<usize>,
     converged: Option<bool>,
+    restarts: Option<usize>,
     mixture: Option<MixtureFit>,
     score: &'static str,
     assign: Assign,
@@ -315,6 +319,7 @@ impl Fitted {
             clusters,
             n_iter: None,
             converged: None,
+            restarts: None,
             mixture: None,
             score: "distance",
             assign: Assign::Nearest,
@@ -352,6 +357,7 @@ fn fit(
             Fitted {
                 n_iter: Some(fit.n_iter),
                 converged: Some(fit.converged),
+                restarts: Some(fit.restart_inertias.len()),
                 ..Fitted::hard(fit.labels, k)
             }
         }

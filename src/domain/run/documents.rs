@@ -39,6 +39,9 @@ pub struct RunSummary {
     pub n_iter: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converged: Option<bool>,
+    /// K-Means restarts of the final fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
     /// The k sweep's curves, when k was chosen.

@@ -140,6 +140,9 @@ pub struct RunFit {
     /// K-Means iterations of the kept restart.
     pub n_iter: Option<usize>,
     pub converged: Option<bool>,
+    /// K-Means restarts of the final fit (the lowest inertia kept; 1 when it started from
+    /// the centroids a sampled k sweep found).
+    pub restarts: Option<usize>,
     /// Customers DBSCAN left in no segment.
     pub noise: Option<usize>,
     /// Principal components clustered on, and the variance they explain.
@@ -243,6 +246,7 @@ impl From<stored::Run> for Run {
             fit: recorded.then(|| RunFit {
                 n_iter: summary.n_iter,
                 converged: summary.converged,
+                restarts: summary.restarts,
                 noise: summary.noise,
                 pca: summary.pca.as_ref().map(PcaView::from),
                 mixture: summary.mixture.map(MixtureView::from),
