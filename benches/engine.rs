@@ -11,9 +11,9 @@
 mod shared;
 
 use ndarray::Array2;
+use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::dbscan::{self, DbscanParams};
 use segstore::segmentation::gmm::{self, Covariance, GmmParams};
-use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::kmeans::{self, KMeansParams, RandomStream};
 use serde_json::{Value, json};
 use shared::{best_of, blobs, blobs_spread, standardize, status_kb, write};

@@ -6,6 +6,7 @@
 //! `profile` (segment statistics and labels). The other algorithms have a file each: `gmm`,
 //! `dbscan`, `ward`. [`pipeline`] runs them in order.
 
+pub mod bisecting;
 pub mod dbscan;
 pub mod error;
 pub mod gmm;

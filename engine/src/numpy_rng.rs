@@ -64,6 +64,38 @@ impl Mt19937 {
         (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
     }
 
+    /// `choice(n, size, replace=False, p=[1/n] * n)`: numpy's rounds of inverse-CDF draws,
+    /// each round zeroing the rows found so far and keeping the new distinct ones in draw
+    /// order (scikit-learn's `init="random"`).
+    pub fn choice_distinct(&mut self, n: usize, size: usize) -> Vec<usize> {
+        let mut p = vec![1.0 / n as f64; n];
+        let mut found: Vec<usize> = Vec::with_capacity(size);
+        let mut cdf = vec![0.0; n];
+        while found.len() < size {
+            let draws: Vec<f64> = (0..size - found.len()).map(|_| self.next_f64()).collect();
+            for &f in &found {
+                p[f] = 0.0;
+            }
+            let mut acc = 0.0;
+            for (c, w) in cdf.iter_mut().zip(&p) {
+                acc += w;
+                *c = acc;
+            }
+            cdf.iter_mut().for_each(|c| *c /= acc);
+            let new: Vec<usize> = draws
+                .iter()
+                .map(|&u| cdf.partition_point(|&c| c <= u).min(n - 1))
+                .collect();
+            // np.unique(return_index=True), the first occurrences back in draw order.
+            for (i, &r) in new.iter().enumerate() {
+                if !new[..i].contains(&r) {
+                    found.push(r);
+                }
+            }
+        }
+        found
+    }
+
     /// `choice(n, p=[1/n] * n)`: numpy's inverse-CDF draw, with its rounding.
     pub fn uniform_choice(&mut self, n: usize) -> usize {
         let p = 1.0 / n as f64;
@@ -102,5 +134,20 @@ mod tests {
         let mut r = Mt19937::new(7);
         let draws: Vec<usize> = (0..3).map(|_| r.uniform_choice(200)).collect();
         assert_eq!(draws, [15, 155, 87]);
+    }
+
+    #[test]
+    fn choice_distinct_matches_numpy() {
+        // r = np.random.RandomState(7)
+        // [r.choice(200, 2, replace=False, p=np.full(200, 1/200)) for _ in range(3)]
+        let mut r = Mt19937::new(7);
+        let draws: Vec<Vec<usize>> = (0..3).map(|_| r.choice_distinct(200, 2)).collect();
+        assert_eq!(draws, [[15, 155], [87, 144], [195, 107]]);
+        // Of 3 rows, repeats are drawn again: RandomState(1), six draws of 2, then
+        // random_sample() (the stream consumed exactly as numpy's).
+        let mut r = Mt19937::new(1);
+        let draws: Vec<Vec<usize>> = (0..6).map(|_| r.choice_distinct(3, 2)).collect();
+        assert_eq!(draws, [[1, 2], [0, 1], [0, 1], [1, 0], [2, 0], [2, 0]]);
+        assert_eq!(r.next_f64(), 0.6704675101784022);
     }
 }

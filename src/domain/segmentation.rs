@@ -355,9 +355,7 @@ impl SegmentationConfig {
                         if !(1..=MAX_N_INIT).contains(&n) {
                             err(
                                 "algorithm.n_init".into(),
-                                format!(
-                                    "must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"
-                                ),
+                                format!("must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"),
                             );
                         }
                         Restarts::Fixed(n.clamp(1, MAX_N_INIT) as usize)

@@ -2,6 +2,7 @@
 //! `tests/fixtures/mall_sklearn.json` (scikit-learn 1.9.1; see its `environment`).
 
 mod algorithms;
+mod bisecting;
 mod restarts;
 mod sampled;
 
@@ -14,6 +15,36 @@ use segstore::segmentation::selection::KRule;
 use serde_json::Value;
 
 const MALL: &[u8] = include_bytes!("../fixtures/Mall_Customers.csv");
+const WHOLESALE: &[u8] = include_bytes!("../../examples/data/wholesale_customers.csv");
+
+/// The real data of the restarts and bisecting references: Mall (age, income, spending
+/// score) or the Wholesale file as published (its six spend columns with log1p), standardized.
+fn real_data(
+    name: &str,
+) -> (
+    segstore::segmentation::preprocess::Columns,
+    PreprocessParams,
+) {
+    let spend = [
+        "fresh",
+        "milk",
+        "grocery",
+        "frozen",
+        "detergents_paper",
+        "delicassen",
+    ];
+    let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (csv, features, log1p) = match name {
+        "mall" => (
+            MALL,
+            owned(&["age", "annual_income_k", "spending_score"]),
+            Vec::new(),
+        ),
+        _ => (WHOLESALE, owned(&spend), owned(&spend)),
+    };
+    let params = PreprocessParams::new(&features, &log1p, Scaling::Standard, Missing::Drop);
+    (columns_from_csv(csv, None).unwrap(), params)
+}
 
 /// scikit-learn figures computed by `tests/fixtures/reference/mall_api.py`.
 fn api_reference() -> Value {

@@ -5,44 +5,19 @@
 //! its `best_of_1000` (the lowest inertia 1,000 scikit-learn restarts found) is printed for
 //! scale (segstore's default went below it on Wholesale at k = 6).
 
-use segstore::ingest::dataset::columns_from_csv;
+use super::real_data;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
-use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use serde_json::Value;
-
-const MALL: &[u8] = include_bytes!("../fixtures/Mall_Customers.csv");
-const WHOLESALE: &[u8] = include_bytes!("../../examples/data/wholesale_customers.csv");
-const SPEND: [&str; 6] = [
-    "fresh",
-    "milk",
-    "grocery",
-    "frozen",
-    "detergents_paper",
-    "delicassen",
-];
 
 fn reference() -> Value {
     serde_json::from_str(include_str!("../fixtures/reference/restarts.json")).unwrap()
 }
 
 fn fit(data: &str, k: usize, kmeans: KMeansParams) -> RunResult {
-    let (csv, features, log1p): (&[u8], Vec<&str>, Vec<&str>) = match data {
-        "mall" => (
-            MALL,
-            vec!["age", "annual_income_k", "spending_score"],
-            vec![],
-        ),
-        _ => (WHOLESALE, SPEND.to_vec(), SPEND.to_vec()),
-    };
-    let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let (columns, preprocess) = real_data(data);
     let params = RunParams {
-        preprocess: PreprocessParams::new(
-            &owned(features),
-            &owned(log1p),
-            Scaling::Standard,
-            Missing::Drop,
-        ),
+        preprocess,
         k: KChoice::Fixed(k),
         algorithm: Algorithm::KMeans,
         reduce: None,
@@ -50,7 +25,7 @@ fn fit(data: &str, k: usize, kmeans: KMeansParams) -> RunResult {
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
         kmeans,
     };
-    pipeline::run(&columns_from_csv(csv, None).unwrap(), &params).unwrap()
+    pipeline::run(&columns, &params).unwrap()
 }
 
 #[test]

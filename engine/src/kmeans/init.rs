@@ -10,7 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 /// The random draws of successive restarts.
-pub(super) enum Streams {
+pub(crate) enum Streams {
     /// Each restart gets its own xoshiro stream, seeded from this one.
     Segstore(Xoshiro256PlusPlus),
     /// One numpy stream across restarts, as scikit-learn draws.
@@ -18,7 +18,7 @@ pub(super) enum Streams {
 }
 
 impl Streams {
-    pub(super) fn new(params: &KMeansParams) -> Self {
+    pub(crate) fn new(params: &KMeansParams) -> Self {
         match params.stream {
             RandomStream::Segstore => {
                 Self::Segstore(Xoshiro256PlusPlus::seed_from_u64(params.seed))
@@ -44,6 +44,28 @@ impl Streams {
                 kmeans_plus_plus(data, n, d, k, &mut rng, ws)
             }
             Self::ScikitLearn(numpy) => kmeans_plus_plus(data, n, d, k, numpy.as_mut(), ws),
+        }
+    }
+}
+
+impl Streams {
+    /// The start of a split in two (bisecting K-Means): with scikit-learn's stream, two
+    /// distinct rows drawn as its `BisectingKMeans(init="random")` draws them; else
+    /// k-means++.
+    pub(super) fn split_start(
+        &mut self,
+        data: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+    ) -> Result<Vec<f64>, EngineError> {
+        match self {
+            Self::ScikitLearn(numpy) => Ok(numpy
+                .choice_distinct(n, 2)
+                .into_iter()
+                .flat_map(|r| data[r * d..(r + 1) * d].iter().copied())
+                .collect()),
+            Self::Segstore(_) => self.kmeans_plus_plus(data, n, d, 2, ws),
         }
     }
 }

@@ -33,7 +33,7 @@ mod pass;
 
 pub use params::{AUTO_MAX, AUTO_MIN, AUTO_ROW_FITS, Init, KMeansParams, RandomStream, Restarts};
 
-use init::Streams;
+pub(crate) use init::Streams;
 use lloyd::lloyd;
 use pass::{Workspace, assign};
 
@@ -115,6 +115,40 @@ pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, Engin
     Ok(best)
 }
 
+/// Splits the rows of `data` (`n` × `d`, row-major) in two: bisecting K-Means' step.
+/// `streams` is the caller's, drawn on across splits; each of `restarts` restarts starts as
+/// [`Streams::split_start`] says, and Lloyd stops at the absolute tolerance `tol`. A later
+/// restart is kept only when it is lower by more than 1e-6 (relative), as scikit-learn keeps
+/// them.
+pub(crate) fn split_in_two(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    restarts: usize,
+    max_iter: usize,
+    tol: f64,
+    streams: &mut Streams,
+) -> Result<KMeansFit, EngineError> {
+    crate::error::check_k(2, n)?;
+    let mut ws = Workspace::new(n, d, 2);
+    let mut best: Option<KMeansFit> = None;
+    let mut restart_inertias = Vec::with_capacity(restarts);
+    for _ in 0..restarts.max(1) {
+        let start = streams.split_start(data, n, d, &mut ws)?;
+        let run = lloyd(data, n, d, 2, start, max_iter, tol, &mut ws);
+        restart_inertias.push(run.inertia);
+        if best
+            .as_ref()
+            .is_none_or(|b| run.inertia < b.inertia * (1.0 - 1e-6))
+        {
+            best = Some(run);
+        }
+    }
+    let mut best = best.expect("at least one restart");
+    best.restart_inertias = restart_inertias;
+    Ok(best)
+}
+
 /// The centroids the first restart's k-means++ would start from (to seed another
 /// implementation with exactly the same start, as the benchmark does).
 pub fn initial_centroids(
@@ -176,7 +210,7 @@ fn ordered_sum(v: &[f64]) -> f64 {
         .sum()
 }
 
-fn distinct_rows(data: &[f64], n: usize, d: usize) -> usize {
+pub(crate) fn distinct_rows(data: &[f64], n: usize, d: usize) -> usize {
     let mut rows: Vec<&[f64]> = (0..n).map(|i| &data[i * d..(i + 1) * d]).collect();
     rows.sort_unstable_by(|a, b| {
         a.iter()
