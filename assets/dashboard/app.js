@@ -55,7 +55,7 @@ const liftKey = `<p class="lift-key muted">Lift: the segment's mean minus everyo
 
 // A segmentation's algorithm in words, e.g. "K-Means, k chosen in 2–10 by silhouette".
 function algorithmText(a) {
-  const names = { kmeans: "K-Means", gmm: "Gaussian mixture", ward: "Ward (hierarchical)", dbscan: "DBSCAN" };
+  const names = { kmeans: "K-Means", gmm: "Gaussian mixture", ward: "Ward (hierarchical)", bisecting: "Bisecting K-Means (hierarchical)", dbscan: "DBSCAN" };
   const name = names[a.type] || a.type;
   if (a.type === "dbscan") return `${name}, radius ${fmt(a.eps, 2)} (scaled units), at least ${fmt(a.min_points, 0)} customers per core`;
   const rules = { silhouette: "silhouette", elbow: "elbow", davies_bouldin: "Davies–Bouldin", calinski_harabasz: "Calinski–Harabasz", bic: "BIC" };

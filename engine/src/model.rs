@@ -3,6 +3,7 @@
 //! exactly as its training assigned them.
 
 use super::EngineError;
+use super::bisecting::SplitTree;
 use super::dbscan::DbscanModel;
 use super::gmm::GmmModel;
 use super::kmeans::KMeans;
@@ -29,6 +30,9 @@ pub enum Assign {
     /// The segment of the nearest core point within `eps`, else noise; the score is the
     /// distance to the segment's centroid.
     Density(DbscanModel),
+    /// Down the split tree of bisecting K-Means, towards the nearer centre at each split;
+    /// the score is the distance to the segment's centroid.
+    Tree(SplitTree),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +144,15 @@ impl Model {
                 .map(|(i, s)| Scored {
                     segment: s,
                     score: s.map_or(f64::NAN, |s| distance_to(i, s)),
+                })
+                .collect(),
+            Assign::Tree(tree) => tree
+                .predict(x.view())
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| Scored {
+                    segment: Some(s),
+                    score: distance_to(i, s),
                 })
                 .collect(),
         })

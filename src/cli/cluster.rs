@@ -2,8 +2,10 @@
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
 use crate::ingest::dataset::{RowIds, read_csv};
+use crate::segmentation::bisecting::SplitTree;
 use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
+use crate::segmentation::model::Assign;
 use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use crate::segmentation::profile::humanize;
@@ -67,6 +69,8 @@ pub enum AlgorithmArg {
     Dbscan,
     /// Agglomerative with Ward linkage (at most 10,000 rows).
     Ward,
+    /// Divisive: bisecting K-Means (any number of rows); prints its split tree.
+    Bisecting,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -237,6 +241,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
                 min_points: args.min_points,
             },
             AlgorithmArg::Ward => Algorithm::Ward,
+            AlgorithmArg::Bisecting => Algorithm::Bisecting,
         },
         reduce: args.pca,
         chart_sample: None,
@@ -313,6 +318,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         opt(m.calinski_harabasz, 2),
         m.inertia,
         match r.restarts {
+            Some(n) if n > 1 && r.algorithm == "bisecting" => {
+                format!(" (best of {n} restarts per split)")
+            }
             Some(n) if n > 1 => format!(" (best of {n} restarts)"),
             _ => String::new(),
         }
@@ -421,6 +429,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         let _ = write!(s, "  {:>w$.2}", p.mean);
     }
     s.push('\n');
+    if let Assign::Tree(tree) = &r.model.assign {
+        split_tree(&mut s, tree);
+    }
     let _ = writeln!(
         s,
         "\n(segment columns are the means of its members, in the data's units; labels compare them \
@@ -435,6 +446,38 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     s
 }
 
+/// Bisecting K-Means' splits, in order, each node named by the segments under it.
+fn split_tree(s: &mut String, tree: &SplitTree) {
+    let name = |node: usize| {
+        let under: Vec<String> = tree
+            .clusters_under(node)
+            .into_iter()
+            .map(|c| shown_segment(c).to_string())
+            .collect();
+        let noun = if under.len() == 1 {
+            "segment"
+        } else {
+            "segments"
+        };
+        format!("{noun} {} ({})", under.join(", "), tree.nodes[node].size)
+    };
+    let _ = writeln!(
+        s,
+        "\nsplit tree (each step splits the group with the largest inertia in two):"
+    );
+    for node in tree.splits() {
+        let [left, right] = tree.nodes[node].children.expect("a split node has halves");
+        let _ = writeln!(
+            s,
+            "{:>4}. {} → {} + {}",
+            tree.nodes[node].split.expect("a split node"),
+            name(node),
+            name(left),
+            name(right)
+        );
+    }
+}
+
 /// The JSON report: the engine's result, the file it read and the model's centroids.
 #[derive(serde::Serialize)]
 struct Report<'a> {
@@ -444,6 +487,9 @@ struct Report<'a> {
     /// Time to parse the CSV file into columns (after reading its bytes).
     read_ms: f64,
     centroids_model_space: Vec<Vec<f64>>,
+    /// Bisecting K-Means' splits (model space), leaves numbered as the segments are shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split_tree: Option<SplitTree>,
 }
 
 /// Segments are numbered from 1, as the server numbers a first run's segments (its
@@ -457,10 +503,19 @@ pub fn json(r: &RunResult, args: &ClusterArgs, read_ms: f64) -> anyhow::Result<S
     for p in &mut shown.profiles.segments {
         p.segment = shown_segment(p.segment);
     }
+    let split_tree = match &r.model.assign {
+        Assign::Tree(tree) => {
+            let mut tree = tree.clone();
+            tree.renumber(&(0..r.k).map(shown_segment).collect::<Vec<_>>());
+            Some(tree)
+        }
+        _ => None,
+    };
     let report = Report {
         result: &shown,
         file: args.file.display().to_string(),
         read_ms,
+        split_tree,
         centroids_model_space: r
             .model
             .centroids

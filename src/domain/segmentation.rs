@@ -172,6 +172,24 @@ pub enum AlgorithmConfig {
         #[serde(default)]
         k_rule: KRuleConfig,
     },
+    /// Divisive: bisecting K-Means (any number of customers), splitting the segment with the
+    /// largest inertia in two until there are k; its split tree is served with the run
+    /// (`GET /v1/runs/{id}/tree`). `n_init`: restarts of each split (`"auto"`: 200,000 /
+    /// its customers, between 1 and 1,000).
+    Bisecting {
+        #[serde(default)]
+        k: KConfig,
+        #[serde(default = "k_min")]
+        k_min: i64,
+        #[serde(default = "k_max")]
+        k_max: i64,
+        #[serde(default)]
+        k_rule: KRuleConfig,
+        #[serde(default)]
+        n_init: NInitConfig,
+        #[serde(default = "seed")]
+        seed: u64,
+    },
 }
 
 impl Default for AlgorithmConfig {
@@ -340,6 +358,18 @@ impl SegmentationConfig {
             }
         };
         let mut kmeans = KMeansParams::new(1);
+        let mut restarts = |n_init: &NInitConfig| match *n_init {
+            NInitConfig::Auto(_) => Restarts::Auto,
+            NInitConfig::Fixed(n) => {
+                if !(1..=MAX_N_INIT).contains(&n) {
+                    err(
+                        "algorithm.n_init".into(),
+                        format!("must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"),
+                    );
+                }
+                Restarts::Fixed(n.clamp(1, MAX_N_INIT) as usize)
+            }
+        };
         let (algorithm, k) = match &self.algorithm {
             AlgorithmConfig::Kmeans {
                 k,
@@ -349,21 +379,23 @@ impl SegmentationConfig {
                 n_init,
                 seed,
             } => {
-                let restarts = match *n_init {
-                    NInitConfig::Auto(_) => Restarts::Auto,
-                    NInitConfig::Fixed(n) => {
-                        if !(1..=MAX_N_INIT).contains(&n) {
-                            err(
-                                "algorithm.n_init".into(),
-                                format!("must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"),
-                            );
-                        }
-                        Restarts::Fixed(n.clamp(1, MAX_N_INIT) as usize)
-                    }
-                };
-                kmeans = kmeans.restarts(restarts).seed(*seed);
+                kmeans = kmeans.restarts(restarts(n_init)).seed(*seed);
                 (
                     Algorithm::KMeans,
+                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
+                )
+            }
+            AlgorithmConfig::Bisecting {
+                k,
+                k_min,
+                k_max,
+                k_rule,
+                n_init,
+                seed,
+            } => {
+                kmeans = kmeans.restarts(restarts(n_init)).seed(*seed);
+                (
+                    Algorithm::Bisecting,
                     k_choice(k, *k_min, *k_max, *k_rule, &mut err),
                 )
             }

@@ -5,8 +5,9 @@ use crate::domain::run::{Run, Segment};
 use crate::domain::run::{RunStatus, ScoreKind, Trigger};
 use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, FieldError, Result};
+use crate::segmentation::bisecting::SplitTree;
 use crate::segmentation::metrics::adjusted_rand_index;
-use crate::segmentation::model::Model;
+use crate::segmentation::model::{Assign, Model};
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
@@ -197,6 +198,19 @@ pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>)>
     let run = succeeded(pool, run_id).await?;
     let segments = store_segments::segments(pool, run.run_id).await?;
     Ok((run, segments))
+}
+
+/// A bisecting run's split tree (its leaves numbered by segment position), with its segments.
+pub async fn tree(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>, SplitTree)> {
+    let (run, segments) = segments(pool, run_id).await?;
+    let model = runs::model(pool, run.run_id).await?;
+    match model.map(|m| m.assign) {
+        Some(Assign::Tree(tree)) => Ok((run, segments, tree)),
+        _ => Err(Error::Conflict(format!(
+            "run {} did not use bisecting K-Means; a split tree exists for runs of              `\"algorithm\": {{\"type\": \"bisecting\"}}`",
+            run.run_id
+        ))),
+    }
 }
 
 /// Segment filter of a query: a stable id, or `noise`.

@@ -555,3 +555,50 @@ fn cluster_reads_a_file_without_an_id_column_as_published() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cluster_bisects_and_prints_the_split_tree() {
+    let spend = "fresh,milk,grocery,frozen,detergents_paper,delicassen";
+    let args = [
+        WHOLESALE,
+        "--features",
+        spend,
+        "--log1p",
+        spend,
+        "--algorithm",
+        "bisecting",
+        "--k",
+        "4",
+    ];
+    let out = cluster(&args);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("440 customers clustered by bisecting"),
+        "{table}"
+    );
+    assert!(
+        table.contains("(best of 454 restarts per split)"),
+        "{table}"
+    );
+    let splits: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("split tree"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(splits.len(), 3, "{table}");
+    assert!(
+        splits[0].starts_with("   1. segments 1, 2, 3, 4 (440) → "),
+        "{table}"
+    );
+    // The JSON carries the tree, its leaves numbered as the segments are shown (from 1).
+    let out = cluster(&[&args[..], &["--format", "json"]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["algorithm"], "bisecting");
+    let nodes = json["split_tree"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 7);
+    let mut leaves: Vec<u64> = nodes.iter().filter_map(|n| n["cluster"].as_u64()).collect();
+    leaves.sort_unstable();
+    assert_eq!(leaves, [1, 2, 3, 4]);
+}

@@ -4,6 +4,7 @@
 mod access;
 mod algorithms;
 mod attributes;
+mod bisecting;
 mod charts;
 mod cli;
 mod compression;

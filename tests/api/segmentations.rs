@@ -135,6 +135,18 @@ async fn invalid_configurations_are_422s_naming_each_field() {
             "config.algorithm",
         ),
         (
+            json!({"features": ["age"], "algorithm": {"type": "bisecting", "n_init": 0}}),
+            "config.algorithm.n_init: must be between 1 and 1000",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "bisecting", "k": 51}}),
+            "config.algorithm.k: must be between 1 and 50, got 51",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "bisecting", "covariance": "diag"}}),
+            "config.algorithm: unknown field `covariance`",
+        ),
+        (
             json!({"features": ["age"], "algorithm": {"type": "dbscan", "eps": 0, "min_points": 5}}),
             "config.algorithm.eps",
         ),

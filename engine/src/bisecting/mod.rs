@@ -252,6 +252,29 @@ impl SplitTree {
             .collect()
     }
 
+    /// The clusters of the leaves under `node` (itself, for a leaf), ascending.
+    pub fn clusters_under(&self, node: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![node];
+        while let Some(i) = stack.pop() {
+            match self.nodes[i].children {
+                Some(halves) => stack.extend(halves),
+                None => out.extend(self.nodes[i].cluster),
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The split nodes in the order they were split.
+    pub fn splits(&self) -> Vec<usize> {
+        let mut split: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].split.is_some())
+            .collect();
+        split.sort_by_key(|&i| self.nodes[i].split);
+        split
+    }
+
     /// Renumbers the leaves' clusters (`rank[old] = new`).
     pub fn renumber(&mut self, rank: &[usize]) {
         for node in &mut self.nodes {

@@ -10,7 +10,7 @@ use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{KRule, SweepPoint};
-use super::{dbscan, gmm, ward};
+use super::{bisecting, dbscan, gmm, ward};
 use choose_k::{Swept, choose_k};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub enum Algorithm {
     },
     /// Agglomerative, Ward linkage (at most `ward::WARD_MAX_ROWS` rows).
     Ward,
+    /// Divisive: bisecting K-Means, with its split tree (any number of rows).
+    Bisecting,
 }
 
 impl Algorithm {
@@ -47,6 +49,7 @@ impl Algorithm {
             Self::Gmm { .. } => "gmm",
             Self::Dbscan { .. } => "dbscan",
             Self::Ward => "ward",
+            Self::Bisecting => "bisecting",
         }
     }
 }
@@ -169,6 +172,14 @@ fn done_after(phase: &str) -> f64 {
 /// The steps: preprocess → [PCA] → choose k → fit → canonical segment order → metrics →
 /// profiles → each row's score → [chart sample].
 pub fn run_observed(
+    columns: &Columns,
+    params: &RunParams,
+    progress: &(dyn Fn(&'static str, f64) + Sync),
+) -> Result<RunResult, EngineError> {
+    kmeans::on_the_pool(|| run_on_the_pool(columns, params, progress))
+}
+
+fn run_on_the_pool(
     columns: &Columns,
     params: &RunParams,
     progress: &(dyn Fn(&'static str, f64) + Sync),
@@ -362,6 +373,16 @@ fn fit(
             }
         }
         Algorithm::Ward => Fitted::hard(ward::ward(x, k)?.labels, k),
+        Algorithm::Bisecting => {
+            let fit = bisecting::fit(x, k, &params.kmeans)?;
+            Fitted {
+                n_iter: Some(fit.n_iter),
+                converged: Some(fit.converged),
+                restarts: Some(fit.restarts),
+                assign: Assign::Tree(fit.tree),
+                ..Fitted::hard(fit.labels, k)
+            }
+        }
         Algorithm::Gmm { covariance } => {
             let p = gmm::GmmParams {
                 seed: params.kmeans.seed,
@@ -505,6 +526,7 @@ impl Assign {
                     *l = segments.rank[*l];
                 }
             }
+            Assign::Tree(tree) => tree.renumber(&segments.rank),
         }
     }
 }

@@ -5,6 +5,7 @@ mod compare;
 mod lifecycle;
 mod lookup;
 mod results;
+mod tree;
 
 use crate::error::Result;
 use crate::http::page;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(lifecycle::activate_run)
         .service(results::run_segments)
         .service(results::run_elbow)
+        .service(tree::run_tree)
         .service(results::run_assignments)
         .service(results::export_assignments)
         .service(lookup::score_customers)
