@@ -29,6 +29,15 @@ impl Streams {
         }
     }
 
+    /// The seeds of the next `count` restarts' own streams (segstore's stream; scikit-learn's
+    /// draws every restart from one stream, so its restarts run one after another).
+    pub(super) fn restart_seeds(&mut self, count: usize) -> Option<Vec<u64>> {
+        match self {
+            Self::Segstore(seeds) => Some((0..count).map(|_| seeds.next_u64()).collect()),
+            Self::ScikitLearn(_) => None,
+        }
+    }
+
     /// The next restart's k-means++ centroids.
     pub(super) fn kmeans_plus_plus(
         &mut self,
@@ -39,10 +48,7 @@ impl Streams {
         ws: &mut Workspace,
     ) -> Result<Vec<f64>, EngineError> {
         match self {
-            Self::Segstore(seeds) => {
-                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64());
-                kmeans_plus_plus(data, n, d, k, &mut rng, ws)
-            }
+            Self::Segstore(seeds) => kmeans_plus_plus_seeded(data, n, d, k, seeds.next_u64(), ws),
             Self::ScikitLearn(numpy) => kmeans_plus_plus(data, n, d, k, numpy.as_mut(), ws),
         }
     }
@@ -68,6 +74,25 @@ impl Streams {
             Self::Segstore(_) => self.kmeans_plus_plus(data, n, d, 2, ws),
         }
     }
+}
+
+/// k-means++ centroids from a restart's own stream (see [`Streams::restart_seeds`]).
+pub(super) fn kmeans_plus_plus_seeded(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    k: usize,
+    seed: u64,
+    ws: &mut Workspace,
+) -> Result<Vec<f64>, EngineError> {
+    kmeans_plus_plus(
+        data,
+        n,
+        d,
+        k,
+        &mut Xoshiro256PlusPlus::seed_from_u64(seed),
+        ws,
+    )
 }
 
 /// Greedy k-means++: the first centroid uniformly at random, then each next one the best of

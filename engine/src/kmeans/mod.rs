@@ -96,6 +96,15 @@ fn fit_restarts(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, 
         Init::Centroids(_) => 1,
         Init::KMeansPlusPlus => params.n_init.count(n, params.stream),
     };
+    // Small data (one chunk: every pass runs on one thread) with restarts of their own
+    // streams: the restarts share the threads instead.
+    if n <= CHUNK
+        && restarts > 1
+        && params.init == Init::KMeansPlusPlus
+        && let Some(seeds) = streams.restart_seeds(restarts)
+    {
+        return restarts_in_parallel(data, n, d, params, tol, &seeds, ws);
+    }
     let mut restart_inertias = Vec::with_capacity(restarts);
     for restart in 0..restarts {
         let init_started = std::time::Instant::now();
@@ -129,6 +138,67 @@ fn fit_restarts(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, 
     let mut best = best.expect("n_init >= 1");
     best.restart_inertias = restart_inertias;
     Ok(best)
+}
+
+/// Restarts from their own seeds on every thread: the same fit as running them in order
+/// (each restart's draws are its own; the lowest inertia wins, the first of equals).
+fn restarts_in_parallel(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    params: &KMeansParams,
+    tol: f64,
+    seeds: &[u64],
+    mut ws: Workspace,
+) -> Result<KMeansFit, EngineError> {
+    let k = params.k;
+    let restart = |seed: u64, ws: &mut Workspace| -> Result<KMeansFit, EngineError> {
+        let start = init::kmeans_plus_plus_seeded(data, n, d, k, seed, ws)?;
+        Ok(lloyd(data, n, d, k, start, params.max_iter, tol, ws))
+    };
+    // The first alone: too few distinct rows fail every restart alike, so it tells.
+    let first = restart(seeds[0], &mut ws)?;
+    type Kept = Option<(usize, KMeansFit)>;
+    // The lower inertia; of equals, the earlier restart.
+    let lower = |a: Kept, b: Kept| -> Kept {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if (b.1.inertia, b.0) < (a.1.inertia, a.0) {
+                b
+            } else {
+                a
+            }),
+            (a, b) => a.or(b),
+        }
+    };
+    let (best, mut inertias) = seeds[1..]
+        .par_iter()
+        .enumerate()
+        .map_init(
+            || Workspace::new(n, d, k),
+            |ws, (i, &seed)| {
+                let fit = restart(seed, ws).expect("the first restart succeeded");
+                (i + 1, fit)
+            },
+        )
+        .fold(
+            || (None, Vec::new()),
+            |(best, mut inertias): (Kept, Vec<(usize, f64)>), (i, fit)| {
+                inertias.push((i, fit.inertia));
+                (lower(best, Some((i, fit))), inertias)
+            },
+        )
+        .reduce(
+            || (None, Vec::new()),
+            |(a, mut ia), (b, ib)| {
+                ia.extend(ib);
+                (lower(a, b), ia)
+            },
+        );
+    inertias.push((0, first.inertia));
+    inertias.sort_by_key(|&(i, _)| i);
+    let (_, mut fit) = lower(Some((0, first)), best).expect("restarts ran");
+    fit.restart_inertias = inertias.into_iter().map(|(_, inertia)| inertia).collect();
+    Ok(fit)
 }
 
 /// Splits the rows of `data` (`n` × `d`, row-major) in two: bisecting K-Means' step.
@@ -298,6 +368,37 @@ mod tests {
             [9.0, 0.0],
             [9.1, 0.1]
         ]
+    }
+
+    /// Restarts on small data run on every thread: the same fit as one after another.
+    #[test]
+    fn parallel_restarts_are_the_restarts_in_order() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let x = Array2::from_shape_fn((300, 3), |_| rng.r#gen::<f64>());
+        let params = KMeansParams::new(6).n_init(40).seed(11);
+        let fit = super::fit(x.view(), &params).unwrap();
+        let data = x.as_slice().unwrap();
+        let tol = params.tol * mean_variance(data, 300, 3);
+        let mut streams = Streams::new(&params);
+        let mut ws = Workspace::new(300, 3, 6);
+        let in_order: Vec<KMeansFit> = streams
+            .restart_seeds(40)
+            .unwrap()
+            .into_iter()
+            .map(|seed| {
+                let start = init::kmeans_plus_plus_seeded(data, 300, 3, 6, seed, &mut ws).unwrap();
+                lloyd(data, 300, 3, 6, start, 300, tol, &mut ws)
+            })
+            .collect();
+        let inertias: Vec<f64> = in_order.iter().map(|f| f.inertia).collect();
+        assert_eq!(fit.restart_inertias, inertias);
+        let best = in_order
+            .iter()
+            .reduce(|a, b| if b.inertia < a.inertia { b } else { a })
+            .unwrap();
+        assert_eq!(fit.labels, best.labels);
+        assert_eq!(fit.model, best.model);
     }
 
     #[test]
