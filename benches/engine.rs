@@ -12,6 +12,7 @@ mod shared;
 
 use ndarray::Array2;
 use segstore::ingest::dataset::columns_from_csv;
+use segstore::segmentation::bisecting;
 use segstore::segmentation::dbscan::{self, DbscanParams};
 use segstore::segmentation::gmm::{self, Covariance, GmmParams};
 use segstore::segmentation::kmeans::{self, KMeansParams, RandomStream};
@@ -92,6 +93,14 @@ fn restarts_case(dir: &Path, name: &str, x: &Array2<f64>) -> Value {
     json!({"cols": x.ncols(), "per_k": per_k})
 }
 
+/// Bisecting K-Means, k = 8, default restarts: seconds (best of `runs`) and inertia.
+fn bisecting_case(x: &Array2<f64>, runs: usize) -> Value {
+    let params = KMeansParams::new(8).seed(42);
+    let (seconds, fit) = best_of(runs, || bisecting::fit(x.view(), 8, &params).unwrap());
+    json!({"seconds": seconds, "inertia": fit.inertia, "restarts": fit.restarts,
+           "n_iter": fit.n_iter})
+}
+
 fn main() {
     let dir = std::env::args()
         .skip(1)
@@ -133,8 +142,15 @@ fn main() {
     let separated = standardize(blobs_spread(100_000, 8, 8, 2, 0.5));
     write(&dir.join("x_100k_8_separated.f64"), &separated);
     let dbscan_separated = dbscan_case(&dir, "dbscan_100k_8_separated", &separated, 0.5, 5, 3);
+    let bisecting_100k = bisecting_case(&x100, 3);
     let gmm_full = gmm_case(&x100, 8, Covariance::Full);
     let gmm_diag = gmm_case(&x100, 8, Covariance::Diag);
+
+    // 1,000,000 × 8 around 8 centres: bisecting where Ward cannot go.
+    let x1m8 = standardize(blobs(1_000_000, 8, 8, 2));
+    write(&dir.join("x_1m_8.f64"), &x1m8);
+    let bisecting_1m = bisecting_case(&x1m8, 2);
+    drop(x1m8);
 
     // 1,000,000 × 2 (two features, as income and spending score), standardized.
     let x1m = standardize(blobs(1_000_000, 2, 8, 3));
@@ -149,6 +165,8 @@ fn main() {
             "threads": rayon::current_num_threads(),
             "restarts_mall": mall,
             "restarts_wholesale": wholesale,
+            "bisecting_100k_8": bisecting_100k,
+            "bisecting_1m_8": bisecting_1m,
             "dbscan_100k_8": dbscan_100k,
             "dbscan_100k_8_separated": dbscan_separated,
             "gmm_100k_8_full": gmm_full,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The default K-Means restarts, DBSCAN and the Gaussian mixture against scikit-learn on the same data, same machine, same
+# The default K-Means restarts, bisecting K-Means, DBSCAN and the Gaussian mixture against
+# scikit-learn on the same data, same machine, same
 # session, labels compared row for row:
 #   bash benches/engine.sh [DIR]
 # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for the scikit-learn run only (as in
@@ -36,6 +37,12 @@ for key, name in [
     print(f"{'  clusters / noise / core rows':52} {a['clusters']:>4}/{a['noise']}/{a['core_rows']} "
           f"  {b['clusters']}/{b['noise']}/{b['core_rows']}")
     print(f"{'  rows with the same label':52} {b['same_label_rows']:>10} of {b['rows']} (ARI {b['ari']:.6f})")
+for key, name in [("bisecting_100k_8", "Bisecting K-Means 100k x 8, k 8"),
+                  ("bisecting_1m_8", "Bisecting K-Means 1M x 8, k 8")]:
+    a, b = s[key], k[key]
+    print(f"{name + ': seconds':52} {a['seconds']:10.3f} {b['seconds']:13.3f} {b['seconds'] / a['seconds']:8.2f}x")
+    print(f"{'  inertia (segstore / scikit-learn)':52} {a['inertia']:10.1f} {b['inertia']:13.1f} "
+          f"{a['inertia'] / b['inertia']:9.4f}")
 for key, name in [("gmm_100k_8_full", "Gaussian mixture 100k x 8, k 8, full"),
                   ("gmm_100k_8_diag", "Gaussian mixture 100k x 8, k 8, diag")]:
     a, b = s[key], k[key]

@@ -3,7 +3,8 @@
 DBSCAN (100k x 8 overlapping and separated, eps 0.5, min_samples 5; 1M x 2, eps and
 min_samples as segstore's run reports them) and GaussianMixture (100k x 8, 8 components, full
 and diagonal, random_state=42), and KMeans(n_init=10, random_state=42) at k = 2..8 on Mall and
-Wholesale as segstore's default restarts ran them. Compares the labels with segstore's row for row. Prints one
+Wholesale as segstore's default restarts ran them, and BisectingKMeans(8, random_state=42) on
+100k x 8 and 1M x 8. Compares the labels with segstore's row for row. Prints one
 JSON object.
 
     python3 benches/sklearn_engine.py DIR
@@ -15,7 +16,7 @@ import time
 
 import numpy as np
 import sklearn
-from sklearn.cluster import DBSCAN, KMeans
+from sklearn.cluster import DBSCAN, BisectingKMeans, KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info
@@ -66,10 +67,18 @@ def restarts(case):
     return {"per_k": per_k}
 
 
+def bisecting(name, runs):
+    x = load(name, 8)
+    seconds, m = best_of(runs, lambda: BisectingKMeans(8, random_state=42).fit(x))
+    return {"seconds": seconds, "inertia": float(m.inertia_)}
+
+
 out = {"sklearn": sklearn.__version__, "numpy": np.__version__,
        "blas": [(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()]}
 out["restarts_mall"] = restarts("restarts_mall")
 out["restarts_wholesale"] = restarts("restarts_wholesale")
+out["bisecting_100k_8"] = bisecting("x_100k_8", 3)
+out["bisecting_1m_8"] = bisecting("x_1m_8", 2)
 out["gmm_100k_8_full"] = gmm("full")
 out["gmm_100k_8_diag"] = gmm("diag")
 out["dbscan_100k_8_separated"] = dbscan("x_100k_8_separated", 8, "dbscan_100k_8_separated",

@@ -120,7 +120,7 @@ pub struct ClusterArgs {
     /// Fill missing values with the feature's median instead of leaving the rows out.
     #[arg(long)]
     pub impute_median: bool,
-    /// K-Means restarts (the lowest inertia is kept): 1 to 1000, or `auto`: 200,000 / rows,
+    /// K-Means restarts (the lowest inertia is kept): 1 to 1000, or `auto`: 25,000 / rows,
     /// between 10 and 1,000 (10 with `--rng sklearn`, as `KMeans(n_init=10)`).
     #[arg(long, default_value = "auto", value_parser = parse_n_init)]
     pub n_init: Restarts,

@@ -93,7 +93,7 @@ pub enum Auto {
 }
 
 /// K-Means restarts: a number, or `"auto"` (the default) for as many as a constant amount
-/// of work buys: 200,000 / customers, between 10 and 1,000.
+/// of work buys: 25,000 / customers, between 10 and 1,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NInitConfig {
@@ -174,7 +174,7 @@ pub enum AlgorithmConfig {
     },
     /// Divisive: bisecting K-Means (any number of customers), splitting the segment with the
     /// largest inertia in two until there are k; its split tree is served with the run
-    /// (`GET /v1/runs/{id}/tree`). `n_init`: restarts of each split (`"auto"`: 200,000 /
+    /// (`GET /v1/runs/{id}/tree`). `n_init`: restarts of each split (`"auto"`: 25,000 /
     /// its customers, between 1 and 1,000).
     Bisecting {
         #[serde(default)]

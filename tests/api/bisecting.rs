@@ -55,8 +55,8 @@ async fn a_bisecting_run_serves_its_split_tree() {
     assert_eq!(body["score"], "distance");
     assert_eq!(body["params"]["algorithm"]["type"], "bisecting");
     assert_eq!(body["params"]["algorithm"]["n_init"], "auto");
-    // Each split of 200 customers or fewer: 1,000 restarts (200,000 / 200).
-    assert_eq!(body["fit"]["restarts"], 1000, "{body:#}");
+    // The first split, of 200 customers: 125 restarts (25,000 / 200).
+    assert_eq!(body["fit"]["restarts"], 125, "{body:#}");
     let segments = json_ok(app.get(&format!("/v1/runs/{run}/segments")).await).await;
     let mut sizes: Vec<i64> = segments["segments"]
         .as_array()

@@ -3,7 +3,7 @@
 //! mid-run and under lookup load. Nothing is half-written, nothing stays stuck, no answer is
 //! a 500, and no restart of segstore is needed.
 
-use crate::helpers::{MALL_CSV, empty_database, slow_customers_csv};
+use crate::helpers::{MALL_CSV, empty_database, slow_algorithm, slow_customers_csv};
 use crate::process::{Served, serve_with};
 use reqwest::Client;
 use segstore::startup::embedded_pg::EmbeddedPostgres;
@@ -131,7 +131,7 @@ async fn wait_run(
 /// The run trains on 2,000 customers over four features with k from 2 to 10: seconds.
 fn slow_segmentation() -> Value {
     json!({"name": "Slow", "config": {"features": ["a", "b", "c", "d"],
-        "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10}}})
+        "algorithm": slow_algorithm()}})
 }
 
 /// SIGKILL: no shutdown, no goodbye to PostgreSQL.

@@ -6,7 +6,7 @@ use segstore::service::keys::NewKeyRequest;
 use segstore::service::lookup::LookupSettings;
 use segstore::startup::embedded_pg::EmbeddedPostgres;
 use segstore::startup::{Access, Application, MIGRATOR};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use std::net::TcpListener;
@@ -195,8 +195,8 @@ fn drop_database(name: String) {
     .ok();
 }
 
-/// Customers whose clustering takes seconds in a test build (2,000 × 4 features, k auto): a
-/// run to interrupt while it trains. Ids start with `prefix`.
+/// Customers whose clustering takes seconds in a test build with [`SLOW_ALGORITHM`] (2,000 × 4
+/// features): a run to interrupt while it trains. Ids start with `prefix`.
 pub fn slow_customers_csv(prefix: &str) -> String {
     let mut csv = String::from("id,a,b,c,d\n");
     for i in 0..2_000u64 {
@@ -210,6 +210,13 @@ pub fn slow_customers_csv(prefix: &str) -> String {
         ));
     }
     csv
+}
+
+/// The algorithm that makes [`slow_customers_csv`] train for seconds: k swept from 2 to 10
+/// with 200 restarts each (the default restarts finish 2,000 customers in a fraction of a
+/// second, too soon to interrupt).
+pub fn slow_algorithm() -> Value {
+    json!({"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10, "n_init": 200})
 }
 
 pub struct TestApp {

@@ -2,7 +2,7 @@
 //! `DATABASE_URL`, settings from the environment, JSON logs whose lines of a run carry its
 //! `run_id`, and SIGTERM during a run giving the run back to the queue for another process.
 
-use crate::helpers::{MALL_CSV, empty_database, slow_customers_csv};
+use crate::helpers::{MALL_CSV, empty_database, slow_algorithm, slow_customers_csv};
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -235,7 +235,7 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
     import(&client, &base, slow_customers_csv("s")).await;
     let created = client
         .post(format!("{base}/v1/segmentations"))
-        .json(&json!({"name": "Slow", "config": {"features": ["a", "b", "c", "d"]}}))
+        .json(&json!({"name": "Slow", "config": {"features": ["a", "b", "c", "d"], "algorithm": slow_algorithm()}}))
         .send()
         .await
         .unwrap();

@@ -2,7 +2,8 @@
 //! (idempotency, one pending run, recovery of a dead worker's run), and every error path.
 
 use crate::helpers::{
-    TestApp, assert_problem, json_ok, slow_customers_csv, spawn_app, spawn_app_with, test_jobs,
+    TestApp, assert_problem, json_ok, slow_algorithm, slow_customers_csv, spawn_app,
+    spawn_app_with, test_jobs,
 };
 use segstore::jobs::JobSettings;
 use serde_json::{Value, json};
@@ -168,8 +169,8 @@ async fn the_mall_story_from_import_to_comparison() {
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["snapshot", "train", "write"]);
-    // `n_init: "auto"`: 200,000 / 200 customers = 1,000 restarts, the best kept.
-    assert_eq!(run1["fit"]["restarts"], 1000, "{run1:#}");
+    // `n_init: "auto"`: 25,000 / 200 customers = 125 restarts, the best kept.
+    assert_eq!(run1["fit"]["restarts"], 125, "{run1:#}");
     let reference = reference();
     let scaled = &reference["mall_income_score_scaled"]["k5"];
     let m = &run1["metrics"];
@@ -1136,8 +1137,7 @@ async fn a_running_run_cancelled_through_the_api_stops_and_writes_nothing() {
     let seg = app
         .create_segmentation(json!({
             "name": "Slow",
-            "config": {"features": ["a", "b", "c", "d"],
-                       "algorithm": {"type": "kmeans", "k": "auto", "k_min": 2, "k_max": 10}}
+            "config": {"features": ["a", "b", "c", "d"], "algorithm": slow_algorithm()}
         }))
         .await;
     let queued = app.trigger(&seg).await;
@@ -1348,7 +1348,7 @@ async fn a_cancel_that_meets_the_result_write_waits_for_it_and_answers_succeeded
     let seg = app
         .create_segmentation(json!({
             "name": "Written",
-            "config": {"features": ["a", "b", "c", "d"]}
+            "config": {"features": ["a", "b", "c", "d"], "algorithm": slow_algorithm()}
         }))
         .await;
     let queued = app.trigger(&seg).await;

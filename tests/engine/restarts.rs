@@ -32,7 +32,7 @@ fn fit(data: &str, k: usize, kmeans: KMeansParams) -> RunResult {
 fn the_default_restarts_reach_scikit_learns_n_init_10_inertia_at_every_k() {
     let reference = reference();
     let mut report = Vec::new();
-    for (data, rows, restarts) in [("mall", 200, 1000), ("wholesale", 440, 454)] {
+    for (data, rows, restarts) in [("mall", 200, 125), ("wholesale", 440, 56)] {
         for k in 2..=8 {
             let expected = &reference[data][k.to_string()];
             let sklearn = expected["n_init_10"].as_f64().unwrap();
@@ -54,18 +54,21 @@ fn the_default_restarts_reach_scikit_learns_n_init_10_inertia_at_every_k() {
     println!("{}", report.join("\n"));
 }
 
-/// Ten restarts of segstore's own stream were not enough (why the default is not 10).
+/// Ten restarts of segstore's own stream were not enough, even with Hartigan's moves (why
+/// the default is not 10 on small tables).
 #[test]
 fn ten_segstore_restarts_fall_short_of_scikit_learn_somewhere() {
     let reference = reference();
-    let short = (2..=8).any(|k| {
-        let sklearn = reference["wholesale"][k.to_string()]["n_init_10"]
-            .as_f64()
-            .unwrap();
-        fit("wholesale", k, KMeansParams::new(1).n_init(10).seed(42))
-            .metrics
-            .inertia
-            > sklearn * (1.0 + 1e-9)
+    let short = [42, 1, 2, 3].into_iter().any(|seed| {
+        (2..=8).any(|k| {
+            let sklearn = reference["wholesale"][k.to_string()]["n_init_10"]
+                .as_f64()
+                .unwrap();
+            fit("wholesale", k, KMeansParams::new(1).n_init(10).seed(seed))
+                .metrics
+                .inertia
+                > sklearn * (1.0 + 1e-9)
+        })
     });
     assert!(short, "ten restarts now suffice: revisit Restarts::Auto");
 }
@@ -96,9 +99,10 @@ fn auto_with_the_scikit_learn_stream_is_its_n_init_10() {
 fn the_auto_rule_buys_a_constant_amount_of_work() {
     let count = |rows| Restarts::Auto.count(rows, RandomStream::Segstore);
     assert_eq!(count(1), 1000);
-    assert_eq!(count(200), 1000);
-    assert_eq!(count(440), 454);
-    assert_eq!(count(20_000), 10);
+    assert_eq!(count(24), 1000);
+    assert_eq!(count(200), 125);
+    assert_eq!(count(440), 56);
+    assert_eq!(count(2_500), 10);
     assert_eq!(count(1_000_000), 10);
     assert_eq!(Restarts::Auto.count(200, RandomStream::ScikitLearn), 10);
     assert_eq!(Restarts::Fixed(3).count(200, RandomStream::Segstore), 3);

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 const CHUNK: usize = 16 * 1024;
 
 mod avx2;
+mod hartigan;
 mod init;
 mod kernel;
 mod lloyd;
@@ -152,10 +153,7 @@ fn restarts_in_parallel(
     mut ws: Workspace,
 ) -> Result<KMeansFit, EngineError> {
     let k = params.k;
-    let restart = |seed: u64, ws: &mut Workspace| -> Result<KMeansFit, EngineError> {
-        let start = init::kmeans_plus_plus_seeded(data, n, d, k, seed, ws)?;
-        Ok(lloyd(data, n, d, k, start, params.max_iter, tol, ws))
-    };
+    let restart = |seed: u64, ws: &mut Workspace| small_restart(data, n, d, params, tol, seed, ws);
     // The first alone: too few distinct rows fail every restart alike, so it tells.
     let first = restart(seeds[0], &mut ws)?;
     type Kept = Option<(usize, KMeansFit)>;
@@ -198,6 +196,40 @@ fn restarts_in_parallel(
     inertias.sort_by_key(|&(i, _)| i);
     let (_, mut fit) = lower(Some((0, first)), best).expect("restarts ran");
     fit.restart_inertias = inertias.into_iter().map(|(_, inertia)| inertia).collect();
+    Ok(fit)
+}
+
+/// One restart on small data: k-means++ from its own seed, Lloyd, then Hartigan's moves and
+/// Lloyd again from where they end (its labels are then every row's nearest centroid, as a
+/// model assigns new rows).
+fn small_restart(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    params: &KMeansParams,
+    tol: f64,
+    seed: u64,
+    ws: &mut Workspace,
+) -> Result<KMeansFit, EngineError> {
+    let k = params.k;
+    let start = init::kmeans_plus_plus_seeded(data, n, d, k, seed, ws)?;
+    let fit = lloyd(data, n, d, k, start, params.max_iter, tol, ws);
+    let mut centroids = fit
+        .model
+        .centroids
+        .as_slice()
+        .expect("standard layout")
+        .to_vec();
+    let mut labels = fit.labels.clone();
+    if hartigan::refine(data, d, k, &mut labels, &mut centroids) {
+        let again = lloyd(data, n, d, k, centroids, params.max_iter, tol, ws);
+        if again.inertia < fit.inertia {
+            return Ok(KMeansFit {
+                n_iter: fit.n_iter + again.n_iter,
+                ..again
+            });
+        }
+    }
     Ok(fit)
 }
 
@@ -386,10 +418,7 @@ mod tests {
             .restart_seeds(40)
             .unwrap()
             .into_iter()
-            .map(|seed| {
-                let start = init::kmeans_plus_plus_seeded(data, 300, 3, 6, seed, &mut ws).unwrap();
-                lloyd(data, 300, 3, 6, start, 300, tol, &mut ws)
-            })
+            .map(|seed| small_restart(data, 300, 3, &params, tol, seed, &mut ws).unwrap())
             .collect();
         let inertias: Vec<f64> = in_order.iter().map(|f| f.inertia).collect();
         assert_eq!(fit.restart_inertias, inertias);

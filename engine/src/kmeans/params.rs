@@ -33,17 +33,19 @@ pub enum Restarts {
     Fixed(usize),
     /// A constant amount of work instead of a constant count: `AUTO_ROW_FITS / rows`
     /// restarts, at least [`AUTO_MIN`] and at most [`AUTO_MAX`] (Mall's 200 customers get
-    /// 1,000, Wholesale's 440 get 454, 20,000 or more get 10). Small tables are where
-    /// k-means++ lands in poor local minima most often and where a restart costs least:
-    /// with 10 restarts segstore's seeds were worse than scikit-learn's `n_init=10` at some k
-    /// on Mall and Wholesale, and 100 were not enough for Wholesale at k = 7
-    /// (`tests/engine/restarts.rs`). With the scikit-learn stream, `Auto` is 10: the
-    /// notebook's `KMeans(n_init=10, random_state=seed)`, restart for restart.
+    /// 125, Wholesale's 440 get 56, 2,500 or more get 10). Small tables are where k-means++
+    /// lands in poor local minima most often and where a restart costs least; there (one
+    /// chunk of rows) each restart also ends with Hartigan's moves (`hartigan.rs`). Lloyd
+    /// alone needed 300 to 1,000 restarts to be as low as scikit-learn's `n_init=10` at every
+    /// k on Mall and Wholesale (and was then slower than it); with the moves, 50 were at
+    /// every k for 8 seeds (`tests/engine/restarts.rs`). With the scikit-learn stream,
+    /// `Auto` is 10: the notebook's `KMeans(n_init=10, random_state=seed)`, restart for
+    /// restart, without the moves.
     Auto,
 }
 
 /// The work [`Restarts::Auto`] spends: restarts × rows.
-pub const AUTO_ROW_FITS: usize = 200_000;
+pub const AUTO_ROW_FITS: usize = 25_000;
 /// The fewest restarts [`Restarts::Auto`] runs (scikit-learn's classic `n_init`).
 pub const AUTO_MIN: usize = 10;
 /// The most restarts [`Restarts::Auto`] runs.
