@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The default configuration (`k: auto`, 2..10, silhouette, n_init 10) on a 1M-customer store,
+# The default configuration (`k: auto`, 2..10, silhouette, n_init auto: 10 at this size) on a 1M-customer store,
 # end to end over HTTP (engine issue, second step): POST → succeeded, three retrains, with
 # the run's phases, the k chosen and the rows its sweep fitted. Then, with FULL_SWEEP=1, the
 # same data through `segstore cluster` twice, sweeping the default sample and every row, to

@@ -121,7 +121,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub impute_median: bool,
     /// K-Means restarts (the lowest inertia is kept): 1 to 1000, or `auto`: 25,000 / rows,
-    /// between 10 and 1,000 (10 with `--rng sklearn`, as `KMeans(n_init=10)`).
+    /// between 3 and 1,000 (10 with `--rng sklearn`, as `KMeans(n_init=10)`).
     #[arg(long, default_value = "auto", value_parser = parse_n_init)]
     pub n_init: Restarts,
     #[arg(long, default_value_t = 300)]

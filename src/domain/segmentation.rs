@@ -93,7 +93,7 @@ pub enum Auto {
 }
 
 /// K-Means restarts: a number, or `"auto"` (the default) for as many as a constant amount
-/// of work buys: 25,000 / customers, between 10 and 1,000.
+/// of work buys: 25,000 / customers, between 3 and 1,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NInitConfig {
