@@ -79,6 +79,14 @@ pub fn fit(
     k: usize,
     params: &KMeansParams,
 ) -> Result<BisectingFit, EngineError> {
+    kmeans::on_the_pool(|| bisect(x, k, params))
+}
+
+fn bisect(
+    x: ArrayView2<f64>,
+    k: usize,
+    params: &KMeansParams,
+) -> Result<BisectingFit, EngineError> {
     let (n, d) = x.dim();
     crate::error::check_k(k, n)?;
     KMeansParams {
