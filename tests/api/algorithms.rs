@@ -43,7 +43,8 @@ async fn csv_rows(app: &TestApp, run: &str) -> (String, Vec<Vec<String>>) {
     (header, rows)
 }
 
-fn sizes_desc(segments: &Value) -> Vec<i64> {
+/// The segments' sizes, largest first.
+pub fn sizes_desc(segments: &Value) -> Vec<i64> {
     let mut sizes: Vec<i64> = segments["segments"]
         .as_array()
         .unwrap()

@@ -1,6 +1,7 @@
 //! Bisecting K-Means through the API: a run, its split tree (`GET /v1/runs/{id}/tree`), and
 //! new customers scored down the tree as the run assigned its own.
 
+use crate::algorithms::sizes_desc;
 use crate::helpers::{TestApp, assert_problem, json_ok, mall_customers, spawn_app};
 use segstore::segmentation::kmeans::KMeansParams;
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
@@ -58,14 +59,7 @@ async fn a_bisecting_run_serves_its_split_tree() {
     // The first split, of 200 customers: 125 restarts (25,000 / 200).
     assert_eq!(body["fit"]["restarts"], 125, "{body:#}");
     let segments = json_ok(app.get(&format!("/v1/runs/{run}/segments")).await).await;
-    let mut sizes: Vec<i64> = segments["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["size"].as_i64().unwrap())
-        .collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
-    assert_eq!(sizes, engine_sizes());
+    assert_eq!(sizes_desc(&segments), engine_sizes());
 
     let tree = json_ok(app.get(&format!("/v1/runs/{run}/tree")).await).await;
     assert_eq!(tree["run_id"], run);

@@ -13,7 +13,7 @@
 //! split starts from k-means++.
 
 use crate::EngineError;
-use crate::kmeans::{self, KMeansParams, RandomStream, Streams};
+use crate::kmeans::{self, KMeansParams, Streams};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -63,13 +63,7 @@ pub struct BisectingFit {
 /// K-Means' constant amount of work buys, at least one (scikit-learn's `BisectingKMeans`
 /// runs one); with scikit-learn's stream `auto` is its one.
 fn restarts(params: &KMeansParams, rows: usize) -> usize {
-    match (params.n_init, params.stream) {
-        (kmeans::Restarts::Fixed(n), _) => n,
-        (kmeans::Restarts::Auto, RandomStream::ScikitLearn) => 1,
-        (kmeans::Restarts::Auto, RandomStream::Segstore) => {
-            (kmeans::AUTO_ROW_FITS / rows.max(1)).clamp(1, kmeans::AUTO_MAX)
-        }
-    }
+    params.n_init.count_from(rows, params.stream, 1, 1)
 }
 
 /// Fits `k` clusters by bisection; `params` gives the restarts, `max_iter`, `tol`

@@ -59,11 +59,23 @@ pub const AUTO_MAX: usize = 1_000;
 impl Restarts {
     /// The restarts a fit of `rows` rows runs with the random `stream`.
     pub fn count(self, rows: usize, stream: RandomStream) -> usize {
+        self.count_from(rows, stream, AUTO_MIN, SKLEARN_N_INIT)
+    }
+
+    /// [`Self::count`] with another floor for `Auto`, and another count for `Auto` with
+    /// scikit-learn's stream (bisecting K-Means: at least 1, and its one).
+    pub fn count_from(
+        self,
+        rows: usize,
+        stream: RandomStream,
+        min: usize,
+        scikit_learn: usize,
+    ) -> usize {
         match (self, stream) {
             (Self::Fixed(n), _) => n,
-            (Self::Auto, RandomStream::ScikitLearn) => SKLEARN_N_INIT,
+            (Self::Auto, RandomStream::ScikitLearn) => scikit_learn,
             (Self::Auto, RandomStream::Segstore) => {
-                (AUTO_ROW_FITS / rows.max(1)).clamp(AUTO_MIN, AUTO_MAX)
+                (AUTO_ROW_FITS / rows.max(1)).clamp(min, AUTO_MAX)
             }
         }
     }
