@@ -99,10 +99,21 @@ impl Mt19937 {
     /// `choice(n, p=[1/n] * n)`: numpy's inverse-CDF draw, with its rounding.
     pub fn uniform_choice(&mut self, n: usize) -> usize {
         let p = 1.0 / n as f64;
+        self.choice_by(n, |_| p)
+    }
+
+    /// `choice(n, p=w / w.sum())` (scikit-learn's first k-means++ centroid with
+    /// `sample_weight`): numpy's inverse-CDF draw, with its rounding.
+    pub fn weighted_choice(&mut self, weights: &[f64]) -> usize {
+        let total: f64 = weights.iter().sum();
+        self.choice_by(weights.len(), |i| weights[i] / total)
+    }
+
+    fn choice_by(&mut self, n: usize, p: impl Fn(usize) -> f64) -> usize {
         let mut cdf = Vec::with_capacity(n);
         let mut acc = 0.0;
-        for _ in 0..n {
-            acc += p;
+        for i in 0..n {
+            acc += p(i);
             cdf.push(acc);
         }
         let last = acc;

@@ -5,6 +5,7 @@ mod algorithms;
 mod bisecting;
 mod restarts;
 mod sampled;
+mod weighted;
 
 use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::gmm::Covariance;

@@ -2,7 +2,8 @@
 //!
 //! Lloyd stops when every row is nearest its own centroid; moving a row from cluster a
 //! (n_a rows) to b (n_b) changes the inertia by n_b/(n_b+1)·|x−c_b|² − n_a/(n_a−1)·|x−c_a|²,
-//! which can be negative for a row nearest its own centroid. Making every such move (the
+//! which can be negative for a row nearest its own centroid. With sample weights, n_a and n_b
+//! are the clusters' weights and the 1 is the row's weight. Making every such move (the
 //! means updated as rows move) escapes many of Lloyd's fixed points: Hartigan's optima are a
 //! subset of them (Telgarsky & Vattani, 2010). Each restart then ends lower, so fewer restarts
 //! reach the best inertia.
@@ -13,44 +14,50 @@ use super::sq_dist;
 const MAX_PASSES: usize = 50;
 
 /// Moves rows between clusters while a move lowers the inertia; `centroids` (k × d) end as
-/// the clusters' means. Returns whether any row moved.
+/// the clusters' (weighted) means. Returns whether any row moved.
 pub(super) fn refine(
     data: &[f64],
+    weights: Option<&[f64]>,
     d: usize,
     k: usize,
     labels: &mut [usize],
     centroids: &mut [f64],
 ) -> bool {
-    let mut counts = vec![0usize; k];
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+    // Per cluster, its rows' count (or weight).
+    let mut counts = vec![0.0f64; k];
     let mut sums = vec![0.0; k * d];
-    for (row, &l) in data.chunks_exact(d).zip(labels.iter()) {
-        counts[l] += 1;
+    for (i, (row, &l)) in data.chunks_exact(d).zip(labels.iter()).enumerate() {
+        let w = weight(i);
+        counts[l] += w;
         sums[l * d..(l + 1) * d]
             .iter_mut()
             .zip(row)
-            .for_each(|(s, x)| *s += x);
+            .for_each(|(s, x)| *s += w * x);
     }
     for j in 0..k {
-        if counts[j] > 0 {
+        if counts[j] > 0.0 {
             for f in 0..d {
-                centroids[j * d + f] = sums[j * d + f] / counts[j] as f64;
+                centroids[j * d + f] = sums[j * d + f] / counts[j];
             }
         }
     }
     let mut moved_any = false;
     for _ in 0..MAX_PASSES {
         let mut moved = false;
-        for (row, label) in data.chunks_exact(d).zip(labels.iter_mut()) {
+        for (i, (row, label)) in data.chunks_exact(d).zip(labels.iter_mut()).enumerate() {
             let a = *label;
-            if counts[a] <= 1 {
+            let w = weight(i);
+            let na = counts[a];
+            // The last row (or weight) of its cluster, or a row of no weight: it stays.
+            if na - w <= 0.0 || w == 0.0 {
                 continue;
             }
-            let na = counts[a] as f64;
-            let leave = na / (na - 1.0) * sq_dist(row, &centroids[a * d..(a + 1) * d]);
+            let leave = na / (na - w) * sq_dist(row, &centroids[a * d..(a + 1) * d]);
             let mut best = (leave, a);
             for j in (0..k).filter(|&j| j != a) {
-                let nj = counts[j] as f64;
-                let join = nj / (nj + 1.0) * sq_dist(row, &centroids[j * d..(j + 1) * d]);
+                let nj = counts[j];
+                let join = nj / (nj + w) * sq_dist(row, &centroids[j * d..(j + 1) * d]);
                 if join < best.0 {
                     best = (join, j);
                 }
@@ -60,15 +67,15 @@ pub(super) fn refine(
             if b == a || join >= leave * (1.0 - 1e-12) {
                 continue;
             }
-            let nb = counts[b] as f64;
+            let nb = counts[b];
             for (f, x) in row.iter().enumerate() {
                 let ca = &mut centroids[a * d + f];
-                *ca = (*ca * na - x) / (na - 1.0);
+                *ca = (*ca * na - w * x) / (na - w);
                 let cb = &mut centroids[b * d + f];
-                *cb = (*cb * nb + x) / (nb + 1.0);
+                *cb = (*cb * nb + w * x) / (nb + w);
             }
-            counts[a] -= 1;
-            counts[b] += 1;
+            counts[a] -= w;
+            counts[b] += w;
             *label = b;
             moved = true;
         }
@@ -103,11 +110,17 @@ mod tests {
         let mut ws = Workspace::new(n, d, k);
         let mut lowered = 0;
         for seed in 0..40 {
-            let start = init::kmeans_plus_plus_seeded(&data, n, d, k, seed, &mut ws).unwrap();
-            let fit = lloyd(&data, n, d, k, start, 300, 0.0, &mut ws);
+            let rows = init::Rows {
+                data: &data,
+                weights: None,
+                n,
+                d,
+            };
+            let start = init::kmeans_plus_plus_seeded(rows, k, seed, &mut ws).unwrap();
+            let fit = lloyd(&data, None, n, d, k, start, 300, 0.0, &mut ws);
             let mut labels = fit.labels.clone();
             let mut centroids = fit.model.centroids.as_slice().unwrap().to_vec();
-            let moved = refine(&data, d, k, &mut labels, &mut centroids);
+            let moved = refine(&data, None, d, k, &mut labels, &mut centroids);
             let after = inertia(&data, d, &labels, &centroids);
             assert!(
                 after <= fit.inertia * (1.0 + 1e-12),

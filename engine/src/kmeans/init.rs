@@ -42,14 +42,23 @@ impl Streams {
     pub(super) fn kmeans_plus_plus(
         &mut self,
         data: &[f64],
+        weights: Option<&[f64]>,
         n: usize,
         d: usize,
         k: usize,
         ws: &mut Workspace,
     ) -> Result<Vec<f64>, EngineError> {
+        let rows = Rows {
+            data,
+            weights,
+            n,
+            d,
+        };
         match self {
-            Self::Segstore(seeds) => kmeans_plus_plus_seeded(data, n, d, k, seeds.next_u64(), ws),
-            Self::ScikitLearn(numpy) => kmeans_plus_plus(data, n, d, k, numpy.as_mut(), ws),
+            Self::Segstore(seeds) => {
+                kmeans_plus_plus(rows, k, &mut Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64()), ws)
+            }
+            Self::ScikitLearn(numpy) => kmeans_plus_plus(rows, k, numpy.as_mut(), ws),
         }
     }
 }
@@ -71,44 +80,54 @@ impl Streams {
                 .into_iter()
                 .flat_map(|r| data[r * d..(r + 1) * d].iter().copied())
                 .collect()),
-            Self::Segstore(_) => self.kmeans_plus_plus(data, n, d, 2, ws),
+            Self::Segstore(_) => self.kmeans_plus_plus(data, None, n, d, 2, ws),
         }
     }
 }
 
+/// Rows `n` × `d` (row-major) and their sample weights (`None`: all 1).
+#[derive(Clone, Copy)]
+pub(super) struct Rows<'a> {
+    pub(super) data: &'a [f64],
+    pub(super) weights: Option<&'a [f64]>,
+    pub(super) n: usize,
+    pub(super) d: usize,
+}
+
 /// k-means++ centroids from a restart's own stream (see [`Streams::restart_seeds`]).
 pub(super) fn kmeans_plus_plus_seeded(
-    data: &[f64],
-    n: usize,
-    d: usize,
+    rows: Rows<'_>,
     k: usize,
     seed: u64,
     ws: &mut Workspace,
 ) -> Result<Vec<f64>, EngineError> {
-    kmeans_plus_plus(
-        data,
-        n,
-        d,
-        k,
-        &mut Xoshiro256PlusPlus::seed_from_u64(seed),
-        ws,
-    )
+    kmeans_plus_plus(rows, k, &mut Xoshiro256PlusPlus::seed_from_u64(seed), ws)
 }
 
-/// Greedy k-means++: the first centroid uniformly at random, then each next one the best of
-/// `2 + ln k` candidates drawn with probability proportional to the squared distance to the
-/// nearest centroid so far.
+/// Greedy k-means++: the first centroid at random (in proportion to the weights), then each
+/// next one the best of `2 + ln k` candidates drawn with probability proportional to the
+/// (weighted) squared distance to the nearest centroid so far: scikit-learn's, with
+/// `sample_weight`.
 fn kmeans_plus_plus(
-    data: &[f64],
-    n: usize,
-    d: usize,
+    rows: Rows<'_>,
     k: usize,
     rng: &mut impl Draws,
     ws: &mut Workspace,
 ) -> Result<Vec<f64>, EngineError> {
+    let Rows {
+        data,
+        weights,
+        n,
+        d,
+    } = rows;
+    // A row's weight (1 without weights: the products are then exact, the same bits).
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let trials = 2 + (k as f64).ln() as usize;
     let mut centroids = Vec::with_capacity(k * d);
-    let first = rng.first(n);
+    let first = match weights {
+        None => rng.first(n),
+        Some(w) => rng.first_weighted(w),
+    };
     centroids.extend_from_slice(&data[first * d..(first + 1) * d]);
     let closest = &mut ws.closest;
     closest
@@ -119,7 +138,17 @@ fn kmeans_plus_plus(
                 *o = sq_dist(x, &data[first * d..(first + 1) * d]);
             }
         });
-    let mut potential = ordered_sum(closest);
+    // `w·closest`, what the candidates are drawn by (`closest` itself without weights).
+    let mut weighted = weights.map(|_| vec![0.0; n]);
+    let reweigh = |weighted: &mut Option<Vec<f64>>, closest: &[f64]| {
+        if let (Some(out), Some(w)) = (weighted.as_mut(), weights) {
+            out.iter_mut()
+                .zip(closest.iter().zip(w))
+                .for_each(|(o, (c, w))| *o = c * w);
+        }
+    };
+    reweigh(&mut weighted, closest);
+    let mut potential = ordered_sum(weighted.as_deref().unwrap_or(closest));
     let mut candidates = vec![0usize; trials];
     let mut draws = vec![0.0; trials];
     for _ in 1..k {
@@ -132,7 +161,11 @@ fn kmeans_plus_plus(
         for v in draws.iter_mut() {
             *v = rng.unit() * potential;
         }
-        pick_by_cumulative(closest, &draws, &mut candidates);
+        pick_by_cumulative(
+            weighted.as_deref().unwrap_or(closest),
+            &draws,
+            &mut candidates,
+        );
         // The potential each candidate would leave, in one pass over the data.
         let cand: Vec<&[f64]> = candidates
             .iter()
@@ -141,11 +174,13 @@ fn kmeans_plus_plus(
         let pots: Vec<Vec<f64>> = closest
             .par_chunks(CHUNK)
             .zip(data.par_chunks(CHUNK * d))
-            .map(|(cl, rows)| {
+            .enumerate()
+            .map(|(chunk, (cl, rows))| {
                 let mut p = vec![0.0; cand.len()];
-                for (c, x) in cl.iter().zip(rows.chunks_exact(d)) {
+                for (i, (c, x)) in cl.iter().zip(rows.chunks_exact(d)).enumerate() {
+                    let w = weight(chunk * CHUNK + i);
                     for (t, cv) in cand.iter().enumerate() {
-                        p[t] += sq_dist(x, cv).min(*c);
+                        p[t] += w * sq_dist(x, cv).min(*c);
                     }
                 }
                 p
@@ -167,6 +202,7 @@ fn kmeans_plus_plus(
                     *o = o.min(sq_dist(x, c));
                 }
             });
+        reweigh(&mut weighted, closest);
         potential = totals[best];
         centroids.extend_from_slice(c);
     }
@@ -177,6 +213,8 @@ fn kmeans_plus_plus(
 trait Draws {
     /// The first centroid's row, uniformly.
     fn first(&mut self, n: usize) -> usize;
+    /// The first centroid's row, in proportion to the weights.
+    fn first_weighted(&mut self, weights: &[f64]) -> usize;
     /// A double in [0, 1).
     fn unit(&mut self) -> f64;
 }
@@ -184,6 +222,13 @@ trait Draws {
 impl Draws for Xoshiro256PlusPlus {
     fn first(&mut self, n: usize) -> usize {
         self.gen_range(0..n)
+    }
+
+    fn first_weighted(&mut self, weights: &[f64]) -> usize {
+        let draw = [self.unit() * weights.iter().sum::<f64>()];
+        let mut row = [0];
+        pick_by_cumulative(weights, &draw, &mut row);
+        row[0]
     }
 
     fn unit(&mut self) -> f64 {
@@ -194,6 +239,10 @@ impl Draws for Xoshiro256PlusPlus {
 impl Draws for Mt19937 {
     fn first(&mut self, n: usize) -> usize {
         self.uniform_choice(n)
+    }
+
+    fn first_weighted(&mut self, weights: &[f64]) -> usize {
+        self.weighted_choice(weights)
     }
 
     fn unit(&mut self) -> f64 {

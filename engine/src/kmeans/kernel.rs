@@ -7,6 +7,8 @@ pub(super) struct ChunkState {
     pub(super) dist: Vec<f64>,
     pub(super) sums: Vec<f64>,
     pub(super) counts: Vec<u64>,
+    /// Per centroid, the sum of the weights of its rows (weighted fits).
+    pub(super) weights: Vec<f64>,
     pub(super) inertia: f64,
     pub(super) changed: u64,
 }

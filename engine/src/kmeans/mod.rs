@@ -36,6 +36,7 @@ mod pass;
 
 pub use params::{AUTO_MAX, AUTO_MIN, AUTO_ROW_FITS, Init, KMeansParams, RandomStream, Restarts};
 
+use init::Rows;
 pub(crate) use init::Streams;
 use lloyd::lloyd;
 use pass::{Workspace, assign};
@@ -70,7 +71,48 @@ pub struct KMeansFit {
 
 /// Fits K-Means on the rows of `x` (one row per customer, model space).
 pub fn fit(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, EngineError> {
-    on_the_pool(|| fit_restarts(x, params))
+    fit_weighted(x, None, params)
+}
+
+/// [`fit`] with a sample weight per row (`None`: all 1), as scikit-learn's `sample_weight`:
+/// k-means++ draws in proportion to weight × squared distance, centroids are weighted means
+/// and the inertia is `Σ w·d²`; the stopping tolerance stays relative to the unweighted
+/// variance. Weights must be finite and >= 0, and not all 0.
+pub fn fit_weighted(
+    x: ArrayView2<f64>,
+    weights: Option<&[f64]>,
+    params: &KMeansParams,
+) -> Result<KMeansFit, EngineError> {
+    if let Some(w) = weights {
+        check_weights(w, x.nrows())?;
+    }
+    on_the_pool(|| fit_restarts(x, weights, params))
+}
+
+/// Sample weights: one per row, finite and >= 0, some of them > 0.
+pub fn check_weights(w: &[f64], rows: usize) -> Result<(), EngineError> {
+    if w.len() != rows {
+        return Err(EngineError::invalid(
+            "sample weights",
+            "one per row",
+            format!("{} for {rows} rows", w.len()),
+        ));
+    }
+    if let Some(bad) = w.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+        return Err(EngineError::invalid(
+            "sample weights",
+            "finite and >= 0",
+            bad,
+        ));
+    }
+    if rows > 0 && w.iter().all(|&w| w == 0.0) {
+        return Err(EngineError::invalid(
+            "sample weights",
+            "not all 0",
+            "0 for every row",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `work` on one of rayon's worker threads (at once if this is one). A parallel pass
@@ -85,7 +127,11 @@ pub fn on_the_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-fn fit_restarts(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, EngineError> {
+fn fit_restarts(
+    x: ArrayView2<f64>,
+    weights: Option<&[f64]>,
+    params: &KMeansParams,
+) -> Result<KMeansFit, EngineError> {
     let (n, d) = x.dim();
     params.check(n, d)?;
     let standard = x.as_standard_layout();
@@ -106,17 +152,26 @@ fn fit_restarts(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, 
         && params.init == Init::KMeansPlusPlus
         && let Some(seeds) = streams.restart_seeds(restarts)
     {
-        return restarts_in_parallel(data, n, d, params, tol, &seeds, ws);
+        let rows = Rows {
+            data,
+            weights,
+            n,
+            d,
+        };
+        return restarts_in_parallel(rows, params, tol, &seeds, ws);
     }
     let mut restart_inertias = Vec::with_capacity(restarts);
     for restart in 0..restarts {
         let init_started = std::time::Instant::now();
         let centroids = match &params.init {
-            Init::KMeansPlusPlus => streams.kmeans_plus_plus(data, n, d, params.k, &mut ws)?,
+            Init::KMeansPlusPlus => {
+                streams.kmeans_plus_plus(data, weights, n, d, params.k, &mut ws)?
+            }
             Init::Centroids(c) => c.as_standard_layout().iter().copied().collect(),
         };
         let run = lloyd(
             data,
+            weights,
             n,
             d,
             params.k,
@@ -146,16 +201,14 @@ fn fit_restarts(x: ArrayView2<f64>, params: &KMeansParams) -> Result<KMeansFit, 
 /// Restarts from their own seeds on every thread: the same fit as running them in order
 /// (each restart's draws are its own; the lowest inertia wins, the first of equals).
 fn restarts_in_parallel(
-    data: &[f64],
-    n: usize,
-    d: usize,
+    rows: Rows<'_>,
     params: &KMeansParams,
     tol: f64,
     seeds: &[u64],
     mut ws: Workspace,
 ) -> Result<KMeansFit, EngineError> {
-    let k = params.k;
-    let restart = |seed: u64, ws: &mut Workspace| small_restart(data, n, d, params, tol, seed, ws);
+    let (k, n, d) = (params.k, rows.n, rows.d);
+    let restart = |seed: u64, ws: &mut Workspace| small_restart(rows, params, tol, seed, ws);
     // The first alone: too few distinct rows fail every restart alike, so it tells.
     let first = restart(seeds[0], &mut ws)?;
     type Kept = Option<(usize, KMeansFit)>;
@@ -205,17 +258,21 @@ fn restarts_in_parallel(
 /// Lloyd again from where they end (its labels are then every row's nearest centroid, as a
 /// model assigns new rows).
 fn small_restart(
-    data: &[f64],
-    n: usize,
-    d: usize,
+    rows: Rows<'_>,
     params: &KMeansParams,
     tol: f64,
     seed: u64,
     ws: &mut Workspace,
 ) -> Result<KMeansFit, EngineError> {
+    let Rows {
+        data,
+        weights,
+        n,
+        d,
+    } = rows;
     let k = params.k;
-    let start = init::kmeans_plus_plus_seeded(data, n, d, k, seed, ws)?;
-    let fit = lloyd(data, n, d, k, start, params.max_iter, tol, ws);
+    let start = init::kmeans_plus_plus_seeded(rows, k, seed, ws)?;
+    let fit = lloyd(data, weights, n, d, k, start, params.max_iter, tol, ws);
     let mut centroids = fit
         .model
         .centroids
@@ -223,8 +280,8 @@ fn small_restart(
         .expect("standard layout")
         .to_vec();
     let mut labels = fit.labels.clone();
-    if hartigan::refine(data, d, k, &mut labels, &mut centroids) {
-        let again = lloyd(data, n, d, k, centroids, params.max_iter, tol, ws);
+    if hartigan::refine(data, weights, d, k, &mut labels, &mut centroids) {
+        let again = lloyd(data, weights, n, d, k, centroids, params.max_iter, tol, ws);
         if again.inertia < fit.inertia {
             return Ok(KMeansFit {
                 n_iter: fit.n_iter + again.n_iter,
@@ -255,7 +312,7 @@ pub(crate) fn split_in_two(
     let mut restart_inertias = Vec::with_capacity(restarts);
     for _ in 0..restarts.max(1) {
         let start = streams.split_start(data, n, d, &mut ws)?;
-        let run = lloyd(data, n, d, 2, start, max_iter, tol, &mut ws);
+        let run = lloyd(data, None, n, d, 2, start, max_iter, tol, &mut ws);
         restart_inertias.push(run.inertia);
         if best
             .as_ref()
@@ -280,7 +337,7 @@ pub fn initial_centroids(
     let x = x.as_standard_layout();
     let data = x.as_slice().expect("standard layout");
     let mut ws = Workspace::new(n, d, params.k);
-    let centroids = Streams::new(params).kmeans_plus_plus(data, n, d, params.k, &mut ws)?;
+    let centroids = Streams::new(params).kmeans_plus_plus(data, None, n, d, params.k, &mut ws)?;
     Ok(Array2::from_shape_vec((params.k, d), centroids).expect("k × d"))
 }
 
@@ -420,7 +477,15 @@ mod tests {
             .restart_seeds(40)
             .unwrap()
             .into_iter()
-            .map(|seed| small_restart(data, 300, 3, &params, tol, seed, &mut ws).unwrap())
+            .map(|seed| {
+                let rows = Rows {
+                    data,
+                    weights: None,
+                    n: 300,
+                    d: 3,
+                };
+                small_restart(rows, &params, tol, seed, &mut ws).unwrap()
+            })
             .collect();
         let inertias: Vec<f64> = in_order.iter().map(|f| f.inertia).collect();
         assert_eq!(fit.restart_inertias, inertias);

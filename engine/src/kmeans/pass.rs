@@ -31,6 +31,7 @@ impl Workspace {
                     dist: vec![0.0; k],
                     sums: vec![0.0; k * d],
                     counts: vec![0; k],
+                    weights: vec![0.0; k],
                     inertia: 0.0,
                     changed: 0,
                 })
@@ -110,6 +111,35 @@ pub(super) fn assign(
                 3 => unrolled::<3>(chunk, ct, st),
                 4 => unrolled::<4>(chunk, ct, st),
                 _ => general(chunk, ct_flat, st),
+            }
+        });
+}
+
+/// After an [`assign`] pass without accumulation: per chunk, the weighted sums of each
+/// centroid's rows (`Σ w·x`), their weights (`Σ w`) and the weighted inertia (`Σ w·d²`).
+pub(super) fn accumulate_weighted(data: &[f64], d: usize, weights: &[f64], ws: &mut Workspace) {
+    let Workspace {
+        chunks,
+        labels,
+        sq_dist,
+        ..
+    } = ws;
+    chunks
+        .par_iter_mut()
+        .zip(data.par_chunks(CHUNK * d))
+        .zip(labels.par_chunks(CHUNK))
+        .zip(sq_dist.par_chunks(CHUNK))
+        .zip(weights.par_chunks(CHUNK))
+        .for_each(|((((st, rows), labels), sq), w)| {
+            st.sums.iter_mut().for_each(|s| *s = 0.0);
+            st.weights.iter_mut().for_each(|s| *s = 0.0);
+            st.inertia = 0.0;
+            for (((row, &l), &sq), &w) in rows.chunks_exact(d).zip(labels).zip(sq).zip(w) {
+                st.weights[l] += w;
+                st.inertia += w * sq;
+                for (s, &x) in st.sums[l * d..(l + 1) * d].iter_mut().zip(row) {
+                    *s += w * x;
+                }
             }
         });
 }
