@@ -31,6 +31,16 @@ pub enum EngineError {
         value: f64,
         scaling: &'static str,
     },
+    #[error("unknown weight column `{name}`; the data has {available}")]
+    UnknownWeight { name: String, available: String },
+    #[error("row `{row}`: weight `{weight}` is {value}; weights must be finite and >= 0")]
+    InvalidWeight {
+        row: String,
+        weight: String,
+        value: f64,
+    },
+    #[error("weight `{weight}` is 0 for all {rows} rows to cluster: nothing would pull a centroid")]
+    ZeroWeights { weight: String, rows: usize },
     #[error("no rows to cluster{reason}")]
     Empty { reason: String },
     #[error("k must be at least 1, got {k}")]

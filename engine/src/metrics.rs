@@ -125,6 +125,38 @@ pub fn cluster_means(x: ArrayView2<f64>, labels: &[usize], k: usize) -> Array2<f
     sums
 }
 
+/// Weighted mean of each cluster's rows, `Σ w·x / Σ w`: weighted K-Means' centroids. A
+/// cluster whose rows all weigh 0 gets their plain mean (a row of NaN for an empty one).
+pub fn weighted_means(x: ArrayView2<f64>, labels: &[usize], k: usize, w: &[f64]) -> Array2<f64> {
+    let mut sums = Array2::<f64>::zeros((k, x.ncols()));
+    let mut totals = vec![0.0; k];
+    for ((row, &l), &w) in x.rows().into_iter().zip(labels).zip(w) {
+        totals[l] += w;
+        sums.row_mut(l).scaled_add(w, &row);
+    }
+    let plain = cluster_means(x, labels, k);
+    for (j, &t) in totals.iter().enumerate() {
+        if t > 0.0 {
+            sums.row_mut(j).mapv_inplace(|v| v / t);
+        } else {
+            sums.row_mut(j).assign(&plain.row(j));
+        }
+    }
+    sums
+}
+
+/// `Σ w·d²` to the clusters' weighted means (weighted K-Means' objective, scikit-learn's
+/// `inertia_` with `sample_weight`).
+pub fn weighted_inertia(x: ArrayView2<f64>, labels: &[usize], k: usize, w: &[f64]) -> f64 {
+    let centroids = weighted_means(x, labels, k, w);
+    x.rows()
+        .into_iter()
+        .zip(labels)
+        .zip(w)
+        .map(|((r, &l), w)| w * row_dist2(r.iter(), centroids.row(l).iter()))
+        .sum()
+}
+
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }

@@ -96,6 +96,10 @@ pub struct PreprocessParams {
     pub features: Vec<Feature>,
     pub scaling: Scaling,
     pub missing: Missing,
+    /// A numeric column giving each row's sample weight (finite, >= 0). Rows without it are
+    /// left out (and counted), whatever `missing` says.
+    #[serde(default)]
+    pub weight: Option<String>,
 }
 
 impl PreprocessParams {
@@ -120,7 +124,14 @@ impl PreprocessParams {
                 .collect(),
             scaling,
             missing,
+            weight: None,
         }
+    }
+
+    /// Each row weighted by the column `name`.
+    pub fn weighted_by(mut self, name: Option<String>) -> Self {
+        self.weight = name;
+        self
     }
 }
 
@@ -187,6 +198,8 @@ pub struct Prepared {
     pub dropped: usize,
     /// Values filled in with the median.
     pub imputed: usize,
+    /// Each kept row's sample weight (when weighted).
+    pub weights: Option<Vec<f64>>,
     pub preprocessor: Preprocessor,
 }
 
@@ -214,6 +227,32 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
     }
     let d = indexes.len();
     let n = columns.rows();
+    let weight = params
+        .weight
+        .as_deref()
+        .map(|name| {
+            columns.index(name).map_err(|e| match e {
+                EngineError::UnknownFeature { name, available } => {
+                    EngineError::UnknownWeight { name, available }
+                }
+                other => other,
+            })
+        })
+        .transpose()?;
+    if let (Some(c), Some(name)) = (weight, &params.weight) {
+        for (r, v) in columns.values[c].iter().enumerate() {
+            if let Some(v) = *v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(EngineError::InvalidWeight {
+                    row: columns.row_ids[r].clone(),
+                    weight: name.clone(),
+                    value: v,
+                });
+            }
+        }
+    }
+    let has_weight = |r: usize| weight.is_none_or(|c| columns.values[c][r].is_some());
 
     // Non-finite values are errors, wherever they are.
     for (j, &c) in indexes.iter().enumerate() {
@@ -240,7 +279,9 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
     let (kept, impute): (Vec<usize>, Option<Vec<f64>>) = match params.missing {
         Missing::Drop => (
             (0..n)
-                .filter(|&r| indexes.iter().all(|&c| columns.values[c][r].is_some()))
+                .filter(|&r| {
+                    has_weight(r) && indexes.iter().all(|&c| columns.values[c][r].is_some())
+                })
                 .collect(),
             None,
         ),
@@ -253,7 +294,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
                     quantile_in_place(&mut present, 0.5)
                 })
                 .collect::<Vec<_>>();
-            ((0..n).collect(), Some(medians))
+            ((0..n).filter(|&r| has_weight(r)).collect(), Some(medians))
         }
     };
     if kept.is_empty() {
@@ -261,8 +302,27 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             reason: if n == 0 {
                 String::new()
             } else {
-                format!(": all {n} rows miss at least one selected feature")
+                format!(
+                    ": all {n} rows miss at least one selected feature{}",
+                    params
+                        .weight
+                        .as_ref()
+                        .map_or(String::new(), |w| format!(" or the weight `{w}`"))
+                )
             },
+        });
+    }
+    let weights = weight.map(|c| {
+        kept.iter()
+            .map(|&r| columns.values[c][r].expect("kept rows have a weight"))
+            .collect::<Vec<f64>>()
+    });
+    if let (Some(w), Some(name)) = (&weights, &params.weight)
+        && w.iter().all(|&v| v == 0.0)
+    {
+        return Err(EngineError::ZeroWeights {
+            weight: name.clone(),
+            rows: w.len(),
         });
     }
     let mut imputed = 0;
@@ -338,6 +398,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
         dropped: n - kept.len(),
         kept,
         imputed,
+        weights,
         preprocessor: Preprocessor {
             features: params.features.clone(),
             scaling: params.scaling,
@@ -386,6 +447,7 @@ mod tests {
                 .collect(),
             scaling,
             missing,
+            weight: None,
         }
     }
 

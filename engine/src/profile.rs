@@ -56,25 +56,66 @@ pub struct SegmentProfile {
     pub label: String,
     /// For the income/spend picture: VIP, Impulsive, Potential converters, …
     pub persona: Option<String>,
+    /// With a weight: the segment's total weight, its share of all the weight and its
+    /// weighted means (`size`, `share` and `centroid` stay per customer).
+    pub weighted: Option<Weighted>,
+}
+
+/// Weight totals and weighted means, of a segment or of everyone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weighted {
+    /// Sum of the members' weights.
+    pub weight: f64,
+    /// weight / the weight of every row clustered.
+    pub share: f64,
+    /// `Σ w·x / Σ w` per feature, original units (`null` for a segment of no weight).
+    pub mean: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Profiles {
     pub features: Vec<String>,
     pub population: Vec<FeatureStats>,
+    /// With a weight: everyone's weight and weighted means.
+    pub weighted: Option<Weighted>,
     pub segments: Vec<SegmentProfile>,
 }
 
+/// The weight total and weighted means of `rows` (their share of `all`).
+fn weighted(original: ArrayView2<f64>, w: &[f64], rows: &[usize], all: f64) -> Weighted {
+    let total: f64 = rows.iter().map(|&i| w[i]).sum();
+    Weighted {
+        weight: total,
+        share: total / all,
+        mean: (0..original.ncols())
+            .map(|j| {
+                (total > 0.0).then(|| {
+                    rows.iter().map(|&i| w[i] * original[[i, j]]).sum::<f64>() / total
+                })
+            })
+            .collect(),
+    }
+}
+
 /// Profiles of the `k` segments of `original` (rows in original units); `transforms` are the
-/// features' transforms before scaling, in which lift is measured.
+/// features' transforms before scaling, in which lift is measured. With `weights` (one per
+/// row), each profile has its weight, weight share and weighted means too; the labels and
+/// lifts describe the customers (unweighted).
 pub fn profile(
     original: ArrayView2<f64>,
     features: &[String],
     transforms: &[Transform],
     labels: &[usize],
     k: usize,
+    weights: Option<&[f64]>,
 ) -> Profiles {
     let n = original.nrows();
+    let all_weight: f64 = weights.map_or(0.0, |w| w.iter().sum());
+    let everyone: Vec<usize> = if weights.is_some() {
+        (0..n).collect()
+    } else {
+        Vec::new()
+    };
     let population: Vec<FeatureStats> = (0..features.len())
         .map(|j| FeatureStats::of(original.column(j).to_vec()))
         .collect();
@@ -111,6 +152,7 @@ pub fn profile(
                 top_features: order.iter().map(|&j| features[j].clone()).collect(),
                 label: label(features, &lift, &order),
                 persona: persona(features, &lift),
+                weighted: weights.map(|w| weighted(original, w, &members, all_weight)),
                 stats,
                 lift,
             }
@@ -127,6 +169,7 @@ pub fn profile(
     Profiles {
         features: features.to_vec(),
         population,
+        weighted: weights.map(|w| weighted(original, w, &everyone, all_weight)),
         segments,
     }
 }

@@ -66,6 +66,17 @@ pub fn sweep_observed(
     params: &SweepParams,
     fitted: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Sweep, EngineError> {
+    sweep_weighted(x, None, params, fitted)
+}
+
+/// [`sweep_observed`] with a sample weight per row: weighted fits, and the curve's inertia
+/// is `Σ w·d²` (the other metrics measure the rows as they are).
+pub fn sweep_weighted(
+    x: ArrayView2<f64>,
+    weights: Option<&[f64]>,
+    params: &SweepParams,
+    fitted: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Sweep, EngineError> {
     let (min, max) = (params.k_min, params.k_max);
     if min < 2 || max < min {
         return Err(EngineError::InvalidKRange { min, max });
@@ -83,7 +94,7 @@ pub fn sweep_observed(
         .map(|&k| {
             let mut p = params.kmeans.clone();
             p.k = k;
-            let fit = kmeans::fit(x, &p)?;
+            let fit = kmeans::fit_weighted(x, weights, &p)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             fitted(n, ks.len());
             Ok((k, fit))
@@ -94,7 +105,12 @@ pub fn sweep_observed(
         .iter()
         .map(|(k, fit)| (fit.labels.as_slice(), *k))
         .collect();
-    let measured = metrics::evaluate_many(x, &partitions, params.kmeans.seed);
+    let mut measured = metrics::evaluate_many(x, &partitions, params.kmeans.seed);
+    if let Some(w) = weights {
+        for (m, &(labels, k)) in measured.iter_mut().zip(&partitions) {
+            m.inertia = metrics::weighted_inertia(x, labels, k, w);
+        }
+    }
     let points: Vec<SweepPoint> = fits
         .iter()
         .zip(measured)

@@ -137,3 +137,93 @@ fn weights_that_are_negative_not_finite_all_zero_or_short_are_refused() {
     some_zero[..50].iter_mut().for_each(|v| *v = 0.0);
     kmeans::fit_weighted(x.view(), Some(&some_zero), &params).unwrap();
 }
+
+/// A weighted run: the Mall customers weighted by income. The inertia is scikit-learn's
+/// weighted one; sizes and shares count customers, the weighted figures weigh them; every
+/// customer's segment is its nearest (weighted) centroid, as scoring a new one finds it.
+#[test]
+fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroids() {
+    use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
+    let reference = reference();
+    let (columns, preprocess) = real_data("mall");
+    let (_, w) = weighted("mall");
+    let params = RunParams {
+        preprocess: preprocess.weighted_by(Some("annual_income_k".into())),
+        k: KChoice::Fixed(5),
+        algorithm: Algorithm::KMeans,
+        reduce: None,
+        chart_sample: None,
+        sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        kmeans: KMeansParams::new(5)
+            .n_init(10)
+            .seed(42)
+            .stream(RandomStream::ScikitLearn),
+    };
+    let r = pipeline::run(&columns, &params).unwrap();
+    let want = reference["mall"]["5"]["inertia"].as_f64().unwrap();
+    assert!((r.metrics.inertia - want).abs() <= 1e-9 * want, "{}", r.metrics.inertia);
+    let total: f64 = w.iter().sum();
+    let everyone = r.profiles.weighted.as_ref().unwrap();
+    assert!((everyone.weight - total).abs() < 1e-9);
+    let income = 1; // age, annual_income_k, spending_score
+    let mut sizes = 0;
+    for p in &r.profiles.segments {
+        let members: Vec<usize> = r
+            .assignments
+            .iter()
+            .filter(|a| a.1 == Some(p.segment))
+            .map(|a| a.0)
+            .collect();
+        sizes += p.size;
+        assert_eq!(p.size, members.len());
+        assert!((p.share - members.len() as f64 / 200.0).abs() < 1e-12);
+        let weighted = p.weighted.as_ref().unwrap();
+        let weight: f64 = members.iter().map(|&i| w[i]).sum();
+        assert!((weighted.weight - weight).abs() < 1e-9);
+        assert!((weighted.share - weight / total).abs() < 1e-12);
+        // Income weighted by income: Σ income² / Σ income.
+        let mean = members.iter().map(|&i| w[i] * w[i]).sum::<f64>() / weight;
+        assert!((weighted.mean[income].unwrap() - mean).abs() < 1e-9);
+        assert!(weighted.mean[income].unwrap() >= p.centroid[income] - 1e-9);
+    }
+    assert_eq!(sizes, 200);
+    let x = prepare(&columns, &params.preprocess).unwrap().matrix;
+    let model = segstore::segmentation::kmeans::KMeans {
+        centroids: r.model.centroids.clone(),
+    };
+    let (nearest, _) = model.predict_rows(x.view());
+    let labels: Vec<usize> = r.assignments.iter().map(|a| a.1.unwrap()).collect();
+    assert_eq!(nearest, labels);
+}
+
+/// Rows without the weight are left out and counted; other algorithms refuse a weight.
+#[test]
+fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
+    use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
+    let (mut columns, preprocess) = real_data("mall");
+    let income = columns.names.iter().position(|n| n == "annual_income_k").unwrap();
+    columns.values[income][3] = None;
+    columns.values[income][7] = None;
+    let mut params = RunParams {
+        preprocess: preprocess.weighted_by(Some("annual_income_k".into())),
+        k: KChoice::Fixed(4),
+        algorithm: Algorithm::KMeans,
+        reduce: None,
+        chart_sample: None,
+        sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        kmeans: KMeansParams::new(4),
+    };
+    params.preprocess.features.retain(|f| f.name != "annual_income_k");
+    let r = pipeline::run(&columns, &params).unwrap();
+    assert_eq!((r.rows_used, r.rows_dropped), (198, 2));
+    params.algorithm = Algorithm::Ward;
+    let err = pipeline::run(&columns, &params).unwrap_err().to_string();
+    assert!(err.contains("weight must be used with kmeans"), "{err}");
+    params.algorithm = Algorithm::KMeans;
+    columns.values[income][5] = Some(-3.0);
+    let err = pipeline::run(&columns, &params).unwrap_err().to_string();
+    assert!(err.contains("weight `annual_income_k` is -3"), "{err}");
+    params.preprocess.weight = Some("revenue".into());
+    let err = pipeline::run(&columns, &params).unwrap_err().to_string();
+    assert!(err.contains("unknown weight column `revenue`"), "{err}");
+}

@@ -26,6 +26,7 @@ pub(super) enum Swept {
 /// k: given, or chosen by the K-Means sweep (DBSCAN finds its own).
 pub(super) fn choose_k(
     x: ArrayView2<f64>,
+    weights: Option<&[f64]>,
     params: &RunParams,
     progress: &(dyn Fn(&'static str, f64) + Sync),
 ) -> Result<ChosenK, EngineError> {
@@ -46,15 +47,17 @@ pub(super) fn choose_k(
         let mut rows =
             rand::seq::index::sample(&mut rng, x.nrows(), params.sweep_sample.max(2)).into_vec();
         rows.sort_unstable();
-        x.select(Axis(0), &rows)
+        let w = weights.map(|w| rows.iter().map(|&r| w[r]).collect::<Vec<f64>>());
+        (x.select(Axis(0), &rows), w)
     });
-    let swept = match &sample {
-        Some(s) => s.view(),
-        None => x.view(),
+    let (swept, swept_weights) = match &sample {
+        Some((s, w)) => (s.view(), w.as_deref()),
+        None => (x.view(), weights),
     };
     let sweep_to = |max: usize| {
-        selection::sweep_observed(
+        selection::sweep_weighted(
             swept,
+            swept_weights,
             &SweepParams {
                 k_min: min,
                 k_max: max,

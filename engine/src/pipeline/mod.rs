@@ -197,21 +197,43 @@ fn run_on_the_pool(
     // The space the algorithms work in: scaled features, or their principal components.
     let space = reduced.as_ref().map_or(&prepared.matrix, |p| &p.projection);
     let x = space.view();
-    let chosen = choose_k(x, params, progress)?;
+    let weights = prepared.weights.as_deref();
+    if weights.is_some() && params.algorithm != Algorithm::KMeans {
+        return Err(EngineError::invalid(
+            "weight",
+            "used with kmeans (the other algorithms take none)",
+            params.algorithm.name(),
+        ));
+    }
+    let chosen = choose_k(x, weights, params, progress)?;
     if chosen.selection.is_some() {
         clock.lap("choose_k");
     }
-    let mut fitted = fit(x, params, chosen.k, chosen.fit)?;
+    let mut fitted = fit(x, weights, params, chosen.k, chosen.fit)?;
     clock.lap("fit");
-    let segments = Segments::canonical(&prepared.original, space, &fitted.raw, fitted.clusters);
+    let segments = Segments::canonical(
+        &prepared.original,
+        space,
+        weights,
+        &fitted.raw,
+        fitted.clusters,
+    );
     fitted.assign.reorder(&segments);
     fitted.clusters = segments.order.len();
-    let metrics = metrics::evaluate(
+    let mut metrics = metrics::evaluate(
         segments.model_rows.view(),
         &segments.labels,
         fitted.clusters,
         params.kmeans.seed,
     );
+    if let Some(w) = &segments.weights {
+        metrics.inertia = metrics::weighted_inertia(
+            segments.model_rows.view(),
+            &segments.labels,
+            fitted.clusters,
+            w,
+        );
+    }
     clock.lap("metrics");
     let transforms: Vec<_> = params
         .preprocess
@@ -225,6 +247,7 @@ fn run_on_the_pool(
         &transforms,
         &segments.labels,
         fitted.clusters,
+        segments.weights.as_deref(),
     );
     clock.lap("profiles");
     let segment_of = segments.of_rows(x.nrows());
@@ -342,6 +365,7 @@ impl Fitted {
 /// starts from the sample's centroids).
 fn fit(
     x: ArrayView2<f64>,
+    weights: Option<&[f64]>,
     params: &RunParams,
     k: usize,
     swept: Option<Swept>,
@@ -357,12 +381,12 @@ fn fit(
                         .n_init(1)
                         .init(Init::Centroids(centroids));
                     p.k = k;
-                    kmeans::fit(x, &p)?
+                    kmeans::fit_weighted(x, weights, &p)?
                 }
                 None => {
                     let mut p = params.kmeans.clone();
                     p.k = k;
-                    kmeans::fit(x, &p)?
+                    kmeans::fit_weighted(x, weights, &p)?
                 }
             };
             Fitted {
@@ -449,7 +473,10 @@ struct Segments {
     /// The segmented rows in original units and in model space.
     original: Array2<f64>,
     model_rows: Array2<f64>,
-    /// The member means in model space (for K-Means, its centroids at convergence).
+    /// Their sample weights (weighted runs).
+    weights: Option<Vec<f64>>,
+    /// The member means in model space, weighted in weighted runs (for K-Means, its
+    /// centroids at convergence).
     centroids: Array2<f64>,
 }
 
@@ -457,6 +484,7 @@ impl Segments {
     fn canonical(
         original: &Array2<f64>,
         space: &Array2<f64>,
+        weights: Option<&[f64]>,
         raw: &[Option<usize>],
         clusters: usize,
     ) -> Self {
@@ -488,7 +516,12 @@ impl Segments {
             rank[old] = new;
         }
         let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
-        let centroids = metrics::cluster_means(model_rows.view(), &labels, order.len());
+        let weights: Option<Vec<f64>> =
+            weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
+        let centroids = match &weights {
+            None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
+            Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),
+        };
         Self {
             segmented,
             labels,
@@ -496,6 +529,7 @@ impl Segments {
             rank,
             original,
             model_rows,
+            weights,
             centroids,
         }
     }
