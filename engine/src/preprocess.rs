@@ -128,6 +128,17 @@ impl PreprocessParams {
         }
     }
 
+    /// The columns a run reads: the features, then the weight (unless it is one of them).
+    pub fn columns(&self) -> Vec<String> {
+        let mut names = self.names();
+        if let Some(w) = &self.weight
+            && !names.contains(w)
+        {
+            names.push(w.clone());
+        }
+        names
+    }
+
     /// Each row weighted by the column `name`.
     pub fn weighted_by(mut self, name: Option<String>) -> Self {
         self.weight = name;

@@ -35,6 +35,14 @@ pub struct SegmentationConfig {
     /// Cluster on this many principal components of the scaled features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pca: Option<i64>,
+    /// A numeric attribute weighing each customer (e.g. revenue), as scikit-learn's
+    /// `sample_weight`: K-Means only. Centroids are weighted means and the inertia weighs
+    /// each customer; profiles give each segment's weight, weight share and weighted means
+    /// beside its counts. Customers without the attribute are left out (and counted); a
+    /// negative value fails the run, naming the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "monetary")]
+    pub weight: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -205,6 +213,19 @@ impl Default for AlgorithmConfig {
     }
 }
 
+impl AlgorithmConfig {
+    /// The `type` the configuration names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Kmeans { .. } => "kmeans",
+            Self::Bisecting { .. } => "bisecting",
+            Self::Gmm { .. } => "gmm",
+            Self::Ward { .. } => "ward",
+            Self::Dbscan { .. } => "dbscan",
+        }
+    }
+}
+
 /// A segmentation as stored: its name, configuration (a new version per change), schedule and
 /// active run.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +321,31 @@ impl SegmentationConfig {
                     format!("`{name}` is listed twice"),
                 ),
                 Some(_) => {}
+            }
+        }
+        if let Some(name) = &self.weight {
+            match catalogue.get(name) {
+                None => err(
+                    "weight".into(),
+                    format!(
+                        "unknown attribute `{name}`; numeric attributes are {}",
+                        numeric_names(catalogue)
+                    ),
+                ),
+                Some(a) if a.kind != AttributeKind::Numeric => err(
+                    "weight".into(),
+                    format!("`{name}` is categorical; a weight must be numeric"),
+                ),
+                Some(_) => {}
+            }
+            if !matches!(self.algorithm, AlgorithmConfig::Kmeans { .. }) {
+                err(
+                    "weight".into(),
+                    format!(
+                        "a weight works with the kmeans algorithm only; this segmentation uses {}",
+                        self.algorithm.name()
+                    ),
+                );
             }
         }
         for (i, name) in self.log1p.iter().enumerate() {
@@ -466,7 +512,8 @@ impl SegmentationConfig {
                     MissingConfig::Drop => Missing::Drop,
                     MissingConfig::ImputeMedian => Missing::ImputeMedian,
                 },
-            ),
+            )
+            .weighted_by(self.weight.clone()),
             k,
             kmeans,
             algorithm,

@@ -291,7 +291,7 @@ impl Worker {
         let mut timings = Timings::default();
         shared.check()?;
         let (params, positions) = self.parameters(run).await?;
-        let names = params.preprocess.names();
+        let names = params.preprocess.columns();
         if crate::service::rfm::uses_rfm(&names) {
             shared.set(Phase::Rfm, 0.0);
             self.refresh_rfm().await?;
@@ -315,7 +315,7 @@ impl Worker {
     }
 
     /// The engine's parameters: the run's configuration checked against today's catalogue,
-    /// and where its features are in the customer rows.
+    /// and where its features (and weight) are in the customer rows.
     async fn parameters(&self, run: &Run) -> Result<(RunParams, Vec<usize>), Stop> {
         let catalogue = attributes::load(&self.pool).await?;
         let params = run
@@ -330,7 +330,7 @@ impl Worker {
             })?;
         let positions = params
             .preprocess
-            .names()
+            .columns()
             .iter()
             .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))
             .collect();
@@ -407,7 +407,9 @@ impl Worker {
             } => (auto_activate, previous),
         };
         // Segments of other features are not matched: they start new ids.
-        let matched = previous.as_ref().filter(|p| p.features == columns.names);
+        let matched = previous
+            .as_ref()
+            .filter(|p| p.features == result.profiles.features);
         let segments = stable_segments(&mut tx, run, result, matched).await?;
         let stable_of: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
         let ids = &columns.row_ids;

@@ -66,6 +66,7 @@ pub(super) async fn stable_segments(
                     lift: p.lift.clone(),
                     top_features: p.top_features.clone(),
                     computed_label: p.label.clone(),
+                    weighted: p.weighted.clone(),
                 },
                 matched_run_id: old.map(|(id, _, _)| id),
                 matched_distance: old.map(|(_, _, d)| d),
@@ -85,7 +86,7 @@ pub(super) fn chart_row(
     ChartSampleRow {
         run_id,
         customers: result.assignments.len() as i32,
-        features: columns.names.clone(),
+        features: result.profiles.features.clone(),
         external_ids: Some(
             sample
                 .rows
@@ -137,6 +138,7 @@ pub(super) fn summary(
         pca: r.pca.clone(),
         mixture: r.mixture,
         population: r.profiles.population.clone(),
+        weighted: r.profiles.weighted.clone(),
         timings: service_timings,
         // The engine's phases inside "train".
         engine_timings: r

@@ -29,3 +29,4 @@ mod runs;
 mod security;
 mod segmentations;
 mod stored;
+mod weighted;

@@ -11,7 +11,7 @@ use super::{FailureKind, ScoreKind};
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
 use crate::segmentation::pipeline::{KSelection, MixtureFit};
-use crate::segmentation::profile::FeatureStats;
+use crate::segmentation::profile::{FeatureStats, Weighted};
 use chrono::{DateTime, Utc};
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -54,6 +54,9 @@ pub struct RunSummary {
     /// Statistics of every customer segmented, per feature.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub population: Vec<FeatureStats>,
+    /// With a weight: every customer's weight and the weighted means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<Weighted>,
     /// Wall time of the service's phases (rfm, snapshot, train, write).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timings: Vec<PhaseTiming>,
@@ -159,6 +162,9 @@ pub struct SegmentProfile {
     pub top_features: Vec<String>,
     /// The label this run's lift gives (the segment's `label` is kept across retrains).
     pub computed_label: String,
+    /// With a weight: the segment's weight, weight share and weighted means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<Weighted>,
 }
 
 /// Each segment's centre on the first two principal components, by stable id

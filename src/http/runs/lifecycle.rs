@@ -68,7 +68,9 @@ impl From<&documents::PhaseTiming> for PhaseTiming {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunMetrics {
-    /// Sum of squared distances to the centroids (model space).
+    /// Sum of squared distances to the centroids (model space); in a weighted segmentation,
+    /// each customer's weighted by its weight (the other metrics measure the customers as
+    /// they are).
     pub inertia: f64,
     /// Mean silhouette in [-1, 1] (higher is better); sampled above 10,000 customers.
     pub silhouette: Option<f64>,

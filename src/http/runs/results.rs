@@ -44,6 +44,29 @@ impl From<&profile::FeatureStats> for FeatureStats {
     }
 }
 
+/// Weighted figures of a segment (or of everyone) in a weighted segmentation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeightedFigures {
+    /// Sum of the customers' weights.
+    #[schema(example = 182500.0)]
+    pub weight: f64,
+    /// weight / the weight of every customer segmented.
+    #[schema(example = 0.41)]
+    pub share: f64,
+    /// Weighted mean per feature, `Σ w·x / Σ w` (original units; `null` where the weight is 0).
+    pub mean: Vec<Option<f64>>,
+}
+
+impl From<profile::Weighted> for WeightedFigures {
+    fn from(w: profile::Weighted) -> Self {
+        Self {
+            weight: w.weight,
+            share: w.share,
+            mean: w.mean,
+        }
+    }
+}
+
 /// A segment's identity and label.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SegmentRef {
@@ -78,6 +101,10 @@ pub struct SegmentProfile {
     pub share: f64,
     /// Mean of the members per feature (original units).
     pub centroid: Vec<f64>,
+    /// In a weighted segmentation: the members' weight, its share of all the weight and the
+    /// weighted means (`size`, `share` and `centroid` count customers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<WeightedFigures>,
     pub stats: Vec<FeatureStats>,
     /// (segment mean − population mean) / population std, per feature, in the space the
     /// features are clustered in (after `log1p` where configured).
@@ -102,6 +129,13 @@ pub struct SegmentList {
     pub features: Vec<String>,
     /// Statistics of every customer segmented, per feature.
     pub population: Vec<FeatureStats>,
+    /// The attribute weighing each customer, when the segmentation has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "monetary")]
+    pub weight: Option<String>,
+    /// In a weighted segmentation: everyone's weight and the weighted means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub population_weighted: Option<WeightedFigures>,
     pub segments: Vec<SegmentProfile>,
 }
 
@@ -114,6 +148,7 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
         share: s.share,
         stats: s.profile.stats.iter().map(FeatureStats::from).collect(),
         centroid: s.profile.centroid,
+        weighted: s.profile.weighted.map(WeightedFigures::from),
         lift: s.profile.lift,
         top_features: s.profile.top_features,
         computed_label: s.profile.computed_label,
@@ -148,6 +183,8 @@ pub(super) async fn run_segments(
         run_id: run.run_id,
         features: summary.features,
         population: summary.population.iter().map(FeatureStats::from).collect(),
+        weight: summary.weighted.is_some().then(|| run.config.weight.clone()).flatten(),
+        population_weighted: summary.weighted.map(WeightedFigures::from),
         segments: {
             let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
             segments
