@@ -120,6 +120,11 @@ pub struct ClusterArgs {
     /// Fill missing values with the feature's median instead of leaving the rows out.
     #[arg(long)]
     pub impute_median: bool,
+    /// A numeric column weighing each customer (e.g. revenue), as scikit-learn's
+    /// `sample_weight`; K-Means only. Rows without it are left out; a negative value is an
+    /// error. The table adds each segment's share of the weight.
+    #[arg(long)]
+    pub weight: Option<String>,
     /// K-Means restarts (the lowest inertia is kept): 1 to 1000, or `auto`: 25,000 / rows,
     /// between 3 and 1,000 (10 with `--rng sklearn`, as `KMeans(n_init=10)`).
     #[arg(long, default_value = "auto", value_parser = parse_n_init)]
@@ -196,6 +201,9 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
     if args.covariance.is_some() && args.algorithm != AlgorithmArg::Gmm {
         bail!("--covariance applies to --algorithm gmm only");
     }
+    if args.weight.is_some() && args.algorithm != AlgorithmArg::Kmeans {
+        bail!("--weight applies to --algorithm kmeans only");
+    }
     let k =
         if args.k == "auto" {
             KChoice::Auto {
@@ -226,7 +234,8 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             } else {
                 Missing::Drop
             },
-        ),
+        )
+        .weighted_by(args.weight.clone()),
         k,
         algorithm: match args.algorithm {
             AlgorithmArg::Kmeans => Algorithm::KMeans,
@@ -305,7 +314,7 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     let m = &r.metrics;
     let _ = writeln!(
         s,
-        "k = {} ({}) · silhouette {}{} · Davies-Bouldin {} · Calinski-Harabasz {} · inertia {:.4}{}\n",
+        "k = {} ({}) · silhouette {}{} · Davies-Bouldin {} · Calinski-Harabasz {} · {}inertia {:.4}{}\n",
         r.k,
         r.k_rule,
         opt(m.silhouette, 4),
@@ -316,6 +325,11 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         },
         opt(m.davies_bouldin, 4),
         opt(m.calinski_harabasz, 2),
+        if r.profiles.weighted.is_some() {
+            "weighted "
+        } else {
+            ""
+        },
         m.inertia,
         match r.restarts {
             Some(n) if n > 1 && r.algorithm == "bisecting" => {
@@ -394,7 +408,11 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         .max()
         .unwrap_or(5)
         .max(5);
+    let weighted = r.profiles.weighted.is_some();
     let _ = write!(s, "{:>7}  {:>6}  {:>6}", "segment", "size", "share");
+    if weighted {
+        let _ = write!(s, "  {:>6}", "weight");
+    }
     for (h, w) in headers.iter().zip(&widths) {
         let _ = write!(s, "  {h:>w$}");
     }
@@ -407,6 +425,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
             p.size,
             p.share * 100.0
         );
+        if let Some(w) = &p.weighted {
+            let _ = write!(s, "  {:>5.1}%", w.share * 100.0);
+        }
         for (c, w) in p.centroid.iter().zip(&widths) {
             let _ = write!(s, "  {c:>w$.2}");
         }
@@ -425,12 +446,23 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         r.rows_used - r.noise,
         "100%"
     );
+    if weighted {
+        let _ = write!(s, "  {:>6}", "100%");
+    }
     for (p, w) in r.profiles.population.iter().zip(&widths) {
         let _ = write!(s, "  {:>w$.2}", p.mean);
     }
     s.push('\n');
     if let Assign::Tree(tree) = &r.model.assign {
         split_tree(&mut s, tree);
+    }
+    if let (Some(all), Some(name)) = (&r.profiles.weighted, &args.weight) {
+        let _ = writeln!(
+            s,
+            "\neach customer weighs its {} (total {:.2}); `weight` is the segment's share of it",
+            humanize(name),
+            all.weight
+        );
     }
     let _ = writeln!(
         s,

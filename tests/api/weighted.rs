@@ -151,3 +151,67 @@ async fn a_weight_that_is_unknown_categorical_or_with_another_algorithm_is_a_422
     }
     assert_eq!(app.count("SELECT count(*) FROM segmentations").await, 0);
 }
+
+fn cluster(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("cluster")
+        .arg(crate::helpers::MALL_CSV)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// `segstore cluster --weight`: the engine's weighted run, the weight shares in the table,
+/// and the weighted figures in the JSON.
+#[test]
+fn the_cli_weighs_customers_by_a_column() {
+    let args = [
+        "--features",
+        "age,spending_score",
+        "--weight",
+        "annual_income_k",
+        "--k",
+        "4",
+        "--n-init",
+        "10",
+        "--seed",
+        "7",
+    ];
+    let out = cluster(&args);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    let expected = engine_run();
+    assert!(
+        table.contains(&format!("weighted inertia {:.4}", expected.metrics.inertia)),
+        "{table}"
+    );
+    assert!(table.contains("each customer weighs its annual income"), "{table}");
+    for p in &expected.profiles.segments {
+        let share = format!("{:>5.1}%", p.weighted.as_ref().unwrap().share * 100.0);
+        assert!(table.contains(&share), "{share} in {table}");
+    }
+    let json_out = cluster(&[&args[..], &["--format", "json"]].concat());
+    let body: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let segments = body["profiles"]["segments"].as_array().unwrap();
+    for (s, e) in segments.iter().zip(&expected.profiles.segments) {
+        let w = e.weighted.as_ref().unwrap();
+        assert_eq!(s["weighted"]["weight"].as_f64().unwrap(), w.weight, "{s:#}");
+    }
+    assert!(body["profiles"]["weighted"]["weight"].as_f64().unwrap() > 0.0);
+
+    for (extra, message) in [
+        (
+            vec!["--weight", "revenue"],
+            "unknown weight column `revenue`",
+        ),
+        (
+            vec!["--weight", "age", "--algorithm", "ward"],
+            "--weight applies to --algorithm kmeans only",
+        ),
+    ] {
+        let out = cluster(&[&["--features", "age,spending_score", "--k", "3"], &extra[..]].concat());
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
