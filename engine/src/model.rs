@@ -86,6 +86,22 @@ impl Model {
         }
     }
 
+    /// The centroids in original units, one row per segment, in [`Self::feature_names`]
+    /// order: back through the projection (exact within the components' span) and the
+    /// preprocessing. What a warm start of another run begins from.
+    pub fn centroids_in_units(&self) -> Array2<f64> {
+        let z = match &self.projection {
+            None => self.centroids.clone(),
+            Some(p) => self.centroids.dot(&p.components) + &Array1::from(p.mean.clone()),
+        };
+        let mut out = Array2::zeros(z.dim());
+        for (i, row) in z.rows().into_iter().enumerate() {
+            let units = self.preprocessor.invert(&row.to_vec());
+            out.row_mut(i).assign(&Array1::from(units));
+        }
+        out
+    }
+
     /// The values (row, feature) too far from the training data to score: scaled, they are
     /// beyond [`MAX_MODEL_VALUE`](super::preprocess::MAX_MODEL_VALUE) and distances to them
     /// would overflow.

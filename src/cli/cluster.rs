@@ -255,6 +255,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         reduce: args.pca,
         chart_sample: None,
         sweep_sample: args.sweep_sample,
+        warm_start: None,
         kmeans: KMeansParams::new(1)
             .restarts(args.n_init)
             .max_iter(args.max_iter)

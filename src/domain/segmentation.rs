@@ -520,6 +520,7 @@ impl SegmentationConfig {
             reduce: self.pca.map(|p| p as usize),
             chart_sample: Some(crate::segmentation::sample::CHART_SAMPLE),
             sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+            warm_start: None,
         })
     }
 }

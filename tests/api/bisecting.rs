@@ -36,6 +36,7 @@ fn engine_sizes() -> Vec<i64> {
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
     };
     let result = pipeline::run(&columns, &params).unwrap();
     let mut sizes: Vec<i64> = result

@@ -1225,6 +1225,7 @@ fn engine_curve(features: &[&str]) -> Value {
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
     };
     let result = pipeline::run(&columns, &params).unwrap();
     serde_json::to_value(&result.k_selection.unwrap().curve).unwrap()

@@ -36,6 +36,7 @@ fn engine_run() -> pipeline::RunResult {
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
     };
     pipeline::run(&columns, &params).unwrap()
 }

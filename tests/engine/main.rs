@@ -5,6 +5,7 @@ mod algorithms;
 mod bisecting;
 mod restarts;
 mod sampled;
+mod warm;
 mod weighted;
 
 use segstore::ingest::dataset::columns_from_csv;
@@ -85,6 +86,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
         kmeans: KMeansParams::new(1).n_init(10).seed(42).stream(stream),
     };
     pipeline::run(&columns, &params).unwrap()
@@ -304,6 +306,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
     };
     let c = pipeline::run(&columns, &params).unwrap();
     // Canonical segment order: another seed finds the same segments under the same ids.
@@ -589,6 +592,7 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
             reduce,
             chart_sample: None,
             sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
+            warm_start: None,
             kmeans: KMeansParams::new(1).n_init(4).seed(7),
         };
         let result = pipeline::run(&columns, &params).unwrap();

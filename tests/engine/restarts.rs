@@ -23,6 +23,7 @@ fn fit(data: &str, k: usize, kmeans: KMeansParams) -> RunResult {
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
         kmeans,
     };
     pipeline::run(&columns, &params).unwrap()

@@ -58,6 +58,7 @@ fn run(sweep_sample: usize, seed: u64) -> RunResult {
         reduce: None,
         chart_sample: None,
         sweep_sample,
+        warm_start: None,
     };
     pipeline::run(&columns, &params).unwrap()
 }

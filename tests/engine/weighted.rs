@@ -154,6 +154,7 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
         kmeans: KMeansParams::new(5)
             .n_init(10)
             .seed(42)
@@ -211,6 +212,7 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        warm_start: None,
         kmeans: KMeansParams::new(4),
     };
     params.preprocess.features.retain(|f| f.name != "annual_income_k");

@@ -71,6 +71,73 @@ pub struct RunParams {
     /// `k: auto` sweeps a seeded sample of this many rows when there are more
     /// ([`SWEEP_SAMPLE_ROWS`] in the service and the CLI).
     pub sweep_sample: usize,
+    /// K-Means: start the fit from these centroids (another run's) instead of k-means++
+    /// restarts, when their features and k are this run's.
+    pub warm_start: Option<WarmStart>,
+}
+
+/// Centroids to start K-Means from, in original units: a previous run's
+/// ([`Model::centroids_in_units`]). This run's preprocessing (and projection) takes them to
+/// its own model space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmStart {
+    pub features: Vec<String>,
+    /// Segments × features.
+    pub centroids: Array2<f64>,
+}
+
+/// Whether a K-Means fit started from the previous centroids, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmStartReport {
+    /// False: the fit fell back to k-means++ restarts (`reason` says why).
+    pub used: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The previous segments' number.
+    pub previous_k: usize,
+}
+
+impl WarmStart {
+    /// The centroids in this run's model space, or why they cannot start it.
+    fn start(
+        &self,
+        k: usize,
+        names: &[String],
+        preprocessor: &Preprocessor,
+        projection: Option<&pca::PcaFit>,
+    ) -> Result<Array2<f64>, String> {
+        if self.centroids.nrows() != k {
+            return Err(format!(
+                "k changed from {} to {k}: k-means++ restarts instead",
+                self.centroids.nrows()
+            ));
+        }
+        let mut same = self.features.clone();
+        let mut ours = names.to_vec();
+        same.sort();
+        ours.sort();
+        if same != ours {
+            return Err(format!(
+                "the features changed (previously {}): k-means++ restarts instead",
+                self.features.join(", ")
+            ));
+        }
+        let column = |name: &String| self.features.iter().position(|f| f == name).expect("same");
+        let mut z = Array2::zeros((k, names.len()));
+        for i in 0..k {
+            let row: Vec<f64> = names.iter().map(|n| self.centroids[[i, column(n)]]).collect();
+            z.row_mut(i).assign(&ndarray::Array1::from(preprocessor.apply(&row)));
+        }
+        let z = match projection {
+            None => z,
+            Some(p) => p.project(z.view()),
+        };
+        if z.iter().all(|v| preprocess::in_range(*v)) {
+            Ok(z)
+        } else {
+            Err("the previous centroids are out of this run's range".into())
+        }
+    }
 }
 
 /// Fit statistics of a Gaussian mixture.
@@ -136,8 +203,11 @@ pub struct RunResult {
     /// K-Means iterations of the kept restart.
     pub n_iter: Option<usize>,
     pub converged: Option<bool>,
-    /// K-Means restarts of the final fit (1 when it started from a sampled sweep's centroids).
+    /// K-Means restarts of the final fit (1 when it started from a sampled sweep's centroids
+    /// or from a previous run's).
     pub restarts: Option<usize>,
+    /// Asked to start from a previous run's centroids: whether it did.
+    pub warm_start: Option<WarmStartReport>,
     /// Metrics of the segmented rows (noise left out).
     pub metrics: Metrics,
     pub profiles: Profiles,
@@ -209,7 +279,23 @@ fn run_on_the_pool(
     if chosen.selection.is_some() {
         clock.lap("choose_k");
     }
-    let mut fitted = fit(x, weights, params, chosen.k, chosen.fit)?;
+    let warm = match (&params.warm_start, &params.algorithm) {
+        (Some(w), Algorithm::KMeans) => Some((
+            w.centroids.nrows(),
+            w.start(
+                chosen.k,
+                &params.preprocess.names(),
+                &prepared.preprocessor,
+                reduced.as_ref(),
+            ),
+        )),
+        _ => None,
+    };
+    let start = match &warm {
+        Some((_, Ok(start))) => Some(Swept::Start(start.clone())),
+        _ => chosen.fit,
+    };
+    let mut fitted = fit(x, weights, params, chosen.k, start)?;
     clock.lap("fit");
     let segments = Segments::canonical(
         &prepared.original,
@@ -294,6 +380,11 @@ fn run_on_the_pool(
         n_iter: fitted.n_iter,
         converged: fitted.converged,
         restarts: fitted.restarts,
+        warm_start: warm.map(|(previous_k, start)| WarmStartReport {
+            used: start.is_ok(),
+            reason: start.err(),
+            previous_k,
+        }),
         metrics,
         profiles,
         score: fitted.score,
