@@ -89,9 +89,8 @@ fn weighted(original: ArrayView2<f64>, w: &[f64], rows: &[usize], all: f64) -> W
         share: total / all,
         mean: (0..original.ncols())
             .map(|j| {
-                (total > 0.0).then(|| {
-                    rows.iter().map(|&i| w[i] * original[[i, j]]).sum::<f64>() / total
-                })
+                (total > 0.0)
+                    .then(|| rows.iter().map(|&i| w[i] * original[[i, j]]).sum::<f64>() / total)
             })
             .collect(),
     }
@@ -299,6 +298,7 @@ mod tests {
             &[Transform::None; 2],
             &[0, 0, 1, 1, 2, 2],
             3,
+            None,
         );
         assert_eq!(p.segments[0].size, 2);
         assert!((p.segments[0].share - 1.0 / 3.0).abs() < 1e-12);
@@ -330,6 +330,7 @@ mod tests {
             &[Transform::None],
             &[0, 0, 1, 2, 2],
             3,
+            None,
         );
         let labels: Vec<_> = p.segments.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["Low visits", "Average visits", "High visits"]);
@@ -339,6 +340,7 @@ mod tests {
             &[Transform::None],
             &[0, 1, 2, 2, 2],
             3,
+            None,
         );
         assert_eq!(p.segments[1].label, "Low visits (2)");
         assert_eq!(humanize("rfm.recency_days"), "recency days");
@@ -362,7 +364,7 @@ mod tests {
         let names = ["rfm_monetary".to_owned()];
         let labels = [0, 0, 1, 1, 1, 2, 2, 3];
         let read = |t: Transform| -> Vec<String> {
-            let p = profile(x.view(), &names, &[t], &labels, 4);
+            let p = profile(x.view(), &names, &[t], &labels, 4, None);
             p.segments.iter().map(|s| s.label.clone()).collect()
         };
         assert_eq!(
@@ -383,7 +385,7 @@ mod tests {
                 "High spend"
             ]
         );
-        let p = profile(x.view(), &names, &[Transform::Log1p], &labels, 4);
+        let p = profile(x.view(), &names, &[Transform::Log1p], &labels, 4, None);
         let logs: Vec<f64> = x.column(0).iter().map(|v| v.ln_1p()).collect();
         let mean = logs.iter().sum::<f64>() / 8.0;
         let std = (logs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 8.0).sqrt();

@@ -2,7 +2,7 @@
 //! activate in one transaction. A heartbeat task keeps the lease and publishes progress.
 
 use super::heartbeat::{Shared, heartbeat};
-use super::results::{chart_row, stable_segments, summary};
+use super::results::{chart_row, stable_segments, summary, warm_start_outcome};
 use super::stop::Stop;
 use super::{JobSettings, schedule};
 use crate::domain::run::Run;
@@ -50,6 +50,10 @@ impl Timings {
         self.1 = Instant::now();
     }
 }
+
+/// A run asked to start from the active run's centroids: the run it got them from (`None`:
+/// there was no active run with a model).
+struct WarmFrom(Option<Uuid>);
 
 /// What the snapshot read: the feature columns and the missing values per feature.
 struct ReadSnapshot {
@@ -290,7 +294,7 @@ impl Worker {
     async fn train_and_store(&self, run: &Run, shared: &Arc<Shared>) -> Result<(), Stop> {
         let mut timings = Timings::default();
         shared.check()?;
-        let (params, positions) = self.parameters(run).await?;
+        let (params, positions, warm) = self.parameters(run).await?;
         let names = params.preprocess.columns();
         if crate::service::rfm::uses_rfm(&names) {
             shared.set(Phase::Rfm, 0.0);
@@ -306,7 +310,7 @@ impl Worker {
         timings.lap("train");
         shared.check()?;
         shared.set(Phase::Writing, TRAIN_TO);
-        self.write(run, &columns, &result, snapshot.missing, timings)
+        self.write(run, &columns, &result, snapshot.missing, timings, warm)
             .await?;
         if let Err(e) = self.retain(run.segmentation_id).await {
             tracing::warn!(segmentation_id = %run.segmentation_id, error = %e, "retention failed");
@@ -315,10 +319,14 @@ impl Worker {
     }
 
     /// The engine's parameters: the run's configuration checked against today's catalogue,
-    /// and where its features (and weight) are in the customer rows.
-    async fn parameters(&self, run: &Run) -> Result<(RunParams, Vec<usize>), Stop> {
+    /// and where its features (and weight) are in the customer rows; for a warm start, the
+    /// active run's centroids.
+    async fn parameters(
+        &self,
+        run: &Run,
+    ) -> Result<(RunParams, Vec<usize>, Option<WarmFrom>), Stop> {
         let catalogue = attributes::load(&self.pool).await?;
-        let params = run
+        let mut params = run
             .config
             .validate(&catalogue, "config.")
             .map_err(|errors| {
@@ -334,7 +342,17 @@ impl Worker {
             .iter()
             .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))
             .collect();
-        Ok((params, positions))
+        let warm = if run.config.algorithm.warm_start() {
+            let active = runs::active_model(&self.pool, run.segmentation_id).await?;
+            params.warm_start = active.as_ref().map(|(_, model)| pipeline::WarmStart {
+                features: model.feature_names().map(str::to_owned).collect(),
+                centroids: model.centroids_in_units(),
+            });
+            Some(WarmFrom(active.map(|(id, _)| id)))
+        } else {
+            None
+        };
+        Ok((params, positions, warm))
     }
 
     /// Features derived from orders are brought up to date first.
@@ -392,6 +410,7 @@ impl Worker {
         result: &RunResult,
         missing: FeatureCounts,
         timings: Timings,
+        warm: Option<WarmFrom>,
     ) -> Result<(), Stop> {
         for phase in &timings.0 {
             metrics::histogram!("segstore_run_phase_duration_seconds", "phase" => phase.phase.clone())
@@ -436,13 +455,16 @@ impl Worker {
                 values_imputed: result.values_imputed as i64,
                 k: result.k as i32,
                 k_rule: &result.k_rule,
-                summary: summary(
-                    result,
-                    &segments,
-                    previous.map(|p| p.run_id),
-                    missing,
-                    timings.0,
-                ),
+                summary: RunSummary {
+                    warm_start: warm.map(|WarmFrom(from)| warm_start_outcome(from, result)),
+                    ..summary(
+                        result,
+                        &segments,
+                        previous.map(|p| p.run_id),
+                        missing,
+                        timings.0,
+                    )
+                },
                 model: &result.model,
                 activate: auto_activate,
             },

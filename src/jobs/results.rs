@@ -3,6 +3,7 @@
 
 use crate::domain::run::documents::{
     FeatureCounts, Matching, PhaseTiming, RunSummary, SegmentMatch, SegmentProfile,
+    WarmStartOutcome,
 };
 use crate::domain::run::{Run, ScoreKind, Segment};
 use crate::segmentation::matching;
@@ -133,6 +134,7 @@ pub(super) fn summary(
         n_iter: r.n_iter,
         converged: r.converged,
         restarts: r.restarts,
+        warm_start: None,
         metrics: Some(r.metrics),
         k_selection: r.k_selection.clone(),
         pca: r.pca.clone(),
@@ -161,5 +163,26 @@ pub(super) fn summary(
                 })
                 .collect(),
         }),
+    }
+}
+
+/// A warm start's outcome as stored: the run offered (`from`; `None`: there was no active
+/// run) and what the engine did with its centroids.
+pub(super) fn warm_start_outcome(from: Option<Uuid>, r: &RunResult) -> WarmStartOutcome {
+    match (from, &r.warm_start) {
+        (Some(id), Some(report)) => WarmStartOutcome {
+            from_run_id: Some(id),
+            used: report.used,
+            reason: report.reason.clone(),
+            previous_k: Some(report.previous_k),
+        },
+        (from, _) => WarmStartOutcome {
+            from_run_id: from,
+            used: false,
+            reason: Some(
+                "no active run with centroids to start from: k-means++ restarts instead".into(),
+            ),
+            previous_k: None,
+        },
     }
 }

@@ -29,4 +29,5 @@ mod runs;
 mod security;
 mod segmentations;
 mod stored;
+mod warm;
 mod weighted;

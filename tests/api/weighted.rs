@@ -70,7 +70,10 @@ async fn a_weighted_run_gives_counts_and_weights_side_by_side() {
         let w = &s["weighted"];
         let ew = e.weighted.as_ref().unwrap();
         assert_eq!(s["size"], e.size);
-        assert!((w["weight"].as_f64().unwrap() - ew.weight).abs() < 1e-9, "{s:#}");
+        assert!(
+            (w["weight"].as_f64().unwrap() - ew.weight).abs() < 1e-9,
+            "{s:#}"
+        );
         assert_eq!(w["mean"].as_array().unwrap().len(), 2);
         sizes += s["size"].as_i64().unwrap();
         weight += w["weight"].as_f64().unwrap();
@@ -121,11 +124,8 @@ async fn a_weight_that_is_unknown_categorical_or_with_another_algorithm_is_a_422
     let create = |config: Value| {
         let app = &app;
         async move {
-            app.post_json(
-                "/v1/segmentations",
-                &json!({"name": "w", "config": config}),
-            )
-            .await
+            app.post_json("/v1/segmentations", &json!({"name": "w", "config": config}))
+                .await
         }
     };
     for (config, needle) in [
@@ -186,7 +186,10 @@ fn the_cli_weighs_customers_by_a_column() {
         table.contains(&format!("weighted inertia {:.4}", expected.metrics.inertia)),
         "{table}"
     );
-    assert!(table.contains("each customer weighs its annual income"), "{table}");
+    assert!(
+        table.contains("each customer weighs its annual income"),
+        "{table}"
+    );
     for p in &expected.profiles.segments {
         let share = format!("{:>5.1}%", p.weighted.as_ref().unwrap().share * 100.0);
         assert!(table.contains(&share), "{share} in {table}");
@@ -210,7 +213,13 @@ fn the_cli_weighs_customers_by_a_column() {
             "--weight applies to --algorithm kmeans only",
         ),
     ] {
-        let out = cluster(&[&["--features", "age,spending_score", "--k", "3"], &extra[..]].concat());
+        let out = cluster(
+            &[
+                &["--features", "age,spending_score", "--k", "3"],
+                &extra[..],
+            ]
+            .concat(),
+        );
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");

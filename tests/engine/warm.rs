@@ -80,7 +80,10 @@ fn a_warm_start_takes_fewer_iterations_and_keeps_customers_in_their_segments() {
         assert!(iterations < cold_iterations, "k = {k}");
         assert!(stable(&warmed) >= stable(&cold).max(0.95), "k = {k}");
         // One restart from the previous centroids lands within 1% of the best of 56 cold ones.
-        assert!(warmed.metrics.inertia <= cold.metrics.inertia * 1.01, "k = {k}");
+        assert!(
+            warmed.metrics.inertia <= cold.metrics.inertia * 1.01,
+            "k = {k}"
+        );
         report.push(format!(
             "k={k}: iterations warm {} cold {} · ARI with the previous run: warm {:.3} cold {:.3} · inertia warm {:.3} cold {:.3}",
             warmed.n_iter.unwrap(),
@@ -119,7 +122,12 @@ fn another_k_or_other_features_fall_back_to_k_means_plus_plus_and_say_why() {
     renamed.features[0] = "fresh_produce".into();
     let report = run(&all, 4, Some(renamed)).warm_start.unwrap();
     assert!(!report.used);
-    assert!(report.reason.unwrap().starts_with("the features changed (previously fresh_produce, milk"));
+    assert!(
+        report
+            .reason
+            .unwrap()
+            .starts_with("the features changed (previously fresh_produce, milk")
+    );
 
     // The same features in another order are the same features.
     let mut reordered = warm.clone();
@@ -128,6 +136,8 @@ fn another_k_or_other_features_fall_back_to_k_means_plus_plus_and_say_why() {
     let again = run(&all, 4, Some(reordered));
     assert!(again.warm_start.unwrap().used);
     // From its own converged centroids, the fit is where it was.
-    assert!((again.metrics.inertia - previous.metrics.inertia).abs() <= 1e-9 * previous.metrics.inertia);
+    assert!(
+        (again.metrics.inertia - previous.metrics.inertia).abs() <= 1e-9 * previous.metrics.inertia
+    );
     assert!(again.n_iter.unwrap() <= 2, "{:?}", again.n_iter);
 }

@@ -18,7 +18,10 @@ pub(super) fn weighted(name: &str) -> (ndarray::Array2<f64>, Vec<f64>) {
     let (columns, params) = real_data(name);
     let column = |c: &str| {
         let i = columns.names.iter().position(|n| n == c).unwrap();
-        columns.values[i].iter().map(|v| v.unwrap()).collect::<Vec<f64>>()
+        columns.values[i]
+            .iter()
+            .map(|v| v.unwrap())
+            .collect::<Vec<f64>>()
     };
     let weights = if name == "mall" {
         column("annual_income_k")
@@ -65,7 +68,10 @@ fn with_scikit_learns_stream_labels_inertia_and_centroids_are_its_own() {
                 }
             }
             let mut weights = vec![0.0; k];
-            fit.labels.iter().zip(&w).for_each(|(&l, w)| weights[l] += w);
+            fit.labels
+                .iter()
+                .zip(&w)
+                .for_each(|(&l, w)| weights[l] += w);
             for (got, want) in weights.iter().zip(want["weights"].as_array().unwrap()) {
                 assert!((got - want.as_f64().unwrap()).abs() <= 1e-6);
             }
@@ -80,9 +86,12 @@ fn by_default_the_weighted_inertia_is_at_least_as_low_as_scikit_learns() {
         let (x, w) = weighted(name);
         for k in 2..=8 {
             let sklearn = reference[name][k.to_string()]["inertia"].as_f64().unwrap();
-            let fit = kmeans::fit_weighted(x.view(), Some(&w), &KMeansParams::new(k).seed(42))
-                .unwrap();
-            println!("{name} k={k}: {:.6} (scikit-learn {sklearn:.6})", fit.inertia);
+            let fit =
+                kmeans::fit_weighted(x.view(), Some(&w), &KMeansParams::new(k).seed(42)).unwrap();
+            println!(
+                "{name} k={k}: {:.6} (scikit-learn {sklearn:.6})",
+                fit.inertia
+            );
             assert!(
                 fit.inertia <= sklearn * (1.0 + 1e-9),
                 "{name}, k = {k}: {} > {sklearn}",
@@ -97,16 +106,14 @@ fn by_default_the_weighted_inertia_is_at_least_as_low_as_scikit_learns() {
 fn an_integer_weight_is_the_row_repeated() {
     let (x, _) = weighted("wholesale");
     let w: Vec<f64> = (0..x.nrows()).map(|i| (i % 3 + 1) as f64).collect();
-    let repeated = ndarray::Array2::from_shape_fn(
-        (w.iter().sum::<f64>() as usize, x.ncols()),
-        |(r, f)| {
+    let repeated =
+        ndarray::Array2::from_shape_fn((w.iter().sum::<f64>() as usize, x.ncols()), |(r, f)| {
             let row = (0..x.nrows())
                 .flat_map(|i| std::iter::repeat_n(i, w[i] as usize))
                 .nth(r)
                 .unwrap();
             x[[row, f]]
-        },
-    );
+        });
     let start = kmeans::initial_centroids(x.view(), &KMeansParams::new(5).seed(3)).unwrap();
     let params = KMeansParams::new(5)
         .init(kmeans::Init::Centroids(start))
@@ -114,7 +121,12 @@ fn an_integer_weight_is_the_row_repeated() {
     let weighted = kmeans::fit_weighted(x.view(), Some(&w), &params).unwrap();
     let plain = kmeans::fit(repeated.view(), &params).unwrap();
     assert!((weighted.inertia - plain.inertia).abs() <= 1e-9 * plain.inertia);
-    for (a, b) in weighted.model.centroids.iter().zip(plain.model.centroids.iter()) {
+    for (a, b) in weighted
+        .model
+        .centroids
+        .iter()
+        .zip(plain.model.centroids.iter())
+    {
         assert!((a - b).abs() <= 1e-9, "{a} vs {b}");
     }
 }
@@ -162,7 +174,11 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
     };
     let r = pipeline::run(&columns, &params).unwrap();
     let want = reference["mall"]["5"]["inertia"].as_f64().unwrap();
-    assert!((r.metrics.inertia - want).abs() <= 1e-9 * want, "{}", r.metrics.inertia);
+    assert!(
+        (r.metrics.inertia - want).abs() <= 1e-9 * want,
+        "{}",
+        r.metrics.inertia
+    );
     let total: f64 = w.iter().sum();
     let everyone = r.profiles.weighted.as_ref().unwrap();
     assert!((everyone.weight - total).abs() < 1e-9);
@@ -202,7 +218,11 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
 fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
     let (mut columns, preprocess) = real_data("mall");
-    let income = columns.names.iter().position(|n| n == "annual_income_k").unwrap();
+    let income = columns
+        .names
+        .iter()
+        .position(|n| n == "annual_income_k")
+        .unwrap();
     columns.values[income][3] = None;
     columns.values[income][7] = None;
     let mut params = RunParams {
@@ -215,7 +235,10 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
         warm_start: None,
         kmeans: KMeansParams::new(4),
     };
-    params.preprocess.features.retain(|f| f.name != "annual_income_k");
+    params
+        .preprocess
+        .features
+        .retain(|f| f.name != "annual_income_k");
     let r = pipeline::run(&columns, &params).unwrap();
     assert_eq!((r.rows_used, r.rows_dropped), (198, 2));
     params.algorithm = Algorithm::Ward;

@@ -55,9 +55,12 @@ impl Streams {
             d,
         };
         match self {
-            Self::Segstore(seeds) => {
-                kmeans_plus_plus(rows, k, &mut Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64()), ws)
-            }
+            Self::Segstore(seeds) => kmeans_plus_plus(
+                rows,
+                k,
+                &mut Xoshiro256PlusPlus::seed_from_u64(seeds.next_u64()),
+                ws,
+            ),
             Self::ScikitLearn(numpy) => kmeans_plus_plus(rows, k, numpy.as_mut(), ws),
         }
     }

@@ -125,8 +125,12 @@ impl WarmStart {
         let column = |name: &String| self.features.iter().position(|f| f == name).expect("same");
         let mut z = Array2::zeros((k, names.len()));
         for i in 0..k {
-            let row: Vec<f64> = names.iter().map(|n| self.centroids[[i, column(n)]]).collect();
-            z.row_mut(i).assign(&ndarray::Array1::from(preprocessor.apply(&row)));
+            let row: Vec<f64> = names
+                .iter()
+                .map(|n| self.centroids[[i, column(n)]])
+                .collect();
+            z.row_mut(i)
+                .assign(&ndarray::Array1::from(preprocessor.apply(&row)));
         }
         let z = match projection {
             None => z,
@@ -607,8 +611,7 @@ impl Segments {
             rank[old] = new;
         }
         let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
-        let weights: Option<Vec<f64>> =
-            weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
+        let weights: Option<Vec<f64>> = weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
         let centroids = match &weights {
             None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
             Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),

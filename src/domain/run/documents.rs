@@ -42,6 +42,9 @@ pub struct RunSummary {
     /// K-Means restarts of the final fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<usize>,
+    /// Asked to start from the active run's centroids (`init: "previous"`): what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStartOutcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
     /// The k sweep's curves, when k was chosen.
@@ -65,6 +68,19 @@ pub struct RunSummary {
     pub engine_timings: Vec<PhaseTiming>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matching: Option<Matching>,
+}
+
+/// A warm start's outcome: the run it started from, or why it did not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmStartOutcome {
+    /// The active run whose centroids were offered (`None`: there was none).
+    pub from_run_id: Option<Uuid>,
+    pub used: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// That run's number of segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_k: Option<usize>,
 }
 
 impl RunSummary {

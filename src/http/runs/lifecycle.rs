@@ -2,7 +2,7 @@
 //! see it (status, progress, counts, metrics, timings, fit, matching, error).
 
 use super::page_limit;
-use crate::domain::run::documents::{self, FeatureCounts, Matching, RunEvent};
+use crate::domain::run::documents::{self, FeatureCounts, Matching, RunEvent, WarmStartOutcome};
 use crate::domain::run::{self as stored};
 use crate::domain::run::{FailureKind, Phase, RunStatus, ScoreKind, Trigger};
 use crate::domain::segmentation::SegmentationConfig;
@@ -145,12 +145,40 @@ pub struct RunFit {
     /// K-Means restarts of the final fit (the lowest inertia kept; 1 when it started from
     /// the centroids a sampled k sweep found).
     pub restarts: Option<usize>,
+    /// With `init: "previous"`: the active run the fit started from, or why it fell back to
+    /// k-means++ restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStartView>,
     /// Customers DBSCAN left in no segment.
     pub noise: Option<usize>,
     /// Principal components clustered on, and the variance they explain.
     pub pca: Option<PcaView>,
     /// The mixture's log-likelihood, BIC and AIC.
     pub mixture: Option<MixtureView>,
+}
+
+/// A warm start's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarmStartView {
+    /// The active run whose centroids were offered (`null`: there was none).
+    pub from_run_id: Option<Uuid>,
+    /// Whether the fit started there (`n_iter` then counts its iterations from there).
+    pub used: bool,
+    #[schema(example = "k changed from 4 to 5: k-means++ restarts instead")]
+    pub reason: Option<String>,
+    /// That run's number of segments.
+    pub previous_k: Option<usize>,
+}
+
+impl From<WarmStartOutcome> for WarmStartView {
+    fn from(w: WarmStartOutcome) -> Self {
+        Self {
+            from_run_id: w.from_run_id,
+            used: w.used,
+            reason: w.reason,
+            previous_k: w.previous_k,
+        }
+    }
 }
 
 /// Why a run failed.
@@ -249,6 +277,7 @@ impl From<stored::Run> for Run {
                 n_iter: summary.n_iter,
                 converged: summary.converged,
                 restarts: summary.restarts,
+                warm_start: summary.warm_start.map(WarmStartView::from),
                 noise: summary.noise,
                 pca: summary.pca.as_ref().map(PcaView::from),
                 mixture: summary.mixture.map(MixtureView::from),

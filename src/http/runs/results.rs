@@ -183,7 +183,11 @@ pub(super) async fn run_segments(
         run_id: run.run_id,
         features: summary.features,
         population: summary.population.iter().map(FeatureStats::from).collect(),
-        weight: summary.weighted.is_some().then(|| run.config.weight.clone()).flatten(),
+        weight: summary
+            .weighted
+            .is_some()
+            .then(|| run.config.weight.clone())
+            .flatten(),
         population_weighted: summary.weighted.map(WeightedFigures::from),
         segments: {
             let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
