@@ -12,11 +12,16 @@ use super::sample::{self, ChartSample};
 use super::selection::{KRule, SweepPoint};
 use super::{bisecting, dbscan, gmm, ward};
 use choose_k::{Swept, choose_k};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 mod choose_k;
+mod segments;
+mod warm;
+
+use segments::Segments;
+pub use warm::{WarmStart, WarmStartReport};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KChoice {
@@ -74,74 +79,6 @@ pub struct RunParams {
     /// K-Means: start the fit from these centroids (another run's) instead of k-means++
     /// restarts, when their features and k are this run's.
     pub warm_start: Option<WarmStart>,
-}
-
-/// Centroids to start K-Means from, in original units: a previous run's
-/// ([`Model::centroids_in_units`]). This run's preprocessing (and projection) takes them to
-/// its own model space.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WarmStart {
-    pub features: Vec<String>,
-    /// Segments × features.
-    pub centroids: Array2<f64>,
-}
-
-/// Whether a K-Means fit started from the previous centroids, and how it went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WarmStartReport {
-    /// False: the fit fell back to k-means++ restarts (`reason` says why).
-    pub used: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The previous segments' number.
-    pub previous_k: usize,
-}
-
-impl WarmStart {
-    /// The centroids in this run's model space, or why they cannot start it.
-    fn start(
-        &self,
-        k: usize,
-        names: &[String],
-        preprocessor: &Preprocessor,
-        projection: Option<&pca::PcaFit>,
-    ) -> Result<Array2<f64>, String> {
-        if self.centroids.nrows() != k {
-            return Err(format!(
-                "k changed from {} to {k}: k-means++ restarts instead",
-                self.centroids.nrows()
-            ));
-        }
-        let mut same = self.features.clone();
-        let mut ours = names.to_vec();
-        same.sort();
-        ours.sort();
-        if same != ours {
-            return Err(format!(
-                "the features changed (previously {}): k-means++ restarts instead",
-                self.features.join(", ")
-            ));
-        }
-        let column = |name: &String| self.features.iter().position(|f| f == name).expect("same");
-        let mut z = Array2::zeros((k, names.len()));
-        for i in 0..k {
-            let row: Vec<f64> = names
-                .iter()
-                .map(|n| self.centroids[[i, column(n)]])
-                .collect();
-            z.row_mut(i)
-                .assign(&ndarray::Array1::from(preprocessor.apply(&row)));
-        }
-        let z = match projection {
-            None => z,
-            Some(p) => p.project(z.view()),
-        };
-        if z.iter().all(|v| preprocess::in_range(*v)) {
-            Ok(z)
-        } else {
-            Err("the previous centroids are out of this run's range".into())
-        }
-    }
 }
 
 /// Fit statistics of a Gaussian mixture.
@@ -553,110 +490,6 @@ fn fit(
             }
         }
     })
-}
-
-/// The segmented rows with their segments in a canonical order: by member means in original
-/// units, lexicographically, so that ids do not depend on which restart or merge came first.
-struct Segments {
-    /// Indices of the rows in a segment (noise left out).
-    segmented: Vec<usize>,
-    /// Their segments, canonical.
-    labels: Vec<usize>,
-    /// `order[new] = old` and `rank[old] = new`.
-    order: Vec<usize>,
-    rank: Vec<usize>,
-    /// The segmented rows in original units and in model space.
-    original: Array2<f64>,
-    model_rows: Array2<f64>,
-    /// Their sample weights (weighted runs).
-    weights: Option<Vec<f64>>,
-    /// The member means in model space, weighted in weighted runs (for K-Means, its
-    /// centroids at convergence).
-    centroids: Array2<f64>,
-}
-
-impl Segments {
-    fn canonical(
-        original: &Array2<f64>,
-        space: &Array2<f64>,
-        weights: Option<&[f64]>,
-        raw: &[Option<usize>],
-        clusters: usize,
-    ) -> Self {
-        let segmented: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].is_some()).collect();
-        let raw_labels: Vec<usize> = segmented
-            .iter()
-            .map(|&i| raw[i].expect("segmented"))
-            .collect();
-        let original = original.select(Axis(0), &segmented);
-        let model_rows = space.select(Axis(0), &segmented);
-        let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
-        let d = original.ncols();
-        // A segment no row fell in (a mixture component that is nowhere the likeliest) is
-        // dropped: segments are the groups the rows form.
-        let mut sizes = vec![0usize; clusters];
-        for &l in &raw_labels {
-            sizes[l] += 1;
-        }
-        let mut order: Vec<usize> = (0..clusters).filter(|&c| sizes[c] > 0).collect();
-        order.sort_by(|&a, &b| {
-            (0..d)
-                .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
-        let mut rank = vec![usize::MAX; clusters];
-        for (new, &old) in order.iter().enumerate() {
-            rank[old] = new;
-        }
-        let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
-        let weights: Option<Vec<f64>> = weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
-        let centroids = match &weights {
-            None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
-            Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),
-        };
-        Self {
-            segmented,
-            labels,
-            order,
-            rank,
-            original,
-            model_rows,
-            weights,
-            centroids,
-        }
-    }
-
-    /// Each of `n` rows' segment (`None`: noise).
-    fn of_rows(&self, n: usize) -> Vec<Option<usize>> {
-        let mut segment_of = vec![None; n];
-        for (&i, &l) in self.segmented.iter().zip(&self.labels) {
-            segment_of[i] = Some(l);
-        }
-        segment_of
-    }
-}
-
-impl Assign {
-    /// Models that assign by component or core point speak the canonical segment order too.
-    fn reorder(&mut self, segments: &Segments) {
-        match self {
-            Assign::Nearest => {}
-            Assign::Mixture(gmm) => {
-                let order = &segments.order;
-                gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
-                gmm.means = gmm.means.select(Axis(0), order);
-                gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
-            }
-            Assign::Density(dbscan) => {
-                for l in &mut dbscan.core_labels {
-                    *l = segments.rank[*l];
-                }
-            }
-            Assign::Tree(tree) => tree.renumber(&segments.rank),
-        }
-    }
 }
 
 /// Each row's score: its membership probability (the mixture), else the distance to its

@@ -1,0 +1,109 @@
+//! The segmented rows in a canonical segment order, and the models that speak it.
+
+use super::super::metrics;
+use super::super::model::Assign;
+use ndarray::{Array2, Axis};
+
+/// The segmented rows with their segments in a canonical order: by member means in original
+/// units, lexicographically, so that ids do not depend on which restart or merge came first.
+pub(super) struct Segments {
+    /// Indices of the rows in a segment (noise left out).
+    pub(super) segmented: Vec<usize>,
+    /// Their segments, canonical.
+    pub(super) labels: Vec<usize>,
+    /// `order[new] = old` and `rank[old] = new`.
+    pub(super) order: Vec<usize>,
+    pub(super) rank: Vec<usize>,
+    /// The segmented rows in original units and in model space.
+    pub(super) original: Array2<f64>,
+    pub(super) model_rows: Array2<f64>,
+    /// Their sample weights (weighted runs).
+    pub(super) weights: Option<Vec<f64>>,
+    /// The member means in model space, weighted in weighted runs (for K-Means, its
+    /// centroids at convergence).
+    pub(super) centroids: Array2<f64>,
+}
+
+impl Segments {
+    pub(super) fn canonical(
+        original: &Array2<f64>,
+        space: &Array2<f64>,
+        weights: Option<&[f64]>,
+        raw: &[Option<usize>],
+        clusters: usize,
+    ) -> Self {
+        let segmented: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].is_some()).collect();
+        let raw_labels: Vec<usize> = segmented
+            .iter()
+            .map(|&i| raw[i].expect("segmented"))
+            .collect();
+        let original = original.select(Axis(0), &segmented);
+        let model_rows = space.select(Axis(0), &segmented);
+        let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
+        let d = original.ncols();
+        // A segment no row fell in (a mixture component that is nowhere the likeliest) is
+        // dropped: segments are the groups the rows form.
+        let mut sizes = vec![0usize; clusters];
+        for &l in &raw_labels {
+            sizes[l] += 1;
+        }
+        let mut order: Vec<usize> = (0..clusters).filter(|&c| sizes[c] > 0).collect();
+        order.sort_by(|&a, &b| {
+            (0..d)
+                .map(|f| means[[a, f]].total_cmp(&means[[b, f]]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![usize::MAX; clusters];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new;
+        }
+        let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
+        let weights: Option<Vec<f64>> = weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
+        let centroids = match &weights {
+            None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
+            Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),
+        };
+        Self {
+            segmented,
+            labels,
+            order,
+            rank,
+            original,
+            model_rows,
+            weights,
+            centroids,
+        }
+    }
+
+    /// Each of `n` rows' segment (`None`: noise).
+    pub(super) fn of_rows(&self, n: usize) -> Vec<Option<usize>> {
+        let mut segment_of = vec![None; n];
+        for (&i, &l) in self.segmented.iter().zip(&self.labels) {
+            segment_of[i] = Some(l);
+        }
+        segment_of
+    }
+}
+
+impl Assign {
+    /// Models that assign by component or core point speak the canonical segment order too.
+    pub(super) fn reorder(&mut self, segments: &Segments) {
+        match self {
+            Assign::Nearest => {}
+            Assign::Mixture(gmm) => {
+                let order = &segments.order;
+                gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
+                gmm.means = gmm.means.select(Axis(0), order);
+                gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
+            }
+            Assign::Density(dbscan) => {
+                for l in &mut dbscan.core_labels {
+                    *l = segments.rank[*l];
+                }
+            }
+            Assign::Tree(tree) => tree.renumber(&segments.rank),
+        }
+    }
+}
