@@ -31,6 +31,22 @@ pub enum EngineError {
         value: f64,
         scaling: &'static str,
     },
+    #[error("unknown categorical feature `{name}`; the data has {available}")]
+    UnknownCategory { name: String, available: String },
+    #[error("`{feature}` has no level `{value}` in this run's training data; it knows {known}")]
+    UnseenCategory {
+        feature: String,
+        value: String,
+        known: String,
+    },
+    #[error(
+        "categorical feature `{feature}` has {levels} levels; at most {max} can be one-hot encoded"
+    )]
+    TooManyLevels {
+        feature: String,
+        levels: usize,
+        max: usize,
+    },
     #[error("unknown weight column `{name}`; the data has {available}")]
     UnknownWeight { name: String, available: String },
     #[error("row `{row}`: weight `{weight}` is {value}; weights must be finite and >= 0")]

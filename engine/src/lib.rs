@@ -7,6 +7,7 @@
 //! `dbscan`, `ward`. [`pipeline`] runs them in order.
 
 pub mod bisecting;
+pub mod categorical;
 pub mod dbscan;
 pub mod error;
 pub mod gmm;

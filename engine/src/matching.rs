@@ -186,6 +186,7 @@ mod tests {
             center: vec![0.0, 0.0],
             scale: vec![1.0, 1.0],
             impute: None,
+            categories: Vec::new(),
         };
         let previous = vec![vec![0.0, 0.0], vec![10.0, 0.0], vec![0.0, 10.0]];
         let new = vec![

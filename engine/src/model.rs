@@ -69,21 +69,52 @@ impl Model {
             .collect()
     }
 
-    /// Model space from rows in original units.
-    pub fn space(&self, rows: ArrayView2<f64>) -> Array2<f64> {
+    /// Model space from rows in original units and, per row, its level of each categorical
+    /// feature (the model's order); a level training never saw is an error naming it.
+    pub fn space_mixed(
+        &self,
+        rows: ArrayView2<f64>,
+        levels: &[Vec<String>],
+    ) -> Result<Array2<f64>, EngineError> {
         let (n, d) = rows.dim();
-        let mut z = Array2::zeros((n, d));
+        let encodings = &self.preprocessor.categories;
+        if !encodings.is_empty() && levels.len() != n {
+            return Err(EngineError::invalid(
+                "categorical values",
+                "given for every row scored",
+                format!("{} for {n} rows", levels.len()),
+            ));
+        }
+        let width = d + encodings.iter().map(|e| e.levels.len()).sum::<usize>();
+        let mut z = Array2::zeros((n, width));
         for (i, row) in rows.rows().into_iter().enumerate() {
             let applied = self.preprocessor.apply(&row.to_vec());
-            z.row_mut(i).assign(&Array1::from(applied));
+            let mut out = z.row_mut(i);
+            let out = out.as_slice_mut().expect("standard layout");
+            out[..d].copy_from_slice(&applied);
+            if encodings.is_empty() {
+                continue;
+            }
+            if levels[i].len() != encodings.len() {
+                return Err(EngineError::invalid(
+                    "categorical values",
+                    "one per categorical feature of the model",
+                    levels[i].len(),
+                ));
+            }
+            let mut at = d;
+            for (e, level) in encodings.iter().zip(&levels[i]) {
+                e.encode(level, &mut out[at..at + e.levels.len()])?;
+                at += e.levels.len();
+            }
         }
-        match &self.projection {
+        Ok(match &self.projection {
             None => z,
             Some(p) => {
                 let mean = Array1::from(p.mean.clone());
                 (&z - &mean).dot(&p.components.t())
             }
-        }
+        })
     }
 
     /// The centroids in original units, one row per segment, in [`Self::feature_names`]
@@ -121,7 +152,16 @@ impl Model {
 
     /// Assigns rows given in original units (every value present).
     pub fn score(&self, rows: ArrayView2<f64>) -> Result<Vec<Scored>, EngineError> {
-        let x = self.space(rows);
+        self.score_mixed(rows, &[])
+    }
+
+    /// [`Self::score`] with each row's categorical levels (see [`Self::space_mixed`]).
+    pub fn score_mixed(
+        &self,
+        rows: ArrayView2<f64>,
+        levels: &[Vec<String>],
+    ) -> Result<Vec<Scored>, EngineError> {
+        let x = self.space_mixed(rows, levels)?;
         let nearest = KMeans {
             centroids: self.centroids.clone(),
         };

@@ -5,7 +5,8 @@
 //! what training applied.
 
 use super::EngineError;
-use ndarray::Array2;
+use super::categorical::{self, CategoryColumn, Encoded, Encoding};
+use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,11 +58,31 @@ pub struct Columns {
     pub row_ids: Vec<String>,
     pub names: Vec<String>,
     pub values: Vec<Vec<Option<f64>>>,
+    /// Categorical columns, of the same rows.
+    pub categories: Vec<CategoryColumn>,
 }
 
 impl Columns {
     pub fn rows(&self) -> usize {
         self.row_ids.len()
+    }
+
+    pub(crate) fn category(&self, name: &str) -> Result<&CategoryColumn, EngineError> {
+        self.categories
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| EngineError::UnknownCategory {
+                name: name.to_owned(),
+                available: if self.categories.is_empty() {
+                    "no categorical columns".to_owned()
+                } else {
+                    self.categories
+                        .iter()
+                        .map(|c| format!("`{}`", c.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
     }
 
     fn index(&self, name: &str) -> Result<usize, EngineError> {
@@ -100,6 +121,17 @@ pub struct PreprocessParams {
     /// left out (and counted), whatever `missing` says.
     #[serde(default)]
     pub weight: Option<String>,
+    /// Categorical features, one-hot encoded after the numeric ones (see [`categorical`]);
+    /// a missing level drops the row, or takes the most frequent level when imputing.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// The one-hot columns' weight.
+    #[serde(default = "default_category_weight")]
+    pub category_weight: f64,
+}
+
+fn default_category_weight() -> f64 {
+    categorical::DEFAULT_WEIGHT
 }
 
 impl PreprocessParams {
@@ -125,7 +157,16 @@ impl PreprocessParams {
             scaling,
             missing,
             weight: None,
+            categorical: Vec::new(),
+            category_weight: categorical::DEFAULT_WEIGHT,
         }
+    }
+
+    /// With these categorical features, their one-hot columns weighing `weight`.
+    pub fn with_categories(mut self, names: &[String], weight: f64) -> Self {
+        self.categorical = names.to_vec();
+        self.category_weight = weight;
+        self
     }
 
     /// The columns a run reads: the features, then the weight (unless it is one of them).
@@ -155,6 +196,10 @@ pub struct Preprocessor {
     pub scale: Vec<f64>,
     /// Medians used to impute missing values (when imputing).
     pub impute: Option<Vec<f64>>,
+    /// The categorical features' one-hot encodings, in model-space order after the numeric
+    /// features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Encoding>,
 }
 
 impl Preprocessor {
@@ -168,9 +213,11 @@ impl Preprocessor {
             .collect()
     }
 
-    /// Original units from model space (exact inverse of [`Self::apply`]).
+    /// Original units from model space (exact inverse of [`Self::apply`]; one-hot columns
+    /// after the numeric features are left out).
     pub fn invert(&self, z: &[f64]) -> Vec<f64> {
         z.iter()
+            .take(self.features.len())
             .enumerate()
             .map(|(j, &z)| {
                 inverse(
@@ -211,6 +258,8 @@ pub struct Prepared {
     pub imputed: usize,
     /// Each kept row's sample weight (when weighted).
     pub weights: Option<Vec<f64>>,
+    /// The categorical features: encodings and each kept row's level.
+    pub categories: Vec<Encoded>,
     pub preprocessor: Preprocessor,
 }
 
@@ -263,7 +312,12 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             }
         }
     }
-    let has_weight = |r: usize| weight.is_none_or(|c| columns.values[c][r].is_some());
+    let categories = categorical::columns(columns, params)?;
+    let has_weight = |r: usize| {
+        weight.is_none_or(|c| columns.values[c][r].is_some())
+            && (params.missing == Missing::ImputeMedian
+                || categories.iter().all(|c| c.codes[r].is_some()))
+    };
 
     // Non-finite values are errors, wherever they are.
     for (j, &c) in indexes.iter().enumerate() {
@@ -349,6 +403,9 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             };
         }
     }
+    let (encoded, imputed_levels) =
+        categorical::encode(&categories, &kept, params.category_weight)?;
+    imputed += imputed_levels;
     let mut matrix = original.clone();
     for (j, f) in params.features.iter().enumerate() {
         matrix
@@ -403,6 +460,11 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             });
         }
     }
+    if !encoded.is_empty() {
+        let one_hot = categorical::one_hot(&encoded, kept.len());
+        matrix =
+            ndarray::concatenate(Axis(1), &[matrix.view(), one_hot.view()]).expect("the same rows");
+    }
     Ok(Prepared {
         matrix,
         original,
@@ -416,7 +478,9 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             center,
             scale,
             impute,
+            categories: encoded.iter().map(|e| e.encoding.clone()).collect(),
         },
+        categories: encoded,
     })
 }
 
@@ -444,6 +508,7 @@ mod tests {
                 vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)],
                 vec![Some(10.0), None, Some(30.0), Some(50.0)],
             ],
+            categories: Vec::new(),
         }
     }
 
@@ -459,6 +524,8 @@ mod tests {
             scaling,
             missing,
             weight: None,
+            categorical: Vec::new(),
+            category_weight: 1.0,
         }
     }
 
@@ -541,6 +608,7 @@ mod tests {
             names: vec!["x".into()],
             values: vec![vec![]],
             row_ids: vec![],
+            categories: Vec::new(),
         };
         assert!(matches!(
             prepare(&empty, &params(&["x"], Scaling::None, Missing::Drop)),

@@ -1,5 +1,6 @@
 //! Segment profiles in original units, and the labels a marketer reads.
 
+use super::categorical::{self, CategoryShares, Encoded};
 use super::moments::mean_std;
 use super::preprocess::{Transform, forward, quantile_in_place};
 use ndarray::ArrayView2;
@@ -59,6 +60,9 @@ pub struct SegmentProfile {
     /// With a weight: the segment's total weight, its share of all the weight and its
     /// weighted means (`size`, `share` and `centroid` stay per customer).
     pub weighted: Option<Weighted>,
+    /// Per categorical feature: each level's share of the members and its lift (the share
+    /// over everyone's).
+    pub categories: Vec<CategoryShares>,
 }
 
 /// Weight totals and weighted means, of a segment or of everyone.
@@ -78,6 +82,8 @@ pub struct Profiles {
     pub population: Vec<FeatureStats>,
     /// With a weight: everyone's weight and weighted means.
     pub weighted: Option<Weighted>,
+    /// Per categorical feature: each level's share of everyone.
+    pub categories: Vec<CategoryShares>,
     pub segments: Vec<SegmentProfile>,
 }
 
@@ -99,7 +105,9 @@ fn weighted(original: ArrayView2<f64>, w: &[f64], rows: &[usize], all: f64) -> W
 /// Profiles of the `k` segments of `original` (rows in original units); `transforms` are the
 /// features' transforms before scaling, in which lift is measured. With `weights` (one per
 /// row), each profile has its weight, weight share and weighted means too; the labels and
-/// lifts describe the customers (unweighted).
+/// lifts describe the customers (unweighted). `categories` are the rows' categorical
+/// features: each segment gets its shares of their levels, and a label that starts with the
+/// level it is mostly of, if any ("Mostly female · …").
 pub fn profile(
     original: ArrayView2<f64>,
     features: &[String],
@@ -107,8 +115,13 @@ pub fn profile(
     labels: &[usize],
     k: usize,
     weights: Option<&[f64]>,
+    categories: &[Encoded],
 ) -> Profiles {
     let n = original.nrows();
+    let everyone_shares: Vec<CategoryShares> = categories
+        .iter()
+        .map(|c| categorical::shares(c, None, None))
+        .collect();
     let all_weight: f64 = weights.map_or(0.0, |w| w.iter().sum());
     let everyone: Vec<usize> = if weights.is_some() {
         (0..n).collect()
@@ -143,13 +156,23 @@ pub fn profile(
             let mut order: Vec<usize> = (0..features.len()).collect();
             order.sort_by(|&a, &b| lift[b].abs().total_cmp(&lift[a].abs()).then(a.cmp(&b)));
             order.truncate(3);
+            let shares: Vec<CategoryShares> = categories
+                .iter()
+                .zip(&everyone_shares)
+                .map(|(c, e)| categorical::shares(c, Some(&members), Some(e)))
+                .collect();
+            let numeric = label(features, &lift, &order);
             SegmentProfile {
                 segment: s,
                 size: members.len(),
                 share: members.len() as f64 / n as f64,
                 centroid: stats.iter().map(|s| s.mean).collect(),
                 top_features: order.iter().map(|&j| features[j].clone()).collect(),
-                label: label(features, &lift, &order),
+                label: match categorical::phrase(&shares) {
+                    Some(phrase) => format!("{phrase} · {numeric}"),
+                    None => numeric,
+                },
+                categories: shares,
                 persona: persona(features, &lift),
                 weighted: weights.map(|w| weighted(original, w, &members, all_weight)),
                 stats,
@@ -169,6 +192,7 @@ pub fn profile(
         features: features.to_vec(),
         population,
         weighted: weights.map(|w| weighted(original, w, &everyone, all_weight)),
+        categories: everyone_shares,
         segments,
     }
 }
@@ -299,6 +323,7 @@ mod tests {
             &[0, 0, 1, 1, 2, 2],
             3,
             None,
+            &[],
         );
         assert_eq!(p.segments[0].size, 2);
         assert!((p.segments[0].share - 1.0 / 3.0).abs() < 1e-12);
@@ -331,6 +356,7 @@ mod tests {
             &[0, 0, 1, 2, 2],
             3,
             None,
+            &[],
         );
         let labels: Vec<_> = p.segments.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["Low visits", "Average visits", "High visits"]);
@@ -341,6 +367,7 @@ mod tests {
             &[0, 1, 2, 2, 2],
             3,
             None,
+            &[],
         );
         assert_eq!(p.segments[1].label, "Low visits (2)");
         assert_eq!(humanize("rfm.recency_days"), "recency days");
@@ -364,7 +391,7 @@ mod tests {
         let names = ["rfm_monetary".to_owned()];
         let labels = [0, 0, 1, 1, 1, 2, 2, 3];
         let read = |t: Transform| -> Vec<String> {
-            let p = profile(x.view(), &names, &[t], &labels, 4, None);
+            let p = profile(x.view(), &names, &[t], &labels, 4, None, &[]);
             p.segments.iter().map(|s| s.label.clone()).collect()
         };
         assert_eq!(
@@ -385,7 +412,7 @@ mod tests {
                 "High spend"
             ]
         );
-        let p = profile(x.view(), &names, &[Transform::Log1p], &labels, 4, None);
+        let p = profile(x.view(), &names, &[Transform::Log1p], &labels, 4, None, &[]);
         let logs: Vec<f64> = x.column(0).iter().map(|v| v.ln_1p()).collect();
         let mean = logs.iter().sum::<f64>() / 8.0;
         let std = (logs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 8.0).sqrt();

@@ -396,6 +396,7 @@ impl Worker {
                 row_ids: ids,
                 names: names.to_vec(),
                 values: columns,
+                categories: Vec::new(),
             },
             missing,
         })

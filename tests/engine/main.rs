@@ -3,6 +3,7 @@
 
 mod algorithms;
 mod bisecting;
+mod categorical;
 mod restarts;
 mod sampled;
 mod warm;

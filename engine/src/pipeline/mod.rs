@@ -242,6 +242,7 @@ fn run_on_the_pool(
         &prepared.original,
         space,
         weights,
+        &prepared.categories,
         &fitted.raw,
         fitted.clusters,
     );
@@ -275,6 +276,7 @@ fn run_on_the_pool(
         &segments.labels,
         fitted.clusters,
         segments.weights.as_deref(),
+        &segments.categories,
     );
     clock.lap("profiles");
     let segment_of = segments.of_rows(x.nrows());

@@ -1,5 +1,6 @@
 //! The segmented rows in a canonical segment order, and the models that speak it.
 
+use super::super::categorical::Encoded;
 use super::super::metrics;
 use super::super::model::Assign;
 use ndarray::{Array2, Axis};
@@ -19,6 +20,8 @@ pub(super) struct Segments {
     pub(super) model_rows: Array2<f64>,
     /// Their sample weights (weighted runs).
     pub(super) weights: Option<Vec<f64>>,
+    /// Their categorical features.
+    pub(super) categories: Vec<Encoded>,
     /// The member means in model space, weighted in weighted runs (for K-Means, its
     /// centroids at convergence).
     pub(super) centroids: Array2<f64>,
@@ -29,6 +32,7 @@ impl Segments {
         original: &Array2<f64>,
         space: &Array2<f64>,
         weights: Option<&[f64]>,
+        categories: &[Encoded],
         raw: &[Option<usize>],
         clusters: usize,
     ) -> Self {
@@ -65,7 +69,15 @@ impl Segments {
             None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
             Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),
         };
+        let categories = categories
+            .iter()
+            .map(|c| Encoded {
+                encoding: c.encoding.clone(),
+                levels: segmented.iter().map(|&i| c.levels[i]).collect(),
+            })
+            .collect();
         Self {
+            categories,
             segmented,
             labels,
             order,

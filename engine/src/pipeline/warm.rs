@@ -36,6 +36,12 @@ impl WarmStart {
         preprocessor: &Preprocessor,
         projection: Option<&pca::PcaFit>,
     ) -> Result<Array2<f64>, String> {
+        if !preprocessor.categories.is_empty() {
+            return Err(
+                "warm starts do not carry categorical features yet: k-means++ restarts instead"
+                    .into(),
+            );
+        }
         if self.centroids.nrows() != k {
             return Err(format!(
                 "k changed from {} to {k}: k-means++ restarts instead",

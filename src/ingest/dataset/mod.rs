@@ -14,6 +14,9 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+mod categories;
+pub use categories::categories_from_csv;
+
 /// Where the rows' ids came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowIds {
