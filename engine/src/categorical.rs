@@ -253,32 +253,6 @@ pub fn shares(
     }
 }
 
-/// The phrase a segment's categories give its label, if one stands out: "All female" (every
-/// member, where not everyone is), "Mostly female" (at least 2/3 of the members and 15% over
-/// everyone's share); of several, the largest lift.
-pub fn phrase(categories: &[CategoryShares]) -> Option<String> {
-    categories
-        .iter()
-        .flat_map(|c| c.levels.iter())
-        .filter(|l| l.share >= MOSTLY_SHARE && l.lift >= MOSTLY_LIFT)
-        .max_by(|a, b| a.lift.total_cmp(&b.lift))
-        .map(|l| {
-            let quantifier = if l.share >= 1.0 { "All" } else { "Mostly" };
-            format!("{quantifier} {}", lower_first(&l.level))
-        })
-}
-
-/// "Female" → "female", but "UK" and "VIP" stay as written.
-fn lower_first(level: &str) -> String {
-    let mut chars = level.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => {
-            first.to_lowercase().chain(level.chars().skip(1)).collect()
-        }
-        _ => level.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn shares_lift_and_the_label_phrase() {
+    fn shares_and_lift() {
         let f = encoded(&[0, 0, 0, 1, 1, 1, 0, 0]);
         let everyone = shares(&f, None, None);
         assert_eq!(everyone.levels[0].share, 5.0 / 8.0);
@@ -303,15 +277,9 @@ mod tests {
         let segment = shares(&f, Some(&[0, 1, 2, 3]), Some(&everyone));
         assert_eq!(segment.levels[0].share, 0.75);
         assert!((segment.levels[0].lift - 1.2).abs() < 1e-12);
-        assert_eq!(
-            phrase(std::slice::from_ref(&segment)).unwrap(),
-            "Mostly female"
-        );
         let all = shares(&f, Some(&[3, 4, 5]), Some(&everyone));
-        assert_eq!(phrase(&[all]).unwrap(), "All male");
-        // Two thirds, but everyone is as female: nothing stands out.
-        let even = shares(&f, Some(&[0, 6, 1, 3, 7]), Some(&everyone));
-        assert_eq!(phrase(&[even]), None);
+        assert_eq!(all.levels[1].share, 1.0);
+        assert!((all.levels[1].lift - 8.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]
@@ -325,8 +293,6 @@ mod tests {
             err,
             "`gender` has no level `Other` in this run's training data; it knows Female, Male"
         );
-        assert_eq!(lower_first("UK"), "UK");
-        assert_eq!(lower_first("Gold tier"), "gold tier");
     }
 
     #[test]

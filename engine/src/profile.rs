@@ -168,7 +168,7 @@ pub fn profile(
                 share: members.len() as f64 / n as f64,
                 centroid: stats.iter().map(|s| s.mean).collect(),
                 top_features: order.iter().map(|&j| features[j].clone()).collect(),
-                label: match categorical::phrase(&shares) {
+                label: match category_phrase(&shares) {
                     Some(phrase) => format!("{phrase} · {numeric}"),
                     None => numeric,
                 },
@@ -194,6 +194,38 @@ pub fn profile(
         weighted: weights.map(|w| weighted(original, w, &everyone, all_weight)),
         categories: everyone_shares,
         segments,
+    }
+}
+
+/// The phrase a segment's categories give its label, if one stands out: "All female" (every
+/// member, where not everyone is), "Mostly female" (at least 2/3 of the members and 15% over
+/// everyone's share); of several, the largest lift. A level that is a code ("2") is named
+/// with its feature ("Mostly channel 2").
+fn category_phrase(categories: &[CategoryShares]) -> Option<String> {
+    categories
+        .iter()
+        .flat_map(|c| c.levels.iter().map(move |l| (c, l)))
+        .filter(|(_, l)| l.share >= categorical::MOSTLY_SHARE && l.lift >= categorical::MOSTLY_LIFT)
+        .max_by(|a, b| a.1.lift.total_cmp(&b.1.lift))
+        .map(|(c, l)| {
+            let quantifier = if l.share >= 1.0 { "All" } else { "Mostly" };
+            let code = l.level.parse::<f64>().is_ok() || l.level.chars().count() == 1;
+            if code {
+                format!("{quantifier} {} {}", humanize(&c.feature), l.level)
+            } else {
+                format!("{quantifier} {}", lower_first(&l.level))
+            }
+        })
+}
+
+/// "Female" → "female", but "UK" and "VIP" stay as written.
+fn lower_first(level: &str) -> String {
+    let mut chars = level.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => {
+            first.to_lowercase().chain(level.chars().skip(1)).collect()
+        }
+        _ => level.to_owned(),
     }
 }
 
@@ -285,6 +317,39 @@ fn persona(features: &[String], lift: &[f64]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_mostly_of_one_level_says_so() {
+        let shares = |feature: &str, level: &str, share: f64, lift: f64| CategoryShares {
+            feature: feature.into(),
+            levels: vec![categorical::LevelShare {
+                level: level.into(),
+                share,
+                lift,
+            }],
+        };
+        let phrase = |c: CategoryShares| category_phrase(&[c]);
+        assert_eq!(
+            phrase(shares("gender", "Female", 0.75, 1.2)).unwrap(),
+            "Mostly female"
+        );
+        assert_eq!(
+            phrase(shares("gender", "Male", 1.0, 2.5)).unwrap(),
+            "All male"
+        );
+        assert_eq!(
+            phrase(shares("channel", "2", 0.9, 2.8)).unwrap(),
+            "Mostly channel 2"
+        );
+        assert_eq!(
+            phrase(shares("country", "UK", 0.9, 1.3)).unwrap(),
+            "Mostly UK"
+        );
+        // Two thirds, but everyone is as female: nothing stands out.
+        assert_eq!(phrase(shares("gender", "Female", 0.7, 1.1)), None);
+        assert_eq!(phrase(shares("gender", "Female", 0.6, 1.5)), None);
+        assert_eq!(lower_first("Gold tier"), "gold tier");
+    }
     use ndarray::array;
 
     #[test]

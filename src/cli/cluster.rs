@@ -1,8 +1,9 @@
 //! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
-use crate::ingest::dataset::{RowIds, read_csv};
+use crate::ingest::dataset::{RowIds, categories_from_csv, read_csv};
 use crate::segmentation::bisecting::SplitTree;
+use crate::segmentation::categorical;
 use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
 use crate::segmentation::model::Assign;
@@ -120,6 +121,14 @@ pub struct ClusterArgs {
     /// Fill missing values with the feature's median instead of leaving the rows out.
     #[arg(long)]
     pub impute_median: bool,
+    /// Comma-separated categorical columns to cluster on too (one-hot encoded), e.g.
+    /// `gender`; any column, read as text (numeric codes such as `channel` included).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// The one-hot columns' weight: two customers of different levels are √2 × this apart
+    /// (the default, 1/√2, makes that one standard deviation of a standardised feature).
+    #[arg(long, default_value_t = categorical::DEFAULT_WEIGHT)]
+    pub category_weight: f64,
     /// A numeric column weighing each customer (e.g. revenue), as scikit-learn's
     /// `sample_weight`; K-Means only. Rows without it are left out; a negative value is an
     /// error. The table adds each segment's share of the weight.
@@ -168,8 +177,10 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             }
         );
     }
+    let mut columns = dataset.columns;
+    columns.categories = categories_from_csv(&bytes, &args.categorical, columns.rows())
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let read_ms = started.elapsed().as_secs_f64() * 1e3;
-    let columns = dataset.columns;
     let params = params(args)?;
     let result = pipeline::run(&columns, &params)?;
     let out = match args.format {
@@ -235,7 +246,8 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
                 Missing::Drop
             },
         )
-        .weighted_by(args.weight.clone()),
+        .weighted_by(args.weight.clone())
+        .with_categories(&args.categorical, args.category_weight),
         k,
         algorithm: match args.algorithm {
             AlgorithmArg::Kmeans => Algorithm::KMeans,
@@ -299,7 +311,16 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         "{} customers clustered by {} on {} ({} scaling){}",
         r.rows_used,
         r.algorithm,
-        features.join(", "),
+        if args.categorical.is_empty() {
+            features.join(", ")
+        } else {
+            format!(
+                "{} and {} (one-hot, weight {:.4})",
+                features.join(", "),
+                args.categorical.join(", "),
+                args.category_weight
+            )
+        },
         format!("{:?}", args.scaling).to_lowercase(),
         if r.rows_dropped > 0 {
             format!("; {} rows left out for a missing value", r.rows_dropped)
@@ -417,6 +438,36 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     for (h, w) in headers.iter().zip(&widths) {
         let _ = write!(s, "  {h:>w$}");
     }
+    // Per categorical feature: the most common level and its share.
+    let leading = |shares: &categorical::CategoryShares| {
+        shares
+            .levels
+            .iter()
+            .max_by(|a, b| a.share.total_cmp(&b.share))
+            .map_or(String::new(), |l| {
+                format!("{:.0}% {}", l.share * 100.0, l.level)
+            })
+    };
+    let category_widths: Vec<usize> = r
+        .profiles
+        .categories
+        .iter()
+        .map(|c| {
+            r.profiles
+                .segments
+                .iter()
+                .map(|p| &p.categories)
+                .chain(std::iter::once(&r.profiles.categories))
+                .flat_map(|cs| cs.iter().filter(|x| x.feature == c.feature))
+                .map(|x| leading(x).chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(humanize(&c.feature).len())
+        })
+        .collect();
+    for (c, w) in r.profiles.categories.iter().zip(&category_widths) {
+        let _ = write!(s, "  {:>w$}", humanize(&c.feature));
+    }
     let _ = writeln!(s, "  {:<label_width$}  persona", "label");
     for p in &r.profiles.segments {
         let _ = write!(
@@ -431,6 +482,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
         }
         for (c, w) in p.centroid.iter().zip(&widths) {
             let _ = write!(s, "  {c:>w$.2}");
+        }
+        for (c, w) in p.categories.iter().zip(&category_widths) {
+            let _ = write!(s, "  {:>w$}", leading(c));
         }
         let _ = writeln!(
             s,
@@ -452,6 +506,9 @@ pub fn table(r: &RunResult, args: &ClusterArgs) -> String {
     }
     for (p, w) in r.profiles.population.iter().zip(&widths) {
         let _ = write!(s, "  {:>w$.2}", p.mean);
+    }
+    for (c, w) in r.profiles.categories.iter().zip(&category_widths) {
+        let _ = write!(s, "  {:>w$}", leading(c));
     }
     s.push('\n');
     if let Assign::Tree(tree) = &r.model.assign {

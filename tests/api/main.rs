@@ -5,6 +5,7 @@ mod access;
 mod algorithms;
 mod attributes;
 mod bisecting;
+mod categorical;
 mod charts;
 mod cli;
 mod compression;
