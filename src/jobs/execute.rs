@@ -51,6 +51,15 @@ impl Timings {
     }
 }
 
+/// Where a run's columns are in the customer rows (1-based): the numeric ones (features and
+/// weight, in [`PreprocessParams::columns`] order) and the categorical ones by name.
+///
+/// [`PreprocessParams::columns`]: crate::segmentation::preprocess::PreprocessParams::columns
+struct Positions {
+    numeric: Vec<usize>,
+    categorical: Vec<(String, usize)>,
+}
+
 /// A run asked to start from the active run's centroids: the run it got them from (`None`:
 /// there was no active run with a model).
 struct WarmFrom(Option<Uuid>);
@@ -324,7 +333,7 @@ impl Worker {
     async fn parameters(
         &self,
         run: &Run,
-    ) -> Result<(RunParams, Vec<usize>, Option<WarmFrom>), Stop> {
+    ) -> Result<(RunParams, Positions, Option<WarmFrom>), Stop> {
         let catalogue = attributes::load(&self.pool).await?;
         let mut params = run
             .config
@@ -336,12 +345,16 @@ impl Worker {
                     message: detail.join("; "),
                 }
             })?;
-        let positions = params
-            .preprocess
-            .columns()
-            .iter()
-            .map(|n| catalogue.get(n).map(|a| a.position).expect("validated"))
-            .collect();
+        let position = |n: &String| catalogue.get(n).map(|a| a.position).expect("validated");
+        let positions = Positions {
+            numeric: params.preprocess.columns().iter().map(position).collect(),
+            categorical: params
+                .preprocess
+                .categorical
+                .iter()
+                .map(|n| (n.clone(), position(n)))
+                .collect(),
+        };
         let warm = if run.config.algorithm.warm_start() {
             let active = runs::active_model(&self.pool, run.segmentation_id).await?;
             params.warm_start = active.as_ref().map(|(_, model)| pipeline::WarmStart {
@@ -372,16 +385,24 @@ impl Worker {
         &self,
         run: &Run,
         names: &[String],
-        positions: &[usize],
+        positions: &Positions,
     ) -> Result<ReadSnapshot, Stop> {
         let mut tx = store::begin_snapshot(&self.pool).await?;
-        let Snapshot { ids, columns } = assignments::snapshot(&mut tx, positions).await?;
+        let Snapshot {
+            ids,
+            columns,
+            categories,
+        } = assignments::snapshot(&mut tx, &positions.numeric, &positions.categorical).await?;
         store::commit(tx).await?;
         let missing = FeatureCounts(
             names
                 .iter()
                 .zip(&columns)
                 .map(|(n, c)| (n.clone(), c.iter().filter(|v| v.is_none()).count() as u64))
+                .chain(categories.iter().map(|c| {
+                    let missing = c.codes.iter().filter(|v| v.is_none()).count();
+                    (c.name.clone(), missing as u64)
+                }))
                 .collect(),
         );
         runs::record_snapshot(
@@ -396,7 +417,7 @@ impl Worker {
                 row_ids: ids,
                 names: names.to_vec(),
                 values: columns,
-                categories: Vec::new(),
+                categories,
             },
             missing,
         })

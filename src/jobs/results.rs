@@ -68,6 +68,7 @@ pub(super) async fn stable_segments(
                     top_features: p.top_features.clone(),
                     computed_label: p.label.clone(),
                     weighted: p.weighted.clone(),
+                    categories: p.categories.clone(),
                 },
                 matched_run_id: old.map(|(id, _, _)| id),
                 matched_distance: old.map(|(_, _, d)| d),
@@ -141,6 +142,7 @@ pub(super) fn summary(
         mixture: r.mixture,
         population: r.profiles.population.clone(),
         weighted: r.profiles.weighted.clone(),
+        categories: r.profiles.categories.clone(),
         timings: service_timings,
         // The engine's phases inside "train".
         engine_timings: r

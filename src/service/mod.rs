@@ -12,6 +12,7 @@ pub mod lookup;
 pub mod orders;
 pub mod rfm;
 pub mod runs;
+pub mod score;
 pub mod segmentations;
 
 pub use crate::ingest::csv::CsvLimits;

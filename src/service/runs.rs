@@ -4,10 +4,10 @@
 use crate::domain::run::{Run, Segment};
 use crate::domain::run::{RunStatus, ScoreKind, Trigger};
 use crate::domain::{RunId, SegmentationId};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, Result};
 use crate::segmentation::bisecting::SplitTree;
 use crate::segmentation::metrics::adjusted_rand_index;
-use crate::segmentation::model::{Assign, Model};
+use crate::segmentation::model::Assign;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
@@ -15,7 +15,6 @@ use crate::store::runs;
 use crate::store::segmentations;
 use crate::store::segments as store_segments;
 use futures_util::stream::BoxStream;
-use ndarray::Array2;
 use uuid::Uuid;
 
 /// Wakes this process's idle run workers (a run was just queued); other replicas' workers
@@ -35,8 +34,9 @@ impl Waker {
     }
 }
 
+pub use super::score::{MAX_SCORE_BATCH, ScoreInput, ScoreResult, ScoreValue, score};
+
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
-pub const MAX_SCORE_BATCH: usize = 10_000;
 
 /// A validated `Idempotency-Key` header value.
 pub fn check_idempotency_key(key: &str) -> Result<String> {
@@ -256,139 +256,6 @@ pub fn score_kind(run: &Run) -> ScoreKind {
         .as_ref()
         .and_then(|s| s.score)
         .unwrap_or(ScoreKind::Distance)
-}
-
-/// An attribute value given for scoring.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ScoreValue {
-    Missing,
-    Number(f64),
-    /// Not a number (its JSON text); an error only for a feature the model uses.
-    NotANumber(String),
-}
-
-/// One customer to score: attribute values by name.
-pub struct ScoreInput {
-    pub id: Option<String>,
-    pub values: Vec<(String, ScoreValue)>,
-}
-
-/// A scored customer: its segment (stable id; `None`: noise) and distance or probability.
-pub struct ScoreResult {
-    pub id: Option<String>,
-    pub segment: Option<Segment>,
-    pub score: Option<f64>,
-}
-
-/// Scores customers with the active run's model, writing nothing.
-#[tracing::instrument(skip(pool, inputs), fields(%segmentation_id, customers = inputs.len()))]
-pub async fn score(
-    pool: &Pool,
-    segmentation_id: SegmentationId,
-    inputs: Vec<ScoreInput>,
-) -> Result<(Run, Vec<ScoreResult>)> {
-    if inputs.is_empty() || inputs.len() > MAX_SCORE_BATCH {
-        return Err(Error::invalid(
-            "customers",
-            format!(
-                "give 1 to {MAX_SCORE_BATCH} customers, got {}",
-                inputs.len()
-            ),
-        ));
-    }
-    let id = segmentation_id.uuid();
-    let segmentation = segmentations::find(pool, id)
-        .await?
-        .ok_or_else(|| segmentation_id.not_found())?;
-    let active = segmentation.active_run_id.ok_or_else(|| {
-        Error::Conflict(format!(
-            "segmentation {id} has no active run yet; trigger a run first"
-        ))
-    })?;
-    let run = runs::find(pool, active)
-        .await?
-        .ok_or_else(|| RunId::from(active).not_found())?;
-    let model: Model = runs::model(pool, active)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
-    let segments = store_segments::segments(pool, active).await?;
-    let features: Vec<String> = model.feature_names().map(str::to_owned).collect();
-    let mut errors = Vec::new();
-    let mut rows = Vec::with_capacity(inputs.len() * features.len());
-    for (i, input) in inputs.iter().enumerate() {
-        let mut values: Vec<Option<f64>> = Vec::with_capacity(features.len());
-        for f in &features {
-            let field = || format!("customers[{i}].attributes.{f}");
-            match input
-                .values
-                .iter()
-                .find(|(name, _)| name == f)
-                .map(|v| &v.1)
-            {
-                Some(ScoreValue::Number(v)) => values.push(Some(*v)),
-                None | Some(ScoreValue::Missing) => values.push(None),
-                Some(ScoreValue::NotANumber(text)) => {
-                    errors.push(FieldError::field(
-                        field(),
-                        format!("{text} is not a number"),
-                    ));
-                    values.push(None);
-                }
-            }
-        }
-        match model.complete(&values) {
-            Some(row) => rows.extend(row),
-            None => {
-                for (f, v) in features.iter().zip(&values) {
-                    let field = format!("customers[{i}].attributes.{f}");
-                    if v.is_none() && !errors.iter().any(|e| e.field.as_deref() == Some(&field)) {
-                        errors.push(FieldError::field(
-                            field,
-                            format!(
-                                "missing; the model needs every feature ({}) as a number",
-                                features.join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::invalid_fields(errors));
-    }
-    let matrix = Array2::from_shape_vec((inputs.len(), features.len()), rows)
-        .map_err(|e| Error::Internal(e.into()))?;
-    let far = model.out_of_range(matrix.view());
-    if !far.is_empty() {
-        return Err(Error::invalid_fields(
-            far.into_iter()
-                .map(|(i, j)| {
-                    FieldError::field(
-                        format!("customers[{i}].attributes.{}", features[j]),
-                        format!(
-                            "{:e} is too far from the data the model was trained on to score",
-                            matrix[[i, j]]
-                        ),
-                    )
-                })
-                .collect(),
-        ));
-    }
-    let scored = tokio::task::spawn_blocking(move || model.score(matrix.view()))
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
-        .map_err(|e| Error::Internal(e.into()))?;
-    let results = inputs
-        .into_iter()
-        .zip(scored)
-        .map(|(input, s)| ScoreResult {
-            id: input.id,
-            segment: s.segment.and_then(|k| segments.get(k).cloned()),
-            score: Some(s.score).filter(|v| v.is_finite()),
-        })
-        .collect();
-    Ok((run, results))
 }
 
 /// How customers moved between two runs of one segmentation.

@@ -6,6 +6,7 @@
 use super::Result;
 use super::copy::{self, CopyBuffer, CopyDecoder, CopyIn};
 use crate::domain::run::{HistoryEntry, ScoreKind};
+use crate::segmentation::categorical::CategoryColumn;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgPoolCopyExt;
@@ -19,32 +20,52 @@ pub struct Snapshot {
     pub ids: Vec<String>,
     /// One column per requested position; `None` is a missing value.
     pub columns: Vec<Vec<Option<f64>>>,
+    /// One column per requested categorical position: the levels.
+    pub categories: Vec<CategoryColumn>,
 }
 
-/// Reads the numeric attributes at `positions` (1-based) of every customer, in the caller's
-/// transaction (open it REPEATABLE READ for a consistent snapshot).
+/// Reads the numeric attributes at `positions` and the categorical ones at `categorical`
+/// (1-based, `names` naming them) of every customer, in the caller's transaction (open it
+/// REPEATABLE READ for a consistent snapshot).
 #[tracing::instrument(level = "debug", skip_all, fields(features = positions.len()))]
-pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> Result<Snapshot> {
+pub async fn snapshot(
+    conn: &mut PgConnection,
+    positions: &[usize],
+    categorical: &[(String, usize)],
+) -> Result<Snapshot> {
     let select: Vec<String> = positions
         .iter()
         .map(|p| format!(", numeric_values[{p}]"))
+        .chain(
+            categorical
+                .iter()
+                .map(|(_, p)| format!(", categorical_values[{p}]")),
+        )
         .collect();
     let sql = format!(
         "COPY (SELECT external_id{} FROM customers) TO STDOUT (FORMAT binary)",
         select.concat()
     );
     let mut stream = conn.copy_out_raw(&sql).await?;
-    let mut decoder = CopyDecoder::new(1 + positions.len());
+    let mut decoder = CopyDecoder::new(1 + positions.len() + categorical.len());
     let mut ids = Vec::new();
     let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::new(); positions.len()];
+    let mut levels: Vec<Vec<Option<String>>> = vec![Vec::new(); categorical.len()];
     while let Some(chunk) = stream.next().await {
         decoder.feed(&chunk?, |fields| {
             let id = fields[0].ok_or_else(|| anyhow::anyhow!("NULL external id"))?;
             ids.push(std::str::from_utf8(id)?.to_owned());
-            for (column, field) in columns.iter_mut().zip(&fields[1..]) {
+            let (numeric, text) = fields[1..].split_at(positions.len());
+            for (column, field) in columns.iter_mut().zip(numeric) {
                 column.push(match field {
                     None => None,
                     Some(bytes) => Some(f64::from_be_bytes((*bytes).try_into()?)),
+                });
+            }
+            for (column, field) in levels.iter_mut().zip(text) {
+                column.push(match field {
+                    None => None,
+                    Some(bytes) => Some(std::str::from_utf8(bytes)?.to_owned()),
                 });
             }
             Ok(())
@@ -62,7 +83,21 @@ pub async fn snapshot(conn: &mut PgConnection, positions: &[usize]) -> Result<Sn
         .into_iter()
         .map(|c| order.iter().map(|&i| c[i as usize]).collect())
         .collect();
-    Ok(Snapshot { ids, columns })
+    let categories = categorical
+        .iter()
+        .zip(&levels)
+        .map(|((name, _), c)| {
+            CategoryColumn::from_values(
+                name.clone(),
+                order.iter().map(|&i| c[i as usize].as_deref()),
+            )
+        })
+        .collect();
+    Ok(Snapshot {
+        ids,
+        columns,
+        categories,
+    })
 }
 
 /// The partition holding a run's assignments.

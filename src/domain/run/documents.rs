@@ -8,6 +8,7 @@
 //! `tests/api/stored.rs` loads rows stored by an earlier version.
 
 use super::{FailureKind, ScoreKind};
+use crate::segmentation::categorical::CategoryShares;
 use crate::segmentation::metrics::Metrics;
 use crate::segmentation::pca::PcaSummary;
 use crate::segmentation::pipeline::{KSelection, MixtureFit};
@@ -60,6 +61,9 @@ pub struct RunSummary {
     /// With a weight: every customer's weight and the weighted means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weighted: Option<Weighted>,
+    /// Per categorical feature: each level's share of every customer segmented.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryShares>,
     /// Wall time of the service's phases (rfm, snapshot, train, write).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timings: Vec<PhaseTiming>,
@@ -181,6 +185,9 @@ pub struct SegmentProfile {
     /// With a weight: the segment's weight, weight share and weighted means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weighted: Option<Weighted>,
+    /// Per categorical feature: each level's share of the members and its lift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryShares>,
 }
 
 /// Each segment's centre on the first two principal components, by stable id

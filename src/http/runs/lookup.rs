@@ -170,13 +170,13 @@ pub(super) async fn score_customers(
                 .attributes
                 .into_iter()
                 .map(|(name, v)| {
-                    let value = match &v {
+                    let value = match v {
                         Value::Null => ScoreValue::Missing,
-                        Value::Number(n) => n.as_f64().map_or_else(
-                            || ScoreValue::NotANumber(v.to_string()),
-                            ScoreValue::Number,
-                        ),
-                        _ => ScoreValue::NotANumber(v.to_string()),
+                        Value::Number(n) => n
+                            .as_f64()
+                            .map_or_else(|| ScoreValue::Other(n.to_string()), ScoreValue::Number),
+                        Value::String(level) => ScoreValue::Text(level),
+                        other => ScoreValue::Other(other.to_string()),
                     };
                     (name, value)
                 })

@@ -9,7 +9,7 @@ use crate::domain::run::Segment;
 use crate::error::Result;
 use crate::http::extract::Query;
 use crate::http::problem::{Problem, RunResultErrors};
-use crate::segmentation::profile;
+use crate::segmentation::{categorical, profile};
 use crate::service::runs::{self as service};
 use crate::store::Pool;
 use actix_web::http::header;
@@ -67,6 +67,46 @@ impl From<profile::Weighted> for WeightedFigures {
     }
 }
 
+/// A categorical feature's levels in a group (a segment, or everyone).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryShares {
+    #[schema(example = "gender")]
+    pub feature: String,
+    /// Every level training saw, sorted.
+    pub levels: Vec<LevelShare>,
+}
+
+/// One level of a categorical feature in a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LevelShare {
+    #[schema(example = "Female")]
+    pub level: String,
+    /// Its share of the group's customers.
+    #[schema(example = 0.82)]
+    pub share: f64,
+    /// That share over its share of every customer segmented (1 for everyone; above 1:
+    /// over-represented).
+    #[schema(example = 1.46)]
+    pub lift: f64,
+}
+
+impl From<categorical::CategoryShares> for CategoryShares {
+    fn from(c: categorical::CategoryShares) -> Self {
+        Self {
+            feature: c.feature,
+            levels: c
+                .levels
+                .into_iter()
+                .map(|l| LevelShare {
+                    level: l.level,
+                    share: l.share,
+                    lift: l.lift,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A segment's identity and label.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SegmentRef {
@@ -105,6 +145,10 @@ pub struct SegmentProfile {
     /// weighted means (`size`, `share` and `centroid` count customers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weighted: Option<WeightedFigures>,
+    /// Per categorical feature of the segmentation: each level's share of the members and its
+    /// lift.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryShares>,
     pub stats: Vec<FeatureStats>,
     /// (segment mean − population mean) / population std, per feature, in the space the
     /// features are clustered in (after `log1p` where configured).
@@ -136,6 +180,9 @@ pub struct SegmentList {
     /// In a weighted segmentation: everyone's weight and the weighted means.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub population_weighted: Option<WeightedFigures>,
+    /// Per categorical feature of the segmentation: each level's share of everyone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub population_categories: Vec<CategoryShares>,
     pub segments: Vec<SegmentProfile>,
 }
 
@@ -149,6 +196,12 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
         stats: s.profile.stats.iter().map(FeatureStats::from).collect(),
         centroid: s.profile.centroid,
         weighted: s.profile.weighted.map(WeightedFigures::from),
+        categories: s
+            .profile
+            .categories
+            .into_iter()
+            .map(CategoryShares::from)
+            .collect(),
         lift: s.profile.lift,
         top_features: s.profile.top_features,
         computed_label: s.profile.computed_label,
@@ -189,6 +242,11 @@ pub(super) async fn run_segments(
             .then(|| run.config.weight.clone())
             .flatten(),
         population_weighted: summary.weighted.map(WeightedFigures::from),
+        population_categories: summary
+            .categories
+            .into_iter()
+            .map(CategoryShares::from)
+            .collect(),
         segments: {
             let ids: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
             segments

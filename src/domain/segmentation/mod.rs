@@ -4,11 +4,6 @@
 use crate::domain::AttributeKind;
 use crate::domain::Catalogue;
 use crate::error::FieldError;
-use crate::segmentation::gmm::Covariance;
-use crate::segmentation::kmeans::{KMeansParams, Restarts};
-use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
-use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
-use crate::segmentation::selection::KRule;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,6 +30,24 @@ pub struct SegmentationConfig {
     /// Cluster on this many principal components of the scaled features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pca: Option<i64>,
+    /// Categorical attributes to cluster on too (e.g. `gender`, `country`): each becomes one
+    /// column per level, holding `category_weight` for the customer's level and 0 for the
+    /// others, beside the scaled numeric features. Profiles give each segment's share of every
+    /// level and its lift; a segment mostly of one level is labelled so ("Mostly female ·
+    /// …"). A customer without a level is left out (`missing: drop`) or takes the most
+    /// frequent (`impute_median`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["gender"]))]
+    pub categorical: Vec<String>,
+    /// The one-hot columns' weight: two customers of different levels are √2 × this apart.
+    /// The default, 1/√2, makes that one standard deviation of one standardised numeric
+    /// feature; raise it for segments that split by the category.
+    #[serde(
+        default = "category_weight",
+        skip_serializing_if = "is_default_category_weight"
+    )]
+    #[schema(example = 2.0, minimum = 0.0, maximum = 100.0)]
+    pub category_weight: f64,
     /// A numeric attribute weighing each customer (e.g. revenue), as scikit-learn's
     /// `sample_weight`: K-Means only. Centroids are weighted means and the inertia weighs
     /// each customer; profiles give each segment's weight, weight share and weighted means
@@ -153,6 +166,15 @@ fn k_max() -> i64 {
 fn seed() -> u64 {
     42
 }
+fn category_weight() -> f64 {
+    crate::segmentation::categorical::DEFAULT_WEIGHT
+}
+fn is_default_category_weight(w: &f64) -> bool {
+    *w == category_weight()
+}
+
+/// The largest weight a category's one-hot columns may have.
+pub const MAX_CATEGORY_WEIGHT: f64 = 100.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -319,256 +341,6 @@ impl SegmentationConfig {
             FieldError::field(field, e.into_inner().to_string())
         })
     }
-
-    /// Checks the configuration against the attribute catalogue, naming every field at fault
-    /// (paths start with `prefix`), and gives the engine's parameters.
-    pub fn validate(
-        &self,
-        catalogue: &Catalogue,
-        prefix: &str,
-    ) -> Result<RunParams, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut err = |field: String, message: String| {
-            errors.push(FieldError::field(format!("{prefix}{field}"), message))
-        };
-        if self.features.is_empty() {
-            err(
-                "features".into(),
-                "name at least one numeric attribute".into(),
-            );
-        }
-        for (i, name) in self.features.iter().enumerate() {
-            match catalogue.get(name) {
-                None => err(
-                    format!("features[{i}]"),
-                    format!(
-                        "unknown attribute `{name}`; numeric attributes are {}",
-                        numeric_names(catalogue)
-                    ),
-                ),
-                Some(a) if a.kind != AttributeKind::Numeric => err(
-                    format!("features[{i}]"),
-                    format!("`{name}` is categorical; only numeric attributes can be clustered"),
-                ),
-                Some(_) if self.features[..i].contains(name) => err(
-                    format!("features[{i}]"),
-                    format!("`{name}` is listed twice"),
-                ),
-                Some(_) => {}
-            }
-        }
-        if let Some(name) = &self.weight {
-            match catalogue.get(name) {
-                None => err(
-                    "weight".into(),
-                    format!(
-                        "unknown attribute `{name}`; numeric attributes are {}",
-                        numeric_names(catalogue)
-                    ),
-                ),
-                Some(a) if a.kind != AttributeKind::Numeric => err(
-                    "weight".into(),
-                    format!("`{name}` is categorical; a weight must be numeric"),
-                ),
-                Some(_) => {}
-            }
-            if !matches!(self.algorithm, AlgorithmConfig::Kmeans { .. }) {
-                err(
-                    "weight".into(),
-                    format!(
-                        "a weight works with the kmeans algorithm only; this segmentation uses {}",
-                        self.algorithm.name()
-                    ),
-                );
-            }
-        }
-        for (i, name) in self.log1p.iter().enumerate() {
-            if !self.features.contains(name) {
-                err(
-                    format!("log1p[{i}]"),
-                    format!("`{name}` is not among the features"),
-                );
-            }
-        }
-        if let Some(p) = self.pca
-            && !(1..=self.features.len() as i64).contains(&p)
-        {
-            err(
-                "pca".into(),
-                format!(
-                    "must be between 1 and the number of features ({}), got {p}",
-                    self.features.len()
-                ),
-            );
-        }
-        let k_choice = |k: &KConfig,
-                        min: i64,
-                        max: i64,
-                        rule: KRuleConfig,
-                        err: &mut dyn FnMut(String, String)| match k {
-            KConfig::Fixed(k) if !(1..=MAX_K).contains(k) => {
-                err(
-                    "algorithm.k".into(),
-                    format!("must be between 1 and {MAX_K}, got {k}"),
-                );
-                KChoice::Fixed(1)
-            }
-            KConfig::Fixed(k) => KChoice::Fixed(*k as usize),
-            KConfig::Auto(_) => {
-                if min < 2 {
-                    err(
-                        "algorithm.k_min".into(),
-                        format!("must be at least 2, got {min}"),
-                    );
-                }
-                if max < min || max > MAX_K {
-                    err(
-                        "algorithm.k_max".into(),
-                        format!("must be between k_min ({min}) and {MAX_K}, got {max}"),
-                    );
-                }
-                KChoice::Auto {
-                    min: min.max(2) as usize,
-                    max: max.max(2) as usize,
-                    rule: match rule {
-                        KRuleConfig::Silhouette => KRule::Silhouette,
-                        KRuleConfig::Elbow => KRule::Elbow,
-                    },
-                }
-            }
-        };
-        let mut kmeans = KMeansParams::new(1);
-        let mut restarts = |n_init: &NInitConfig| match *n_init {
-            NInitConfig::Auto(_) => Restarts::Auto,
-            NInitConfig::Fixed(n) => {
-                if !(1..=MAX_N_INIT).contains(&n) {
-                    err(
-                        "algorithm.n_init".into(),
-                        format!("must be between 1 and {MAX_N_INIT} or \"auto\", got {n}"),
-                    );
-                }
-                Restarts::Fixed(n.clamp(1, MAX_N_INIT) as usize)
-            }
-        };
-        let (algorithm, k) = match &self.algorithm {
-            AlgorithmConfig::Kmeans {
-                k,
-                k_min,
-                k_max,
-                k_rule,
-                n_init,
-                seed,
-                init: _,
-            } => {
-                kmeans = kmeans.restarts(restarts(n_init)).seed(*seed);
-                (
-                    Algorithm::KMeans,
-                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
-                )
-            }
-            AlgorithmConfig::Bisecting {
-                k,
-                k_min,
-                k_max,
-                k_rule,
-                n_init,
-                seed,
-            } => {
-                kmeans = kmeans.restarts(restarts(n_init)).seed(*seed);
-                (
-                    Algorithm::Bisecting,
-                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
-                )
-            }
-            AlgorithmConfig::Gmm {
-                k,
-                k_min,
-                k_max,
-                k_rule,
-                seed,
-                covariance,
-            } => {
-                kmeans = kmeans.seed(*seed);
-                (
-                    Algorithm::Gmm {
-                        covariance: match covariance {
-                            CovarianceConfig::Full => Covariance::Full,
-                            CovarianceConfig::Diag => Covariance::Diag,
-                        },
-                    },
-                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
-                )
-            }
-            AlgorithmConfig::Ward {
-                k,
-                k_min,
-                k_max,
-                k_rule,
-            } => (
-                Algorithm::Ward,
-                k_choice(k, *k_min, *k_max, *k_rule, &mut err),
-            ),
-            AlgorithmConfig::Dbscan { eps, min_points } => {
-                if !(*eps > 0.0 && eps.is_finite()) {
-                    err(
-                        "algorithm.eps".into(),
-                        format!("must be a finite number above 0, got {eps}"),
-                    );
-                }
-                if *min_points < 2 {
-                    err(
-                        "algorithm.min_points".into(),
-                        format!("must be at least 2, got {min_points}"),
-                    );
-                }
-                (
-                    Algorithm::Dbscan {
-                        eps: *eps,
-                        min_points: (*min_points).max(2) as usize,
-                    },
-                    KChoice::Fixed(1),
-                )
-            }
-        };
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(RunParams {
-            preprocess: PreprocessParams::new(
-                &self.features,
-                &self.log1p,
-                match self.scaling {
-                    ScalingConfig::None => Scaling::None,
-                    ScalingConfig::Standard => Scaling::Standard,
-                    ScalingConfig::Minmax => Scaling::MinMax,
-                    ScalingConfig::Robust => Scaling::Robust,
-                },
-                match self.missing {
-                    MissingConfig::Drop => Missing::Drop,
-                    MissingConfig::ImputeMedian => Missing::ImputeMedian,
-                },
-            )
-            .weighted_by(self.weight.clone()),
-            k,
-            kmeans,
-            algorithm,
-            reduce: self.pca.map(|p| p as usize),
-            chart_sample: Some(crate::segmentation::sample::CHART_SAMPLE),
-            sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
-            warm_start: None,
-        })
-    }
 }
 
-fn numeric_names(catalogue: &Catalogue) -> String {
-    let names: Vec<String> = catalogue
-        .iter()
-        .filter(|a| a.kind == AttributeKind::Numeric)
-        .map(|a| format!("`{}`", a.name))
-        .collect();
-    if names.is_empty() {
-        "none yet (import customers first)".into()
-    } else {
-        names.join(", ")
-    }
-}
+mod validate;
