@@ -9,7 +9,8 @@
 //! one standard deviation on one standardised numeric feature.
 
 use super::EngineError;
-use super::preprocess::{Columns, PreprocessParams};
+pub use super::columns::CategoryColumn;
+use super::columns::Columns;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -18,45 +19,6 @@ pub const DEFAULT_WEIGHT: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
 /// Levels a categorical feature may have in one run (one model-space column each).
 pub const MAX_LEVELS: usize = 100;
-
-/// A categorical column: each row's level as an index into `levels` (`None`: missing).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CategoryColumn {
-    pub name: String,
-    pub levels: Vec<String>,
-    pub codes: Vec<Option<u32>>,
-}
-
-impl CategoryColumn {
-    /// The column of these values, levels in order of first appearance.
-    pub fn from_values<'a>(
-        name: impl Into<String>,
-        values: impl IntoIterator<Item = Option<&'a str>>,
-    ) -> Self {
-        let mut index = std::collections::HashMap::<&str, u32>::new();
-        let mut levels = Vec::new();
-        let codes = values
-            .into_iter()
-            .map(|v| {
-                v.map(|v| {
-                    *index.entry(v).or_insert_with(|| {
-                        levels.push(v.to_owned());
-                        levels.len() as u32 - 1
-                    })
-                })
-            })
-            .collect();
-        Self {
-            name: name.into(),
-            levels,
-            codes,
-        }
-    }
-
-    pub fn value(&self, row: usize) -> Option<&str> {
-        self.codes[row].map(|c| self.levels[c as usize].as_str())
-    }
-}
 
 /// How a run encodes one categorical feature (part of its model): the levels training saw,
 /// sorted, and the one-hot columns' weight.
@@ -93,26 +55,27 @@ pub struct Encoded {
     pub levels: Vec<u32>,
 }
 
-/// The categorical columns `params` names, checked: known, each named once, not also a
-/// numeric feature, and a weight that is finite and > 0.
+/// The categorical columns named, checked: known, each named once, not also one of the
+/// `numeric` features, and a one-hot `weight` that is finite and > 0.
 pub(crate) fn columns<'a>(
     columns: &'a Columns,
-    params: &PreprocessParams,
+    names: &[String],
+    numeric: &[String],
+    weight: f64,
 ) -> Result<Vec<&'a CategoryColumn>, EngineError> {
-    let weight_ok = params.category_weight > 0.0 && params.category_weight.is_finite();
-    if !params.categorical.is_empty() && !weight_ok {
+    let weight_ok = weight > 0.0 && weight.is_finite();
+    if !names.is_empty() && !weight_ok {
         return Err(EngineError::invalid(
             "category weight",
             "a finite number above 0",
-            params.category_weight,
+            weight,
         ));
     }
-    params
-        .categorical
+    names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            if params.categorical[..i].contains(name) || params.names().contains(name) {
+            if names[..i].contains(name) || numeric.contains(name) {
                 return Err(EngineError::DuplicateFeature {
                     feature: name.clone(),
                 });

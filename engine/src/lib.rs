@@ -8,6 +8,7 @@
 
 pub mod bisecting;
 pub mod categorical;
+pub mod columns;
 pub mod dbscan;
 pub mod error;
 pub mod gmm;

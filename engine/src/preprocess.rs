@@ -5,7 +5,8 @@
 //! what training applied.
 
 use super::EngineError;
-use super::categorical::{self, CategoryColumn, Encoded, Encoding};
+use super::categorical::{self, Encoded, Encoding};
+pub use super::columns::Columns;
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -50,58 +51,6 @@ pub enum Missing {
     Drop,
     /// Missing values take the feature's median (of the rows that have it).
     ImputeMedian,
-}
-
-/// Named feature columns of the same length; `None` is a missing value.
-#[derive(Debug, Clone, Default)]
-pub struct Columns {
-    pub row_ids: Vec<String>,
-    pub names: Vec<String>,
-    pub values: Vec<Vec<Option<f64>>>,
-    /// Categorical columns, of the same rows.
-    pub categories: Vec<CategoryColumn>,
-}
-
-impl Columns {
-    pub fn rows(&self) -> usize {
-        self.row_ids.len()
-    }
-
-    pub(crate) fn category(&self, name: &str) -> Result<&CategoryColumn, EngineError> {
-        self.categories
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| EngineError::UnknownCategory {
-                name: name.to_owned(),
-                available: if self.categories.is_empty() {
-                    "no categorical columns".to_owned()
-                } else {
-                    self.categories
-                        .iter()
-                        .map(|c| format!("`{}`", c.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            })
-    }
-
-    fn index(&self, name: &str) -> Result<usize, EngineError> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| EngineError::UnknownFeature {
-                name: name.to_owned(),
-                available: if self.names.is_empty() {
-                    "no numeric columns".to_owned()
-                } else {
-                    self.names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            })
-    }
 }
 
 /// One selected feature and its transform.
@@ -312,7 +261,12 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             }
         }
     }
-    let categories = categorical::columns(columns, params)?;
+    let categories = categorical::columns(
+        columns,
+        &params.categorical,
+        &params.names(),
+        params.category_weight,
+    )?;
     let has_weight = |r: usize| {
         weight.is_none_or(|c| columns.values[c][r].is_some())
             && (params.missing == Missing::ImputeMedian

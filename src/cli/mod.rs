@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod keys;
+mod table;
 
 use crate::config::{DatabaseSettings, LogSettings, ServeSettings};
 use clap::{Parser, Subcommand};

@@ -14,6 +14,7 @@ use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
 use crate::store::Pool;
 use crate::store::assignments::{self, Assignment, Snapshot};
+use crate::store::models;
 use crate::store::results::{self, Lock, RunResults};
 use crate::store::runs::{self, Unsuccessful};
 use crate::store::{self, Constraint, attributes};
@@ -356,7 +357,7 @@ impl Worker {
                 .collect(),
         };
         let warm = if run.config.algorithm.warm_start() {
-            let active = runs::active_model(&self.pool, run.segmentation_id).await?;
+            let active = models::active_model(&self.pool, run.segmentation_id).await?;
             params.warm_start = active.as_ref().map(|(_, model)| pipeline::WarmStart {
                 features: model.feature_names().map(str::to_owned).collect(),
                 centroids: model.centroids_in_units(),

@@ -11,6 +11,7 @@ use crate::segmentation::model::Assign;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
+use crate::store::models;
 use crate::store::runs;
 use crate::store::segmentations;
 use crate::store::segments as store_segments;
@@ -203,7 +204,7 @@ pub async fn segments(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>)>
 /// A bisecting run's split tree (its leaves numbered by segment position), with its segments.
 pub async fn tree(pool: &Pool, run_id: RunId) -> Result<(Run, Vec<Segment>, SplitTree)> {
     let (run, segments) = segments(pool, run_id).await?;
-    let model = runs::model(pool, run.run_id).await?;
+    let model = models::model(pool, run.run_id).await?;
     match model.map(|m| m.assign) {
         Some(Assign::Tree(tree)) => Ok((run, segments, tree)),
         _ => Err(Error::Conflict(format!(

@@ -7,6 +7,7 @@ use crate::domain::{RunId, SegmentationId};
 use crate::error::{Error, FieldError, Result};
 use crate::segmentation::model::Model;
 use crate::store::Pool;
+use crate::store::models;
 use crate::store::runs;
 use crate::store::segmentations;
 use crate::store::segments as store_segments;
@@ -87,7 +88,7 @@ pub async fn score(
     let run = runs::find(pool, active)
         .await?
         .ok_or_else(|| RunId::from(active).not_found())?;
-    let model: Model = runs::model(pool, active)
+    let model: Model = models::model(pool, active)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("run {active} has no model")))?;
     let segments = store_segments::segments(pool, active).await?;

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod customers;
 mod error;
 pub mod keys;
+pub mod models;
 pub mod notify;
 pub mod orders;
 pub mod results;

@@ -196,32 +196,6 @@ pub async fn claim(
     .map_err(Into::into)
 }
 
-/// The model of a run.
-pub async fn model(db: impl PgExecutor<'_>, run_id: Uuid) -> Result<Option<Model>> {
-    let model: Option<Option<Json<Model>>> =
-        sqlx::query_scalar("SELECT model FROM runs WHERE run_id = $1")
-            .bind(run_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(model.flatten().map(|m| m.0))
-}
-
-/// The segmentation's active run and its model, if it has one.
-pub async fn active_model(
-    db: impl PgExecutor<'_>,
-    segmentation_id: Uuid,
-) -> Result<Option<(Uuid, Model)>> {
-    let row: Option<(Uuid, Option<Json<Model>>)> = sqlx::query_as(
-        "SELECT r.run_id, r.model FROM segmentations s
-         JOIN runs r ON r.run_id = s.active_run_id
-         WHERE s.segmentation_id = $1",
-    )
-    .bind(segmentation_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.and_then(|(id, model)| model.map(|m| (id, m.0))))
-}
-
 /// What a heartbeat learns: whether the worker still holds the run, and whether a cancel
 /// was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,19 @@
 //! subset of them (Telgarsky & Vattani, 2010). Each restart then ends lower, so fewer restarts
 //! reach the best inertia.
 
-use super::sq_dist;
-
 /// Passes over the rows at most (each makes every improving move; few are needed).
 const MAX_PASSES: usize = 50;
 
 /// Moves rows between clusters while a move lowers the inertia; `centroids` (k × d) end as
 /// the clusters' (weighted) means. Returns whether any row moved.
+///
+/// Each row's squared distances to the k centroids are kept, and only those to centroids
+/// that moved since the row was last looked at are computed again (after the first pass, most
+/// of a row's k); the first pass computes a row's k together from the centroids laid out
+/// features × k (the inner loop runs over k contiguous values and vectorises, as in Lloyd's
+/// kernel). Each distance is summed feature by feature as [`sq_dist`](super::sq_dist) sums
+/// it, and without weights the factors n/(n−1) and n/(n+1) are kept per cluster and renewed
+/// when a row moves: the same bits as computing every distance and factor anew.
 pub(super) fn refine(
     data: &[f64],
     weights: Option<&[f64]>,
@@ -42,6 +48,25 @@ pub(super) fn refine(
             }
         }
     }
+    // The centroids features × k, and (unweighted) each cluster's leave and join factors.
+    let mut ct = vec![0.0; d * k];
+    for j in 0..k {
+        for f in 0..d {
+            ct[f * k + j] = centroids[j * d + f];
+        }
+    }
+    let leave_of = |n: f64| n / (n - 1.0);
+    let join_of = |n: f64| n / (n + 1.0);
+    let mut leave_factor: Vec<f64> = counts.iter().map(|&n| leave_of(n)).collect();
+    let mut join_factor: Vec<f64> = counts.iter().map(|&n| join_of(n)).collect();
+    // Each row's distances, the move after which they were computed (`NEVER`: not yet), and
+    // the move that last changed each centroid.
+    const NEVER: u64 = u64::MAX;
+    let n = labels.len();
+    let mut cache = vec![0.0; n * k];
+    let mut seen = vec![NEVER; n];
+    let mut changed = vec![0u64; k];
+    let mut moves = 0u64;
     let mut moved_any = false;
     for _ in 0..MAX_PASSES {
         let mut moved = false;
@@ -53,11 +78,38 @@ pub(super) fn refine(
             if na - w <= 0.0 || w == 0.0 {
                 continue;
             }
-            let leave = na / (na - w) * sq_dist(row, &centroids[a * d..(a + 1) * d]);
+            let dist = &mut cache[i * k..(i + 1) * k];
+            if seen[i] == NEVER {
+                dist.iter_mut().for_each(|v| *v = 0.0);
+                for (&x, c) in row.iter().zip(ct.chunks_exact(k)) {
+                    for (acc, &cj) in dist.iter_mut().zip(c) {
+                        let t = x - cj;
+                        *acc += t * t;
+                    }
+                }
+            } else {
+                for j in (0..k).filter(|&j| changed[j] > seen[i]) {
+                    let mut acc = 0.0;
+                    for (f, &x) in row.iter().enumerate() {
+                        let t = x - ct[f * k + j];
+                        acc += t * t;
+                    }
+                    dist[j] = acc;
+                }
+            }
+            seen[i] = moves;
+            let (leave_f, join_f) = match weights {
+                None => (leave_factor[a], None),
+                Some(_) => (na / (na - w), Some(w)),
+            };
+            let leave = leave_f * dist[a];
             let mut best = (leave, a);
             for j in (0..k).filter(|&j| j != a) {
-                let nj = counts[j];
-                let join = nj / (nj + w) * sq_dist(row, &centroids[j * d..(j + 1) * d]);
+                let factor = match join_f {
+                    None => join_factor[j],
+                    Some(w) => counts[j] / (counts[j] + w),
+                };
+                let join = factor * dist[j];
                 if join < best.0 {
                     best = (join, j);
                 }
@@ -69,19 +121,30 @@ pub(super) fn refine(
             }
             let nb = counts[b];
             for (f, x) in row.iter().enumerate() {
-                let ca = &mut centroids[a * d + f];
+                let ca = &mut ct[f * k + a];
                 *ca = (*ca * na - w * x) / (na - w);
-                let cb = &mut centroids[b * d + f];
+                let cb = &mut ct[f * k + b];
                 *cb = (*cb * nb + w * x) / (nb + w);
             }
             counts[a] -= w;
             counts[b] += w;
+            moves += 1;
+            for j in [a, b] {
+                leave_factor[j] = leave_of(counts[j]);
+                join_factor[j] = join_of(counts[j]);
+                changed[j] = moves;
+            }
             *label = b;
             moved = true;
         }
         moved_any |= moved;
         if !moved {
             break;
+        }
+    }
+    for j in 0..k {
+        for f in 0..d {
+            centroids[j * d + f] = ct[f * k + j];
         }
     }
     moved_any
