@@ -117,20 +117,45 @@ impl Model {
         })
     }
 
-    /// The centroids in original units, one row per segment, in [`Self::feature_names`]
-    /// order: back through the projection (exact within the components' span) and the
-    /// preprocessing. What a warm start of another run begins from.
-    pub fn centroids_in_units(&self) -> Array2<f64> {
-        let z = match &self.projection {
+    /// The centroids in the space before any projection: scaled features, then one-hot
+    /// columns (exact within the components' span).
+    fn unprojected(&self) -> Array2<f64> {
+        match &self.projection {
             None => self.centroids.clone(),
             Some(p) => self.centroids.dot(&p.components) + &Array1::from(p.mean.clone()),
-        };
-        let mut out = Array2::zeros(z.dim());
+        }
+    }
+
+    /// The centroids in original units, one row per segment, in [`Self::feature_names`]
+    /// order: back through the projection and the preprocessing. What a warm start of another
+    /// run begins from.
+    pub fn centroids_in_units(&self) -> Array2<f64> {
+        let z = self.unprojected();
+        let d = self.preprocessor.features.len();
+        let mut out = Array2::zeros((z.nrows(), d));
         for (i, row) in z.rows().into_iter().enumerate() {
             let units = self.preprocessor.invert(&row.to_vec());
             out.row_mut(i).assign(&Array1::from(units));
         }
         out
+    }
+
+    /// Per categorical feature, each centroid's share of each level (its one-hot columns
+    /// over their weight): segments × levels.
+    pub fn centroid_shares(&self) -> Vec<Array2<f64>> {
+        let z = self.unprojected();
+        let mut at = self.preprocessor.features.len();
+        self.preprocessor
+            .categories
+            .iter()
+            .map(|e| {
+                let shares = z
+                    .slice(ndarray::s![.., at..at + e.levels.len()])
+                    .mapv(|v| v / e.weight);
+                at += e.levels.len();
+                shares
+            })
+            .collect()
     }
 
     /// The values (row, feature) too far from the training data to score: scaled, they are

@@ -358,10 +358,9 @@ impl Worker {
         };
         let warm = if run.config.algorithm.warm_start() {
             let active = models::active_model(&self.pool, run.segmentation_id).await?;
-            params.warm_start = active.as_ref().map(|(_, model)| pipeline::WarmStart {
-                features: model.feature_names().map(str::to_owned).collect(),
-                centroids: model.centroids_in_units(),
-            });
+            params.warm_start = active
+                .as_ref()
+                .map(|(_, model)| pipeline::WarmStart::from_model(model));
             Some(WarmFrom(active.map(|(id, _)| id)))
         } else {
             None

@@ -216,3 +216,59 @@ fn categorical_rules_are_errors() {
     let r = pipeline::run(&gaps, &params).unwrap();
     assert_eq!((r.rows_used, r.values_imputed), (200, 1));
 }
+
+/// A warm start carries the categorical levels: the previous centroids' share of each level,
+/// by name, into the retrain's one-hot columns. From its own converged centroids, a retrain of
+/// the same rows is where it was, also through a projection on (all five) principal
+/// components.
+#[test]
+fn a_warm_start_carries_the_levels_shares() {
+    use segstore::segmentation::pipeline::WarmStart;
+    let columns = mall_with_gender();
+    let (_, preprocess) = real_data("mall");
+    let mut params = RunParams {
+        preprocess: preprocess.with_categories(&["gender".to_owned()], 2.0),
+        k: KChoice::Fixed(6),
+        algorithm: Algorithm::KMeans,
+        reduce: None,
+        chart_sample: None,
+        sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
+        kmeans: KMeansParams::new(1).seed(42),
+        warm_start: None,
+    };
+    let first = pipeline::run(&columns, &params).unwrap();
+    let warm = WarmStart::from_model(&first.model);
+    let shares = &warm.categories[0];
+    assert_eq!(shares.levels, ["Female", "Male"]);
+    for (i, p) in first.profiles.segments.iter().enumerate() {
+        // Centroids are member means: their one-hot part over the weight is the shares.
+        let female = p.categories[0].levels[0].share;
+        assert!((shares.shares[[i, 0]] - female).abs() < 1e-9, "{i}");
+    }
+    for reduce in [None, Some(5)] {
+        params.reduce = reduce;
+        params.warm_start = None;
+        let first = pipeline::run(&columns, &params).unwrap();
+        params.warm_start = Some(WarmStart::from_model(&first.model));
+        let again = pipeline::run(&columns, &params).unwrap();
+        assert!(
+            again.warm_start.as_ref().unwrap().used,
+            "{:?}",
+            again.warm_start
+        );
+        let (a, b) = (first.metrics.inertia, again.metrics.inertia);
+        assert!((a - b).abs() <= 1e-9 * a, "{reduce:?}: {a} vs {b}");
+        assert!(again.n_iter.unwrap() <= 2, "{reduce:?}");
+    }
+
+    // Without the categorical feature it is another configuration.
+    let mut other = params.clone();
+    other.preprocess.categorical.clear();
+    other.reduce = None;
+    let report = pipeline::run(&columns, &other).unwrap().warm_start.unwrap();
+    assert!(!report.used);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some("the categorical features changed (previously gender): k-means++ restarts instead")
+    );
+}

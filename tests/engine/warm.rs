@@ -63,10 +63,7 @@ fn a_warm_start_takes_fewer_iterations_and_keeps_customers_in_their_segments() {
     let mut report = Vec::new();
     for k in 3..=8 {
         let previous = run(&earlier, k, None);
-        let warm = WarmStart {
-            features: previous.profiles.features.clone(),
-            centroids: previous.model.centroids_in_units(),
-        };
+        let warm = WarmStart::from_model(&previous.model);
         let cold = run(&all, k, None);
         let warmed = run(&all, k, Some(warm));
         let w = warmed.warm_start.clone().unwrap();
@@ -103,10 +100,7 @@ fn a_warm_start_takes_fewer_iterations_and_keeps_customers_in_their_segments() {
 fn another_k_or_other_features_fall_back_to_k_means_plus_plus_and_say_why() {
     let (all, _) = real_data("wholesale");
     let previous = run(&all, 4, None);
-    let warm = WarmStart {
-        features: previous.profiles.features.clone(),
-        centroids: previous.model.centroids_in_units(),
-    };
+    let warm = WarmStart::from_model(&previous.model);
     let other_k = run(&all, 5, Some(warm.clone()));
     let report = other_k.warm_start.unwrap();
     assert!(!report.used);

@@ -179,14 +179,20 @@ fn kmeans_plus_plus(
             .zip(data.par_chunks(CHUNK * d))
             .enumerate()
             .map(|(chunk, (cl, rows))| {
-                let mut p = vec![0.0; cand.len()];
-                for (i, (c, x)) in cl.iter().zip(rows.chunks_exact(d)).enumerate() {
-                    let w = weight(chunk * CHUNK + i);
-                    for (t, cv) in cand.iter().enumerate() {
-                        p[t] += w * sq_dist(x, cv).min(*c);
+                let w = |i: usize| weight(chunk * CHUNK + i);
+                match cand.len() {
+                    0..=4 => potentials::<4>(cl, rows, &cand, w),
+                    5..=8 => potentials::<8>(cl, rows, &cand, w),
+                    _ => {
+                        let mut p = vec![0.0; cand.len()];
+                        for (i, (c, x)) in cl.iter().zip(rows.chunks_exact(d)).enumerate() {
+                            for (t, cv) in cand.iter().enumerate() {
+                                p[t] += w(i) * sq_dist(x, cv).min(*c);
+                            }
+                        }
+                        p
                     }
                 }
-                p
             })
             .collect();
         let totals: Vec<f64> = (0..cand.len())
@@ -210,6 +216,41 @@ fn kmeans_plus_plus(
         centroids.extend_from_slice(c);
     }
     Ok(centroids)
+}
+
+/// The potential each of up to `L` candidates would leave over some rows: per row, its
+/// squared distances to the candidates computed together (the candidates laid out features ×
+/// `L`, so the inner loop runs over `L` contiguous lanes and vectorises), each summed feature
+/// by feature as [`sq_dist`] sums it, then `Σ w · min(distance, closest)` in row order: the
+/// same bits as one candidate at a time.
+fn potentials<const L: usize>(
+    closest: &[f64],
+    rows: &[f64],
+    candidates: &[&[f64]],
+    weight: impl Fn(usize) -> f64,
+) -> Vec<f64> {
+    let d = candidates[0].len();
+    let mut ct = vec![[0.0f64; L]; d];
+    for (t, c) in candidates.iter().enumerate() {
+        for (f, &v) in c.iter().enumerate() {
+            ct[f][t] = v;
+        }
+    }
+    let mut p = vec![0.0; candidates.len()];
+    for (i, (c, x)) in closest.iter().zip(rows.chunks_exact(d)).enumerate() {
+        let mut acc = [0.0f64; L];
+        for (&v, lanes) in x.iter().zip(&ct) {
+            for l in 0..L {
+                let t = v - lanes[l];
+                acc[l] += t * t;
+            }
+        }
+        let w = weight(i);
+        for (pt, a) in p.iter_mut().zip(acc) {
+            *pt += w * a.min(*c);
+        }
+    }
+    p
 }
 
 /// The two kinds of draw k-means++ makes.

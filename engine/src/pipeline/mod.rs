@@ -21,7 +21,7 @@ mod segments;
 mod warm;
 
 use segments::Segments;
-pub use warm::{WarmStart, WarmStartReport};
+pub use warm::{CategoryStart, WarmStart, WarmStartReport};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KChoice {
