@@ -170,12 +170,20 @@ async function runPage(id) {
   const options = (selected) => features.map(f => `<option${f === selected ? " selected" : ""}>${esc(f)}</option>`).join("");
   const pcs = features.length > 2 ? `<option value="">principal components</option>` : "";
   const m = run.metrics || {};
+  // Per categorical feature: the segment's most common level, its share and lift.
+  const categories = profiles.population_categories || [];
+  const leading = (c) => c.levels.reduce((a, b) => (b.share > a.share ? b : a));
+  const categoryCells = (s) => (s.categories || []).map(c => {
+    const l = leading(c);
+    return `<td class="category" title="${esc(c.levels.map(x => `${x.level} ${fmt(x.share * 100, 0)}%`).join(", "))}">${fmt(l.share * 100, 0)}% ${esc(l.level)} <span class="muted">×${fmt(l.lift, 2)}</span></td>`;
+  }).join("");
   const rows = profiles.segments.map(s => `<tr data-segment="${s.segment_id}">
       <td><span class="swatch" style="background:${esc(s.colour)}"></span><a href="#/runs/${id}/segments/${s.segment_id}" title="its customers">#${s.segment_id}</a></td>
       <td>${esc(s.label)}${s.persona ? ` <span class="muted">(${esc(s.persona)})</span>` : ""}</td>
       <td class="num">${fmt(s.size, 0)}</td><td class="num">${fmt(s.share * 100, 1)}%</td>
       ${s.centroid.map(c => `<td class="num">${fmt(c)}</td>`).join("")}
-      ${s.lift.map(l => `<td class="lift" style="${liftColour(l)}">${l >= 0 ? "+" : ""}${fmt(l, 2)}</td>`).join("")}</tr>`).join("");
+      ${s.lift.map(l => `<td class="lift" style="${liftColour(l)}">${l >= 0 ? "+" : ""}${fmt(l, 2)}</td>`).join("")}
+      ${categoryCells(s)}</tr>`).join("");
   view.innerHTML = `${head}
     <div class="card" id="run-status" data-status="succeeded"><div class="facts">
       <div><span>segments</span>${fmt(run.k, 0)} (${esc(run.k_rule)})</div>
@@ -189,7 +197,8 @@ async function runPage(id) {
     <h2>Profiles</h2>
     <table id="profile-table"><thead><tr><th>Segment</th><th>Label</th><th class="num">Customers</th><th class="num">Share</th>
       ${features.map(f => `<th class="num">${esc(f)}<br><span class="muted">mean</span></th>`).join("")}
-      ${features.map(f => `<th class="lift">${esc(f)}<br><span class="muted">lift (sd)</span></th>`).join("")}</tr></thead>
+      ${features.map(f => `<th class="lift">${esc(f)}<br><span class="muted">lift (sd)</span></th>`).join("")}
+      ${categories.map(c => `<th>${esc(c.feature)}<br><span class="muted">most common (×lift)</span></th>`).join("")}</tr></thead>
     <tbody>${rows}</tbody></table>
     ${liftKey}
     <div class="charts">

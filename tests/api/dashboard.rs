@@ -764,3 +764,50 @@ async fn the_run_pages_read_well_at_1400_and_1920_pixels_and_customers_have_page
         .await;
     browser.close().await;
 }
+
+/// A segmentation over gender too: the run page's profile table gives each segment's most
+/// common gender, its share and lift.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
+async fn a_browser_sees_each_segments_gender() {
+    let driver = Driver::required().await;
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let segmentation = app
+        .create_segmentation(json!({
+            "name": "Mall: gender, age, income and spend",
+            "config": {"features": ["age", "annual_income_k", "spending_score"],
+                       "categorical": ["gender"], "category_weight": 2,
+                       "algorithm": {"type": "kmeans", "k": 6}}
+        }))
+        .await;
+    let run = app.run_to_success(&segmentation).await;
+    let id = run["id"].as_str().unwrap();
+    let browser = Browser::open(&driver).await;
+    browser.sign_in(&app).await;
+    browser.go(&app.url(&format!("/#/runs/{id}"))).await;
+    browser
+        .wait_for(
+            "the profiles with a gender column",
+            "return document.querySelectorAll('#profile-table tbody tr td.category').length === 6",
+        )
+        .await;
+    let shown = browser
+        .script(
+            "return [[...document.querySelectorAll('#profile-table thead th')].map(th => th.innerText), \
+             [...document.querySelectorAll('#profile-table tbody tr td.category')].map(td => td.innerText)]",
+        )
+        .await;
+    let (headers, cells): (Vec<String>, Vec<String>) = serde_json::from_value(shown).unwrap();
+    assert!(
+        headers.iter().any(|h| h.starts_with("gender")),
+        "{headers:?}"
+    );
+    // Weighed at 2, every segment is of one gender: 100% Female ×1.79 or 100% Male ×2.27.
+    for cell in &cells {
+        assert!(
+            cell.starts_with("100% Female ×1.79") || cell.starts_with("100% Male ×2.27"),
+            "{cells:?}"
+        );
+    }
+}
