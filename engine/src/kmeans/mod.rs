@@ -33,6 +33,7 @@ mod kernel;
 mod lloyd;
 mod params;
 mod pass;
+mod restarts;
 
 pub use params::{AUTO_MAX, AUTO_MIN, AUTO_ROW_FITS, Init, KMeansParams, RandomStream, Restarts};
 
@@ -40,6 +41,7 @@ use init::Rows;
 pub(crate) use init::Streams;
 use lloyd::lloyd;
 use pass::{Workspace, assign};
+use restarts::restarts_in_parallel;
 
 /// A fitted model: the centroids, in model space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,100 +200,6 @@ fn fit_restarts(
     Ok(best)
 }
 
-/// Restarts from their own seeds on every thread: the same fit as running them in order
-/// (each restart's draws are its own; the lowest inertia wins, the first of equals).
-fn restarts_in_parallel(
-    rows: Rows<'_>,
-    params: &KMeansParams,
-    tol: f64,
-    seeds: &[u64],
-    mut ws: Workspace,
-) -> Result<KMeansFit, EngineError> {
-    let (k, n, d) = (params.k, rows.n, rows.d);
-    let restart = |seed: u64, ws: &mut Workspace| small_restart(rows, params, tol, seed, ws);
-    // The first alone: too few distinct rows fail every restart alike, so it tells.
-    let first = restart(seeds[0], &mut ws)?;
-    type Kept = Option<(usize, KMeansFit)>;
-    // The lower inertia; of equals, the earlier restart.
-    let lower = |a: Kept, b: Kept| -> Kept {
-        match (a, b) {
-            (Some(a), Some(b)) => Some(if (b.1.inertia, b.0) < (a.1.inertia, a.0) {
-                b
-            } else {
-                a
-            }),
-            (a, b) => a.or(b),
-        }
-    };
-    let (best, mut inertias) = seeds[1..]
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || Workspace::new(n, d, k),
-            |ws, (i, &seed)| {
-                let fit = restart(seed, ws).expect("the first restart succeeded");
-                (i + 1, fit)
-            },
-        )
-        .fold(
-            || (None, Vec::new()),
-            |(best, mut inertias): (Kept, Vec<(usize, f64)>), (i, fit)| {
-                inertias.push((i, fit.inertia));
-                (lower(best, Some((i, fit))), inertias)
-            },
-        )
-        .reduce(
-            || (None, Vec::new()),
-            |(a, mut ia), (b, ib)| {
-                ia.extend(ib);
-                (lower(a, b), ia)
-            },
-        );
-    inertias.push((0, first.inertia));
-    inertias.sort_by_key(|&(i, _)| i);
-    let (_, mut fit) = lower(Some((0, first)), best).expect("restarts ran");
-    fit.restart_inertias = inertias.into_iter().map(|(_, inertia)| inertia).collect();
-    Ok(fit)
-}
-
-/// One restart on small data: k-means++ from its own seed, Lloyd, then Hartigan's moves and
-/// Lloyd again from where they end (its labels are then every row's nearest centroid, as a
-/// model assigns new rows).
-fn small_restart(
-    rows: Rows<'_>,
-    params: &KMeansParams,
-    tol: f64,
-    seed: u64,
-    ws: &mut Workspace,
-) -> Result<KMeansFit, EngineError> {
-    let Rows {
-        data,
-        weights,
-        n,
-        d,
-    } = rows;
-    let k = params.k;
-    let start = init::kmeans_plus_plus_seeded(rows, k, seed, ws)?;
-    let fit = lloyd(data, weights, n, d, k, start, params.max_iter, tol, ws);
-    let mut centroids = fit
-        .model
-        .centroids
-        .as_slice()
-        .expect("standard layout")
-        .to_vec();
-    let mut labels = fit.labels.clone();
-    if hartigan::refine(data, weights, d, k, &mut labels, &mut centroids) {
-        let again = lloyd(data, weights, n, d, k, centroids, params.max_iter, tol, ws);
-        if again.inertia < fit.inertia {
-            return Ok(KMeansFit {
-                n_iter: fit.n_iter + again.n_iter,
-                ..again
-            });
-        }
-    }
-    Ok(fit)
-}
-
 /// Splits the rows of `data` (`n` × `d`, row-major) in two: bisecting K-Means' step.
 /// `streams` is the caller's, drawn on across splits; each of `restarts` restarts starts as
 /// [`Streams::split_start`] says, and Lloyd stops at the absolute tolerance `tol`. A later
@@ -443,6 +351,7 @@ impl PredictInplace<Array2<f64>, Array1<usize>> for KMeans {
 
 #[cfg(test)]
 mod tests {
+    use super::restarts::small_restart;
     use super::*;
     use linfa::traits::Predict;
     use ndarray::array;
