@@ -24,20 +24,15 @@ fn run(columns: &Columns, k: usize, warm_start: Option<WarmStart>) -> RunResult 
     pipeline::run(columns, &params).unwrap()
 }
 
-/// The adjusted Rand index of two labellings of the same rows.
+/// The adjusted Rand index of two labellings of the same rows (the engine's, from their
+/// contingency table).
 fn ari(a: &[usize], b: &[usize]) -> f64 {
-    let ka = a.iter().max().unwrap() + 1;
-    let kb = b.iter().max().unwrap() + 1;
-    let mut table = vec![vec![0f64; kb]; ka];
-    a.iter().zip(b).for_each(|(&i, &j)| table[i][j] += 1.0);
-    let pairs = |n: f64| n * (n - 1.0) / 2.0;
-    let index: f64 = table.iter().flatten().map(|&n| pairs(n)).sum();
-    let rows: f64 = table.iter().map(|r| pairs(r.iter().sum())).sum();
-    let cols: f64 = (0..kb)
-        .map(|j| pairs(table.iter().map(|r| r[j]).sum()))
-        .sum();
-    let expected = rows * cols / pairs(a.len() as f64);
-    (index - expected) / ((rows + cols) / 2.0 - expected)
+    let mut table = std::collections::BTreeMap::<(usize, usize), u64>::new();
+    a.iter()
+        .zip(b)
+        .for_each(|(&i, &j)| *table.entry((i, j)).or_default() += 1);
+    let rows: Vec<(usize, usize, u64)> = table.into_iter().map(|((i, j), c)| (i, j, c)).collect();
+    segstore::segmentation::metrics::adjusted_rand_index(&rows).unwrap()
 }
 
 fn labels(r: &RunResult, rows: &[usize]) -> Vec<usize> {
