@@ -100,11 +100,22 @@ fn id_of(header: &[String], id_column: Option<&str>) -> anyhow::Result<Option<us
     })
 }
 
-/// Refuses an id given to more than one row, naming the first such id and its lines.
+/// Refuses an id given to more than one row, naming the first such id and its lines. Ids
+/// already in increasing order (exports usually are) are unique: one pass checks that;
+/// otherwise a parallel sort finds any id given twice.
 fn unique(ids: &[String], lines: &[u64], column: &str) -> anyhow::Result<()> {
-    let mut seen: std::collections::HashSet<&str> =
-        std::collections::HashSet::with_capacity(ids.len());
-    if let Some(twice) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+    if ids.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(());
+    }
+    let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sorted.par_sort_unstable();
+    let repeated: std::collections::HashSet<&str> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    // The first row whose id is repeated names it.
+    if let Some(twice) = ids.iter().find(|id| repeated.contains(id.as_str())) {
         let at: Vec<u64> = ids
             .iter()
             .zip(lines)
@@ -307,11 +318,16 @@ fn unquoted(bytes: &[u8], id_column: Option<&str>) -> anyhow::Result<Table> {
     let counts: Vec<(u64, usize)> = chunks
         .par_iter()
         .map(|c| {
-            let rows = c
-                .split(|&b| b == b'\n')
-                .filter(|l| !text_of(l).is_empty())
-                .count();
-            (c.iter().filter(|&&b| b == b'\n').count() as u64, rows)
+            // Lines, and those that are blank (`\n` or `\r\n` alone, or an empty last one).
+            let (mut newlines, mut blank, mut start) = (0u64, 0usize, 0usize);
+            for end in memchr::memchr_iter(b'\n', c) {
+                newlines += 1;
+                blank += usize::from(text_of(&c[start..end]).is_empty());
+                start = end + 1;
+            }
+            let last = usize::from(start < c.len() && !text_of(&c[start..]).is_empty());
+            let rows = newlines as usize - blank + last;
+            (newlines, rows)
         })
         .collect();
     let width = header.len();
