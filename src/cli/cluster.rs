@@ -200,7 +200,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         let id = if numbered { "row" } else { "id" };
         let mut csv = format!("{id},segment,{}\n", result.score);
         for &(row, segment, score) in &result.assignments {
-            let id = csv_field(&columns.row_ids[row]);
+            let id = crate::ingest::csv::field(&columns.row_ids[row]);
             let _ = match segment {
                 Some(s) => writeln!(csv, "{id},{},{score}", shown_segment(s)),
                 None => writeln!(csv, "{id},noise,"),
@@ -295,14 +295,6 @@ fn parse_n_init(raw: &str) -> Result<Restarts, String> {
     match raw.parse::<usize>() {
         Ok(n) if (1..=1000).contains(&n) => Ok(Restarts::Fixed(n)),
         _ => Err(format!("must be between 1 and 1000 or auto, got {raw}")),
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
     }
 }
 

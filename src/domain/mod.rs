@@ -1,5 +1,6 @@
 //! Validated domain types: values that cannot be constructed invalid.
 
+pub mod activation;
 mod attribute;
 mod customer;
 mod ids;

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod charts;
 pub mod customers;
 pub mod dashboard;
@@ -52,6 +53,8 @@ pub use extract::JsonLimit;
         (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
+        (name = "changes", description = "Membership changes: who entered, moved or left a segment at each \
+                                         activation, as a feed CRMs sync from"),
         (name = "charts", description = "Pictures of a run, drawn by the server: SVG, or PNG when asked"),
         (name = "keys", description = "API keys and the audit log (admin scope)"),
         (name = "operations", description = "Probes for orchestrators (no key needed)")
@@ -70,6 +73,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(rfm::routes)
             .configure(segmentations::routes)
             .configure(runs::routes)
+            .configure(changes::routes)
             .configure(charts::routes)
             .configure(keys::routes)
             .configure(audit::routes),

@@ -283,6 +283,16 @@ fn memchr_nul(data: &[u8]) -> Option<usize> {
     data.iter().position(|&b| b == 0)
 }
 
+/// A value as one CSV field: quoted (with quotes doubled) when it holds a comma, a quote or
+/// a line break.
+pub fn field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
 /// Turns a spreadsheet header into an attribute name: `Annual Income (k$)` → `annual_income_k`,
 /// `Spending Score (1-100)` → `spending_score`, `CustomerID` → `customer_id`,
 /// `Genre` → `gender`. Units in parentheses are kept when they contain a letter and dropped

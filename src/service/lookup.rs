@@ -14,9 +14,11 @@ use crate::domain::run::HistoryEntry;
 use crate::domain::run::ScoreKind;
 use crate::error::{Error, Result};
 use crate::store::Pool;
+use crate::store::activations;
 use crate::store::assignments::{self, LoadedAssignments};
 use crate::store::segments as store_segments;
 use crate::store::{customers, runs};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,7 +53,27 @@ struct MetaRun {
 struct Meta {
     fetched: Instant,
     active: Option<Uuid>,
+    /// The segmentation's latest activation (which made `active` active).
+    activation: i64,
     runs: Vec<MetaRun>,
+}
+
+/// A segmentation's active run as a lookup found it.
+struct ActiveRun {
+    run_id: Uuid,
+    activation: i64,
+    /// Its assignments, when cached.
+    rows: Option<Arc<LoadedAssignments>>,
+}
+
+/// Since when each customer of the active run has been in their segment, in the run's
+/// row order (`i64::MIN`: no recorded change), as of one activation.
+#[derive(Debug)]
+struct SinceEntry {
+    run_id: Uuid,
+    activation: i64,
+    /// `None` while loading.
+    micros: Option<Arc<Vec<i64>>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +91,8 @@ struct Inner {
     /// Segmentations whose record is being refreshed in the background.
     refreshing: std::collections::HashSet<Uuid>,
     runs: HashMap<Uuid, RunEntry>,
+    /// By segmentation.
+    since: HashMap<Uuid, SinceEntry>,
     tick: u64,
     bytes: usize,
 }
@@ -76,6 +100,9 @@ struct Inner {
 /// A customer's segments: in the active run, and in every run that kept its assignments.
 pub struct CustomerSegments {
     pub active_run_id: Option<Uuid>,
+    /// Since when the customer has been in their current segment (the activation that put
+    /// them there); `None` without a current segment or when that predates the change feed.
+    pub since: Option<DateTime<Utc>>,
     pub score: ScoreKind,
     pub history: Vec<HistoryEntry>,
 }
@@ -122,6 +149,7 @@ impl LookupCache {
         let mut inner = self.lock();
         inner.meta.clear();
         inner.runs.clear();
+        inner.since.clear();
         inner.bytes = 0;
         metrics::gauge!("segstore_lookup_cache_bytes").set(0.0);
     }
@@ -163,10 +191,11 @@ impl LookupCache {
 
     /// Reads the segmentation's record from PostgreSQL and caches it.
     async fn read_meta(&self, segmentation_id: Uuid) -> Result<Option<Arc<Meta>>> {
-        let Some((active, list)) = runs::lookup_runs(&self.pool, segmentation_id).await? else {
+        let Some(found) = runs::lookup_runs(&self.pool, segmentation_id).await? else {
             self.lock().meta.remove(&segmentation_id);
             return Ok(None);
         };
+        let (active, activation, list) = (found.active, found.activation, found.runs);
         let ids: Vec<Uuid> = list.iter().map(|r| r.run_id).collect();
         let segments = store_segments::segments_of_runs(&self.pool, &ids).await?;
         let runs = list
@@ -183,6 +212,7 @@ impl LookupCache {
         let meta = Arc::new(Meta {
             fetched: Instant::now(),
             active,
+            activation,
             runs,
         });
         self.lock().meta.insert(segmentation_id, meta.clone());
@@ -272,6 +302,89 @@ impl LookupCache {
         );
     }
 
+    /// Since when a customer of the active run `run_id` (of activation `activation`) has been
+    /// in their segment: from memory once the run and its change times are cached (loaded in
+    /// the background on first use), from PostgreSQL until then.
+    async fn since(
+        self: &Arc<Self>,
+        segmentation_id: Uuid,
+        active: ActiveRun,
+        customer_id: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let ActiveRun {
+            run_id,
+            activation,
+            rows,
+        } = active;
+        if self.settings.budget_bytes > 0 {
+            let cached = {
+                let mut inner = self.lock();
+                match inner.since.get(&segmentation_id) {
+                    Some(e) if e.run_id == run_id && e.activation == activation => {
+                        e.micros.clone().map(Some)
+                    }
+                    _ => {
+                        inner.since.insert(
+                            segmentation_id,
+                            SinceEntry {
+                                run_id,
+                                activation,
+                                micros: None,
+                            },
+                        );
+                        self.load_since(segmentation_id, run_id, activation);
+                        Some(None)
+                    }
+                }
+            };
+            // Both are read from the same partition in the same order; an erasure between
+            // the two reads would leave them unaligned, so lengths must agree.
+            if let (Some(Some(micros)), Some(data)) = (cached, rows)
+                && micros.len() == data.len()
+                && let Some(i) = data.position(customer_id)
+            {
+                let at = micros[i];
+                return Ok((at != i64::MIN)
+                    .then(|| DateTime::from_timestamp_micros(at))
+                    .flatten());
+            }
+        }
+        Ok(activations::since(&self.pool, segmentation_id, customer_id).await?)
+    }
+
+    /// Loads the change times of the active run's customers in the background.
+    fn load_since(self: &Arc<Self>, segmentation_id: Uuid, run_id: Uuid, activation: i64) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let loaded =
+                activations::since_in_run_order(&cache.pool, segmentation_id, run_id, activation)
+                    .await;
+            let mut inner = cache.lock();
+            let Some(entry) = inner.since.get_mut(&segmentation_id) else {
+                return; // forgotten meanwhile
+            };
+            if entry.run_id != run_id || entry.activation != activation {
+                return;
+            }
+            match loaded {
+                Ok(times) => {
+                    tracing::info!(%run_id, rows = times.len(),
+                        ms = started.elapsed().as_secs_f64() * 1e3, "change times cached for lookups");
+                    let micros = times
+                        .into_iter()
+                        .map(|t| t.map_or(i64::MIN, |t| t.timestamp_micros()))
+                        .collect();
+                    entry.micros = Some(Arc::new(micros));
+                }
+                Err(e) => {
+                    tracing::warn!(%run_id, error = %e, "caching change times failed");
+                    inner.since.remove(&segmentation_id);
+                }
+            }
+        });
+    }
+
     /// A customer's segment in the active run and its history.
     pub async fn customer(
         self: &Arc<Self>,
@@ -286,11 +399,17 @@ impl LookupCache {
                 .ok_or_else(|| segmentation_id.not_found())?
         };
         let mut history = Vec::with_capacity(meta.runs.len());
+        // The active run's cached assignments: the change times are in their row order.
+        let mut active_rows = None;
         for r in &meta.runs {
-            let found = match self.cached_run(r.run.run_id) {
+            let cached = self.cached_run(r.run.run_id);
+            let found = match &cached {
                 Some(data) => data.get(customer_id),
                 None => assignments::find_in_run(&self.pool, r.run.run_id, customer_id).await?,
             };
+            if r.run.active {
+                active_rows = cached;
+            }
             if let Some((segment, score)) = found {
                 let label = segment.and_then(|s| r.labels.get(&s));
                 history.push(HistoryEntry {
@@ -315,8 +434,21 @@ impl LookupCache {
                 "no customer with id `{customer_id}`"
             )));
         }
+        let in_segment = history.iter().any(|h| h.active && h.segment.is_some());
+        let since = match meta.active {
+            Some(run_id) if in_segment => {
+                let active = ActiveRun {
+                    run_id,
+                    activation: meta.activation,
+                    rows: active_rows,
+                };
+                self.since(id, active, customer_id).await?
+            }
+            _ => None,
+        };
         Ok(CustomerSegments {
             active_run_id: meta.active,
+            since,
             score,
             history,
         })

@@ -2,6 +2,7 @@
 //! store results into domain results; they never see HTTP types.
 
 pub mod audit;
+pub mod changes;
 pub mod charts;
 pub mod csv_import;
 pub mod customers;

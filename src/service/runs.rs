@@ -1,6 +1,7 @@
 //! Runs: trigger (idempotent, one pending run per segmentation unless queueing is asked
 //! for), read, list, cancel, activate; and the reads of a run's results.
 
+use crate::domain::activation::Cause;
 use crate::domain::run::{Run, Segment};
 use crate::domain::run::{RunStatus, ScoreKind, Trigger};
 use crate::domain::{RunId, SegmentationId};
@@ -10,6 +11,7 @@ use crate::segmentation::metrics::adjusted_rand_index;
 use crate::segmentation::model::Assign;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
+use crate::store::activations;
 use crate::store::assignments::{self, AssignmentRow, MoverRow, TransitionRow};
 use crate::store::models;
 use crate::store::runs;
@@ -164,7 +166,7 @@ pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result
         )));
     }
     segmentations::find_for_update(&mut *tx, run.segmentation_id).await?;
-    runs::activate(&mut *tx, run.segmentation_id, id).await?;
+    activations::activate(&mut tx, run.segmentation_id, id, Cause::Api).await?;
     cache
         .changing(run.segmentation_id, crate::store::commit(tx))
         .await?;

@@ -172,6 +172,7 @@ pub async fn delete(pool: &Pool, cache: &LookupCache, id: SegmentationId) -> Res
     for &run_id in &dropped {
         assignments::drop_partition(&mut tx, run_id).await?;
     }
+    crate::store::activations::delete_segmentation(&mut tx, uuid).await?;
     store::delete(&mut *tx, uuid).await?;
     cache.changing(uuid, crate::store::commit(tx)).await?;
     for run_id in dropped {

@@ -393,22 +393,26 @@ impl LoadedAssignments {
         &self.ids[start..self.ends[i] as usize]
     }
 
-    /// The segment (`None`: noise) and score of a customer, by binary search.
-    pub fn get(&self, external_id: &str) -> Option<(Option<i32>, Option<f64>)> {
+    /// A customer's row, by binary search (rows are in customer id order).
+    pub fn position(&self, external_id: &str) -> Option<usize> {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.id(mid).as_bytes().cmp(external_id.as_bytes()) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let s = self.segments[mid];
-                    let v = self.scores[mid];
-                    return Some(((s != i32::MIN).then_some(s), (!v.is_nan()).then_some(v)));
-                }
+                std::cmp::Ordering::Equal => return Some(mid),
             }
         }
         None
+    }
+
+    /// The segment (`None`: noise) and score of a customer.
+    pub fn get(&self, external_id: &str) -> Option<(Option<i32>, Option<f64>)> {
+        self.position(external_id).map(|i| {
+            let (s, v) = (self.segments[i], self.scores[i]);
+            ((s != i32::MIN).then_some(s), (!v.is_nan()).then_some(v))
+        })
     }
 
     /// Bytes held.

@@ -59,6 +59,7 @@ pub async fn erase(tx: &mut super::Tx, external_id: &str) -> Result<bool> {
         .bind(external_id)
         .execute(&mut **tx)
         .await?;
+    super::activations::erase_customer(tx, external_id).await?;
     // By each partition's primary key (run_id, external_id).
     sqlx::query(
         "DELETE FROM assignments WHERE (run_id, external_id) IN (SELECT run_id, $1 FROM runs)",

@@ -1,5 +1,6 @@
 //! Database access: sqlx queries, one module per table family. No HTTP types here.
 
+pub mod activations;
 pub mod assignments;
 pub mod attributes;
 pub mod audit;

@@ -3,10 +3,12 @@
 //! active-run switch. Before that, [`lock`] takes the locks the write needs and reads what
 //! the new segments are matched against.
 
+use super::activations::{self, ActivationRow};
 use super::assignments::{self, Assignment};
 use super::charts::{self, ChartSampleRow};
 use super::runs::{self, Success};
 use super::{Conn, Result, segmentations};
+use crate::domain::activation::Cause;
 use crate::domain::run::documents::{PhaseTiming, RunSummary};
 use crate::domain::run::{Run, Segment};
 use crate::segmentation::model::Model;
@@ -86,10 +88,17 @@ pub struct RunResults<'a, A> {
     pub activate: bool,
 }
 
-/// Writes the results in the caller's transaction (nothing is visible before it commits);
-/// returns the assignments written.
+/// What [`write`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub assignments: u64,
+    /// The activation, when the run became active.
+    pub activation: Option<ActivationRow>,
+}
+
+/// Writes the results in the caller's transaction (nothing is visible before it commits).
 #[tracing::instrument(level = "debug", skip_all, fields(run_id = %results.run.run_id))]
-pub async fn write<'a, A>(tx: &mut Conn, results: RunResults<'_, A>) -> Result<u64>
+pub async fn write<'a, A>(tx: &mut Conn, results: RunResults<'_, A>) -> Result<Written>
 where
     A: ExactSizeIterator<Item = Assignment<'a>>,
 {
@@ -120,8 +129,13 @@ where
         },
     )
     .await?;
-    if results.activate {
-        runs::activate(&mut *tx, run.segmentation_id, run.run_id).await?;
-    }
-    Ok(written)
+    let activation = if results.activate {
+        activations::activate(&mut *tx, run.segmentation_id, run.run_id, Cause::Run).await?
+    } else {
+        None
+    };
+    Ok(Written {
+        assignments: written,
+        activation,
+    })
 }

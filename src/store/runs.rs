@@ -387,19 +387,6 @@ pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> 
     Ok(())
 }
 
-/// Makes `run_id` its segmentation's active run.
-#[tracing::instrument(level = "debug", skip(db))]
-pub async fn activate(db: impl PgExecutor<'_>, segmentation_id: Uuid, run_id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE segmentations SET active_run_id = $2 WHERE segmentation_id = $1")
-        .bind(segmentation_id)
-        .bind(run_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Gives a run back to the queue (its worker is shutting down).
-#[tracing::instrument(level = "debug", skip(db))]
 /// Runs queued and running now.
 pub async fn pending_counts(db: impl PgExecutor<'_>) -> Result<(i64, i64)> {
     Ok(sqlx::query_as(
@@ -533,22 +520,33 @@ pub struct LookupRun {
     pub score: ScoreKind,
 }
 
-/// The segmentation's runs that still have assignments, newest first (`None`: no such
+/// What lookups need of a segmentation.
+#[derive(Debug)]
+pub struct LookupRuns {
+    pub active: Option<Uuid>,
+    /// Its latest activation's number.
+    pub activation: i64,
+    /// The runs that still have assignments, newest first.
+    pub runs: Vec<LookupRun>,
+}
+
+/// The segmentation's active run and runs that still have assignments (`None`: no such
 /// segmentation).
 pub async fn lookup_runs(
     db: impl PgExecutor<'_>,
     segmentation_id: Uuid,
-) -> Result<Option<(Option<Uuid>, Vec<LookupRun>)>> {
+) -> Result<Option<LookupRuns>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         active_run_id: Option<Uuid>,
+        activations: i64,
         run_id: Option<Uuid>,
         finished_at: Option<DateTime<Utc>>,
         active: Option<bool>,
         score: Option<String>,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT s.active_run_id, r.run_id, r.finished_at, r.run_id = s.active_run_id AS active,
+        "SELECT s.active_run_id, s.activations, r.run_id, r.finished_at, r.run_id = s.active_run_id AS active,
                 r.summary->>'score' AS score
          FROM segmentations s
          LEFT JOIN runs r ON r.segmentation_id = s.segmentation_id AND r.has_assignments
@@ -561,7 +559,7 @@ pub async fn lookup_runs(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let active = first.active_run_id;
+    let (active, activation) = (first.active_run_id, first.activations);
     let runs = rows
         .into_iter()
         .filter_map(|r| {
@@ -576,5 +574,9 @@ pub async fn lookup_runs(
             })
         })
         .collect();
-    Ok(Some((active, runs)))
+    Ok(Some(LookupRuns {
+        active,
+        activation,
+        runs,
+    }))
 }

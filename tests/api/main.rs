@@ -6,6 +6,7 @@ mod algorithms;
 mod attributes;
 mod bisecting;
 mod categorical;
+mod changes;
 mod charts;
 mod cli;
 mod compression;

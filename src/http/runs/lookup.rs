@@ -39,6 +39,10 @@ pub struct CustomerSegment {
     /// The segment in the active run; `null` when the active run did not segment this
     /// customer (added since, or missing a feature).
     pub current: Option<CustomerRunSegment>,
+    /// Since when the customer has been in their current segment: the activation that put
+    /// them there (see `GET /v1/segmentations/{id}/changes`). `null` without a current
+    /// segment, or when that activation predates the change feed.
+    pub since: Option<DateTime<Utc>>,
     /// What each score is: `distance` or `probability`.
     pub score: ScoreKind,
     /// Every run that kept its assignments, newest first.
@@ -91,6 +95,7 @@ pub(super) async fn customer_segment(
         customer_id,
         active_run_id: found.active_run_id,
         current,
+        since: found.since,
         score: found.score,
         history: found.history.into_iter().map(run_segment).collect(),
     }))

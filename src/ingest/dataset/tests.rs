@@ -49,7 +49,10 @@ fn an_id_given_twice_is_refused_with_its_lines() {
     let e = read_csv(b"id,x\nz,1\nb,1\na,2\nb,3\na,4\n", None)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("`b` appears more than once (at lines 3, 5)"), "{e}");
+    assert!(
+        e.contains("`b` appears more than once (at lines 3, 5)"),
+        "{e}"
+    );
     // Increasing ids, CRLF line ends, blank lines anywhere and no final line end.
     let d = read_csv(b"id,x\r\n\r\na,1\r\nb,2\n\nc,3", None).unwrap();
     assert_eq!(d.columns.row_ids, ["a", "b", "c"]);
