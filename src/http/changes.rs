@@ -5,7 +5,7 @@ use crate::domain::SegmentationId;
 use crate::domain::activation::{Cause, Change};
 use crate::error::Result;
 use crate::http::extract::Query;
-use crate::http::page;
+use crate::http::page::{self, ExportFormat, wants_csv};
 use crate::http::problem::{Problem, SegmentationErrors};
 use crate::service::changes::{self as service, FeedQuery};
 use actix_web::http::header;
@@ -35,14 +35,8 @@ pub struct ChangeParams {
     #[param(minimum = -2147483648i64, maximum = 2147483647)]
     pub segment: Option<i32>,
     /// `csv` for CSV (as `Accept: text/csv` does), `json` (the default) for JSON.
-    pub format: Option<FeedFormat>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FeedFormat {
-    Json,
-    Csv,
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
 }
 
 /// A segment on one side of a change.
@@ -87,20 +81,6 @@ pub struct ChangeFeed {
 
 fn side(segment: Option<i32>, label: Option<String>) -> Option<ChangeSegment> {
     segment.map(|segment_id| ChangeSegment { segment_id, label })
-}
-
-fn wants_csv(req: &HttpRequest, format: Option<FeedFormat>) -> bool {
-    match format {
-        Some(FeedFormat::Csv) => true,
-        Some(FeedFormat::Json) => false,
-        None => req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| {
-                accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
-            }),
-    }
 }
 
 /// The segmentation's membership changes: who entered, moved or left which segment at

@@ -39,3 +39,27 @@ mod tests {
         }
     }
 }
+
+/// How a list comes: JSON pages or CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+/// Whether to answer CSV: `format` when given, else an `Accept` that asks for `text/csv`
+/// ahead of JSON.
+pub fn wants_csv(req: &actix_web::HttpRequest, format: Option<ExportFormat>) -> bool {
+    match format {
+        Some(ExportFormat::Csv) => true,
+        Some(ExportFormat::Json) => false,
+        None => req
+            .headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| {
+                accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
+            }),
+    }
+}

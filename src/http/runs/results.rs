@@ -8,6 +8,7 @@ use crate::domain::run::ScoreKind;
 use crate::domain::run::Segment;
 use crate::error::Result;
 use crate::http::extract::Query;
+use crate::http::page::{ExportFormat, wants_csv};
 use crate::http::problem::{Problem, RunResultErrors};
 use crate::segmentation::{categorical, profile};
 use crate::service::runs::{self as service};
@@ -343,14 +344,6 @@ pub struct AssignmentParams {
     pub format: Option<ExportFormat>,
 }
 
-/// How assignments come: keyset-paged JSON or one CSV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Json,
-    Csv,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -381,20 +374,6 @@ pub struct AssignmentPage {
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
-}
-
-fn wants_csv(req: &HttpRequest, format: Option<ExportFormat>) -> bool {
-    match format {
-        Some(ExportFormat::Csv) => return true,
-        Some(ExportFormat::Json) => return false,
-        None => {}
-    }
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| {
-            accept.contains("text/csv") && !accept.trim_start().starts_with("application/json")
-        })
 }
 
 async fn assignments_csv(
