@@ -171,6 +171,71 @@ pub struct JobArgs {
     /// at once).
     #[arg(long, env = "SEGSTORE_LOOKUP_TTL_MS", default_value_t = 1000)]
     pub lookup_ttl_ms: u64,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Networks webhook endpoints may be on besides the public internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebhookNetwork {
+    /// 127.0.0.0/8 and ::1 (a receiver on the same machine).
+    Loopback,
+    /// 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7 (a receiver inside the network).
+    Private,
+    /// 169.254/16 and fe80::/10 (cloud metadata services live here: think twice).
+    LinkLocal,
+}
+
+/// How this process delivers webhooks.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Webhook delivery workers in this process (0: deliver from other replicas only).
+    #[arg(long, env = "SEGSTORE_WEBHOOK_WORKERS", default_value_t = 2)]
+    pub webhook_workers: usize,
+    /// Networks besides the public internet that webhook URLs may reach (comma-separated:
+    /// loopback, private, link-local); none by default, so a URL that resolves to one is
+    /// refused.
+    #[arg(
+        long = "webhook-allow",
+        env = "SEGSTORE_WEBHOOK_ALLOW",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<WebhookNetwork>,
+    /// Seconds an endpoint has to answer a delivery.
+    #[arg(long, env = "SEGSTORE_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+    /// The first retry's wait in milliseconds; each later one doubles it (with jitter), up
+    /// to six hours.
+    #[arg(long, env = "SEGSTORE_WEBHOOK_RETRY_BASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub webhook_retry_base_ms: u64,
+    /// Seconds a delivery may keep failing before it fails for good and its webhook is
+    /// disabled (a day).
+    #[arg(long, env = "SEGSTORE_WEBHOOK_GIVE_UP_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_give_up_seconds: u64,
+    /// How often an idle delivery worker looks for deliveries due, in milliseconds.
+    #[arg(long, env = "SEGSTORE_WEBHOOK_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    pub webhook_poll_ms: u64,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::service::webhooks::WebhookSettings {
+        use std::time::Duration;
+        let allowed = |n| self.webhook_allow.contains(&n);
+        crate::service::webhooks::WebhookSettings {
+            workers: self.webhook_workers,
+            poll: Duration::from_millis(self.webhook_poll_ms),
+            timeout: Duration::from_secs(self.webhook_timeout_seconds),
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            max_wait: Duration::from_secs(6 * 3600),
+            give_up_after: Duration::from_secs(self.webhook_give_up_seconds),
+            allow: crate::service::webhooks::AllowedNetworks {
+                loopback: allowed(WebhookNetwork::Loopback),
+                private: allowed(WebhookNetwork::Private),
+                link_local: allowed(WebhookNetwork::LinkLocal),
+            },
+        }
+    }
 }
 
 impl JobArgs {
@@ -190,6 +255,7 @@ impl JobArgs {
             heartbeat: lease / 6,
             max_attempts: self.run_max_attempts,
             keep_assignments: self.keep_assignments,
+            webhooks: self.webhooks.settings(),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! records. The feed's cursor is a [`Position`] in them, opaque to clients.
 
 use super::Invalid;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -84,12 +82,10 @@ impl Position {
         ord: 0,
     };
 
-    /// The cursor a client stores.
+    /// The cursor a client stores: `c1_<activation>_<ord>` (opaque to clients; the schema
+    /// gives its pattern so that every text it allows parses).
     pub fn cursor(self) -> String {
-        format!(
-            "c1_{}",
-            URL_SAFE_NO_PAD.encode(format!("{}.{}", self.activation, self.ord))
-        )
+        format!("c1_{}_{}", self.activation, self.ord)
     }
 
     /// A cursor given back by a client.
@@ -100,20 +96,24 @@ impl Position {
                 crate::error::quote(cursor)
             ))
         };
-        let encoded = cursor.strip_prefix("c1_").ok_or_else(bad)?;
-        let decoded = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| bad())?;
-        let text = std::str::from_utf8(&decoded).map_err(|_| bad())?;
-        let (activation, ord) = text.split_once('.').ok_or_else(bad)?;
-        let position = Self {
-            activation: activation.parse().map_err(|_| bad())?,
-            ord: ord.parse().map_err(|_| bad())?,
+        let digits = |s: &str, most: usize| {
+            !s.is_empty() && s.len() <= most && s.bytes().all(|b| b.is_ascii_digit())
         };
-        if position.activation < 0 || position.ord < 0 {
+        let rest = cursor.strip_prefix("c1_").ok_or_else(bad)?;
+        let (activation, ord) = rest.split_once('_').ok_or_else(bad)?;
+        if !digits(activation, ACTIVATION_DIGITS) || !digits(ord, ORD_DIGITS) {
             return Err(bad());
         }
-        Ok(position)
+        Ok(Self {
+            activation: activation.parse().map_err(|_| bad())?,
+            ord: ord.parse().map_err(|_| bad())?,
+        })
     }
 }
+
+/// Digits of a cursor's activation and change numbers: every cursor of that shape parses.
+const ACTIVATION_DIGITS: usize = 15;
+const ORD_DIGITS: usize = 9;
 
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,13 +134,25 @@ mod tests {
                 ord: 123_456,
             },
             Position {
-                activation: i64::MAX,
-                ord: i32::MAX,
+                activation: 999_999_999_999_999,
+                ord: 999_999_999,
             },
         ] {
             assert_eq!(Position::parse_cursor(&p.cursor()), Ok(p));
         }
-        for bad in ["", "c1_", "7.3", "c1_!!", "c1_Ny4", "c2_Ny4z", "c1_LTEuMw"] {
+        for bad in [
+            "",
+            "c1_",
+            "7.3",
+            "c1_!!",
+            "c1_7",
+            "c2_7_3",
+            "c1_-1_3",
+            "c1_7_",
+            "c1_7_3_1",
+            "c1_1234567890123456_1",
+            "c1_1_1234567890",
+        ] {
             assert!(Position::parse_cursor(bad).is_err(), "{bad} accepted");
         }
     }

@@ -57,6 +57,16 @@ id_type!(
     RunId,
     "run"
 );
+id_type!(
+    /// A webhook's id.
+    WebhookId,
+    "webhook"
+);
+id_type!(
+    /// A webhook delivery's id (its `webhook-id` header is `msg_` and this id's hex).
+    DeliveryId,
+    "delivery"
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,13 +10,14 @@ pub mod order;
 pub mod run;
 pub mod schedule;
 pub mod segmentation;
+pub mod webhook;
 
 pub use attribute::{
     Attribute, AttributeKind, AttributeName, AttributeValue, Catalogue, MISSING_TOKENS,
     NumericValue, is_missing,
 };
 pub use customer::ExternalId;
-pub use ids::{RunId, SegmentationId};
+pub use ids::{DeliveryId, RunId, SegmentationId, WebhookId};
 
 /// Why a raw value was refused; the caller adds the field it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,6 @@ use crate::http::extract::Query;
 use crate::http::page::{self, ExportFormat, wants_csv};
 use crate::http::problem::{Problem, SegmentationErrors};
 use crate::service::changes::{self as service, FeedQuery};
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,7 @@ pub const HAS_MORE: &str = "segstore-has-more";
 pub struct ChangeParams {
     /// The `next_cursor` of the previous page (or of the last page read, days ago); absent:
     /// from the first change.
-    #[param(max_length = 64)]
+    #[param(max_length = 28, pattern = r"^(c1_[0-9]{1,15}_[0-9]{1,9})?$")]
     pub after: Option<String>,
     /// Changes per page, 1 to 10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]

@@ -297,3 +297,13 @@ impl FromRequest for SegmentationId {
         ready(SegmentationId::parse(req.match_info().query("id")))
     }
 }
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`: a field
+/// that is present (even as `null`) becomes `Some` (a merge patch's `null` removes a value).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -19,6 +19,7 @@ pub mod rfm;
 pub mod runs;
 pub mod schema;
 pub mod segmentations;
+pub mod webhooks;
 
 use crate::error::Error;
 use crate::store::Pool;
@@ -56,6 +57,9 @@ pub use extract::JsonLimit;
         (name = "changes", description = "Membership changes: who entered, moved or left a segment at each \
                                          activation, as a feed CRMs sync from"),
         (name = "charts", description = "Pictures of a run, drawn by the server: SVG, or PNG when asked"),
+        (name = "webhooks", description = "Endpoints segstore calls when runs finish, segments change or \
+                                          drift (signed, retried, in order; admin scope): the document's \
+                                          `webhooks` give each event's body"),
         (name = "keys", description = "API keys and the audit log (admin scope)"),
         (name = "operations", description = "Probes for orchestrators (no key needed)")
     ),
@@ -75,6 +79,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(runs::routes)
             .configure(changes::routes)
             .configure(charts::routes)
+            .configure(webhooks::routes)
             .configure(keys::routes)
             .configure(audit::routes),
     )
@@ -99,6 +104,7 @@ trait Finished {
 
 impl Finished for utoipa::openapi::OpenApi {
     fn finished(mut self) -> Self {
+        webhooks::events::declare(&mut self);
         schema::forbid_nul(&mut self);
         problem::declare_refusals(&mut self);
         self
@@ -210,6 +216,7 @@ pub fn app(
     cache: std::sync::Arc<crate::service::lookup::LookupCache>,
     keys: std::sync::Arc<crate::service::keys::KeyRing>,
     security: Security,
+    webhooks: crate::service::webhooks::AllowedNetworks,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -226,6 +233,7 @@ pub fn app(
         .app_data(web::Data::new(waker))
         .app_data(web::Data::from(cache))
         .app_data(web::Data::from(keys.clone()))
+        .app_data(web::Data::new(webhooks))
         .app_data(web::Data::new(CustomerLimits {
             max_batch: settings.max_batch,
         }))

@@ -49,36 +49,27 @@ pub struct CreateSegmentation {
 #[schema(example = json!({"config": {"algorithm": {"type": "kmeans", "k": 4}}}))]
 pub struct UpdateSegmentation {
     /// Unique, 1 to 100 characters, not only white space (kept trimmed); cannot be removed.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<Option<String>>,
     /// `null` empties it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// A merge patch of the configuration (see `SegmentationConfig`): its members replace
     /// the current ones, `null` removes one (its default applies). Naming another algorithm
     /// `type` starts that algorithm from its defaults. Cannot be removed.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<Object>)]
     pub config: Option<Option<serde_json::Value>>,
     /// `null` restores the default (true).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<bool>)]
     pub auto_activate: Option<Option<bool>>,
     /// A cron expression (five fields, UTC), or `null` to stop the schedule.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<String>)]
     pub schedule: Option<Option<String>>,
-}
-
-/// A field that is present (even as `null`) becomes `Some`.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl UpdateSegmentation {

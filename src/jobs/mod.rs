@@ -8,6 +8,7 @@ mod heartbeat;
 mod results;
 pub mod schedule;
 mod stop;
+pub mod webhooks;
 
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
@@ -30,6 +31,8 @@ pub struct JobSettings {
     pub max_attempts: i32,
     /// Runs per segmentation whose assignments are kept (the active run's always are).
     pub keep_assignments: i64,
+    /// Webhook delivery workers and how they deliver.
+    pub webhooks: crate::service::webhooks::WebhookSettings,
 }
 
 impl Default for JobSettings {
@@ -41,6 +44,7 @@ impl Default for JobSettings {
             heartbeat: Duration::from_secs(5),
             max_attempts: 3,
             keep_assignments: 5,
+            webhooks: Default::default(),
         }
     }
 }
@@ -61,6 +65,16 @@ impl Jobs {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        let deliverers: Vec<JoinHandle<()>> = (0..settings.webhooks.workers)
+            .map(|i| {
+                tokio::spawn(webhooks::run(
+                    format!("{prefix}-webhooks-{i}"),
+                    pool.clone(),
+                    settings.webhooks.clone(),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
         let handles = (0..settings.workers)
             .map(|i| {
                 let worker = execute::Worker {
@@ -73,6 +87,7 @@ impl Jobs {
                 let stopped = stopped.clone();
                 tokio::spawn(async move { worker.run(waker, stopped).await })
             })
+            .chain(deliverers)
             .collect();
         Self {
             waker,

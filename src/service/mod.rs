@@ -15,6 +15,7 @@ pub mod rfm;
 pub mod runs;
 pub mod score;
 pub mod segmentations;
+pub mod webhooks;
 
 pub use crate::ingest::csv::CsvLimits;
 

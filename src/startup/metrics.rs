@@ -73,6 +73,23 @@ fn describe() {
         "Transactions waiting for a pool connection now"
     );
     describe_counter!(
+        "segstore_webhook_attempts_total",
+        "Webhook delivery attempts by outcome (delivered, retry, failed)"
+    );
+    describe_histogram!(
+        "segstore_webhook_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time an endpoint took to answer a delivery (or to fail)"
+    );
+    describe_gauge!(
+        "segstore_webhook_deliveries_pending",
+        "Webhook deliveries not delivered yet (every replica's)"
+    );
+    describe_gauge!(
+        "segstore_webhook_oldest_pending_seconds",
+        "Age of the oldest pending webhook delivery (0: none): how far behind endpoints are"
+    );
+    describe_counter!(
         "segstore_rows_imported_total",
         "Rows written by imports and batches, by kind (customers, order_lines)"
     );
@@ -113,6 +130,15 @@ async fn scrape(handle: web::Data<PrometheusHandle>, pool: web::Data<Pool>) -> H
     if let Ok(Ok((queued, running))) = depth {
         metrics::gauge!("segstore_runs", "status" => "queued").set(queued as f64);
         metrics::gauge!("segstore_runs", "status" => "running").set(running as f64);
+    }
+    let backlog = tokio::time::timeout(
+        Duration::from_secs(1),
+        crate::store::outbox::backlog(&**pool),
+    )
+    .await;
+    if let Ok(Ok((pending, oldest))) = backlog {
+        metrics::gauge!("segstore_webhook_deliveries_pending").set(pending as f64);
+        metrics::gauge!("segstore_webhook_oldest_pending_seconds").set(oldest);
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -200,6 +200,7 @@ impl Application {
         let keys = KeyRing::new(pool.clone(), access.keys);
         keys.spawn_flusher(LAST_USED_FLUSH);
         crate::service::events::spawn_listener(&pool, keys.clone(), cache.clone());
+        let webhooks = jobs.webhooks.allow;
         let jobs = Jobs::start(pool.clone(), jobs, cache.clone());
         let waker = jobs.waker();
         let security = access.security;
@@ -211,6 +212,7 @@ impl Application {
                 cache.clone(),
                 keys.clone(),
                 security.clone(),
+                webhooks,
             )
         })
         .shutdown_timeout(shutdown_timeout)

@@ -6,8 +6,10 @@
 //! DBSCAN noise counts as "in no segment": a customer who becomes noise has left.
 
 use super::assignments::partition;
-use super::{Conn, Result};
+use super::{Conn, Result, outbox};
 use crate::domain::activation::{Cause, Change, Position};
+use crate::domain::webhook::EventType;
+use crate::domain::webhook::payload::ActivationEvent;
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
@@ -118,7 +120,44 @@ pub async fn activate(
         .bind(cause.as_str())
         .fetch_one(&mut *tx)
         .await?;
+    announce(tx, &row).await?;
     Ok(Some(row))
+}
+
+/// The activation's events, in its transaction: `segmentation.activated`, and the
+/// membership changes when there are any.
+async fn announce(tx: &mut Conn, row: &ActivationRow) -> Result<()> {
+    let event = row.event();
+    let data = serde_json::to_value(&event).map_err(|e| super::Error::Decode(e.into()))?;
+    outbox::emit(
+        tx,
+        EventType::SegmentationActivated,
+        Some(row.segmentation_id),
+        &data,
+    )
+    .await?;
+    let total = row.entered + row.moved + row.left;
+    if total > 0 {
+        outbox::emit_changes(tx, row.segmentation_id, total, &data).await?;
+    }
+    Ok(())
+}
+
+impl ActivationRow {
+    /// The activation as webhooks announce it.
+    pub fn event(&self) -> ActivationEvent {
+        ActivationEvent {
+            segmentation_id: self.segmentation_id,
+            activation: self.activation,
+            run_id: self.run_id,
+            previous_run_id: self.previous_run_id,
+            cause: self.cause,
+            activated_at: self.activated_at,
+            entered: self.entered,
+            moved: self.moved,
+            left: self.left,
+        }
+    }
 }
 
 /// A segmentation's activations, newest first.
@@ -166,6 +205,17 @@ impl ChangeRow {
     }
 }
 
+/// Changes with their activation and both segments' labels.
+const CHANGES: &str = "SELECT c.activation, c.ord, c.external_id, c.from_segment, c.to_segment,
+                fs.label AS from_label, ts.label AS to_label,
+                a.run_id, a.previous_run_id, a.activated_at
+           FROM membership_changes c
+           JOIN activations a
+             ON a.segmentation_id = c.segmentation_id AND a.activation = c.activation
+           LEFT JOIN run_segments fs
+             ON fs.run_id = a.previous_run_id AND fs.stable_id = c.from_segment
+           LEFT JOIN run_segments ts ON ts.run_id = a.run_id AND ts.stable_id = c.to_segment";
+
 /// Up to `limit` changes after `after`, in activation order (then customer id), optionally
 /// only those into or out of `segment`.
 pub async fn changes(
@@ -175,27 +225,39 @@ pub async fn changes(
     segment: Option<i32>,
     limit: i64,
 ) -> Result<Vec<ChangeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT c.activation, c.ord, c.external_id, c.from_segment, c.to_segment,
-                fs.label AS from_label, ts.label AS to_label,
-                a.run_id, a.previous_run_id, a.activated_at
-           FROM membership_changes c
-           JOIN activations a
-             ON a.segmentation_id = c.segmentation_id AND a.activation = c.activation
-           LEFT JOIN run_segments fs
-             ON fs.run_id = a.previous_run_id AND fs.stable_id = c.from_segment
-           LEFT JOIN run_segments ts ON ts.run_id = a.run_id AND ts.stable_id = c.to_segment
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{CHANGES}
           WHERE c.segmentation_id = $1
             AND (c.segmentation_id, c.activation, c.ord) > ($1, $2, $3)
             AND ($4::integer IS NULL OR c.from_segment = $4 OR c.to_segment = $4)
           ORDER BY c.activation, c.ord
-          LIMIT $5",
-    )
+          LIMIT $5"
+    )))
     .bind(segmentation_id)
     .bind(after.activation)
     .bind(after.ord)
     .bind(segment)
     .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Changes `first`..=`last` of one activation (a webhook delivery's batch).
+pub async fn changes_of_activation(
+    db: impl PgExecutor<'_>,
+    segmentation_id: Uuid,
+    activation: i64,
+    first: i32,
+    last: i32,
+) -> Result<Vec<ChangeRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{CHANGES} WHERE c.segmentation_id = $1 AND c.activation = $2 AND c.ord BETWEEN $3 AND $4
+          ORDER BY c.ord"
+    )))
+    .bind(segmentation_id)
+    .bind(activation)
+    .bind(first)
+    .bind(last)
     .fetch_all(db)
     .await?)
 }

@@ -12,12 +12,14 @@ pub mod keys;
 pub mod models;
 pub mod notify;
 pub mod orders;
+pub mod outbox;
 pub mod results;
 pub mod rfm;
 pub mod runs;
 pub mod segmentations;
 pub mod segments;
 pub mod staging;
+pub mod webhooks;
 
 pub use crate::domain::{Attribute, Catalogue};
 pub use error::{Constraint, Error, Result};

@@ -345,6 +345,7 @@ async fn feed_parameters_are_checked() {
     for (query, field) in [
         ("after=nonsense", "after"),
         ("after=c1_%21%21", "after"),
+        ("after=c1_1_1234567890", "after"),
         ("limit=0", "limit"),
         ("limit=10001", "limit"),
         ("segment=abc", "segment"),

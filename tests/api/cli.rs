@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 29] = [
+const SETTINGS: [(&str, &str, Option<&str>); 35] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -92,6 +92,24 @@ const SETTINGS: [(&str, &str, Option<&str>); 29] = [
     ("--keep-assignments", "SEGSTORE_KEEP_ASSIGNMENTS", Some("5")),
     ("--lookup-cache-mb", "SEGSTORE_LOOKUP_CACHE_MB", Some("512")),
     ("--lookup-ttl-ms", "SEGSTORE_LOOKUP_TTL_MS", Some("1000")),
+    ("--webhook-workers", "SEGSTORE_WEBHOOK_WORKERS", Some("2")),
+    ("--webhook-allow", "SEGSTORE_WEBHOOK_ALLOW", None),
+    (
+        "--webhook-timeout-seconds",
+        "SEGSTORE_WEBHOOK_TIMEOUT_SECONDS",
+        Some("10"),
+    ),
+    (
+        "--webhook-retry-base-ms",
+        "SEGSTORE_WEBHOOK_RETRY_BASE_MS",
+        Some("5000"),
+    ),
+    (
+        "--webhook-give-up-seconds",
+        "SEGSTORE_WEBHOOK_GIVE_UP_SECONDS",
+        Some("86400"),
+    ),
+    ("--webhook-poll-ms", "SEGSTORE_WEBHOOK_POLL_MS", Some("500")),
 ];
 
 #[test]
@@ -138,6 +156,24 @@ fn every_setting_is_read_from_its_environment_variable() {
     // A value clap refuses, given only through the variable: the refusal names the flag.
     for (flag, variable, bad) in [
         ("--max-batch", "SEGSTORE_MAX_BATCH", "0"),
+        ("--webhook-allow", "SEGSTORE_WEBHOOK_ALLOW", "internet"),
+        (
+            "--webhook-timeout-seconds",
+            "SEGSTORE_WEBHOOK_TIMEOUT_SECONDS",
+            "0",
+        ),
+        (
+            "--webhook-retry-base-ms",
+            "SEGSTORE_WEBHOOK_RETRY_BASE_MS",
+            "1",
+        ),
+        (
+            "--webhook-give-up-seconds",
+            "SEGSTORE_WEBHOOK_GIVE_UP_SECONDS",
+            "0",
+        ),
+        ("--webhook-poll-ms", "SEGSTORE_WEBHOOK_POLL_MS", "x"),
+        ("--webhook-workers", "SEGSTORE_WEBHOOK_WORKERS", "-1"),
         (
             "--db-max-connections",
             "SEGSTORE_DB_MAX_CONNECTIONS",

@@ -240,6 +240,25 @@ pub fn test_jobs() -> JobSettings {
         heartbeat: Duration::from_millis(500),
         max_attempts: 3,
         keep_assignments: 5,
+        webhooks: test_webhooks(),
+    }
+}
+
+/// Webhook delivery for tests: receivers on this machine, retries within a second, and a
+/// delivery that keeps failing for three seconds gives up.
+pub fn test_webhooks() -> segstore::service::webhooks::WebhookSettings {
+    use segstore::service::webhooks::{AllowedNetworks, WebhookSettings};
+    WebhookSettings {
+        workers: 2,
+        poll: Duration::from_millis(50),
+        timeout: Duration::from_secs(2),
+        retry_base: Duration::from_millis(100),
+        max_wait: Duration::from_millis(800),
+        give_up_after: Duration::from_secs(3),
+        allow: AllowedNetworks {
+            loopback: true,
+            ..AllowedNetworks::default()
+        },
     }
 }
 
