@@ -218,7 +218,11 @@ async fn the_readme_quickstart_and_walkthrough_print_what_the_readme_shows() {
     }
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     let mut steps_all = Vec::new();
-    for heading in ["Quickstart", "Walkthrough: RFM segments"] {
+    for heading in [
+        "Quickstart",
+        "Walkthrough: RFM segments",
+        "Keeping a CRM in sync",
+    ] {
         for block in blocks(&readme, heading) {
             steps_all.extend(steps(&block));
         }
