@@ -10,6 +10,7 @@ pub mod bisecting;
 pub mod categorical;
 pub mod columns;
 pub mod dbscan;
+pub mod drift;
 pub mod error;
 pub mod gmm;
 pub mod kmeans;

@@ -3,6 +3,7 @@
 pub mod activation;
 mod attribute;
 mod customer;
+pub mod drift;
 mod ids;
 pub mod key;
 pub mod merge_patch;

@@ -1,6 +1,7 @@
 //! `/v1/segmentations`: named, versioned clustering configurations.
 
 use crate::domain::SegmentationId;
+use crate::domain::drift::DriftPolicy;
 use crate::domain::segmentation::Segmentation as Stored;
 use crate::domain::segmentation::SegmentationConfig;
 use crate::error::Result;
@@ -35,6 +36,10 @@ pub struct CreateSegmentation {
     /// Whether a successful run becomes the active one by itself (default true).
     #[serde(default = "yes")]
     pub auto_activate: bool,
+    /// Drift thresholds: a run crossing one is flagged (`drift.crossed`), announced by the
+    /// `segmentation.drift_detected` webhook and, with `hold_activation`, left inactive.
+    /// Absent: drift is reported on every run, never flagged.
+    pub drift: Option<DriftPolicy>,
     /// Retrain on a cron schedule: five fields, UTC (e.g. `0 3 * * *`: daily at 03:00).
     #[schema(example = "0 3 * * *")]
     pub schedule: Option<String>,
@@ -66,6 +71,10 @@ pub struct UpdateSegmentation {
     #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<bool>)]
     pub auto_activate: Option<Option<bool>>,
+    /// New drift thresholds (replacing the old ones whole), or `null` to remove them.
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
+    #[schema(value_type = Option<DriftPolicy>)]
+    pub drift: Option<Option<DriftPolicy>>,
     /// A cron expression (five fields, UTC), or `null` to stop the schedule.
     #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<String>)]
@@ -89,6 +98,7 @@ impl UpdateSegmentation {
                 other => other.flatten().map(ConfigPatch),
             },
             auto_activate: self.auto_activate.map(|a| a.unwrap_or_else(yes)),
+            drift: self.drift,
             schedule: self.schedule,
         })
     }
@@ -105,6 +115,8 @@ pub struct Segmentation {
     /// The configuration with every default filled in.
     pub config: SegmentationConfig,
     pub auto_activate: bool,
+    /// Drift thresholds (`null`: drift is reported, never flagged).
+    pub drift: Option<DriftPolicy>,
     pub schedule: Option<String>,
     /// When the schedule next queues a run (UTC).
     pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -123,6 +135,7 @@ impl From<Stored> for Segmentation {
             version: row.version,
             config: row.config,
             auto_activate: row.auto_activate,
+            drift: row.drift,
             schedule: row.schedule,
             next_run_at: row.next_run_at,
             active_run_id: row.active_run_id,
@@ -166,6 +179,7 @@ async fn create_segmentation(
         &body.description,
         &body.config,
         body.auto_activate,
+        body.drift.as_ref(),
         body.schedule.as_deref(),
     )
     .await?;

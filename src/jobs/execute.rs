@@ -444,9 +444,11 @@ impl Worker {
             Lock::Cancelled => return Err(Stop::Cancelled),
             Lock::Held {
                 auto_activate,
+                drift_policy,
                 previous,
-            } => (auto_activate, previous),
+            } => (auto_activate, (drift_policy, previous)),
         };
+        let (drift_policy, previous) = previous;
         // Segments of other features are not matched: they start new ids.
         let matched = previous
             .as_ref()
@@ -479,16 +481,21 @@ impl Worker {
                 k_rule: &result.k_rule,
                 summary: RunSummary {
                     warm_start: warm.map(|WarmFrom(from)| warm_start_outcome(from, result)),
+                    bins: super::drift::bins(columns),
                     ..summary(
                         result,
                         &segments,
-                        previous.map(|p| p.run_id),
+                        previous.as_ref().map(|p| p.run_id),
                         missing,
                         timings.0,
                     )
                 },
                 model: &result.model,
                 activate: auto_activate,
+                drift: previous
+                    .as_ref()
+                    .map(|p| super::drift::measure(columns, result, &segments, p)),
+                drift_policy,
             },
         )
         .await?;

@@ -3,6 +3,7 @@
 //! lease alive with heartbeats, train off the async runtime, write results atomically, recover
 //! runs whose worker died, and enqueue scheduled runs.
 
+mod drift;
 pub mod execute;
 mod heartbeat;
 mod results;

@@ -136,6 +136,8 @@ pub(super) fn summary(
         converged: r.converged,
         restarts: r.restarts,
         warm_start: None,
+        bins: Vec::new(),
+        drift: None,
         metrics: Some(r.metrics),
         k_selection: r.k_selection.clone(),
         pca: r.pca.clone(),

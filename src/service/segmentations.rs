@@ -1,6 +1,7 @@
 //! Segmentation configurations: create, read, change (a new version), delete.
 
 use crate::domain::SegmentationId;
+use crate::domain::drift::DriftPolicy;
 use crate::domain::schedule::Schedule;
 use crate::domain::segmentation::Segmentation;
 use crate::domain::segmentation::SegmentationConfig;
@@ -22,6 +23,8 @@ pub struct Changes {
     pub description: Option<String>,
     pub config: Option<ConfigPatch>,
     pub auto_activate: Option<bool>,
+    /// `Some(None)` removes the thresholds.
+    pub drift: Option<Option<DriftPolicy>>,
     /// `Some(None)` removes the schedule.
     pub schedule: Option<Option<String>>,
 }
@@ -38,6 +41,17 @@ fn check_schedule(expression: &str) -> Result<(String, chrono::DateTime<chrono::
         .next_after(chrono::Utc::now())
         .ok_or_else(|| Error::invalid("schedule", format!("`{expression}` never fires")))?;
     Ok((expression.to_owned(), next))
+}
+
+fn check_drift(policy: &DriftPolicy) -> Result<()> {
+    let errors = policy.check("drift.");
+    match errors.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::invalid_many(
+            format!("the drift thresholds are invalid: {first}"),
+            errors,
+        )),
+    }
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -82,20 +96,27 @@ pub async fn create(
     description: &str,
     config: &SegmentationConfig,
     auto_activate: bool,
+    drift: Option<&DriftPolicy>,
     schedule: Option<&str>,
 ) -> Result<Segmentation> {
     let name = check_name(name)?;
+    if let Some(policy) = drift {
+        check_drift(policy)?;
+    }
     let schedule = schedule.map(check_schedule).transpose()?;
     let mut tx = crate::store::begin(pool).await?;
     let config = validated(&mut tx, config).await?;
     let row = store::insert(
         &mut *tx,
-        Uuid::new_v4(),
-        &name,
-        description,
-        &config,
-        auto_activate,
-        schedule.as_ref().map(|(e, next)| (e.as_str(), *next)),
+        store::NewRow {
+            id: Uuid::new_v4(),
+            name: &name,
+            description,
+            config: &config,
+            auto_activate,
+            drift,
+            schedule: schedule.as_ref().map(|(e, next)| (e.as_str(), *next)),
+        },
     )
     .await
     .map_err(|e| conflict_on_name(e, &name))?;
@@ -145,6 +166,12 @@ pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result
     }
     if let Some(auto) = changes.auto_activate {
         row.auto_activate = auto;
+    }
+    if let Some(drift) = changes.drift {
+        if let Some(policy) = &drift {
+            check_drift(policy)?;
+        }
+        row.drift = drift;
     }
     if let Some(schedule) = schedule {
         (row.schedule, row.next_run_at) = match schedule {

@@ -9,8 +9,12 @@ use super::charts::{self, ChartSampleRow};
 use super::runs::{self, Success};
 use super::{Conn, Result, segmentations};
 use crate::domain::activation::Cause;
+use crate::domain::drift::{Drift, DriftPolicy};
+use crate::domain::run::documents::FeatureBins;
 use crate::domain::run::documents::{PhaseTiming, RunSummary};
 use crate::domain::run::{Run, Segment};
+use crate::domain::webhook::EventType;
+use crate::domain::webhook::payload::DriftEvent;
 use crate::segmentation::model::Model;
 use std::time::Instant;
 use uuid::Uuid;
@@ -25,6 +29,8 @@ pub enum Lock {
     /// The run and its segmentation are locked until the transaction ends.
     Held {
         auto_activate: bool,
+        /// The segmentation's drift thresholds.
+        drift_policy: Option<DriftPolicy>,
         /// The segmentation's active run, to match the new segments against.
         previous: Option<PreviousRun>,
     },
@@ -37,6 +43,8 @@ pub struct PreviousRun {
     /// The features it clustered on (segments of other features are not matched).
     pub features: Vec<String>,
     pub segments: Vec<Segment>,
+    /// Its snapshot's decile bins (empty for runs older than drift).
+    pub bins: Vec<FeatureBins>,
 }
 
 /// Locks the run (if `worker` still holds it) and its segmentation for the result write,
@@ -58,6 +66,7 @@ pub async fn lock(tx: &mut Conn, run: &Run, worker: &str) -> Result<Lock> {
                 run_id,
                 features: active.config.features,
                 segments: super::segments::segments(&mut *tx, run_id).await?,
+                bins: active.summary.map(|s| s.bins).unwrap_or_default(),
             }),
             None => None,
         },
@@ -65,6 +74,7 @@ pub async fn lock(tx: &mut Conn, run: &Run, worker: &str) -> Result<Lock> {
     };
     Ok(Lock::Held {
         auto_activate: segmentation.auto_activate,
+        drift_policy: segmentation.drift,
         previous,
     })
 }
@@ -84,8 +94,11 @@ pub struct RunResults<'a, A> {
     /// The summary; the write phase's time is added to its timings here.
     pub summary: RunSummary,
     pub model: &'a Model,
-    /// Make the run its segmentation's active one.
+    /// Make the run its segmentation's active one (unless its drift holds it).
     pub activate: bool,
+    /// What the job measured against the active run (the moves are counted here).
+    pub drift: Option<Drift>,
+    pub drift_policy: Option<DriftPolicy>,
 }
 
 /// What [`write`] wrote.
@@ -110,6 +123,18 @@ where
         charts::insert(&mut *tx, sample).await?;
     }
     let mut summary = results.summary;
+    let mut activate = results.activate;
+    if let Some(mut drift) = results.drift {
+        count_moves(&mut *tx, &mut drift, run.run_id).await?;
+        let policy = results.drift_policy.unwrap_or_default();
+        drift.crossed = policy.crossed(&drift);
+        drift.held = activate && policy.hold_activation && drift.detected();
+        if drift.detected() {
+            announce_drift(&mut *tx, run, &drift).await?;
+        }
+        activate &= !drift.held;
+        summary.drift = Some(drift);
+    }
     summary.timings.push(PhaseTiming {
         phase: "write".into(),
         ms: started.elapsed().as_secs_f64() * 1e3,
@@ -129,7 +154,7 @@ where
         },
     )
     .await?;
-    let activation = if results.activate {
+    let activation = if activate {
         activations::activate(&mut *tx, run.segmentation_id, run.run_id, Cause::Run).await?
     } else {
         None
@@ -138,4 +163,70 @@ where
         assignments: written,
         activation,
     })
+}
+
+/// Counts who moved between the active run and this one (both partitions are in place):
+/// customers in both, those whose stable segment differs, those in one only, and the
+/// adjusted Rand index of the two partitions.
+async fn count_moves(tx: &mut Conn, drift: &mut Drift, run_id: Uuid) -> Result<()> {
+    let table = assignments::transitions(&mut *tx, drift.against_run_id, run_id).await?;
+    let (left, entered) = assignments::one_sided(&mut *tx, drift.against_run_id, run_id).await?;
+    drift.customers_compared = table.iter().map(|t| t.customers).sum();
+    drift.moved = table
+        .iter()
+        .filter(|t| t.from_segment != t.to_segment)
+        .map(|t| t.customers)
+        .sum();
+    drift.moved_share = (drift.customers_compared > 0)
+        .then(|| drift.moved as f64 / drift.customers_compared as f64);
+    drift.entered = entered;
+    drift.left = left;
+    let counts: Vec<(Option<i32>, Option<i32>, u64)> = table
+        .iter()
+        .map(|t| (t.from_segment, t.to_segment, t.customers as u64))
+        .collect();
+    drift.adjusted_rand_index = crate::segmentation::metrics::adjusted_rand_index(&counts);
+    Ok(())
+}
+
+/// `segmentation.drift_detected`, in the write's transaction; a held activation is also
+/// recorded among the run's events.
+async fn announce_drift(tx: &mut Conn, run: &Run, drift: &Drift) -> Result<()> {
+    let crossed: Vec<String> = drift
+        .crossed
+        .iter()
+        .map(|c| format!("{} {:.4} (limit {})", c.threshold, c.value, c.limit))
+        .collect();
+    if drift.held {
+        runs::note(
+            &mut *tx,
+            run.run_id,
+            "activation held",
+            &format!(
+                "drift against run {}: {}; activate it with POST /v1/runs/{}/activate",
+                drift.against_run_id,
+                crossed.join(", "),
+                run.run_id
+            ),
+        )
+        .await?;
+    }
+    let event = DriftEvent {
+        segmentation_id: run.segmentation_id,
+        run_id: run.run_id,
+        against_run_id: drift.against_run_id,
+        crossed: drift.crossed.clone(),
+        held: drift.held,
+        moved_share: drift.moved_share,
+        adjusted_rand_index: drift.adjusted_rand_index,
+    };
+    let data = serde_json::to_value(&event).expect("a drift event serialises");
+    super::outbox::emit(
+        &mut *tx,
+        EventType::DriftDetected,
+        Some(run.segmentation_id),
+        &data,
+    )
+    .await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Segmentation configurations.
 
 use super::Result;
+use crate::domain::drift::DriftPolicy;
 use crate::domain::segmentation::{Segmentation, SegmentationConfig};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -18,6 +19,9 @@ impl<'r> FromRow<'r, PgRow> for Segmentation {
             version: row.try_get("version")?,
             config: row.try_get::<Json<SegmentationConfig>, _>("config")?.0,
             auto_activate: row.try_get("auto_activate")?,
+            drift: row
+                .try_get::<Option<Json<DriftPolicy>>, _>("drift_policy")?
+                .map(|j| j.0),
             schedule: row.try_get("schedule")?,
             next_run_at: row.try_get("next_run_at")?,
             active_run_id: row.try_get("active_run_id")?,
@@ -28,21 +32,35 @@ impl<'r> FromRow<'r, PgRow> for Segmentation {
 }
 
 const COLUMNS: &str = "segmentation_id, name, description, version, config, auto_activate,
-    schedule, next_run_at, active_run_id, created_at, updated_at";
+    drift_policy, schedule, next_run_at, active_run_id, created_at, updated_at";
 
-pub async fn insert(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    name: &str,
-    description: &str,
-    config: &SegmentationConfig,
-    auto_activate: bool,
-    schedule: Option<(&str, DateTime<Utc>)>,
-) -> Result<Segmentation> {
+/// A segmentation to insert.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub config: &'a SegmentationConfig,
+    pub auto_activate: bool,
+    pub drift: Option<&'a DriftPolicy>,
+    /// The cron expression and its first occurrence.
+    pub schedule: Option<(&'a str, DateTime<Utc>)>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, row: NewRow<'_>) -> Result<Segmentation> {
+    let NewRow {
+        id,
+        name,
+        description,
+        config,
+        auto_activate,
+        drift,
+        schedule,
+    } = row;
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO segmentations (segmentation_id, name, description, config, auto_activate,
-                                    schedule, next_run_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+                                    schedule, next_run_at, drift_policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(name)
@@ -51,6 +69,7 @@ pub async fn insert(
     .bind(auto_activate)
     .bind(schedule.map(|s| s.0))
     .bind(schedule.map(|s| s.1))
+    .bind(drift.map(Json))
     .fetch_one(db)
     .await
     .map_err(Into::into)
@@ -89,7 +108,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Segmentation>> {
 pub async fn update(db: impl PgExecutor<'_>, row: &Segmentation) -> Result<Segmentation> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE segmentations SET name = $2, description = $3, version = $4, config = $5,
-                auto_activate = $6, schedule = $7, next_run_at = $8
+                auto_activate = $6, schedule = $7, next_run_at = $8, drift_policy = $9
          WHERE segmentation_id = $1 RETURNING {COLUMNS}"
     )))
     .bind(row.segmentation_id)
@@ -100,6 +119,7 @@ pub async fn update(db: impl PgExecutor<'_>, row: &Segmentation) -> Result<Segme
     .bind(row.auto_activate)
     .bind(&row.schedule)
     .bind(row.next_run_at)
+    .bind(row.drift.as_ref().map(Json))
     .fetch_one(db)
     .await
     .map_err(Into::into)

@@ -16,6 +16,7 @@ mod crm_sync;
 mod customers;
 mod dashboard;
 mod docker;
+mod drift;
 mod errors;
 mod examples;
 mod faults;

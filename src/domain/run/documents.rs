@@ -72,6 +72,21 @@ pub struct RunSummary {
     pub engine_timings: Vec<PhaseTiming>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matching: Option<Matching>,
+    /// Each numeric feature's deciles in this run's snapshot: the next run's population
+    /// stability index is measured against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bins: Vec<FeatureBins>,
+    /// How far this run is from the active run it would replace (`None`: there was none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::domain::drift::Drift>,
+}
+
+/// A feature's decile bins in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBins {
+    pub feature: String,
+    #[serde(flatten)]
+    pub bins: crate::segmentation::drift::Bins,
 }
 
 /// A warm start's outcome: the run it started from, or why it did not.

@@ -292,6 +292,8 @@ pub struct Segmentation {
     pub version: i32,
     pub config: SegmentationConfig,
     pub auto_activate: bool,
+    /// Drift thresholds (`None`: drift is reported, never flagged).
+    pub drift: Option<crate::domain::drift::DriftPolicy>,
     pub schedule: Option<String>,
     pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
     pub active_run_id: Option<uuid::Uuid>,

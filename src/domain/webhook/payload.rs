@@ -76,6 +76,23 @@ pub struct MembershipChanges {
     pub changes: Vec<ChangedCustomer>,
 }
 
+/// A run drifted past its segmentation's thresholds (`segmentation.drift_detected`); its
+/// full report is `drift` in `GET /v1/runs/{run_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DriftEvent {
+    pub segmentation_id: Uuid,
+    pub run_id: Uuid,
+    /// The active run it was compared with.
+    pub against_run_id: Uuid,
+    /// The thresholds it crossed.
+    pub crossed: Vec<crate::domain::drift::Crossed>,
+    /// Whether its activation is held until someone activates it.
+    pub held: bool,
+    pub moved_share: Option<f64>,
+    pub adjusted_rand_index: Option<f64>,
+}
+
 /// `POST /v1/webhooks/{id}/ping`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -233,6 +233,11 @@ pub struct Run {
     /// The engine's phases inside `train`: preprocess, choose_k, fit, metrics, profiles,
     /// chart_sample.
     pub engine_timings: Vec<PhaseTiming>,
+    /// How far this run is from the active run it would replace: customers who moved, the
+    /// adjusted Rand index, each segment's centroid shift and size change, each feature's
+    /// population stability index, and the segmentation's thresholds it crossed (`held`:
+    /// not activated for it). `null` when there was no active run.
+    pub drift: Option<crate::domain::drift::Drift>,
     /// How the segments were matched to the previous active run's (stable ids); `null` until
     /// the run succeeded.
     pub matching: Option<Matching>,
@@ -283,6 +288,7 @@ impl From<stored::Run> for Run {
                 mixture: summary.mixture.map(MixtureView::from),
             }),
             matching: summary.matching,
+            drift: summary.drift,
             error: r.error.map(|e| RunError {
                 kind: e.kind,
                 message: e.message,

@@ -2,7 +2,9 @@
 //! so receivers can generate or check their handlers from the same document as the API.
 
 use crate::domain::webhook::EventType;
-use crate::domain::webhook::payload::{ActivationEvent, MembershipChanges, PingEvent, RunEvent};
+use crate::domain::webhook::payload::{
+    ActivationEvent, DriftEvent, MembershipChanges, PingEvent, RunEvent,
+};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -12,7 +14,7 @@ use utoipa::openapi::{
 };
 
 /// Each event type, the schema of its `data` and what it means.
-fn events() -> [(EventType, String, &'static str); 5] {
+fn events() -> [(EventType, String, &'static str); 6] {
     [
         (
             EventType::RunSucceeded,
@@ -38,6 +40,12 @@ fn events() -> [(EventType, String, &'static str); 5] {
              activation (the webhook's `batch_size` per delivery, in customer id order: \
              changes `first`..`last` of `total`). The same changes as \
              `GET /v1/segmentations/{id}/changes`.",
+        ),
+        (
+            EventType::DriftDetected,
+            DriftEvent::name().into_owned(),
+            "A run drifted past its segmentation's thresholds (`drift` in the segmentation): \
+             which it crossed, and whether its activation is held.",
         ),
         (
             EventType::Ping,
@@ -95,6 +103,7 @@ pub fn declare(doc: &mut OpenApi) {
     register::<ActivationEvent>(&mut schemas);
     register::<MembershipChanges>(&mut schemas);
     register::<PingEvent>(&mut schemas);
+    register::<DriftEvent>(&mut schemas);
     components.schemas.extend(schemas);
 
     let mut paths = PathsBuilder::new();
