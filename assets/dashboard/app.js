@@ -201,6 +201,8 @@ async function runPage(id) {
       ${categories.map(c => `<th>${esc(c.feature)}<br><span class="muted">most common (×lift)</span></th>`).join("")}</tr></thead>
     <tbody>${rows}</tbody></table>
     ${liftKey}
+    ${driftCard(run)}
+    <div id="changes"></div>
     <div class="charts">
       <section class="card chart" id="scatter"><h2>Customers by segment</h2>
         <div class="picker"><label>x <select id="x">${pcs}${options(features.length > 2 ? null : features[0])}</select></label>
@@ -211,6 +213,13 @@ async function runPage(id) {
     </div>`;
   watchImages(view);
   document.getElementById("retrain").addEventListener("click", e => retrain(run.segmentation_id, e.target));
+  const activate = document.getElementById("activate");
+  if (activate) activate.addEventListener("click", async () => {
+    activate.disabled = true;
+    await api(`/v1/runs/${id}/activate`, { method: "POST" });
+    route();
+  });
+  showChanges(run);
   const x = document.getElementById("x"), y = document.getElementById("y");
   const redraw = () => {
     let query = "";
@@ -233,6 +242,53 @@ async function runPage(id) {
   };
   x.addEventListener("change", picked(x, y, "x", "y"));
   y.addEventListener("change", picked(y, x, "y", "x"));
+}
+
+// How far a run is from the active run it replaced (or would have): who moved, agreement,
+// each segment's size and centre, each feature's population stability, thresholds crossed.
+function driftCard(run) {
+  const d = run.drift;
+  if (!d) return "";
+  const crossed = d.crossed.map(c => `${esc(c.threshold)} ${fmt(c.value, 3)} (limit ${fmt(c.limit, 3)})`).join(", ");
+  const notice = d.crossed.length === 0 ? `<p class="muted">No drift threshold crossed.</p>`
+    : `<div class="error" id="drift-crossed">Drift: ${crossed}.${d.held ? " Activation is held until someone activates this run." : ""}
+       ${d.held && !run.active ? ` <button id="activate">Activate this run</button>` : ""}</div>`;
+  const psi = (v) => (v === null ? "–" : `${fmt(v, 3)}${v > 0.25 ? " ⚠" : v > 0.1 ? " ·" : ""}`);
+  const segments = d.segments.map(s => `<tr><td>#${s.segment_id}</td>
+      <td class="num">${fmt(s.size_before, 0)}</td><td class="num">${fmt(s.size_after, 0)}</td>
+      <td class="num">${s.size_change === null ? "–" : `${s.size_change >= 0 ? "+" : ""}${fmt(s.size_change * 100, 1)}%`}</td>
+      <td class="num">${fmt(s.centroid_shift, 2)}</td></tr>`).join("");
+  const features = d.features.map(f => `<tr><td>${esc(f.feature)}</td><td class="num">${psi(f.psi)}</td></tr>`).join("");
+  return `<section class="card" id="drift"><h2>Since the previous run</h2>
+    <p class="muted">Against <a href="#/runs/${d.against_run_id}">the run active before</a>.</p>
+    <div class="facts">
+      <div><span>customers who moved</span>${fmt(d.moved, 0)} of ${fmt(d.customers_compared, 0)} (${fmt((d.moved_share ?? 0) * 100, 1)}%)</div>
+      <div><span>entered · left</span>${fmt(d.entered, 0)} · ${fmt(d.left, 0)}</div>
+      <div><span>adjusted Rand index</span>${fmt(d.adjusted_rand_index, 3)}</div></div>
+    ${notice}
+    <div class="columns"><table id="drift-features"><thead><tr><th>Feature</th><th class="num">PSI</th></tr></thead><tbody>${features}</tbody></table>
+    <table id="drift-segments"><thead><tr><th>Segment</th><th class="num">Before</th><th class="num">After</th><th class="num">Size change</th>
+      <th class="num">Centre moved (sd)</th></tr></thead><tbody>${segments}</tbody></table></div>
+    <p class="muted">PSI, the population stability index of a feature between the two snapshots: below 0.1 stable,
+      0.1–0.25 worth a look (·), above 0.25 another population (⚠).</p></section>`;
+}
+
+// The customers whose segment changed when this run became active (the first 20).
+async function showChanges(run) {
+  const holder = document.getElementById("changes");
+  const { activations } = await api(`/v1/segmentations/${run.segmentation_id}/activations?limit=1000`);
+  const mine = activations.find(a => a.run_id === run.id);
+  if (!mine) return;
+  const page = await api(`/v1/segmentations/${run.segmentation_id}/changes?limit=20&after=c1_${mine.activation}_0`);
+  const changes = page.changes.filter(c => c.activation === mine.activation);
+  const side = (s) => (s ? `#${s.segment_id} ${esc(s.label || "")}` : `<span class="muted">none</span>`);
+  const rows = changes.map(c => `<tr><td><a href="#/customers/${encodeURIComponent(c.customer_id)}">${esc(c.customer_id)}</a></td>
+    <td>${esc(c.change)}</td><td>${side(c.from)}</td><td>${side(c.to)}</td></tr>`).join("");
+  holder.innerHTML = `<section class="card" id="activation-changes"><h2>Changes at its activation</h2>
+    <p class="muted">Activation ${fmt(mine.activation, 0)} (${esc(mine.cause)}, ${when(mine.activated_at)}):
+      ${fmt(mine.entered, 0)} entered, ${fmt(mine.moved, 0)} moved, ${fmt(mine.left, 0)} left.
+      <a href="/v1/segmentations/${run.segmentation_id}/changes?format=csv&after=c1_${mine.activation - 1}_0">The feed (CSV)</a></p>
+    ${rows ? `<table><thead><tr><th>Customer</th><th>Change</th><th>From</th><th>To</th></tr></thead><tbody>${rows}</tbody></table>` : ""}</section>`;
 }
 
 // A segment's customers, a page at a time (keyset: `after` is the last id shown).

@@ -230,7 +230,7 @@ impl Browser<'_> {
     }
 
     /// Signs in on the dashboard with the app's key.
-    async fn sign_in(&self, app: &TestApp) {
+    pub async fn sign_in(&self, app: &TestApp) {
         self.go(&app.url("/")).await;
         self.wait_for(
             "the sign-in form",

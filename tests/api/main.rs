@@ -15,6 +15,7 @@ mod contract;
 mod crm_sync;
 mod customers;
 mod dashboard;
+mod dashboard_drift;
 mod docker;
 mod drift;
 mod errors;
