@@ -16,6 +16,8 @@ use crate::domain::run::{Run, Segment};
 use crate::domain::webhook::EventType;
 use crate::domain::webhook::payload::DriftEvent;
 use crate::segmentation::model::Model;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -125,7 +127,12 @@ where
     let mut summary = results.summary;
     let mut activate = results.activate;
     if let Some(mut drift) = results.drift {
+        let measuring = Instant::now();
         count_moves(&mut *tx, &mut drift, run.run_id).await?;
+        summary.timings.push(PhaseTiming {
+            phase: "drift".into(),
+            ms: measuring.elapsed().as_secs_f64() * 1e3,
+        });
         let policy = results.drift_policy.unwrap_or_default();
         drift.crossed = policy.crossed(&drift);
         drift.held = activate && policy.hold_activation && drift.detected();
@@ -155,7 +162,20 @@ where
     )
     .await?;
     let activation = if activate {
-        activations::activate(&mut *tx, run.segmentation_id, run.run_id, Cause::Run).await?
+        let recording = Instant::now();
+        let activation =
+            activations::activate(&mut *tx, run.segmentation_id, run.run_id, Cause::Run).await?;
+        // After the run's own row: its `run.succeeded` is announced before the activation.
+        add_timing(
+            &mut *tx,
+            run.run_id,
+            &PhaseTiming {
+                phase: "activate".into(),
+                ms: recording.elapsed().as_secs_f64() * 1e3,
+            },
+        )
+        .await?;
+        activation
     } else {
         None
     };
@@ -169,23 +189,34 @@ where
 /// customers in both, those whose stable segment differs, those in one only, and the
 /// adjusted Rand index of the two partitions.
 async fn count_moves(tx: &mut Conn, drift: &mut Drift, run_id: Uuid) -> Result<()> {
-    let table = assignments::transitions(&mut *tx, drift.against_run_id, run_id).await?;
-    let (left, entered) = assignments::one_sided(&mut *tx, drift.against_run_id, run_id).await?;
-    drift.customers_compared = table.iter().map(|t| t.customers).sum();
-    drift.moved = table
+    // One merge full join of the two partitions (both in customer id order).
+    let rows: Vec<(bool, Option<i32>, bool, Option<i32>, i64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT p.external_id IS NOT NULL, p.segment, n.external_id IS NOT NULL, n.segment,
+                    count(*)
+               FROM {old} p FULL JOIN {new} n USING (external_id)
+              GROUP BY 1, 2, 3, 4",
+            old = assignments::partition(drift.against_run_id),
+            new = assignments::partition(run_id),
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+    let both: Vec<(Option<i32>, Option<i32>, u64)> = rows
         .iter()
-        .filter(|t| t.from_segment != t.to_segment)
-        .map(|t| t.customers)
+        .filter(|r| r.0 && r.2)
+        .map(|r| (r.1, r.3, r.4 as u64))
+        .collect();
+    drift.customers_compared = both.iter().map(|b| b.2 as i64).sum();
+    drift.moved = both
+        .iter()
+        .filter(|b| b.0 != b.1)
+        .map(|b| b.2 as i64)
         .sum();
     drift.moved_share = (drift.customers_compared > 0)
         .then(|| drift.moved as f64 / drift.customers_compared as f64);
-    drift.entered = entered;
-    drift.left = left;
-    let counts: Vec<(Option<i32>, Option<i32>, u64)> = table
-        .iter()
-        .map(|t| (t.from_segment, t.to_segment, t.customers as u64))
-        .collect();
-    drift.adjusted_rand_index = crate::segmentation::metrics::adjusted_rand_index(&counts);
+    drift.entered = rows.iter().filter(|r| !r.0).map(|r| r.4).sum();
+    drift.left = rows.iter().filter(|r| !r.2).map(|r| r.4).sum();
+    drift.adjusted_rand_index = crate::segmentation::metrics::adjusted_rand_index(&both);
     Ok(())
 }
 
@@ -198,7 +229,7 @@ async fn announce_drift(tx: &mut Conn, run: &Run, drift: &Drift) -> Result<()> {
         .map(|c| format!("{} {:.4} (limit {})", c.threshold, c.value, c.limit))
         .collect();
     if drift.held {
-        runs::note(
+        note(
             &mut *tx,
             run.run_id,
             "activation held",
@@ -227,6 +258,35 @@ async fn announce_drift(tx: &mut Conn, run: &Run, drift: &Drift) -> Result<()> {
         Some(run.segmentation_id),
         &data,
     )
+    .await?;
+    Ok(())
+}
+
+/// Adds a phase's time to a succeeded run's summary (a phase that ran after it was recorded).
+async fn add_timing(db: impl PgExecutor<'_>, run_id: Uuid, timing: &PhaseTiming) -> Result<()> {
+    sqlx::query(
+        "UPDATE runs SET summary = jsonb_set(summary, '{timings}',
+                coalesce(summary->'timings', '[]'::jsonb) || $2)
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(Json([timing]))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds an event to the run's history.
+async fn note(db: impl PgExecutor<'_>, run_id: Uuid, event: &str, detail: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE runs SET events = events || jsonb_build_array(jsonb_build_object(
+                'at', now(), 'event', $2::text, 'detail', $3::text))
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(event)
+    .bind(detail)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -387,21 +387,6 @@ pub async fn succeed(db: impl PgExecutor<'_>, run_id: Uuid, s: &Success<'_>) -> 
     Ok(())
 }
 
-/// Adds an event to the run's history.
-pub async fn note(db: impl PgExecutor<'_>, run_id: Uuid, event: &str, detail: &str) -> Result<()> {
-    sqlx::query(
-        "UPDATE runs SET events = events || jsonb_build_array(jsonb_build_object(
-                'at', now(), 'event', $2::text, 'detail', $3::text))
-         WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .bind(event)
-    .bind(detail)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// Runs queued and running now.
 pub async fn pending_counts(db: impl PgExecutor<'_>) -> Result<(i64, i64)> {
     Ok(sqlx::query_as(

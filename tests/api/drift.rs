@@ -71,6 +71,13 @@ async fn a_retrain_on_the_same_data_reports_no_drift() {
         && s["size_before"] == s["size_after"]));
     assert_eq!(drift["crossed"], json!([]));
     assert_eq!(drift["held"], false);
+    let phases: Vec<&str> = second["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["phase"].as_str().unwrap())
+        .collect();
+    assert!(phases.contains(&"drift") && phases.contains(&"activate"), "{phases:?}");
     assert_eq!(active_run(&app, &seg).await, second["id"]);
 }
 
