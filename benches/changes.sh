@@ -6,7 +6,9 @@
 #   - the change feed's read rate (JSON pages of 10,000, and CSV);
 #   - webhook delivery throughput to a receiver on this machine (Python, answering 204):
 #     `segment.membership_changed` in batches of 1,000 (the retrain) and of 100 (the rollback),
-#     deliveries/s and changes/s, from the first attempt to the last answer.
+#     deliveries/s and changes/s, from the first attempt to the last answer; right after the
+#     activation (as a CRM sees it: the lookup cache is loading the new run meanwhile), then
+#     the same deliveries again on a quiet server.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/changes.sh [ROWS]
 set -euo pipefail
@@ -146,4 +148,12 @@ curl -fsS "$API/v1/segmentations/$seg/activations?limit=1" | python3 -c '
 import json, sys
 a = json.load(sys.stdin)["activations"][0]
 print("activation {activation} ({cause}): entered {entered}, moved {moved}, left {left}".format(**a))'
+delivered "$small"
+
+echo "== the same 866 deliveries again on a quiet server (the lookup cache loaded, nothing else running)"
+sleep 15
+psql -q "$DB_URL" -c "DELETE FROM webhook_attempts a USING webhook_deliveries d
+                       WHERE a.delivery_id = d.delivery_id AND d.webhook_id = '$small'" \
+  -c "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now()
+       WHERE webhook_id = '$small'"
 delivered "$small"

@@ -71,7 +71,9 @@ CREATE TABLE webhook_deliveries (
 
 CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (webhook_id, queue, seq)
     WHERE state = 'pending';
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+-- Workers look at pending deliveries oldest first: the head of a queue comes before the rest
+-- of it, so a claim stops at the first head that is due (not every pending row).
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (seq)
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, seq DESC);
 

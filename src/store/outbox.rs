@@ -126,7 +126,7 @@ pub async fn claim(tx: &mut Conn) -> Result<Option<Claimed>> {
             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                              WHERE p.webhook_id = d.webhook_id AND p.queue = d.queue
                                AND p.state = 'pending' AND p.seq < d.seq)
-          ORDER BY d.next_attempt_at, d.seq
+          ORDER BY d.seq
           LIMIT 1
           FOR UPDATE OF d SKIP LOCKED",
     )

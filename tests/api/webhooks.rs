@@ -461,3 +461,53 @@ async fn two_replicas_deliver_every_batch_once_and_in_order() {
     assert_eq!(delivered_changes(&accepted), feed(&replica, &seg).await);
     receiver.stop().await;
 }
+
+#[tokio::test]
+async fn deliveries_wait_for_an_endpoint_that_is_down_and_arrive_in_order() {
+    let app = spawn_app().await;
+    let port = crate::receiver::closed_port();
+    let created = create_webhook(
+        &app,
+        json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["segment.membership_changed"], "batch_size": 50}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let seg = mall_segmentation(&app).await;
+    app.run_to_success(&seg).await;
+    // Nothing listens: the first batch fails and is retried (the others wait behind it).
+    let started = Instant::now();
+    loop {
+        let failed = app
+            .count("SELECT count(*) FROM webhook_attempts WHERE status_code IS NULL")
+            .await;
+        if failed >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no retry");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The endpoint comes up (before the give-up time): every batch arrives, in order.
+    let receiver = Receiver::start_on(port);
+    let accepted = receiver
+        .wait_for("four batches", |a| changes_total(a) == 200)
+        .await;
+    let firsts: Vec<i64> = accepted
+        .iter()
+        .map(|r| r.json()["data"]["first"].as_i64().unwrap())
+        .collect();
+    assert_eq!(firsts, vec![1, 51, 101, 151]);
+    assert_eq!(receiver.log().len(), 4, "nothing sent twice once it answered");
+    let log = json_ok(app.get(&format!("/v1/webhooks/{id}/deliveries")).await).await;
+    let attempts: Vec<i64> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|d| d["attempts"].as_i64().unwrap())
+        .collect();
+    assert!(attempts[0] >= 3, "{attempts:?}");
+    assert_eq!(&attempts[1..], &[1, 1, 1], "the others waited, untried");
+    let webhook = json_ok(app.get(&format!("/v1/webhooks/{id}")).await).await;
+    assert_eq!(webhook["enabled"], true);
+    receiver.stop().await;
+}
