@@ -150,8 +150,13 @@ a = json.load(sys.stdin)["activations"][0]
 print("activation {activation} ({cause}): entered {entered}, moved {moved}, left {left}".format(**a))'
 delivered "$small"
 
-echo "== the same 866 deliveries again on a quiet server (the lookup cache loaded, nothing else running)"
-sleep 15
+echo "== the same 866 deliveries again on a quiet server (the lookup cache loaded, autovacuum done)"
+sleep 5
+for _ in $(seq 240); do
+  busy=$(psql -qtA "$ADMIN_URL" -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+  [ "$busy" = 0 ] && break
+  sleep 0.5
+done
 psql -q "$DB_URL" -c "DELETE FROM webhook_attempts a USING webhook_deliveries d
                        WHERE a.delivery_id = d.delivery_id AND d.webhook_id = '$small'" \
   -c "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now()
