@@ -207,11 +207,7 @@ async fn count_moves(tx: &mut Conn, drift: &mut Drift, run_id: Uuid) -> Result<(
         .map(|r| (r.1, r.3, r.4 as u64))
         .collect();
     drift.customers_compared = both.iter().map(|b| b.2 as i64).sum();
-    drift.moved = both
-        .iter()
-        .filter(|b| b.0 != b.1)
-        .map(|b| b.2 as i64)
-        .sum();
+    drift.moved = both.iter().filter(|b| b.0 != b.1).map(|b| b.2 as i64).sum();
     drift.moved_share = (drift.customers_compared > 0)
         .then(|| drift.moved as f64 / drift.customers_compared as f64);
     drift.entered = rows.iter().filter(|r| !r.0).map(|r| r.4).sum();

@@ -79,8 +79,10 @@ async fn the_run_page_shows_drift_and_activates_a_held_run() {
     let run = json_ok(app.get(&format!("/v1/runs/{id}")).await).await;
     assert_eq!(run["active"], true);
     let feed = json_ok(
-        app.get(&format!("/v1/segmentations/{seg}/changes?after=c1_2_0&limit=20"))
-            .await,
+        app.get(&format!(
+            "/v1/segmentations/{seg}/changes?after=c1_2_0&limit=20"
+        ))
+        .await,
     )
     .await;
     let shown = browser

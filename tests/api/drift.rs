@@ -77,7 +77,10 @@ async fn a_retrain_on_the_same_data_reports_no_drift() {
         .iter()
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
-    assert!(phases.contains(&"drift") && phases.contains(&"activate"), "{phases:?}");
+    assert!(
+        phases.contains(&"drift") && phases.contains(&"activate"),
+        "{phases:?}"
+    );
     assert_eq!(active_run(&app, &seg).await, second["id"]);
 }
 

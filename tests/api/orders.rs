@@ -458,7 +458,7 @@ async fn rfm_features_equal_pandas_and_feed_a_segmentation() {
         .iter()
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["rfm", "snapshot", "train", "write"]);
+    assert_eq!(phases, ["rfm", "snapshot", "train", "write", "activate"]);
     assert_eq!(run["customers"]["used"], 40, "as of the latest line again");
     assert_eq!(run["customers"]["dropped"], 1);
     let k = run["k"].as_i64().unwrap();

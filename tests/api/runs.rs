@@ -168,7 +168,8 @@ async fn the_mall_story_from_import_to_comparison() {
         .iter()
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["snapshot", "train", "write"]);
+    // The first run becomes active: it records its members as changes.
+    assert_eq!(phases, ["snapshot", "train", "write", "activate"]);
     // `n_init: "auto"`: 25,000 / 200 customers = 125 restarts, the best kept.
     assert_eq!(run1["fit"]["restarts"], 125, "{run1:#}");
     let reference = reference();
@@ -548,6 +549,7 @@ async fn assignments_page_by_customer_id_and_filter_by_segment() {
         ("segment=abc", "segment"),
         ("limit=0", "limit"),
         ("limit=10001", "limit"),
+        ("limit=10001&format=csv", "limit"),
         ("format=xml", "format"),
         ("colour=red", "colour"),
     ] {

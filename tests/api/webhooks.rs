@@ -496,7 +496,11 @@ async fn deliveries_wait_for_an_endpoint_that_is_down_and_arrive_in_order() {
         .map(|r| r.json()["data"]["first"].as_i64().unwrap())
         .collect();
     assert_eq!(firsts, vec![1, 51, 101, 151]);
-    assert_eq!(receiver.log().len(), 4, "nothing sent twice once it answered");
+    assert_eq!(
+        receiver.log().len(),
+        4,
+        "nothing sent twice once it answered"
+    );
     let log = json_ok(app.get(&format!("/v1/webhooks/{id}/deliveries")).await).await;
     let attempts: Vec<i64> = log["deliveries"]
         .as_array()

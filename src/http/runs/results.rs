@@ -457,10 +457,11 @@ pub(super) async fn run_assignments(
         .as_deref()
         .map(|s| service::parse_segment("segment", s))
         .transpose()?;
+    // Checked whatever the format (the CSV has every row: `limit` is a JSON page's size).
+    let limit = page_limit(params.limit)?;
     if wants_csv(&req, params.format) {
         return assignments_csv(&pool, id, segment).await;
     }
-    let limit = page_limit(params.limit)?;
     let after = params.after.filter(|a| !a.is_empty());
     let (run, segments, rows) =
         service::assignments_page(&pool, id, segment, after.as_deref(), limit).await?;
