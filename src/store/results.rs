@@ -190,17 +190,18 @@ where
 /// adjusted Rand index of the two partitions.
 async fn count_moves(tx: &mut Conn, drift: &mut Drift, run_id: Uuid) -> Result<()> {
     // One merge full join of the two partitions (both in customer id order).
-    let rows: Vec<(bool, Option<i32>, bool, Option<i32>, i64)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT p.external_id IS NOT NULL, p.segment, n.external_id IS NOT NULL, n.segment,
+    // (in the active run, its segment, in this run, its segment, customers)
+    type Cell = (bool, Option<i32>, bool, Option<i32>, i64);
+    let rows: Vec<Cell> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.external_id IS NOT NULL, p.segment, n.external_id IS NOT NULL, n.segment,
                     count(*)
                FROM {old} p FULL JOIN {new} n USING (external_id)
               GROUP BY 1, 2, 3, 4",
-            old = assignments::partition(drift.against_run_id),
-            new = assignments::partition(run_id),
-        )))
-        .fetch_all(&mut *tx)
-        .await?;
+        old = assignments::partition(drift.against_run_id),
+        new = assignments::partition(run_id),
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
     let both: Vec<(Option<i32>, Option<i32>, u64)> = rows
         .iter()
         .filter(|r| r.0 && r.2)
