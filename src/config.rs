@@ -166,9 +166,9 @@ pub struct JobArgs {
     /// for every lookup).
     #[arg(long, env = "SEGSTORE_LOOKUP_CACHE_MB", default_value_t = 512)]
     pub lookup_cache_mb: usize,
-    /// How long a replica trusts its cached list of a segmentation's runs, in milliseconds
-    /// (what other replicas change shows after at most this; this replica's own changes show
-    /// at once).
+    /// How long a replica trusts its cached list of a segmentation's runs while it cannot
+    /// hear other replicas' announcements (LISTEN/NOTIFY), in milliseconds; while it hears
+    /// them, their changes show within milliseconds and this replica's own at once.
     #[arg(long, env = "SEGSTORE_LOOKUP_TTL_MS", default_value_t = 1000)]
     pub lookup_ttl_ms: u64,
     #[command(flatten)]

@@ -1,11 +1,13 @@
-//! What other replicas announce (`LISTEN/NOTIFY`): revoked keys and erased customers. Each
-//! replica listens on a connection of its own; while it is not listening it trusts no cached
-//! key, and when it listens again it forgets every cached key and run (announcements may
-//! have been missed meanwhile).
+//! What other replicas announce (`LISTEN/NOTIFY`): revoked keys, erased customers, and
+//! changes to a segmentation's lookups (an activation, a new run, a retention drop, a
+//! deletion). Each replica listens on a connection of its own; while it is not listening it
+//! trusts no cached key and re-reads lookup records after their TTL, and when it listens
+//! again it forgets every cached key and run (announcements may have been missed meanwhile).
 
 use crate::service::keys::KeyRing;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
+use crate::store::assignments::LOOKUPS_CHANNEL;
 use crate::store::customers::ERASED_CHANNEL;
 use crate::store::keys::REVOKED_CHANNEL;
 use crate::store::notify::{self, Listener};
@@ -24,20 +26,27 @@ pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) 
                 }
             }
             keys.not_listening();
+            cache.set_listening(false);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
 }
 
 async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> crate::store::Result<()> {
-    let mut listener = Listener::listen(pool, &[REVOKED_CHANNEL, ERASED_CHANNEL]).await?;
+    let mut listener =
+        Listener::listen(pool, &[REVOKED_CHANNEL, ERASED_CHANNEL, LOOKUPS_CHANNEL]).await?;
     keys.listening();
     cache.forget_all();
+    cache.set_listening(true);
     tracing::debug!("listening for revoked keys and erased customers");
     while let Some((channel, payload)) = listener.next().await? {
         match channel.as_str() {
             REVOKED_CHANNEL => keys.forget(&payload),
             ERASED_CHANNEL => cache.forget_all(),
+            LOOKUPS_CHANNEL => match payload.parse() {
+                Ok(segmentation_id) => cache.forget(segmentation_id),
+                Err(_) => cache.forget_all(),
+            },
             _ => {}
         }
     }

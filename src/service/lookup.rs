@@ -7,7 +7,8 @@
 //! record is cached for `ttl` at most, and dropped at once when this process activates,
 //! retrains, retains or deletes (the drop and the commit happen under one gate, so no
 //! lookup in this process sees the old state after the commit). Another replica's changes
-//! are seen within `ttl`.
+//! are announced (`LISTEN/NOTIFY`, `service::events`) and forgotten on hearing them, within
+//! milliseconds; while this replica is not listening, records are re-read after `ttl`.
 
 use crate::domain::SegmentationId;
 use crate::domain::run::HistoryEntry;
@@ -95,6 +96,8 @@ struct Inner {
     since: HashMap<Uuid, SinceEntry>,
     tick: u64,
     bytes: usize,
+    /// Counts forgets: a record read before one is not cached (it may predate the change).
+    epoch: u64,
 }
 
 /// A customer's segments: in the active run, and in every run that kept its assignments.
@@ -113,6 +116,8 @@ pub struct LookupCache {
     inner: Mutex<Inner>,
     /// Held for writing around a commit that changes what lookups see and its invalidation.
     gate: RwLock<()>,
+    /// Whether other replicas' changes are heard (then records need no TTL).
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl LookupCache {
@@ -122,7 +127,20 @@ impl LookupCache {
             settings,
             inner: Mutex::new(Inner::default()),
             gate: RwLock::new(()),
+            listening: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether announcements of other replicas' changes are heard now: while they are, a
+    /// cached record is kept until one says it changed; while not, for `ttl` at most.
+    pub fn set_listening(&self, listening: bool) {
+        self.listening
+            .store(listening, std::sync::atomic::Ordering::Release);
+    }
+
+    fn fresh(&self, meta: &Meta) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Acquire)
+            || meta.fetched.elapsed() < self.settings.ttl
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -140,7 +158,9 @@ impl LookupCache {
 
     /// Forgets a segmentation's record (and, with it gone, its runs are reloaded on use).
     pub fn forget(&self, segmentation_id: Uuid) {
-        self.lock().meta.remove(&segmentation_id);
+        let mut inner = self.lock();
+        inner.meta.remove(&segmentation_id);
+        inner.epoch += 1;
     }
 
     /// Forgets every cached record and run (a customer was erased, or announcements may have
@@ -148,6 +168,7 @@ impl LookupCache {
     pub fn forget_all(&self) {
         let mut inner = self.lock();
         inner.meta.clear();
+        inner.epoch += 1;
         inner.runs.clear();
         inner.since.clear();
         inner.bytes = 0;
@@ -168,7 +189,7 @@ impl LookupCache {
     async fn meta(self: &Arc<Self>, segmentation_id: Uuid) -> Result<Option<Arc<Meta>>> {
         let cached = self.lock().meta.get(&segmentation_id).cloned();
         match cached {
-            Some(meta) if meta.fetched.elapsed() < self.settings.ttl => Ok(Some(meta)),
+            Some(meta) if self.fresh(&meta) => Ok(Some(meta)),
             Some(meta) => {
                 if self.lock().refreshing.insert(segmentation_id) {
                     let cache = self.clone();
@@ -191,6 +212,7 @@ impl LookupCache {
 
     /// Reads the segmentation's record from PostgreSQL and caches it.
     async fn read_meta(&self, segmentation_id: Uuid) -> Result<Option<Arc<Meta>>> {
+        let epoch = self.lock().epoch;
         let Some(found) = runs::lookup_runs(&self.pool, segmentation_id).await? else {
             self.lock().meta.remove(&segmentation_id);
             return Ok(None);
@@ -215,7 +237,11 @@ impl LookupCache {
             activation,
             runs,
         });
-        self.lock().meta.insert(segmentation_id, meta.clone());
+        let mut inner = self.lock();
+        // A change announced while this was read: serve it this once, cache nothing.
+        if inner.epoch == epoch {
+            inner.meta.insert(segmentation_id, meta.clone());
+        }
         Ok(Some(meta))
     }
 

@@ -101,6 +101,10 @@ pub async fn snapshot(
 }
 
 /// The partition holding a run's assignments.
+/// The channel every change to a segmentation's lookups is announced on (its id as the
+/// payload), by triggers (migration 0010).
+pub const LOOKUPS_CHANNEL: &str = "segstore_lookups";
+
 pub fn partition(run_id: Uuid) -> String {
     format!("assignments_{}", run_id.simple())
 }

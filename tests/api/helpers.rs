@@ -312,7 +312,15 @@ pub async fn spawn_app_without_database() -> TestApp {
     };
     // No database to keep a key in: any well-formed token (answered with a 503).
     let key = segstore::domain::key::Token::generate().expose().to_owned();
-    serve_on(pool, String::new(), no_workers, Access::default(), key).await
+    serve_on(
+        pool,
+        String::new(),
+        no_workers,
+        Access::default(),
+        key,
+        LookupSettings::default(),
+    )
+    .await
 }
 
 async fn spawn_on_pool(pool: PgPool, database: String, jobs: JobSettings) -> TestApp {
@@ -328,7 +336,7 @@ pub async fn spawn_with_access(
     access: Access,
 ) -> TestApp {
     let key = create_key(&pool, "tests", Scopes::all()).await;
-    serve_on(pool, database, jobs, access, key).await
+    serve_on(pool, database, jobs, access, key, LookupSettings::default()).await
 }
 
 async fn serve_on(
@@ -337,6 +345,7 @@ async fn serve_on(
     jobs: JobSettings,
     access: Access,
     key: String,
+    lookup: LookupSettings,
 ) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let settings = ApiSettings {
@@ -355,7 +364,7 @@ async fn serve_on(
         1,
         pool.clone(),
         jobs,
-        LookupSettings::default(),
+        lookup,
         access,
     )
     .unwrap();
@@ -388,6 +397,20 @@ impl TestApp {
     /// Another server (with its own workers) on this app's database: a second replica.
     pub async fn replica(&self, jobs: JobSettings) -> TestApp {
         spawn_on_pool(self.pool.clone(), String::new(), jobs).await
+    }
+
+    /// A replica whose lookup cache has these settings (a TTL of its own).
+    pub async fn replica_with_lookup(&self, jobs: JobSettings, lookup: LookupSettings) -> TestApp {
+        let key = create_key(&self.pool, "replica", Scopes::all()).await;
+        serve_on(
+            self.pool.clone(),
+            String::new(),
+            jobs,
+            Access::default(),
+            key,
+            lookup,
+        )
+        .await
     }
 
     /// Creates a segmentation and returns its id.

@@ -30,6 +30,7 @@ mod orders;
 mod process;
 mod readme;
 mod receiver;
+mod replicas;
 mod robustness;
 mod runs;
 mod security;
