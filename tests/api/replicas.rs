@@ -93,3 +93,51 @@ async fn a_change_on_one_replica_shows_on_the_others_at_once() {
     );
     seen_by(&[&a, &b], &seg, (404, Value::Null)).await;
 }
+
+/// Runs queued on one replica are trained by the workers of all three: each takes the next
+/// queued run (`FOR UPDATE SKIP LOCKED`), so three slow runs train at once, one per replica.
+#[tokio::test]
+async fn queued_runs_spread_over_the_replicas_workers() {
+    let one_worker = || JobSettings {
+        workers: 1,
+        ..test_jobs()
+    };
+    let a = spawn_app_with(one_worker()).await;
+    let _b = a.replica(one_worker()).await;
+    let _c = a.replica(one_worker()).await;
+    let imported = a
+        .import_csv("", crate::helpers::slow_customers_csv("s"))
+        .await;
+    assert_eq!(imported.status(), 200);
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let seg = a
+            .create_segmentation(json!({"name": format!("slow {i}"), "config": {
+                "features": ["a", "b", "c", "d"], "algorithm": crate::helpers::slow_algorithm()}}))
+            .await;
+        runs.push(a.trigger(&seg).await["id"].as_str().unwrap().to_owned());
+    }
+    // All three running at the same time, each held by another replica's worker.
+    let started = Instant::now();
+    let workers: Vec<String> = loop {
+        let held: Vec<(String,)> =
+            sqlx::query_as("SELECT worker FROM runs WHERE status = 'running' ORDER BY worker")
+                .fetch_all(&a.pool)
+                .await
+                .unwrap();
+        if held.len() == 3 {
+            break held.into_iter().map(|(w,)| w).collect();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never three at once: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let distinct: std::collections::BTreeSet<&String> = workers.iter().collect();
+    assert_eq!(distinct.len(), 3, "{workers:?}");
+    for run in runs {
+        let done = a.wait_run(&run).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+}
