@@ -136,9 +136,6 @@ where
         let policy = results.drift_policy.unwrap_or_default();
         drift.crossed = policy.crossed(&drift);
         drift.held = activate && policy.hold_activation && drift.detected();
-        if drift.detected() {
-            announce_drift(&mut *tx, run, &drift).await?;
-        }
         activate &= !drift.held;
         summary.drift = Some(drift);
     }
@@ -161,6 +158,10 @@ where
         },
     )
     .await?;
+    // After the run's own row: its `run.succeeded` is announced first.
+    if let Some(drift) = summary.drift.as_ref().filter(|d| d.detected()) {
+        announce_drift(&mut *tx, run, drift).await?;
+    }
     let activation = if activate {
         let recording = Instant::now();
         let activation =

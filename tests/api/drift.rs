@@ -91,7 +91,7 @@ async fn a_shifted_population_crosses_a_threshold_is_announced_and_held() {
     let seg = segmentation(&app, json!({"max_psi": 0.1, "hold_activation": true})).await;
     create_webhook(
         &app,
-        json!({"url": receiver.url(), "events": ["segmentation.drift_detected"], "segmentation_id": seg}),
+        json!({"url": receiver.url(), "events": ["segmentation.drift_detected", "run.succeeded"], "segmentation_id": seg}),
     )
     .await;
     let first = app.run_to_success(&seg).await;
@@ -162,8 +162,18 @@ async fn a_shifted_population_crosses_a_threshold_is_announced_and_held() {
     assert_eq!(activations["activations"].as_array().unwrap().len(), 1);
 
     // Announced, signed like every delivery.
-    let accepted = receiver.wait_for("the drift event", |a| a.len() == 1).await;
-    let event = accepted[0].json();
+    let accepted = receiver.wait_for("the drift event", |a| a.len() == 3).await;
+    let kinds: Vec<String> = accepted.iter().map(|r| r.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run.succeeded",
+            "run.succeeded",
+            "segmentation.drift_detected"
+        ],
+        "a run is announced before its drift"
+    );
+    let event = accepted[2].json();
     assert_eq!(event["type"], "segmentation.drift_detected");
     assert_eq!(event["data"]["run_id"], second["id"]);
     assert_eq!(event["data"]["against_run_id"], first["id"]);
