@@ -27,6 +27,7 @@ pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) 
             }
             keys.not_listening();
             cache.set_listening(false);
+            metrics::gauge!("segstore_notifications_listening").set(0.0);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
@@ -38,6 +39,7 @@ async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> crate::stor
     keys.listening();
     cache.forget_all();
     cache.set_listening(true);
+    metrics::gauge!("segstore_notifications_listening").set(1.0);
     tracing::debug!("listening for revoked keys and erased customers");
     while let Some((channel, payload)) = listener.next().await? {
         match channel.as_str() {

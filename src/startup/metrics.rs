@@ -72,6 +72,12 @@ fn describe() {
         "segstore_db_pool_waiting",
         "Transactions waiting for a pool connection now"
     );
+    describe_gauge!(
+        "segstore_notifications_listening",
+        "1 while this replica hears the others' announcements (LISTEN/NOTIFY: revocations, \
+         erasures, lookup changes); 0 while it reconnects (keys are then read per request and \
+         lookup records expire after --lookup-ttl-ms)"
+    );
     describe_counter!(
         "segstore_webhook_attempts_total",
         "Webhook delivery attempts by outcome (delivered, retry, failed)"

@@ -224,6 +224,7 @@ async fn metrics_are_scraped_from_their_own_listener() {
     // background task (the run worker's poll, a cache load) may be queued right then.
     let waiting = sample(&all, "segstore_db_pool_waiting");
     assert!((0.0..=16.0).contains(&waiting), "{waiting} waiting");
+    assert_eq!(sample(&all, "segstore_notifications_listening"), 1.0);
     // No webhook: nothing pending.
     assert_eq!(sample(&all, "segstore_webhook_deliveries_pending"), 0.0);
     assert_eq!(sample(&all, "segstore_webhook_oldest_pending_seconds"), 0.0);
