@@ -85,6 +85,7 @@ done
 # Lookups.
 cat > /tmp/segstore_lookup.lua <<LUA
 math.randomseed(42)
+wrk.headers["Authorization"] = "Bearer $(bench_key)"
 request = function()
   return wrk.format("GET", string.format("/v1/segmentations/$seg/customers/C%07d", math.random(0, $ROWS - 1)))
 end
