@@ -3,7 +3,7 @@
 //! duplicate, on any replica; a rollback records the reverse moves; the lookup says since
 //! when a customer has been in their segment.
 
-use crate::helpers::{TestApp, assert_problem, json_ok, spawn_app, test_jobs};
+use crate::helpers::{TestApp, assert_problem, json_ok, mall_segmentation, spawn_app, test_jobs};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,18 +77,6 @@ fn triples(changes: &[Value]) -> BTreeSet<(String, Option<i64>, Option<i64>)> {
             )
         })
         .collect()
-}
-
-async fn mall_segmentation(app: &TestApp) -> String {
-    app.import_mall().await;
-    app.create_segmentation(json!({
-        "name": "Mall",
-        "config": {
-            "features": ["annual_income_k", "spending_score"],
-            "algorithm": {"type": "kmeans", "k": 5}
-        }
-    }))
-    .await
 }
 
 #[tokio::test]

@@ -3,9 +3,10 @@
 //! each keep a copy of customer → segment equal to the active run's, through a retrain that
 //! moves customers and drops one.
 
+use crate::helpers::mall_segmentation;
 use crate::helpers::{TestApp, json_ok, pip_install, python, spawn_app};
 use crate::receiver::closed_port;
-use crate::webhooks::{create_webhook, mall_segmentation};
+use crate::webhooks::create_webhook;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;

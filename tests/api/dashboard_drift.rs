@@ -4,8 +4,8 @@
 //! activated from the page.
 
 use crate::dashboard::{Browser, Driver};
-use crate::helpers::{json_ok, json_status, mall_customers, spawn_app};
-use serde_json::{Value, json};
+use crate::helpers::{a_third_spending_more, json_ok, json_status, spawn_app};
+use serde_json::json;
 
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
@@ -26,13 +26,7 @@ async fn the_run_page_shows_drift_and_activates_a_held_run() {
     .await;
     let seg = created["id"].as_str().unwrap().to_owned();
     app.run_to_success(&seg).await;
-    let shifted: Vec<Value> = mall_customers()
-        .into_iter()
-        .filter(|(id, _)| id.parse::<u32>().unwrap() % 3 == 0)
-        .map(|(id, [_, _, score])| {
-            json!({"id": id, "attributes": {"spending_score": (score + 40.0).min(100.0)}})
-        })
-        .collect();
+    let shifted = a_third_spending_more();
     assert_eq!(app.upsert(json!(shifted)).await.status(), 200);
     let held = app.run_to_success(&seg).await;
     assert_eq!(held["drift"]["held"], true);

@@ -3,7 +3,9 @@
 //! thresholds, is announced (`segmentation.drift_detected`) and, when asked, is not
 //! activated until someone does.
 
-use crate::helpers::{TestApp, assert_problem, json_ok, json_status, mall_customers, spawn_app};
+use crate::helpers::{
+    TestApp, a_third_spending_more, assert_problem, json_ok, json_status, spawn_app,
+};
 use crate::receiver::Receiver;
 use crate::webhooks::create_webhook;
 use serde_json::{Value, json};
@@ -97,13 +99,7 @@ async fn a_shifted_population_crosses_a_threshold_is_announced_and_held() {
     let first = app.run_to_success(&seg).await;
 
     // A third of the customers spend 40 points more.
-    let shifted: Vec<Value> = mall_customers()
-        .into_iter()
-        .filter(|(id, _)| id.parse::<u32>().unwrap() % 3 == 0)
-        .map(|(id, [_, _, score])| {
-            json!({"id": id, "attributes": {"spending_score": (score + 40.0).min(100.0)}})
-        })
-        .collect();
+    let shifted = a_third_spending_more();
     assert_eq!(shifted.len(), 66);
     assert_eq!(app.upsert(json!(shifted)).await.status(), 200);
     let second = app.run_to_success(&seg).await;

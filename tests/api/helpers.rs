@@ -39,6 +39,32 @@ pub fn mall_customers() -> std::collections::HashMap<String, [f64; 3]> {
         .collect()
 }
 
+/// The Mall customers imported, and a segmentation of them on income and spend (K-Means,
+/// k = 5); returns its id.
+pub async fn mall_segmentation(app: &TestApp) -> String {
+    app.import_mall().await;
+    app.create_segmentation(json!({
+        "name": "Mall",
+        "config": {
+            "features": ["annual_income_k", "spending_score"],
+            "algorithm": {"type": "kmeans", "k": 5}
+        }
+    }))
+    .await
+}
+
+/// A shifted population: every third Mall customer (ids divisible by 3, 66 of them) spends
+/// 40 points more (at most 100), as a batch for `POST /v1/customers`.
+pub fn a_third_spending_more() -> Vec<Value> {
+    mall_customers()
+        .into_iter()
+        .filter(|(id, _)| id.parse::<u32>().unwrap() % 3 == 0)
+        .map(|(id, [_, _, score])| {
+            json!({"id": id, "attributes": {"spending_score": (score + 40.0).min(100.0)}})
+        })
+        .collect()
+}
+
 /// The PostgreSQL server the tests use: `DATABASE_URL` when set, else the embedded one under
 /// `.segstore-test/` (stopped when the test process exits, if this process started it).
 struct TestServer {
@@ -513,11 +539,8 @@ impl TestApp {
     }
 
     pub async fn upsert(&self, customers: Value) -> Response {
-        self.post_json(
-            "/v1/customers",
-            &serde_json::json!({ "customers": customers }),
-        )
-        .await
+        self.post_json("/v1/customers", &json!({ "customers": customers }))
+            .await
     }
 
     /// A digest of everything the store holds: equal digests mean nothing was written.

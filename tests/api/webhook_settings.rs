@@ -3,12 +3,13 @@
 //! during the overlap), and a delivery interrupted by SIGKILL is sent again by the next
 //! process.
 
+use crate::helpers::mall_segmentation;
 use crate::helpers::{
     assert_problem, empty_database, json_ok, spawn_app, spawn_app_with, test_jobs, test_webhooks,
 };
 use crate::process::serve_with;
 use crate::receiver::Receiver;
-use crate::webhooks::{create_webhook, mall_segmentation};
+use crate::webhooks::create_webhook;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! configured time, never sent to a private network unless allowed, signed by both secrets
 //! during a rotation, and delivered once with two replicas.
 
-use crate::helpers::{TestApp, json_ok, json_status, spawn_app, test_jobs};
+use crate::helpers::{TestApp, json_ok, json_status, mall_segmentation, spawn_app, test_jobs};
 use crate::receiver::{Receiver, closed_port};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -11,18 +11,6 @@ use std::time::{Duration, Instant};
 
 pub async fn create_webhook(app: &TestApp, body: Value) -> Value {
     json_status(app.post_json("/v1/webhooks", &body).await, 201).await
-}
-
-pub async fn mall_segmentation(app: &TestApp) -> String {
-    app.import_mall().await;
-    app.create_segmentation(json!({
-        "name": "Mall",
-        "config": {
-            "features": ["annual_income_k", "spending_score"],
-            "algorithm": {"type": "kmeans", "k": 5}
-        }
-    }))
-    .await
 }
 
 /// Every change of the feed, as (activation, customer, from, to).
