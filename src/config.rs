@@ -37,6 +37,23 @@ pub struct DatabaseSettings {
     /// Most connections in the pool.
     #[arg(long, env = "SEGSTORE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// A direct connection to the primary, when DATABASE_URL is a transaction pooler
+    /// (PgBouncer's `pool_mode = transaction`). Setting it tells segstore that DATABASE_URL
+    /// (and DATABASE_READ_URL) pool transactions: no statement is prepared by name there and no
+    /// session setting is sent. What needs a session of its own uses this URL: migrations
+    /// (their lock), listening for other replicas' announcements, each run worker's lock.
+    #[arg(long, env = "DATABASE_DIRECT_URL")]
+    pub database_direct_url: Option<String>,
+    /// A hot standby of the primary (streaming replication) that serves the heavy reads:
+    /// assignment exports, customer lists, the attribute catalogue, charts' data, the
+    /// training snapshot. Each such read first waits for the standby to replay what the
+    /// primary had committed (`--read-max-wait-ms`), else reads the primary.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
+    /// How long a read waits for the standby to catch up with the primary before it reads
+    /// the primary instead, in milliseconds.
+    #[arg(long, env = "SEGSTORE_READ_MAX_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub read_max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]

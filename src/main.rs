@@ -35,7 +35,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = Database::connect(&args.database).await?;
             let result = async {
                 db.migrate().await?;
-                segstore::cli::keys::run(&db.pool, args.command).await
+                segstore::cli::keys::run(&db.db.pool, args.command).await
             }
             .await;
             db.close().await;
@@ -47,12 +47,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let served = async {
                 db.migrate().await?;
                 segstore::cli::keys::bootstrap(
-                    &db.pool,
+                    &db.db.pool,
                     &settings.database.data_dir,
                     settings.bootstrap_admin_key || binds_loopback_only(&settings.bind),
                 )
                 .await?;
-                let app = Application::build(&settings, db.pool.clone())?;
+                let app = Application::build(&settings, db.db.clone())?;
                 tracing::info!(bind = %settings.bind, port = app.port(),
                     metrics_port = app.metrics_port(), "serving");
                 app.run_until_stopped().await?;

@@ -2,6 +2,7 @@
 
 use crate::domain::AttributeKind;
 use crate::error::Result;
+use crate::http::extract::ReadPool;
 use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::customers as service;
 use crate::store::Pool;
@@ -72,7 +73,7 @@ pub struct ValueCount {
     )
 )]
 #[get("/attributes")]
-async fn list_attributes(pool: web::Data<Pool>) -> Result<web::Json<AttributeCatalogue>> {
+async fn list_attributes(pool: ReadPool) -> Result<web::Json<AttributeCatalogue>> {
     let (customers, summaries) = service::catalogue(&pool).await?;
     let attributes = summaries
         .into_iter()

@@ -5,9 +5,9 @@ use crate::charts::{self, Chart, Format};
 use crate::domain::RunId;
 use crate::error::{Error, Result};
 use crate::http::extract::Query;
+use crate::http::extract::ReadPool;
 use crate::http::problem::{Problem, RunErrors, RunResultErrors};
 use crate::service::charts::{self as service, MAX_POINTS};
-use crate::store::Pool;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
@@ -175,7 +175,7 @@ pub struct RunSample {
 #[get("/runs/{id}/sample")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn run_sample(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     Query(params): Query<SampleParams>,
 ) -> Result<web::Json<RunSample>> {
@@ -233,7 +233,7 @@ async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<Htt
 #[get("/runs/{id}/charts/scatter.svg")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn scatter_chart(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     req: HttpRequest,
     Query(params): Query<ScatterParams>,
@@ -267,7 +267,7 @@ async fn scatter_chart(
 #[get("/runs/{id}/charts/elbow.svg")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn elbow_chart(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
@@ -297,7 +297,7 @@ async fn elbow_chart(
 #[get("/runs/{id}/charts/segments.svg")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 async fn segments_chart(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     req: HttpRequest,
     Query(params): Query<ChartParams>,
@@ -332,7 +332,7 @@ async fn segments_chart(
 )]
 #[get("/runs/{a}/compare/{b}/chart.svg")]
 async fn compare_chart(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     path: web::Path<(String, String)>,
     req: HttpRequest,
     Query(params): Query<ChartParams>,

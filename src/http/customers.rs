@@ -2,6 +2,7 @@
 
 use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId, NumericValue};
 use crate::error::{Error, FieldError, Result};
+use crate::http::extract::ReadPool;
 use crate::http::extract::{Json, Query, require_content_type};
 use crate::http::problem::{DatabaseErrors, Problem};
 use crate::service::csv_import::{self, ImportOptions};
@@ -416,7 +417,7 @@ pub struct CustomerPage {
 )]
 #[get("/customers")]
 async fn list_customers(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     Query(params): Query<PageParams>,
 ) -> Result<web::Json<CustomerPage>> {
     let limit = crate::http::page::limit(params.limit, crate::http::page::MAX_CUSTOMERS)?;

@@ -307,3 +307,31 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// The pool a heavy read (an export, a list, charts' data) runs on: the read standby once it
+/// has replayed every commit the primary had acknowledged, else the primary (see
+/// `DATABASE_READ_URL`).
+pub struct ReadPool(crate::store::Pool);
+
+impl std::ops::Deref for ReadPool {
+    type Target = crate::store::Pool;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl FromRequest for ReadPool {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let reads = req
+            .app_data::<actix_web::web::Data<crate::service::Reads>>()
+            .cloned();
+        Box::pin(async move {
+            let reads = reads.ok_or_else(|| anyhow::anyhow!("the app has no read pool"))?;
+            Ok(ReadPool(reads.pool().await))
+        })
+    }
+}

@@ -22,7 +22,6 @@ pub mod segmentations;
 pub mod webhooks;
 
 use crate::error::Error;
-use crate::store::Pool;
 use actix_web::dev::{ResourceDef, Service, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -210,7 +209,7 @@ const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src '
 
 /// Everything the service answers, for one worker thread of the server.
 pub fn app(
-    pool: Pool,
+    db: crate::service::Db,
     settings: ApiSettings,
     waker: crate::service::runs::Waker,
     cache: std::sync::Arc<crate::service::lookup::LookupCache>,
@@ -229,7 +228,8 @@ pub fn app(
     let (app, spec) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .app_data(web::Data::new(pool.clone()))
+        .app_data(web::Data::new(db.pool.clone()))
+        .app_data(web::Data::new(db.reads.clone()))
         .app_data(web::Data::new(waker))
         .app_data(web::Data::from(cache))
         .app_data(web::Data::from(keys.clone()))
@@ -249,7 +249,7 @@ pub fn app(
         operations: auth::Operations::from_spec(&spec),
         keys,
         origins: security.origins.clone(),
-        pool,
+        pool: db.pool,
     }));
     let cors = cors(&security.cors_origins);
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))

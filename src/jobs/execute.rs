@@ -27,6 +27,10 @@ use uuid::Uuid;
 pub struct Worker {
     pub name: String,
     pub pool: Pool,
+    /// For the worker's session lock.
+    pub direct: crate::store::ConnectOptions,
+    /// For the snapshot.
+    pub reads: store::replica::Reads,
     pub settings: JobSettings,
     pub cache: Arc<LookupCache>,
 }
@@ -156,7 +160,7 @@ impl Worker {
         {
             return true;
         }
-        *identity = match runs::WorkerIdentity::take(&self.pool, &self.name).await {
+        *identity = match runs::WorkerIdentity::take(&self.direct, &self.name).await {
             Ok(Some(held)) => Some(held),
             Ok(None) => {
                 tracing::warn!(worker = %self.name, "the worker's identity lock is held by an older session");
@@ -387,7 +391,7 @@ impl Worker {
         names: &[String],
         positions: &Positions,
     ) -> Result<ReadSnapshot, Stop> {
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(&self.reads.pool().await).await?;
         let Snapshot {
             ids,
             columns,

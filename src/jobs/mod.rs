@@ -13,7 +13,6 @@ pub mod webhooks;
 
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
-use crate::store::Pool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -58,7 +57,8 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn start(pool: Pool, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
+    pub fn start(db: crate::store::Db, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
+        let pool = db.pool.clone();
         let waker = Waker::default();
         let (stop, stopped) = watch::channel(false);
         let prefix = format!(
@@ -81,6 +81,8 @@ impl Jobs {
                 let worker = execute::Worker {
                     name: format!("{prefix}-{i}"),
                     pool: pool.clone(),
+                    direct: db.direct.clone(),
+                    reads: db.reads.clone(),
                     settings: settings.clone(),
                     cache: cache.clone(),
                 };

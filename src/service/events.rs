@@ -15,8 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Listens until the runtime ends.
-pub fn spawn_listener(pool: &Pool, keys: Arc<KeyRing>, cache: Arc<LookupCache>) {
-    let own = notify::own_pool(pool);
+pub fn spawn_listener(
+    direct: &crate::store::ConnectOptions,
+    keys: Arc<KeyRing>,
+    cache: Arc<LookupCache>,
+) {
+    let own = notify::own_pool(direct);
     tokio::spawn(async move {
         loop {
             match listen(&own, &keys, &cache).await {

@@ -18,6 +18,9 @@ pub mod segmentations;
 pub mod webhooks;
 
 pub use crate::ingest::csv::CsvLimits;
+/// Where each kind of work connects, and where heavy reads go (a caught-up standby, else the
+/// primary).
+pub use crate::store::{Db, replica::Reads};
 
 /// The bounds every write path reads within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

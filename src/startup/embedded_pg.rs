@@ -231,6 +231,12 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// A program of this cluster's PostgreSQL installation (`pg_basebackup`, `psql`…), run as
+    /// the cluster's user.
+    pub fn tool(&self, program: &str) -> Command {
+        self.command(program)
+    }
+
     /// Connection options for a database of this cluster.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
         PgConnectOptions::new()

@@ -8,10 +8,12 @@ use crate::http::{self, ApiSettings};
 use crate::jobs::{JobSettings, Jobs};
 use crate::service::keys::{KeyRing, KeySettings};
 use crate::service::lookup::{LookupCache, LookupSettings};
+use crate::store::replica::Reads;
+use crate::store::{Db, Pool};
 use anyhow::Context;
 use embedded_pg::EmbeddedPostgres;
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
 use std::net::TcpListener;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +29,18 @@ pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
         .options([("client_connection_check_interval", "1000")])
 }
 
+/// A connection through a transaction pooler (PgBouncer's `pool_mode = transaction`): each
+/// transaction may run on another server session, so no statement is prepared by name (the
+/// next transaction's session would not know it) and no startup parameter PgBouncer refuses
+/// is sent (`options`, `extra_float_digits`). Set `client_connection_check_interval` on the
+/// role instead (`ALTER ROLE … SET`), as the README's "Scaling out" shows.
+pub fn pooled_options(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .application_name("segstore")
+        .statement_cache_capacity(0)
+        .extra_float_digits(None)
+}
+
 /// How the server pools its connections (the tests build theirs the same way).
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
@@ -39,20 +53,21 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 
 /// The database a process talks to; stops the embedded server it started when dropped.
 pub struct Database {
-    pub pool: PgPool,
+    pub db: Db,
     embedded: Option<EmbeddedPostgres>,
 }
 
+fn parse_url(url: &str, variable: &str) -> anyhow::Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url)
+        .with_context(|| format!("{variable} is not a valid PostgreSQL URL"))
+}
+
 impl Database {
-    /// Connects to `DATABASE_URL`, or starts (or reuses) the embedded PostgreSQL and its
-    /// `segstore` database.
+    /// Connects to `DATABASE_URL` (and `DATABASE_DIRECT_URL`, `DATABASE_READ_URL` when set),
+    /// or starts (or reuses) the embedded PostgreSQL and its `segstore` database.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let (options, embedded) = match &settings.database_url {
-            Some(url) => (
-                PgConnectOptions::from_str(url)
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
-                None,
-            ),
+            Some(url) => (parse_url(url, "DATABASE_URL")?, None),
             None => {
                 let root = settings.data_dir.clone();
                 let embedded =
@@ -66,25 +81,70 @@ impl Database {
                 (embedded.connect_options("segstore"), Some(embedded))
             }
         };
-        let options = session_options(options)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
-        let pool = pool_options(settings.db_max_connections)
-            .connect_with(options)
-            .await
-            .context("connecting to PostgreSQL")?;
-        Ok(Self { pool, embedded })
+        let slow = |o: PgConnectOptions| {
+            o.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5))
+        };
+        // With a direct URL beside it, DATABASE_URL (and the read URL) is a transaction pooler.
+        let pooled = settings.database_direct_url.is_some();
+        let (options, direct) = match &settings.database_direct_url {
+            Some(url) => (
+                pooled_options(options),
+                session_options(parse_url(url, "DATABASE_DIRECT_URL")?),
+            ),
+            None => {
+                let options = session_options(options);
+                (options.clone(), options)
+            }
+        };
+        let wrap = |pool| match pooled {
+            true => Pool::behind_transaction_pooler(pool),
+            false => Pool::direct(pool),
+        };
+        let pool = wrap(
+            pool_options(settings.db_max_connections)
+                .connect_with(slow(options))
+                .await
+                .context("connecting to PostgreSQL")?,
+        );
+        let reads = match &settings.database_read_url {
+            // Lazily: a standby that is down at start costs nothing but reads on the primary.
+            Some(url) => Reads::with_standby(
+                pool.clone(),
+                wrap(
+                    pool_options(settings.db_max_connections)
+                        .acquire_timeout(Duration::from_secs(1))
+                        .connect_lazy_with(slow(match pooled {
+                            true => pooled_options(parse_url(url, "DATABASE_READ_URL")?),
+                            false => session_options(parse_url(url, "DATABASE_READ_URL")?),
+                        })),
+                ),
+                Duration::from_millis(settings.read_max_wait_ms),
+            ),
+            None => Reads::primary_only(pool.clone()),
+        };
+        Ok(Self {
+            db: Db {
+                pool,
+                direct,
+                reads,
+            },
+            embedded,
+        })
     }
 
+    /// Applies the migrations on a direct session (sqlx holds a session lock meanwhile, which
+    /// a transaction pooler would not keep).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .context("applying migrations")
+        let direct = pool_options(1).connect_with(self.db.direct.clone()).await?;
+        let applied = MIGRATOR.run(&direct).await.context("applying migrations");
+        direct.close().await;
+        applied
     }
 
-    /// Closes the pool and stops the embedded server if this process started it.
+    /// Closes the pools and stops the embedded server if this process started it.
     pub async fn close(mut self) {
-        self.pool.close().await;
+        self.db.pool.close().await;
+        self.db.reads.close().await;
         if let Some(embedded) = self.embedded.take() {
             tokio::task::spawn_blocking(move || embedded.stop())
                 .await
@@ -135,7 +195,7 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener first (port 0 picks a free one) and builds the server on it.
-    pub fn build(settings: &ServeSettings, pool: PgPool) -> anyhow::Result<Self> {
+    pub fn build(settings: &ServeSettings, db: Db) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let api = ApiSettings {
@@ -158,7 +218,7 @@ impl Application {
                 let port = listener.local_addr()?.port();
                 let handle = metrics::install()?;
                 http::record_requests();
-                Some((metrics::server(listener, handle, pool.clone())?, port))
+                Some((metrics::server(listener, handle, db.pool.clone())?, port))
             }
             None => None,
         };
@@ -167,7 +227,7 @@ impl Application {
             api,
             settings.http_workers,
             settings.shutdown_timeout,
-            pool,
+            db,
             settings.jobs.settings(),
             settings.jobs.lookup_settings(),
             Access {
@@ -190,23 +250,24 @@ impl Application {
         api: ApiSettings,
         workers: Option<usize>,
         shutdown_timeout: u64,
-        pool: PgPool,
+        db: Db,
         jobs: JobSettings,
         lookup: LookupSettings,
         access: Access,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        let pool = db.pool.clone();
         let cache = LookupCache::new(pool.clone(), lookup);
         let keys = KeyRing::new(pool.clone(), access.keys);
         keys.spawn_flusher(LAST_USED_FLUSH);
-        crate::service::events::spawn_listener(&pool, keys.clone(), cache.clone());
+        crate::service::events::spawn_listener(&db.direct, keys.clone(), cache.clone());
         let webhooks = jobs.webhooks.allow;
-        let jobs = Jobs::start(pool.clone(), jobs, cache.clone());
+        let jobs = Jobs::start(db.clone(), jobs, cache.clone());
         let waker = jobs.waker();
         let security = access.security;
         let mut server = actix_web::HttpServer::new(move || {
             http::app(
-                pool.clone(),
+                db.clone(),
                 api,
                 waker.clone(),
                 cache.clone(),

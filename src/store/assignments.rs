@@ -10,7 +10,7 @@ use crate::segmentation::categorical::CategoryColumn;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgPoolCopyExt;
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// Feature columns of every stored customer, sorted by external id (so a run's input order,
@@ -222,7 +222,7 @@ fn formula_safe(column: &str) -> String {
 
 /// The whole result as CSV (header included), streamed by PostgreSQL in external-id order.
 pub async fn csv(
-    pool: &PgPool,
+    pool: &super::Pool,
     run_id: Uuid,
     segment: Option<Option<i32>>,
     score: ScoreKind,
@@ -427,7 +427,7 @@ impl LoadedAssignments {
 
 /// Reads a run's whole partition (binary COPY, in key order).
 #[tracing::instrument(level = "debug", skip(pool))]
-pub async fn load(pool: &PgPool, run_id: Uuid) -> Result<LoadedAssignments> {
+pub async fn load(pool: &super::Pool, run_id: Uuid) -> Result<LoadedAssignments> {
     let table = partition(run_id);
     let mut conn = pool.acquire().await?;
     let mut stream = conn

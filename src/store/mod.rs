@@ -13,6 +13,8 @@ pub mod models;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+mod pool;
+pub mod replica;
 pub mod results;
 pub mod rfm;
 pub mod runs;
@@ -24,12 +26,38 @@ pub mod webhooks;
 pub use crate::domain::{Attribute, Catalogue};
 pub use error::{Constraint, Error, Result};
 
-/// The connection pool: the handle every operation is given.
-pub type Pool = sqlx::PgPool;
+pub use pool::Pool;
+/// How to open a connection of one's own (a direct session: see [`Db::direct`]).
+pub type ConnectOptions = sqlx::postgres::PgConnectOptions;
 /// One connection (or a transaction's), for a call that must run on it.
 pub type Conn = sqlx::PgConnection;
 /// An open transaction, committed or rolled back by its owner.
 pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Where each kind of work connects.
+#[derive(Clone)]
+pub struct Db {
+    /// Writes, and the reads that must see them: the primary, perhaps through a transaction
+    /// pooler.
+    pub pool: Pool,
+    /// A session of its own on the primary, for what a transaction pooler cannot carry:
+    /// `LISTEN`, a run worker's session lock, migrations.
+    pub direct: ConnectOptions,
+    /// The heavy reads: a hot standby when one is configured and caught up, else the primary.
+    pub reads: replica::Reads,
+}
+
+impl Db {
+    /// Everything on the primary, connected to directly.
+    pub fn single(pool: impl Into<Pool>) -> Self {
+        let pool = pool.into();
+        Self {
+            direct: (*pool.connect_options()).clone(),
+            reads: replica::Reads::primary_only(pool.clone()),
+            pool,
+        }
+    }
+}
 
 /// Whether the database answers one round trip within `within`.
 pub async fn ping(pool: &Pool, within: std::time::Duration) -> Result<()> {
@@ -41,7 +69,19 @@ pub async fn ping(pool: &Pool, within: std::time::Duration) -> Result<()> {
 
 /// Begins a transaction.
 pub async fn begin(pool: &Pool) -> Result<Tx> {
-    acquired(pool.begin()).await
+    let mut tx = acquired(pool.begin()).await?;
+    forget_statements(pool, &mut tx).await?;
+    Ok(tx)
+}
+
+/// Behind a transaction pooler, drops the statements a previous client named on this session
+/// (see [`pool`]); nothing to do on a session of our own.
+async fn forget_statements(pool: &Pool, tx: &mut Tx) -> Result<()> {
+    if pool.is_behind_transaction_pooler() {
+        // The simple protocol: prepared, it would take a name that may be one left there.
+        sqlx::raw_sql("DEALLOCATE ALL").execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Waits for a connection (and its `BEGIN`), measured: the pool's pressure shows in
@@ -64,6 +104,7 @@ pub async fn begin_snapshot(pool: &Pool) -> Result<Tx> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
+    forget_statements(pool, &mut tx).await?;
     Ok(tx)
 }
 

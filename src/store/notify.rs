@@ -6,12 +6,14 @@ use std::time::Duration;
 /// A listening connection (from a pool of one of its own: it is never one a request waits for).
 pub struct Listener(sqlx::postgres::PgListener);
 
-/// A pool of one connection to the same database, for a listener.
-pub fn own_pool(pool: &Pool) -> Pool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with((*pool.connect_options()).clone())
+/// A pool of one direct connection to the primary, for a listener.
+pub fn own_pool(direct: &sqlx::postgres::PgConnectOptions) -> Pool {
+    Pool::direct(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(direct.clone()),
+    )
 }
 
 impl Listener {

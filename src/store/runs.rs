@@ -445,9 +445,12 @@ const WORKER_LOCK: &str = "hashtextextended('segstore-worker:' || $1, 0)";
 
 impl WorkerIdentity {
     /// Connects and takes the worker's lock; `None` while another session holds it.
-    pub async fn take(pool: &super::Pool, worker: &str) -> Result<Option<Self>> {
+    pub async fn take(
+        direct: &sqlx::postgres::PgConnectOptions,
+        worker: &str,
+    ) -> Result<Option<Self>> {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+        let mut conn = sqlx::PgConnection::connect_with(direct).await?;
         let held: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT pg_try_advisory_lock({WORKER_LOCK})"
         )))

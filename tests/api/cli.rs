@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 35] = [
+const SETTINGS: [(&str, &str, Option<&str>); 38] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -27,6 +27,13 @@ const SETTINGS: [(&str, &str, Option<&str>); 35] = [
         "--db-max-connections",
         "SEGSTORE_DB_MAX_CONNECTIONS",
         Some("16"),
+    ),
+    ("--database-direct-url", "DATABASE_DIRECT_URL", None),
+    ("--database-read-url", "DATABASE_READ_URL", None),
+    (
+        "--read-max-wait-ms",
+        "SEGSTORE_READ_MAX_WAIT_MS",
+        Some("500"),
     ),
     ("--bind", "SEGSTORE_BIND", Some("127.0.0.1:8080")),
     ("--max-batch", "SEGSTORE_MAX_BATCH", Some("10000")),

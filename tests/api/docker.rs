@@ -95,3 +95,50 @@ fn the_docker_build_copies_what_the_compiler_embeds_and_stubs_every_bench() {
         assert!(copied.contains(&"benches".to_owned()));
     }
 }
+
+/// The `scale` profile, read: the files it mounts and builds exist, PgBouncer pools
+/// transactions and serves the databases the replicas' URLs name, and the replicas are told
+/// it is a transaction pooler (a direct URL beside it).
+#[test]
+fn the_scale_profile_wires_the_standby_and_pgbouncer_the_replicas_use() {
+    let compose = std::fs::read_to_string(Path::new(ROOT).join("docker-compose.yml")).unwrap();
+    for line in compose.lines() {
+        let line = line.trim().trim_start_matches("- ");
+        for prefix in ["./deploy/", "build: deploy/"] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let path = rest.split(':').next().unwrap();
+                let dir = if prefix.starts_with("build") {
+                    "deploy/"
+                } else {
+                    "./deploy/"
+                };
+                assert!(
+                    Path::new(ROOT).join(dir).join(path).exists(),
+                    "docker-compose.yml names {dir}{path}, which is missing"
+                );
+            }
+        }
+    }
+    let ini =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/pgbouncer/pgbouncer.ini")).unwrap();
+    assert!(ini.contains("\npool_mode = transaction\n"));
+    let replicas = &compose[compose.find("  api-replicas:").unwrap()..];
+    let replicas = &replicas[..replicas.find("\n  lb:").unwrap()];
+    for variable in ["DATABASE_URL", "DATABASE_READ_URL"] {
+        let url = replicas
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{variable}: ")))
+            .unwrap_or_else(|| panic!("api-replicas sets {variable}"));
+        assert!(url.contains("@pgbouncer:6432/"), "{variable}={url}");
+        let database = url.rsplit('/').next().unwrap();
+        assert!(
+            ini.contains(&format!("\n{database} = host=")),
+            "pgbouncer.ini serves no database `{database}`"
+        );
+    }
+    assert!(
+        replicas.contains("DATABASE_DIRECT_URL: postgres://segstore:segstore@db:5432/segstore"),
+        "the replicas must be told DATABASE_URL is a transaction pooler"
+    );
+    assert!(compose.contains("exec postgres -c hot_standby_feedback=on"));
+}

@@ -3,57 +3,12 @@
 //! mid-run and under lookup load. Nothing is half-written, nothing stays stuck, no answer is
 //! a 500, and no restart of segstore is needed.
 
+use crate::clusters::PrivateCluster;
 use crate::helpers::{MALL_CSV, empty_database, slow_algorithm, slow_customers_csv};
 use crate::process::{Served, serve_with};
 use reqwest::Client;
-use segstore::startup::embedded_pg::EmbeddedPostgres;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// A PostgreSQL cluster of the test's own, in a temporary directory; stopped when dropped.
-struct PrivateCluster {
-    root: tempfile::TempDir,
-    server: EmbeddedPostgres,
-}
-
-impl PrivateCluster {
-    async fn start() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let path = root.path().to_owned();
-        let server = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&path))
-            .await
-            .unwrap()
-            .expect("a private PostgreSQL starts");
-        segstore::store::create_database_if_missing(
-            &server.connect_options("postgres"),
-            "segstore",
-        )
-        .await
-        .unwrap();
-        Self { root, server }
-    }
-
-    fn url(&self) -> String {
-        self.server.url("segstore")
-    }
-
-    /// `pg_ctl stop -m fast`: sessions are cut, as in a failover or a crash.
-    fn stop(&self) {
-        tokio::task::block_in_place(|| self.server.stop());
-    }
-
-    fn restart(&mut self) {
-        let path = self.root.path().to_owned();
-        self.server = tokio::task::block_in_place(|| EmbeddedPostgres::start(&path))
-            .expect("the private PostgreSQL starts again");
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        self.server.stop();
-    }
-}
 
 async fn json(response: reqwest::Response) -> Value {
     let status = response.status();

@@ -388,7 +388,7 @@ async fn serve_on(
         settings,
         Some(1),
         1,
-        pool.clone(),
+        segstore::store::Db::single(pool.clone()),
         jobs,
         lookup,
         access,
@@ -581,7 +581,7 @@ pub async fn create_key(pool: &PgPool, name: &str, scopes: Scopes) -> String {
         expires_at: None,
         created_by: None,
     };
-    let (_, token) = segstore::service::keys::create(pool, &request)
+    let (_, token) = segstore::service::keys::create(&pool.clone().into(), &request)
         .await
         .expect("creating a key");
     token.expose().to_owned()

@@ -1085,7 +1085,8 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let racing = (0..8).map(|_| segstore::jobs::schedule::enqueue_due(&app.pool));
+    let pool: segstore::store::Pool = app.pool.clone().into();
+    let racing = (0..8).map(|_| segstore::jobs::schedule::enqueue_due(&pool));
     let queued: usize = futures_util::future::join_all(racing)
         .await
         .into_iter()

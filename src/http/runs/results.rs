@@ -8,6 +8,7 @@ use crate::domain::run::ScoreKind;
 use crate::domain::run::Segment;
 use crate::error::Result;
 use crate::http::extract::Query;
+use crate::http::extract::ReadPool;
 use crate::http::page::{ExportFormat, wants_csv};
 use crate::http::problem::{Problem, RunResultErrors};
 use crate::segmentation::{categorical, profile};
@@ -413,7 +414,7 @@ async fn assignments_csv(
 #[get("/runs/{id}/assignments.csv")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn export_assignments(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     Query(params): Query<AssignmentExportParams>,
 ) -> Result<HttpResponse> {
@@ -447,7 +448,7 @@ pub(super) async fn export_assignments(
 #[get("/runs/{id}/assignments")]
 #[tracing::instrument(skip_all, fields(run_id = %id))]
 pub(super) async fn run_assignments(
-    pool: web::Data<Pool>,
+    pool: ReadPool,
     id: RunId,
     req: HttpRequest,
     Query(params): Query<AssignmentParams>,
