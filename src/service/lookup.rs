@@ -1,9 +1,10 @@
 //! The customer lookup (the hot path CRMs call per customer), served from memory.
 //!
 //! A run's assignments never change once written, so each replica keeps whole runs in memory
-//! (ids packed and sorted, found by binary search), loaded in the background on first use and
-//! evicted least recently used beyond a byte budget; until a run is loaded, its lookups go to
-//! PostgreSQL. What changes is which runs a segmentation has and which is active: that small
+//! (ids packed and sorted, found by binary search), loaded in the background on first use (one
+//! run at a time, the active run first, on connections of their own) and evicted least
+//! recently used beyond a byte budget; until a run is loaded, its lookups go to PostgreSQL (one
+//! query for every run not in memory). What changes is which runs a segmentation has and which is active: that small
 //! record is cached for `ttl` at most, and dropped at once when this process activates,
 //! retrains, retains or deletes (the drop and the commit happen under one gate, so no
 //! lookup in this process sees the old state after the commit). Another replica's changes
@@ -112,6 +113,13 @@ pub struct CustomerSegments {
 
 pub struct LookupCache {
     pool: Pool,
+    /// Connections of their own for loading runs and change times: a 10M-row load takes
+    /// seconds, and must not hold a connection the lookups it serves wait for meanwhile.
+    loader: Pool,
+    /// Runs load one at a time, in the order asked (the active run first): the first lookups
+    /// of a cold replica are answered from memory as soon as possible, and from PostgreSQL
+    /// until then.
+    loads: tokio::sync::Semaphore,
     settings: LookupSettings,
     inner: Mutex<Inner>,
     /// Held for writing around a commit that changes what lookups see and its invalidation.
@@ -123,6 +131,8 @@ pub struct LookupCache {
 impl LookupCache {
     pub fn new(pool: Pool, settings: LookupSettings) -> Arc<Self> {
         Arc::new(Self {
+            loader: pool.sibling(2),
+            loads: tokio::sync::Semaphore::new(1),
             pool,
             settings,
             inner: Mutex::new(Inner::default()),
@@ -247,6 +257,17 @@ impl LookupCache {
 
     /// The run's assignments if cached; otherwise starts loading them (once) and says no.
     fn cached_run(self: &Arc<Self>, run_id: Uuid) -> Option<Arc<LoadedAssignments>> {
+        let cached = self.cached_or_load(run_id);
+        let counter = match cached {
+            Some(_) => "segstore_lookup_cache_hits_total",
+            None => "segstore_lookup_cache_misses_total",
+        };
+        metrics::counter!(counter).increment(1);
+        cached
+    }
+
+    /// The run's assignments if cached; otherwise queues their load (once).
+    fn cached_or_load(self: &Arc<Self>, run_id: Uuid) -> Option<Arc<LoadedAssignments>> {
         if self.settings.budget_bytes == 0 {
             return None;
         }
@@ -256,22 +277,19 @@ impl LookupCache {
         match inner.runs.get_mut(&run_id) {
             Some(RunEntry::Ready { data, used }) => {
                 *used = tick;
-                metrics::counter!("segstore_lookup_cache_hits_total").increment(1);
                 return Some(data.clone());
             }
-            Some(RunEntry::Loading) => {
-                metrics::counter!("segstore_lookup_cache_misses_total").increment(1);
-                return None;
-            }
+            Some(RunEntry::Loading) => return None,
             None => {}
         }
-        metrics::counter!("segstore_lookup_cache_misses_total").increment(1);
         inner.runs.insert(run_id, RunEntry::Loading);
         drop(inner);
         let cache = self.clone();
         tokio::spawn(async move {
+            // The semaphore is never closed.
+            let _turn = cache.loads.acquire().await;
             let started = Instant::now();
-            match assignments::load(&cache.pool, run_id).await {
+            match assignments::load(&cache.loader, run_id).await {
                 Ok(data) => {
                     tracing::info!(%run_id, rows = data.len(), bytes = data.bytes(),
                         ms = started.elapsed().as_secs_f64() * 1e3, "run cached for lookups");
@@ -384,7 +402,7 @@ impl LookupCache {
         tokio::spawn(async move {
             let started = Instant::now();
             let loaded =
-                activations::since_in_run_order(&cache.pool, segmentation_id, run_id, activation)
+                activations::since_in_run_order(&cache.loader, segmentation_id, run_id, activation)
                     .await;
             let mut inner = cache.lock();
             let Some(entry) = inner.since.get_mut(&segmentation_id) else {
@@ -425,16 +443,37 @@ impl LookupCache {
                 .ok_or_else(|| segmentation_id.not_found())?
         };
         let mut history = Vec::with_capacity(meta.runs.len());
+        // The active run first: on a cold replica it is the first to load.
+        let cached: HashMap<Uuid, Option<Arc<LoadedAssignments>>> = meta
+            .runs
+            .iter()
+            .filter(|r| r.run.active)
+            .chain(meta.runs.iter().filter(|r| !r.run.active))
+            .map(|r| (r.run.run_id, self.cached_run(r.run.run_id)))
+            .collect();
+        // What is not in memory yet, read in one round trip.
+        let missing: Vec<Uuid> = cached
+            .iter()
+            .filter(|(_, data)| data.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let read = match missing.is_empty() {
+            true => Vec::new(),
+            false => assignments::find_in_runs(&self.pool, &missing, customer_id).await?,
+        };
         // The active run's cached assignments: the change times are in their row order.
         let mut active_rows = None;
         for r in &meta.runs {
-            let cached = self.cached_run(r.run.run_id);
-            let found = match &cached {
+            let data = cached.get(&r.run.run_id).cloned().flatten();
+            let found = match &data {
                 Some(data) => data.get(customer_id),
-                None => assignments::find_in_run(&self.pool, r.run.run_id, customer_id).await?,
+                None => read
+                    .iter()
+                    .find(|(id, _, _)| *id == r.run.run_id)
+                    .map(|(_, segment, score)| (*segment, *score)),
             };
             if r.run.active {
-                active_rows = cached;
+                active_rows = data;
             }
             if let Some((segment, score)) = found {
                 let label = segment.and_then(|s| r.labels.get(&s));

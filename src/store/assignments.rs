@@ -461,16 +461,20 @@ pub async fn load(pool: &super::Pool, run_id: Uuid) -> Result<LoadedAssignments>
     Ok(out)
 }
 
-/// One run's assignment of a customer, for a lookup the cache cannot answer.
-pub async fn find_in_run(
+/// A customer's assignments in several runs at once (one index probe per run's partition,
+/// one round trip), for a lookup the cache cannot answer yet: (run, segment, score).
+pub async fn find_in_runs(
     db: impl PgExecutor<'_>,
-    run_id: Uuid,
+    run_ids: &[Uuid],
     external_id: &str,
-) -> Result<Option<(Option<i32>, Option<f64>)>> {
-    sqlx::query_as("SELECT segment, score FROM assignments WHERE run_id = $1 AND external_id = $2")
-        .bind(run_id)
-        .bind(external_id)
-        .fetch_optional(db)
-        .await
-        .map_err(Into::into)
+) -> Result<Vec<(Uuid, Option<i32>, Option<f64>)>> {
+    sqlx::query_as(
+        "SELECT run_id, segment, score FROM assignments
+         WHERE run_id = ANY($1) AND external_id = $2",
+    )
+    .bind(run_ids)
+    .bind(external_id)
+    .fetch_all(db)
+    .await
+    .map_err(Into::into)
 }

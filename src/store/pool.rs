@@ -47,6 +47,19 @@ impl Pool {
     pub fn is_behind_transaction_pooler(&self) -> bool {
         self.behind_transaction_pooler
     }
+
+    /// A pool of its own of at most `max_connections` to the same database, the same way
+    /// (for background work that must not take the connections requests wait for).
+    pub fn sibling(&self, max_connections: u32) -> Self {
+        Self {
+            inner: sqlx::postgres::PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(std::time::Duration::from_secs(30))
+                .test_before_acquire(false)
+                .connect_lazy_with((*self.inner.connect_options()).clone()),
+            behind_transaction_pooler: self.behind_transaction_pooler,
+        }
+    }
 }
 
 impl std::ops::Deref for Pool {
