@@ -72,6 +72,8 @@ pub enum AlgorithmArg {
     Ward,
     /// Divisive: bisecting K-Means (any number of rows); prints its split tree.
     Bisecting,
+    /// Mini-batch K-Means (--batch-size): scikit-learn's MiniBatchKMeans, for large files.
+    MinibatchKmeans,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,6 +92,9 @@ pub struct ClusterArgs {
     /// DBSCAN: rows within --eps (the row included) that make a core point.
     #[arg(long, default_value_t = 5)]
     pub min_points: usize,
+    /// Mini-batch K-Means: rows per step.
+    #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub batch_size: usize,
     /// Gaussian mixture: the components' covariance structure (default full).
     #[arg(long, value_enum)]
     pub covariance: Option<CovarianceArg>,
@@ -271,6 +276,10 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             },
             AlgorithmArg::Ward => Algorithm::Ward,
             AlgorithmArg::Bisecting => Algorithm::Bisecting,
+            AlgorithmArg::MinibatchKmeans => Algorithm::MiniBatchKMeans {
+                batch_size: args.batch_size,
+                max_iter: 100,
+            },
         },
         reduce: args.pca,
         chart_sample: None,

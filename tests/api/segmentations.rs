@@ -147,6 +147,18 @@ async fn invalid_configurations_are_422s_naming_each_field() {
             "config.algorithm: unknown field `covariance`",
         ),
         (
+            json!({"features": ["age"], "algorithm": {"type": "minibatch_kmeans", "batch_size": 0}}),
+            "config.algorithm.batch_size: must be between 1 and 1000000, got 0",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "minibatch_kmeans", "max_iter": 1001}}),
+            "config.algorithm.max_iter: must be between 1 and 1000, got 1001",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "minibatch_kmeans", "n_init": 3}}),
+            "config.algorithm: unknown field `n_init`",
+        ),
+        (
             json!({"features": ["age"], "algorithm": {"type": "dbscan", "eps": 0, "min_points": 5}}),
             "config.algorithm.eps",
         ),

@@ -31,6 +31,7 @@ mod hartigan;
 mod init;
 mod kernel;
 mod lloyd;
+pub mod minibatch;
 mod params;
 mod pass;
 mod restarts;

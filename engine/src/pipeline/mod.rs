@@ -45,6 +45,11 @@ pub enum Algorithm {
     Ward,
     /// Divisive: bisecting K-Means, with its split tree (any number of rows).
     Bisecting,
+    /// Mini-batch K-Means (scikit-learn's `MiniBatchKMeans`).
+    MiniBatchKMeans {
+        batch_size: usize,
+        max_iter: usize,
+    },
 }
 
 impl Algorithm {
@@ -55,6 +60,7 @@ impl Algorithm {
             Self::Dbscan { .. } => "dbscan",
             Self::Ward => "ward",
             Self::Bisecting => "bisecting",
+            Self::MiniBatchKMeans { .. } => "minibatch_kmeans",
         }
     }
 }
@@ -427,6 +433,24 @@ fn fit(
                 n_iter: Some(fit.n_iter),
                 converged: Some(fit.converged),
                 restarts: Some(fit.restart_inertias.len()),
+                ..Fitted::hard(fit.labels, k)
+            }
+        }
+        Algorithm::MiniBatchKMeans {
+            batch_size,
+            max_iter,
+        } => {
+            let p = kmeans::minibatch::MiniBatchParams {
+                batch_size: *batch_size,
+                max_iter: *max_iter,
+                seed: params.kmeans.seed,
+                ..kmeans::minibatch::MiniBatchParams::new(k)
+            };
+            let fit = kmeans::minibatch::fit(x, &p)?;
+            Fitted {
+                n_iter: Some(fit.n_iter),
+                converged: Some(fit.converged),
+                restarts: Some(1),
                 ..Fitted::hard(fit.labels, k)
             }
         }

@@ -183,6 +183,35 @@ impl SegmentationConfig {
                     k_choice(k, *k_min, *k_max, *k_rule, &mut err),
                 )
             }
+            AlgorithmConfig::MinibatchKmeans {
+                k,
+                k_min,
+                k_max,
+                k_rule,
+                batch_size,
+                max_iter,
+                seed,
+            } => {
+                let mut within = |name: &str, value: i64, max: i64| {
+                    if !(1..=max).contains(&value) {
+                        err(
+                            format!("algorithm.{name}"),
+                            format!("must be between 1 and {max}, got {value}"),
+                        );
+                    }
+                    value.clamp(1, max) as usize
+                };
+                let batch_size = within("batch_size", *batch_size, MAX_BATCH_SIZE);
+                let max_iter = within("max_iter", *max_iter, MAX_MINIBATCH_ITER);
+                kmeans = kmeans.seed(*seed);
+                (
+                    Algorithm::MiniBatchKMeans {
+                        batch_size,
+                        max_iter,
+                    },
+                    k_choice(k, *k_min, *k_max, *k_rule, &mut err),
+                )
+            }
             AlgorithmConfig::Bisecting {
                 k,
                 k_min,
