@@ -183,7 +183,8 @@ async fn list_keys(
 
 /// One key.
 ///
-/// Its name, scopes, dates and when it was last used; never its token.
+/// Its name, scopes, dates and when it was last used; never its token. A revoked key is
+/// still answered, with `revoked_at` (revocation keeps the record for the audit log).
 #[utoipa::path(
     tag = "keys",
     security(("api_key" = ["admin"])),
