@@ -5,7 +5,8 @@ n_init 'auto' = 1 with k-means++) and KMeans (n_init 3, as segstore's auto on la
 timing each fit alone; scores segstore's labels (its assignments CSV) on the same scaled
 matrix, so that every inertia is computed the same way. Prints JSON.
 
-    python3 benches/sklearn_minibatch.py FILE K SEGSTORE_MINIBATCH_CSV SEGSTORE_KMEANS_CSV
+    python3 benches/sklearn_minibatch.py FILE K SEGSTORE_MINIBATCH_CSV SEGSTORE_KMEANS_CSV \\
+        SEGSTORE_ONE_PASS_CSV
 """
 import json
 import resource
@@ -44,6 +45,10 @@ def segstore_labels(csv):
 out = {"sklearn": sklearn.__version__, "rows": int(x.shape[0]), "k": k}
 for name, model in [
     ("minibatch", MiniBatchKMeans(n_clusters=k, random_state=42)),
+    # One pass's worth of steps, every one of them (no early stop): the same work as
+    # segstore's run with --minibatch-max-iter 1 --max-no-improvement 0.
+    ("minibatch_one_pass", MiniBatchKMeans(n_clusters=k, random_state=42, max_iter=1,
+                                           max_no_improvement=None)),
     ("kmeans", KMeans(n_clusters=k, n_init=3, random_state=42)),
 ]:
     started = time.perf_counter()
@@ -51,12 +56,15 @@ for name, model in [
     seconds = time.perf_counter() - started
     out[name] = {
         "seconds": seconds,
-        "inertia": float(model.inertia_),
-        "steps_or_iter": int(model.n_steps_ if name == "minibatch" else model.n_iter_),
+        # Scored as segstore's labels are: against the means of the segments.
+        "inertia": inertia(model.labels_),
+        "own_inertia": float(model.inertia_),
+        "steps_or_iter": int(model.n_steps_ if name != "kmeans" else model.n_iter_),
     }
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 # segstore's labels, scored here: its centroids are the means of its segments after the last
 # assignment pass (the inertia the CLI prints is measured against its own centroids).
 out["segstore_minibatch_inertia_of_means"] = inertia(segstore_labels(sys.argv[3]))
 out["segstore_kmeans_inertia_of_means"] = inertia(segstore_labels(sys.argv[4]))
+out["segstore_one_pass_inertia_of_means"] = inertia(segstore_labels(sys.argv[5]))
 print(json.dumps(out))

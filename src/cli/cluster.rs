@@ -95,6 +95,13 @@ pub struct ClusterArgs {
     /// Mini-batch K-Means: rows per step.
     #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub batch_size: usize,
+    /// Mini-batch K-Means: passes' worth of steps at most.
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
+    pub minibatch_max_iter: usize,
+    /// Mini-batch K-Means: steps without improvement of the smoothed batch inertia before it
+    /// stops (0: never early, run every step).
+    #[arg(long, default_value_t = 10)]
+    pub max_no_improvement: usize,
     /// Gaussian mixture: the components' covariance structure (default full).
     #[arg(long, value_enum)]
     pub covariance: Option<CovarianceArg>,
@@ -278,7 +285,8 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             AlgorithmArg::Bisecting => Algorithm::Bisecting,
             AlgorithmArg::MinibatchKmeans => Algorithm::MiniBatchKMeans {
                 batch_size: args.batch_size,
-                max_iter: 100,
+                max_iter: args.minibatch_max_iter,
+                max_no_improvement: args.max_no_improvement,
             },
         },
         reduce: args.pca,

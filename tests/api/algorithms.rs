@@ -230,7 +230,10 @@ async fn minibatch_kmeans_runs_near_kmeans_inertia_and_is_reproducible() {
     let app = spawn_app().await;
     let minibatch = json!({"type": "minibatch_kmeans", "k": 5, "batch_size": 64, "seed": 7});
     let (_, run, body) = mall_run(&app, minibatch.clone()).await;
-    assert_eq!(body["params"]["algorithm"]["type"], "minibatch_kmeans", "{body:#}");
+    assert_eq!(
+        body["params"]["algorithm"]["type"], "minibatch_kmeans",
+        "{body:#}"
+    );
     assert_eq!(body["params"]["algorithm"]["batch_size"], 64);
     assert_eq!(body["k"], 5);
     let seg = app

@@ -476,6 +476,46 @@ fn cluster_runs_the_other_algorithms() {
     assert!((got - want).abs() <= 1e-6 * want.abs(), "{got}");
     assert_eq!(json["n_iter"], 3, "{json:#}");
 
+    // Mini-batch K-Means: every step when early stopping is off (200 rows, batches of 32, one
+    // pass: 7 steps), near Lloyd's inertia on Mall's five groups.
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "minibatch-kmeans",
+        "--batch-size",
+        "32",
+        "--minibatch-max-iter",
+        "1",
+        "--max-no-improvement",
+        "0",
+        "--k",
+        "5",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["algorithm"].as_str(), json["n_iter"].as_u64()),
+        (Some("minibatch_kmeans"), Some(7))
+    );
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "annual_income_k,spending_score",
+        "--algorithm",
+        "minibatch-kmeans",
+        "--batch-size",
+        "0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--batch-size"),
+        "{out:?}"
+    );
+
     let out = cluster(&[
         MALL,
         "--features",

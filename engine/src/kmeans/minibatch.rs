@@ -23,7 +23,8 @@ pub struct MiniBatchParams {
     pub batch_size: usize,
     /// Passes over the data's worth of steps at most (scikit-learn: 100).
     pub max_iter: usize,
-    /// Steps without an improvement of the smoothed batch inertia before stopping (10).
+    /// Steps without an improvement of the smoothed batch inertia before stopping (10; 0:
+    /// never stop early, run every step).
     pub max_no_improvement: usize,
     /// A centroid whose count falls below this share of the largest count is moved to a
     /// row of the batch (0.01).
@@ -180,7 +181,7 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
         } else {
             no_improvement += 1;
         }
-        if no_improvement >= params.max_no_improvement {
+        if params.max_no_improvement > 0 && no_improvement >= params.max_no_improvement {
             converged = true;
             break;
         }

@@ -45,10 +45,12 @@ pub enum Algorithm {
     Ward,
     /// Divisive: bisecting K-Means, with its split tree (any number of rows).
     Bisecting,
-    /// Mini-batch K-Means (scikit-learn's `MiniBatchKMeans`).
+    /// Mini-batch K-Means (scikit-learn's `MiniBatchKMeans`); `max_no_improvement` 0 runs
+    /// every step.
     MiniBatchKMeans {
         batch_size: usize,
         max_iter: usize,
+        max_no_improvement: usize,
     },
 }
 
@@ -439,10 +441,12 @@ fn fit(
         Algorithm::MiniBatchKMeans {
             batch_size,
             max_iter,
+            max_no_improvement,
         } => {
             let p = kmeans::minibatch::MiniBatchParams {
                 batch_size: *batch_size,
                 max_iter: *max_iter,
+                max_no_improvement: *max_no_improvement,
                 seed: params.kmeans.seed,
                 ..kmeans::minibatch::MiniBatchParams::new(k)
             };

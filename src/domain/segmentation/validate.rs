@@ -208,6 +208,7 @@ impl SegmentationConfig {
                     Algorithm::MiniBatchKMeans {
                         batch_size,
                         max_iter,
+                        max_no_improvement: 10,
                     },
                     k_choice(k, *k_min, *k_max, *k_rule, &mut err),
                 )
