@@ -292,16 +292,16 @@ pub async fn since_in_run_order(
     run_id: Uuid,
     upto: i64,
 ) -> Result<Vec<Option<DateTime<Utc>>>> {
+    // Set-based: each customer's latest activation, grouped once, merged with the partition
+    // in id order (a subquery per customer took 13-24 s at 1M customers, this 2-3 s).
     let sql = format!(
-        "SELECT (SELECT a.activated_at
-                   FROM membership_changes c
-                   JOIN activations a
-                     ON a.segmentation_id = c.segmentation_id AND a.activation = c.activation
-                  WHERE c.segmentation_id = $1 AND c.external_id = r.external_id
-                    AND c.activation <= $2
-                  ORDER BY c.activation DESC
-                  LIMIT 1)
+        "SELECT a.activated_at
            FROM {} r
+           LEFT JOIN (SELECT external_id, max(activation) AS activation
+                        FROM membership_changes
+                       WHERE segmentation_id = $1 AND activation <= $2
+                       GROUP BY external_id) l USING (external_id)
+           LEFT JOIN activations a ON a.segmentation_id = $1 AND a.activation = l.activation
           ORDER BY r.external_id",
         partition(run_id)
     );
