@@ -24,7 +24,8 @@ BIN="$CARGO_TARGET_DIR/release/segstore"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
-serve_bench_store --http-workers 1 --run-workers 1 --lookup-rate-limit 0 --rate-limit 0
+serve_bench_store --http-workers 1 --run-workers 1 --lookup-rate-limit 0 --rate-limit 0 \
+  --metrics-bind "127.0.0.1:$((PORT + 1000))"
 seg=$(curl -fsS -X POST -H 'Content-Type: application/json' "$API/v1/segmentations" -d '{
   "name": "bench", "config": {
     "features": ["age", "annual_income_k", "spending_score", "orders", "avg_basket",
@@ -43,8 +44,22 @@ end
 LUA
 summary() { grep -E "Requests/sec|  99%|Non-2xx|requests in" | tr -s ' ' | paste -sd ' ' -; }
 
-# Warm the first replica (its first lookups load the run), then measure it alone.
-wrk -t1 -c64 -d10s -s /tmp/segstore_replicas.lua "$API" > /dev/null
+# A replica is warm once a lookup has started its loads and its cache holds the run (at least
+# 24 bytes a customer, polled on its metrics), and the change times had time to load after it
+# (3 s a million customers: they are not in the metric).
+warm() {
+  local p=$1 t0
+  t0=$(now)
+  command curl -fsS -o /dev/null -H "Authorization: Bearer $(bench_key)" \
+    "http://127.0.0.1:$p/v1/segmentations/$seg/customers/C0000000"
+  until [ "$(command curl -fsS "http://127.0.0.1:$((p + 1000))/metrics" |
+             awk '/^segstore_lookup_cache_bytes/ {print int($2)}')" -ge $((ROWS * 24)) ] 2>/dev/null; do
+    sleep 0.5
+  done
+  sleep $((3 * ROWS / 1000000 + 1))
+  echo "replica :$p warm after $(secs "$t0" "$(now)") s"
+}
+warm "$PORT"
 echo "== one replica, warm (RSS $(rss "$server") MB)"
 wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -s /tmp/segstore_replicas.lua "$API" | summary
 
@@ -52,7 +67,8 @@ wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -s /tmp/segstore_replicas.lua "$API" 
 others=()
 for p in $((PORT + 1)) $((PORT + 2)); do
   "$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" \
-    --bind "127.0.0.1:$p" --http-workers 1 --run-workers 1 --lookup-rate-limit 0 --rate-limit 0 &
+    --bind "127.0.0.1:$p" --http-workers 1 --run-workers 1 --lookup-rate-limit 0 --rate-limit 0 \
+    --metrics-bind "127.0.0.1:$((p + 1000))" &
   others+=($!)
 done
 trap 'kill $server "${others[@]}" 2>/dev/null || true' EXIT
@@ -61,8 +77,9 @@ for p in $((PORT + 1)) $((PORT + 2)); do
 done
 echo "== a cold replica's first 10 s of lookups (it loads the run meanwhile)"
 wrk -t1 -c64 -d10s --latency -s /tmp/segstore_replicas.lua "http://127.0.0.1:$((PORT + 1))" | summary
-# Warm the third the same way, then all three at once.
-wrk -t1 -c64 -d10s -s /tmp/segstore_replicas.lua "http://127.0.0.1:$((PORT + 2))" > /dev/null
+# Warm the other two, then all three at once.
+warm $((PORT + 1))
+warm $((PORT + 2))
 echo "== three replicas at once, one wrk each (64 connections)"
 loads=()
 for p in $PORT $((PORT + 1)) $((PORT + 2)); do
