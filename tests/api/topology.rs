@@ -79,6 +79,19 @@ async fn mall_run(client: &Client, base: &str) -> (String, String) {
     (segmentation, run)
 }
 
+/// A run's assignments as CSV.
+async fn export(client: &Client, base: &str, run: &str) -> String {
+    ok(client
+        .get(format!("{base}/v1/runs/{run}/assignments.csv"))
+        .send()
+        .await
+        .unwrap())
+    .await
+    .text()
+    .await
+    .unwrap()
+}
+
 /// Every customer id of `GET /v1/customers`, page after page.
 async fn customer_ids(client: &Client, base: &str) -> Vec<String> {
     let mut ids = Vec::new();
@@ -198,15 +211,7 @@ async fn heavy_reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_
     // A run (its snapshot read on the standby), and its assignments exported at once.
     let customers_before = standby_reads(&standby, "customers", -1).await;
     let (_, run) = mall_run(&client, &base).await;
-    let csv = ok(client
-        .get(format!("{base}/v1/runs/{run}/assignments.csv"))
-        .send()
-        .await
-        .unwrap())
-    .await
-    .text()
-    .await
-    .unwrap();
+    let csv = export(&client, &base, &run).await;
     assert_eq!(csv.lines().count(), 201, "a header and every customer");
     assert!(
         standby_reads(&standby, "assignments", 0).await >= 200,
@@ -271,15 +276,7 @@ async fn heavy_reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_
         started.elapsed() < Duration::from_secs(3),
         "no wait for a standby that is gone"
     );
-    let csv = ok(client
-        .get(format!("{base}/v1/runs/{run}/assignments.csv"))
-        .send()
-        .await
-        .unwrap())
-    .await
-    .text()
-    .await
-    .unwrap();
+    let csv = export(&client, &base, &run).await;
     assert_eq!(csv.lines().count(), 201);
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -354,15 +351,7 @@ async fn the_api_story_runs_through_pgbouncer_in_transaction_mode() {
     for l in lookups {
         l.await.unwrap();
     }
-    let csv = ok(client
-        .get(format!("{base}/v1/runs/{run}/assignments.csv"))
-        .send()
-        .await
-        .unwrap())
-    .await
-    .text()
-    .await
-    .unwrap();
+    let csv = export(&client, &base, &run).await;
     assert_eq!(csv.lines().count(), 209);
 
     // A second replica on the same pooler hears the first's activations (LISTEN on its
