@@ -73,11 +73,6 @@ impl Reads {
         }
     }
 
-    /// Whether a standby is configured.
-    pub fn has_standby(&self) -> bool {
-        self.standby.is_some()
-    }
-
     /// Closes the standby's connections.
     pub async fn close(&self) {
         if let Some(standby) = &self.standby {
