@@ -70,9 +70,9 @@ fn table(csv: &str, features: &[&str], log1p: bool) -> Array2<f64> {
     let columns = columns_from_csv(&std::fs::read(csv).unwrap(), None).unwrap();
     let mut x = Array2::zeros((columns.rows(), features.len()));
     for (j, name) in features.iter().enumerate() {
-        let c = columns.names.iter().position(|n| n == name).unwrap();
-        for (i, v) in columns.values[c].iter().enumerate() {
-            let v = v.unwrap();
+        let c = columns.names().iter().position(|n| n == name).unwrap();
+        for (i, &v) in columns.column(c).iter().enumerate() {
+            assert!(!v.is_nan(), "`{name}` has a missing value");
             x[[i, j]] = if log1p { v.ln_1p() } else { v };
         }
     }

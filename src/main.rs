@@ -42,6 +42,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             result
         }
         Command::Serve(settings) => {
+            segstore::startup::map_large_buffers();
             segstore::startup::lower_training_priority()?;
             let db = Database::connect(&settings.database).await?;
             let served = async {

@@ -9,7 +9,8 @@
 //! Component signs follow scikit-learn: each component's largest entry is positive.
 
 use super::EngineError;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone)]
@@ -62,8 +63,12 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
         });
     }
     let mean = x.mean_axis(Axis(0)).expect("rows");
-    let centred = &x - &mean;
-    let scatter = centred.t().dot(&centred);
+    // The scatter matrix, block by block: the centred rows are never all held at once (at
+    // 10M customers they would be another copy of the matrix).
+    let mut scatter = Array2::<f64>::zeros((d, d));
+    for_centred_blocks(x, &mean, |_, block| {
+        general_mat_mul(1.0, &block.t(), &block, 1.0, &mut scatter);
+    });
     let total: f64 = (0..d).map(|j| scatter[[j, j]]).sum();
     let (values, vectors) = jacobi_eigen(scatter);
     let mut order: Vec<usize> = (0..d).collect();
@@ -84,7 +89,17 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
         let sign = if largest < 0.0 { -1.0 } else { 1.0 };
         comps.row_mut(c).assign(&v.mapv(|x| x * sign));
     }
-    let projection = centred.dot(&comps.t());
+    let mut projection = Array2::<f64>::zeros((n, kept));
+    for_centred_blocks(x, &mean, |start, block| {
+        let rows = start..start + block.nrows();
+        general_mat_mul(
+            1.0,
+            &block,
+            &comps.t(),
+            0.0,
+            &mut projection.slice_mut(s![rows, ..]),
+        );
+    });
     let explained_variance_ratio = order
         .iter()
         .take(kept)
@@ -103,6 +118,27 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
         projection,
         requested: components,
     })
+}
+
+/// Rows per block of [`for_centred_blocks`]: 8,192 × features values, small enough for the
+/// cache, large enough for the matrix products to run at speed.
+const BLOCK_ROWS: usize = 8192;
+
+/// Calls `f(first row, block)` with the rows of `x` minus `mean`, block by block, in order.
+fn for_centred_blocks(
+    x: ArrayView2<f64>,
+    mean: &Array1<f64>,
+    mut f: impl FnMut(usize, ArrayView2<f64>),
+) {
+    let (n, d) = x.dim();
+    let mut buffer = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let rows = x.slice(s![start..(start + BLOCK_ROWS).min(n), ..]);
+        let mut block = buffer.slice_mut(s![..rows.nrows(), ..]);
+        block.assign(&rows);
+        block -= mean;
+        f(start, block.view());
+    }
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric matrix, by cyclic Jacobi rotations.

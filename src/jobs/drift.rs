@@ -12,19 +12,20 @@ use crate::segmentation::preprocess::Columns;
 use crate::store::results::PreviousRun;
 use std::collections::BTreeMap;
 
-fn values(column: &[Option<f64>]) -> impl Iterator<Item = f64> + '_ {
-    column.iter().flatten().copied()
+/// A column's values (`NaN`: missing, left out).
+fn values(column: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    column.iter().copied().filter(|v| !v.is_nan())
 }
 
 /// This run's decile bins of every numeric feature, for the next run to measure against.
 pub fn bins(columns: &Columns) -> Vec<FeatureBins> {
     columns
-        .names
+        .names()
         .iter()
-        .zip(&columns.values)
-        .map(|(feature, column)| FeatureBins {
+        .enumerate()
+        .map(|(c, feature)| FeatureBins {
             feature: feature.clone(),
-            bins: Bins::deciles(values(column)),
+            bins: Bins::deciles(values(columns.column(c))),
         })
         .collect()
 }
@@ -38,16 +39,16 @@ pub fn measure(
     previous: &PreviousRun,
 ) -> Drift {
     let features = columns
-        .names
+        .names()
         .iter()
-        .zip(&columns.values)
-        .map(|(feature, column)| FeatureDrift {
+        .enumerate()
+        .map(|(c, feature)| FeatureDrift {
             feature: feature.clone(),
             psi: previous
                 .bins
                 .iter()
                 .find(|b| &b.feature == feature)
-                .and_then(|b| b.bins.psi(values(column))),
+                .and_then(|b| b.bins.psi(values(columns.column(c)))),
         })
         .collect();
     let same_space = previous.features == result.profiles.features;

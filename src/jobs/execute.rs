@@ -13,7 +13,7 @@ use crate::segmentation::preprocess::Columns;
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
 use crate::store::Pool;
-use crate::store::assignments::{self, Assignment, Snapshot};
+use crate::store::assignments::{self, Assignment};
 use crate::store::models;
 use crate::store::results::{self, Lock, RunResults};
 use crate::store::runs::{self, Unsuccessful};
@@ -392,18 +392,19 @@ impl Worker {
         positions: &Positions,
     ) -> Result<ReadSnapshot, Stop> {
         let mut tx = store::begin_snapshot(&self.reads.pool().await).await?;
-        let Snapshot {
-            ids,
-            columns,
-            categories,
-        } = assignments::snapshot(&mut tx, &positions.numeric, &positions.categorical).await?;
+        let columns =
+            assignments::snapshot(&mut tx, names, &positions.numeric, &positions.categorical)
+                .await?;
         store::commit(tx).await?;
         let missing = FeatureCounts(
             names
                 .iter()
-                .zip(&columns)
-                .map(|(n, c)| (n.clone(), c.iter().filter(|v| v.is_none()).count() as u64))
-                .chain(categories.iter().map(|c| {
+                .enumerate()
+                .map(|(c, n)| {
+                    let missing = columns.column(c).iter().filter(|v| v.is_nan()).count();
+                    (n.clone(), missing as u64)
+                })
+                .chain(columns.categories.iter().map(|c| {
                     let missing = c.codes.iter().filter(|v| v.is_none()).count();
                     (c.name.clone(), missing as u64)
                 }))
@@ -412,19 +413,11 @@ impl Worker {
         runs::record_snapshot(
             &self.pool,
             run.run_id,
-            ids.len() as i64,
+            columns.rows() as i64,
             &RunSummary::snapshot(missing.clone()),
         )
         .await?;
-        Ok(ReadSnapshot {
-            columns: Columns {
-                row_ids: ids,
-                names: names.to_vec(),
-                values: columns,
-                categories,
-            },
-            missing,
-        })
+        Ok(ReadSnapshot { columns, missing })
     }
 
     /// Matches the segments to the active run's, then writes the results and activates in

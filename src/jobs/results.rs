@@ -93,7 +93,7 @@ pub(super) fn chart_row(
             sample
                 .rows
                 .iter()
-                .map(|&i| columns.row_ids[result.assignments[i].0].clone())
+                .map(|&i| columns.row_ids[result.assignments[i].0].to_owned())
                 .collect(),
         ),
         segment: sample

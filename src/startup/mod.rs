@@ -378,6 +378,19 @@ impl StopSignals {
     }
 }
 
+/// Buffers of 4 MiB and more (a run's columns, matrices and per-customer results) are mapped
+/// from the operating system and given back the moment they are freed, and grow in place.
+/// Left to itself, glibc raises this threshold to 32 MiB after the first large free, and then
+/// serves such buffers from its heaps: a growing column is copied on every doubling, and what
+/// a run frees stays in the process until trimmed.
+pub fn map_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
 /// Training threads (rayon's pool) run at a lower CPU priority (nice 10) than the HTTP
 /// workers: a retrain uses every core it gets, and lookups must stay fast meanwhile.
 pub fn lower_training_priority() -> anyhow::Result<()> {

@@ -28,7 +28,7 @@ fn dbscan_labels_are_scikit_learns_row_for_row() {
     for case in reference()["dbscan"].as_array().unwrap() {
         let prepared = matrix(&features(case), Scaling::Standard);
         let fit = dbscan(
-            prepared.matrix.view(),
+            prepared.view(),
             &DbscanParams {
                 eps: f(&case["eps"]),
                 min_points: case["min_points"].as_u64().unwrap() as usize,
@@ -73,7 +73,7 @@ fn gaussian_mixtures_full_and_diagonal_match_scikit_learn() {
             covariance,
             ..GmmParams::new(k)
         };
-        let fit = gmm(prepared.matrix.view(), &params).unwrap();
+        let fit = gmm(prepared.view(), &params).unwrap();
         let what = format!("k {k} {}", covariance.as_str());
         for (got, key) in [
             (fit.mean_log_likelihood, "mean_log_likelihood"),

@@ -151,7 +151,7 @@ fn scoring_takes_levels_and_names_an_unseen_one() {
     let columns = mall_with_gender();
     let r = run(&columns, 5, KMeansParams::new(1).seed(42));
     // Every customer scored as a new one lands where training put it.
-    let rows = ndarray::Array2::from_shape_fn((200, 3), |(i, j)| columns.values[j][i].unwrap());
+    let rows = ndarray::Array2::from_shape_fn((200, 3), |(i, j)| columns.get(j, i).unwrap());
     let levels: Vec<Vec<String>> = (0..200)
         .map(|i| vec![columns.categories[0].value(i).unwrap().to_owned()])
         .collect();

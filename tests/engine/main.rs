@@ -322,10 +322,12 @@ fn same_seed_same_assignments_other_seed_same_partition() {
     );
 }
 
-fn matrix(features: &[&str], scaling: Scaling) -> segstore::segmentation::preprocess::Prepared {
+fn matrix(features: &[&str], scaling: Scaling) -> ndarray::Array2<f64> {
     use segstore::segmentation::preprocess::prepare;
     let columns = columns_from_csv(MALL, None).unwrap();
-    prepare(&columns, &preprocess(features, scaling)).unwrap()
+    prepare(&columns, &preprocess(features, scaling))
+        .unwrap()
+        .matrix
 }
 
 #[test]
@@ -335,7 +337,7 @@ fn dbscan_on_standardized_income_and_score_matches() {
     let want = &r["mall_dbscan_scaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::Standard);
     let fit = dbscan(
-        prepared.matrix.view(),
+        prepared.view(),
         &DbscanParams {
             eps: 0.5,
             min_points: 5,
@@ -355,7 +357,7 @@ fn dbscan_on_standardized_income_and_score_matches() {
         .collect();
     assert_eq!(sizes, expected);
     // New points: a training row's own cluster; far away is noise.
-    let back = fit.model.predict(prepared.matrix.view());
+    let back = fit.model.predict(prepared.view());
     for (got, want) in back.iter().zip(&fit.labels) {
         if want.is_some() {
             assert_eq!(got, want);
@@ -374,7 +376,7 @@ fn ward_on_unscaled_income_and_score_matches() {
     let r = reference();
     let want = &r["mall_agglomerative_ward_unscaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
-    let fit = ward(prepared.matrix.view(), 5).unwrap();
+    let fit = ward(prepared.view(), 5).unwrap();
     let mut s = sizes(fit.labels.iter().copied(), 5);
     s.sort_unstable_by(|a, b| b.cmp(a));
     let sizes_desc: Vec<usize> = want["cluster_sizes_desc"]
@@ -384,12 +386,12 @@ fn ward_on_unscaled_income_and_score_matches() {
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
     assert_eq!(s, sizes_desc);
-    let m = segstore::segmentation::metrics::evaluate(prepared.matrix.view(), &fit.labels, 5, 0);
+    let m = segstore::segmentation::metrics::evaluate(prepared.view(), &fit.labels, 5, 0);
     assert_metrics(&m, want);
     // Members are assigned back to their own segment, but for those that Ward's merges left
     // nearer another segment's mean (its clusters are not Voronoi cells): as many as the same
     // nearest-mean rule leaves on scikit-learn's clusters.
-    let back = fit.predict(prepared.matrix.view());
+    let back = fit.predict(prepared.view());
     let agree = back.iter().zip(&fit.labels).filter(|(a, b)| a == b).count();
     let expected = api_reference()["ward_unscaled"]["nearest_mean_agrees"]
         .as_u64()
@@ -417,7 +419,7 @@ fn gaussian_mixture_on_unscaled_income_and_score_matches() {
     let r = reference();
     let want = &r["mall_gmm_unscaled_income_score"];
     let prepared = matrix(&["annual_income_k", "spending_score"], Scaling::None);
-    let fit = gmm(prepared.matrix.view(), &GmmParams::new(5)).unwrap();
+    let fit = gmm(prepared.view(), &GmmParams::new(5)).unwrap();
     assert!(
         rel(
             fit.mean_log_likelihood,
@@ -431,7 +433,7 @@ fn gaussian_mixture_on_unscaled_income_and_score_matches() {
     for row in fit.probabilities.rows() {
         assert!((row.sum() - 1.0).abs() < 1e-9);
     }
-    let predicted = fit.model.predict(prepared.matrix.view()).unwrap();
+    let predicted = fit.model.predict(prepared.view()).unwrap();
     assert!(
         predicted
             .iter()
@@ -532,7 +534,7 @@ fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
         &["age", "annual_income_k", "spending_score"],
         Scaling::Standard,
     );
-    let fit = pca(prepared.matrix.view(), 2).unwrap();
+    let fit = pca(prepared.view(), 2).unwrap();
     assert_eq!(fit.components.nrows(), 2);
     for (got, exp) in fit
         .explained_variance_ratio
@@ -604,8 +606,8 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
                 let row: Vec<Option<f64>> = features
                     .iter()
                     .map(|f| {
-                        let j = columns.names.iter().position(|n| n == f).unwrap();
-                        columns.values[j][i]
+                        let j = columns.names().iter().position(|n| n == f).unwrap();
+                        columns.get(j, i)
                     })
                     .collect();
                 model.complete(&row).unwrap()

@@ -47,14 +47,11 @@ fn labels(r: &RunResult, rows: &[usize]) -> Vec<usize> {
 #[test]
 fn a_warm_start_takes_fewer_iterations_and_keeps_customers_in_their_segments() {
     let (all, _) = real_data("wholesale");
-    let mut earlier = all.clone();
     let kept: Vec<usize> = (0..all.rows()).filter(|i| i % 10 != 0).collect();
-    earlier.row_ids = kept.iter().map(|&i| all.row_ids[i].clone()).collect();
-    earlier.values = all
-        .values
-        .iter()
-        .map(|c| kept.iter().map(|&i| c[i]).collect())
-        .collect();
+    let mut earlier = Columns::new(kept.iter().map(|&i| &all.row_ids[i]).collect());
+    for (c, name) in all.names().iter().enumerate() {
+        earlier.push_column(name.clone(), kept.iter().map(|&i| all.column(c)[i]));
+    }
     let mut report = Vec::new();
     for k in 3..=8 {
         let previous = run(&earlier, k, None);

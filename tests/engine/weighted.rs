@@ -17,10 +17,11 @@ fn reference() -> Value {
 pub(super) fn weighted(name: &str) -> (ndarray::Array2<f64>, Vec<f64>) {
     let (columns, params) = real_data(name);
     let column = |c: &str| {
-        let i = columns.names.iter().position(|n| n == c).unwrap();
-        columns.values[i]
-            .iter()
-            .map(|v| v.unwrap())
+        let i = columns.names().iter().position(|n| n == c).unwrap();
+        columns
+            .options(i)
+            .into_iter()
+            .map(Option::unwrap)
             .collect::<Vec<f64>>()
     };
     let weights = if name == "mall" {
@@ -219,12 +220,12 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
     let (mut columns, preprocess) = real_data("mall");
     let income = columns
-        .names
+        .names()
         .iter()
         .position(|n| n == "annual_income_k")
         .unwrap();
-    columns.values[income][3] = None;
-    columns.values[income][7] = None;
+    columns.column_mut(income)[3] = f64::NAN;
+    columns.column_mut(income)[7] = f64::NAN;
     let mut params = RunParams {
         preprocess: preprocess.weighted_by(Some("annual_income_k".into())),
         k: KChoice::Fixed(4),
@@ -245,7 +246,7 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
     let err = pipeline::run(&columns, &params).unwrap_err().to_string();
     assert!(err.contains("weight must be used with kmeans"), "{err}");
     params.algorithm = Algorithm::KMeans;
-    columns.values[income][5] = Some(-3.0);
+    columns.column_mut(income)[5] = -3.0;
     let err = pipeline::run(&columns, &params).unwrap_err().to_string();
     assert!(err.contains("weight `annual_income_k` is -3"), "{err}");
     params.preprocess.weight = Some("revenue".into());

@@ -3,11 +3,11 @@
 use super::super::categorical::Encoded;
 use super::super::metrics;
 use super::super::model::Assign;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
 
 /// The segmented rows with their segments in a canonical order: by member means in original
 /// units, lexicographically, so that ids do not depend on which restart or merge came first.
-pub(super) struct Segments {
+pub(super) struct Segments<'a> {
     /// Indices of the rows in a segment (noise left out).
     pub(super) segmented: Vec<usize>,
     /// Their segments, canonical.
@@ -15,9 +15,10 @@ pub(super) struct Segments {
     /// `order[new] = old` and `rank[old] = new`.
     pub(super) order: Vec<usize>,
     pub(super) rank: Vec<usize>,
-    /// The segmented rows in original units and in model space.
-    pub(super) original: Array2<f64>,
-    pub(super) model_rows: Array2<f64>,
+    /// The segmented rows in original units and in model space: views of the run's matrices
+    /// when every row is in a segment (copies only when some are noise).
+    pub(super) original: CowArray<'a, f64, Ix2>,
+    pub(super) model_rows: CowArray<'a, f64, Ix2>,
     /// Their sample weights (weighted runs).
     pub(super) weights: Option<Vec<f64>>,
     /// Their categorical features.
@@ -27,10 +28,10 @@ pub(super) struct Segments {
     pub(super) centroids: Array2<f64>,
 }
 
-impl Segments {
+impl<'a> Segments<'a> {
     pub(super) fn canonical(
-        original: &Array2<f64>,
-        space: &Array2<f64>,
+        original: ArrayView2<'a, f64>,
+        space: ArrayView2<'a, f64>,
         weights: Option<&[f64]>,
         categories: &[Encoded],
         raw: &[Option<usize>],
@@ -41,8 +42,14 @@ impl Segments {
             .iter()
             .map(|&i| raw[i].expect("segmented"))
             .collect();
-        let original = original.select(Axis(0), &segmented);
-        let model_rows = space.select(Axis(0), &segmented);
+        let rows = |m: ArrayView2<'a, f64>| -> CowArray<'a, f64, Ix2> {
+            if segmented.len() == raw.len() {
+                m.into()
+            } else {
+                m.select(Axis(0), &segmented).into()
+            }
+        };
+        let (original, model_rows) = (rows(original), rows(space));
         let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
         let d = original.ncols();
         // A segment no row fell in (a mixture component that is nowhere the likeliest) is
@@ -87,6 +94,11 @@ impl Segments {
             weights,
             centroids,
         }
+    }
+
+    /// The centroids; the rest (each row's label, any copies of the rows) is freed.
+    pub(super) fn into_centroids(self) -> Array2<f64> {
+        self.centroids
     }
 
     /// Each of `n` rows' segment (`None`: noise).

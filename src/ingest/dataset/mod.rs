@@ -9,7 +9,7 @@
 //! import's streaming reader, which knows quoted commas and line breaks.
 
 use super::csv::{ID_COLUMNS, Record, RecordReader, is_missing, normalize_header};
-use crate::segmentation::preprocess::Columns;
+use crate::segmentation::preprocess::{Columns, Ids};
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -53,17 +53,14 @@ pub fn read_csv(bytes: &[u8], id_column: Option<&str>) -> anyhow::Result<Dataset
         text,
         lines,
     } = rows;
-    let row_ids: Vec<String> = match id {
+    let row_ids: Ids = match id {
         Some(id) => {
             unique(&ids, &lines, &header[id])?;
-            ids
+            ids.iter().collect()
         }
         None => (1..=lines.len()).map(|r| r.to_string()).collect(),
     };
-    let mut columns = Columns {
-        row_ids,
-        ..Columns::default()
-    };
+    let mut columns = Columns::new(row_ids);
     for (j, raw) in header.iter().enumerate() {
         let Some(name) = normalize_header(raw) else {
             continue;
@@ -73,8 +70,7 @@ pub fn read_csv(bytes: &[u8], id_column: Option<&str>) -> anyhow::Result<Dataset
         }
         let values = std::mem::take(&mut values[j]);
         if values.iter().any(Option::is_some) {
-            columns.names.push(name);
-            columns.values.push(values);
+            columns.push_column(name, values.into_iter().map(|v| v.unwrap_or(f64::NAN)));
         }
     }
     Ok(Dataset {

@@ -1,18 +1,20 @@
 use super::*;
 
+fn ids(c: &Columns) -> Vec<&str> {
+    c.row_ids.iter().collect()
+}
+
 #[test]
 fn numeric_columns_by_normalised_name() {
     let csv = b"CustomerID,Genre,Age,Annual Income (k$)\r\n0001,Male,19,15\r\n0002,Female,NA,16";
     let c = columns_from_csv(csv, None).unwrap();
-    assert_eq!(c.row_ids, ["0001", "0002"]);
-    assert_eq!(c.names, ["age", "annual_income_k"]);
-    assert_eq!(c.values[0], [Some(19.0), None]);
+    assert_eq!(ids(&c), ["0001", "0002"]);
+    assert_eq!(c.names(), ["age", "annual_income_k"]);
+    assert_eq!(c.options(0), [Some(19.0), None]);
     assert!(columns_from_csv(b"", None).is_err());
     assert!(columns_from_csv(b"\r\n\n", None).is_err());
     assert_eq!(
-        columns_from_csv(b"name,age\nx,1\n", Some("name"))
-            .unwrap()
-            .row_ids,
+        ids(&columns_from_csv(b"name,age\nx,1\n", Some("name")).unwrap()),
         ["x"]
     );
 }
@@ -22,9 +24,9 @@ fn a_file_without_an_id_column_numbers_its_rows() {
     let csv = b"Channel,Region,Fresh,Milk\r\n2,3,12669,9656\r\n2,3,7057,9810\r\n";
     let d = read_csv(csv, None).unwrap();
     assert_eq!(d.ids, RowIds::Numbered);
-    assert_eq!(d.columns.row_ids, ["1", "2"]);
-    assert_eq!(d.columns.names, ["channel", "region", "fresh", "milk"]);
-    assert_eq!(d.columns.values[2], [Some(12669.0), Some(7057.0)]);
+    assert_eq!(ids(&d.columns), ["1", "2"]);
+    assert_eq!(d.columns.names(), ["channel", "region", "fresh", "milk"]);
+    assert_eq!(d.columns.options(2), [Some(12669.0), Some(7057.0)]);
     let named = read_csv(b"id,x\n7,1\n", None).unwrap();
     assert_eq!(named.ids, RowIds::Column("id".into()));
 }
@@ -55,8 +57,8 @@ fn an_id_given_twice_is_refused_with_its_lines() {
     );
     // Increasing ids, CRLF line ends, blank lines anywhere and no final line end.
     let d = read_csv(b"id,x\r\n\r\na,1\r\nb,2\n\nc,3", None).unwrap();
-    assert_eq!(d.columns.row_ids, ["a", "b", "c"]);
-    assert_eq!(d.columns.values[0], [Some(1.0), Some(2.0), Some(3.0)]);
+    assert_eq!(ids(&d.columns), ["a", "b", "c"]);
+    assert_eq!(d.columns.options(0), [Some(1.0), Some(2.0), Some(3.0)]);
 }
 
 #[test]
@@ -81,13 +83,13 @@ fn quoted_and_unquoted_files_read_alike_and_errors_name_the_line() {
     let b = read_csv(quoted.as_bytes(), None).unwrap().columns;
     assert_eq!(a.row_ids.len(), 5000);
     assert_eq!(
-        (&a.row_ids, &a.names, &a.values),
-        (&b.row_ids, &b.names, &b.values)
+        (&a.row_ids, a.names(), a.options(0), a.options(1)),
+        (&b.row_ids, b.names(), b.options(0), b.options(1))
     );
-    assert_eq!(a.names, ["score", "spend"]);
-    assert_eq!(a.row_ids[4999], "c4999");
-    assert_eq!(a.values[1][4999], Some(4999.5));
-    assert_eq!(a.values[0][97], None);
+    assert_eq!(a.names(), ["score", "spend"]);
+    assert_eq!(&a.row_ids[4999], "c4999");
+    assert_eq!(a.get(1, 4999), Some(4999.5));
+    assert_eq!(a.get(0, 97), None);
 
     // A short line deep in the file: its own line number (the blank line counts).
     let broken = plain.replacen("c4000,s1,0,4000.5", "c4000,s1,0", 1);
@@ -110,8 +112,8 @@ fn bad_bytes_and_odd_cells_are_named_or_read_as_the_import_reads_them() {
     assert_eq!(e, "line 3: not valid UTF-8");
     // Padded numbers, missing tokens in any case, `nan` as missing; text makes a column text.
     let c = columns_from_csv(b"id,x,y\na, 1.5 ,NaN\nb,N/A,-2\nc,3e2,x\n", None).unwrap();
-    assert_eq!(c.names, ["x"]);
-    assert_eq!(c.values[0], [Some(1.5), None, Some(300.0)]);
+    assert_eq!(c.names(), ["x"]);
+    assert_eq!(c.options(0), [Some(1.5), None, Some(300.0)]);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 
 use super::EngineError;
 use super::categorical::{self, Encoded, Encoding};
-pub use super::columns::Columns;
-use ndarray::{Array2, Axis};
+pub use super::columns::{Columns, Ids};
+use ndarray::{Array2, Axis, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -194,11 +194,12 @@ fn inverse(t: Transform, y: f64) -> f64 {
 
 /// The matrices a clustering run works on.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub struct Prepared<'a> {
     /// Model space: transformed and scaled, rows × features (row-major).
     pub matrix: Array2<f64>,
-    /// The same rows in original units (imputed values included).
-    pub original: Array2<f64>,
+    /// The same rows in original units (imputed values included): a view of the columns
+    /// when they are those rows and features as they are (no copy), else a copy.
+    pub original: CowArray<'a, f64, Ix2>,
     /// Index into the input rows of each matrix row.
     pub kept: Vec<usize>,
     /// Rows left out for a missing value.
@@ -221,7 +222,10 @@ pub fn in_range(z: f64) -> bool {
     z.abs() <= MAX_MODEL_VALUE
 }
 
-pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared, EngineError> {
+pub fn prepare<'a>(
+    columns: &'a Columns,
+    params: &PreprocessParams,
+) -> Result<Prepared<'a>, EngineError> {
     if params.features.is_empty() {
         return Err(EngineError::NoFeatures);
     }
@@ -249,12 +253,10 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
         })
         .transpose()?;
     if let (Some(c), Some(name)) = (weight, &params.weight) {
-        for (r, v) in columns.values[c].iter().enumerate() {
-            if let Some(v) = *v
-                && !(v.is_finite() && v >= 0.0)
-            {
+        for (r, &v) in columns.column(c).iter().enumerate() {
+            if v.is_infinite() || v < 0.0 {
                 return Err(EngineError::InvalidWeight {
-                    row: columns.row_ids[r].clone(),
+                    row: columns.row_ids[r].to_owned(),
                     weight: name.clone(),
                     value: v,
                 });
@@ -268,29 +270,32 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
         params.category_weight,
     )?;
     let has_weight = |r: usize| {
-        weight.is_none_or(|c| columns.values[c][r].is_some())
+        weight.is_none_or(|c| columns.get(c, r).is_some())
             && (params.missing == Missing::ImputeMedian
                 || categories.iter().all(|c| c.codes[r].is_some()))
     };
 
-    // Non-finite values are errors, wherever they are.
+    // Infinite values are errors, wherever they are (`NaN` is a missing value).
+    let mut complete = true;
     for (j, &c) in indexes.iter().enumerate() {
-        for (r, v) in columns.values[c].iter().enumerate() {
-            if let Some(v) = *v {
-                if !v.is_finite() {
-                    return Err(EngineError::NonFinite {
-                        row: columns.row_ids[r].clone(),
-                        feature: params.features[j].name.clone(),
-                        value: v,
-                    });
-                }
-                if params.features[j].transform == Transform::Log1p && v <= -1.0 {
-                    return Err(EngineError::LogDomain {
-                        row: columns.row_ids[r].clone(),
-                        feature: params.features[j].name.clone(),
-                        value: v,
-                    });
-                }
+        for (r, &v) in columns.column(c).iter().enumerate() {
+            if v.is_nan() {
+                complete = false;
+                continue;
+            }
+            if v.is_infinite() {
+                return Err(EngineError::NonFinite {
+                    row: columns.row_ids[r].to_owned(),
+                    feature: params.features[j].name.clone(),
+                    value: v,
+                });
+            }
+            if params.features[j].transform == Transform::Log1p && v <= -1.0 {
+                return Err(EngineError::LogDomain {
+                    row: columns.row_ids[r].to_owned(),
+                    feature: params.features[j].name.clone(),
+                    value: v,
+                });
             }
         }
     }
@@ -298,9 +303,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
     let (kept, impute): (Vec<usize>, Option<Vec<f64>>) = match params.missing {
         Missing::Drop => (
             (0..n)
-                .filter(|&r| {
-                    has_weight(r) && indexes.iter().all(|&c| columns.values[c][r].is_some())
-                })
+                .filter(|&r| has_weight(r) && indexes.iter().all(|&c| columns.get(c, r).is_some()))
                 .collect(),
             None,
         ),
@@ -308,8 +311,12 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
             let medians = indexes
                 .iter()
                 .map(|&c| {
-                    let mut present: Vec<f64> =
-                        columns.values[c].iter().flatten().copied().collect();
+                    let mut present: Vec<f64> = columns
+                        .column(c)
+                        .iter()
+                        .copied()
+                        .filter(|v| !v.is_nan())
+                        .collect();
                     quantile_in_place(&mut present, 0.5)
                 })
                 .collect::<Vec<_>>();
@@ -333,7 +340,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
     }
     let weights = weight.map(|c| {
         kept.iter()
-            .map(|&r| columns.values[c][r].expect("kept rows have a weight"))
+            .map(|&r| columns.get(c, r).expect("kept rows have a weight"))
             .collect::<Vec<f64>>()
     });
     if let (Some(w), Some(name)) = (&weights, &params.weight)
@@ -345,22 +352,31 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
         });
     }
     let mut imputed = 0;
-    let mut original = Array2::<f64>::zeros((kept.len(), d));
-    for (i, &r) in kept.iter().enumerate() {
-        for (j, &c) in indexes.iter().enumerate() {
-            original[[i, j]] = match columns.values[c][r] {
-                Some(v) => v,
-                None => {
-                    imputed += 1;
-                    impute.as_ref().map_or(f64::NAN, |m| m[j])
+    // The columns themselves when they hold exactly these rows and features, in order.
+    let original: CowArray<'a, f64, Ix2> =
+        if complete && kept.len() == n && indexes.iter().enumerate().all(|(j, &c)| j == c) {
+            columns.leading(d).into()
+        } else {
+            let mut original = Array2::<f64>::zeros((kept.len(), d));
+            for (i, &r) in kept.iter().enumerate() {
+                for (j, &c) in indexes.iter().enumerate() {
+                    original[[i, j]] = match columns.get(c, r) {
+                        Some(v) => v,
+                        None => {
+                            imputed += 1;
+                            impute.as_ref().map_or(f64::NAN, |m| m[j])
+                        }
+                    };
                 }
-            };
-        }
-    }
+            }
+            original.into()
+        };
     let (encoded, imputed_levels) =
         categorical::encode(&categories, &kept, params.category_weight)?;
     imputed += imputed_levels;
-    let mut matrix = original.clone();
+    // Row-major, whatever the layout of `original`.
+    let mut matrix = Array2::<f64>::zeros((kept.len(), d));
+    matrix.assign(&original);
     for (j, f) in params.features.iter().enumerate() {
         matrix
             .column_mut(j)
@@ -407,7 +423,7 @@ pub fn prepare(columns: &Columns, params: &PreprocessParams) -> Result<Prepared,
                 .position(|&z| !in_range(z))
                 .expect("the largest is out of range");
             return Err(EngineError::OutOfRange {
-                row: columns.row_ids[kept[at]].clone(),
+                row: columns.row_ids[kept[at]].to_owned(),
                 feature: params.features[j].name.clone(),
                 value: original[[at, j]],
                 scaling: params.scaling.name(),
@@ -451,130 +467,4 @@ pub fn quantile_in_place(values: &mut [f64], q: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn columns() -> Columns {
-        Columns {
-            row_ids: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            names: vec!["x".into(), "y".into()],
-            values: vec![
-                vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)],
-                vec![Some(10.0), None, Some(30.0), Some(50.0)],
-            ],
-            categories: Vec::new(),
-        }
-    }
-
-    fn params(names: &[&str], scaling: Scaling, missing: Missing) -> PreprocessParams {
-        PreprocessParams {
-            features: names
-                .iter()
-                .map(|n| Feature {
-                    name: (*n).into(),
-                    transform: Transform::None,
-                })
-                .collect(),
-            scaling,
-            missing,
-            weight: None,
-            categorical: Vec::new(),
-            category_weight: 1.0,
-        }
-    }
-
-    #[test]
-    fn standard_scaling_uses_the_population_std_and_drops_missing_rows() {
-        let p = prepare(
-            &columns(),
-            &params(&["x", "y"], Scaling::Standard, Missing::Drop),
-        )
-        .unwrap();
-        assert_eq!(p.kept, [0, 2, 3]);
-        assert_eq!(p.dropped, 1);
-        let mean: f64 = 8.0 / 3.0;
-        let std = ((1.0 - mean).powi(2) + (3.0 - mean).powi(2) + (4.0 - mean).powi(2)) / 3.0;
-        assert!((p.preprocessor.scale[0] - std.sqrt()).abs() < 1e-12);
-        assert!((p.matrix.column(0).sum()).abs() < 1e-12);
-        let back = p.preprocessor.invert(p.matrix.row(1).as_slice().unwrap());
-        assert!((back[0] - 3.0).abs() < 1e-12 && (back[1] - 30.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn median_imputation_and_robust_scaling() {
-        let p = prepare(
-            &columns(),
-            &params(&["y"], Scaling::Robust, Missing::ImputeMedian),
-        )
-        .unwrap();
-        assert_eq!(p.imputed, 1);
-        assert_eq!(p.original.column(0).to_vec(), [10.0, 30.0, 30.0, 50.0]);
-        assert_eq!(p.preprocessor.center, [30.0]);
-        assert_eq!(p.preprocessor.scale, [10.0]); // q3 35 - q1 25
-    }
-
-    #[test]
-    fn minmax_log1p_and_constant_features() {
-        let mut c = columns();
-        c.values[1] = vec![Some(7.0); 4];
-        let mut p = params(&["x", "y"], Scaling::MinMax, Missing::Drop);
-        p.features[0].transform = Transform::Log1p;
-        let prep = prepare(&c, &p).unwrap();
-        assert!((prep.matrix[[0, 0]]).abs() < 1e-12 && (prep.matrix[[3, 0]] - 1.0).abs() < 1e-12);
-        assert_eq!(
-            prep.preprocessor.scale[1], 1.0,
-            "a constant feature is not scaled"
-        );
-        let z = prep.preprocessor.apply(&[2.0, 7.0]);
-        let x = prep.preprocessor.invert(&z);
-        assert!((x[0] - 2.0).abs() < 1e-12 && x[1] == 7.0);
-    }
-
-    #[test]
-    fn every_rule_is_a_clear_error() {
-        let c = columns();
-        assert_eq!(
-            prepare(&c, &params(&[], Scaling::None, Missing::Drop)).unwrap_err(),
-            EngineError::NoFeatures
-        );
-        assert!(matches!(
-            prepare(&c, &params(&["z"], Scaling::None, Missing::Drop)),
-            Err(EngineError::UnknownFeature { .. })
-        ));
-        assert!(matches!(
-            prepare(&c, &params(&["x", "x"], Scaling::None, Missing::Drop)),
-            Err(EngineError::DuplicateFeature { .. })
-        ));
-        let mut bad = c.clone();
-        bad.values[0][2] = Some(f64::NAN);
-        let err = prepare(&bad, &params(&["x"], Scaling::None, Missing::Drop)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "row `c`: feature `x` is NaN, not a finite number"
-        );
-        let mut none = c.clone();
-        none.values[1] = vec![None; 4];
-        assert!(matches!(
-            prepare(&none, &params(&["y"], Scaling::None, Missing::Drop)),
-            Err(EngineError::Empty { .. })
-        ));
-        let empty = Columns {
-            names: vec!["x".into()],
-            values: vec![vec![]],
-            row_ids: vec![],
-            categories: Vec::new(),
-        };
-        assert!(matches!(
-            prepare(&empty, &params(&["x"], Scaling::None, Missing::Drop)),
-            Err(EngineError::Empty { .. })
-        ));
-        let mut neg = c;
-        neg.values[0][0] = Some(-1.0);
-        let mut p = params(&["x"], Scaling::None, Missing::Drop);
-        p.features[0].transform = Transform::Log1p;
-        assert!(matches!(
-            prepare(&neg, &p),
-            Err(EngineError::LogDomain { .. })
-        ));
-    }
-}
+mod tests;
