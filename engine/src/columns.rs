@@ -157,6 +157,16 @@ impl Columns {
         Some(self.column(c)[r]).filter(|v| !v.is_nan())
     }
 
+    /// Column `c`'s values that are not missing.
+    pub fn present(&self, c: usize) -> impl Iterator<Item = f64> + '_ {
+        self.column(c).iter().copied().filter(|v| !v.is_nan())
+    }
+
+    /// How many values column `c` misses.
+    pub fn missing(&self, c: usize) -> usize {
+        self.column(c).iter().filter(|v| v.is_nan()).count()
+    }
+
     /// Column `c` with its missing values as `None`.
     pub fn options(&self, c: usize) -> Vec<Option<f64>> {
         (0..self.rows()).map(|r| self.get(c, r)).collect()

@@ -12,11 +12,6 @@ use crate::segmentation::preprocess::Columns;
 use crate::store::results::PreviousRun;
 use std::collections::BTreeMap;
 
-/// A column's values (`NaN`: missing, left out).
-fn values(column: &[f64]) -> impl Iterator<Item = f64> + '_ {
-    column.iter().copied().filter(|v| !v.is_nan())
-}
-
 /// This run's decile bins of every numeric feature, for the next run to measure against.
 pub fn bins(columns: &Columns) -> Vec<FeatureBins> {
     columns
@@ -25,7 +20,7 @@ pub fn bins(columns: &Columns) -> Vec<FeatureBins> {
         .enumerate()
         .map(|(c, feature)| FeatureBins {
             feature: feature.clone(),
-            bins: Bins::deciles(values(columns.column(c))),
+            bins: Bins::deciles(columns.present(c)),
         })
         .collect()
 }
@@ -48,7 +43,7 @@ pub fn measure(
                 .bins
                 .iter()
                 .find(|b| &b.feature == feature)
-                .and_then(|b| b.bins.psi(values(columns.column(c)))),
+                .and_then(|b| b.bins.psi(columns.present(c))),
         })
         .collect();
     let same_space = previous.features == result.profiles.features;

@@ -400,10 +400,7 @@ impl Worker {
             names
                 .iter()
                 .enumerate()
-                .map(|(c, n)| {
-                    let missing = columns.column(c).iter().filter(|v| v.is_nan()).count();
-                    (n.clone(), missing as u64)
-                })
+                .map(|(c, n)| (n.clone(), columns.missing(c) as u64))
                 .chain(columns.categories.iter().map(|c| {
                     let missing = c.codes.iter().filter(|v| v.is_none()).count();
                     (c.name.clone(), missing as u64)

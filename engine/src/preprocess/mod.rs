@@ -311,12 +311,7 @@ pub fn prepare<'a>(
             let medians = indexes
                 .iter()
                 .map(|&c| {
-                    let mut present: Vec<f64> = columns
-                        .column(c)
-                        .iter()
-                        .copied()
-                        .filter(|v| !v.is_nan())
-                        .collect();
+                    let mut present: Vec<f64> = columns.present(c).collect();
                     quantile_in_place(&mut present, 0.5)
                 })
                 .collect::<Vec<_>>();
