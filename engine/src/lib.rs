@@ -25,6 +25,7 @@ pub mod preprocess;
 pub mod profile;
 pub mod sample;
 pub mod selection;
+pub mod space;
 pub mod ward;
 
 pub use error::EngineError;

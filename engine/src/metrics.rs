@@ -1,7 +1,8 @@
 //! Clustering quality: inertia, silhouette, Davies–Bouldin and Calinski–Harabasz, computed as
 //! scikit-learn does (Euclidean distances in the space the model was fitted in).
 
-use ndarray::{Array2, ArrayView2};
+use super::space::{self, ModelRows, column_means};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -27,7 +28,7 @@ pub struct Metrics {
 }
 
 /// All metrics of a partition of `x` into `k` clusters.
-pub fn evaluate(x: ArrayView2<f64>, labels: &[usize], k: usize, seed: u64) -> Metrics {
+pub fn evaluate<R: ModelRows + ?Sized>(x: &R, labels: &[usize], k: usize, seed: u64) -> Metrics {
     evaluate_many(x, &[(labels, k)], seed)
         .pop()
         .expect("one partition")
@@ -36,8 +37,8 @@ pub fn evaluate(x: ArrayView2<f64>, labels: &[usize], k: usize, seed: u64) -> Me
 /// [`evaluate`] for several partitions of the same rows (a k sweep), with the same figures:
 /// their silhouettes share one pass over the pairs of (sampled) rows, each distance computed
 /// once for all of them.
-pub fn evaluate_many(
-    x: ArrayView2<f64>,
+pub fn evaluate_many<R: ModelRows + ?Sized>(
+    x: &R,
     partitions: &[(&[usize], usize)],
     seed: u64,
 ) -> Vec<Metrics> {
@@ -84,11 +85,11 @@ pub fn evaluate_many(
                 None => partitions[p].0.to_vec(),
             })
             .collect();
-        let sub = rows.as_ref().map(|r| x.select(ndarray::Axis(0), r));
-        let view = match &sub {
-            Some(sub) => sub.view(),
-            None => x.view(),
+        let sub = match &rows {
+            Some(r) => x.select(r).into(),
+            None => space::whole(x),
         };
+        let view = sub.view();
         let wanted: Vec<(&[usize], usize)> = scored
             .iter()
             .zip(&labels)
@@ -110,15 +111,23 @@ fn count(labels: &[usize], k: usize) -> Vec<usize> {
     c
 }
 
+/// Calls `f(i, row)` for every row of `x`, in order.
+fn for_rows<R: ModelRows + ?Sized>(x: &R, mut f: impl FnMut(usize, ArrayView1<f64>)) {
+    x.for_blocks(&mut |start, block| {
+        for (i, row) in block.rows().into_iter().enumerate() {
+            f(start + i, row);
+        }
+    });
+}
+
 /// Mean of each cluster's rows (a row of NaN for an empty cluster).
-pub fn cluster_means(x: ArrayView2<f64>, labels: &[usize], k: usize) -> Array2<f64> {
-    let d = x.ncols();
-    let mut sums = Array2::<f64>::zeros((k, d));
+pub fn cluster_means<R: ModelRows + ?Sized>(x: &R, labels: &[usize], k: usize) -> Array2<f64> {
+    let mut sums = Array2::<f64>::zeros((k, x.ncols()));
     let counts = count(labels, k);
-    for (row, &l) in x.rows().into_iter().zip(labels) {
-        let mut s = sums.row_mut(l);
+    for_rows(x, |i, row| {
+        let mut s = sums.row_mut(labels[i]);
         s += &row;
-    }
+    });
     for (j, &c) in counts.iter().enumerate() {
         sums.row_mut(j).mapv_inplace(|v| v / c as f64);
     }
@@ -127,13 +136,18 @@ pub fn cluster_means(x: ArrayView2<f64>, labels: &[usize], k: usize) -> Array2<f
 
 /// Weighted mean of each cluster's rows, `Σ w·x / Σ w`: weighted K-Means' centroids. A
 /// cluster whose rows all weigh 0 gets their plain mean (a row of NaN for an empty one).
-pub fn weighted_means(x: ArrayView2<f64>, labels: &[usize], k: usize, w: &[f64]) -> Array2<f64> {
+pub fn weighted_means<R: ModelRows + ?Sized>(
+    x: &R,
+    labels: &[usize],
+    k: usize,
+    w: &[f64],
+) -> Array2<f64> {
     let mut sums = Array2::<f64>::zeros((k, x.ncols()));
     let mut totals = vec![0.0; k];
-    for ((row, &l), &w) in x.rows().into_iter().zip(labels).zip(w) {
-        totals[l] += w;
-        sums.row_mut(l).scaled_add(w, &row);
-    }
+    for_rows(x, |i, row| {
+        totals[labels[i]] += w[i];
+        sums.row_mut(labels[i]).scaled_add(w[i], &row);
+    });
     let plain = cluster_means(x, labels, k);
     for (j, &t) in totals.iter().enumerate() {
         if t > 0.0 {
@@ -147,14 +161,18 @@ pub fn weighted_means(x: ArrayView2<f64>, labels: &[usize], k: usize, w: &[f64])
 
 /// `Σ w·d²` to the clusters' weighted means (weighted K-Means' objective, scikit-learn's
 /// `inertia_` with `sample_weight`).
-pub fn weighted_inertia(x: ArrayView2<f64>, labels: &[usize], k: usize, w: &[f64]) -> f64 {
+pub fn weighted_inertia<R: ModelRows + ?Sized>(
+    x: &R,
+    labels: &[usize],
+    k: usize,
+    w: &[f64],
+) -> f64 {
     let centroids = weighted_means(x, labels, k, w);
-    x.rows()
-        .into_iter()
-        .zip(labels)
-        .zip(w)
-        .map(|((r, &l), w)| w * row_dist2(r.iter(), centroids.row(l).iter()))
-        .sum()
+    let mut total = 0.0;
+    for_rows(x, |i, r| {
+        total += w[i] * row_dist2(r.iter(), centroids.row(labels[i]).iter());
+    });
+    total
 }
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
@@ -165,12 +183,12 @@ fn row_dist2<'a>(a: impl Iterator<Item = &'a f64>, b: impl Iterator<Item = &'a f
     a.zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-pub fn inertia(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
-    x.rows()
-        .into_iter()
-        .zip(labels)
-        .map(|(r, &l)| row_dist2(r.iter(), centroids.row(l).iter()))
-        .sum()
+pub fn inertia<R: ModelRows + ?Sized>(x: &R, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+    let mut total = 0.0;
+    for_rows(x, |i, r| {
+        total += row_dist2(r.iter(), centroids.row(labels[i]).iter())
+    });
+    total
 }
 
 /// Exact mean silhouette, O(n²) distances, in parallel over rows. A row alone in its cluster
@@ -249,13 +267,18 @@ fn row_silhouette(sums: &[f64], sizes: &[usize], own: usize) -> f64 {
 
 /// Mean over clusters of the worst ratio (sᵢ + sⱼ) / dᵢⱼ, where sᵢ is the mean distance of a
 /// cluster's rows to its centroid and dᵢⱼ the distance between centroids.
-pub fn davies_bouldin(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+pub fn davies_bouldin<R: ModelRows + ?Sized>(
+    x: &R,
+    labels: &[usize],
+    centroids: &Array2<f64>,
+) -> f64 {
     let k = centroids.nrows();
     let sizes = count(labels, k);
     let mut spread = vec![0.0; k];
-    for (r, &l) in x.rows().into_iter().zip(labels) {
+    for_rows(x, |i, r| {
+        let l = labels[i];
         spread[l] += row_dist2(r.iter(), centroids.row(l).iter()).sqrt();
-    }
+    });
     let live: Vec<usize> = (0..k).filter(|&j| sizes[j] > 0).collect();
     for &j in &live {
         spread[j] /= sizes[j] as f64;
@@ -278,12 +301,16 @@ pub fn davies_bouldin(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f
 
 /// Between-cluster dispersion over within-cluster dispersion, scaled by their degrees of
 /// freedom: [B / (k - 1)] / [W / (n - k)].
-pub fn calinski_harabasz(x: ArrayView2<f64>, labels: &[usize], centroids: &Array2<f64>) -> f64 {
+pub fn calinski_harabasz<R: ModelRows + ?Sized>(
+    x: &R,
+    labels: &[usize],
+    centroids: &Array2<f64>,
+) -> f64 {
     let n = x.nrows();
     let k = centroids.nrows();
     let sizes = count(labels, k);
     let k_live = sizes.iter().filter(|&&s| s > 0).count();
-    let mean = x.mean_axis(ndarray::Axis(0)).expect("rows");
+    let mean = column_means(x);
     let between: f64 = (0..k)
         .filter(|&j| sizes[j] > 0)
         .map(|j| sizes[j] as f64 * row_dist2(centroids.row(j).iter(), mean.iter()))
@@ -304,7 +331,7 @@ mod tests {
     fn hand_computed_two_clusters() {
         let x = array![[0.0], [2.0], [10.0], [12.0]];
         let labels = [0, 0, 1, 1];
-        let m = evaluate(x.view(), &labels, 2, 0);
+        let m = evaluate(&x, &labels, 2, 0);
         assert_eq!(m.inertia, 4.0);
         // Row 0: a = 2, b = (10 + 12) / 2 = 11 → 9/11; row 1: a = 2, b = 9 → 7/9; symmetric.
         let s = (9.0 / 11.0 + 7.0 / 9.0) / 2.0;
@@ -318,7 +345,7 @@ mod tests {
     #[test]
     fn one_cluster_has_no_relative_metrics() {
         let x = array![[0.0], [2.0]];
-        let m = evaluate(x.view(), &[0, 0], 1, 0);
+        let m = evaluate(&x, &[0, 0], 1, 0);
         assert_eq!(
             (m.silhouette, m.davies_bouldin, m.calinski_harabasz),
             (None, None, None)
@@ -338,9 +365,9 @@ mod tests {
             .collect();
         let partitions: Vec<(&[usize], usize)> =
             cuts.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
-        let together = evaluate_many(x.view(), &partitions, 9);
+        let together = evaluate_many(&x, &partitions, 9);
         for ((labels, k), m) in cuts.iter().zip(&together) {
-            assert_eq!(*m, evaluate(x.view(), labels, *k, 9));
+            assert_eq!(*m, evaluate(&x, labels, *k, 9));
         }
         assert_eq!(together[0].silhouette, None);
         assert!(together[2].silhouette.is_some());

@@ -9,20 +9,28 @@
 //! Component signs follow scikit-learn: each component's largest entry is positive.
 
 use super::EngineError;
+use super::space::{BLOCK_ROWS, ModelRows, column_means};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
+/// Fitted principal components.
 #[derive(Debug, Clone)]
-pub struct PcaFit {
+pub struct Pca {
     /// Components × features.
     pub components: Array2<f64>,
     pub mean: Vec<f64>,
     pub explained_variance_ratio: Vec<f64>,
-    /// Rows × components.
-    pub projection: Array2<f64>,
     /// Components asked for (fewer are returned when the data's rank is lower).
     pub requested: usize,
+}
+
+/// The components and every row's projection on them.
+#[derive(Debug, Clone)]
+pub struct PcaFit {
+    pub pca: Pca,
+    /// Rows × components.
+    pub projection: Array2<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +40,7 @@ pub struct PcaSummary {
     pub explained_variance_ratio: Vec<f64>,
 }
 
-impl PcaFit {
+impl Pca {
     pub fn summary(&self) -> PcaSummary {
         PcaSummary {
             requested: self.requested,
@@ -43,13 +51,32 @@ impl PcaFit {
 
     /// Projects new rows (model space) onto the components.
     pub fn project(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        let mean = ndarray::Array1::from(self.mean.clone());
+        let mean = Array1::from(self.mean.clone());
         (&x - &mean).dot(&self.components.t())
     }
 }
 
-pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError> {
-    let (n, d) = x.dim();
+/// The components of `x` and every row's projection.
+pub fn pca<R: ModelRows + ?Sized>(x: &R, components: usize) -> Result<PcaFit, EngineError> {
+    let pca = fit(x, components)?;
+    let mean = Array1::from(pca.mean.clone());
+    let mut projection = Array2::<f64>::zeros((x.nrows(), pca.components.nrows()));
+    for_centred_blocks(x, &mean, |start, block| {
+        let rows = start..start + block.nrows();
+        general_mat_mul(
+            1.0,
+            &block,
+            &pca.components.t(),
+            0.0,
+            &mut projection.slice_mut(s![rows, ..]),
+        );
+    });
+    Ok(PcaFit { pca, projection })
+}
+
+/// The leading `components` principal components of `x` (no row is projected).
+pub fn fit<R: ModelRows + ?Sized>(x: &R, components: usize) -> Result<Pca, EngineError> {
+    let (n, d) = (x.nrows(), x.ncols());
     if components == 0 || components > d {
         return Err(EngineError::InvalidParameter {
             name: "pca components",
@@ -62,7 +89,7 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
             reason: ": PCA needs at least 2 rows".into(),
         });
     }
-    let mean = x.mean_axis(Axis(0)).expect("rows");
+    let mean = Array1::from(column_means(x));
     // The scatter matrix, block by block: the centred rows are never all held at once (at
     // 10M customers they would be another copy of the matrix).
     let mut scatter = Array2::<f64>::zeros((d, d));
@@ -89,17 +116,6 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
         let sign = if largest < 0.0 { -1.0 } else { 1.0 };
         comps.row_mut(c).assign(&v.mapv(|x| x * sign));
     }
-    let mut projection = Array2::<f64>::zeros((n, kept));
-    for_centred_blocks(x, &mean, |start, block| {
-        let rows = start..start + block.nrows();
-        general_mat_mul(
-            1.0,
-            &block,
-            &comps.t(),
-            0.0,
-            &mut projection.slice_mut(s![rows, ..]),
-        );
-    });
     let explained_variance_ratio = order
         .iter()
         .take(kept)
@@ -111,34 +127,28 @@ pub fn pca(x: ArrayView2<f64>, components: usize) -> Result<PcaFit, EngineError>
             }
         })
         .collect();
-    Ok(PcaFit {
+    Ok(Pca {
         components: comps,
         mean: mean.to_vec(),
         explained_variance_ratio,
-        projection,
         requested: components,
     })
 }
 
-/// Rows per block of [`for_centred_blocks`]: 8,192 × features values, small enough for the
-/// cache, large enough for the matrix products to run at speed.
-const BLOCK_ROWS: usize = 8192;
-
-/// Calls `f(first row, block)` with the rows of `x` minus `mean`, block by block, in order.
-fn for_centred_blocks(
-    x: ArrayView2<f64>,
+/// Calls `f(first row, block)` with the rows of `x` minus `mean`, block by block
+/// ([`BLOCK_ROWS`]), in order.
+fn for_centred_blocks<R: ModelRows + ?Sized>(
+    x: &R,
     mean: &Array1<f64>,
     mut f: impl FnMut(usize, ArrayView2<f64>),
 ) {
-    let (n, d) = x.dim();
-    let mut buffer = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
-    for start in (0..n).step_by(BLOCK_ROWS) {
-        let rows = x.slice(s![start..(start + BLOCK_ROWS).min(n), ..]);
+    let mut buffer = Array2::<f64>::zeros((BLOCK_ROWS.min(x.nrows()), x.ncols()));
+    x.for_blocks(&mut |start, rows| {
         let mut block = buffer.slice_mut(s![..rows.nrows(), ..]);
         block.assign(&rows);
         block -= mean;
         f(start, block.view());
-    }
+    });
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric matrix, by cyclic Jacobi rotations.
@@ -194,7 +204,7 @@ mod tests {
     #[test]
     fn a_line_is_one_component() {
         let x = array![[0.0, 0.0], [1.0, 2.0], [2.0, 4.0], [3.0, 6.0]];
-        let fit = pca(x.view(), 2).unwrap();
+        let fit = fit(&x, 2).unwrap();
         // Rank 1: one component is returned, explaining everything.
         assert_eq!(fit.components.nrows(), 1);
         assert!((fit.explained_variance_ratio[0] - 1.0).abs() < 1e-12);
@@ -204,6 +214,7 @@ mod tests {
         );
         assert_eq!((fit.summary().requested, fit.summary().components), (2, 1));
         assert_eq!(fit.project(x.view()).dim(), (4, 1));
+        assert_eq!(pca(&x, 2).unwrap().projection.dim(), (4, 1));
     }
 
     #[test]
@@ -227,8 +238,8 @@ mod tests {
     #[test]
     fn bad_component_counts_are_errors() {
         let x = array![[0.0, 1.0], [1.0, 0.0]];
-        assert!(pca(x.view(), 0).is_err());
-        assert!(pca(x.view(), 3).is_err());
-        assert!(pca(array![[1.0, 2.0]].view(), 1).is_err());
+        assert!(pca(&x, 0).is_err());
+        assert!(pca(&x, 3).is_err());
+        assert!(pca(&array![[1.0, 2.0]], 1).is_err());
     }
 }

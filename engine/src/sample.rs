@@ -3,6 +3,7 @@
 //! components (of the scaled features, over all rows), with each segment's centre there.
 
 use super::pca;
+use super::space::ModelRows;
 use ndarray::{ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -31,10 +32,10 @@ pub struct ChartPca {
 }
 
 /// Draws the sample. `scaled` and `original` hold the rows used; `labels[i]` is row i's
-/// segment (`None`: noise); `projection` is the run's own PCA when it clustered on principal
-/// components (reused when it has two).
-pub fn chart_sample(
-    scaled: ArrayView2<f64>,
+/// segment (`None`: noise). Only the sampled rows' projections are kept: the centres add the
+/// others' up block by block.
+pub fn chart_sample<R: ModelRows + ?Sized>(
+    scaled: &R,
     original: ArrayView2<f64>,
     labels: &[Option<usize>],
     segments: usize,
@@ -49,28 +50,29 @@ pub fn chart_sample(
         .flat_map(|&i| original.row(i).to_vec())
         .collect();
     let pca = (scaled.ncols() > 2)
-        .then(|| pca::pca(scaled, 2).ok())
+        .then(|| pca::fit(scaled, 2).ok())
         .flatten()
         .filter(|fit| fit.components.nrows() == 2)
         .map(|fit| {
             let mut sums = vec![[0.0; 2]; segments];
             let mut counts = vec![0usize; segments];
-            for (i, row) in fit.projection.axis_iter(Axis(0)).enumerate() {
-                if let Some(s) = labels[i] {
-                    sums[s][0] += row[0];
-                    sums[s][1] += row[1];
-                    counts[s] += 1;
+            scaled.for_blocks(&mut |start, block| {
+                let projected = fit.project(block);
+                for (i, row) in projected.axis_iter(Axis(0)).enumerate() {
+                    if let Some(s) = labels[start + i] {
+                        sums[s][0] += row[0];
+                        sums[s][1] += row[1];
+                        counts[s] += 1;
+                    }
                 }
-            }
+            });
+            let points = fit.project(scaled.select(&rows).view());
             ChartPca {
                 explained: [
                     fit.explained_variance_ratio[0],
                     fit.explained_variance_ratio[1],
                 ],
-                points: rows
-                    .iter()
-                    .map(|&i| [fit.projection[[i, 0]], fit.projection[[i, 1]]])
-                    .collect(),
+                points: points.axis_iter(Axis(0)).map(|p| [p[0], p[1]]).collect(),
                 centres: sums
                     .iter()
                     .zip(&counts)
@@ -94,8 +96,8 @@ mod tests {
         let n = 500;
         let scaled = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
         let labels: Vec<Option<usize>> = (0..n).map(|i| Some(i % 2)).collect();
-        let a = chart_sample(scaled.view(), scaled.view(), &labels, 2, 42, 100);
-        let b = chart_sample(scaled.view(), scaled.view(), &labels, 2, 42, 100);
+        let a = chart_sample(&scaled, scaled.view(), &labels, 2, 42, 100);
+        let b = chart_sample(&scaled, scaled.view(), &labels, 2, 42, 100);
         assert_eq!(a, b);
         assert_eq!(a.rows.len(), 100);
         assert_eq!(a.values.len(), 300);
@@ -105,13 +107,13 @@ mod tests {
         assert_eq!(distinct.len(), 100);
         assert_ne!(
             a.rows,
-            chart_sample(scaled.view(), scaled.view(), &labels, 2, 7, 100).rows
+            chart_sample(&scaled, scaled.view(), &labels, 2, 7, 100).rows
         );
         // Under the budget: every row, shuffled.
-        let all = chart_sample(scaled.view(), scaled.view(), &labels, 2, 42, 10_000);
+        let all = chart_sample(&scaled, scaled.view(), &labels, 2, 42, 10_000);
         assert_eq!(all.rows.len(), n);
         let pca = all.pca.unwrap();
-        let fit = pca::pca(scaled.view(), 2).unwrap();
+        let fit = pca::pca(&scaled, 2).unwrap();
         let members: Vec<usize> = (0..n).filter(|i| i % 2 == 1).collect();
         let mean0 = members.iter().map(|&i| fit.projection[[i, 0]]).sum::<f64>() / 250.0;
         assert!((pca.centres[1][0] - mean0).abs() < 1e-9);
@@ -119,7 +121,7 @@ mod tests {
         assert!((pca.points[at][1] - fit.projection[[3, 1]]).abs() < 1e-12);
         // Two features: no projection needed.
         let two = chart_sample(
-            scaled.slice(ndarray::s![.., ..2]),
+            &scaled.slice(ndarray::s![.., ..2]),
             scaled.view(),
             &labels,
             2,

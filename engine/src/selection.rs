@@ -105,10 +105,10 @@ pub fn sweep_weighted(
         .iter()
         .map(|(k, fit)| (fit.labels.as_slice(), *k))
         .collect();
-    let mut measured = metrics::evaluate_many(x, &partitions, params.kmeans.seed);
+    let mut measured = metrics::evaluate_many(&x, &partitions, params.kmeans.seed);
     if let Some(w) = weights {
         for (m, &(labels, k)) in measured.iter_mut().zip(&partitions) {
-            m.inertia = metrics::weighted_inertia(x, labels, k, w);
+            m.inertia = metrics::weighted_inertia(&x, labels, k, w);
         }
     }
     let points: Vec<SweepPoint> = fits

@@ -70,7 +70,7 @@ pub fn ward(x: ArrayView2<f64>, k: usize) -> Result<WardFit, EngineError> {
             }
         })
         .collect();
-    let centroids = super::metrics::cluster_means(x, &labels, k);
+    let centroids = super::metrics::cluster_means(&x, &labels, k);
     Ok(WardFit { labels, centroids })
 }
 

@@ -15,7 +15,7 @@ fn reference() -> Value {
 
 fn matrix(name: &str) -> ndarray::Array2<f64> {
     let (columns, params) = real_data(name);
-    prepare(&columns, &params).unwrap().matrix
+    prepare(&columns, &params).unwrap().matrix.expect("held")
 }
 
 #[test]

@@ -328,6 +328,7 @@ fn matrix(features: &[&str], scaling: Scaling) -> ndarray::Array2<f64> {
     prepare(&columns, &preprocess(features, scaling))
         .unwrap()
         .matrix
+        .expect("prepare holds the matrix")
 }
 
 #[test]
@@ -386,7 +387,7 @@ fn ward_on_unscaled_income_and_score_matches() {
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
     assert_eq!(s, sizes_desc);
-    let m = segstore::segmentation::metrics::evaluate(prepared.view(), &fit.labels, 5, 0);
+    let m = segstore::segmentation::metrics::evaluate(&prepared, &fit.labels, 5, 0);
     assert_metrics(&m, want);
     // Members are assigned back to their own segment, but for those that Ward's merges left
     // nearer another segment's mean (its clusters are not Voronoi cells): as many as the same
@@ -534,7 +535,8 @@ fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
         &["age", "annual_income_k", "spending_score"],
         Scaling::Standard,
     );
-    let fit = pca(prepared.view(), 2).unwrap();
+    let fitted = pca(&prepared, 2).unwrap();
+    let fit = &fitted.pca;
     assert_eq!(fit.components.nrows(), 2);
     for (got, exp) in fit
         .explained_variance_ratio
@@ -551,7 +553,7 @@ fn pca_of_the_standardized_mall_features_matches_scikit_learn() {
         .enumerate()
     {
         for c in 0..2 {
-            assert!(rel(fit.projection[[i, c]].abs(), f(&row[c])) <= 1e-6);
+            assert!(rel(fitted.projection[[i, c]].abs(), f(&row[c])) <= 1e-6);
         }
     }
 }

@@ -32,7 +32,10 @@ pub(super) fn weighted(name: &str) -> (ndarray::Array2<f64>, Vec<f64>) {
             .map(|r| spend.iter().map(|c| c[r]).sum())
             .collect()
     };
-    (prepare(&columns, &params).unwrap().matrix, weights)
+    (
+        prepare(&columns, &params).unwrap().matrix.expect("held"),
+        weights,
+    )
 }
 
 #[test]
@@ -205,7 +208,10 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
         assert!(weighted.mean[income].unwrap() >= p.centroid[income] - 1e-9);
     }
     assert_eq!(sizes, 200);
-    let x = prepare(&columns, &params.preprocess).unwrap().matrix;
+    let x = prepare(&columns, &params.preprocess)
+        .unwrap()
+        .matrix
+        .expect("held");
     let model = segstore::segmentation::kmeans::KMeans {
         centroids: r.model.centroids.clone(),
     };

@@ -11,7 +11,8 @@
 use super::init::Rows;
 use super::pass::{Workspace, assign};
 use super::{EngineError, KMeans, KMeansFit, on_the_pool, ordered_sum};
-use ndarray::{Array2, ArrayView2};
+use crate::space::ModelRows;
+use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -70,16 +71,23 @@ impl MiniBatchParams {
     }
 }
 
-/// Fits mini-batch K-Means on the rows of `x` (model space).
-pub fn fit(x: ArrayView2<f64>, params: &MiniBatchParams) -> Result<KMeansFit, EngineError> {
-    let (n, d) = x.dim();
-    params.check(n)?;
-    let data = x.as_standard_layout();
-    let data = data.as_slice().expect("standard layout");
-    on_the_pool(|| Ok(fit_rows(data, n, d, params)))
+/// Rows labelled at a time by the last pass over rows that are not held (8 of the kernel's
+/// chunks: 8 MiB at 8 features).
+const LABEL_BLOCK: usize = 8 * super::CHUNK;
+
+/// Fits mini-batch K-Means on the rows of `x` (model space). Rows that are not held are
+/// computed a batch at a time: the fit holds `batch_size` rows, the k-means++ sample, and
+/// each row's label and distance, never the matrix.
+pub fn fit<R: ModelRows + ?Sized>(
+    x: &R,
+    params: &MiniBatchParams,
+) -> Result<KMeansFit, EngineError> {
+    params.check(x.nrows())?;
+    on_the_pool(|| Ok(fit_rows(x, params)))
 }
 
-fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMeansFit {
+fn fit_rows<R: ModelRows + ?Sized>(x: &R, params: &MiniBatchParams) -> KMeansFit {
+    let (n, d) = (x.nrows(), x.ncols());
     let k = params.k;
     let started = std::time::Instant::now();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
@@ -87,10 +95,8 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
     // k-means++ on a sample of 3 × batch rows (at least 3k), drawn without replacement.
     let init_size = (3 * batch).max(3 * k).min(n);
     let sample = rand::seq::index::sample(&mut rng, n, init_size).into_vec();
-    let mut init_rows = Vec::with_capacity(init_size * d);
-    for &i in &sample {
-        init_rows.extend_from_slice(&data[i * d..(i + 1) * d]);
-    }
+    let mut init_rows = vec![0.0; init_size * d];
+    x.fill(&sample, &mut init_rows);
     let mut ws = Workspace::new(init_size, d, k);
     let rows = Rows {
         data: &init_rows,
@@ -106,6 +112,7 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
     let alpha = (batch as f64 * 2.0 / (n as f64 + 1.0)).min(1.0);
     let (mut ewa, mut ewa_min, mut no_improvement) = (f64::NAN, f64::INFINITY, 0usize);
     let mut batch_rows = vec![0usize; batch];
+    let mut data = vec![0.0f64; batch * d];
     let mut sums = vec![0.0f64; k * d];
     let mut in_batch = vec![0.0f64; k];
     let mut since_reassign = 0usize;
@@ -114,12 +121,12 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
     for step in 0..steps {
         n_steps = step + 1;
         batch_rows.iter_mut().for_each(|r| *r = rng.gen_range(0..n));
+        x.fill(&batch_rows, &mut data);
         // Assign the batch; sums and counts per centroid.
         sums.iter_mut().for_each(|s| *s = 0.0);
         in_batch.iter_mut().for_each(|c| *c = 0.0);
         let mut inertia = 0.0;
-        for &i in &batch_rows {
-            let row = &data[i * d..(i + 1) * d];
+        for row in data.chunks_exact(d) {
             let (best, dist) = nearest(row, &centroids, k, d);
             inertia += dist;
             in_batch[best] += 1.0;
@@ -159,8 +166,7 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
                     .map(|j| counts[j])
                     .fold(f64::INFINITY, f64::min);
                 for (&j, &p) in low.iter().zip(&picks) {
-                    let i = batch_rows[p];
-                    centroids[j * d..(j + 1) * d].copy_from_slice(&data[i * d..(i + 1) * d]);
+                    centroids[j * d..(j + 1) * d].copy_from_slice(&data[p * d..(p + 1) * d]);
                     counts[j] = if kept_min.is_finite() { kept_min } else { 0.0 };
                 }
             }
@@ -188,15 +194,14 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
     }
     let iterations_seconds = started.elapsed().as_secs_f64();
     // Every row's label and distance: one full pass.
-    let mut ws = Workspace::new(n, d, k);
-    assign(data, d, k, &centroids, &mut ws, false);
-    let inertia = ordered_sum(&ws.sq_dist);
+    let (labels, sq_distances) = label_every_row(x, &centroids, k);
+    let inertia = ordered_sum(&sq_distances);
     KMeansFit {
         model: KMeans {
             centroids: Array2::from_shape_vec((k, d), centroids).expect("k × d"),
         },
-        labels: ws.labels,
-        sq_distances: ws.sq_dist,
+        labels,
+        sq_distances,
         inertia,
         n_iter: n_steps,
         converged,
@@ -204,6 +209,44 @@ fn fit_rows(data: &[f64], n: usize, d: usize, params: &MiniBatchParams) -> KMean
         restart_inertias: vec![inertia],
         iterations_seconds,
     }
+}
+
+/// Each row's nearest centroid and squared distance: in one pass over held rows, else
+/// [`LABEL_BLOCK`] computed rows at a time.
+fn label_every_row<R: ModelRows + ?Sized>(
+    x: &R,
+    centroids: &[f64],
+    k: usize,
+) -> (Vec<usize>, Vec<f64>) {
+    let (n, d) = (x.nrows(), x.ncols());
+    if let Some(held) = x.held() {
+        let data = held.as_standard_layout();
+        let mut ws = Workspace::new(n, d, k);
+        assign(
+            data.as_slice().expect("standard layout"),
+            d,
+            k,
+            centroids,
+            &mut ws,
+            false,
+        );
+        return (ws.labels, ws.sq_dist);
+    }
+    let (mut labels, mut sq_distances) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut rows = Vec::with_capacity(LABEL_BLOCK);
+    let mut data = vec![0.0; LABEL_BLOCK.min(n) * d];
+    for start in (0..n).step_by(LABEL_BLOCK) {
+        let end = (start + LABEL_BLOCK).min(n);
+        rows.clear();
+        rows.extend(start..end);
+        let block = &mut data[..rows.len() * d];
+        x.fill(&rows, block);
+        let mut ws = Workspace::new(rows.len(), d, k);
+        assign(block, d, k, centroids, &mut ws, false);
+        labels.extend_from_slice(&ws.labels);
+        sq_distances.extend_from_slice(&ws.sq_dist);
+    }
+    (labels, sq_distances)
 }
 
 /// The nearest centroid (ties: the lowest index) and the squared distance to it.
@@ -254,7 +297,7 @@ mod tests {
     #[test]
     fn finds_separated_groups_with_lloyds_inertia_and_the_same_result_per_seed() {
         let (x, truth) = blobs(6, 5_000);
-        let fit = fit(x.view(), &MiniBatchParams::new(6)).unwrap();
+        let fit = fit(&x, &MiniBatchParams::new(6)).unwrap();
         // Every group is one segment, and every segment one group.
         let mut pairs: Vec<(usize, usize)> = truth
             .iter()
@@ -277,7 +320,7 @@ mod tests {
             "{}",
             fit.n_iter
         );
-        let again = super::fit(x.view(), &MiniBatchParams::new(6)).unwrap();
+        let again = super::fit(&x, &MiniBatchParams::new(6)).unwrap();
         assert_eq!(fit.labels, again.labels);
         assert_eq!(fit.inertia.to_bits(), again.inertia.to_bits());
     }
@@ -303,7 +346,7 @@ mod tests {
                 "max_iter",
             ),
         ] {
-            let e = fit(x.view(), &p).unwrap_err();
+            let e = fit(&x, &p).unwrap_err();
             assert!(e.to_string().contains(name), "{e}");
         }
     }

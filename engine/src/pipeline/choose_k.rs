@@ -4,7 +4,8 @@
 use super::{Algorithm, EngineError, KChoice, KSelection, RunParams};
 use crate::kmeans;
 use crate::selection::{self, KRule, SweepParams};
-use ndarray::{Array2, ArrayView2, Axis};
+use crate::space::{self, ModelRows};
+use ndarray::Array2;
 use rand::SeedableRng;
 
 /// k, how it was chosen, the sweep's curves, and the sweep's fit of that k (K-Means reuses it).
@@ -25,7 +26,7 @@ pub(super) enum Swept {
 
 /// k: given, or chosen by the K-Means sweep (DBSCAN finds its own).
 pub(super) fn choose_k(
-    x: ArrayView2<f64>,
+    x: &dyn ModelRows,
     weights: Option<&[f64]>,
     params: &RunParams,
     progress: &(dyn Fn(&'static str, f64) + Sync),
@@ -48,12 +49,13 @@ pub(super) fn choose_k(
             rand::seq::index::sample(&mut rng, x.nrows(), params.sweep_sample.max(2)).into_vec();
         rows.sort_unstable();
         let w = weights.map(|w| rows.iter().map(|&r| w[r]).collect::<Vec<f64>>());
-        (x.select(Axis(0), &rows), w)
+        (x.select(&rows), w)
     });
-    let (swept, swept_weights) = match &sample {
-        Some((s, w)) => (s.view(), w.as_deref()),
-        None => (x.view(), weights),
+    let (rows, swept_weights) = match &sample {
+        Some((s, w)) => (s.view().into(), w.as_deref()),
+        None => (space::whole(x), weights),
     };
+    let swept = rows.view();
     let sweep_to = |max: usize| {
         selection::sweep_weighted(
             swept,

@@ -6,13 +6,14 @@ use super::kmeans::{self, Init, KMeansParams};
 use super::metrics::{self, Metrics};
 use super::model::{Assign, Model, Projection};
 use super::pca::{self, PcaSummary};
-use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
+use super::preprocess::{self, Columns, Hold, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{KRule, SweepPoint};
+use super::space::{self, ModelRows, Space};
 use super::{bisecting, dbscan, gmm, ward};
 use choose_k::{Swept, choose_k};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -204,18 +205,24 @@ fn run_on_the_pool(
     progress: &(dyn Fn(&'static str, f64) + Sync),
 ) -> Result<RunResult, EngineError> {
     let mut clock = Clock::new(progress);
-    let prepared = preprocess::prepare(columns, &params.preprocess)?;
+    // Mini-batch K-Means reads a batch of rows at a time: its runs compute model-space rows
+    // from the columns when they read them, and never hold the scaled matrix.
+    let hold = match params.algorithm {
+        Algorithm::MiniBatchKMeans { .. } => Hold::Columns,
+        _ => Hold::Matrix,
+    };
+    let prepared = preprocess::prepare_with(columns, &params.preprocess, hold)?;
+    let scaled = Space::of(&prepared);
     clock.lap("preprocess");
-    let reduced = params
-        .reduce
-        .map(|c| pca::pca(prepared.matrix.view(), c))
-        .transpose()?;
+    let reduced = params.reduce.map(|c| pca::pca(&scaled, c)).transpose()?;
     if reduced.is_some() {
         clock.lap("pca");
     }
     // The space the algorithms work in: scaled features, or their principal components.
-    let space = reduced.as_ref().map_or(&prepared.matrix, |p| &p.projection);
-    let x = space.view();
+    let x: &dyn ModelRows = match &reduced {
+        Some(p) => &p.projection,
+        None => &scaled,
+    };
     let weights = prepared.weights.as_deref();
     if weights.is_some() && params.algorithm != Algorithm::KMeans {
         return Err(EngineError::invalid(
@@ -235,7 +242,7 @@ fn run_on_the_pool(
                 chosen.k,
                 &params.preprocess.names(),
                 &prepared.preprocessor,
-                reduced.as_ref(),
+                reduced.as_ref().map(|p| &p.pca),
             ),
         )),
         _ => None,
@@ -248,7 +255,7 @@ fn run_on_the_pool(
     clock.lap("fit");
     let segments = Segments::canonical(
         prepared.original.view(),
-        space.view(),
+        x,
         weights,
         &prepared.categories,
         &fitted.raw,
@@ -259,18 +266,14 @@ fn run_on_the_pool(
     // Each customer's cluster is in `segments` now (at 10M customers, 160 MB freed).
     drop(std::mem::take(&mut fitted.raw));
     let mut metrics = metrics::evaluate(
-        segments.model_rows.view(),
+        &*segments.model_rows,
         &segments.labels,
         fitted.clusters,
         params.kmeans.seed,
     );
     if let Some(w) = &segments.weights {
-        metrics.inertia = metrics::weighted_inertia(
-            segments.model_rows.view(),
-            &segments.labels,
-            fitted.clusters,
-            w,
-        );
+        metrics.inertia =
+            metrics::weighted_inertia(&*segments.model_rows, &segments.labels, fitted.clusters, w);
     }
     clock.lap("metrics");
     let transforms: Vec<_> = params
@@ -294,21 +297,15 @@ fn run_on_the_pool(
     // they go before the per-customer results are built.
     let noise = x.nrows() - segments.segmented.len();
     let centroids = segments.into_centroids();
-    let assignments = (0..x.nrows())
-        .map(|i| {
-            let score = score(
-                x,
-                i,
-                segment_of[i],
-                fitted.probability.as_deref(),
-                &centroids,
-            );
-            (prepared.kept[i], segment_of[i], score)
-        })
+    let scores = scores(x, &segment_of, fitted.probability.as_deref(), &centroids);
+    let assignments = scores
+        .into_iter()
+        .enumerate()
+        .map(|(i, score)| (prepared.kept[i], segment_of[i], score))
         .collect();
     let chart = params.chart_sample.map(|budget| {
         sample::chart_sample(
-            prepared.matrix.view(),
+            &scaled,
             prepared.original.view(),
             &segment_of,
             fitted.clusters,
@@ -328,14 +325,14 @@ fn run_on_the_pool(
         k: fitted.clusters,
         k_rule: chosen.rule,
         k_selection: chosen.selection,
-        pca: reduced.as_ref().map(|p| p.summary()),
+        pca: reduced.as_ref().map(|p| p.pca.summary()),
         noise,
         mixture: fitted.mixture,
         model: Model {
             preprocessor: prepared.preprocessor.clone(),
             projection: reduced.as_ref().map(|p| Projection {
-                mean: p.mean.clone(),
-                components: p.components.clone(),
+                mean: p.pca.mean.clone(),
+                components: p.pca.components.clone(),
             }),
             centroids,
             assign: fitted.assign,
@@ -419,12 +416,14 @@ impl Fitted {
 /// Fits the configured algorithm with `k` clusters (K-Means reuses the sweep's fit of k, or
 /// starts from the sample's centroids).
 fn fit(
-    x: ArrayView2<f64>,
+    rows: &dyn ModelRows,
     weights: Option<&[f64]>,
     params: &RunParams,
     k: usize,
     swept: Option<Swept>,
 ) -> Result<Fitted, EngineError> {
+    // The algorithms that need every row at once read them whole (held unless mini-batch).
+    let whole = || space::whole(rows);
     Ok(match &params.algorithm {
         Algorithm::KMeans => {
             let fit = match swept {
@@ -436,12 +435,12 @@ fn fit(
                         .n_init(1)
                         .init(Init::Centroids(centroids));
                     p.k = k;
-                    kmeans::fit_weighted(x, weights, &p)?
+                    kmeans::fit_weighted(whole().view(), weights, &p)?
                 }
                 None => {
                     let mut p = params.kmeans.clone();
                     p.k = k;
-                    kmeans::fit_weighted(x, weights, &p)?
+                    kmeans::fit_weighted(whole().view(), weights, &p)?
                 }
             };
             Fitted {
@@ -463,7 +462,7 @@ fn fit(
                 seed: params.kmeans.seed,
                 ..kmeans::minibatch::MiniBatchParams::new(k)
             };
-            let fit = kmeans::minibatch::fit(x, &p)?;
+            let fit = kmeans::minibatch::fit(rows, &p)?;
             Fitted {
                 n_iter: Some(fit.n_iter),
                 converged: Some(fit.converged),
@@ -471,9 +470,9 @@ fn fit(
                 ..Fitted::hard(fit.labels, k)
             }
         }
-        Algorithm::Ward => Fitted::hard(ward::ward(x, k)?.labels, k),
+        Algorithm::Ward => Fitted::hard(ward::ward(whole().view(), k)?.labels, k),
         Algorithm::Bisecting => {
-            let fit = bisecting::fit(x, k, &params.kmeans)?;
+            let fit = bisecting::fit(whole().view(), k, &params.kmeans)?;
             Fitted {
                 n_iter: Some(fit.n_iter),
                 converged: Some(fit.converged),
@@ -489,7 +488,7 @@ fn fit(
                 covariance: *covariance,
                 ..gmm::GmmParams::new(k)
             };
-            let fit = gmm::gmm(x, &p)?;
+            let fit = gmm::gmm(whole().view(), &p)?;
             let probability = fit
                 .labels
                 .iter()
@@ -513,7 +512,7 @@ fn fit(
         }
         Algorithm::Dbscan { eps, min_points } => {
             let fit = dbscan::dbscan(
-                x,
+                whole().view(),
                 &dbscan::DbscanParams {
                     eps: *eps,
                     min_points: *min_points,
@@ -537,22 +536,28 @@ fn fit(
 
 /// Each row's score: its membership probability (the mixture), else the distance to its
 /// segment's centroid in model space (NaN for noise).
-fn score(
-    x: ArrayView2<f64>,
-    i: usize,
-    segment: Option<usize>,
+fn scores(
+    x: &dyn ModelRows,
+    segment_of: &[Option<usize>],
     probability: Option<&[f64]>,
     centroids: &Array2<f64>,
-) -> f64 {
-    match (probability, segment) {
-        (Some(p), _) => p[i],
-        (None, Some(l)) => x
-            .row(i)
-            .iter()
-            .zip(centroids.row(l).iter())
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum::<f64>()
-            .sqrt(),
-        (None, None) => f64::NAN,
+) -> Vec<f64> {
+    if let Some(p) = probability {
+        return p.to_vec();
     }
+    let mut scores = Vec::with_capacity(x.nrows());
+    x.for_blocks(&mut |start, block| {
+        for (i, row) in block.rows().into_iter().enumerate() {
+            scores.push(match segment_of[start + i] {
+                Some(l) => row
+                    .iter()
+                    .zip(centroids.row(l).iter())
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt(),
+                None => f64::NAN,
+            });
+        }
+    });
+    scores
 }

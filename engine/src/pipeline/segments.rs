@@ -3,6 +3,7 @@
 use super::super::categorical::Encoded;
 use super::super::metrics;
 use super::super::model::Assign;
+use super::super::space::ModelRows;
 use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
 
 /// The segmented rows with their segments in a canonical order: by member means in original
@@ -15,10 +16,10 @@ pub(super) struct Segments<'a> {
     /// `order[new] = old` and `rank[old] = new`.
     pub(super) order: Vec<usize>,
     pub(super) rank: Vec<usize>,
-    /// The segmented rows in original units and in model space: views of the run's matrices
-    /// when every row is in a segment (copies only when some are noise).
+    /// The segmented rows in original units and in model space: the run's own when every
+    /// row is in a segment (copies only when some are noise).
     pub(super) original: CowArray<'a, f64, Ix2>,
-    pub(super) model_rows: CowArray<'a, f64, Ix2>,
+    pub(super) model_rows: Box<dyn ModelRows + 'a>,
     /// Their sample weights (weighted runs).
     pub(super) weights: Option<Vec<f64>>,
     /// Their categorical features.
@@ -31,7 +32,7 @@ pub(super) struct Segments<'a> {
 impl<'a> Segments<'a> {
     pub(super) fn canonical(
         original: ArrayView2<'a, f64>,
-        space: ArrayView2<'a, f64>,
+        space: &'a dyn ModelRows,
         weights: Option<&[f64]>,
         categories: &[Encoded],
         raw: &[Option<usize>],
@@ -42,15 +43,16 @@ impl<'a> Segments<'a> {
             .iter()
             .map(|&i| raw[i].expect("segmented"))
             .collect();
-        let rows = |m: ArrayView2<'a, f64>| -> CowArray<'a, f64, Ix2> {
-            if segmented.len() == raw.len() {
-                m.into()
-            } else {
-                m.select(Axis(0), &segmented).into()
-            }
+        let all = segmented.len() == raw.len();
+        let original: CowArray<'a, f64, Ix2> = match all {
+            true => original.into(),
+            false => original.select(Axis(0), &segmented).into(),
         };
-        let (original, model_rows) = (rows(original), rows(space));
-        let means = metrics::cluster_means(original.view(), &raw_labels, clusters);
+        let model_rows: Box<dyn ModelRows + 'a> = match all {
+            true => Box::new(space),
+            false => Box::new(space.select(&segmented)),
+        };
+        let means = metrics::cluster_means(&original, &raw_labels, clusters);
         let d = original.ncols();
         // A segment no row fell in (a mixture component that is nowhere the likeliest) is
         // dropped: segments are the groups the rows form.
@@ -73,8 +75,8 @@ impl<'a> Segments<'a> {
         let labels: Vec<usize> = raw_labels.iter().map(|&l| rank[l]).collect();
         let weights: Option<Vec<f64>> = weights.map(|w| segmented.iter().map(|&i| w[i]).collect());
         let centroids = match &weights {
-            None => metrics::cluster_means(model_rows.view(), &labels, order.len()),
-            Some(w) => metrics::weighted_means(model_rows.view(), &labels, order.len(), w),
+            None => metrics::cluster_means(&*model_rows, &labels, order.len()),
+            Some(w) => metrics::weighted_means(&*model_rows, &labels, order.len(), w),
         };
         let categories = categories
             .iter()

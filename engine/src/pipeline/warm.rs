@@ -65,7 +65,7 @@ impl WarmStart {
         k: usize,
         names: &[String],
         preprocessor: &Preprocessor,
-        projection: Option<&pca::PcaFit>,
+        projection: Option<&pca::Pca>,
     ) -> Result<Array2<f64>, String> {
         if self.centroids.nrows() != k {
             return Err(format!(

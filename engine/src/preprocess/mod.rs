@@ -195,8 +195,9 @@ fn inverse(t: Transform, y: f64) -> f64 {
 /// The matrices a clustering run works on.
 #[derive(Debug, Clone)]
 pub struct Prepared<'a> {
-    /// Model space: transformed and scaled, rows × features (row-major).
-    pub matrix: Array2<f64>,
+    /// Model space: transformed and scaled, rows × features (row-major), when held
+    /// ([`Hold::Matrix`]); [`crate::space::Space::of`] reads it either way.
+    pub matrix: Option<Array2<f64>>,
     /// The same rows in original units (imputed values included): a view of the columns
     /// when they are those rows and features as they are (no copy), else a copy.
     pub original: CowArray<'a, f64, Ix2>,
@@ -222,9 +223,29 @@ pub fn in_range(z: f64) -> bool {
     z.abs() <= MAX_MODEL_VALUE
 }
 
+/// Whether [`prepare_with`] builds the model-space matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Every row in model space, held (the algorithms that need them all at once).
+    Matrix,
+    /// Only the columns in original units: model-space rows are computed when read
+    /// (mini-batch K-Means, which reads a batch at a time).
+    Columns,
+}
+
+/// [`prepare_with`] holding the matrix.
 pub fn prepare<'a>(
     columns: &'a Columns,
     params: &PreprocessParams,
+) -> Result<Prepared<'a>, EngineError> {
+    prepare_with(columns, params, Hold::Matrix)
+}
+
+/// Selects, checks, imputes and fits the scaling of the features of `params`.
+pub fn prepare_with<'a>(
+    columns: &'a Columns,
+    params: &PreprocessParams,
+    hold: Hold,
 ) -> Result<Prepared<'a>, EngineError> {
     if params.features.is_empty() {
         return Err(EngineError::NoFeatures);
@@ -369,27 +390,25 @@ pub fn prepare<'a>(
     let (encoded, imputed_levels) =
         categorical::encode(&categories, &kept, params.category_weight)?;
     imputed += imputed_levels;
-    // Row-major, whatever the layout of `original`.
-    let mut matrix = Array2::<f64>::zeros((kept.len(), d));
-    matrix.assign(&original);
-    for (j, f) in params.features.iter().enumerate() {
-        matrix
-            .column_mut(j)
-            .mapv_inplace(|x| forward(f.transform, x));
-    }
-    let (center, scale): (Vec<f64>, Vec<f64>) = (0..d)
-        .map(|j| {
-            let col = matrix.column(j);
+    let (center, scale): (Vec<f64>, Vec<f64>) = params
+        .features
+        .iter()
+        .enumerate()
+        .map(|(j, f)| {
+            let values = original.column(j);
+            let values = values.iter().map(|&x| forward(f.transform, x));
             let (center, scale) = match params.scaling {
                 Scaling::None => (0.0, 1.0),
-                Scaling::Standard => super::moments::mean_std(col.iter().copied()),
+                Scaling::Standard => super::moments::mean_std(values),
                 Scaling::MinMax => {
-                    let min = col.iter().copied().fold(f64::INFINITY, f64::min);
-                    let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let (min, max) = values
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                            (lo.min(x), hi.max(x))
+                        });
                     (min, max - min)
                 }
                 Scaling::Robust => {
-                    let mut v = col.to_vec();
+                    let mut v: Vec<f64> = values.collect();
                     let q1 = quantile_in_place(&mut v, 0.25);
                     let median = quantile_in_place(&mut v, 0.5);
                     let q3 = quantile_in_place(&mut v, 0.75);
@@ -407,29 +426,38 @@ pub fn prepare<'a>(
             )
         })
         .unzip();
-    for (j, (c, s)) in center.iter().zip(&scale).enumerate() {
-        matrix.column_mut(j).mapv_inplace(|x| (x - c) / s);
+    for (j, f) in params.features.iter().enumerate() {
         // Distances square and sum these: beyond this, they would overflow.
-        let largest = matrix.column(j).iter().fold(0.0f64, |m, z| m.max(z.abs()));
-        if !in_range(largest) {
-            let at = matrix
-                .column(j)
-                .iter()
-                .position(|&z| !in_range(z))
-                .expect("the largest is out of range");
+        let out = original.column(j).iter().position(|&x| {
+            ((forward(f.transform, x) - center[j]) / scale[j]).abs() > MAX_MODEL_VALUE
+        });
+        if let Some(at) = out {
             return Err(EngineError::OutOfRange {
                 row: columns.row_ids[kept[at]].to_owned(),
-                feature: params.features[j].name.clone(),
+                feature: f.name.clone(),
                 value: original[[at, j]],
                 scaling: params.scaling.name(),
             });
         }
     }
-    if !encoded.is_empty() {
-        let one_hot = categorical::one_hot(&encoded, kept.len());
-        matrix =
-            ndarray::concatenate(Axis(1), &[matrix.view(), one_hot.view()]).expect("the same rows");
-    }
+    // Model space, row-major, whatever the layout of `original`; or nothing, when the run
+    // computes its rows block by block ([`crate::space::Space::of`]).
+    let matrix = (hold == Hold::Matrix).then(|| {
+        let mut matrix = Array2::<f64>::zeros((kept.len(), d));
+        matrix.assign(&original);
+        for (j, f) in params.features.iter().enumerate() {
+            let (c, s) = (center[j], scale[j]);
+            matrix
+                .column_mut(j)
+                .mapv_inplace(|x| (forward(f.transform, x) - c) / s);
+        }
+        if encoded.is_empty() {
+            matrix
+        } else {
+            let one_hot = categorical::one_hot(&encoded, kept.len());
+            ndarray::concatenate(Axis(1), &[matrix.view(), one_hot.view()]).expect("the same rows")
+        }
+    });
     Ok(Prepared {
         matrix,
         original,

@@ -27,6 +27,10 @@ fn params(names: &[&str], scaling: Scaling, missing: Missing) -> PreprocessParam
     }
 }
 
+fn held<'a>(p: &'a Prepared) -> &'a Array2<f64> {
+    p.matrix.as_ref().expect("prepare holds the matrix")
+}
+
 #[test]
 fn standard_scaling_uses_the_population_std_and_drops_missing_rows() {
     let c = columns();
@@ -36,8 +40,8 @@ fn standard_scaling_uses_the_population_std_and_drops_missing_rows() {
     let mean: f64 = 8.0 / 3.0;
     let std = ((1.0 - mean).powi(2) + (3.0 - mean).powi(2) + (4.0 - mean).powi(2)) / 3.0;
     assert!((p.preprocessor.scale[0] - std.sqrt()).abs() < 1e-12);
-    assert!((p.matrix.column(0).sum()).abs() < 1e-12);
-    let back = p.preprocessor.invert(p.matrix.row(1).as_slice().unwrap());
+    assert!((held(&p).column(0).sum()).abs() < 1e-12);
+    let back = p.preprocessor.invert(held(&p).row(1).as_slice().unwrap());
     assert!((back[0] - 3.0).abs() < 1e-12 && (back[1] - 30.0).abs() < 1e-12);
 }
 
@@ -60,7 +64,7 @@ fn complete_columns_are_read_in_place_and_nan_is_missing() {
     assert!(p.original.is_view());
     assert_eq!(p.original.as_ptr(), c.column(0).as_ptr());
     assert_eq!(p.original.row(1).to_vec(), [2.0, 20.0]);
-    assert!(p.matrix.is_standard_layout());
+    assert!(held(&p).is_standard_layout());
     // Reordered features, or a missing value, are copied.
     let p = prepare(&c, &params(&["y", "x"], Scaling::Standard, Missing::Drop)).unwrap();
     assert!(!p.original.is_view());
@@ -78,7 +82,7 @@ fn minmax_log1p_and_constant_features() {
     let mut p = params(&["x", "y"], Scaling::MinMax, Missing::Drop);
     p.features[0].transform = Transform::Log1p;
     let prep = prepare(&c, &p).unwrap();
-    assert!((prep.matrix[[0, 0]]).abs() < 1e-12 && (prep.matrix[[3, 0]] - 1.0).abs() < 1e-12);
+    assert!((held(&prep)[[0, 0]]).abs() < 1e-12 && (held(&prep)[[3, 0]] - 1.0).abs() < 1e-12);
     assert_eq!(
         prep.preprocessor.scale[1], 1.0,
         "a constant feature is not scaled"
@@ -129,4 +133,49 @@ fn every_rule_is_a_clear_error() {
         prepare(&neg, &p),
         Err(EngineError::LogDomain { .. })
     ));
+}
+
+#[test]
+fn rows_computed_from_the_columns_are_the_held_matrix_bit_for_bit() {
+    use crate::space::ModelRows;
+    let mut c = columns();
+    c.push_column("z".into(), [0.5, 7.25, f64::NAN, 1e3]);
+    c.categories
+        .push(crate::categorical::CategoryColumn::from_values(
+            "tier",
+            [Some("gold"), None, Some("bronze"), Some("gold")],
+        ));
+    for scaling in [
+        Scaling::Standard,
+        Scaling::MinMax,
+        Scaling::Robust,
+        Scaling::None,
+    ] {
+        for missing in [Missing::Drop, Missing::ImputeMedian] {
+            let mut p = params(&["x", "y", "z"], scaling, missing);
+            p.features[2].transform = Transform::Log1p;
+            let p = p.with_categories(&["tier".to_owned()], 0.5);
+            let held = prepare(&c, &p).unwrap();
+            let streamed = prepare_with(&c, &p, Hold::Columns).unwrap();
+            assert!(streamed.matrix.is_none());
+            assert_eq!(streamed.preprocessor, held.preprocessor);
+            let rows = crate::space::Space::of(&streamed);
+            assert!(rows.held().is_none());
+            let all: Vec<usize> = (0..rows.nrows()).collect();
+            let computed = rows.select(&all);
+            let bits = |m: &Array2<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&computed),
+                bits(self::held(&held)),
+                "{scaling:?} {missing:?}"
+            );
+            // Block by block, the same rows in order.
+            let mut blocks = Vec::new();
+            rows.for_blocks(&mut |start, block| {
+                assert_eq!(start * block.ncols(), blocks.len());
+                blocks.extend(block.iter().map(|v| v.to_bits()));
+            });
+            assert_eq!(blocks, bits(&computed));
+        }
+    }
 }
