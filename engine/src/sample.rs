@@ -37,7 +37,7 @@ pub struct ChartPca {
 pub fn chart_sample<R: ModelRows + ?Sized>(
     scaled: &R,
     original: ArrayView2<f64>,
-    labels: &[Option<usize>],
+    labels: &[Option<u32>],
     segments: usize,
     seed: u64,
     budget: usize,
@@ -60,6 +60,7 @@ pub fn chart_sample<R: ModelRows + ?Sized>(
                 let projected = fit.project(block);
                 for (i, row) in projected.axis_iter(Axis(0)).enumerate() {
                     if let Some(s) = labels[start + i] {
+                        let s = s as usize;
                         sums[s][0] += row[0];
                         sums[s][1] += row[1];
                         counts[s] += 1;
@@ -95,7 +96,7 @@ mod tests {
     fn samples_are_seeded_bounded_and_centres_are_member_means() {
         let n = 500;
         let scaled = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
-        let labels: Vec<Option<usize>> = (0..n).map(|i| Some(i % 2)).collect();
+        let labels: Vec<Option<u32>> = (0..n).map(|i| Some(i as u32 % 2)).collect();
         let a = chart_sample(&scaled, scaled.view(), &labels, 2, 42, 100);
         let b = chart_sample(&scaled, scaled.view(), &labels, 2, 42, 100);
         assert_eq!(a, b);

@@ -211,7 +211,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.assignments {
         let id = if numbered { "row" } else { "id" };
         let mut csv = format!("{id},segment,{}\n", result.score);
-        for &(row, segment, score) in &result.assignments {
+        for (row, segment, score) in result.assignments.iter() {
             let id = crate::ingest::csv::field(&columns.row_ids[row]);
             let _ = match segment {
                 Some(s) => writeln!(csv, "{id},{},{score}", shown_segment(s)),

@@ -453,7 +453,7 @@ impl Worker {
         let assignments = result
             .assignments
             .iter()
-            .map(|&(row, segment, score)| Assignment {
+            .map(|(row, segment, score)| Assignment {
                 external_id: &ids[row],
                 segment: segment.map(|s| stable_of[s]),
                 score: Some(score).filter(|v| v.is_finite()),

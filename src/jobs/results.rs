@@ -93,13 +93,13 @@ pub(super) fn chart_row(
             sample
                 .rows
                 .iter()
-                .map(|&i| columns.row_ids[result.assignments[i].0].to_owned())
+                .map(|&i| columns.row_ids[result.assignments.get(i).0].to_owned())
                 .collect(),
         ),
         segment: sample
             .rows
             .iter()
-            .map(|&i| result.assignments[i].1.map(|s| stable_of[s]))
+            .map(|&i| result.assignments.get(i).1.map(|s| stable_of[s]))
             .collect(),
         values: sample.values.clone(),
         pc: sample

@@ -156,7 +156,7 @@ fn scoring_takes_levels_and_names_an_unseen_one() {
         .map(|i| vec![columns.categories[0].value(i).unwrap().to_owned()])
         .collect();
     let scored = r.model.score_mixed(rows.view(), &levels).unwrap();
-    for (s, a) in scored.iter().zip(&r.assignments) {
+    for (s, a) in scored.iter().zip(r.assignments.iter()) {
         assert_eq!(s.segment, a.1);
     }
     let err = r

@@ -6,6 +6,7 @@ mod bisecting;
 mod categorical;
 mod restarts;
 mod sampled;
+mod space;
 mod warm;
 mod weighted;
 
@@ -618,7 +619,7 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
         let x = ndarray::Array2::from_shape_vec((columns.rows(), features.len()), rows).unwrap();
         let scored = model.score(x.view()).unwrap();
         let mut agree = 0;
-        for &(i, segment, score) in &result.assignments {
+        for (i, segment, score) in result.assignments.iter() {
             if scored[i].segment == segment {
                 agree += 1;
                 if segment.is_some() {

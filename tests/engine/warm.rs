@@ -39,7 +39,7 @@ fn labels(r: &RunResult, rows: &[usize]) -> Vec<usize> {
     let of: std::collections::HashMap<usize, usize> = r
         .assignments
         .iter()
-        .map(|&(row, s, _)| (row, s.unwrap()))
+        .map(|(row, s, _)| (row, s.unwrap()))
         .collect();
     rows.iter().map(|r| of[r]).collect()
 }

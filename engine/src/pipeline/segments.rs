@@ -104,10 +104,10 @@ impl<'a> Segments<'a> {
     }
 
     /// Each of `n` rows' segment (`None`: noise).
-    pub(super) fn of_rows(&self, n: usize) -> Vec<Option<usize>> {
+    pub(super) fn of_rows(&self, n: usize) -> Vec<Option<u32>> {
         let mut segment_of = vec![None; n];
         for (&i, &l) in self.segmented.iter().zip(&self.labels) {
-            segment_of[i] = Some(l);
+            segment_of[i] = Some(l as u32);
         }
         segment_of
     }
