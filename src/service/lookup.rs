@@ -87,6 +87,18 @@ enum RunEntry {
     },
 }
 
+impl Inner {
+    /// The customers whose change time is in memory, on `/metrics`.
+    fn publish_change_times(&self) {
+        let rows: usize = self
+            .since
+            .values()
+            .filter_map(|e| e.micros.as_ref().map(|m| m.len()))
+            .sum();
+        metrics::gauge!("segstore_lookup_change_times").set(rows as f64);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     meta: HashMap<Uuid, Arc<Meta>>,
@@ -183,6 +195,7 @@ impl LookupCache {
         inner.since.clear();
         inner.bytes = 0;
         metrics::gauge!("segstore_lookup_cache_bytes").set(0.0);
+        inner.publish_change_times();
     }
 
     /// Drops a run's cached assignments (retention dropped them).
@@ -360,13 +373,14 @@ impl LookupCache {
             activation,
             rows,
         } = active;
-        if self.settings.budget_bytes > 0 {
+        // Change times are cached in the run's row order: once its rows are.
+        if self.settings.budget_bytes > 0
+            && let Some(data) = rows
+        {
             let cached = {
                 let mut inner = self.lock();
                 match inner.since.get(&segmentation_id) {
-                    Some(e) if e.run_id == run_id && e.activation == activation => {
-                        e.micros.clone().map(Some)
-                    }
+                    Some(e) if e.run_id == run_id && e.activation == activation => e.micros.clone(),
                     _ => {
                         inner.since.insert(
                             segmentation_id,
@@ -376,14 +390,14 @@ impl LookupCache {
                                 micros: None,
                             },
                         );
-                        self.load_since(segmentation_id, run_id, activation);
-                        Some(None)
+                        inner.publish_change_times();
+                        self.load_since(segmentation_id, run_id, activation, data.clone());
+                        None
                     }
                 }
             };
-            // Both are read from the same partition in the same order; an erasure between
-            // the two reads would leave them unaligned, so lengths must agree.
-            if let (Some(Some(micros)), Some(data)) = (cached, rows)
+            // Built against these very rows: aligned by construction.
+            if let Some(micros) = cached
                 && micros.len() == data.len()
                 && let Some(i) = data.position(customer_id)
             {
@@ -396,14 +410,26 @@ impl LookupCache {
         Ok(activations::since(&self.pool, segmentation_id, customer_id).await?)
     }
 
-    /// Loads the change times of the active run's customers in the background.
-    fn load_since(self: &Arc<Self>, segmentation_id: Uuid, run_id: Uuid, activation: i64) {
+    /// Loads the change times of the active run's customers in the background, in the order
+    /// of its cached `rows`.
+    fn load_since(
+        self: &Arc<Self>,
+        segmentation_id: Uuid,
+        run_id: Uuid,
+        activation: i64,
+        rows: Arc<LoadedAssignments>,
+    ) {
         let cache = self.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let loaded =
-                activations::since_in_run_order(&cache.loader, segmentation_id, run_id, activation)
-                    .await;
+            let loaded = activations::latest_change_micros(
+                &cache.loader,
+                segmentation_id,
+                activation,
+                rows.len(),
+                |id| rows.position(id),
+            )
+            .await;
             let mut inner = cache.lock();
             let Some(entry) = inner.since.get_mut(&segmentation_id) else {
                 return; // forgotten meanwhile
@@ -412,13 +438,9 @@ impl LookupCache {
                 return;
             }
             match loaded {
-                Ok(times) => {
-                    tracing::info!(%run_id, rows = times.len(),
+                Ok(micros) => {
+                    tracing::info!(%run_id, rows = micros.len(),
                         ms = started.elapsed().as_secs_f64() * 1e3, "change times cached for lookups");
-                    let micros = times
-                        .into_iter()
-                        .map(|t| t.map_or(i64::MIN, |t| t.timestamp_micros()))
-                        .collect();
                     entry.micros = Some(Arc::new(micros));
                 }
                 Err(e) => {
@@ -426,6 +448,7 @@ impl LookupCache {
                     inner.since.remove(&segmentation_id);
                 }
             }
+            inner.publish_change_times();
         });
     }
 

@@ -60,6 +60,10 @@ fn describe() {
         "Memory held by cached runs"
     );
     describe_gauge!(
+        "segstore_lookup_change_times",
+        "Customers of active runs whose change time (since when in their segment) is cached"
+    );
+    describe_gauge!(
         "segstore_db_pool_connections",
         "Pool connections by state (in_use, idle) and the pool's maximum"
     );

@@ -6,11 +6,13 @@
 //! DBSCAN noise counts as "in no segment": a customer who becomes noise has left.
 
 use super::assignments::partition;
+use super::copy::{self, CopyDecoder};
 use super::{Conn, Result, outbox};
 use crate::domain::activation::{Cause, Change, Position};
 use crate::domain::webhook::EventType;
 use crate::domain::webhook::payload::ActivationEvent;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
@@ -283,33 +285,65 @@ pub async fn since(
     .await?)
 }
 
-/// Every customer's latest change time up to activation `upto`, in `run_id`'s partition
-/// order (customer id order, as `assignments::load` reads it), `None` where a customer has
-/// none: what lookups serve while `run_id` is the active run of activation `upto`.
-pub async fn since_in_run_order(
-    db: impl PgExecutor<'_>,
+/// Every customer's latest change time up to activation `upto`, as microseconds since the
+/// epoch (`i64::MIN`: none), at the places `position` gives among `rows` customers: what
+/// lookups serve while the run of activation `upto` is active.
+///
+/// Neither grouped nor joined in SQL: each activation's changes stream out in its primary
+/// key's order (`COPY`, binary), the activations in turn, and a later change overwrites an
+/// earlier one. A grouped merge with the run's partition took 17 s at 10M customers with
+/// fresh statistics and 43 s without them (hash aggregates spilled to disk).
+pub async fn latest_change_micros(
+    pool: &super::Pool,
     segmentation_id: Uuid,
-    run_id: Uuid,
     upto: i64,
-) -> Result<Vec<Option<DateTime<Utc>>>> {
-    // Set-based: each customer's latest activation, grouped once, merged with the partition
-    // in id order (a subquery per customer took 13-24 s at 1M customers, this 2-3 s).
-    let sql = format!(
-        "SELECT a.activated_at
-           FROM {} r
-           LEFT JOIN (SELECT external_id, max(activation) AS activation
-                        FROM membership_changes
-                       WHERE segmentation_id = $1 AND activation <= $2
-                       GROUP BY external_id) l USING (external_id)
-           LEFT JOIN activations a ON a.segmentation_id = $1 AND a.activation = l.activation
-          ORDER BY r.external_id",
-        partition(run_id)
-    );
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(segmentation_id)
-        .bind(upto)
-        .fetch_all(db)
-        .await?)
+    rows: usize,
+    position: impl Fn(&str) -> Option<usize>,
+) -> Result<Vec<i64>> {
+    let mut conn = pool.acquire().await?;
+    let times: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT activation, activated_at FROM activations
+          WHERE segmentation_id = $1 AND activation <= $2 ORDER BY activation",
+    )
+    .bind(segmentation_id)
+    .bind(upto)
+    .fetch_all(&mut *conn)
+    .await?;
+    let time_of = |activation: i64| {
+        times
+            .binary_search_by_key(&activation, |t| t.0)
+            .map(|i| times[i].1.timestamp_micros())
+            .map_err(|_| copy::decode(format!("a change of unknown activation {activation}")))
+    };
+    // Typed values (a `Uuid`, an integer) written into the statement: `COPY` takes no
+    // parameters.
+    let mut stream = conn
+        .copy_out_raw(&format!(
+            "COPY (SELECT activation, external_id FROM membership_changes
+                    WHERE segmentation_id = '{segmentation_id}' AND activation <= {upto}
+                    ORDER BY activation, ord)
+             TO STDOUT (FORMAT binary)"
+        ))
+        .await?;
+    let mut micros = vec![i64::MIN; rows];
+    let mut decoder = CopyDecoder::new(2);
+    while let Some(chunk) = stream.next().await {
+        decoder.feed(&chunk?, |f| {
+            let activation = i64::from_be_bytes(
+                f[0].ok_or_else(|| copy::decode("NULL activation"))?
+                    .try_into()
+                    .map_err(|_| copy::decode("an activation of the wrong size"))?,
+            );
+            let id = std::str::from_utf8(f[1].ok_or_else(|| copy::decode("NULL id"))?)
+                .map_err(|e| copy::decode(e.to_string()))?;
+            if let Some(i) = position(id) {
+                micros[i] = time_of(activation)?;
+            }
+            Ok(())
+        })?;
+    }
+    decoder.finish()?;
+    Ok(micros)
 }
 
 /// Forgets a customer's changes in every segmentation (erasure).

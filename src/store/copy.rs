@@ -254,7 +254,7 @@ impl<'c> CopyIn<'c> {
     }
 }
 
-fn decode(
+pub(super) fn decode(
     message: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
 ) -> super::Error {
     super::Error::Decode(anyhow::Error::msg(message))

@@ -324,6 +324,39 @@ async fn the_lookup_says_since_when_a_customer_has_been_in_their_segment() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    // What the cache loads: every customer's latest change time, at the places given, from
+    // the changes streamed activation by activation (a later one overwriting an earlier).
+    let mut ids: Vec<String> = latest.keys().cloned().collect();
+    ids.push("zz-no-change".into());
+    let pool: segstore::store::Pool = app.pool.clone().into();
+    let seg_id: uuid::Uuid = seg.parse().unwrap();
+    let micros =
+        segstore::store::activations::latest_change_micros(&pool, seg_id, 2, ids.len(), |id| {
+            ids.binary_search_by(|x| x.as_str().cmp(id)).ok()
+        })
+        .await
+        .unwrap();
+    for (id, &at) in ids.iter().zip(&micros) {
+        match latest.get(id) {
+            Some(t) => assert_eq!(at, parse(t).timestamp_micros(), "{id}"),
+            None => assert_eq!(at, i64::MIN, "{id}"),
+        }
+    }
+    // As of the first activation, the movers' times are the first activation's.
+    let first =
+        segstore::store::activations::latest_change_micros(&pool, seg_id, 1, ids.len(), |id| {
+            ids.binary_search_by(|x| x.as_str().cmp(id)).ok()
+        })
+        .await
+        .unwrap();
+    let first_time = changes.iter().find(|c| c["activation"] == 1).unwrap()["activated_at"]
+        .as_str()
+        .unwrap();
+    assert!(
+        first[..ids.len() - 1]
+            .iter()
+            .all(|&t| t == parse(first_time).timestamp_micros())
+    );
 }
 
 #[tokio::test]
