@@ -44,20 +44,27 @@ end
 LUA
 summary() { grep -E "Requests/sec|  99%|Non-2xx|requests in" | tr -s ' ' | paste -sd ' ' -; }
 
-# A replica is warm once a lookup has started its loads and its cache holds the run (at least
-# 24 bytes a customer, polled on its metrics), and the change times had time to load after it
-# (3 s a million customers: they are not in the metric).
+# A replica is warm once a lookup has started its loads, its cache holds the run (at least
+# 24 bytes a customer) and then every customer's change time, both polled on its metrics.
+metric() {
+  command curl -fsS "http://127.0.0.1:$(($1 + 1000))/metrics" | awk -v m="$2" '$1 == m {print int($2)}'
+}
 warm() {
-  local p=$1 t0
+  local p=$1 t0 t1
   t0=$(now)
   command curl -fsS -o /dev/null -H "Authorization: Bearer $(bench_key)" \
     "http://127.0.0.1:$p/v1/segmentations/$seg/customers/C0000000"
-  until [ "$(command curl -fsS "http://127.0.0.1:$((p + 1000))/metrics" |
-             awk '/^segstore_lookup_cache_bytes/ {print int($2)}')" -ge $((ROWS * 24)) ] 2>/dev/null; do
+  until [ "$(metric "$p" segstore_lookup_cache_bytes)" -ge $((ROWS * 24)) ] 2>/dev/null; do
     sleep 0.5
   done
-  sleep $((3 * ROWS / 1000000 + 1))
-  echo "replica :$p warm after $(secs "$t0" "$(now)") s"
+  t1=$(now)
+  # The change times load after the run, on the next lookup.
+  command curl -fsS -o /dev/null -H "Authorization: Bearer $(bench_key)" \
+    "http://127.0.0.1:$p/v1/segmentations/$seg/customers/C0000000"
+  until [ "$(metric "$p" segstore_lookup_change_times)" -ge "$ROWS" ] 2>/dev/null; do
+    sleep 0.5
+  done
+  echo "replica :$p warm after $(secs "$t0" "$(now)") s (the run after $(secs "$t0" "$t1") s, then the change times in $(secs "$t1" "$(now)") s)"
 }
 warm "$PORT"
 echo "== one replica, warm (RSS $(rss "$server") MB)"
