@@ -228,4 +228,25 @@ async fn metrics_are_scraped_from_their_own_listener() {
     // No webhook: nothing pending.
     assert_eq!(sample(&all, "segstore_webhook_deliveries_pending"), 0.0);
     assert_eq!(sample(&all, "segstore_webhook_oldest_pending_seconds"), 0.0);
+    // The change times load after the run, in the background: then every customer's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = client
+            .get(format!("{metrics}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let cached = sample(&samples(&text), "segstore_lookup_change_times");
+        if cached == 200.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cached} change times cached, not the run's 200 customers"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
