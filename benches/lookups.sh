@@ -5,6 +5,7 @@
 # `/healthz` (the HTTP stack alone) as the reference; with metrics off (the default) and on.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/lookups.sh [ROWS]
+# BENCH_BIN=<another release build> measures that build instead of this checkout's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
@@ -16,7 +17,7 @@ PORT=${BENCH_PORT:-18183}
 API="http://127.0.0.1:$PORT"
 SECONDS_EACH=${WRK_SECONDS:-30}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
-BIN="$CARGO_TARGET_DIR/release/segstore"
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release/segstore}
 CSV=${BENCH_CSV:-/tmp/segstore_customers_segmented_$ROWS.csv}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 

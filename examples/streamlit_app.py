@@ -1,5 +1,10 @@
-"""A Streamlit dashboard over segstore's JSON API: segment sizes, profiles, a scatter of a
+"""A Streamlit dashboard over segstore's API: segment sizes, profiles, a scatter of a
 seeded random sample of the run's customers, the elbow curve.
+
+It names a segmentation, never a run: the profiles come from the active run's flat table
+(`/v1/segmentations/{id}/active/segments.csv`), whose `Content-Location` names the run they
+came from; the page's other figures follow that address, so all of them show one run even
+while a retrain is being activated.
 
     python3 -m venv .venv && .venv/bin/pip install -r examples/requirements.txt
     SEGSTORE_URL=http://127.0.0.1:8080 SEGSTORE_API_KEY=$(cat .segstore/admin.key) \
@@ -13,6 +18,7 @@ touch Streamlit, so other tools (and `examples/test_streamlit_app.py`) can call 
 """
 from __future__ import annotations
 
+import io
 import os
 
 import pandas as pd
@@ -34,6 +40,17 @@ def api_key() -> str:
         return ""
 
 
+def raise_problem(response: requests.Response, path: str) -> None:
+    """Raises with the `detail` of a problem+json answer (or the body), unless it succeeded."""
+    if response.ok:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    raise RuntimeError(f"{response.status_code} from {path}: {detail}")
+
+
 def get_json(base: str, path: str, **params) -> dict:
     """GET a JSON resource; a problem+json answer raises with its `detail`."""
     response = requests.get(
@@ -42,12 +59,7 @@ def get_json(base: str, path: str, **params) -> dict:
         headers={"Accept": "application/json", "Authorization": f"Bearer {api_key()}"},
         timeout=TIMEOUT,
     )
-    if not response.ok:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise RuntimeError(f"{response.status_code} from {path}: {detail}")
+    raise_problem(response, path)
     return response.json()
 
 
@@ -78,27 +90,44 @@ def load_run(base: str, run_id: str) -> dict:
     }
 
 
-def load_profiles(base: str, run_id: str) -> tuple[pd.DataFrame, list[str]]:
-    """Segment profiles of a run: one row per segment with its id, display name (`#id label`,
-    unique even when two labels are alike), label, persona, colour, size, share, then
-    `mean <feature>` and `lift <feature>` columns; and the features."""
-    answer = get_json(base, f"/v1/runs/{run_id}/segments")
-    features = answer["features"]
-    rows = []
-    for s in answer["segments"]:
-        row = {
-            "segment_id": s["segment_id"],
-            "name": f"#{s['segment_id']} {s['label']}",
-            "label": s["label"],
-            "persona": s.get("persona"),
-            "colour": s["colour"],
-            "size": s["size"],
-            "share": s["share"],
+def get_csv(base: str, path: str) -> tuple[pd.DataFrame, str | None]:
+    """GET a CSV table (ids and labels kept as text) and the `Content-Location` it names."""
+    response = requests.get(
+        f"{base.rstrip('/')}{path}",
+        headers={"Authorization": f"Bearer {api_key()}"},
+        timeout=TIMEOUT,
+    )
+    raise_problem(response, path)
+    text = {"label": str, "persona": str, "colour": str, "computed_label": str}
+    table = pd.read_csv(io.BytesIO(response.content), dtype=text, keep_default_na=False)
+    return table, response.headers.get("Content-Location")
+
+
+def load_profiles(base: str, segmentation_id: str) -> tuple[pd.DataFrame, list[str], str]:
+    """The active run's segment profiles, from its flat table: one row per segment with its
+    id, display name (`#id label`, unique even when two labels are alike), label, persona,
+    colour, size, share, then `mean <feature>` and `lift <feature>` columns; the features;
+    and the run they came from."""
+    table, location = get_csv(base, f"/v1/segmentations/{segmentation_id}/active/segments.csv")
+    # `/v1/runs/{run}/segments.csv`
+    run_id = location.split("/")[3]
+    features = [c.removeprefix("centroid_") for c in table.columns if c.startswith("centroid_")]
+    profiles = pd.DataFrame(
+        {
+            "segment_id": table["segment_id"].astype(int),
+            "name": [f"#{i} {l}" for i, l in zip(table["segment_id"], table["label"])],
+            "label": table["label"],
+            "persona": table["persona"].replace("", None),
+            "colour": table["colour"],
+            "size": table["size"].astype(int),
+            "share": table["share"].astype(float),
         }
-        row.update({f"mean {f}": v for f, v in zip(features, s["centroid"])})
-        row.update({f"lift {f}": v for f, v in zip(features, s["lift"])})
-        rows.append(row)
-    return pd.DataFrame(rows), features
+    )
+    for f in features:
+        profiles[f"mean {f}"] = table[f"centroid_{f}"].astype(float)
+    for f in features:
+        profiles[f"lift {f}"] = table[f"lift_{f}"].astype(float)
+    return profiles, features, run_id
 
 
 def load_elbow(base: str, run_id: str) -> pd.DataFrame:
@@ -113,14 +142,14 @@ def load_elbow(base: str, run_id: str) -> pd.DataFrame:
     )
 
 
-def load_sample(base: str, run_id: str, limit: int = 5000) -> pd.DataFrame:
+def load_sample(base: str, run_id: str, profiles: pd.DataFrame, limit: int = 5000) -> pd.DataFrame:
     """A seeded random sample of the run's customers (at most 20,000, drawn by the server at
     training time: the same customers its scatter chart draws), one row each: segment id,
-    label, display name (`Noise` for DBSCAN's noise), the feature values and, for runs over more than two features, `PC1` and `PC2`."""
+    label and display name from the run's `profiles` (`Noise` for DBSCAN's noise), the
+    feature values and, for runs over more than two features, `PC1` and `PC2`."""
     sample = get_json(base, f"/v1/runs/{run_id}/sample", limit=limit)
-    profiles = get_json(base, f"/v1/runs/{run_id}/segments")
-    labels = {s["segment_id"]: s["label"] for s in profiles["segments"]}
-    names = {s["segment_id"]: f"#{s['segment_id']} {s['label']}" for s in profiles["segments"]}
+    labels = dict(zip(profiles["segment_id"], profiles["label"]))
+    names = dict(zip(profiles["segment_id"], profiles["name"]))
     features = sample["features"]
     rows = []
     for p in sample["points"]:
@@ -228,8 +257,8 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
         return
     name = st.sidebar.selectbox("Segmentation", ready["name"].tolist())
     chosen = ready[ready["name"] == name].iloc[0]
-    run_id = chosen["active_run_id"]
-    profiles, features = st.cache_data(ttl=30)(load_profiles)(base, run_id)
+    # The active run's table names its run: the rest of the page reads that one.
+    profiles, features, run_id = st.cache_data(ttl=30)(load_profiles)(base, chosen["id"])
     run = st.cache_data(ttl=30)(load_run)(base, run_id)
 
     st.title(f"{name}: {len(profiles)} segments")
@@ -256,7 +285,7 @@ def main() -> None:  # pragma: no cover - drawn by Streamlit
 
     st.subheader("Customers by segment")
     limit = st.slider("Customers to plot", 100, 20_000, 2_000, step=100)
-    sample = st.cache_data(ttl=30)(load_sample)(base, run_id, limit)
+    sample = st.cache_data(ttl=30)(load_sample)(base, run_id, profiles, limit)
     axes = [c for c in sample.columns if c not in ("segment_id", "label", "name")]
     if len(axes) >= 2:
         # Principal components first when the run has them (more than two features).

@@ -34,7 +34,12 @@ check(len(segmentations) == 1, f"one segmentation, got {segmentations}")
 check(segmentations.loc[0, "active_run_id"] == run, "the run is the active one")
 check(segmentations.loc[0, "features"] == "annual_income_k, spending_score", "features")
 
-profiles, features = app.load_profiles(base, run)
+segmentation = segmentations.loc[0, "id"]
+profiles, features, shown = app.load_profiles(base, segmentation)
+check(shown == run, f"the profiles name the active run: {shown}")
+check(list(profiles.columns) == ["segment_id", "name", "label", "persona", "colour", "size", "share",
+                                 "mean annual_income_k", "mean spending_score",
+                                 "lift annual_income_k", "lift spending_score"], f"columns {list(profiles.columns)}")
 check(features == ["annual_income_k", "spending_score"], f"features {features}")
 check(sorted(profiles["label"]) == sorted(labels), f"labels {list(profiles['label'])}")
 check(int(profiles["size"].sum()) == 200, "every Mall customer is in a segment")
@@ -49,13 +54,13 @@ check(list(elbow["k"]) == list(range(1, 11)), f"k 1..10, got {list(elbow['k'])}"
 check(elbow["inertia"].is_monotonic_decreasing, "inertia falls with k")
 check(int(elbow.loc[elbow["silhouette"].idxmax(), "k"]) == 5, "best silhouette at k = 5")
 
-sample = app.load_sample(base, run, limit=150)
+sample = app.load_sample(base, run, profiles, limit=150)
 check(len(sample) == 150, f"150 customers, got {len(sample)}")
 check(list(sample.columns) == ["segment_id", "label", "name", *features], f"columns {list(sample.columns)}")
 check("Noise" not in set(sample["name"]), "a K-Means run has no noise")
 check(sample[features].notna().all().all(), "every sampled customer has its values")
 check(set(sample["label"]) <= set(labels), "labels of the run")
-everyone = app.load_sample(base, run, limit=20_000)
+everyone = app.load_sample(base, run, profiles, limit=20_000)
 check(len(everyone) == 200, "the whole Mall run is its own sample")
 sizes = everyone.groupby("label").size()
 check(all(sizes[l] == s for l, s in zip(profiles["label"], profiles["size"])), f"sizes {sizes}")

@@ -28,7 +28,8 @@ pub struct LogSettings {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
-    /// PostgreSQL connection URL. When unset, an embedded PostgreSQL runs under --data-dir.
+    /// PostgreSQL connection URL. When unset or empty, an embedded PostgreSQL runs under
+    /// --data-dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Where the embedded PostgreSQL keeps its cluster (used only without DATABASE_URL).
@@ -54,6 +55,27 @@ pub struct DatabaseSettings {
     /// the primary instead, in milliseconds.
     #[arg(long, env = "SEGSTORE_READ_MAX_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub read_max_wait_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// `DATABASE_URL`, unless unset or empty (an env file's `DATABASE_URL=` means none).
+    pub fn url(&self) -> Option<&str> {
+        given(&self.database_url)
+    }
+
+    /// `DATABASE_DIRECT_URL`, unless unset or empty.
+    pub fn direct_url(&self) -> Option<&str> {
+        given(&self.database_direct_url)
+    }
+
+    /// `DATABASE_READ_URL`, unless unset or empty.
+    pub fn read_url(&self) -> Option<&str> {
+        given(&self.database_read_url)
+    }
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -102,6 +124,10 @@ pub struct ServeSettings {
     /// Lookups a key may make at once before `--lookup-rate-limit` applies.
     #[arg(long, env = "SEGSTORE_LOOKUP_RATE_LIMIT_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub lookup_rate_limit_burst: u32,
+    /// Seconds over which refused requests are counted per client address before a line is
+    /// logged and an audit entry written for them (refusals are not logged one by one).
+    #[arg(long, env = "SEGSTORE_REFUSAL_SUMMARY_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub refusal_summary_seconds: u64,
     /// When no key exists, create one with every scope at start and save it in
     /// `<data dir>/admin.key`. Done anyway on a loopback bind; needed for another bind
     /// (a container), which otherwise refuses to start without a key.
@@ -211,7 +237,7 @@ pub struct WebhookArgs {
     pub webhook_workers: usize,
     /// Networks besides the public internet that webhook URLs may reach (comma-separated:
     /// loopback, private, link-local); none by default, so a URL that resolves to one is
-    /// refused.
+    /// refused. Every other special-purpose range is refused whatever this says.
     #[arg(
         long = "webhook-allow",
         env = "SEGSTORE_WEBHOOK_ALLOW",

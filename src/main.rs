@@ -41,6 +41,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::ReportRole(args) => {
+            let db = Database::connect(&args.database).await?;
+            let result = async {
+                db.migrate().await?;
+                // BI tools connect to the standby when there is one: their queries leave the
+                // primary alone.
+                let standby = args
+                    .database
+                    .read_url()
+                    .map(|url| {
+                        url.parse::<segstore::store::ConnectOptions>().map_err(|e| {
+                            anyhow::anyhow!("DATABASE_READ_URL is not a valid PostgreSQL URL: {e}")
+                        })
+                    })
+                    .transpose()?;
+                let at = match &standby {
+                    Some(standby) => segstore::cli::report::Target::Standby(standby),
+                    None => segstore::cli::report::Target::Primary(&db.db.direct),
+                };
+                segstore::cli::report::run(&db.db.pool, at, args.command).await
+            }
+            .await;
+            db.close().await;
+            result
+        }
         Command::Serve(settings) => {
             segstore::startup::map_large_buffers();
             segstore::startup::lower_training_priority()?;

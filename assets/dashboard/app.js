@@ -191,7 +191,7 @@ async function runPage(id) {
       <div><span>silhouette</span>${fmt(m.silhouette, 3)}</div>
       <div><span>Davies–Bouldin</span>${fmt(m.davies_bouldin, 3)}</div>
       <div><span>finished</span>${when(run.finished_at)}</div></div>
-      <div class="links"><a href="/v1/runs/${id}/assignments?format=csv">Assignments (CSV)</a>
+      <div class="links"><a href="/v1/runs/${id}/assignments.csv">Assignments (CSV)</a>
       <a href="/v1/runs/${id}/segments">Profiles (JSON)</a><a href="/v1/runs/${id}">Run (JSON)</a>
       <a href="/docs/">API docs</a><button id="retrain" class="secondary">Retrain</button></div></div>
     <h2>Profiles</h2>
@@ -287,7 +287,7 @@ async function showChanges(run) {
   holder.innerHTML = `<section class="card" id="activation-changes"><h2>Changes at its activation</h2>
     <p class="muted">Activation ${fmt(mine.activation, 0)} (${esc(mine.cause)}, ${when(mine.activated_at)}):
       ${fmt(mine.entered, 0)} entered, ${fmt(mine.moved, 0)} moved, ${fmt(mine.left, 0)} left.
-      <a href="/v1/segmentations/${run.segmentation_id}/changes?format=csv&after=c1_${mine.activation - 1}_0">The feed (CSV)</a></p>
+      <a href="/v1/segmentations/${run.segmentation_id}/changes.csv?after=c1_${mine.activation - 1}_0">The feed (CSV)</a></p>
     ${rows ? `<table><thead><tr><th>Customer</th><th>Change</th><th>From</th><th>To</th></tr></thead><tbody>${rows}</tbody></table>` : ""}</section>`;
 }
 

@@ -78,6 +78,17 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The row (customer) the error is about, when it names one.
+    pub fn row(&self) -> Option<&str> {
+        match self {
+            Self::NonFinite { row, .. }
+            | Self::LogDomain { row, .. }
+            | Self::OutOfRange { row, .. }
+            | Self::InvalidWeight { row, .. } => Some(row),
+            _ => None,
+        }
+    }
+
     /// A parameter outside its rule: `name` must be `rule`, got `value`.
     pub fn invalid(name: &'static str, rule: &'static str, value: impl ToString) -> Self {
         Self::InvalidParameter {

@@ -83,7 +83,7 @@ pub async fn run(pool: &Pool, command: KeysCommand) -> anyhow::Result<()> {
                 expires_at,
                 created_by: None,
             };
-            let (info, token) = service::create(pool, &request)
+            let (info, token) = service::create_from_command_line(pool, &request)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", token.expose());

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod keys;
+pub mod report;
 mod table;
 
 use crate::config::{DatabaseSettings, LogSettings, ServeSettings};
@@ -32,6 +33,8 @@ pub enum Command {
     Serve(ServeSettings),
     /// Create, list and revoke API keys (against the database; no server needed).
     Keys(keys::KeysArgs),
+    /// Create, list and drop the login roles BI tools read the `segstore_report` views with.
+    ReportRole(report::ReportRoleArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseSettings),
     /// Print the OpenAPI document (JSON) to standard output.

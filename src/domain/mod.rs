@@ -11,6 +11,7 @@ pub mod order;
 pub mod run;
 pub mod schedule;
 pub mod segmentation;
+pub mod session;
 pub mod webhook;
 
 pub use attribute::{

@@ -15,28 +15,53 @@ use uuid::Uuid;
 /// One recorded call.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "id": 42, "at": "2026-12-01T10:00:00Z", "key_id": "6f1c9d7e-3b1a-4a51-9d8e-2f0c1b7a9e44",
+    "id": 42, "at": "2026-12-01T10:00:00Z", "actor": "key",
+    "key_id": "6f1c9d7e-3b1a-4a51-9d8e-2f0c1b7a9e44",
     "key_name": "crm", "method": "POST", "route": "/v1/segmentations/{id}/runs",
     "targets": {"id": "0b9f2d0e-7c3a-4c1e-9f55-3f1e2d4c5b6a",
                 "location": "/v1/runs/5d7e0c1a-9b2f-4e3d-8a61-7c0f2e9b1d35"},
-    "status": 202, "request_id": "2b9e8c7a-1f3d-4e5b-9a6c-0d1e2f3a4b5c"
+    "status": 202, "request_id": "2b9e8c7a-1f3d-4e5b-9a6c-0d1e2f3a4b5c", "count": 1
 }))]
 pub struct AuditEntry {
     /// Increasing: pass the last one as `before` for the next (older) page.
     pub id: i64,
+    /// When; for counted refusals, the start of the minute they were counted in.
     pub at: DateTime<Utc>,
-    pub key_id: Uuid,
-    pub key_name: String,
+    /// Who acted: a key (or its dashboard session), the command line (`segstore keys`, the
+    /// first start), or nobody known (a refused sign-in, counted refused requests).
+    pub actor: AuditActor,
+    /// The key, when the actor is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// The HTTP method, `CLI` for the command line, `*` for counted refusals.
     pub method: String,
-    /// The route template called.
+    /// The route template called (or the command run; `(refused requests)` for counts).
     pub route: String,
     /// The route's parameters, and `location` for a created resource. A customer id is kept
-    /// only as `sha256:<hex>` (erasure leaves nothing to find).
+    /// only as a keyed reference, `hmac-sha256:<hex>`, and as "an erased customer" once that
+    /// customer is erased.
     pub targets: BTreeMap<String, String>,
     /// The answer's status.
     pub status: u16,
     /// The `X-Request-Id` of the call, to find its log lines.
     pub request_id: Option<String>,
+    /// The client's address, when the actor is not a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "203.0.113.9")]
+    pub source: Option<String>,
+    /// How many calls the entry stands for: 1, or the refusals counted in its minute.
+    pub count: u32,
+}
+
+/// Who made an audited call.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditActor {
+    Key,
+    Cli,
+    Anonymous,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,6 +127,11 @@ async fn list_audit(
         .map(|e| AuditEntry {
             id: e.audit_id,
             at: e.at,
+            actor: match e.actor.as_str() {
+                "cli" => AuditActor::Cli,
+                "anonymous" => AuditActor::Anonymous,
+                _ => AuditActor::Key,
+            },
             key_id: e.key_id,
             key_name: e.key_name,
             method: e.method,
@@ -109,6 +139,8 @@ async fn list_audit(
             targets: e.targets.0,
             status: e.status as u16,
             request_id: e.request_id,
+            source: e.source,
+            count: e.count.max(1) as u32,
         })
         .collect();
     let next_before = more.then(|| entries.last().map(|e| e.id)).flatten();

@@ -90,19 +90,16 @@ fn side(segment: Option<i32>, label: Option<String>) -> Option<ChangeSegment> {
 /// replaced; customers whose segment did not change appear nowhere. Changes come in
 /// activation order, then customer id order. Store `next_cursor` and pass it as `after` to
 /// resume exactly where you stopped, on any replica, after any restart: no gap, no
-/// duplicate. With `Accept: text/csv` (or `format=csv`) the page is CSV, and the
-/// `Segstore-Next-Cursor` and `Segstore-Has-More` headers carry the cursor.
+/// duplicate. Asked for CSV (`Accept: text/csv` or `format=csv`), it answers `303 See Other`
+/// to `GET /v1/segmentations/{id}/changes.csv` with the same `after`, `limit` and `segment`.
 #[utoipa::path(
     security(("api_key" = ["read"])),
     tag = "changes",
     params(("id" = String, Path, description = "The segmentation's id"), ChangeParams),
     responses(
-        (status = 200, description = "A page of changes", content(
-            (ChangeFeed = "application/json"),
-            (String = "text/csv", example = "activation,customer_id,change,from_segment,from_label,to_segment,to_label,run_id,previous_run_id,activated_at\n2,0042,moved,1,Careful spenders,3,High spending score,5b0f…,91c2…,2026-12-01T06:00:03.120000Z\n")
-        ), headers(
-            ("segstore-next-cursor" = String, description = "CSV only: the cursor to pass as `after` next"),
-            ("segstore-has-more" = bool, description = "CSV only: whether more changes follow now")
+        (status = 200, description = "A page of changes", body = ChangeFeed),
+        (status = 303, description = "CSV was asked for: it is at `Location`", headers(
+            ("Location" = String, description = "`/v1/segmentations/{id}/changes.csv` with the page's parameters")
         )),
         (status = 422, description = "Invalid `after`, `limit`, `segment` or `format`", body = Problem, content_type = "application/problem+json"),
         SegmentationErrors,
@@ -121,14 +118,17 @@ pub(super) async fn list_changes(
         segment: params.segment,
         limit: page::limit(params.limit, page::MAX_ROWS)?,
     };
-    let page = service::page(&pool, id, query).await?;
     if wants_csv(&req, params.format) {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((NEXT_CURSOR, page.next.cursor()))
-            .insert_header((HAS_MORE, page.has_more.to_string()))
-            .body(service::csv(&page)));
+        let query = page::query(&[
+            ("after", params.after),
+            ("limit", params.limit.map(|l| l.to_string())),
+            ("segment", params.segment.map(|s| s.to_string())),
+        ]);
+        return Ok(page::see_csv(format!(
+            "/v1/segmentations/{id}/changes.csv{query}"
+        )));
     }
+    let page = service::page(&pool, id, query).await?;
     Ok(HttpResponse::Ok().json(ChangeFeed {
         segmentation_id: id.uuid(),
         next_cursor: page.next.cursor(),
@@ -148,6 +148,61 @@ pub(super) async fn list_changes(
             })
             .collect(),
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChangeCsvParams {
+    /// The `Segstore-Next-Cursor` of the previous page (or of the last page read, days ago);
+    /// absent: from the first change.
+    #[param(max_length = 28, pattern = r"^(c1_[0-9]{1,15}_[0-9]{1,9})?$")]
+    pub after: Option<String>,
+    /// Changes per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// Only changes into or out of this segment (stable id).
+    #[param(minimum = -2147483648i64, maximum = 2147483647)]
+    pub segment: Option<i32>,
+}
+
+/// A page of a segmentation's membership changes as CSV.
+///
+/// The page `GET /v1/segmentations/{id}/changes` gives, one change a line; the
+/// `Segstore-Next-Cursor` and `Segstore-Has-More` headers carry the cursor.
+#[utoipa::path(
+    security(("api_key" = ["read"])),
+    tag = "changes",
+    params(("id" = String, Path, description = "The segmentation's id"), ChangeCsvParams),
+    responses(
+        (status = 200, description = "A page of changes", content(
+            (String = "text/csv", example = "activation,customer_id,change,from_segment,from_label,to_segment,to_label,run_id,previous_run_id,activated_at\n2,0042,moved,1,Careful spenders,3,High spending score,5b0f…,91c2…,2026-12-01T06:00:03.120000Z\n")
+        ), headers(
+            ("segstore-next-cursor" = String, description = "The cursor to pass as `after` next"),
+            ("segstore-has-more" = bool, description = "Whether more changes follow now")
+        )),
+        (status = 422, description = "Invalid `after`, `limit` or `segment`", body = Problem, content_type = "application/problem+json"),
+        SegmentationErrors,
+    )
+)]
+#[get("/segmentations/{id}/changes.csv")]
+#[tracing::instrument(skip_all, fields(segmentation_id = %id))]
+pub(super) async fn export_changes(
+    pool: web::Data<crate::store::Pool>,
+    id: SegmentationId,
+    Query(params): Query<ChangeCsvParams>,
+) -> Result<HttpResponse> {
+    let query = FeedQuery {
+        after: service::parse_after(params.after.as_deref())?,
+        segment: params.segment,
+        limit: page::limit(params.limit, page::MAX_ROWS)?,
+    };
+    let page = service::page(&pool, id, query).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((NEXT_CURSOR, page.next.cursor()))
+        .insert_header((HAS_MORE, page.has_more.to_string()))
+        .body(service::csv(&page)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -223,5 +278,7 @@ pub(super) async fn list_activations(
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_changes).service(list_activations);
+    cfg.service(list_changes)
+        .service(export_changes)
+        .service(list_activations);
 }

@@ -302,7 +302,7 @@ pub struct CustomerView {
     /// The CRM's customer id.
     pub id: String,
     /// Attribute values by name, in catalogue order; attributes without a value are absent.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::http::schema::AttributeMap)]
     pub attributes: serde_json::Map<String, Value>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -357,8 +357,9 @@ async fn get_customer(
 ///
 /// Removes the customer everywhere it is kept: its attribute values, its order lines, its
 /// assignments in every kept run (lookups and exports no longer show it), its point in every
-/// run's chart sample, and every replica's cached runs. Segment sizes and profiles of past
-/// runs, which are aggregates, stay as they were. The audit log keeps only the id's SHA-256.
+/// run's chart sample, and every replica's cached runs. A run that failed on the customer's
+/// value, its `run.failed` event and the audit log say "an erased customer" instead of the id.
+/// Segment sizes and profiles of past runs, which are aggregates, stay as they were.
 #[utoipa::path(
     security(("api_key" = ["admin"])),
     tag = "customers",
@@ -373,9 +374,10 @@ async fn get_customer(
 async fn delete_customer(
     pool: web::Data<Pool>,
     cache: web::Data<crate::service::lookup::LookupCache>,
+    audit: web::Data<crate::service::audit::AuditLog>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    service::erase(&pool, &cache, &id).await?;
+    service::erase(&pool, &cache, &audit, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,6 +1,11 @@
 //! The built-in dashboard: one HTML page, its stylesheet and script, compiled into the
 //! binary. It reads everything from the public `/v1` API; nothing is fetched from elsewhere.
 
+use super::gate::{Access, Open};
+use crate::domain::session::SessionId;
+use crate::service::audit::AuditLog;
+use crate::service::keys::KeyRing;
+use crate::service::sessions::{Sessions, SignIn};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
@@ -24,56 +29,111 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 }
 
 /// Signs the dashboard in: the key (sent once as `Authorization: Bearer …`, which a
-/// cross-site form cannot send) is checked and kept in an `HttpOnly; SameSite=Strict` cookie
-/// for the browser session, which the guard accepts in place of the header. The page's
-/// script never holds the key after this.
+/// cross-site form cannot send) is checked and a server-side session started; the browser
+/// keeps only the session's id, in an `HttpOnly; SameSite=Strict` cookie (`Secure` when a
+/// public URL is https), which the gate accepts in place of the header. The page's script
+/// never holds the key after this. Attempts are throttled per client address (429) and
+/// audited.
 async fn sign_in(
     req: actix_web::HttpRequest,
-    keys: web::Data<crate::service::keys::KeyRing>,
+    keys: web::Data<KeyRing>,
+    sessions: web::Data<Sessions>,
+    audit: web::Data<AuditLog>,
+    security: web::Data<super::Security>,
 ) -> actix_web::Result<HttpResponse> {
-    let token = super::auth::bearer(req.headers()).and_then(crate::domain::key::Token::parse);
-    let Some(token) = token else {
-        return Ok(refused("send the key as `Authorization: Bearer segk_…`"));
-    };
-    match keys.authenticate(&token).await? {
-        Ok(_) => {
-            let secure = if req.connection_info().scheme() == "https" {
-                "; Secure"
-            } else {
-                ""
-            };
+    let token = super::gate::bearer(req.headers());
+    let source = req.peer_addr().map(|a| a.ip());
+    match sessions.sign_in(&keys, &audit, token, source).await? {
+        SignIn::Started(id) => {
+            let secure = security.secure_cookies || req.connection_info().scheme() == "https";
             Ok(HttpResponse::NoContent()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header((
                     header::SET_COOKIE,
-                    format!(
-                        "{}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                        super::auth::SESSION_COOKIE,
-                        token.expose()
-                    ),
+                    session_cookie(id.expose(), secure, None),
                 ))
                 .finish())
         }
-        Err(why) => Ok(refused(&why.to_string())),
+        SignIn::Refused(why) => Ok(refused(&why)),
+        SignIn::Throttled(retry_after) => {
+            let mut response = super::problem::Problem::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                format!("too many sign-in attempts from this address; retry in {retry_after} s"),
+            )
+            .response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+            Ok(response)
+        }
     }
+}
+
+/// The session cookie's `Set-Cookie` value (`max_age` 0 clears it).
+fn session_cookie(value: &str, secure: bool, max_age: Option<u32>) -> String {
+    let mut cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict",
+        super::gate::SESSION_COOKIE
+    );
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    if let Some(max_age) = max_age {
+        cookie.push_str(&format!("; Max-Age={max_age}"));
+    }
+    cookie
 }
 
 fn refused(detail: &str) -> HttpResponse {
     super::problem::Problem::new(actix_web::http::StatusCode::UNAUTHORIZED, detail).response()
 }
 
-/// Signs the dashboard out: the cookie is cleared.
-async fn sign_out() -> HttpResponse {
-    HttpResponse::NoContent()
-        .insert_header((
-            header::SET_COOKIE,
-            format!(
-                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-                super::auth::SESSION_COOKIE
-            ),
-        ))
-        .finish()
+/// Signs the dashboard out: the session ends on every replica, and the cookie is cleared.
+async fn sign_out(
+    req: actix_web::HttpRequest,
+    sessions: web::Data<Sessions>,
+    audit: web::Data<AuditLog>,
+    security: web::Data<super::Security>,
+) -> actix_web::Result<HttpResponse> {
+    let id = super::gate::cookie_value(req.headers(), super::gate::SESSION_COOKIE)
+        .as_deref()
+        .and_then(SessionId::parse);
+    sessions.sign_out(&audit, id.as_ref()).await?;
+    let secure = security.secure_cookies || req.connection_info().scheme() == "https";
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, session_cookie("", secure, Some(0))))
+        .finish())
 }
+
+/// The dashboard's page, assets and sign-in need no key: they hold no data (the sign-in
+/// checks the key it is given).
+pub const OPEN: &[Open] = &[
+    Open {
+        method: "GET",
+        template: "/",
+        access: Access::Public,
+    },
+    Open {
+        method: "GET",
+        template: "/dashboard/app.js",
+        access: Access::Public,
+    },
+    Open {
+        method: "GET",
+        template: "/dashboard/app.css",
+        access: Access::Public,
+    },
+    Open {
+        method: "POST",
+        template: "/dashboard/session",
+        access: Access::Public,
+    },
+    Open {
+        method: "DELETE",
+        template: "/dashboard/session",
+        access: Access::Public,
+    },
+];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

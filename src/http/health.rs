@@ -41,6 +41,20 @@ async fn readyz(pool: web::Data<Pool>) -> Result<web::Json<Health>> {
     Ok(web::Json(Health { status: "ready" }))
 }
 
+/// The probes need no key and answer any `Host` (orchestrators call them by address).
+pub const OPEN: &[super::gate::Open] = &[
+    super::gate::Open {
+        method: "GET",
+        template: "/healthz",
+        access: super::gate::Access::Probe,
+    },
+    super::gate::Open {
+        method: "GET",
+        template: "/readyz",
+        access: super::gate::Access::Probe,
+    },
+];
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(healthz).service(readyz);
 }

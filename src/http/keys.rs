@@ -6,7 +6,6 @@ use crate::error::{Error, FieldError, Result};
 use crate::http::extract::{Json, Query};
 use crate::http::problem::{DatabaseErrors, JsonBodyErrors, Problem};
 use crate::service::keys::{self as service, KeyInfo, KeyRing, NewKeyRequest, Principal};
-use crate::store::Pool;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
@@ -141,12 +140,12 @@ fn key_id(raw: &str) -> Result<Uuid> {
 )]
 #[post("/keys")]
 async fn create_key(
-    pool: web::Data<Pool>,
+    ring: web::Data<KeyRing>,
     principal: web::ReqData<Principal>,
     Json(body): Json<NewKey>,
 ) -> Result<HttpResponse> {
     let request = body.parse(principal.key_id)?;
-    let (info, token) = service::create(&pool, &request).await?;
+    let (info, token) = service::create(&ring, &request).await?;
     let location = format!("/v1/keys/{}", info.id);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))

@@ -3,13 +3,14 @@
 
 pub mod attributes;
 pub mod audit;
-pub mod auth;
 pub mod changes;
 pub mod charts;
 pub mod customers;
 pub mod dashboard;
 pub mod encoding;
+pub mod exports;
 pub mod extract;
+pub mod gate;
 pub mod health;
 pub mod keys;
 pub mod orders;
@@ -22,7 +23,7 @@ pub mod segmentations;
 pub mod webhooks;
 
 use crate::error::Error;
-use actix_web::dev::{ResourceDef, Service, ServiceResponse};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
@@ -71,6 +72,7 @@ fn routes(cfg: &mut ServiceConfig) {
         scope("/v1")
             .configure(runs::hot_routes)
             .configure(customers::routes)
+            .configure(exports::routes)
             .configure(attributes::routes)
             .configure(orders::routes)
             .configure(rfm::routes)
@@ -105,6 +107,7 @@ impl Finished for utoipa::openapi::OpenApi {
     fn finished(mut self) -> Self {
         webhooks::events::declare(&mut self);
         schema::forbid_nul(&mut self);
+        schema::files_are_bytes(&mut self);
         problem::declare_refusals(&mut self);
         self
     }
@@ -118,7 +121,7 @@ impl utoipa::Modify for SecurityScheme {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            auth::SCHEME,
+            gate::SCHEME,
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
@@ -163,9 +166,12 @@ pub struct ApiSettings {
 /// Who may call: the browser-facing settings (the keys themselves are in the database).
 #[derive(Debug, Clone, Default)]
 pub struct Security {
-    pub origins: auth::Origins,
+    pub origins: gate::Origins,
     /// Origins whose pages may call the API from a browser (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// Whether cookies are `Secure` (a public URL is https; an https request makes them so
+    /// too).
+    pub secure_cookies: bool,
 }
 
 /// Headers every answer carries: no referrer leaks to other sites, no content sniffing, and
@@ -207,15 +213,24 @@ const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src '
                            script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                            base-uri 'none'; form-action 'none'";
 
+/// What every worker thread's app shares: the database, the settings and the services'
+/// per-process state.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: crate::service::Db,
+    pub settings: ApiSettings,
+    pub waker: crate::service::runs::Waker,
+    pub cache: std::sync::Arc<crate::service::lookup::LookupCache>,
+    pub keys: std::sync::Arc<crate::service::keys::KeyRing>,
+    pub audit: std::sync::Arc<crate::service::audit::AuditLog>,
+    pub sessions: std::sync::Arc<crate::service::sessions::Sessions>,
+    pub security: Security,
+    pub webhooks: crate::service::webhooks::AllowedNetworks,
+}
+
 /// Everything the service answers, for one worker thread of the server.
 pub fn app(
-    db: crate::service::Db,
-    settings: ApiSettings,
-    waker: crate::service::runs::Waker,
-    cache: std::sync::Arc<crate::service::lookup::LookupCache>,
-    keys: std::sync::Arc<crate::service::keys::KeyRing>,
-    security: Security,
-    webhooks: crate::service::webhooks::AllowedNetworks,
+    state: AppState,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -225,10 +240,24 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let AppState {
+        db,
+        settings,
+        waker,
+        cache,
+        keys,
+        audit,
+        sessions,
+        security,
+        webhooks,
+    } = state;
     let (app, spec) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .app_data(web::Data::new(db.pool.clone()))
+        .app_data(web::Data::from(audit.clone()))
+        .app_data(web::Data::from(sessions.clone()))
+        .app_data(web::Data::new(security.clone()))
         .app_data(web::Data::new(db.reads.clone()))
         .app_data(web::Data::new(waker))
         .app_data(web::Data::from(cache))
@@ -244,12 +273,13 @@ pub fn app(
         .configure(routes)
         .split_for_parts();
     let spec = spec.finished();
-    let known_routes = web::Data::new(RouteTable::from_spec(&spec));
-    let guard = auth::Guarded(std::rc::Rc::new(auth::Guard {
-        operations: auth::Operations::from_spec(&spec),
+    let gate = gate::Gated(std::rc::Rc::new(gate::Gate {
+        routes: gate::Routes::new(&spec, &open_routes())
+            .unwrap_or_else(|e| panic!("the route table: {e}")),
         keys,
         origins: security.origins.clone(),
-        pool: db.pool,
+        audit,
+        sessions,
     }));
     let cors = cors(&security.cors_origins);
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
@@ -259,8 +289,7 @@ pub fn app(
                 .finish()
         }))
         .configure(dashboard::routes)
-        .app_data(known_routes)
-        .default_service(web::to(unmatched))
+        .default_service(web::to(unrouted))
         .wrap_fn(|req, srv| {
             use futures_util::future::{Either, ready};
             match extract::nul_in_target(req.uri()) {
@@ -268,7 +297,7 @@ pub fn app(
                 None => Either::Right(srv.call(req)),
             }
         })
-        .wrap(guard)
+        .wrap(gate)
         .wrap(actix_web::middleware::Condition::new(
             cors.is_some(),
             cors.unwrap_or_default(),
@@ -290,7 +319,8 @@ pub fn app(
             async move {
                 let mut res = fut.await?;
                 let elapsed = started.elapsed();
-                log_request(res.status(), elapsed);
+                let refused = res.response().extensions().get::<gate::Refusal>().is_some();
+                log_request(res.status(), elapsed, refused);
                 record_request(&res, elapsed);
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                     res.headers_mut()
@@ -335,10 +365,14 @@ fn cors(origins: &[String]) -> Option<actix_cors::Cors> {
 pub const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One line per request, in proportion: server errors at `warn`, client errors and slow
-/// requests at `info`, the rest (the bulk under load) at `debug`.
-fn log_request(status: actix_web::http::StatusCode, elapsed: std::time::Duration) {
+/// requests at `info`, the rest (the bulk under load) at `debug`. The gate's refusals are at
+/// `debug` too: they are counted per client address and minute instead (one `info` line
+/// each, `service::audit`), so that a flood cannot fill the log.
+fn log_request(status: actix_web::http::StatusCode, elapsed: std::time::Duration, refused: bool) {
     let (status, elapsed_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1e3);
-    if status >= 500 {
+    if refused {
+        tracing::debug!(status, elapsed_ms, "refused");
+    } else if status >= 500 {
         tracing::warn!(status, elapsed_ms, "request");
     } else if status >= 400 {
         tracing::info!(status, elapsed_ms, "request");
@@ -358,7 +392,8 @@ pub fn record_requests() {
     REQUEST_METRICS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Each request's span: its method, path and id, which every log line of the request carries.
+/// Each request's span: its method, route template and id, which every log line of the
+/// request carries.
 /// (tracing-actix-web's default span also formats the user agent, client address, route
 /// template and OpenTelemetry fields of every request: a fifth of a lookup's cost.)
 pub struct RequestSpan;
@@ -366,10 +401,12 @@ pub struct RequestSpan;
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
         let request_id = request.extensions().get::<RequestId>().copied();
+        // Not the path: it holds customer ids, which an erasure could not take back from the
+        // logs. The gate records the route template it decided on.
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.path(),
+            route = tracing::field::Empty,
             request_id = tracing::field::display(
                 request_id.map(|id| id.to_string()).unwrap_or_default()
             ),
@@ -419,76 +456,34 @@ fn record_request<B>(res: &ServiceResponse<B>, elapsed: std::time::Duration) {
     });
 }
 
-/// The documented paths and their methods: tells a wrong method (405) from an unknown path (404).
-struct RouteTable(Vec<(ResourceDef, Vec<Method>)>);
-
-impl RouteTable {
-    fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
-        let value = serde_json::to_value(&spec.paths).unwrap_or_default();
-        let routes = value
-            .as_object()
-            .map(|paths| {
-                paths
-                    .iter()
-                    .map(|(path, item)| {
-                        let methods = item
-                            .as_object()
-                            .map(|ops| {
-                                ops.keys()
-                                    .filter_map(|m| {
-                                        Method::from_bytes(m.to_uppercase().as_bytes()).ok()
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (ResourceDef::new(path.as_str()), methods)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self(routes)
-    }
-
-    /// The methods of the resource `path` is: a literal path (`/v1/customers/import`) is
-    /// that resource alone, even where a templated one (`/v1/customers/{id}`) matches it too,
-    /// as the router sends it there.
-    fn allowed(&self, path: &str) -> Vec<Method> {
-        let matching: Vec<&(ResourceDef, Vec<Method>)> = self
-            .0
-            .iter()
-            .filter(|(def, _)| def.is_match(path))
-            .collect();
-        let literal: Vec<_> = matching
-            .iter()
-            .filter(|(def, _)| !def.pattern().is_some_and(|p| p.contains('{')))
-            .collect();
-        let chosen: Vec<_> = if literal.is_empty() {
-            matching.iter().collect()
-        } else {
-            literal
-        };
-        chosen
-            .into_iter()
-            .flat_map(|(_, methods)| methods.iter().cloned())
-            .collect()
-    }
+/// What the router answers a request the gate passed but no route took: nothing, since the
+/// gate passes only requests whose route it decided (and answers a mismatch itself).
+async fn unrouted(req: HttpRequest) -> HttpResponse {
+    Error::NotFound(format!("no such resource: {}", req.path())).error_response()
 }
 
-async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
-    let allowed = routes.allowed(req.path());
-    let error = if allowed.is_empty() {
-        Error::NotFound(format!("no such resource: {}", req.path()))
-    } else {
-        let allow: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        Error::MethodNotAllowed {
-            detail: format!(
-                "{} is not allowed on {}; allowed: {}",
-                req.method(),
-                req.path(),
-                allow.join(", ")
-            ),
-            allow,
-        }
-    };
-    error.error_response()
+/// Every route outside the document's operations with a scope, and who may call it: the
+/// documentation (`/docs`, Swagger UI's files, `/openapi.json`), the dashboard's own, and the
+/// probes. A route registered without a declaration here or a scope in the document is
+/// never reached: the gate answers 404 for it.
+pub fn open_routes() -> Vec<gate::Open> {
+    use gate::{Access, Open};
+    let docs = [
+        Open {
+            method: "GET",
+            template: "/docs",
+            access: Access::Public,
+        },
+        Open {
+            method: "GET",
+            template: "/docs/{_:.*}",
+            access: Access::Public,
+        },
+        Open {
+            method: "GET",
+            template: "/openapi.json",
+            access: Access::Public,
+        },
+    ];
+    [&docs[..], health::OPEN, dashboard::OPEN].concat()
 }

@@ -87,14 +87,14 @@ pub struct ExcludedFromRfm {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderImportResult {
     /// The header read for each column found (`order`, `customer`, `date`, `quantity`, …).
-    #[schema(value_type = Object, example = json!({"order": "InvoiceNo", "customer": "CustomerID", "date": "InvoiceDate"}))]
+    #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"order": "InvoiceNo", "customer": "CustomerID", "date": "InvoiceDate"}))]
     pub columns: serde_json::Map<String, serde_json::Value>,
     /// Data lines in the file.
     pub lines: u64,
     #[serde(flatten)]
     pub stored: OrderWrite,
     /// Lines not stored, by reason.
-    #[schema(value_type = Object, example = json!({"missing_customer_id": 2}))]
+    #[schema(value_type = std::collections::HashMap<String, u64>, example = json!({"missing_customer_id": 2}))]
     pub skipped: serde_json::Map<String, serde_json::Value>,
     pub excluded_from_rfm: ExcludedFromRfm,
 }

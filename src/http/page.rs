@@ -63,3 +63,33 @@ pub fn wants_csv(req: &actix_web::HttpRequest, format: Option<ExportFormat>) -> 
             }),
     }
 }
+
+/// The answer to a JSON operation asked for CSV: `303 See Other` to the operation that is the
+/// CSV form (`location`, a path and the query it takes). One operation, one representation:
+/// a generated client reads each answer as what its operation documents.
+pub fn see_csv(location: String) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
+}
+
+/// `?name=value&…` of the parameters given, for a [`see_csv`] location; values escaped as a
+/// query reads them (`+5` stays `+5`, not a space).
+pub fn query(pairs: &[(&str, Option<String>)]) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+    let given: Vec<String> = pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            Some(format!(
+                "{name}={}",
+                utf8_percent_encode(value.as_ref()?, VALUE)
+            ))
+        })
+        .collect();
+    if given.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", given.join("&"))
+    }
+}

@@ -241,13 +241,20 @@ problem_set!(
         (415, "Not sent as `application/json` (a PATCH: or `application/merge-patch+json`), or a `Content-Encoding` other than `gzip`")
 );
 problem_set!(
+    /// An endpoint of a segmentation's active run: 404 for an unknown segmentation, 409 for
+    /// one without an active run yet, and the database's.
+    ActiveRunErrors: (404, "No such segmentation"),
+        (409, "The segmentation has no active run yet"), UNAVAILABLE
+);
+problem_set!(
     /// An endpoint of one segmentation: 404 for an unknown segmentation, and the database's.
     SegmentationErrors: (404, "No such segmentation"), UNAVAILABLE
 );
 
-/// Every operation that needs a key declares the guard's answers: 401 (with its
-/// `WWW-Authenticate` challenge), 403 (a missing scope, or a foreign `Host`/`Origin`) and 429
-/// (with `Retry-After` and the `RateLimit-*` headers).
+/// Every operation declares the gate's 400 for a path not in canonical form; every operation
+/// that needs a key its other answers: 401 (with its `WWW-Authenticate` challenge), 403 (a
+/// missing scope, or a foreign `Host`/`Origin`) and 429 (with `Retry-After` and the
+/// `RateLimit-*` headers).
 pub fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
     let header = |kind: Type, description: &str| {
@@ -263,9 +270,27 @@ pub fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
             "The key lacks the scope this operation needs (`detail` names it), or the request's \
              `Host` or `Origin` is not this server's",
         ),
-        (429, "The key's rate limit on this server is used up"),
+        (
+            429,
+            "The key's rate limit on this server is used up, or too many refused keys came \
+             from the client's address",
+        ),
     ]);
+    const NOT_CANONICAL: &str = "The path is not in canonical form (an escaped letter, digit or \
+                                 `-._~`, a `.`, `..` or empty segment, a malformed escape, \
+                                 escapes that are not UTF-8): `detail` says which";
+    let not_canonical = problems(&[(400, NOT_CANONICAL)]);
     for operation in super::schema::operations_mut(doc) {
+        // Every path: the gate refuses other spellings before anything else.
+        match operation.responses.responses.get_mut("400") {
+            Some(utoipa::openapi::RefOr::T(response)) => {
+                response.description = format!("{}; or: {NOT_CANONICAL}", response.description);
+            }
+            Some(_) => {}
+            None => {
+                operation.responses.responses.extend(not_canonical.clone());
+            }
+        }
         if operation.security.as_ref().is_none_or(|s| s.is_empty()) {
             continue;
         }

@@ -55,6 +55,35 @@ impl utoipa::PartialSchema for AttributeValues {
 
 impl utoipa::ToSchema for AttributeValues {}
 
+/// A customer's attribute values by name, as answers give them: numbers and strings
+/// (attributes without a value are absent).
+pub struct AttributeMap;
+
+impl utoipa::PartialSchema for AttributeMap {
+    fn schema() -> RefOr<Schema> {
+        let value = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::String));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Attribute values by name (snake_case): numbers for numeric attributes, \
+                 strings for categorical ones; an attribute without a value is absent.",
+            ))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(ATTRIBUTE_NAME)),
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+                value.build().into(),
+            ))))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AttributeMap {}
+
 /// Every operation of the document, to finish.
 pub fn operations_mut(
     doc: &mut OpenApi,
@@ -159,5 +188,33 @@ fn walk(schema: &mut RefOr<Schema>) {
         Schema::AllOf(all) => all.items.iter_mut().for_each(walk),
         Schema::AnyOf(any) => any.items.iter_mut().for_each(walk),
         _ => {}
+    }
+}
+
+/// A file an operation answers (CSV, SVG) is bytes to a client: `format: binary` on its
+/// inline `type: string`, so that generators hand it over as a file (openapi-python-client's
+/// `File`) instead of claiming text they did not decode.
+pub fn files_are_bytes(doc: &mut OpenApi) {
+    for operation in operations_mut(doc) {
+        for response in operation.responses.responses.values_mut() {
+            let RefOr::T(response) = response else {
+                continue;
+            };
+            for (media, content) in response.content.iter_mut() {
+                if media.ends_with("json") {
+                    continue;
+                }
+                if let RefOr::T(content) = content
+                    && let Some(RefOr::T(Schema::Object(object))) = content.schema.as_mut()
+                    && matches!(
+                        &object.schema_type,
+                        utoipa::openapi::schema::SchemaType::Type(Type::String)
+                    )
+                    && object.format.is_none()
+                {
+                    object.format = Some(SchemaFormat::KnownFormat(KnownFormat::Binary));
+                }
+            }
+        }
     }
 }

@@ -65,7 +65,7 @@ pub struct UpdateSegmentation {
     /// the current ones, `null` removes one (its default applies). Naming another algorithm
     /// `type` starts that algorithm from its defaults. Cannot be removed.
     #[serde(default, deserialize_with = "crate::http::extract::present")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub config: Option<Option<serde_json::Value>>,
     /// `null` restores the default (true).
     #[serde(default, deserialize_with = "crate::http::extract::present")]

@@ -92,13 +92,13 @@ async fn train(
         (columns, result)
     })
     .await
-    .map_err(|e| Stop::Failed {
-        kind: FailureKind::Internal,
-        message: format!("training panicked: {e}"),
-    })?;
-    let result = result.map_err(|e| Stop::Failed {
-        kind: FailureKind::Engine,
-        message: e.to_string(),
+    .map_err(|e| Stop::failed(FailureKind::Internal, format!("training panicked: {e}")))?;
+    let result = result.map_err(|e| {
+        Stop::Failed(RunFailure {
+            kind: FailureKind::Engine,
+            message: e.to_string(),
+            customer: e.row().map(str::to_owned),
+        })
     })?;
     Ok((columns, result))
 }
@@ -246,7 +246,7 @@ impl Worker {
         let seconds = started.elapsed().as_secs_f64();
         let ended = match &outcome {
             Ok(()) => "succeeded",
-            Err(Stop::Failed { .. }) => "failed",
+            Err(Stop::Failed(_)) => "failed",
             Err(Stop::Cancelled) => "cancelled",
             Err(Stop::LeaseLost) => "lease_lost",
             Err(Stop::DatabaseFault(_)) => "database_fault",
@@ -258,9 +258,10 @@ impl Worker {
                 tracing::info!(seconds, "run succeeded");
                 Ok(())
             }
-            Err(Stop::Failed { kind, message }) => {
-                tracing::warn!(%kind, %message, "run failed");
-                let failure = RunFailure { kind, message };
+            Err(Stop::Failed(failure)) => {
+                // The log never names a customer: an erasure could not take it back.
+                let message = failure.message_without_customer("a customer: see the run");
+                tracing::warn!(kind = %failure.kind, %message, "run failed");
                 runs::finish_unsuccessful(
                     &self.pool,
                     run_id,
@@ -345,10 +346,7 @@ impl Worker {
             .validate(&catalogue, "config.")
             .map_err(|errors| {
                 let detail: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                Stop::Failed {
-                    kind: FailureKind::InvalidConfiguration,
-                    message: detail.join("; "),
-                }
+                Stop::failed(FailureKind::InvalidConfiguration, detail.join("; "))
             })?;
         let position = |n: &String| catalogue.get(n).map(|a| a.position).expect("validated");
         let positions = Positions {
@@ -377,9 +375,11 @@ impl Worker {
         crate::service::rfm::refresh(&self.pool, None)
             .await
             .map(drop)
-            .map_err(|e| Stop::Failed {
-                kind: FailureKind::Rfm,
-                message: format!("refreshing the RFM features failed: {e}"),
+            .map_err(|e| {
+                Stop::failed(
+                    FailureKind::Rfm,
+                    format!("refreshing the RFM features failed: {e}"),
+                )
             })
     }
 

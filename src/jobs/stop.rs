@@ -1,15 +1,13 @@
 //! Why a run did not succeed, as the worker's steps report it.
 
 use crate::domain::run::FailureKind;
+use crate::domain::run::documents::RunFailure;
 use crate::store;
 
 /// Why a run did not succeed.
 #[derive(Debug)]
 pub(super) enum Stop {
-    Failed {
-        kind: FailureKind,
-        message: String,
-    },
+    Failed(RunFailure),
     Cancelled,
     /// The database failed under the run (an outage, a restart): it goes back to the queue.
     DatabaseFault(String),
@@ -18,23 +16,28 @@ pub(super) enum Stop {
     ShuttingDown,
 }
 
+impl Stop {
+    /// A failure that names no customer.
+    pub(super) fn failed(kind: FailureKind, message: String) -> Self {
+        Stop::Failed(RunFailure {
+            kind,
+            message,
+            customer: None,
+        })
+    }
+}
+
 impl From<store::Error> for Stop {
     fn from(e: store::Error) -> Self {
         if e.is_unavailable() {
             return Stop::DatabaseFault(e.to_string());
         }
-        Stop::Failed {
-            kind: FailureKind::Database,
-            message: format!("database error: {e}"),
-        }
+        Stop::failed(FailureKind::Database, format!("database error: {e}"))
     }
 }
 
 impl From<anyhow::Error> for Stop {
     fn from(e: anyhow::Error) -> Self {
-        Stop::Failed {
-            kind: FailureKind::Internal,
-            message: format!("{e:#}"),
-        }
+        Stop::failed(FailureKind::Internal, format!("{e:#}"))
     }
 }

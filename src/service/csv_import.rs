@@ -135,6 +135,10 @@ async fn import_body(
     crate::store::commit(tx).await?;
     metrics::counter!("segstore_rows_imported_total", "kind" => "customers")
         .increment(merged.received);
+    let new_attributes = new_attributes(&known, &catalogue);
+    if !new_attributes.is_empty() {
+        crate::service::report::sync(&pool).await;
+    }
 
     let columns = writer
         .layout
@@ -159,7 +163,7 @@ async fn import_body(
             inserted: merged.inserted,
             updated: merged.updated,
             unchanged: merged.unchanged,
-            new_attributes: new_attributes(&known, &catalogue),
+            new_attributes,
         },
     })
 }

@@ -1,9 +1,11 @@
 //! Customer writes (JSON batches), reads, deletes and the attribute catalogue.
 
+use crate::domain::run::documents::{ERASED_CUSTOMER, RunFailure};
 use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId};
 use crate::error::{Error, FieldError, Result};
 use crate::ingest::csv::quoted_list;
 use crate::service::IngestLimits;
+use crate::service::audit::AuditLog;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::attributes::{CatalogueFull, NotDeleted};
@@ -90,6 +92,9 @@ async fn upsert_batch(
     crate::store::commit(tx).await?;
     metrics::counter!("segstore_rows_imported_total", "kind" => "customers")
         .increment(merged.received);
+    if !new_attributes.is_empty() {
+        crate::service::report::sync(pool).await;
+    }
     Ok(WriteOutcome {
         received: merged.received,
         inserted: merged.inserted,
@@ -185,7 +190,11 @@ pub async fn delete_attribute(pool: &Pool, name: &str) -> Result<()> {
     let name = AttributeName::parse(name).map_err(|e| Error::invalid("name", e.0))?;
     let mut tx = crate::store::begin(pool).await?;
     match attributes::delete(&mut tx, &name).await? {
-        Ok(()) => Ok(crate::store::commit(tx).await?),
+        Ok(()) => {
+            crate::store::commit(tx).await?;
+            crate::service::report::sync(pool).await;
+            Ok(())
+        }
         Err(NotDeleted::Unknown) => Err(Error::NotFound(format!(
             "no attribute named `{}`",
             name.as_str()
@@ -288,14 +297,24 @@ pub async fn page(
     Ok((customers, next))
 }
 
-/// Erases a customer everywhere: its row, order lines, assignments in every kept run and
-/// chart-sample point (one transaction), then every replica's cached runs (this one's at
-/// once, the others' when the commit's notification reaches them).
-pub async fn erase(pool: &Pool, cache: &LookupCache, id: &str) -> Result<()> {
+/// Erases a customer everywhere, in one transaction: its row, order lines, membership
+/// changes, assignments in every kept run and chart-sample point are deleted; the failures of
+/// runs that named it (and the `run.failed` events that announced them, with what their
+/// endpoints answered) say "an erased customer" instead; its audit references are replaced.
+/// Then every replica forgets its cached runs (this one at once, the others when the
+/// commit's notification reaches them).
+pub async fn erase(pool: &Pool, cache: &LookupCache, audit: &AuditLog, id: &str) -> Result<()> {
+    let reference = audit.customer_reference(id).await?;
+    let mention = RunFailure::customer_mention(id);
+    let instead = format!("row ({ERASED_CUSTOMER})");
     let mut tx = crate::store::begin(pool).await?;
     if !store::customers::erase(&mut tx, id).await? {
         return Err(Error::NotFound(format!("no customer with id `{id}`")));
     }
+    store::erasure::redact_run_failures(&mut tx, id, &mention, &instead).await?;
+    store::erasure::redact_outbox(&mut tx, id, &mention, &instead).await?;
+    store::erasure::redact_audit(&mut tx, &reference, crate::service::audit::ERASED_REFERENCE)
+        .await?;
     crate::store::commit(tx).await?;
     cache.forget_all();
     Ok(())

@@ -1,4 +1,4 @@
-//! What other replicas announce (`LISTEN/NOTIFY`): revoked keys, erased customers, and
+//! What other replicas announce (`LISTEN/NOTIFY`): new and revoked keys, erased customers, and
 //! changes to a segmentation's lookups (an activation, a new run, a retention drop, a
 //! deletion). Each replica listens on a connection of its own; while it is not listening it
 //! trusts no cached key and re-reads lookup records after their TTL, and when it listens
@@ -9,7 +9,7 @@ use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::assignments::LOOKUPS_CHANNEL;
 use crate::store::customers::ERASED_CHANNEL;
-use crate::store::keys::REVOKED_CHANNEL;
+use crate::store::keys::{CREATED_CHANNEL, REVOKED_CHANNEL};
 use crate::store::notify::{self, Listener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,9 +38,17 @@ pub fn spawn_listener(
 }
 
 async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> crate::store::Result<()> {
-    let mut listener =
-        Listener::listen(pool, &[REVOKED_CHANNEL, ERASED_CHANNEL, LOOKUPS_CHANNEL]).await?;
-    keys.listening();
+    let mut listener = Listener::listen(
+        pool,
+        &[
+            REVOKED_CHANNEL,
+            CREATED_CHANNEL,
+            ERASED_CHANNEL,
+            LOOKUPS_CHANNEL,
+        ],
+    )
+    .await?;
+    keys.start_listening().await?;
     cache.forget_all();
     cache.set_listening(true);
     metrics::gauge!("segstore_notifications_listening").set(1.0);
@@ -48,6 +56,7 @@ async fn listen(pool: &Pool, keys: &KeyRing, cache: &LookupCache) -> crate::stor
     while let Some((channel, payload)) = listener.next().await? {
         match channel.as_str() {
             REVOKED_CHANNEL => keys.forget(&payload),
+            CREATED_CHANNEL => keys.created(&payload),
             ERASED_CHANNEL => cache.forget_all(),
             LOOKUPS_CHANNEL => match payload.parse() {
                 Ok(segmentation_id) => cache.forget(segmentation_id),

@@ -2,19 +2,24 @@
 //! store results into domain results; they never see HTTP types.
 
 pub mod audit;
+pub mod budget;
 pub mod changes;
 pub mod charts;
+pub mod csv;
 pub mod csv_import;
 pub mod customers;
 pub mod detach;
 pub mod events;
+pub mod export;
 pub mod keys;
 pub mod lookup;
 pub mod orders;
+pub mod report;
 pub mod rfm;
 pub mod runs;
 pub mod score;
 pub mod segmentations;
+pub mod sessions;
 pub mod webhooks;
 
 pub use crate::ingest::csv::CsvLimits;

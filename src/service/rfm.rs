@@ -58,6 +58,8 @@ pub async fn refresh(pool: &Pool, reference: Option<DateTime<Utc>>) -> Result<Rf
         .map_err(crate::service::customers::catalogue_full)?;
     let refreshed = rfm::refresh(&mut tx, &catalogue, &FEATURES, &LABELS, reference).await?;
     crate::store::commit(tx).await?;
+    // The first refresh adds the RFM attributes (later ones find the view as it is).
+    crate::service::report::sync(pool).await;
     Ok(RfmRefresh {
         reference: refreshed.reference,
         customers_with_rfm: refreshed.with_rfm,

@@ -39,6 +39,21 @@ impl Waker {
 
 pub use super::score::{MAX_SCORE_BATCH, ScoreInput, ScoreResult, ScoreValue, score};
 
+/// The run a segmentation's readers follow: its active one, whichever that is now (a
+/// scheduled pull or a BI data source names the segmentation, never a run). 404 when the
+/// segmentation does not exist, 409 while it has no active run yet.
+#[tracing::instrument(skip(pool), fields(%segmentation_id))]
+pub async fn active(pool: &Pool, segmentation_id: SegmentationId) -> Result<RunId> {
+    let segmentation = super::segmentations::get(pool, segmentation_id).await?;
+    segmentation.active_run_id.map(RunId::from).ok_or_else(|| {
+        Error::Conflict(format!(
+            "segmentation `{segmentation_id}` has no active run yet: a run becomes active \
+             when it succeeds (POST /v1/segmentations/{segmentation_id}/runs) or is activated \
+             (POST /v1/runs/{{id}}/activate)"
+        ))
+    })
+}
+
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// A validated `Idempotency-Key` header value.

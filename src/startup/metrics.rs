@@ -37,6 +37,18 @@ fn describe() {
         "HTTP request latency by route template and method"
     );
     describe_counter!("segstore_runs_total", "Runs a worker ended, by outcome");
+    describe_counter!(
+        "segstore_key_reads_total",
+        "API keys read from PostgreSQL (a key not cached; a made-up one within its budget)"
+    );
+    describe_counter!(
+        "segstore_refused_requests_total",
+        "Requests the gate refused, by status (summed up per address and minute in the log)"
+    );
+    describe_counter!(
+        "segstore_gate_mismatches_total",
+        "Requests the router dispatched elsewhere than the gate decided (answered 500)"
+    );
     describe_histogram!(
         "segstore_run_phase_duration_seconds",
         metrics::Unit::Seconds,

@@ -66,7 +66,7 @@ impl Database {
     /// Connects to `DATABASE_URL` (and `DATABASE_DIRECT_URL`, `DATABASE_READ_URL` when set),
     /// or starts (or reuses) the embedded PostgreSQL and its `segstore` database.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
-        let (options, embedded) = match &settings.database_url {
+        let (options, embedded) = match settings.url() {
             Some(url) => (parse_url(url, "DATABASE_URL")?, None),
             None => {
                 let root = settings.data_dir.clone();
@@ -85,8 +85,8 @@ impl Database {
             o.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5))
         };
         // With a direct URL beside it, DATABASE_URL (and the read URL) is a transaction pooler.
-        let pooled = settings.database_direct_url.is_some();
-        let (options, direct) = match &settings.database_direct_url {
+        let pooled = settings.direct_url().is_some();
+        let (options, direct) = match settings.direct_url() {
             Some(url) => (
                 pooled_options(options),
                 session_options(parse_url(url, "DATABASE_DIRECT_URL")?),
@@ -106,7 +106,7 @@ impl Database {
                 .await
                 .context("connecting to PostgreSQL")?,
         );
-        let reads = match &settings.database_read_url {
+        let reads = match settings.read_url() {
             // Lazily: a standby that is down at start costs nothing but reads on the primary.
             Some(url) => Reads::with_standby(
                 pool.clone(),
@@ -136,7 +136,17 @@ impl Database {
     /// a transaction pooler would not keep).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let direct = pool_options(1).connect_with(self.db.direct.clone()).await?;
-        let applied = MIGRATOR.run(&direct).await.context("applying migrations");
+        let applied = async {
+            MIGRATOR.run(&direct).await.context("applying migrations")?;
+            // The customers view of `segstore_report` as the catalogue is now (a change whose
+            // regeneration failed, or an upgrade, left it behind).
+            let mut conn = direct.acquire().await?;
+            crate::service::report::sync_on(&mut conn)
+                .await
+                .map_err(|e| anyhow::anyhow!("regenerating segstore_report.customers: {e}"))?;
+            anyhow::Ok(())
+        }
+        .await;
         direct.close().await;
         applied
     }
@@ -161,17 +171,20 @@ pub const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
 pub struct Access {
     pub security: http::Security,
     pub keys: KeySettings,
+    /// How often refused requests are summed up in the log and the audit log (a minute;
+    /// `None`: the default).
+    pub refusals_every: Option<Duration>,
 }
 
 /// The browser-facing settings: public URLs' hosts and origins, CORS origins.
 fn security(settings: &ServeSettings) -> http::Security {
     http::Security {
-        origins: http::auth::Origins {
+        origins: http::gate::Origins {
             public_hosts: settings
                 .public_urls
                 .iter()
                 .filter_map(|url| url.split_once("://"))
-                .map(|(_, authority)| http::auth::host_name(authority).to_ascii_lowercase())
+                .map(|(_, authority)| http::gate::host_name(authority).to_ascii_lowercase())
                 .collect(),
             allowed: settings
                 .public_urls
@@ -181,6 +194,10 @@ fn security(settings: &ServeSettings) -> http::Security {
                 .collect(),
         },
         cors_origins: settings.cors_origins.clone(),
+        secure_cookies: settings
+            .public_urls
+            .iter()
+            .any(|url| url.to_ascii_lowercase().starts_with("https://")),
     }
 }
 
@@ -233,6 +250,7 @@ impl Application {
             Access {
                 security: security(settings),
                 keys: settings.key_settings(),
+                refusals_every: Some(Duration::from_secs(settings.refusal_summary_seconds)),
             },
         )?;
         app.metrics = metrics;
@@ -263,24 +281,25 @@ impl Application {
         crate::service::events::spawn_listener(&db.direct, keys.clone(), cache.clone());
         let webhooks = jobs.webhooks.allow;
         let jobs = Jobs::start(db.clone(), jobs, cache.clone());
-        let waker = jobs.waker();
-        let security = access.security;
-        let mut server = actix_web::HttpServer::new(move || {
-            http::app(
-                db.clone(),
-                api,
-                waker.clone(),
-                cache.clone(),
-                keys.clone(),
-                security.clone(),
-                webhooks,
-            )
-        })
-        .shutdown_timeout(shutdown_timeout)
-        // The signals are ours (`run_until_stopped`): actix-web's own would stop at once on
-        // SIGINT, dropping in-flight requests, where Ctrl-C should drain like SIGTERM.
-        .disable_signals()
-        .listen(listener)?;
+        let audit = crate::service::audit::AuditLog::new(db.pool.clone());
+        audit.spawn_flusher(access.refusals_every.unwrap_or(Duration::from_secs(60)));
+        let state = http::AppState {
+            audit,
+            sessions: crate::service::sessions::Sessions::new(db.pool.clone()),
+            db,
+            settings: api,
+            waker: jobs.waker(),
+            cache,
+            keys,
+            security: access.security,
+            webhooks,
+        };
+        let mut server = actix_web::HttpServer::new(move || http::app(state.clone()))
+            .shutdown_timeout(shutdown_timeout)
+            // The signals are ours (`run_until_stopped`): actix-web's own would stop at once on
+            // SIGINT, dropping in-flight requests, where Ctrl-C should drain like SIGTERM.
+            .disable_signals()
+            .listen(listener)?;
         if let Some(workers) = workers {
             server = server.workers(workers);
         }

@@ -300,15 +300,18 @@ pub async fn latest_change_micros(
     rows: usize,
     position: impl Fn(&str) -> Option<usize>,
 ) -> Result<Vec<i64>> {
-    let mut conn = pool.acquire().await?;
+    // Through the pool, not the connection below: behind a transaction pooler a statement
+    // prepared by name on a bare connection may meet its name on the server session
+    // ("prepared statement already exists"); the pool runs it unnamed there.
     let times: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
         "SELECT activation, activated_at FROM activations
           WHERE segmentation_id = $1 AND activation <= $2 ORDER BY activation",
     )
     .bind(segmentation_id)
     .bind(upto)
-    .fetch_all(&mut *conn)
+    .fetch_all(pool)
     .await?;
+    let mut conn = pool.acquire().await?;
     let time_of = |activation: i64| {
         times
             .binary_search_by_key(&activation, |t| t.0)

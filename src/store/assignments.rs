@@ -240,16 +240,6 @@ pub async fn page(
     .map_err(Into::into)
 }
 
-/// A text column as a spreadsheet may open it safely: a cell starting with `=`, `+`, `-`, `@`,
-/// a tab or a carriage return would be read as a formula, so it gets a leading `'` (OWASP's
-/// CSV injection rule). `column` is a fixed column name, never client input.
-fn formula_safe(column: &str) -> String {
-    format!(
-        "CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') \
-         THEN '''' || {column} ELSE {column} END"
-    )
-}
-
 /// The whole result as CSV (header included), streamed by PostgreSQL in external-id order.
 pub async fn csv(
     pool: &super::Pool,
@@ -264,8 +254,8 @@ pub async fn csv(
     };
     // The column is named after what the score is (a fixed word, never client input).
     let score_column = score.as_str();
-    let customer_id = formula_safe("a.external_id");
-    let segment_label = formula_safe("s.label");
+    let customer_id = super::formula_safe("a.external_id");
+    let segment_label = super::formula_safe("s.label");
     pool.copy_out_raw(&format!(
         "COPY (SELECT {customer_id} AS customer_id, a.segment AS segment_id,
                       {segment_label} AS segment_label, a.score AS {score_column}

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 /// The channel a revocation is announced on; its payload is the key's prefix.
 pub const REVOKED_CHANNEL: &str = "segstore_keys";
+/// The channel a new key is announced on; its payload is the key's prefix.
+pub const CREATED_CHANNEL: &str = "segstore_keys_created";
 
 /// A stored key (never its token).
 #[derive(Debug, Clone)]
@@ -79,10 +81,17 @@ pub struct NewKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Stores a new key and announces its prefix to every replica (delivered when the caller's
+/// transaction commits).
 pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> Result<Key> {
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO api_keys (key_id, name, prefix, secret_hash, scopes, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "WITH created AS (
+             INSERT INTO api_keys (key_id, name, prefix, secret_hash, scopes, created_by,
+                                   expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}
+         )
+         SELECT created.*, pg_notify('{CREATED_CHANNEL}', created.prefix) IS NULL AS announced
+         FROM created"
     )))
     .bind(key.id)
     .bind(key.name)
@@ -145,6 +154,14 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Key>> {
     .fetch_optional(db)
     .await?;
     row.map(Key::try_from).transpose()
+}
+
+/// Every key's prefix, revoked or not: what a replica knows to refuse the rest in memory.
+pub async fn prefixes(db: impl PgExecutor<'_>) -> Result<Vec<String>> {
+    sqlx::query_scalar("SELECT prefix FROM api_keys")
+        .fetch_all(db)
+        .await
+        .map_err(Into::into)
 }
 
 /// Whether any key is usable (neither revoked nor expired).

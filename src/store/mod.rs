@@ -7,7 +7,9 @@ pub mod audit;
 pub mod charts;
 pub mod copy;
 pub mod customers;
+pub mod erasure;
 mod error;
+pub mod export;
 pub mod keys;
 pub mod models;
 pub mod notify;
@@ -15,11 +17,14 @@ pub mod orders;
 pub mod outbox;
 mod pool;
 pub mod replica;
+pub mod report;
 pub mod results;
 pub mod rfm;
 pub mod runs;
+pub mod secrets;
 pub mod segmentations;
 pub mod segments;
+pub mod sessions;
 pub mod staging;
 pub mod webhooks;
 
@@ -113,6 +118,20 @@ pub async fn commit(tx: Tx) -> Result<()> {
     Ok(tx.commit().await?)
 }
 
+/// A transaction on a connection of one's own (not from the pool).
+pub type ConnTx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+/// Begins a transaction on `conn`.
+pub async fn begin_on(conn: &mut Conn) -> Result<ConnTx<'_>> {
+    use sqlx::Connection;
+    Ok(conn.begin().await?)
+}
+
+/// Commits a transaction begun with [`begin_on`].
+pub async fn commit_on(tx: ConnTx<'_>) -> Result<()> {
+    Ok(tx.commit().await?)
+}
+
 /// Creates the database `name` on the server `admin` connects to, unless it exists (the
 /// embedded PostgreSQL's first start); safe when another process creates it at once.
 pub async fn create_database_if_missing(
@@ -139,4 +158,14 @@ pub async fn create_database_if_missing(
         }
     }
     Ok(())
+}
+
+/// A text column as a spreadsheet may open it safely: a cell starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return would be read as a formula, so it gets a leading `'` (OWASP's
+/// CSV injection rule). `column` is a fixed column expression, never client input.
+pub(crate) fn formula_safe(column: &str) -> String {
+    format!(
+        "CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') \
+         THEN '''' || {column} ELSE {column} END"
+    )
 }

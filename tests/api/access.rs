@@ -137,12 +137,87 @@ async fn every_operation_needs_a_key_with_its_scope_and_no_more() {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        // (A 500 would also be the gate's answer to a route dispatched elsewhere than the
+        // route it decided on.)
         assert!(
-            ![401, 403, 429].contains(&status),
+            ![401, 403, 429, 500].contains(&status),
             "{what} with only `{scope}`: {status} {}",
             response.text().await.unwrap()
         );
     }
+}
+
+/// Deny by default: the gate's table holds exactly the document's operations, each with the
+/// scope it publishes, and the declared open routes (probes, documentation, dashboard); the
+/// router is never handed a request for anything else.
+#[tokio::test]
+async fn the_gate_decides_on_exactly_the_published_operations_and_the_open_routes() {
+    use segstore::http::gate::{Access, Routes};
+    let routes = Routes::new(&segstore::http::openapi(), &segstore::http::open_routes())
+        .expect("every route declares its access");
+    let gate: std::collections::BTreeSet<(String, String, String)> = routes
+        .iter()
+        .map(|r| {
+            let access = match r.access {
+                Access::Scope(scope) => scope.to_string(),
+                Access::Public => "public".to_owned(),
+                Access::Probe => "probe".to_owned(),
+            };
+            (r.method.to_string(), r.template.clone(), access)
+        })
+        .collect();
+    let mut published: std::collections::BTreeSet<(String, String, String)> = operations()
+        .into_iter()
+        .map(|(method, template, scope, _)| {
+            (
+                method.to_string(),
+                template,
+                scope.unwrap_or_else(|| "probe".to_owned()),
+            )
+        })
+        .collect();
+    let open = [
+        ("GET", "/"),
+        ("GET", "/dashboard/app.js"),
+        ("GET", "/dashboard/app.css"),
+        ("POST", "/dashboard/session"),
+        ("DELETE", "/dashboard/session"),
+        ("GET", "/docs"),
+        ("GET", "/docs/{_:.*}"),
+        ("GET", "/openapi.json"),
+    ];
+    published.extend(
+        open.iter()
+            .map(|(m, t)| (m.to_string(), t.to_string(), "public".to_owned())),
+    );
+    assert_eq!(gate, published);
+    // The open routes are registered: each is served without a key.
+    let app = spawn_app().await;
+    for (path, status) in [
+        ("/", 200),
+        ("/dashboard/app.js", 200),
+        ("/dashboard/app.css", 200),
+        ("/docs", 308),
+        ("/docs/", 200),
+        ("/openapi.json", 200),
+        ("/healthz", 200),
+    ] {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
+    let signed_out = reqwest::Client::new()
+        .delete(app.url("/dashboard/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 204);
 }
 
 #[tokio::test]
@@ -376,7 +451,7 @@ async fn revoked_and_expired_keys_are_refused_on_every_replica() {
 }
 
 /// The connection URL of the app's database (for the binary).
-async fn database_url(app: &TestApp) -> String {
+pub(crate) async fn database_url(app: &TestApp) -> String {
     let name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&app.pool)
         .await
@@ -475,6 +550,35 @@ async fn the_command_line_creates_and_lists_keys() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
     assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 2);
+    // The command line's key changes are audited: created, then revoked.
+    let revoked = run(&["keys", "revoke", &token[..17]]);
+    assert!(revoked.status.success());
+    let audit = json_ok(app.get("/v1/audit").await).await;
+    let by_cli: Vec<(String, u64)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli")
+        .map(|e| {
+            assert_eq!(e["method"], "CLI", "{e}");
+            assert!(
+                e.get("key_id").is_none() && e["targets"]["id"].is_string(),
+                "{e}"
+            );
+            (
+                e["route"].as_str().unwrap().to_owned(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_cli,
+        [
+            ("segstore keys revoke".to_owned(), 200),
+            ("segstore keys create".to_owned(), 201)
+        ],
+        "{audit:#}"
+    );
 }
 
 #[tokio::test]
@@ -543,7 +647,7 @@ async fn a_key_over_its_rate_is_refused_with_when_to_retry() {
 /// Every write, train and admin call made with a key is in the audit log (refusals for a
 /// missing scope too); reads and calls without a valid key are not.
 #[tokio::test]
-async fn the_audit_log_records_every_write_train_and_admin_call() {
+async fn the_audit_log_records_every_write_train_and_admin_call_and_admin_reads() {
     let app = spawn_app().await;
     app.import_mall().await;
     let seg = app
@@ -602,15 +706,17 @@ async fn the_audit_log_records_every_write_train_and_admin_call() {
     assert_eq!(trigger["targets"]["id"], seg);
     assert_eq!(trigger["targets"]["location"], format!("/v1/runs/{run_id}"));
     assert_eq!(entries[0]["key_name"], "reader");
-    // A customer id only as its hash.
-    use sha2::Digest;
-    let hash: String = sha2::Sha256::digest(b"0007")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(entries[1]["targets"]["id"], format!("sha256:{hash}"));
-    // Paged, newest first, and filtered by key.
+    // An erased customer is not named, even by reference (`tests/api/erasure.rs`).
+    assert_eq!(entries[1]["targets"]["id"], "an erased customer");
+    // Paged, newest first, and filtered by key. Admin reads are recorded too: the first
+    // read of the log is now its newest entry.
     let page = json_ok(app.get("/v1/audit?limit=2").await).await;
+    let newest = &page["entries"][0];
+    assert_eq!(
+        (&newest["method"], &newest["route"], &newest["status"]),
+        (&json!("GET"), &json!("/v1/audit"), &json!(200)),
+        "{page:#}"
+    );
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
     let before = page["next_before"].as_i64().unwrap();
     let next = json_ok(
@@ -618,7 +724,7 @@ async fn the_audit_log_records_every_write_train_and_admin_call() {
             .await,
     )
     .await;
-    assert_eq!(next["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(next["entries"].as_array().unwrap().len(), 4);
     assert!(next.get("next_before").is_none());
     let reader_id = entries[0]["key_id"].as_str().unwrap();
     let mine = json_ok(app.get(&format!("/v1/audit?key_id={reader_id}")).await).await;

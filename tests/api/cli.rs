@@ -18,7 +18,7 @@ fn openapi_command_prints_the_committed_document() {
 }
 
 /// Every setting of `serve`: its flag, its environment variable and its default.
-const SETTINGS: [(&str, &str, Option<&str>); 38] = [
+const SETTINGS: [(&str, &str, Option<&str>); 39] = [
     ("--log", "SEGSTORE_LOG", Some("info")),
     ("--log-format", "SEGSTORE_LOG_FORMAT", Some("pretty")),
     ("--database-url", "DATABASE_URL", None),
@@ -75,6 +75,11 @@ const SETTINGS: [(&str, &str, Option<&str>); 38] = [
         "--lookup-rate-limit-burst",
         "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
         Some("20000"),
+    ),
+    (
+        "--refusal-summary-seconds",
+        "SEGSTORE_REFUSAL_SUMMARY_SECONDS",
+        Some("60"),
     ),
     (
         "--bootstrap-admin-key",
@@ -153,7 +158,14 @@ fn help_documents_every_setting_with_its_variable() {
         .count();
     assert_eq!(flags, SETTINGS.len(), "{help}");
     let top = segstore(&["--help"]);
-    for command in ["serve", "keys", "migrate", "openapi", "cluster"] {
+    for command in [
+        "serve",
+        "keys",
+        "report-role",
+        "migrate",
+        "openapi",
+        "cluster",
+    ] {
         assert!(top.contains(command), "{top}");
     }
 }
@@ -212,6 +224,11 @@ fn every_setting_is_read_from_its_environment_variable() {
         (
             "--lookup-rate-limit-burst",
             "SEGSTORE_LOOKUP_RATE_LIMIT_BURST",
+            "0",
+        ),
+        (
+            "--refusal-summary-seconds",
+            "SEGSTORE_REFUSAL_SUMMARY_SECONDS",
             "0",
         ),
         (
@@ -681,4 +698,78 @@ fn cluster_bisects_and_prints_the_split_tree() {
     let mut leaves: Vec<u64> = nodes.iter().filter_map(|n| n["cluster"].as_u64()).collect();
     leaves.sort_unstable();
     assert_eq!(leaves, [1, 2, 3, 4]);
+}
+
+/// The README's `segstore cluster` example prints, line for line, what the README shows under
+/// it (`…` ends a line whose rest varies: the timings).
+#[test]
+fn the_readme_cluster_example_prints_what_the_readme_shows() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let command = "cargo run --release -- cluster ";
+    let at = readme.find(command).expect("the README's cluster example");
+    let args: Vec<&str> = readme[at + command.len()..]
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let shown_at = at + readme[at..].find("```\n```\n").expect("its output block") + 8;
+    let shown = &readme[shown_at..shown_at + readme[shown_at..].find("\n```").unwrap()];
+    let out = Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("cluster")
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed: Vec<&str> = printed.lines().collect();
+    let shown: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        printed.len(),
+        shown.len(),
+        "printed:\n{}",
+        printed.join("\n")
+    );
+    for (p, s) in printed.iter().zip(&shown) {
+        match s.strip_suffix('…') {
+            Some(prefix) => assert!(p.starts_with(prefix), "`{p}` is not `{s}`"),
+            None => assert_eq!(p, s),
+        }
+    }
+}
+
+/// `DATABASE_URL=` (an env file's empty line) means no URL, as unset does: the embedded
+/// PostgreSQL, not a refusal of "" as a URL. The same for the direct and read URLs.
+#[test]
+fn empty_database_urls_mean_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    // Reachable by the postgres user the embedded server runs as under root.
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("migrate")
+        .env("DATABASE_URL", "")
+        .env("DATABASE_DIRECT_URL", " ")
+        .env("DATABASE_READ_URL", "")
+        .env("SEGSTORE_DATA_DIR", data.path())
+        .env("SEGSTORE_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("embedded PostgreSQL"), "{stderr}");
+    assert!(data.path().join("postgres/PG_VERSION").exists(), "{stderr}");
+    // A URL that is not one is still refused, naming the variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .arg("migrate")
+        .env("DATABASE_URL", "not a url")
+        .env("SEGSTORE_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL is not a valid PostgreSQL URL")
+    );
 }

@@ -5,7 +5,7 @@
 //! `cargo test -- --include-ignored` (`.ci/run`), where a missing tool fails them with how to
 //! install it.
 
-use crate::helpers::{MALL_CSV, empty_database, pip_install, python, python_tool};
+use crate::helpers::{MALL_CSV, assert_ran, empty_database, pip_install, python, python_tool};
 use std::path::Path;
 use std::process::Command;
 
@@ -23,15 +23,6 @@ fn tool(program: &str, args: &[&str]) -> std::process::Output {
                 pip_install(program)
             )
         })
-}
-
-fn assert_ran(what: &str, out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test]

@@ -270,8 +270,9 @@ pub fn test_jobs() -> JobSettings {
     }
 }
 
-/// Webhook delivery for tests: receivers on this machine, retries within a second, and a
-/// delivery that keeps failing for three seconds gives up.
+/// Webhook delivery for tests: receivers on this machine, retries within a second; a
+/// delivery gives up after a minute of failures (the test of giving up sets its own, short
+/// time: on a loaded machine a few seconds can pass between two attempts).
 pub fn test_webhooks() -> segstore::service::webhooks::WebhookSettings {
     use segstore::service::webhooks::{AllowedNetworks, WebhookSettings};
     WebhookSettings {
@@ -280,7 +281,7 @@ pub fn test_webhooks() -> segstore::service::webhooks::WebhookSettings {
         timeout: Duration::from_secs(2),
         retry_base: Duration::from_millis(100),
         max_wait: Duration::from_millis(800),
-        give_up_after: Duration::from_secs(3),
+        give_up_after: Duration::from_secs(60),
         allow: AllowedNetworks {
             loopback: true,
             ..AllowedNetworks::default()
@@ -305,7 +306,20 @@ pub async fn spawn_app_with_small_pool(connections: u32) -> TestApp {
     spawn_app_on_pool(test_jobs(), connections).await
 }
 
+/// A running server with its own database and these browser settings, limits and summary
+/// interval.
+pub async fn spawn_app_with_access(access: Access) -> TestApp {
+    let (pool, database) = test_database(8).await;
+    spawn_with_access(pool, database, test_jobs(), access).await
+}
+
 async fn spawn_app_on_pool(jobs: JobSettings, connections: u32) -> TestApp {
+    let (pool, database) = test_database(connections).await;
+    spawn_on_pool(pool, database, jobs).await
+}
+
+/// A migrated database of its own, and a pool of `connections` to it.
+async fn test_database(connections: u32) -> (PgPool, String) {
     let server = server();
     let database = format!("segstore_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = server.admin.connect().await.unwrap();
@@ -323,7 +337,7 @@ async fn spawn_app_on_pool(jobs: JobSettings, connections: u32) -> TestApp {
         .connect_with(server.admin.clone().database(&database))
         .await
         .unwrap();
-    spawn_on_pool(pool, database, jobs).await
+    (pool, database)
 }
 
 /// A running server whose database cannot be reached (connections are refused).
@@ -581,7 +595,9 @@ pub async fn create_key(pool: &PgPool, name: &str, scopes: Scopes) -> String {
         expires_at: None,
         created_by: None,
     };
-    let (_, token) = segstore::service::keys::create(&pool.clone().into(), &request)
+    // A ring of its own: the servers hear of the key by its announcement.
+    let ring = segstore::service::keys::KeyRing::new(pool.clone().into(), Default::default());
+    let (_, token) = segstore::service::keys::create(&ring, &request)
         .await
         .expect("creating a key");
     token.expose().to_owned()
@@ -664,4 +680,14 @@ pub fn python_tool(name: &str) -> std::path::PathBuf {
 /// How to install Python packages into the Python the tests run.
 pub fn pip_install(what: &str) -> String {
     format!("{} -m pip install {what}", python().display())
+}
+
+/// Asserts that a tool ran successfully; fails with what it printed.
+pub fn assert_ran(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -108,3 +108,62 @@ fn every_reference_resolves() {
     walk(&doc, &doc, &mut dangling);
     assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
 }
+
+/// `docs/segmentations.md` documents every setting the document has: each field of a
+/// segmentation, of its configuration and of its drift thresholds in a table row, and each
+/// algorithm in a section of its own listing its fields.
+#[test]
+fn the_segmentation_reference_documents_every_setting() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let document: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/openapi/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let doc = std::fs::read_to_string(format!("{root}/docs/segmentations.md")).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let fields = |schema: &serde_json::Value| -> Vec<String> {
+        schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+    let mut missing = Vec::new();
+    for schema in ["CreateSegmentation", "SegmentationConfig", "DriftPolicy"] {
+        for field in fields(&schemas[schema]) {
+            let cell = format!("| `{field}` |");
+            if !rows.iter().any(|r| r.starts_with(&cell)) {
+                missing.push(format!("{schema}.{field}"));
+            }
+        }
+    }
+    let algorithms = schemas["AlgorithmConfig"]["oneOf"].as_array().unwrap();
+    assert_eq!(algorithms.len(), 6);
+    for algorithm in algorithms {
+        let name = algorithm["properties"]["type"]["enum"][0].as_str().unwrap();
+        let heading = format!("\n## `{name}`\n");
+        let Some(start) = doc.find(&heading) else {
+            missing.push(format!("the section `{name}`"));
+            continue;
+        };
+        let section = &doc[start + heading.len()..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        // The first cells of the section's table: `| `k`, `k_min`, `k_max`, `k_rule` |`.
+        let first_cells: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(" |").next())
+            .collect();
+        for field in fields(algorithm).into_iter().filter(|f| f != "type") {
+            let named = format!("`{field}`");
+            if !first_cells.iter().any(|cell| cell.contains(&named)) {
+                missing.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in docs/segmentations.md: {missing:?}"
+    );
+}

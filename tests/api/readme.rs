@@ -1,5 +1,5 @@
-//! The README cannot drift from the code: its quickstart and its RFM walkthrough are run as
-//! written (the shell blocks, command by command, with `curl` against a live `segstore serve`
+//! The README cannot drift from the code: its quickstart, its RFM walkthrough, its CRM sync
+//! and the reference pages' examples (`docs/segmentations.md`) are run as written (the shell blocks, command by command, with `curl` against a live `segstore serve`
 //! in a directory laid out like a clone), and every figure and shape the README shows under a
 //! command is compared with what the command printed.
 //!
@@ -33,15 +33,21 @@ fn blocks(readme: &str, heading: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("the README has no section `## {heading}`"));
     let section = &readme[start + 1..];
     let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+    let blocks = shell_blocks(&section[..end]);
+    assert!(!blocks.is_empty(), "no shell block under `## {heading}`");
+    blocks
+}
+
+/// Every ```` ```sh ```` block of `text`, in order.
+fn shell_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();
-    let mut rest = &section[..end];
+    let mut rest = text;
     while let Some(open) = rest.find("```sh\n") {
         let body = &rest[open + 6..];
         let close = body.find("\n```").expect("a shell block ends");
         blocks.push(body[..close + 1].to_owned());
         rest = &body[close + 4..];
     }
-    assert!(!blocks.is_empty(), "no shell block under `## {heading}`");
     blocks
 }
 
@@ -206,9 +212,191 @@ fn broken(promise: &[String], output: &str) -> Vec<String> {
     broken
 }
 
-/// Runs the README's quickstart and RFM walkthrough, in order, on one store.
+/// What the README test does with a shell block.
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    /// Run as written by [`the_readme_and_the_reference_run_as_written`], in the document's order.
+    Run,
+    /// Run, and its output compared, by the test named.
+    RunBy(&'static str),
+    /// Not run, for the reason given; the test named exercises what it sets up.
+    Skipped(&'static str, &'static str),
+}
+
+/// Every shell block of the README, by section and position in it.
+const README_BLOCKS: &[(&str, usize, Block)] = &[
+    ("Quickstart", 0, Block::Run),
+    ("Look instead of read", 0, Block::Run),
+    (
+        "Look instead of read",
+        1,
+        Block::Skipped(
+            "`pip install` reaches PyPI and `streamlit run` serves until stopped",
+            "examples::the_streamlit_example_reads_a_live_server",
+        ),
+    ),
+    ("Walkthrough: RFM segments", 0, Block::Run),
+    ("Walkthrough: RFM segments", 1, Block::Run),
+    ("Keeping a CRM in sync", 0, Block::Run),
+    ("Keeping a CRM in sync", 1, Block::Run),
+    (
+        "The API",
+        0,
+        Block::Skipped(
+            "`pip install` reaches PyPI",
+            "contract::a_generated_python_client_tells_the_readme_story",
+        ),
+    ),
+    (
+        "The API",
+        1,
+        Block::Skipped(
+            "`npm ci` reaches the npm registry",
+            "typescript::the_openapi_fetch_example_tells_the_readme_story",
+        ),
+    ),
+    ("The API", 2, Block::Run),
+    (
+        "Segmenting a CSV file offline",
+        0,
+        Block::RunBy("cli::the_readme_cluster_example_prints_what_the_readme_shows"),
+    ),
+    ("Segmenting a CSV file offline", 1, Block::Run),
+    ("Keys and security", 0, Block::Run),
+    (
+        "Scaling out",
+        0,
+        Block::Skipped(
+            "creates system PostgreSQL clusters with sudo on fixed ports",
+            "topology::heavy_reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_gone",
+        ),
+    ),
+    (
+        "Scaling out",
+        1,
+        Block::Skipped(
+            "writes /etc/pgbouncer with sudo",
+            "topology::the_api_story_runs_through_pgbouncer_in_transaction_mode",
+        ),
+    ),
+    (
+        "Scaling out",
+        2,
+        Block::Skipped(
+            "needs the two clusters and PgBouncer above, on fixed ports",
+            "replicas::",
+        ),
+    ),
+    (
+        "Scaling out",
+        3,
+        Block::Skipped(
+            "needs the replicas above",
+            "topology::the_api_story_runs_through_pgbouncer_in_transaction_mode",
+        ),
+    ),
+];
+
+/// Every shell block of the other documents: (file, blocks, what is done with them).
+const GUIDE_BLOCKS: &[(&str, Block)] = &[
+    ("docs/segmentations.md", Block::Run),
+    (
+        "examples/tableau.md",
+        Block::RunBy("readme::the_tableau_guide_runs_as_written"),
+    ),
+];
+
+/// The README's sections, each with its shell blocks, in order.
+fn sections(readme: &str) -> Vec<(String, Vec<String>)> {
+    readme
+        .split("\n## ")
+        .skip(1)
+        .map(|section| {
+            let heading = section.lines().next().unwrap().to_owned();
+            (heading, shell_blocks(section))
+        })
+        .filter(|(_, blocks)| !blocks.is_empty())
+        .collect()
+}
+
+/// Each shell block of the README and of the guides is run as written or accounted for: a
+/// new block fails this test until the table says what happens to it, and every test named
+/// exists.
+#[test]
+fn every_shell_block_is_run_or_accounted_for() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let mut unlisted = Vec::new();
+    for (heading, blocks) in sections(&readme) {
+        for index in 0..blocks.len() {
+            let listed = README_BLOCKS
+                .iter()
+                .any(|(h, i, _)| heading.starts_with(h) && *i == index);
+            if !listed {
+                unlisted.push(format!("## {heading}, block {index}"));
+            }
+        }
+    }
+    for (heading, index, _) in README_BLOCKS {
+        let found = sections(&readme)
+            .into_iter()
+            .any(|(h, blocks)| h.starts_with(heading) && *index < blocks.len());
+        assert!(
+            found,
+            "README_BLOCKS lists `## {heading}` block {index}, which is gone"
+        );
+    }
+    let mut guides: Vec<String> = ["docs", "examples"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(Path::new(ROOT).join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| p.strip_prefix(ROOT).unwrap().to_string_lossy().into_owned())
+        .filter(|p| {
+            !shell_blocks(&std::fs::read_to_string(Path::new(ROOT).join(p)).unwrap()).is_empty()
+        })
+        .collect();
+    guides.sort();
+    for guide in guides {
+        if !GUIDE_BLOCKS.iter().any(|(g, _)| *g == guide) {
+            unlisted.push(guide);
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "shell blocks nobody runs: {unlisted:?}"
+    );
+    // The tests named exist.
+    let tests: String = std::fs::read_dir(Path::new(ROOT).join("tests/api"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let named = README_BLOCKS
+        .iter()
+        .map(|(_, _, b)| *b)
+        .chain(GUIDE_BLOCKS.iter().map(|(_, b)| *b));
+    for block in named {
+        let test = match block {
+            Block::Run => continue,
+            Block::RunBy(test) => test,
+            Block::Skipped(why, test) => {
+                assert!(!why.is_empty(), "a skipped block says why");
+                test
+            }
+        };
+        let (module, name) = test.split_once("::").unwrap();
+        assert!(
+            std::fs::metadata(Path::new(ROOT).join(format!("tests/api/{module}.rs"))).is_ok()
+                && (name.is_empty() || tests.contains(&format!("fn {name}("))),
+            "{test} is no test"
+        );
+    }
+}
+
+/// The README's blocks marked [`Block::Run`] and the reference pages' examples, in order, on
+/// one store, as a user types them: `segstore` on the `PATH` (`cargo run --release --` is
+/// that binary, built), `DATABASE_URL` set for the command line as for the server.
 #[tokio::test]
-async fn the_readme_quickstart_and_walkthrough_print_what_the_readme_shows() {
+async fn the_readme_and_the_reference_run_as_written() {
     for tool in ["curl", "python3"] {
         let ok = std::process::Command::new(tool)
             .arg("--version")
@@ -218,13 +406,22 @@ async fn the_readme_quickstart_and_walkthrough_print_what_the_readme_shows() {
     }
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     let mut steps_all = Vec::new();
-    for heading in [
-        "Quickstart",
-        "Walkthrough: RFM segments",
-        "Keeping a CRM in sync",
-    ] {
-        for block in blocks(&readme, heading) {
-            steps_all.extend(steps(&block));
+    for (heading, blocks) in sections(&readme) {
+        for (index, block) in blocks.iter().enumerate() {
+            let run = README_BLOCKS
+                .iter()
+                .any(|(h, i, b)| heading.starts_with(h) && *i == index && matches!(b, Block::Run));
+            if run {
+                steps_all.extend(steps(block));
+            }
+        }
+    }
+    for (guide, block) in GUIDE_BLOCKS {
+        if matches!(block, Block::Run) {
+            let text = std::fs::read_to_string(Path::new(ROOT).join(guide)).unwrap();
+            for block in shell_blocks(&text) {
+                steps_all.extend(steps(&block));
+            }
         }
     }
     let promised: usize = steps_all
@@ -232,14 +429,59 @@ async fn the_readme_quickstart_and_walkthrough_print_what_the_readme_shows() {
         .map(|s| pairs(&s.promise.join(" ")).len())
         .sum();
     assert!(
-        promised > 50,
+        promised > 60,
         "the README shows {promised} figures: the parser lost them"
     );
+    for step in &mut steps_all {
+        step.command = step.command.replace("cargo run --release -- ", "segstore ");
+    }
 
     let db = empty_database().await;
     let served = crate::process::serve_with(&db.url, &[]).await;
-    // A directory laid out like a clone after the first start: the examples, and the key
-    // the first start saved in `.segstore/admin.key`.
+    let clone = like_a_clone(&served);
+    let bin = Path::new(env!("CARGO_BIN_EXE_segstore")).parent().unwrap();
+    let mut path =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
+    path.insert(0, bin.to_path_buf());
+    let path = std::env::join_paths(path).unwrap().into_string().unwrap();
+    run_as_written(
+        &steps_all,
+        &served,
+        clone.path(),
+        &[("PATH", path), ("DATABASE_URL", db.url.clone())],
+    )
+    .await;
+    // What the commands left behind: the charts, the offline assignments, the revoked key.
+    for chart in ["scatter.svg", "elbow.svg", "segments.svg"] {
+        let text = std::fs::read_to_string(clone.path().join(chart)).unwrap();
+        assert!(
+            text.starts_with("<svg") || text.starts_with("<?xml"),
+            "{chart}"
+        );
+    }
+    let png = std::fs::read(clone.path().join("segments.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "segments.png");
+    let wholesale = std::fs::read_to_string(clone.path().join("wholesale_segments.csv")).unwrap();
+    assert_eq!(
+        wholesale.lines().count(),
+        441,
+        "a header and the 440 Wholesale customers"
+    );
+    let pool = db.pool().await;
+    let crm: Vec<(Option<chrono::DateTime<chrono::Utc>>,)> =
+        sqlx::query_as("SELECT revoked_at FROM api_keys WHERE name = 'crm'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        crm.len() == 1 && crm[0].0.is_some(),
+        "one crm key, revoked: {crm:?}"
+    );
+}
+
+/// A directory laid out like a clone after the first start: the examples, and the key the
+/// first start saved in `.segstore/admin.key`.
+fn like_a_clone(served: &crate::process::Served) -> tempfile::TempDir {
     let clone = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(
         Path::new(ROOT).join("examples"),
@@ -247,48 +489,133 @@ async fn the_readme_quickstart_and_walkthrough_print_what_the_readme_shows() {
     )
     .unwrap();
     std::os::unix::fs::symlink(served.data_dir.path(), clone.path().join(".segstore")).unwrap();
+    clone
+}
 
-    // Variables (`KEY=$(…)`) are set by reads: every later command runs after them again.
+/// Runs `steps` in `dir` as a user would, against `served`, and checks what each prints
+/// against the comment under it. A variable (`KEY=$(…)`) is set once, as the shell would:
+/// every later command runs with its value.
+async fn run_as_written(
+    steps_all: &[Step],
+    served: &crate::process::Served,
+    dir: &Path,
+    env: &[(&str, String)],
+) {
     let mut assignments = String::new();
-    for step in &steps_all {
+    for step in steps_all {
         let command = step.command.replace("http://127.0.0.1:8080", &served.base);
-        let is_assignment = command.split_once('=').is_some_and(|(name, _)| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-        });
-        let writes = command.contains(" -X ");
-        let script = format!("set -e\n{assignments}{command}");
+        let assigned = command
+            .split_once('=')
+            .map(|(name, _)| name)
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            });
+        let writes = command.contains(" -X ") || command.contains(" create ");
+        // An assignment prints its value after a NUL, to be kept for the later commands.
+        let script = match assigned {
+            Some(name) => format!("set -e\n{assignments}{command}printf '\\0%s' \"${name}\"\n"),
+            None => format!("set -e\n{assignments}{command}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let out = tokio::process::Command::new("bash")
                 .arg("-c")
                 .arg(&script)
-                .current_dir(clone.path())
+                .current_dir(dir)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .output()
                 .await
                 .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr);
+            let mut value = None;
+            if let Some(name) = assigned
+                && out.status.success()
+            {
+                let (printed, set) = stdout.rsplit_once('\0').expect("the value follows a NUL");
+                value = Some(format!("{name}='{}'\n", set.replace('\'', "'\\''")));
+                stdout = printed.to_owned();
+            }
             let broken = if out.status.success() {
                 broken(&step.promise, &stdout)
             } else {
                 vec![format!("exit status {}: {stderr}", out.status)]
             };
             if broken.is_empty() {
+                assignments.push_str(&value.unwrap_or_default());
                 break;
             }
             assert!(
                 !writes && Instant::now() < deadline,
-                "the README's command\n{}\nprinted\n{stdout}\nwhich breaks what the README \
-                 shows under it:\n{}\n(missing, in order: {broken:?})",
+                "the command\n{}\nprinted\n{stdout}\nwhich breaks what the text shows under \
+                 it:\n{}\n(missing, in order: {broken:?})",
                 step.command,
                 step.promise.join("\n")
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        if is_assignment {
-            assignments.push_str(&command);
-        }
     }
+}
+
+/// `examples/tableau.md` as written, after the README's quickstart: a read key, the live
+/// connection through a report role (`segstore` and `psql` on the `PATH`), the CSV pulls by
+/// active address and the `.hyper` extract, on a PostgreSQL cluster of the test's own (report
+/// roles are the cluster's).
+#[tokio::test]
+#[ignore = "needs tableauhyperapi and requests (pip install -r examples/requirements.txt; SEGSTORE_PYTHON names that Python) and psql; run with --include-ignored"]
+async fn the_tableau_guide_runs_as_written() {
+    let python = crate::helpers::python();
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import tableauhyperapi, requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ready,
+        "the guide's Python packages are missing: `{}`",
+        crate::helpers::pip_install("-r examples/requirements.txt")
+    );
+    let psql = std::process::Command::new("psql").arg("--version").output();
+    assert!(
+        psql.is_ok_and(|o| o.status.success()),
+        "the guide needs psql: apt install postgresql-client"
+    );
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let guide = std::fs::read_to_string(Path::new(ROOT).join("examples/tableau.md")).unwrap();
+    let mut steps_all = Vec::new();
+    for block in blocks(&readme, "Quickstart")
+        .into_iter()
+        .chain(shell_blocks(&guide))
+    {
+        steps_all.extend(steps(&block));
+    }
+    let cluster = crate::clusters::PrivateCluster::start().await;
+    let served = crate::process::serve_with(&cluster.url(), &[]).await;
+    let clone = like_a_clone(&served);
+    // `segstore` and the Python with the guide's packages first on the PATH, as installed.
+    let bin = Path::new(env!("CARGO_BIN_EXE_segstore")).parent().unwrap();
+    let python_bin = python
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf);
+    let mut path =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
+    path.insert(0, bin.to_path_buf());
+    if let Some(p) = python_bin {
+        path.insert(0, p);
+    }
+    let path = std::env::join_paths(path).unwrap().into_string().unwrap();
+    run_as_written(
+        &steps_all,
+        &served,
+        clone.path(),
+        &[("PATH", path), ("DATABASE_URL", cluster.url())],
+    )
+    .await;
+    let extract = clone.path().join("segstore.hyper");
+    assert!(
+        std::fs::metadata(&extract).is_ok_and(|m| m.len() > 0),
+        "the guide wrote its extract"
+    );
 }
 
 #[test]

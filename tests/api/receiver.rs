@@ -147,6 +147,26 @@ impl Receiver {
             .collect()
     }
 
+    /// What a receiver that deduplicates by `webhook-id` keeps: each accepted delivery once,
+    /// in the order of first arrival (a delivery whose answer was lost is sent again).
+    pub fn accepted_once(&self) -> Vec<Received> {
+        let mut seen = std::collections::HashSet::new();
+        self.accepted()
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()))
+            .collect()
+    }
+
+    /// Waits (up to 30 s) until `done` holds for what was accepted, each delivery once.
+    pub async fn wait_for_once(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        self.wait_for(what, |_| done(&self.accepted_once())).await;
+        self.accepted_once()
+    }
+
     /// Waits (up to 30 s) until `done` holds for what was accepted.
     pub async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let started = Instant::now();

@@ -16,8 +16,12 @@ sys.path.insert(0, generated)
 
 from segstore_client import AuthenticatedClient  # noqa: E402
 from segstore_client.api.attributes import list_attributes  # noqa: E402
-from segstore_client.api.customers import get_customer, import_customers  # noqa: E402
+from segstore_client.api.changes import export_changes, list_changes  # noqa: E402
+from segstore_client.api.charts import active_scatter_chart  # noqa: E402
+from segstore_client.api.customers import customers_csv, get_customer, import_customers  # noqa: E402
 from segstore_client.api.runs import (  # noqa: E402
+    active_segments,
+    active_segments_csv,
     customer_segment,
     export_assignments,
     get_run,
@@ -29,10 +33,12 @@ from segstore_client.api.runs import (  # noqa: E402
 )
 from segstore_client.api.segmentations import create_segmentation  # noqa: E402
 from segstore_client.models import (  # noqa: E402
+    ChangeFeed,
     CreateSegmentation,
     ImportResult,
     Problem,
     Run,
+    RunAssignmentsFormat,
     RunStatus,
     ScoreKind,
     ScoreRequest,
@@ -96,9 +102,39 @@ assert scored.customers[0].segment.segment_id == lookup.current.segment_id
 page = run_assignments.sync(str(run.id), client=client, limit=50)
 assert len(page.assignments) == 50 and page.next_after is not None
 exported = export_assignments.sync_detailed(str(run.id), client=client)
-assert exported.status_code == 200
+# A file is handed over as one (bytes), not as text the client did not decode.
+assert exported.status_code == 200 and isinstance(exported.parsed, File), exported.parsed
 assert exported.content.decode().splitlines()[0].startswith("customer_id,segment_id")
 assert len(exported.content.decode().splitlines()) == 201
+# One operation, one representation: asked for CSV, the JSON operation points to the file
+# (303, parsed as no body) instead of answering CSV its generated code would read as JSON.
+pointed = run_assignments.sync_detailed(
+    str(run.id), client=client, format_=RunAssignmentsFormat.CSV
+)
+assert pointed.status_code == 303 and pointed.parsed is None
+assert pointed.headers["location"] == f"/v1/runs/{run.id}/assignments.csv"
+
+# The change feed, as JSON pages and as CSV pages (the cursor in headers).
+feed = expect(list_changes.sync(str(segmentation.id), client=client, limit=150), ChangeFeed)
+assert len(feed.changes) == 150 and feed.has_more
+rest = export_changes.sync_detailed(
+    str(segmentation.id), client=client, after=feed.next_cursor, limit=150
+)
+assert rest.status_code == 200 and rest.headers["segstore-has-more"] == "false"
+lines = rest.content.decode().splitlines()
+assert lines[0].startswith("activation,customer_id,change") and len(lines) == 51, lines[:2]
+
+# What a BI pull reads, by the segmentation's stable address (no run id), and the flat tables.
+active = active_segments.sync(str(segmentation.id), client=client)
+assert active.run_id == run.id and [s.size for s in active.segments] == [s.size for s in segments.segments]
+table = active_segments_csv.sync_detailed(str(segmentation.id), client=client)
+assert table.headers["content-location"] == f"/v1/runs/{run.id}/segments.csv"
+rows = table.content.decode().splitlines()
+assert rows[0].startswith("segment_id,label,persona,size,share,colour") and len(rows) == 6, rows[0]
+everyone = customers_csv.sync_detailed(client=client).content.decode().splitlines()
+assert len(everyone) == 201 and everyone[0].startswith("customer_id,"), everyone[0]
+chart = active_scatter_chart.sync_detailed(str(segmentation.id), client=client, points=50)
+assert chart.status_code == 200 and b"<svg" in chart.content[:200]
 
 # An error comes back as the typed problem.
 missing = expect(get_customer.sync("no-such-customer", client=client), Problem)

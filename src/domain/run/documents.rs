@@ -174,10 +174,34 @@ pub struct SegmentMatch {
 }
 
 /// Why a run failed (`runs.error`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunFailure {
     pub kind: FailureKind,
     pub message: String,
+    /// The customer the failure is about (a value to correct), named in `message` as
+    /// `` row `<id>` ``. An erasure removes it and rewrites the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+}
+
+/// What a failure's message says instead of an erased (or unlogged) customer's id.
+pub const ERASED_CUSTOMER: &str = "an erased customer";
+
+impl RunFailure {
+    /// How the message names its customer.
+    pub fn customer_mention(id: &str) -> String {
+        format!("row `{id}`")
+    }
+
+    /// The message without the customer's id: what logs carry, and what an erasure leaves.
+    pub fn message_without_customer(&self, instead: &str) -> String {
+        match &self.customer {
+            Some(id) => self
+                .message
+                .replace(&Self::customer_mention(id), &format!("row ({instead})")),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// A note in a run's life, such as a lease recovery (`runs.events`).

@@ -2,7 +2,10 @@
 //! reach), secrets, and the Standard Webhooks signature
 //! (<https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>).
 
+mod network;
 pub mod payload;
+
+pub use network::{AllowedNetworks, Class, Restricted};
 
 use super::Invalid;
 use base64::Engine;
@@ -11,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 /// What a webhook can subscribe to.
@@ -174,97 +177,6 @@ impl Subscriptions {
 
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|t| t.as_str().to_owned()).collect()
-    }
-}
-
-/// Networks a webhook URL may reach besides the public internet (`--webhook-allow`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AllowedNetworks {
-    /// 127.0.0.0/8, ::1.
-    pub loopback: bool,
-    /// 10/8, 172.16/12, 192.168/16, 100.64/10 (shared), fc00::/7.
-    pub private: bool,
-    /// 169.254/16, fe80::/10.
-    pub link_local: bool,
-}
-
-/// Why an address is not one webhooks reach by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restricted {
-    Loopback,
-    Private,
-    LinkLocal,
-    /// Unspecified, multicast, broadcast, documentation or reserved: never allowed.
-    Reserved,
-}
-
-impl Restricted {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Loopback => "a loopback address (allow with --webhook-allow loopback)",
-            Self::Private => "a private address (allow with --webhook-allow private)",
-            Self::LinkLocal => "a link-local address (allow with --webhook-allow link-local)",
-            Self::Reserved => "an unspecified, multicast, broadcast or reserved address",
-        }
-    }
-}
-
-impl AllowedNetworks {
-    /// What restricts `ip`, if anything, and whether this policy lets it through.
-    pub fn check(self, ip: IpAddr) -> Result<(), Restricted> {
-        let restricted = match ip {
-            IpAddr::V4(v4) => restricted_v4(v4),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => restricted_v4(v4),
-                None => restricted_v6(v6),
-            },
-        };
-        match restricted {
-            None => Ok(()),
-            Some(Restricted::Loopback) if self.loopback => Ok(()),
-            Some(Restricted::Private) if self.private => Ok(()),
-            Some(Restricted::LinkLocal) if self.link_local => Ok(()),
-            Some(r) => Err(r),
-        }
-    }
-}
-
-fn restricted_v4(ip: Ipv4Addr) -> Option<Restricted> {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        Some(Restricted::Loopback)
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
-        Some(Restricted::Private)
-    } else if ip.is_link_local() {
-        Some(Restricted::LinkLocal)
-    } else if ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || a == 0
-        || a >= 240
-    {
-        Some(Restricted::Reserved)
-    } else {
-        None
-    }
-}
-
-fn restricted_v6(ip: Ipv6Addr) -> Option<Restricted> {
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        Some(Restricted::Loopback)
-    } else if first & 0xfe00 == 0xfc00 {
-        Some(Restricted::Private)
-    } else if first & 0xffc0 == 0xfe80 {
-        Some(Restricted::LinkLocal)
-    } else if ip.is_unspecified()
-        || ip.is_multicast()
-        || first == 0x2001 && ip.segments()[1] == 0xdb8
-    {
-        Some(Restricted::Reserved)
-    } else {
-        None
     }
 }
 
@@ -440,39 +352,6 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LENGTH));
         assert!(WebhookUrl::parse(&long).is_err());
-    }
-
-    #[test]
-    fn private_networks_are_refused_unless_allowed() {
-        let none = AllowedNetworks::default();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        for (addr, why) in [
-            ("127.0.0.1", Restricted::Loopback),
-            ("::1", Restricted::Loopback),
-            ("::ffff:127.0.0.1", Restricted::Loopback),
-            ("10.1.2.3", Restricted::Private),
-            ("172.16.0.1", Restricted::Private),
-            ("192.168.1.1", Restricted::Private),
-            ("100.64.0.1", Restricted::Private),
-            ("fd00::1", Restricted::Private),
-            ("169.254.169.254", Restricted::LinkLocal),
-            ("fe80::1", Restricted::LinkLocal),
-            ("0.0.0.0", Restricted::Reserved),
-            ("::", Restricted::Reserved),
-            ("224.0.0.1", Restricted::Reserved),
-            ("255.255.255.255", Restricted::Reserved),
-        ] {
-            assert_eq!(none.check(ip(addr)), Err(why), "{addr}");
-        }
-        assert_eq!(none.check(ip("93.184.216.34")), Ok(()));
-        assert_eq!(none.check(ip("2606:2800:220:1::1")), Ok(()));
-        let loopback = AllowedNetworks {
-            loopback: true,
-            ..AllowedNetworks::default()
-        };
-        assert_eq!(loopback.check(ip("127.0.0.1")), Ok(()));
-        assert_eq!(loopback.check(ip("10.0.0.1")), Err(Restricted::Private));
-        assert_eq!(loopback.check(ip("0.0.0.0")), Err(Restricted::Reserved));
     }
 
     #[test]

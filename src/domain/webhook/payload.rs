@@ -22,8 +22,9 @@ pub struct RunEvent {
     pub k: Option<i32>,
     /// Customers segmented (`null` for a failed run).
     pub customers_used: Option<i64>,
-    /// Why it failed (`kind`, `message`); `null` when it succeeded.
-    #[schema(value_type = Option<Object>)]
+    /// Why it failed (`kind`, `message`, and `customer` when a value of one made it fail);
+    /// `null` when it succeeded.
+    #[schema(value_type = Option<crate::domain::run::documents::RunFailure>)]
     pub error: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -44,7 +44,7 @@ pub struct RunCustomers {
     /// succeeds (`missing_values` tells why a run found nothing to cluster).
     pub dropped: Option<i64>,
     /// Missing values per feature in the snapshot.
-    #[schema(value_type = Object, example = json!({"annual_income_k": 0, "spending_score": 0}))]
+    #[schema(value_type = std::collections::HashMap<String, u64>, example = json!({"annual_income_k": 0, "spending_score": 0}))]
     pub missing_values: FeatureCounts,
     /// Values filled with the median (with `missing: impute_median`).
     pub values_imputed: Option<i64>,
@@ -186,6 +186,11 @@ impl From<WarmStartOutcome> for WarmStartView {
 pub struct RunError {
     pub kind: FailureKind,
     pub message: String,
+    /// The customer whose value made the run fail (also named in `message`); absent once
+    /// that customer is erased, and the message then says "an erased customer".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "0042")]
+    pub customer: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -292,6 +297,7 @@ impl From<stored::Run> for Run {
             error: r.error.map(|e| RunError {
                 kind: e.kind,
                 message: e.message,
+                customer: e.customer,
             }),
             status: r.status,
             trigger: r.trigger,

@@ -1,10 +1,13 @@
 //! Runs: retraining jobs and their results (`/v1/segmentations/{id}/runs`, `/v1/runs/...`),
-//! a customer's segment, and scoring with the active model. One module per concern.
+//! the active run's results (`/v1/segmentations/{id}/active/...`), a customer's segment, and
+//! scoring with the active model. One module per concern.
 
+pub(crate) mod active;
 mod compare;
 mod lifecycle;
 mod lookup;
 mod results;
+mod tables;
 mod tree;
 
 use crate::error::Result;
@@ -34,5 +37,12 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(results::run_assignments)
         .service(results::export_assignments)
         .service(lookup::score_customers)
-        .service(compare::compare_runs);
+        .service(compare::compare_runs)
+        .service(active::active_segments)
+        .service(active::active_assignments)
+        .service(active::export_active_assignments)
+        .service(tables::segments_csv)
+        .service(tables::segment_features_csv)
+        .service(tables::active_segments_csv)
+        .service(tables::active_segment_features_csv);
 }

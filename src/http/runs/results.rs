@@ -232,9 +232,14 @@ pub(super) async fn run_segments(
     pool: web::Data<Pool>,
     id: RunId,
 ) -> Result<web::Json<SegmentList>> {
-    let (run, segments) = service::segments(&pool, id).await?;
+    segment_list(&pool, id).await.map(web::Json)
+}
+
+/// A run's profiles (`GET /v1/runs/{id}/segments`, and the active run's).
+pub(super) async fn segment_list(pool: &Pool, id: RunId) -> Result<SegmentList> {
+    let (run, segments) = service::segments(pool, id).await?;
     let summary = run.summary.unwrap_or_default();
-    Ok(web::Json(SegmentList {
+    Ok(SegmentList {
         run_id: run.run_id,
         features: summary.features,
         population: summary.population.iter().map(FeatureStats::from).collect(),
@@ -257,7 +262,7 @@ pub(super) async fn run_segments(
                 .map(|(s, c)| profile(s, c))
                 .collect()
         },
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -340,7 +345,7 @@ pub struct AssignmentParams {
     pub limit: Option<u32>,
     /// Start after this customer id: the `next_after` of the previous page (JSON only).
     pub after: Option<String>,
-    /// Overrides `Accept`.
+    /// Overrides `Accept`: `csv` answers 303 to the CSV operation.
     #[param(inline)]
     pub format: Option<ExportFormat>,
 }
@@ -395,9 +400,8 @@ async fn assignments_csv(
 /// A run's assignments as one CSV file.
 ///
 /// The whole result streamed, in customer id order, with the columns
-/// `customer_id,segment_id,segment_label` and `distance` or `probability`: the same as
-/// `GET /v1/runs/{id}/assignments?format=csv`, as an operation of its own for generated
-/// clients.
+/// `customer_id,segment_id,segment_label` and `distance` or `probability` (where
+/// `GET /v1/runs/{id}/assignments?format=csv` leads).
 #[utoipa::path(
     security(("api_key" = ["read"])),
     tag = "runs",
@@ -418,27 +422,35 @@ pub(super) async fn export_assignments(
     id: RunId,
     Query(params): Query<AssignmentExportParams>,
 ) -> Result<HttpResponse> {
+    assignments_export(&pool, id, params).await
+}
+
+/// A run's assignments as one CSV file (`…/assignments.csv`, and the active run's).
+pub(super) async fn assignments_export(
+    pool: &Pool,
+    id: RunId,
+    params: AssignmentExportParams,
+) -> Result<HttpResponse> {
     let segment = params
         .segment
         .as_deref()
         .map(|s| service::parse_segment("segment", s))
         .transpose()?;
-    assignments_csv(&pool, id, segment).await
+    assignments_csv(pool, id, segment).await
 }
 
-/// A run's assignments: keyset-paged JSON, or (`Accept: text/csv` or `?format=csv`) the
-/// whole result streamed as CSV with the columns `customer_id,segment_id,segment_label`
-/// and `distance` or `probability`.
+/// A run's assignments: keyset-paged JSON.
 ///
-/// For generated clients, `GET /v1/runs/{id}/assignments.csv` is the CSV alone.
+/// Asked for CSV (`Accept: text/csv` or `?format=csv`), it answers `303 See Other` to
+/// `GET /v1/runs/{id}/assignments.csv` (with `segment`), the whole result streamed as CSV.
 #[utoipa::path(
     security(("api_key" = ["read"])),
     tag = "runs",
     params(("id" = String, Path, description = "The run's id"), AssignmentParams),
     responses(
-        (status = 200, description = "A page of assignments, or the whole CSV", content(
-            (AssignmentPage = "application/json"),
-            (String = "text/csv", example = "customer_id,segment_id,segment_label,distance\n0001,2,Low annual income · Low spending score,0.3921\n")
+        (status = 200, description = "A page of assignments", body = AssignmentPage),
+        (status = 303, description = "CSV was asked for: it is at `Location`", headers(
+            ("Location" = String, description = "`/v1/runs/{id}/assignments.csv`, with `segment` when given")
         )),
         (status = 410, description = "Retention dropped this run's assignments", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `segment`, `limit` or `format`", body = Problem, content_type = "application/problem+json"),
@@ -453,6 +465,25 @@ pub(super) async fn run_assignments(
     req: HttpRequest,
     Query(params): Query<AssignmentParams>,
 ) -> Result<HttpResponse> {
+    assignments(
+        &pool,
+        id,
+        &req,
+        params,
+        &format!("/v1/runs/{id}/assignments.csv"),
+    )
+    .await
+}
+
+/// A page of a run's assignments (`…/assignments`, and the active run's), or the 303 to
+/// `csv` (the CSV operation's path) when CSV was asked for.
+pub(super) async fn assignments(
+    pool: &Pool,
+    id: RunId,
+    req: &HttpRequest,
+    params: AssignmentParams,
+    csv: &str,
+) -> Result<HttpResponse> {
     let segment = params
         .segment
         .as_deref()
@@ -460,12 +491,13 @@ pub(super) async fn run_assignments(
         .transpose()?;
     // Checked whatever the format (the CSV has every row: `limit` is a JSON page's size).
     let limit = page_limit(params.limit)?;
-    if wants_csv(&req, params.format) {
-        return assignments_csv(&pool, id, segment).await;
+    if wants_csv(req, params.format) {
+        let query = crate::http::page::query(&[("segment", params.segment)]);
+        return Ok(crate::http::page::see_csv(format!("{csv}{query}")));
     }
     let after = params.after.filter(|a| !a.is_empty());
     let (run, segments, rows) =
-        service::assignments_page(&pool, id, segment, after.as_deref(), limit).await?;
+        service::assignments_page(pool, id, segment, after.as_deref(), limit).await?;
     let label = |s: Option<i32>| {
         s.and_then(|s| segments.iter().find(|g| g.stable_id == s))
             .map(|g| g.label.clone())

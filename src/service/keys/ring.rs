@@ -1,36 +1,32 @@
-//! API keys: creating, listing and revoking them, and checking a request's key — from a
-//! per-replica cache that a revocation on any replica empties at once (`LISTEN/NOTIFY`),
-//! with per-key rate limits and `last_used_at` written in batches.
+//! This replica's view of the keys: a request's key checked from a per-replica cache that a
+//! revocation on any replica empties at once (`LISTEN/NOTIFY`), with per-key rate limits and
+//! `last_used_at` written in batches.
+//!
+//! Keys nobody holds cost next to nothing, so a flood of made-up keys cannot take the
+//! database from real ones:
+//! - each replica knows every key's prefix (loaded when it starts listening, kept current by
+//!   the announcements of new keys); a prefix outside it is read from the database only
+//!   within [`UNKNOWN_READS`], a budget shared by every client (so that a key created a
+//!   moment ago, whose announcement is on its way, is still found), else refused in memory;
+//! - prefixes read and not found are remembered (a bounded negative cache, forgotten when a
+//!   key of that prefix is announced or announcements were missed);
+//! - each client address has a budget of refused keys; past it, its keys that are neither
+//!   cached nor known are refused without a look (429 with `Retry-After`), answered after
+//!   [`THROTTLED_ANSWER_DELAY`].
 
-use crate::domain::key::{KeyName, Scopes, Token};
-use crate::error::{Error, Result};
-use crate::store::keys::{self as store, Key, NewKey};
-use crate::store::{self as db, Pool};
+use crate::domain::key::{Scopes, Token};
+use crate::error::Result;
+use crate::service::budget::{AddressBudgets, Bucket};
+pub use crate::service::budget::{Budget, Quota};
+use crate::store::Pool;
+use crate::store::keys::{self as store, Key};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-/// A token bucket's size: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Budget {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-impl Budget {
-    /// No limit.
-    pub const UNLIMITED: Budget = Budget {
-        per_second: f64::INFINITY,
-        burst: u32::MAX,
-    };
-
-    fn is_unlimited(self) -> bool {
-        self.per_second.is_infinite()
-    }
-}
 
 /// The two budgets every key has on each replica.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,52 +69,42 @@ pub enum Refused {
     Revoked,
     #[error("the API key has expired")]
     Expired,
+    /// This address's keys were refused too often: retry after this many seconds.
+    #[error("too many refused keys from this address; retry in {0} s")]
+    TooMany(u64),
 }
 
-/// A rate limit's state after a call: what the `RateLimit-*` headers say.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quota {
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the bucket is full again.
-    pub reset: u64,
-    /// Refused: seconds until one call is allowed.
-    pub retry_after: Option<u64>,
+/// What looking a key up found.
+enum Lookup {
+    /// The key, or none (unknown); `charged` when the address's refusal budget was charged
+    /// for it already.
+    Read {
+        key: Option<Arc<Key>>,
+        charged: bool,
+    },
+    /// The client's address spent its refusal budget: retry after this many seconds.
+    Throttled(u64),
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn full(budget: Budget, now: Instant) -> Self {
-        Self {
-            tokens: f64::from(budget.burst),
-            at: now,
-        }
-    }
-
-    fn take(&mut self, budget: Budget, now: Instant) -> Quota {
-        let burst = f64::from(budget.burst);
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * budget.per_second).min(burst);
-        self.at = now;
-        let retry_after = if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            None
-        } else {
-            Some(((1.0 - self.tokens) / budget.per_second).ceil().max(1.0) as u64)
-        };
-        Quota {
-            limit: budget.burst,
-            remaining: self.tokens.floor() as u32,
-            reset: ((burst - self.tokens) / budget.per_second).ceil() as u64,
-            retry_after,
-        }
-    }
-}
+/// Refusals a client address may earn before its keys are refused without a look (429):
+/// 100 at once, then 10 a second.
+pub const REFUSAL_BUDGET: Budget = Budget {
+    per_second: 10.0,
+    burst: 100,
+};
+/// How long an address past its refusal budget waits for its 429: a flood's connections
+/// then send a request a second each instead of as fast as they are answered (a tarpit; a
+/// timer per waiting request, no work).
+pub const THROTTLED_ANSWER_DELAY: Duration = Duration::from_secs(1);
+/// Client addresses whose refusal budgets are held.
+const REFUSAL_ADDRESSES: usize = 10_000;
+/// Reads of prefixes no known key has, on this replica, whoever asks: 20 a second.
+pub const UNKNOWN_READS: Budget = Budget {
+    per_second: 20.0,
+    burst: 20,
+};
+/// Prefixes remembered as unknown.
+const NEGATIVE_CACHE: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeySettings {
@@ -151,11 +137,19 @@ struct Cached {
 
 /// This replica's view of the keys.
 pub struct KeyRing {
-    pool: Pool,
+    pub(super) pool: Pool,
     settings: KeySettings,
     cache: Mutex<HashMap<String, Cached>>,
     /// Whether revocations are being heard; the cache is used only then.
     listening: AtomicBool,
+    /// Every key's prefix, while announcements are heard.
+    known: Mutex<HashSet<String>>,
+    /// Prefixes read and not found (two generations, bounded), while announcements are heard.
+    unknown: Mutex<[HashSet<String>; 2]>,
+    /// The budget of reads of prefixes outside `known`.
+    unknown_reads: Mutex<Bucket>,
+    /// Each client address's budget of refused keys.
+    refusals: AddressBudgets,
     /// Bumped by every eviction: a read that started before one does not fill the cache.
     generation: AtomicU64,
     /// When revocations stopped being heard (while they are not).
@@ -178,6 +172,10 @@ impl KeyRing {
             settings,
             cache: Mutex::default(),
             listening: AtomicBool::new(false),
+            known: Mutex::default(),
+            unknown: Mutex::default(),
+            unknown_reads: Mutex::new(Bucket::full(UNKNOWN_READS, Instant::now())),
+            refusals: AddressBudgets::new(REFUSAL_BUDGET, REFUSAL_ADDRESSES),
             generation: AtomicU64::new(0),
             lost_at: Mutex::default(),
             db_failed_at: Mutex::default(),
@@ -190,29 +188,107 @@ impl KeyRing {
         self.settings.limits
     }
 
-    /// The key a token names, if it is valid now.
-    pub async fn authenticate(&self, token: &Token) -> Result<Result<Principal, Refused>> {
-        let key = match self.cached(token.prefix()) {
-            Some(key) => Some(key),
+    /// The key a token names, if it is valid now. `source` is the client's address: its
+    /// refusals are budgeted.
+    pub async fn authenticate(
+        &self,
+        token: &Token,
+        source: Option<IpAddr>,
+    ) -> Result<Result<Principal, Refused>> {
+        let (key, charged) = match self.cached(token.prefix()) {
+            Some(key) => (Some(key), false),
             // Boxed: the database read's large future is allocated on a miss only, not in
             // every request's future.
-            None => Box::pin(self.read(token.prefix())).await?,
+            None => match Box::pin(self.look_up(token.prefix(), source)).await? {
+                Lookup::Read { key, charged } => (key, charged),
+                Lookup::Throttled(retry_after) => return Ok(Err(Refused::TooMany(retry_after))),
+            },
+        };
+        let refused = |why| {
+            if let Some(source) = source
+                && !charged
+            {
+                self.refusals.take(source);
+            }
+            Ok(Err(why))
         };
         let Some(key) = key.filter(|key| token.matches(&key.secret_hash)) else {
-            return Ok(Err(Refused::Unknown));
+            return refused(Refused::Unknown);
         };
         if key.revoked_at.is_some() {
-            return Ok(Err(Refused::Revoked));
+            return refused(Refused::Revoked);
         }
         let now = Utc::now();
         if key.expires_at.is_some_and(|at| at <= now) {
-            return Ok(Err(Refused::Expired));
+            return refused(Refused::Expired);
         }
         lock(&self.used).insert(key.id, now);
         Ok(Ok(Principal {
             key_id: key.id,
             scopes: key.scopes,
         }))
+    }
+
+    /// Reads a key that is not cached: at once when its prefix is a known key's; while
+    /// announcements are not heard, when the address has refusal budget left; else (a
+    /// prefix no known key has) the address's refusal budget is charged first (it is most
+    /// likely one), and it is read only when not remembered as unknown and within the
+    /// replica's budget of such reads (see the module's text).
+    async fn look_up(&self, prefix: &str, source: Option<IpAddr>) -> Result<Lookup> {
+        let listening = self.listening.load(Ordering::Acquire);
+        if listening && lock(&self.known).contains(prefix) {
+            let key = self.read(prefix).await?;
+            return Ok(Lookup::Read {
+                key,
+                charged: false,
+            });
+        }
+        if !listening {
+            // Any prefix may be a key's: read it, unless the address has used up its budget
+            // (charged on a refusal only, never on a database error).
+            if let Some(retry_after) = source.and_then(|a| self.refusals.exhausted(a)) {
+                return Ok(Lookup::Throttled(retry_after));
+            }
+            let key = self.read(prefix).await?;
+            return Ok(Lookup::Read {
+                key,
+                charged: false,
+            });
+        }
+        if let Some(retry_after) = source.and_then(|a| self.refusals.take(a)) {
+            return Ok(Lookup::Throttled(retry_after));
+        }
+        let charged = source.is_some();
+        let unread = Lookup::Read { key: None, charged };
+        if lock(&self.unknown).iter().any(|g| g.contains(prefix)) {
+            return Ok(unread);
+        }
+        let quota = lock(&self.unknown_reads).take(UNKNOWN_READS, Instant::now());
+        if quota.retry_after.is_some() {
+            return Ok(unread);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let key = self.read(prefix).await?;
+        if key.is_none() {
+            let mut unknown = lock(&self.unknown);
+            if self.generation.load(Ordering::Acquire) == generation {
+                if unknown[0].len() >= NEGATIVE_CACHE / 2 {
+                    unknown[1] = std::mem::take(&mut unknown[0]);
+                }
+                unknown[0].insert(prefix.to_owned());
+            }
+        }
+        Ok(Lookup::Read { key, charged })
+    }
+
+    /// A key was created (here or on another replica): its prefix is known.
+    pub fn created(&self, prefix: &str) {
+        let mut unknown = lock(&self.unknown);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for generation in unknown.iter_mut() {
+            generation.remove(prefix);
+        }
+        lock(&self.known).insert(prefix.to_owned());
     }
 
     /// A cached key, while revocations are heard.
@@ -241,6 +317,7 @@ impl KeyRing {
             return Ok(Some(key));
         }
         let generation = self.generation.load(Ordering::Acquire);
+        metrics::counter!("segstore_key_reads_total").increment(1);
         let read = tokio::time::timeout(DB_WAIT, store::by_prefix(&self.pool, prefix)).await;
         match read {
             Ok(Ok(key)) => Ok(key.map(|key| self.fill(key, generation))),
@@ -278,12 +355,23 @@ impl KeyRing {
         cache.remove(prefix);
     }
 
-    /// Revocations are heard again: every cached key is forgotten (some may have been
-    /// missed meanwhile), and the cache is trusted from now on.
-    pub fn listening(&self) {
+    /// Announcements are heard again: every key's prefix is read (after listening began, so
+    /// that no key created meanwhile is missed), then [`Self::listening`].
+    pub async fn start_listening(&self) -> crate::store::Result<()> {
+        let prefixes = store::prefixes(&self.pool).await?;
+        self.listening(prefixes);
+        Ok(())
+    }
+
+    /// Announcements are heard again (`prefixes`: every key's, read after listening began):
+    /// every cached key is forgotten (some may have been missed meanwhile), and the cache and
+    /// the prefixes are trusted from now on.
+    pub fn listening(&self, prefixes: Vec<String>) {
         let mut cache = lock(&self.cache);
         self.generation.fetch_add(1, Ordering::AcqRel);
         cache.clear();
+        *lock(&self.known) = prefixes.into_iter().collect();
+        *lock(&self.unknown) = Default::default();
         *lock(&self.lost_at) = None;
         self.listening.store(true, Ordering::Release);
     }
@@ -347,186 +435,8 @@ impl KeyRing {
     }
 
     /// A key's last use as this replica knows it (not yet flushed) or as stored.
-    fn last_used(&self, key: &Key) -> Option<DateTime<Utc>> {
+    pub(super) fn last_used(&self, key: &Key) -> Option<DateTime<Utc>> {
         let pending = lock(&self.used).get(&key.id).copied();
         key.last_used_at.max(pending)
-    }
-}
-
-/// A key as the API shows it (never its token or hash).
-#[derive(Debug, Clone)]
-pub struct KeyInfo {
-    pub id: Uuid,
-    pub name: String,
-    pub prefix: String,
-    pub scopes: Scopes,
-    pub created_at: DateTime<Utc>,
-    pub created_by: Option<Uuid>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-impl KeyInfo {
-    fn of(key: &Key, last_used_at: Option<DateTime<Utc>>) -> Self {
-        Self {
-            id: key.id,
-            name: key.name.clone(),
-            prefix: key.prefix.clone(),
-            scopes: key.scopes,
-            created_at: key.created_at,
-            created_by: key.created_by,
-            expires_at: key.expires_at,
-            revoked_at: key.revoked_at,
-            last_used_at,
-        }
-    }
-}
-
-/// What a new key needs.
-#[derive(Debug, Clone)]
-pub struct NewKeyRequest {
-    pub name: KeyName,
-    pub scopes: Scopes,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_by: Option<Uuid>,
-}
-
-/// Creates a key: its token is in the answer and nowhere else.
-pub async fn create(pool: &Pool, request: &NewKeyRequest) -> Result<(KeyInfo, Token)> {
-    let mut tx = db::begin(pool).await?;
-    let created = create_in(&mut tx, request).await?;
-    db::commit(tx).await?;
-    Ok(created)
-}
-
-async fn create_in(tx: &mut db::Tx, request: &NewKeyRequest) -> Result<(KeyInfo, Token)> {
-    if request.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(Error::invalid("expires_at", "is not in the future"));
-    }
-    let token = Token::generate();
-    let key = store::insert(
-        &mut **tx,
-        &NewKey {
-            id: Uuid::new_v4(),
-            name: request.name.as_str(),
-            prefix: token.prefix(),
-            secret_hash: &token.hash(),
-            scopes: request.scopes,
-            created_by: request.created_by,
-            expires_at: request.expires_at,
-        },
-    )
-    .await?;
-    Ok((KeyInfo::of(&key, None), token))
-}
-
-pub async fn list(ring: &KeyRing, with_revoked: bool) -> Result<Vec<KeyInfo>> {
-    let keys = store::list(&ring.pool, with_revoked).await?;
-    Ok(keys
-        .iter()
-        .map(|key| KeyInfo::of(key, ring.last_used(key)))
-        .collect())
-}
-
-pub async fn get(ring: &KeyRing, id: Uuid) -> Result<KeyInfo> {
-    let key = store::get(&ring.pool, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no key with id {id}")))?;
-    Ok(KeyInfo::of(&key, ring.last_used(&key)))
-}
-
-/// Revokes a key on every replica: this one at once, the others when the commit's
-/// notification reaches them (or, while one does not hear them, it reads keys from
-/// PostgreSQL on every request).
-pub async fn revoke(ring: &KeyRing, id: Uuid) -> Result<KeyInfo> {
-    let key = store::revoke(&ring.pool, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no key with id {id}")))?;
-    ring.forget(&key.prefix);
-    Ok(KeyInfo::of(&key, ring.last_used(&key)))
-}
-
-/// Revokes a key from the command line (by id or prefix): every running replica hears it.
-pub async fn revoke_by_id_or_prefix(pool: &Pool, which: &str) -> Result<KeyInfo> {
-    let key = match which.parse::<Uuid>() {
-        Ok(id) => store::get(pool, id).await?,
-        Err(_) => store::by_prefix(pool, which).await?,
-    }
-    .ok_or_else(|| Error::NotFound(format!("no key with id or prefix `{which}`")))?;
-    let key = store::revoke(pool, key.id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no key with id {}", key.id)))?;
-    Ok(KeyInfo::of(&key, key.last_used_at))
-}
-
-pub async fn list_all(pool: &Pool, with_revoked: bool) -> Result<Vec<KeyInfo>> {
-    let keys = store::list(pool, with_revoked).await?;
-    Ok(keys
-        .iter()
-        .map(|k| KeyInfo::of(k, k.last_used_at))
-        .collect())
-}
-
-/// What the first start does when no key can be used.
-#[derive(Debug)]
-pub enum Bootstrap {
-    /// Keys exist: nothing to do.
-    KeysExist,
-    /// A new key with every scope.
-    Created(KeyInfo, Token),
-}
-
-/// Creates a key with every scope if no usable key exists (serialised across replicas
-/// starting together). `allowed` says whether this start may: when not, it is an error
-/// saying how to create one.
-pub async fn bootstrap(pool: &Pool, allowed: bool) -> anyhow::Result<Bootstrap> {
-    let mut tx = db::begin(pool).await?;
-    store::lock_bootstrap(&mut *tx).await?;
-    if store::any_usable(&mut *tx).await? {
-        return Ok(Bootstrap::KeysExist);
-    }
-    anyhow::ensure!(
-        allowed,
-        "no API key exists, and this server listens beyond this machine: create one first \
-         (`segstore keys create --name admin --scopes read,write,train,admin`), or let the \
-         first start create it (--bootstrap-admin-key), or bind to 127.0.0.1"
-    );
-    let request = NewKeyRequest {
-        name: KeyName::parse("admin (first start)").map_err(|e| anyhow::anyhow!(e))?,
-        scopes: Scopes::all(),
-        expires_at: None,
-        created_by: None,
-    };
-    let (info, token) = create_in(&mut tx, &request)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tx.commit().await.map_err(db::Error::from)?;
-    Ok(Bootstrap::Created(info, token))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bucket_refills_at_its_rate_and_says_when_to_retry() {
-        let budget = Budget {
-            per_second: 2.0,
-            burst: 3,
-        };
-        let t0 = Instant::now();
-        let mut bucket = Bucket::full(budget, t0);
-        let taken: Vec<Quota> = (0..4).map(|_| bucket.take(budget, t0)).collect();
-        assert_eq!(
-            taken.iter().map(|q| q.remaining).collect::<Vec<_>>(),
-            [2, 1, 0, 0]
-        );
-        assert!(taken[..3].iter().all(|q| q.retry_after.is_none()));
-        assert_eq!(taken[3].retry_after, Some(1));
-        assert_eq!(taken[3].reset, 2); // 3 tokens at 2/s
-        let later = bucket.take(budget, t0 + Duration::from_millis(600));
-        assert_eq!(later.retry_after, None);
-        assert_eq!(later.remaining, 0);
     }
 }

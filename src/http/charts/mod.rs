@@ -1,5 +1,8 @@
 //! Charts of a run as SVG (or PNG when asked): the scatter of customers by segment, the
-//! elbow plot, segment sizes with the lift heat map, and the transitions between two runs.
+//! elbow plot, segment sizes with the lift heat map, and the transitions between two runs;
+//! the same for a segmentation's active run (`active`).
+
+mod active;
 
 use crate::charts::{self, Chart, Format};
 use crate::domain::RunId;
@@ -8,6 +11,7 @@ use crate::http::extract::Query;
 use crate::http::extract::ReadPool;
 use crate::http::problem::{Problem, RunErrors, RunResultErrors};
 use crate::service::charts::{self as service, MAX_POINTS};
+use crate::store::Pool;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
@@ -179,9 +183,14 @@ async fn run_sample(
     id: RunId,
     Query(params): Query<SampleParams>,
 ) -> Result<web::Json<RunSample>> {
+    sample(&pool, id, params).await.map(web::Json)
+}
+
+/// A run's chart sample (`…/sample`, and the active run's).
+async fn sample(pool: &Pool, id: RunId, params: SampleParams) -> Result<RunSample> {
     let limit = budget("limit", params.limit)?.unwrap_or(MAX_POINTS);
-    let sample = service::sample(&pool, id, limit).await?;
-    Ok(web::Json(RunSample {
+    let sample = service::sample(pool, id, limit).await?;
+    Ok(RunSample {
         run_id: sample.run_id,
         features: sample.features,
         customers: sample.customers,
@@ -195,7 +204,7 @@ async fn run_sample(
                 pc: p.pc,
             })
             .collect(),
-    }))
+    })
 }
 
 /// Renders off the async runtime.
@@ -238,10 +247,20 @@ async fn scatter_chart(
     req: HttpRequest,
     Query(params): Query<ScatterParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format)?;
+    scatter(&pool, id, &req, params).await
+}
+
+/// A run's scatter chart (`…/charts/scatter.svg`, and the active run's).
+async fn scatter(
+    pool: &Pool,
+    id: RunId,
+    req: &HttpRequest,
+    params: ScatterParams,
+) -> Result<HttpResponse> {
+    let format = chart_format(req, params.format)?;
     let points = budget("points", params.points)?;
     let chart =
-        service::scatter(&pool, id, params.x.as_deref(), params.y.as_deref(), points).await?;
+        service::scatter(pool, id, params.x.as_deref(), params.y.as_deref(), points).await?;
     image(chart, format).await
 }
 
@@ -272,8 +291,18 @@ async fn elbow_chart(
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format)?;
-    image(service::elbow(&pool, id).await?, format).await
+    elbow(&pool, id, &req, params).await
+}
+
+/// A run's elbow plot (`…/charts/elbow.svg`, and the active run's).
+async fn elbow(
+    pool: &Pool,
+    id: RunId,
+    req: &HttpRequest,
+    params: ChartParams,
+) -> Result<HttpResponse> {
+    let format = chart_format(req, params.format)?;
+    image(service::elbow(pool, id).await?, format).await
 }
 
 /// Segment sizes (bars) and the profile heat map: each segment's lift per feature, in
@@ -302,8 +331,18 @@ async fn segments_chart(
     req: HttpRequest,
     Query(params): Query<ChartParams>,
 ) -> Result<HttpResponse> {
-    let format = chart_format(&req, params.format)?;
-    image(service::segments(&pool, id).await?, format).await
+    segments(&pool, id, &req, params).await
+}
+
+/// A run's sizes and lift chart (`…/charts/segments.svg`, and the active run's).
+async fn segments(
+    pool: &Pool,
+    id: RunId,
+    req: &HttpRequest,
+    params: ChartParams,
+) -> Result<HttpResponse> {
+    let format = chart_format(req, params.format)?;
+    image(service::segments(pool, id).await?, format).await
 }
 
 /// How customers moved between two runs of one segmentation: the transition matrix as a
@@ -351,7 +390,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(run_sample)
         .service(elbow_chart)
         .service(segments_chart)
-        .service(compare_chart);
+        .service(compare_chart)
+        .service(active::active_scatter_chart)
+        .service(active::active_sample)
+        .service(active::active_elbow_chart)
+        .service(active::active_segments_chart);
 }
 
 #[cfg(test)]
