@@ -174,31 +174,35 @@ impl Worker {
         identity.is_some()
     }
 
-    /// Gives a run a database fault interrupted back to the queue, once the database answers
-    /// again (or until the lease would have lapsed: then any replica recovers it).
-    async fn release_after_fault(
+    /// Gives a run back to the queue, retrying while the database is unavailable (an outage,
+    /// a restart, a pool that timed out on a loaded machine) until the lease would have
+    /// lapsed: then any replica recovers it. A stop signal ends the retries early when given.
+    async fn release_within_lease(
         &self,
         run_id: uuid::Uuid,
-        fault: &str,
-        stopped: &mut watch::Receiver<bool>,
+        why: runs::Release<'_>,
+        mut stopped: Option<&mut watch::Receiver<bool>>,
     ) -> Result<(), store::Error> {
         let deadline = Instant::now() + self.settings.lease;
         loop {
-            match runs::release(
-                &self.pool,
-                run_id,
-                &self.name,
-                runs::Release::DatabaseFault(fault),
-            )
-            .await
-            {
+            match runs::release(&self.pool, run_id, &self.name, why).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    // Another worker or a recovery changed the run meanwhile.
+                    tracing::warn!("the run was not this worker's to give back any more");
+                    return Ok(());
+                }
                 Err(e) if e.is_unavailable() && Instant::now() < deadline => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(FAULT_RETRY) => {}
-                        _ = stopped.changed() => return Err(e),
+                    tracing::warn!(error = %e, "giving the run back failed; trying again");
+                    match stopped.as_deref_mut() {
+                        Some(stopped) => tokio::select! {
+                            _ = tokio::time::sleep(FAULT_RETRY) => {}
+                            _ = stopped.changed() => return Err(e),
+                        },
+                        None => tokio::time::sleep(FAULT_RETRY).await,
                     }
                 }
-                done => return done.map(drop),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -283,18 +287,19 @@ impl Worker {
             }
             Err(Stop::ShuttingDown) => {
                 tracing::info!("shutting down: the run goes back to the queue");
-                runs::release(&self.pool, run_id, &self.name, runs::Release::ShuttingDown)
+                // The process is stopping anyway: a busy database is waited for (within the
+                // lease), not given up on at the first timeout.
+                self.release_within_lease(run_id, runs::Release::ShuttingDown, None)
                     .await
-                    .map(|released| {
-                        if !released {
-                            // Another worker or a recovery changed the run meanwhile.
-                            tracing::warn!("the run was not this worker's to give back any more");
-                        }
-                    })
             }
             Err(Stop::DatabaseFault(fault)) => {
                 tracing::warn!(%fault, "a database fault interrupted the run: it goes back to the queue");
-                self.release_after_fault(run_id, &fault, stopped).await
+                self.release_within_lease(
+                    run_id,
+                    runs::Release::DatabaseFault(&fault),
+                    Some(stopped),
+                )
+                .await
             }
         };
         if let Err(e) = recorded {

@@ -259,10 +259,10 @@ async fn the_binary_migrates_serves_logs_each_run_and_gives_a_run_back_on_sigter
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(state, "queued", "{events}");
-    let last = events.as_array().unwrap().last().unwrap();
-    assert_eq!(last["event"], "released", "{events}");
     let lines = served.lines.lock().unwrap().clone();
+    assert_eq!(state, "queued", "{events}\n{lines:#?}");
+    let last = events.as_array().unwrap().last().unwrap();
+    assert_eq!(last["event"], "released", "{events}\n{lines:#?}");
     assert!(
         lines.iter().any(
             |l| l["message"] == "shutting down: the run goes back to the queue"
