@@ -8,9 +8,11 @@
 #     and at its peak; beside it, psql's binary COPYs of what it reads, side by side (what
 #     PostgreSQL alone takes), PostgreSQL writing the same CSV itself in one joined statement
 #     (text COPY: the first design), and GET …/active/assignments.csv;
-#  3. the segstore_report views as a report role, as Tableau queries them live: customers by
+#  3. four more retrains (five runs' assignments kept, the default retention), then the
+#     segstore_report views as a report role, as Tableau queries them live: customers by
 #     segment with averages (a join of the customers and assignments views, GROUP BY), and
-#     the segments view; each three times, with psql's \timing.
+#     the segments view; each three times, with psql's \timing; and the first query over the
+#     assignments view's earlier form (a join to segmentations), for comparison.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/tables.sh [ROWS]
 set -euo pipefail
@@ -61,7 +63,9 @@ ASSIGNED="SELECT external_id, run, segment FROM (SELECT external_id, 0::int4 AS 
 copy_s() { local a b; a=$(now); psql -q -v ON_ERROR_STOP=1 "$DB_URL" -c "COPY ($1) TO STDOUT (FORMAT $2)" > /dev/null; b=$(now); secs "$a" "$b"; }
 for _ in 1 2 3; do
   a=$(now)
-  copy_s "$CUSTOMERS" binary > /tmp/segstore_c.s & copy_s "$ASSIGNED" binary > /tmp/segstore_a.s; wait
+  # `wait` on the COPY alone: a bare `wait` would wait for the server too.
+  copy_s "$CUSTOMERS" binary > /tmp/segstore_c.s & copying=$!
+  copy_s "$ASSIGNED" binary > /tmp/segstore_a.s; wait "$copying"
   b=$(now)
   echo "psql binary COPYs side by side $(secs "$a" "$b") s (customers $(cat /tmp/segstore_c.s) s, assignments $(cat /tmp/segstore_a.s) s)"
 done
@@ -84,6 +88,11 @@ for _ in 1 2 3; do
     awk -v rows="$ROWS" '{printf "assignments.csv %.2f s, %.0f rows/s\n", $1, rows/$1}'
 done
 
+echo "== four more retrains: five runs' assignments kept (the default SEGSTORE_KEEP_ASSIGNMENTS)"
+for _ in 1 2 3 4; do retrain; done
+psql -q "$DB_URL" -c "VACUUM ANALYZE"
+psql -qAt "$DB_URL" -c "SELECT count(*) || ' assignment partitions' FROM pg_inherits WHERE inhparent = 'assignments'::regclass"
+
 echo "== segstore_report views as a report role (live connection)"
 role() { DATABASE_URL="$DB_URL?sslmode=disable" SEGSTORE_DATA_DIR="$BENCH_DATA_DIR" "$BIN" --log warn report-role "$@"; }
 ROLE_URL=$(role create --name "bench_$$")
@@ -105,4 +114,20 @@ SELECT c.country, a.segment_id, count(*) FROM assignments a JOIN customers c USI
 SELECT c.country, a.segment_id, count(*) FROM assignments a JOIN customers c USING (customer_id) GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 3;
 \echo the segments view
 SELECT segment_id, label, size FROM segments ORDER BY size DESC LIMIT 3;
+SQL
+
+echo "== the same query over the assignments view's earlier form (the active run through a join to segmentations), as the owner"
+psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<'SQL'
+CREATE TEMPORARY VIEW joined AS
+SELECT s.segmentation_id, s.name AS segmentation, a.run_id, a.external_id AS customer_id,
+       a.segment AS segment_id, g.label AS segment_label, g.persona, a.score
+FROM segmentations s JOIN assignments a ON a.run_id = s.active_run_id
+LEFT JOIN run_segments g ON g.run_id = a.run_id AND g.stable_id = a.segment;
+\timing on
+SELECT a.segment_label, count(*), avg(c.spending_score), avg(c.annual_income_k)
+FROM joined a JOIN segstore_report.customers c USING (customer_id) WHERE a.segmentation = 'bench' GROUP BY 1;
+SELECT a.segment_label, count(*), avg(c.spending_score), avg(c.annual_income_k)
+FROM joined a JOIN segstore_report.customers c USING (customer_id) WHERE a.segmentation = 'bench' GROUP BY 1;
+SELECT a.segment_label, count(*), avg(c.spending_score), avg(c.annual_income_k)
+FROM joined a JOIN segstore_report.customers c USING (customer_id) WHERE a.segmentation = 'bench' GROUP BY 1;
 SQL

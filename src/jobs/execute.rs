@@ -103,6 +103,9 @@ async fn train(
     Ok((columns, result))
 }
 
+/// How often an idle worker checks that the report views follow the active runs.
+const REPORT_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How often a worker tries to give back a run a database fault interrupted.
 const FAULT_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -117,6 +120,7 @@ impl Worker {
         // Stopped when told so, or when the `Jobs` handle is gone.
         let stop = |rx: &watch::Receiver<bool>| *rx.borrow() || rx.has_changed().is_err();
         let mut identity: Option<runs::WorkerIdentity> = None;
+        let mut report_check = Instant::now();
         loop {
             if stop(&stopped) {
                 break;
@@ -130,7 +134,7 @@ impl Worker {
                 }
                 continue;
             }
-            if let Err(e) = self.housekeeping().await {
+            if let Err(e) = self.housekeeping(&mut report_check).await {
                 tracing::warn!(worker = %self.name, error = %e, "run housekeeping failed");
             }
             match runs::claim(&self.pool, &self.name, lease).await {
@@ -207,14 +211,20 @@ impl Worker {
         }
     }
 
-    /// Re-queues (or fails) runs of dead workers, and queues scheduled runs that are due.
-    async fn housekeeping(&self) -> anyhow::Result<()> {
+    /// Re-queues (or fails) runs of dead workers, queues scheduled runs that are due, and now
+    /// and then regenerates report views a change left behind.
+    async fn housekeeping(&self, report_check: &mut Instant) -> anyhow::Result<()> {
         for (run_id, status) in
             runs::recover_expired(&self.pool, self.settings.max_attempts).await?
         {
             tracing::warn!(%run_id, %status, "recovered a run whose worker stopped");
         }
         schedule::enqueue_due(&self.pool).await?;
+        if Instant::now() >= *report_check {
+            // Catches up a regeneration a dashboard's long query held up.
+            *report_check = Instant::now() + REPORT_CHECK;
+            crate::service::report::try_sync(&self.pool).await?;
+        }
         Ok(())
     }
 
@@ -310,7 +320,7 @@ impl Worker {
 
     /// The run's steps: check the configuration → refresh RFM features (when used) →
     /// snapshot → train → write the results and activate (one transaction) → tell the lookup
-    /// cache (at the commit) → retention.
+    /// cache (at the commit) → the report views → retention.
     async fn train_and_store(&self, run: &Run, shared: &Arc<Shared>) -> Result<(), Stop> {
         let mut timings = Timings::default();
         shared.check()?;
@@ -332,6 +342,8 @@ impl Worker {
         shared.set(Phase::Writing, TRAIN_TO);
         self.write(run, &columns, &result, snapshot.missing, timings, warm)
             .await?;
+        // An activated run: the report views now read it.
+        crate::service::report::sync(&self.pool).await;
         if let Err(e) = self.retain(run.segmentation_id).await {
             tracing::warn!(segmentation_id = %run.segmentation_id, error = %e, "retention failed");
         }

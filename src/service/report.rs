@@ -1,9 +1,13 @@
 //! SQL for BI tools' live connections: the `segstore_report` views, kept in step with the
-//! attribute catalogue, and the login roles that may read them and nothing else.
+//! attribute catalogue and the active runs, and the login roles that may read them and
+//! nothing else.
 //!
-//! Steps of a catalogue change: the writer commits (attributes added, or one deleted), then
-//! [`sync`] regenerates `segstore_report.customers` in a short transaction of its own, so that
-//! a long import never holds a lock a dashboard's query waits on.
+//! Steps of a change the views follow (attributes added or deleted; a run activated; a
+//! segmentation renamed or deleted): the writer commits, then [`sync`] regenerates what
+//! changed in a short transaction of its own, so that a long import or a run's write never
+//! holds a lock a dashboard's query waits on. Until it has, a dashboard reads the state before
+//! the change (the previous active run, whole). A regeneration a dashboard held up past
+//! [`LOCK_TIMEOUT`] is tried again by the run workers' housekeeping.
 
 use crate::error::{Error, Result};
 use crate::store::report::{self as store, NotCreated, ReportRole, ViewChange, ViewColumn};
@@ -15,7 +19,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// How long a regeneration waits for dashboards' queries on the old view.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The view's own columns, which an attribute of the same name must not shadow.
 pub const VIEW_COLUMNS: [&str; 3] = ["customer_id", "created_at", "updated_at"];
@@ -30,29 +34,44 @@ pub fn attribute_column<'a>(name: &'a str, reserved: &[&str]) -> std::borrow::Co
     }
 }
 
-/// Regenerates the customers view from the catalogue as committed, if it changed. A failure
-/// (a dashboard held the old view longer than the bound) is logged: the next catalogue change
-/// or start tries again.
+/// Regenerates the generated views from what is committed, where it changed. A failure (a
+/// dashboard held the old view longer than the bound) is logged: the housekeeping, the next
+/// change or the next start tries again.
 pub async fn sync(pool: &Pool) {
     if let Err(e) = try_sync(pool).await {
-        tracing::warn!(error = %e, "segstore_report.customers was not regenerated; the next \
-            catalogue change or start tries again");
+        tracing::warn!(error = %e, "the segstore_report views were not regenerated; the \
+            housekeeping, the next change or the next start tries again");
     }
 }
 
-async fn try_sync(pool: &Pool) -> Result<ViewChange> {
+/// [`sync`], for a caller that handles the failure.
+pub async fn try_sync(pool: &Pool) -> Result<()> {
     let mut tx = crate::store::begin(pool).await?;
-    let change = regenerate(&mut tx).await?;
+    let changes = regenerate(&mut tx).await?;
     crate::store::commit(tx).await?;
-    if change != ViewChange::Unchanged {
-        tracing::info!(?change, "segstore_report.customers regenerated");
-    }
-    Ok(change)
+    log(changes);
+    Ok(())
 }
 
-/// In the caller's transaction: the lock, the catalogue as committed, the view.
-async fn regenerate(tx: &mut crate::store::Conn) -> Result<ViewChange> {
-    store::lock_customers_view(&mut *tx).await?;
+fn log(changes: Changes) {
+    if changes.customers != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.customers, "segstore_report.customers regenerated");
+    }
+    if changes.assignments != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.assignments, "segstore_report.assignments regenerated");
+    }
+}
+
+/// What a regeneration did to each generated view.
+#[derive(Debug, Clone, Copy)]
+pub struct Changes {
+    pub customers: ViewChange,
+    pub assignments: ViewChange,
+}
+
+/// In the caller's transaction: the lock, then each view from what is committed.
+async fn regenerate(tx: &mut crate::store::Conn) -> Result<Changes> {
+    store::lock_views(&mut *tx).await?;
     let catalogue = attributes::load(&mut *tx).await?;
     let names: Vec<_> = catalogue
         .iter()
@@ -63,15 +82,20 @@ async fn regenerate(tx: &mut crate::store::Conn) -> Result<ViewChange> {
         .zip(&names)
         .map(|(attribute, name)| ViewColumn { name, attribute })
         .collect();
-    Ok(store::regenerate_customers_view(tx, &columns, LOCK_TIMEOUT).await?)
+    let customers = store::regenerate_customers_view(&mut *tx, &columns, LOCK_TIMEOUT).await?;
+    let assignments = store::regenerate_assignments_view(&mut *tx, LOCK_TIMEOUT).await?;
+    Ok(Changes {
+        customers,
+        assignments,
+    })
 }
 
-/// Regenerates the view at start (after the migrations), on the connection given.
-pub async fn sync_on(conn: &mut crate::store::Conn) -> Result<ViewChange> {
+/// Regenerates the views at start (after the migrations), on the connection given.
+pub async fn sync_on(conn: &mut crate::store::Conn) -> Result<Changes> {
     let mut tx = crate::store::begin_on(conn).await?;
-    let change = regenerate(&mut tx).await?;
+    let changes = regenerate(&mut tx).await?;
     crate::store::commit_on(tx).await?;
-    Ok(change)
+    Ok(changes)
 }
 
 /// A report role's name: what PostgreSQL takes unquoted (1 to 63 of a-z, 0-9 and `_`,

@@ -185,6 +185,7 @@ pub async fn activate(pool: &Pool, cache: &LookupCache, run_id: RunId) -> Result
     cache
         .changing(run.segmentation_id, crate::store::commit(tx))
         .await?;
+    crate::service::report::sync(pool).await;
     get(pool, run_id).await
 }
 

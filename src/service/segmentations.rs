@@ -179,11 +179,16 @@ pub async fn update(pool: &Pool, id: SegmentationId, changes: Changes) -> Result
             None => (None, None),
         };
     }
+    let renamed = changes.name.is_some();
     let name = row.name.clone();
     let row = store::update(&mut *tx, &row)
         .await
         .map_err(|e| conflict_on_name(e, &name))?;
     crate::store::commit(tx).await?;
+    if renamed {
+        // The report views name the segmentation.
+        crate::service::report::sync(pool).await;
+    }
     Ok(row)
 }
 
@@ -205,5 +210,6 @@ pub async fn delete(pool: &Pool, cache: &LookupCache, id: SegmentationId) -> Res
     for run_id in dropped {
         cache.forget_run(run_id);
     }
+    crate::service::report::sync(pool).await;
     Ok(())
 }

@@ -138,12 +138,12 @@ impl Database {
         let direct = pool_options(1).connect_with(self.db.direct.clone()).await?;
         let applied = async {
             MIGRATOR.run(&direct).await.context("applying migrations")?;
-            // The customers view of `segstore_report` as the catalogue is now (a change whose
-            // regeneration failed, or an upgrade, left it behind).
+            // The generated views of `segstore_report` as the catalogue and the active runs
+            // are now (a change whose regeneration failed, or an upgrade, left them behind).
             let mut conn = direct.acquire().await?;
             crate::service::report::sync_on(&mut conn)
                 .await
-                .map_err(|e| anyhow::anyhow!("regenerating segstore_report.customers: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("regenerating the segstore_report views: {e}"))?;
             anyhow::Ok(())
         }
         .await;

@@ -356,6 +356,149 @@ async fn the_report_role_reads_every_view_as_the_api_answers_and_nothing_else() 
     assert!(connect_as(&url, &name, &password).await.is_err());
 }
 
+/// The run ids the assignments view reads, per segmentation name.
+async fn viewed_runs(conn: &mut PgConnection) -> Vec<(String, String)> {
+    rows(
+        conn,
+        "SELECT DISTINCT segmentation, run_id::text FROM assignments ORDER BY 1, 2",
+    )
+    .await
+    .iter()
+    .map(|r| (r.get("segmentation"), r.get("run_id")))
+    .collect()
+}
+
+/// Waits (generously) until the assignments view reads `expected`.
+async fn wait_viewed(conn: &mut PgConnection, expected: &[(String, String)]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = viewed_runs(conn).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the view reads {now:?}, not {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The assignments view holds each active run as constants (so a dashboard's query scans only
+/// that run's partition): it follows activations by a run and by the API, renames and
+/// deletions, catches up a regeneration a dashboard's open transaction held up, and quotes
+/// any name.
+#[tokio::test]
+async fn the_assignments_view_follows_activations_renames_and_deletions() {
+    let app = spawn_app().await;
+    let seg = mall_segmentation(&app).await;
+    let first = app.run_to_success(&seg).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = database_url(&app).await;
+    let name = unique_name("tableau");
+    let _guard = RoleGuard {
+        url: url.clone(),
+        name: name.clone(),
+    };
+    let password = create_role(&url, &name);
+    let mut bi = connect_as(&url, &name, &password).await.unwrap();
+    let mall = |run: &str| vec![("Mall".to_owned(), run.to_owned())];
+    assert_eq!(viewed_runs(&mut bi).await, mall(&first));
+    let definition: String =
+        sqlx::query_scalar("SELECT pg_get_viewdef('segstore_report.assignments'::regclass)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(!definition.contains("segmentations"), "{definition}");
+    assert!(definition.contains(&first), "{definition}");
+
+    // A run the worker activates: the view follows once the worker has regenerated it.
+    assert_eq!(
+        app.upsert(json!(a_third_spending_more())).await.status(),
+        200
+    );
+    let second = app.run_to_success(&seg).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_viewed(&mut bi, &mall(&second)).await;
+    let rows_now = rows(&mut bi, "SELECT * FROM assignments").await;
+    assert_eq!(rows_now.len(), 200);
+
+    // Activated by the API: followed before the answer.
+    let activate = |run: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/v1/runs/{run}/activate")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    activate(first.clone()).await;
+    assert_eq!(viewed_runs(&mut bi).await, mall(&first));
+
+    // A dashboard's open transaction holds the view past the regeneration's lock timeout: the
+    // activation still succeeds, and the view catches up once the dashboard lets go.
+    let mut dashboard = bi.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM assignments")
+        .execute(&mut *dashboard)
+        .await
+        .unwrap();
+    activate(second.clone()).await;
+    let held: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT run_id::text FROM segstore_report.assignments")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        held,
+        std::slice::from_ref(&first),
+        "held up: still the previous run, whole"
+    );
+    dashboard.commit().await.unwrap();
+    wait_viewed(&mut bi, &mall(&second)).await;
+
+    // Renamed: the new name, quoted whatever it holds.
+    let odd = "O'Brien \"VIP\"; DROP VIEW x; --";
+    let renamed = app
+        .client
+        .patch(app.url(&format!("/v1/segmentations/{seg}")))
+        .json(&json!({"name": odd}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(
+        viewed_runs(&mut bi).await,
+        vec![(odd.to_owned(), second.clone())]
+    );
+    let by_name = rows(
+        &mut bi,
+        "SELECT count(*) AS n FROM assignments WHERE segmentation = 'O''Brien \"VIP\"; DROP VIEW x; --'",
+    )
+    .await;
+    assert_eq!(by_name[0].get::<i64, _>("n"), 200);
+
+    // Deleted: no rows, and the view still reads (no branch left).
+    assert_eq!(
+        app.delete(&format!("/v1/segmentations/{seg}"))
+            .await
+            .status(),
+        204
+    );
+    assert!(viewed_runs(&mut bi).await.is_empty());
+    assert_eq!(
+        columns(&mut bi, "segstore_report.assignments").await.len(),
+        8
+    );
+}
+
 #[tokio::test]
 async fn report_roles_log_in_with_their_password_only_and_bad_names_are_refused() {
     // A private cluster whose report roles must give a password (the shared one trusts).
