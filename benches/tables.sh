@@ -53,10 +53,8 @@ echo "server RSS before $before MB, after $(rss) MB, peak so far $(hwm) MB; line
 head -2 /tmp/segstore_customers_export.csv
 
 echo "== PostgreSQL alone: the two binary COPYs the export reads, and PostgreSQL writing the CSV itself"
-# The statements store::export runs for this catalogue (positions 1-8 numeric, 1-2 text).
-CUSTOMERS="SELECT c.external_id, c.numeric_values[1], c.numeric_values[2], c.numeric_values[3],
-  c.numeric_values[4], c.numeric_values[5], c.numeric_values[6], c.numeric_values[7],
-  c.numeric_values[8], c.categorical_values[1], c.categorical_values[2]
+# The statements store::export runs (the arrays whole; the attributes are picked out in Rust).
+CUSTOMERS="SELECT c.external_id, c.numeric_values, c.categorical_values
   FROM customers c ORDER BY c.external_id"
 ASSIGNED="SELECT external_id, run, segment FROM (SELECT external_id, 0::int4 AS run, segment
   FROM assignments WHERE run_id = '$RUN') a ORDER BY external_id"

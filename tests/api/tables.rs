@@ -335,6 +335,42 @@ async fn customers_csv_has_every_attribute_and_each_active_segment() {
             None => assert_eq!(row["Mall segment_id"], "", "{raw}"),
         }
     }
+
+    // The catalogue changes: a deleted attribute leaves a gap in the stored positions, and
+    // one added later lies beyond the end of every earlier customer's values.
+    assert_eq!(app.delete("/v1/attributes/gender").await.status(), 204);
+    assert_eq!(
+        app.upsert(json!([{"id": "0007", "attributes": {"tier": "gold", "visits": 3}}]))
+            .await
+            .status(),
+        200
+    );
+    let (header, rows) = csv(&app, "/v1/customers.csv").await;
+    assert_eq!(
+        header[..6],
+        [
+            "customer_id",
+            "age",
+            "annual_income_k",
+            "spending_score",
+            "tier",
+            "visits"
+        ]
+    );
+    for row in &rows[..200] {
+        let id = row["customer_id"].as_str();
+        let [age, income, score] = mall[id];
+        assert_eq!(number(&row["age"]), age, "{id}");
+        assert_eq!(number(&row["annual_income_k"]), income, "{id}");
+        assert_eq!(number(&row["spending_score"]), score, "{id}");
+        let (tier, visits) = if id == "0007" {
+            ("gold", "3")
+        } else {
+            ("", "")
+        };
+        assert_eq!(row["tier"], tier, "{id}");
+        assert_eq!(row["visits"], visits, "{id}");
+    }
 }
 
 #[tokio::test]
