@@ -101,20 +101,46 @@ async fn refused(conn: &mut PgConnection, sql: &str) -> String {
     }
 }
 
+/// A report role made for the app's database (dropped when the guard goes), logged in.
+struct ReportSession {
+    url: String,
+    name: String,
+    password: String,
+    conn: PgConnection,
+    _guard: RoleGuard,
+}
+
+async fn report_session(app: &TestApp) -> ReportSession {
+    let url = database_url(app).await;
+    let name = unique_name("tableau");
+    let guard = RoleGuard {
+        url: url.clone(),
+        name: name.clone(),
+    };
+    let password = create_role(&url, &name);
+    let conn = connect_as(&url, &name, &password).await.unwrap();
+    ReportSession {
+        url,
+        name,
+        password,
+        conn,
+        _guard: guard,
+    }
+}
+
 #[tokio::test]
 async fn the_report_role_reads_every_view_as_the_api_answers_and_nothing_else() {
     let app = spawn_app().await;
     let seg = mall_segmentation(&app).await;
     let run = app.run_to_success(&seg).await;
     let run = run["id"].as_str().unwrap().to_owned();
-    let url = database_url(&app).await;
-    let name = unique_name("tableau");
-    let _guard = RoleGuard {
-        url: url.clone(),
-        name: name.clone(),
-    };
-    let password = create_role(&url, &name);
-    let mut bi = connect_as(&url, &name, &password).await.unwrap();
+    let ReportSession {
+        url,
+        name,
+        password,
+        conn: mut bi,
+        _guard,
+    } = report_session(&app).await;
 
     // Customers: one column per attribute, unqualified (the schema is on the search path).
     assert_eq!(
@@ -396,14 +422,11 @@ async fn the_assignments_view_follows_activations_renames_and_deletions() {
         .as_str()
         .unwrap()
         .to_owned();
-    let url = database_url(&app).await;
-    let name = unique_name("tableau");
-    let _guard = RoleGuard {
-        url: url.clone(),
-        name: name.clone(),
-    };
-    let password = create_role(&url, &name);
-    let mut bi = connect_as(&url, &name, &password).await.unwrap();
+    let ReportSession {
+        conn: mut bi,
+        _guard,
+        ..
+    } = report_session(&app).await;
     let mall = |run: &str| vec![("Mall".to_owned(), run.to_owned())];
     assert_eq!(viewed_runs(&mut bi).await, mall(&first));
     let definition: String =
