@@ -390,64 +390,14 @@ pub async fn movers(
     .map_err(Into::into)
 }
 
-/// A run's assignments, loaded whole for the lookup cache: parallel arrays sorted by
-/// external id (the ids packed in one string).
-#[derive(Debug, Default)]
-pub struct LoadedAssignments {
-    pub ids: String,
-    /// End offset of each id in `ids`.
-    pub ends: Vec<u32>,
-    /// Stable segment id, `i32::MIN` for noise.
-    pub segments: Vec<i32>,
-    /// NaN when absent.
-    pub scores: Vec<f64>,
-}
-
-impl LoadedAssignments {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    fn id(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.ids[start..self.ends[i] as usize]
-    }
-
-    /// A customer's row, by binary search (rows are in customer id order).
-    pub fn position(&self, external_id: &str) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.id(mid).as_bytes().cmp(external_id.as_bytes()) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
-    }
-
-    /// The segment (`None`: noise) and score of a customer.
-    pub fn get(&self, external_id: &str) -> Option<(Option<i32>, Option<f64>)> {
-        self.position(external_id).map(|i| {
-            let (s, v) = (self.segments[i], self.scores[i]);
-            ((s != i32::MIN).then_some(s), (!v.is_nan()).then_some(v))
-        })
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.ids.len() + self.ends.len() * 4 + self.segments.len() * 4 + self.scores.len() * 8
-    }
-}
-
-/// Reads a run's whole partition (binary COPY, in key order).
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn load(pool: &super::Pool, run_id: Uuid) -> Result<LoadedAssignments> {
+/// Reads a run's whole partition (binary COPY, in key order), handing each row to `row`:
+/// (external id, segment, score). An error `row` returns ends the read.
+#[tracing::instrument(level = "debug", skip(pool, row))]
+pub async fn load(
+    pool: &super::Pool,
+    run_id: Uuid,
+    mut row: impl FnMut(&str, Option<i32>, Option<f64>) -> anyhow::Result<()>,
+) -> Result<()> {
     let table = partition(run_id);
     let mut conn = pool.acquire().await?;
     let mut stream = conn
@@ -457,28 +407,20 @@ pub async fn load(pool: &super::Pool, run_id: Uuid) -> Result<LoadedAssignments>
         ))
         .await?;
     let mut decoder = CopyDecoder::new(3);
-    let mut out = LoadedAssignments::default();
     while let Some(chunk) = stream.next().await {
         decoder.feed(&chunk?, |f| {
             let id = std::str::from_utf8(f[0].ok_or_else(|| anyhow::anyhow!("NULL id"))?)?;
-            out.ids.push_str(id);
-            out.ends.push(
-                u32::try_from(out.ids.len())
-                    .map_err(|e| super::Error::Decode(anyhow::Error::new(e)))?,
-            );
-            out.segments.push(match f[1] {
-                Some(b) => i32::from_be_bytes(b.try_into()?),
-                None => i32::MIN,
-            });
-            out.scores.push(match f[2] {
-                Some(b) => f64::from_be_bytes(b.try_into()?),
-                None => f64::NAN,
-            });
-            Ok(())
+            let segment = f[1]
+                .map(|b| b.try_into().map(i32::from_be_bytes))
+                .transpose()?;
+            let score = f[2]
+                .map(|b| b.try_into().map(f64::from_be_bytes))
+                .transpose()?;
+            Ok(row(id, segment, score)?)
         })?;
     }
     decoder.finish()?;
-    Ok(out)
+    Ok(())
 }
 
 /// A customer's assignments in several runs at once (one index probe per run's partition,
