@@ -11,10 +11,12 @@
 //!
 //! Files: `params` (the builder and its checks), `init` (k-means++ and the random streams of
 //! restarts), `pass` (one assignment pass over every chunk), `kernel` (a chunk's rows),
-//! `avx2` (the kernel's AVX2 + FMA build: the only `unsafe`), `lloyd` (iterations, stopping
-//! rule, empty clusters), `hartigan` (single-row moves after Lloyd, on small tables); this
-//! file fits restarts (on small tables several at once) and keeps the best, and splits rows
-//! in two for bisecting K-Means.
+//! `avx2` (the kernel's AVX2 + FMA build: the engine's only `unsafe`), `lloyd` (iterations,
+//! stopping rule, empty clusters), `hartigan` (single-row moves after Lloyd, on small
+//! tables), `restarts` (small tables: several restarts at once, one per thread),
+//! `minibatch` (mini-batch K-Means, as scikit-learn's `MiniBatchKMeans`); this file fits the
+//! restarts one after the other on larger tables, keeps the best, and splits rows in two for
+//! bisecting K-Means.
 
 use super::EngineError;
 use linfa::dataset::DatasetBase;
