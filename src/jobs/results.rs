@@ -7,7 +7,7 @@ use crate::domain::run::documents::{
 };
 use crate::domain::run::{Run, ScoreKind, Segment};
 use crate::segmentation::matching;
-use crate::segmentation::pipeline::RunResult;
+use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
 use crate::segmentation::sample::ChartSample;
 use crate::store::charts::ChartSampleRow;
@@ -128,8 +128,8 @@ pub(super) fn summary(
         missing_values: missing,
         features: r.profiles.features.clone(),
         score: Some(match r.score {
-            "probability" => ScoreKind::Probability,
-            _ => ScoreKind::Distance,
+            pipeline::ScoreKind::Probability => ScoreKind::Probability,
+            pipeline::ScoreKind::Distance => ScoreKind::Distance,
         }),
         noise: Some(r.noise),
         n_iter: r.n_iter,
@@ -151,7 +151,7 @@ pub(super) fn summary(
             .timings
             .iter()
             .map(|t| PhaseTiming {
-                phase: t.phase.to_owned(),
+                phase: t.phase.as_str().to_owned(),
                 ms: t.ms,
             })
             .collect(),

@@ -29,7 +29,7 @@ pub(super) fn choose_k(
     x: &dyn ModelRows,
     weights: Option<&[f64]>,
     params: &RunParams,
-    progress: &(dyn Fn(&'static str, f64) + Sync),
+    progress: &(dyn Fn(super::Step, f64) + Sync),
 ) -> Result<ChosenK, EngineError> {
     let given = |k: usize, rule: &str| ChosenK {
         k,
@@ -66,7 +66,12 @@ pub(super) fn choose_k(
                 rule,
                 kmeans: params.kmeans.clone(),
             },
-            &|done, total| progress("choose_k", 0.05 + 0.75 * done as f64 / total as f64),
+            &|done, total| {
+                progress(
+                    super::Step::ChooseK,
+                    0.05 + 0.75 * done as f64 / total as f64,
+                )
+            },
         )
     };
     // Asked to sweep further than the data has distinct points (or rows): sweep what it

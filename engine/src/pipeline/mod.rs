@@ -99,10 +99,74 @@ pub struct MixtureFit {
     pub aic: f64,
 }
 
+/// A step of the pipeline, as timed and as progress tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Preprocess,
+    Pca,
+    ChooseK,
+    Fit,
+    Metrics,
+    Profiles,
+    ChartSample,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preprocess => "preprocess",
+            Self::Pca => "pca",
+            Self::ChooseK => "choose_k",
+            Self::Fit => "fit",
+            Self::Metrics => "metrics",
+            Self::Profiles => "profiles",
+            Self::ChartSample => "chart_sample",
+        }
+    }
+
+    /// Share of a run's work done when the step ends (the k sweep fills 0.05 to 0.8).
+    fn done_after(self) -> f64 {
+        match self {
+            Self::Preprocess | Self::Pca => 0.05,
+            Self::ChooseK => 0.8,
+            Self::Fit => 0.85,
+            Self::Metrics => 0.95,
+            Self::Profiles | Self::ChartSample => 1.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How long a step took.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
-    pub phase: &'static str,
+    pub phase: Step,
     pub ms: f64,
+}
+
+/// What the third assignment column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    /// To the segment's centroid, in model space.
+    Distance,
+    /// Of the row's segment (the mixture).
+    Probability,
+}
+
+impl std::fmt::Display for ScoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Distance => "distance",
+            Self::Probability => "probability",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,9 +257,8 @@ pub struct RunResult {
     /// Metrics of the segmented rows (noise left out).
     pub metrics: Metrics,
     pub profiles: Profiles,
-    /// What the third assignment column holds: "distance" (to the segment's centroid, model
-    /// space) or "probability" (of the row's segment, for the mixture).
-    pub score: &'static str,
+    /// What the third assignment column holds.
+    pub score: ScoreKind,
     /// Per row used: the input row index, its segment (`None`: noise) and its score.
     #[serde(skip)]
     pub assignments: Assignments,
@@ -209,24 +272,13 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
     run_observed(columns, params, &|_, _| {})
 }
 
-/// Share of a run's work done when each phase ends (the k sweep fills 0.05 to 0.8).
-fn done_after(phase: &str) -> f64 {
-    match phase {
-        "preprocess" | "pca" => 0.05,
-        "choose_k" => 0.8,
-        "fit" => 0.85,
-        "metrics" => 0.95,
-        _ => 1.0,
-    }
-}
-
 /// [`run`], telling `progress(phase, fraction of the run done)` as it goes (from any thread).
 /// The steps: preprocess → [PCA] → choose k → fit → canonical segment order → metrics →
 /// profiles → each row's score → [chart sample].
 pub fn run_observed(
     columns: &Columns,
     params: &RunParams,
-    progress: &(dyn Fn(&'static str, f64) + Sync),
+    progress: &(dyn Fn(Step, f64) + Sync),
 ) -> Result<RunResult, EngineError> {
     kmeans::on_the_pool(|| run_on_the_pool(columns, params, progress))
 }
@@ -234,7 +286,7 @@ pub fn run_observed(
 fn run_on_the_pool(
     columns: &Columns,
     params: &RunParams,
-    progress: &(dyn Fn(&'static str, f64) + Sync),
+    progress: &(dyn Fn(Step, f64) + Sync),
 ) -> Result<RunResult, EngineError> {
     let mut clock = Clock::new(progress);
     // Mini-batch K-Means reads a batch of rows at a time: its runs compute model-space rows
@@ -245,10 +297,10 @@ fn run_on_the_pool(
     };
     let prepared = preprocess::prepare_with(columns, &params.preprocess, hold)?;
     let scaled = Space::of(&prepared);
-    clock.lap("preprocess");
+    clock.lap(Step::Preprocess);
     let reduced = params.reduce.map(|c| pca::pca(&scaled, c)).transpose()?;
     if reduced.is_some() {
-        clock.lap("pca");
+        clock.lap(Step::Pca);
     }
     // The space the algorithms work in: scaled features, or their principal components.
     let x: &dyn ModelRows = match &reduced {
@@ -265,7 +317,7 @@ fn run_on_the_pool(
     }
     let chosen = choose_k(x, weights, params, progress)?;
     if chosen.selection.is_some() {
-        clock.lap("choose_k");
+        clock.lap(Step::ChooseK);
     }
     let warm = match (&params.warm_start, &params.algorithm) {
         (Some(w), Algorithm::KMeans) => Some((
@@ -284,7 +336,7 @@ fn run_on_the_pool(
         _ => chosen.fit,
     };
     let mut fitted = fit(x, weights, params, chosen.k, start)?;
-    clock.lap("fit");
+    clock.lap(Step::Fit);
     let segments = Segments::canonical(
         prepared.original.view(),
         x,
@@ -307,7 +359,7 @@ fn run_on_the_pool(
         metrics.inertia =
             metrics::weighted_inertia(&*segments.model_rows, &segments.labels, fitted.clusters, w);
     }
-    clock.lap("metrics");
+    clock.lap(Step::Metrics);
     let transforms: Vec<_> = params
         .preprocess
         .features
@@ -323,7 +375,7 @@ fn run_on_the_pool(
         segments.weights.as_deref(),
         &segments.categories,
     );
-    clock.lap("profiles");
+    clock.lap(Step::Profiles);
     let segment_of = segments.of_rows(x.nrows());
     // The segmented rows' labels (and any copies of them) are not needed past this point:
     // they go before the per-customer results are built.
@@ -342,7 +394,7 @@ fn run_on_the_pool(
         )
     });
     if chart.is_some() {
-        clock.lap("chart_sample");
+        clock.lap(Step::ChartSample);
     }
     let assignments = Assignments {
         rows: prepared.kept,
@@ -390,13 +442,13 @@ fn run_on_the_pool(
 
 /// The time of each phase, and the progress told as each ends.
 struct Clock<'a> {
-    progress: &'a (dyn Fn(&'static str, f64) + Sync),
+    progress: &'a (dyn Fn(Step, f64) + Sync),
     started: Instant,
     timings: Vec<Phase>,
 }
 
 impl<'a> Clock<'a> {
-    fn new(progress: &'a (dyn Fn(&'static str, f64) + Sync)) -> Self {
+    fn new(progress: &'a (dyn Fn(Step, f64) + Sync)) -> Self {
         Self {
             progress,
             started: Instant::now(),
@@ -405,12 +457,12 @@ impl<'a> Clock<'a> {
     }
 
     /// Ends `phase` now (it began when the previous one ended).
-    fn lap(&mut self, phase: &'static str) {
+    fn lap(&mut self, step: Step) {
         self.timings.push(Phase {
-            phase,
+            phase: step,
             ms: self.started.elapsed().as_secs_f64() * 1e3,
         });
-        (self.progress)(phase, done_after(phase));
+        (self.progress)(step, step.done_after());
         self.started = Instant::now();
     }
 }
@@ -426,7 +478,7 @@ struct Fitted {
     converged: Option<bool>,
     restarts: Option<usize>,
     mixture: Option<MixtureFit>,
-    score: &'static str,
+    score: ScoreKind,
     assign: Assign,
 }
 
@@ -440,7 +492,7 @@ impl Fitted {
             converged: None,
             restarts: None,
             mixture: None,
-            score: "distance",
+            score: ScoreKind::Distance,
             assign: Assign::Nearest,
         }
     }
@@ -536,7 +588,7 @@ fn fit(
                     bic: fit.bic,
                     aic: fit.aic,
                 }),
-                score: "probability",
+                score: ScoreKind::Probability,
                 n_iter: Some(fit.n_iter),
                 converged: Some(fit.converged),
                 assign: Assign::Mixture(fit.model),
