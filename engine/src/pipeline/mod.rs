@@ -1,26 +1,34 @@
 //! A whole segmentation run on feature columns: preprocess → choose k (or take it) → fit →
 //! metrics → profiles, with the time of each phase.
+//!
+//! Files: `choose_k` (given, swept, or swept on a sample), `fit` (the configured algorithm),
+//! `clock` (the steps, their times and the progress told), `segments` (canonical segment
+//! order), `warm` (a previous run's centroids in this run's space).
 
 use super::EngineError;
-use super::kmeans::{self, Init, KMeansParams};
+use super::gmm;
+use super::kmeans::{self, KMeansParams};
 use super::metrics::{self, Metrics};
-use super::model::{Assign, Model, Projection};
+use super::model::{Model, Projection};
 use super::pca::{self, PcaSummary};
 use super::preprocess::{self, Columns, Hold, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{KRule, SweepPoint};
-use super::space::{self, ModelRows, Space};
-use super::{bisecting, dbscan, gmm, ward};
+use super::space::{ModelRows, Space};
 use choose_k::{Swept, choose_k};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 mod choose_k;
+mod clock;
+mod fit;
 mod segments;
 mod warm;
 
+use clock::Clock;
+pub use clock::{Phase, Step};
+use fit::fit;
 use segments::Segments;
 pub use warm::{CategoryStart, WarmStart, WarmStartReport};
 
@@ -97,57 +105,6 @@ pub struct MixtureFit {
     pub mean_log_likelihood: f64,
     pub bic: f64,
     pub aic: f64,
-}
-
-/// A step of the pipeline, as timed and as progress tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Preprocess,
-    Pca,
-    ChooseK,
-    Fit,
-    Metrics,
-    Profiles,
-    ChartSample,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Preprocess => "preprocess",
-            Self::Pca => "pca",
-            Self::ChooseK => "choose_k",
-            Self::Fit => "fit",
-            Self::Metrics => "metrics",
-            Self::Profiles => "profiles",
-            Self::ChartSample => "chart_sample",
-        }
-    }
-
-    /// Share of a run's work done when the step ends (the k sweep fills 0.05 to 0.8).
-    fn done_after(self) -> f64 {
-        match self {
-            Self::Preprocess | Self::Pca => 0.05,
-            Self::ChooseK => 0.8,
-            Self::Fit => 0.85,
-            Self::Metrics => 0.95,
-            Self::Profiles | Self::ChartSample => 1.0,
-        }
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How long a step took.
-#[derive(Debug, Clone, Serialize)]
-pub struct Phase {
-    pub phase: Step,
-    pub ms: f64,
 }
 
 /// What the third assignment column holds.
@@ -437,185 +394,6 @@ fn run_on_the_pool(
         assignments,
         chart,
         timings: clock.timings,
-    })
-}
-
-/// The time of each phase, and the progress told as each ends.
-struct Clock<'a> {
-    progress: &'a (dyn Fn(Step, f64) + Sync),
-    started: Instant,
-    timings: Vec<Phase>,
-}
-
-impl<'a> Clock<'a> {
-    fn new(progress: &'a (dyn Fn(Step, f64) + Sync)) -> Self {
-        Self {
-            progress,
-            started: Instant::now(),
-            timings: Vec::new(),
-        }
-    }
-
-    /// Ends `phase` now (it began when the previous one ended).
-    fn lap(&mut self, step: Step) {
-        self.timings.push(Phase {
-            phase: step,
-            ms: self.started.elapsed().as_secs_f64() * 1e3,
-        });
-        (self.progress)(step, step.done_after());
-        self.started = Instant::now();
-    }
-}
-
-/// What the algorithm found, before segments are put in canonical order.
-struct Fitted {
-    /// Each row's cluster (`None`: noise).
-    raw: Vec<Option<usize>>,
-    /// Each row's membership probability (the mixture).
-    probability: Option<Vec<f64>>,
-    clusters: usize,
-    n_iter: Option<usize>,
-    converged: Option<bool>,
-    restarts: Option<usize>,
-    mixture: Option<MixtureFit>,
-    score: ScoreKind,
-    assign: Assign,
-}
-
-impl Fitted {
-    fn hard(labels: Vec<usize>, clusters: usize) -> Self {
-        Self {
-            raw: labels.into_iter().map(Some).collect(),
-            probability: None,
-            clusters,
-            n_iter: None,
-            converged: None,
-            restarts: None,
-            mixture: None,
-            score: ScoreKind::Distance,
-            assign: Assign::Nearest,
-        }
-    }
-}
-
-/// Fits the configured algorithm with `k` clusters (K-Means reuses the sweep's fit of k, or
-/// starts from the sample's centroids).
-fn fit(
-    rows: &dyn ModelRows,
-    weights: Option<&[f64]>,
-    params: &RunParams,
-    k: usize,
-    swept: Option<Swept>,
-) -> Result<Fitted, EngineError> {
-    // The algorithms that need every row at once read them whole (held unless mini-batch).
-    let whole = || space::whole(rows);
-    Ok(match &params.algorithm {
-        Algorithm::KMeans => {
-            let fit = match swept {
-                Some(Swept::Fit(fit)) => fit,
-                Some(Swept::Start(centroids)) => {
-                    let mut p = params
-                        .kmeans
-                        .clone()
-                        .n_init(1)
-                        .init(Init::Centroids(centroids));
-                    p.k = k;
-                    kmeans::fit_weighted(whole().view(), weights, &p)?
-                }
-                None => {
-                    let mut p = params.kmeans.clone();
-                    p.k = k;
-                    kmeans::fit_weighted(whole().view(), weights, &p)?
-                }
-            };
-            Fitted {
-                n_iter: Some(fit.n_iter),
-                converged: Some(fit.converged),
-                restarts: Some(fit.restart_inertias.len()),
-                ..Fitted::hard(fit.labels, k)
-            }
-        }
-        Algorithm::MiniBatchKMeans {
-            batch_size,
-            max_iter,
-            max_no_improvement,
-        } => {
-            let p = kmeans::minibatch::MiniBatchParams {
-                batch_size: *batch_size,
-                max_iter: *max_iter,
-                max_no_improvement: *max_no_improvement,
-                seed: params.kmeans.seed,
-                ..kmeans::minibatch::MiniBatchParams::new(k)
-            };
-            let fit = kmeans::minibatch::fit(rows, &p)?;
-            Fitted {
-                n_iter: Some(fit.n_iter),
-                converged: Some(fit.converged),
-                restarts: Some(1),
-                ..Fitted::hard(fit.labels, k)
-            }
-        }
-        Algorithm::Ward => Fitted::hard(ward::ward(whole().view(), k)?.labels, k),
-        Algorithm::Bisecting => {
-            let fit = bisecting::fit(whole().view(), k, &params.kmeans)?;
-            Fitted {
-                n_iter: Some(fit.n_iter),
-                converged: Some(fit.converged),
-                restarts: Some(fit.restarts),
-                assign: Assign::Tree(fit.tree),
-                ..Fitted::hard(fit.labels, k)
-            }
-        }
-        Algorithm::Gmm { covariance } => {
-            let p = gmm::GmmParams {
-                seed: params.kmeans.seed,
-                stream: params.kmeans.stream,
-                covariance: *covariance,
-                ..gmm::GmmParams::new(k)
-            };
-            let fit = gmm::gmm(whole().view(), &p)?;
-            let probability = fit
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| fit.probabilities[[i, l]])
-                .collect();
-            Fitted {
-                probability: Some(probability),
-                mixture: Some(MixtureFit {
-                    log_likelihood: fit.log_likelihood,
-                    mean_log_likelihood: fit.mean_log_likelihood,
-                    bic: fit.bic,
-                    aic: fit.aic,
-                }),
-                score: ScoreKind::Probability,
-                n_iter: Some(fit.n_iter),
-                converged: Some(fit.converged),
-                assign: Assign::Mixture(fit.model),
-                ..Fitted::hard(fit.labels, k)
-            }
-        }
-        Algorithm::Dbscan { eps, min_points } => {
-            let fit = dbscan::dbscan(
-                whole().view(),
-                &dbscan::DbscanParams {
-                    eps: *eps,
-                    min_points: *min_points,
-                },
-            )?;
-            if fit.n_clusters == 0 {
-                return Err(EngineError::InvalidParameter {
-                    name: "eps",
-                    rule: "large enough for DBSCAN to find a cluster",
-                    value: format!("{eps} (every row is noise)"),
-                });
-            }
-            Fitted {
-                raw: fit.labels,
-                assign: Assign::Density(fit.model),
-                ..Fitted::hard(Vec::new(), fit.n_clusters)
-            }
-        }
     })
 }
 
