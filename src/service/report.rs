@@ -35,8 +35,8 @@ pub fn attribute_column<'a>(name: &'a str, reserved: &[&str]) -> std::borrow::Co
 }
 
 /// Regenerates the generated views from what is committed, where it changed. A failure (a
-/// dashboard held the old view longer than the bound) is logged: the housekeeping, the next
-/// change or the next start tries again.
+/// dashboard held the old view, or another session the lock, longer than the bound) is
+/// logged: the housekeeping, the next change or the next start tries again.
 pub async fn sync(pool: &Pool) {
     if let Err(e) = try_sync(pool).await {
         tracing::warn!(error = %e, "the segstore_report views were not regenerated; the \
@@ -46,20 +46,8 @@ pub async fn sync(pool: &Pool) {
 
 /// [`sync`], for a caller that handles the failure.
 pub async fn try_sync(pool: &Pool) -> Result<()> {
-    let mut tx = crate::store::begin(pool).await?;
-    let changes = regenerate(&mut tx).await?;
-    crate::store::commit(tx).await?;
-    log(changes);
-    Ok(())
-}
-
-fn log(changes: Changes) {
-    if changes.customers != ViewChange::Unchanged {
-        tracing::info!(change = ?changes.customers, "segstore_report.customers regenerated");
-    }
-    if changes.assignments != ViewChange::Unchanged {
-        tracing::info!(change = ?changes.assignments, "segstore_report.assignments regenerated");
-    }
+    let mut conn = pool.acquire().await.map_err(crate::store::Error::from)?;
+    sync_on(&mut conn).await.map(drop)
 }
 
 /// What a regeneration did to each generated view.
@@ -69,10 +57,9 @@ pub struct Changes {
     pub assignments: ViewChange,
 }
 
-/// In the caller's transaction: the lock, then each view from what is committed.
-async fn regenerate(tx: &mut crate::store::Conn) -> Result<Changes> {
-    store::lock_views(&mut *tx).await?;
-    let catalogue = attributes::load(&mut *tx).await?;
+/// The generated views' definitions as the catalogue and the active runs are committed now.
+async fn definitions(conn: &mut crate::store::Conn) -> Result<(String, String)> {
+    let catalogue = attributes::load(&mut *conn).await?;
     let names: Vec<_> = catalogue
         .iter()
         .map(|a| attribute_column(a.name.as_str(), &VIEW_COLUMNS))
@@ -82,19 +69,39 @@ async fn regenerate(tx: &mut crate::store::Conn) -> Result<Changes> {
         .zip(&names)
         .map(|(attribute, name)| ViewColumn { name, attribute })
         .collect();
-    let customers = store::regenerate_customers_view(&mut *tx, &columns, LOCK_TIMEOUT).await?;
-    let assignments = store::regenerate_assignments_view(&mut *tx, LOCK_TIMEOUT).await?;
-    Ok(Changes {
-        customers,
-        assignments,
-    })
+    let customers = store::customers_definition(&columns);
+    let assignments = store::assignments_definition(&mut *conn).await?;
+    Ok((customers, assignments))
 }
 
-/// Regenerates the views at start (after the migrations), on the connection given.
+/// Regenerates the views on the connection given, where they changed: first checked without
+/// a lock (the usual answer: nothing to do), then, when something changed, under the lock
+/// from what is committed by then, in one transaction.
 pub async fn sync_on(conn: &mut crate::store::Conn) -> Result<Changes> {
+    let (customers, assignments) = definitions(&mut *conn).await?;
+    let unchanged = Changes {
+        customers: ViewChange::Unchanged,
+        assignments: ViewChange::Unchanged,
+    };
+    if store::is_current(&mut *conn, &store::CUSTOMERS, &customers).await?
+        && store::is_current(&mut *conn, &store::ASSIGNMENTS, &assignments).await?
+    {
+        return Ok(unchanged);
+    }
     let mut tx = crate::store::begin_on(conn).await?;
-    let changes = regenerate(&mut tx).await?;
+    store::lock_views(&mut tx, LOCK_TIMEOUT).await?;
+    let (customers, assignments) = definitions(&mut tx).await?;
+    let changes = Changes {
+        customers: store::replace(&mut tx, &store::CUSTOMERS, &customers).await?,
+        assignments: store::replace(&mut tx, &store::ASSIGNMENTS, &assignments).await?,
+    };
     crate::store::commit_on(tx).await?;
+    if changes.customers != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.customers, "segstore_report.customers regenerated");
+    }
+    if changes.assignments != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.assignments, "segstore_report.assignments regenerated");
+    }
     Ok(changes)
 }
 
@@ -133,9 +140,9 @@ pub async fn create_role(pool: &Pool, name: &str) -> Result<NewReportRole> {
     check_role_name(name)?;
     let password = random_password();
     let verifier = scram_verifier(&password);
+    // The views first, so that the grants cover their current columns.
+    try_sync(pool).await?;
     let mut tx = crate::store::begin(pool).await?;
-    // The customers view first, so that the grants cover its current columns.
-    regenerate(&mut tx).await?;
     let created = store::create_role(&mut tx, name, &verifier).await?;
     crate::store::commit(tx).await?;
     match created {

@@ -394,11 +394,11 @@ async fn revoked_and_expired_keys_are_refused_on_every_replica() {
         );
     }
     let prefix = &cli_key[..17];
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
+    let mut revoke = std::process::Command::new(env!("CARGO_BIN_EXE_segstore"));
+    revoke
         .args(["keys", "revoke", prefix])
-        .env("DATABASE_URL", database_url(&app).await)
-        .output()
-        .unwrap();
+        .env("DATABASE_URL", database_url(&app).await);
+    let out = output_of(revoke).await;
     assert!(
         out.status.success(),
         "{}",
@@ -471,11 +471,9 @@ async fn the_command_line_creates_and_lists_keys() {
     let app = spawn_app().await;
     let url = database_url(&app).await;
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
-            .args(args)
-            .env("DATABASE_URL", &url)
-            .output()
-            .unwrap()
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_segstore"));
+        command.args(args).env("DATABASE_URL", &url);
+        output_of(command)
     };
     let out = run(&[
         "keys",
@@ -486,7 +484,8 @@ async fn the_command_line_creates_and_lists_keys() {
         "read,write",
         "--expires-in",
         "90d",
-    ]);
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -512,7 +511,7 @@ async fn the_command_line_creates_and_lists_keys() {
             .status(),
         200
     );
-    let out = run(&["keys", "list"]);
+    let out = run(&["keys", "list"]).await;
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
         listed.contains(&token[..17]) && listed.contains("read,write"),
@@ -544,14 +543,14 @@ async fn the_command_line_creates_and_lists_keys() {
         ),
         (vec!["keys", "revoke", "segk_000000000000"], "no key"),
     ] {
-        let out = run(&args);
+        let out = run(&args).await;
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
     assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 2);
     // The command line's key changes are audited: created, then revoked.
-    let revoked = run(&["keys", "revoke", &token[..17]]);
+    let revoked = run(&["keys", "revoke", &token[..17]]).await;
     assert!(revoked.status.success());
     let audit = json_ok(app.get("/v1/audit").await).await;
     let by_cli: Vec<(String, u64)> = audit["entries"]

@@ -691,3 +691,11 @@ pub fn assert_ran(what: &str, out: &std::process::Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs a command off the test's runtime and waits for it: the app under test runs its
+/// workers on that runtime, and one of them may hold a lock the command waits for.
+pub async fn output_of(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("the command starts"))
+        .await
+        .unwrap()
+}

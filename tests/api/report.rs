@@ -12,7 +12,20 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::str::FromStr;
 
-fn report_role(url: &str, args: &[&str]) -> std::process::Output {
+/// `segstore report-role …` off the test's runtime: the app under test runs its workers
+/// there, and a worker holding a lock the command waits for must be able to finish.
+async fn report_role(url: &str, args: &[&str]) -> std::process::Output {
+    let url = url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        report_role_blocking(&url, &args)
+    })
+    .await
+    .unwrap()
+}
+
+fn report_role_blocking(url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_segstore"))
         .arg("report-role")
         .args(args)
@@ -23,8 +36,8 @@ fn report_role(url: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// Creates a report role through the CLI; its password.
-fn create_role(url: &str, name: &str) -> String {
-    let out = report_role(url, &["create", "--name", name]);
+async fn create_role(url: &str, name: &str) -> String {
+    let out = report_role(url, &["create", "--name", name]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -52,7 +65,7 @@ struct RoleGuard {
 
 impl Drop for RoleGuard {
     fn drop(&mut self) {
-        report_role(&self.url, &["drop", "--name", &self.name]);
+        report_role_blocking(&self.url, &["drop", "--name", &self.name]);
     }
 }
 
@@ -117,7 +130,7 @@ async fn report_session(app: &TestApp) -> ReportSession {
         url: url.clone(),
         name: name.clone(),
     };
-    let password = create_role(&url, &name);
+    let password = create_role(&url, &name).await;
     let conn = connect_as(&url, &name, &password).await.unwrap();
     ReportSession {
         url,
@@ -370,10 +383,10 @@ async fn the_report_role_reads_every_view_as_the_api_answers_and_nothing_else() 
     assert_eq!(rows(&mut bi, "SELECT * FROM customers").await.len(), 200);
 
     // Listed; dropped, it can no longer log in.
-    let list = report_role(&url, &["list"]);
+    let list = report_role(&url, &["list"]).await;
     assert!(String::from_utf8_lossy(&list.stdout).contains(&name));
     bi.close().await.unwrap();
-    let dropped = report_role(&url, &["drop", "--name", &name]);
+    let dropped = report_role(&url, &["drop", "--name", &name]).await;
     assert!(
         dropped.status.success(),
         "{}",
@@ -534,7 +547,7 @@ async fn report_roles_log_in_with_their_password_only_and_bad_names_are_refused(
         .unwrap();
     assert!(migrated.status.success());
     let name = unique_name("bi");
-    let password = create_role(&url, &name);
+    let password = create_role(&url, &name).await;
     let mut admin = PgConnection::connect(&url).await.unwrap();
     let hba: String = sqlx::query_scalar("SHOW hba_file")
         .fetch_one(&mut admin)
@@ -577,19 +590,19 @@ async fn report_roles_log_in_with_their_password_only_and_bad_names_are_refused(
     assert_eq!(n, 0);
 
     // The same name again, a bad name, an unknown role to drop: refused, naming why.
-    let again = report_role(&url, &["create", "--name", &name]);
+    let again = report_role(&url, &["create", "--name", &name]).await;
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
     for bad in ["Tableau", "pg_x", "a-b", "postgres"] {
-        let out = report_role(&url, &["create", "--name", bad]);
+        let out = report_role(&url, &["create", "--name", bad]).await;
         assert!(!out.status.success(), "{bad}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("not a report role name"), "{bad}: {stderr}");
     }
-    let unknown = report_role(&url, &["drop", "--name", "nobody_here"]);
+    let unknown = report_role(&url, &["drop", "--name", "nobody_here"]).await;
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no report role"));
-    let dropped = report_role(&url, &["drop", "--name", &name]);
+    let dropped = report_role(&url, &["drop", "--name", &name]).await;
     assert!(dropped.status.success());
 }
 
@@ -663,4 +676,60 @@ async fn with_a_standby_the_report_role_connects_there() {
     .unwrap();
     assert!(recovering, "connected to the standby");
     assert_eq!(customers, 0);
+}
+
+/// A dashboard's long query holds the views while the catalogue changes: the change still
+/// answers, a process starting meanwhile still starts (the views are not its reason to
+/// refuse), and the views catch up once the dashboard lets go.
+#[tokio::test]
+async fn a_dashboard_holding_the_views_delays_them_and_blocks_nothing() {
+    let app = spawn_app().await;
+    app.import_mall().await;
+    let ReportSession {
+        url,
+        conn: mut bi,
+        _guard,
+        ..
+    } = report_session(&app).await;
+    let mut dashboard = bi.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM customers")
+        .execute(&mut *dashboard)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.upsert(json!([{"id": "0001", "attributes": {"tier": "gold"}}]))
+            .await
+            .status(),
+        200
+    );
+    let mut start = Command::new(env!("CARGO_BIN_EXE_segstore"));
+    start
+        .args(["keys", "list"])
+        .env("DATABASE_URL", &url)
+        .env("SEGSTORE_LOG", "warn");
+    let started = output_of(start).await;
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(started.status.success(), "{stderr}");
+    assert!(stderr.contains("were not regenerated at start"), "{stderr}");
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute
+         WHERE attrelid = 'segstore_report.customers'::regclass AND attnum > 0",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(!held.iter().any(|c| c == "tier"), "{held:?}");
+    dashboard.commit().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !columns(&mut bi, "segstore_report.customers")
+        .await
+        .iter()
+        .any(|c| c == "tier")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the view never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
