@@ -38,16 +38,37 @@ pub fn attribute_column<'a>(name: &'a str, reserved: &[&str]) -> std::borrow::Co
 /// dashboard held the old view, or another session the lock, longer than the bound) is
 /// logged: the housekeeping, the next change or the next start tries again.
 pub async fn sync(pool: &Pool) {
-    if let Err(e) = try_sync(pool).await {
-        tracing::warn!(error = %e, "the segstore_report views were not regenerated; the \
-            housekeeping, the next change or the next start tries again");
+    match synced(pool).await {
+        Ok(()) => {}
+        // A dashboard's query (or another session's regeneration) held the views: expected,
+        // and caught up by the housekeeping.
+        Err(e) if e.is_lock_timeout() => tracing::info!(error = %e, "the segstore_report \
+            views were held past the lock timeout; the housekeeping regenerates them"),
+        Err(e) => tracing::warn!(error = %e, "the segstore_report views were not \
+            regenerated; the housekeeping, the next change or the next start tries again"),
     }
 }
 
 /// [`sync`], for a caller that handles the failure.
 pub async fn try_sync(pool: &Pool) -> Result<()> {
-    let mut conn = pool.acquire().await.map_err(crate::store::Error::from)?;
-    sync_on(&mut conn).await.map(drop)
+    Ok(synced(pool).await?)
+}
+
+async fn synced(pool: &Pool) -> std::result::Result<(), crate::store::Error> {
+    let mut tx = crate::store::begin(pool).await?;
+    let changes = regenerate(&mut tx).await?;
+    crate::store::commit(tx).await?;
+    log(changes);
+    Ok(())
+}
+
+fn log(changes: Changes) {
+    if changes.customers != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.customers, "segstore_report.customers regenerated");
+    }
+    if changes.assignments != ViewChange::Unchanged {
+        tracing::info!(change = ?changes.assignments, "segstore_report.assignments regenerated");
+    }
 }
 
 /// What a regeneration did to each generated view.
@@ -58,7 +79,9 @@ pub struct Changes {
 }
 
 /// The generated views' definitions as the catalogue and the active runs are committed now.
-async fn definitions(conn: &mut crate::store::Conn) -> Result<(String, String)> {
+async fn definitions(
+    conn: &mut crate::store::Conn,
+) -> std::result::Result<(String, String), crate::store::Error> {
     let catalogue = attributes::load(&mut *conn).await?;
     let names: Vec<_> = catalogue
         .iter()
@@ -74,34 +97,35 @@ async fn definitions(conn: &mut crate::store::Conn) -> Result<(String, String)> 
     Ok((customers, assignments))
 }
 
-/// Regenerates the views on the connection given, where they changed: first checked without
-/// a lock (the usual answer: nothing to do), then, when something changed, under the lock
-/// from what is committed by then, in one transaction.
-pub async fn sync_on(conn: &mut crate::store::Conn) -> Result<Changes> {
-    let (customers, assignments) = definitions(&mut *conn).await?;
-    let unchanged = Changes {
-        customers: ViewChange::Unchanged,
-        assignments: ViewChange::Unchanged,
-    };
-    if store::is_current(&mut *conn, &store::CUSTOMERS, &customers).await?
-        && store::is_current(&mut *conn, &store::ASSIGNMENTS, &assignments).await?
+/// In the caller's transaction, the views where they changed: first checked without a lock
+/// (the usual answer: nothing to do), then, when something changed, under the lock from what
+/// is committed by then.
+async fn regenerate(
+    tx: &mut crate::store::Conn,
+) -> std::result::Result<Changes, crate::store::Error> {
+    let (customers, assignments) = definitions(&mut *tx).await?;
+    if store::is_current(&mut *tx, &store::CUSTOMERS, &customers).await?
+        && store::is_current(&mut *tx, &store::ASSIGNMENTS, &assignments).await?
     {
-        return Ok(unchanged);
+        return Ok(Changes {
+            customers: ViewChange::Unchanged,
+            assignments: ViewChange::Unchanged,
+        });
     }
+    store::lock_views(&mut *tx, LOCK_TIMEOUT).await?;
+    let (customers, assignments) = definitions(&mut *tx).await?;
+    Ok(Changes {
+        customers: store::replace(&mut *tx, &store::CUSTOMERS, &customers).await?,
+        assignments: store::replace(&mut *tx, &store::ASSIGNMENTS, &assignments).await?,
+    })
+}
+
+/// Regenerates the views at start (after the migrations), on the connection given.
+pub async fn sync_on(conn: &mut crate::store::Conn) -> Result<Changes> {
     let mut tx = crate::store::begin_on(conn).await?;
-    store::lock_views(&mut tx, LOCK_TIMEOUT).await?;
-    let (customers, assignments) = definitions(&mut tx).await?;
-    let changes = Changes {
-        customers: store::replace(&mut tx, &store::CUSTOMERS, &customers).await?,
-        assignments: store::replace(&mut tx, &store::ASSIGNMENTS, &assignments).await?,
-    };
+    let changes = regenerate(&mut tx).await?;
     crate::store::commit_on(tx).await?;
-    if changes.customers != ViewChange::Unchanged {
-        tracing::info!(change = ?changes.customers, "segstore_report.customers regenerated");
-    }
-    if changes.assignments != ViewChange::Unchanged {
-        tracing::info!(change = ?changes.assignments, "segstore_report.assignments regenerated");
-    }
+    log(changes);
     Ok(changes)
 }
 

@@ -69,6 +69,11 @@ impl Error {
         }
     }
 
+    /// A lock was not granted within the session's `lock_timeout` (SQLSTATE 55P03).
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, Self::Query(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03"))
+    }
+
     /// The database could not be reached or did not answer (worth a retry later).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::TimedOut(_))
