@@ -446,7 +446,7 @@ fn unsafe_code_is_only_where_it_is_listed() {
         "engine/src/kmeans/avx2.rs",
         "src/ingest/dataset/mod.rs",
         "src/startup/mod.rs",
-        "src/jobs/execute.rs",
+        "src/jobs/worker.rs",
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let found: Vec<String> = all_sources()

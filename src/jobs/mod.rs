@@ -4,12 +4,13 @@
 //! runs whose worker died, and enqueue scheduled runs.
 
 mod drift;
-pub mod execute;
+mod execute;
 mod heartbeat;
 mod results;
 pub mod schedule;
 mod stop;
 pub mod webhooks;
+mod worker;
 
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
@@ -78,7 +79,7 @@ impl Jobs {
             .collect();
         let handles = (0..settings.workers)
             .map(|i| {
-                let worker = execute::Worker {
+                let worker = worker::Worker {
                     name: format!("{prefix}-{i}"),
                     pool: pool.clone(),
                     direct: db.direct.clone(),
