@@ -3,10 +3,10 @@
 //! a BI data source never needs a run id. Each answer names the run it came from in
 //! `Content-Location`.
 
-use super::results::{
-    AssignmentExportParams, AssignmentParams, SegmentList, assignments, assignments_export,
-    segment_list,
+use super::assignments::{
+    AssignmentExportParams, AssignmentParams, assignments, assignments_export,
 };
+use super::results::{SegmentList, segment_list};
 use crate::domain::SegmentationId;
 use crate::error::Result;
 use crate::http::extract::{Query, ReadPool};
@@ -68,7 +68,7 @@ pub(super) async fn active_segments(
     tag = "runs",
     params(("id" = String, Path, description = "The segmentation's id"), AssignmentParams),
     responses(
-        (status = 200, description = "A page of assignments", body = super::results::AssignmentPage,
+        (status = 200, description = "A page of assignments", body = super::assignments::AssignmentPage,
             headers(("Content-Location" = String, description = "The run's own address: `/v1/runs/{run}/assignments`"))),
         (status = 303, description = "CSV was asked for: it is at `Location`", headers(
             ("Location" = String, description = "`/v1/segmentations/{id}/active/assignments.csv`, with `segment` when given")

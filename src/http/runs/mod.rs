@@ -3,6 +3,7 @@
 //! scoring with the active model. One module per concern.
 
 pub(crate) mod active;
+mod assignments;
 mod compare;
 mod lifecycle;
 mod lookup;
@@ -34,8 +35,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(results::run_segments)
         .service(results::run_elbow)
         .service(tree::run_tree)
-        .service(results::run_assignments)
-        .service(results::export_assignments)
+        .service(assignments::run_assignments)
+        .service(assignments::export_assignments)
         .service(lookup::score_customers)
         .service(compare::compare_runs)
         .service(active::active_segments)
