@@ -10,6 +10,7 @@ mod lookup;
 mod results;
 mod tables;
 mod tree;
+mod view;
 
 use crate::error::Result;
 use crate::http::page;

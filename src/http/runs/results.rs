@@ -1,7 +1,7 @@
 //! A succeeded run's profiles: its segments (centroids, lifts, spreads, categorical shares)
 //! and the k-selection curves (elbow).
 
-use super::lifecycle::RunMetrics;
+use super::view::RunMetrics;
 use crate::domain::RunId;
 use crate::domain::run::Segment;
 use crate::error::Result;
