@@ -5,7 +5,7 @@ use super::JobSettings;
 use super::stop::Stop;
 use crate::domain::run::Phase;
 use crate::store::Pool;
-use crate::store::runs::{self, Lease};
+use crate::store::queue::{self, Lease};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +48,7 @@ pub(super) async fn heartbeat(
     loop {
         tick.tick().await;
         let (phase, progress) = *shared.progress.lock().expect("progress lock");
-        match runs::heartbeat(
+        match queue::heartbeat(
             &pool,
             run_id,
             &worker,

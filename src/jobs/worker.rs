@@ -8,7 +8,7 @@ use crate::domain::run::{Phase, Run};
 use crate::service::lookup::LookupCache;
 use crate::service::runs::Waker;
 use crate::store::Pool;
-use crate::store::runs::{self, Unsuccessful};
+use crate::store::queue::{self, Unsuccessful};
 use crate::store::{self, Constraint};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ impl Worker {
         let lease = self.settings.lease.as_secs_f64();
         // Stopped when told so, or when the `Jobs` handle is gone.
         let stop = |rx: &watch::Receiver<bool>| *rx.borrow() || rx.has_changed().is_err();
-        let mut identity: Option<runs::WorkerIdentity> = None;
+        let mut identity: Option<queue::WorkerIdentity> = None;
         let mut report_check = Instant::now();
         loop {
             if stop(&stopped) {
@@ -55,7 +55,7 @@ impl Worker {
             if let Err(e) = self.housekeeping(&mut report_check).await {
                 tracing::warn!(worker = %self.name, error = %e, "run housekeeping failed");
             }
-            match runs::claim(&self.pool, &self.name, lease).await {
+            match queue::claim(&self.pool, &self.name, lease).await {
                 Ok(Some(run)) => {
                     self.execute(run, &mut stopped).await;
                     continue;
@@ -76,13 +76,13 @@ impl Worker {
     }
 
     /// Whether this worker holds its identity lock, taking it when it does not.
-    async fn hold_identity(&self, identity: &mut Option<runs::WorkerIdentity>) -> bool {
+    async fn hold_identity(&self, identity: &mut Option<queue::WorkerIdentity>) -> bool {
         if let Some(held) = identity.as_mut()
             && held.alive().await
         {
             return true;
         }
-        *identity = match runs::WorkerIdentity::take(&self.direct, &self.name).await {
+        *identity = match queue::WorkerIdentity::take(&self.direct, &self.name).await {
             Ok(Some(held)) => Some(held),
             Ok(None) => {
                 tracing::warn!(worker = %self.name, "the worker's identity lock is held by an older session");
@@ -102,12 +102,12 @@ impl Worker {
     async fn release_within_lease(
         &self,
         run_id: uuid::Uuid,
-        why: runs::Release<'_>,
+        why: queue::Release<'_>,
         mut stopped: Option<&mut watch::Receiver<bool>>,
     ) -> Result<(), store::Error> {
         let deadline = Instant::now() + self.settings.lease;
         loop {
-            match runs::release(&self.pool, run_id, &self.name, why).await {
+            match queue::release(&self.pool, run_id, &self.name, why).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => {
                     // Another worker or a recovery changed the run meanwhile.
@@ -133,7 +133,7 @@ impl Worker {
     /// and then regenerates report views a change left behind.
     async fn housekeeping(&self, report_check: &mut Instant) -> anyhow::Result<()> {
         for (run_id, status) in
-            runs::recover_expired(&self.pool, self.settings.max_attempts).await?
+            queue::recover_expired(&self.pool, self.settings.max_attempts).await?
         {
             tracing::warn!(%run_id, %status, "recovered a run whose worker stopped");
         }
@@ -194,7 +194,7 @@ impl Worker {
                 // The log never names a customer: an erasure could not take it back.
                 let message = failure.message_without_customer("a customer: see the run");
                 tracing::warn!(kind = %failure.kind, %message, "run failed");
-                runs::finish_unsuccessful(
+                queue::finish_unsuccessful(
                     &self.pool,
                     run_id,
                     &self.name,
@@ -205,7 +205,7 @@ impl Worker {
             }
             Err(Stop::Cancelled) => {
                 tracing::info!("run cancelled");
-                runs::finish_unsuccessful(&self.pool, run_id, &self.name, Unsuccessful::Cancelled)
+                queue::finish_unsuccessful(&self.pool, run_id, &self.name, Unsuccessful::Cancelled)
                     .await
                     .map(drop)
             }
@@ -217,14 +217,14 @@ impl Worker {
                 tracing::info!("shutting down: the run goes back to the queue");
                 // The process is stopping anyway: a busy database is waited for (within the
                 // lease), not given up on at the first timeout.
-                self.release_within_lease(run_id, runs::Release::ShuttingDown, None)
+                self.release_within_lease(run_id, queue::Release::ShuttingDown, None)
                     .await
             }
             Err(Stop::DatabaseFault(fault)) => {
                 tracing::warn!(%fault, "a database fault interrupted the run: it goes back to the queue");
                 self.release_within_lease(
                     run_id,
-                    runs::Release::DatabaseFault(&fault),
+                    queue::Release::DatabaseFault(&fault),
                     Some(stopped),
                 )
                 .await

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod orders;
 pub mod outbox;
 mod pool;
+pub mod queue;
 pub mod replica;
 pub mod report;
 pub mod results;

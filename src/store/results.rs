@@ -53,7 +53,7 @@ pub struct PreviousRun {
 /// and reads the segmentation's active run and its segments.
 #[tracing::instrument(level = "debug", skip_all, fields(run_id = %run.run_id))]
 pub async fn lock(tx: &mut Conn, run: &Run, worker: &str) -> Result<Lock> {
-    match runs::lock_held(&mut *tx, run.run_id, worker).await? {
+    match super::queue::lock_held(&mut *tx, run.run_id, worker).await? {
         None => return Ok(Lock::LeaseLost),
         Some(true) => return Ok(Lock::Cancelled),
         Some(false) => {}
