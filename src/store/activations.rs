@@ -285,8 +285,11 @@ pub async fn since(
     .await?)
 }
 
+/// A customer's change time when no change is recorded for them.
+pub const NO_CHANGE: i64 = i64::MIN;
+
 /// Every customer's latest change time up to activation `upto`, as microseconds since the
-/// epoch (`i64::MIN`: none), at the places `position` gives among `rows` customers: what
+/// epoch ([`NO_CHANGE`]: none), at the places `position` gives among `rows` customers: what
 /// lookups serve while the run of activation `upto` is active.
 ///
 /// Neither grouped nor joined in SQL: each activation's changes stream out in its primary
@@ -328,7 +331,7 @@ pub async fn latest_change_micros(
              TO STDOUT (FORMAT binary)"
         ))
         .await?;
-    let mut micros = vec![i64::MIN; rows];
+    let mut micros = vec![NO_CHANGE; rows];
     let mut decoder = CopyDecoder::new(2);
     while let Some(chunk) = stream.next().await {
         decoder.feed(&chunk?, |f| {

@@ -4,15 +4,12 @@
 use super::assignments::CachedAssignments;
 use super::{LookupCache, lock};
 use crate::error::Result;
-use crate::store::activations;
+use crate::store::activations::{self, NO_CHANGE};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
-
-/// Microseconds since the epoch in a change-time row: no recorded change.
-const NO_CHANGE: i64 = i64::MIN;
 
 /// One segmentation's change times, as of one activation of one run.
 #[derive(Debug)]
