@@ -1,19 +1,15 @@
-//! The run queue's workers: they claim queued runs from PostgreSQL (`FOR UPDATE SKIP
-//! LOCKED`, so replicas on one database share the work and never run one twice), keep a
-//! lease alive with heartbeats, train off the async runtime, write results atomically, recover
-//! runs whose worker died, and enqueue scheduled runs.
+//! The queues' loops: run workers claim queued runs from PostgreSQL (`FOR UPDATE SKIP
+//! LOCKED`, so replicas on one database share the work and never run one twice), keep the
+//! lease alive with heartbeats, hand the run to `service::runs::Runner`, record how it ended
+//! and recover runs whose worker died; webhook workers deliver the outbox.
 
-mod drift;
-mod execute;
 mod heartbeat;
-mod results;
-pub mod schedule;
-mod stop;
 pub mod webhooks;
 mod worker;
 
+use crate::service::Db;
 use crate::service::lookup::LookupCache;
-use crate::service::runs::Waker;
+use crate::service::runs::{Runner, Waker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -58,8 +54,8 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn start(db: crate::store::Db, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
-        let pool = db.pool.clone();
+    pub fn start(db: Db, settings: JobSettings, cache: Arc<LookupCache>) -> Self {
+        let runner = Runner::new(db.clone(), cache, settings.keep_assignments);
         let waker = Waker::default();
         let (stop, stopped) = watch::channel(false);
         let prefix = format!(
@@ -71,7 +67,7 @@ impl Jobs {
             .map(|i| {
                 tokio::spawn(webhooks::run(
                     format!("{prefix}-webhooks-{i}"),
-                    pool.clone(),
+                    db.clone(),
                     settings.webhooks.clone(),
                     stopped.clone(),
                 ))
@@ -81,11 +77,9 @@ impl Jobs {
             .map(|i| {
                 let worker = worker::Worker {
                     name: format!("{prefix}-{i}"),
-                    pool: pool.clone(),
-                    direct: db.direct.clone(),
-                    reads: db.reads.clone(),
+                    db: db.clone(),
+                    runner: runner.clone(),
                     settings: settings.clone(),
-                    cache: cache.clone(),
                 };
                 let waker = waker.clone();
                 let stopped = stopped.clone();

@@ -1,14 +1,14 @@
 //! Webhook delivery workers: each delivers the next delivery due until none is, then waits
 //! for the poll interval. Workers of every replica share the outbox (SKIP LOCKED).
 
+use crate::service::Db;
 use crate::service::webhooks::WebhookSettings;
 use crate::service::webhooks::deliver;
-use crate::store::Pool;
 use tokio::sync::watch;
 
 pub async fn run(
     name: String,
-    pool: Pool,
+    db: Db,
     settings: WebhookSettings,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -25,7 +25,7 @@ pub async fn run(
         if stop(&stopped) {
             break;
         }
-        match deliver::deliver_next(&pool, &client, &settings).await {
+        match deliver::deliver_next(&db.pool, &client, &settings).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(worker = %name, error = %e, "delivering a webhook failed"),

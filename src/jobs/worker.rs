@@ -1,28 +1,22 @@
 //! A run worker's loop: its identity lock, housekeeping, claiming a run, and recording how
 //! the run ended (succeeded, failed, cancelled, or given back to the queue).
 
-use super::heartbeat::{Shared, heartbeat};
-use super::stop::Stop;
-use super::{JobSettings, schedule};
-use crate::domain::run::{Phase, Run};
-use crate::service::lookup::LookupCache;
-use crate::service::runs::Waker;
-use crate::store::Pool;
-use crate::store::queue::{self, Unsuccessful};
-use crate::store::{self, Constraint};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use super::JobSettings;
+use super::heartbeat::heartbeat;
+use crate::domain::run::Run;
+use crate::service::Db;
+use crate::service::runs::{Progress, Runner, Stop, Waker, schedule};
+use crate::store::queue::{self, Claim, Unsuccessful};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
+
 pub struct Worker {
     pub name: String,
-    pub pool: Pool,
-    /// For the worker's session lock.
-    pub direct: crate::store::ConnectOptions,
-    /// For the snapshot.
-    pub reads: store::replica::Reads,
+    /// The queue's connections (the pool; a session of its own for the identity lock).
+    pub db: Db,
+    pub runner: Runner,
     pub settings: JobSettings,
-    pub cache: Arc<LookupCache>,
 }
 
 /// How often an idle worker checks that the report views follow the active runs.
@@ -55,15 +49,13 @@ impl Worker {
             if let Err(e) = self.housekeeping(&mut report_check).await {
                 tracing::warn!(worker = %self.name, error = %e, "run housekeeping failed");
             }
-            match queue::claim(&self.pool, &self.name, lease).await {
-                Ok(Some(run)) => {
-                    self.execute(run, &mut stopped).await;
+            match queue::claim(&self.db.pool, &self.name, lease).await {
+                Ok(Claim::Run(run)) => {
+                    self.execute(*run, &mut stopped).await;
                     continue;
                 }
-                Ok(None) => {}
-                // Two workers claimed two queued runs of one segmentation at once: the
-                // one-running index refused ours; the queue is simply tried again.
-                Err(e) if e.constraint() == Some(Constraint::OneRunningRun) => continue,
+                Ok(Claim::Empty) => {}
+                Ok(Claim::Contended) => continue,
                 Err(e) => tracing::warn!(worker = %self.name, error = %e, "claiming a run failed"),
             }
             tokio::select! {
@@ -82,7 +74,7 @@ impl Worker {
         {
             return true;
         }
-        *identity = match queue::WorkerIdentity::take(&self.direct, &self.name).await {
+        *identity = match queue::WorkerIdentity::take(&self.db.direct, &self.name).await {
             Ok(Some(held)) => Some(held),
             Ok(None) => {
                 tracing::warn!(worker = %self.name, "the worker's identity lock is held by an older session");
@@ -104,10 +96,10 @@ impl Worker {
         run_id: uuid::Uuid,
         why: queue::Release<'_>,
         mut stopped: Option<&mut watch::Receiver<bool>>,
-    ) -> Result<(), store::Error> {
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.settings.lease;
         loop {
-            match queue::release(&self.pool, run_id, &self.name, why).await {
+            match queue::release(&self.db.pool, run_id, &self.name, why).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => {
                     // Another worker or a recovery changed the run meanwhile.
@@ -119,12 +111,12 @@ impl Worker {
                     match stopped.as_deref_mut() {
                         Some(stopped) => tokio::select! {
                             _ = tokio::time::sleep(FAULT_RETRY) => {}
-                            _ = stopped.changed() => return Err(e),
+                            _ = stopped.changed() => return Err(e.into()),
                         },
                         None => tokio::time::sleep(FAULT_RETRY).await,
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -133,15 +125,15 @@ impl Worker {
     /// and then regenerates report views a change left behind.
     async fn housekeeping(&self, report_check: &mut Instant) -> anyhow::Result<()> {
         for (run_id, status) in
-            queue::recover_expired(&self.pool, self.settings.max_attempts).await?
+            queue::recover_expired(&self.db.pool, self.settings.max_attempts).await?
         {
             tracing::warn!(%run_id, %status, "recovered a run whose worker stopped");
         }
-        schedule::enqueue_due(&self.pool).await?;
+        schedule::enqueue_due(&self.db.pool).await?;
         if Instant::now() >= *report_check {
             // Catches up a regeneration a dashboard's long query held up.
             *report_check = Instant::now() + REPORT_CHECK;
-            crate::service::report::sync(&self.pool).await;
+            crate::service::report::sync(&self.db.pool).await;
         }
         Ok(())
     }
@@ -152,21 +144,17 @@ impl Worker {
     async fn execute(&self, run: Run, stopped: &mut watch::Receiver<bool>) {
         let run_id = run.run_id;
         tracing::info!(attempt = run.attempts, "run started");
-        let shared = Arc::new(Shared {
-            progress: Mutex::new((Phase::Queued, 0.0)),
-            cancel_requested: AtomicBool::new(run.cancel_requested),
-            lease_lost: AtomicBool::new(false),
-        });
+        let progress = Arc::new(Progress::new(run.cancel_requested));
         let heartbeat = tokio::spawn(heartbeat(
-            self.pool.clone(),
+            self.db.clone(),
             run_id,
             self.name.clone(),
             self.settings.clone(),
-            shared.clone(),
+            progress.clone(),
         ));
         let started = Instant::now();
         let outcome = {
-            let work = self.train_and_store(&run, &shared);
+            let work = self.runner.execute(&run, &self.name, &progress);
             tokio::pin!(work);
             tokio::select! {
                 outcome = &mut work => outcome,
@@ -185,7 +173,7 @@ impl Worker {
             Err(Stop::ShuttingDown) => "released",
         };
         metrics::counter!("segstore_runs_total", "outcome" => ended).increment(1);
-        let recorded = match outcome {
+        let recorded: anyhow::Result<()> = match outcome {
             Ok(()) => {
                 tracing::info!(seconds, "run succeeded");
                 Ok(())
@@ -195,19 +183,26 @@ impl Worker {
                 let message = failure.message_without_customer("a customer: see the run");
                 tracing::warn!(kind = %failure.kind, %message, "run failed");
                 queue::finish_unsuccessful(
-                    &self.pool,
+                    &self.db.pool,
                     run_id,
                     &self.name,
                     Unsuccessful::Failed(&failure),
                 )
                 .await
                 .map(drop)
+                .map_err(Into::into)
             }
             Err(Stop::Cancelled) => {
                 tracing::info!("run cancelled");
-                queue::finish_unsuccessful(&self.pool, run_id, &self.name, Unsuccessful::Cancelled)
-                    .await
-                    .map(drop)
+                queue::finish_unsuccessful(
+                    &self.db.pool,
+                    run_id,
+                    &self.name,
+                    Unsuccessful::Cancelled,
+                )
+                .await
+                .map(drop)
+                .map_err(Into::into)
             }
             Err(Stop::LeaseLost) => {
                 tracing::warn!("lost the run's lease; another worker owns it");

@@ -7,10 +7,8 @@
 
 use super::assignments::partition;
 use super::copy::{self, CopyDecoder};
-use super::{Conn, Result, outbox};
+use super::{Conn, Result};
 use crate::domain::activation::{Cause, Change, Position};
-use crate::domain::webhook::EventType;
-use crate::domain::webhook::payload::ActivationEvent;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sqlx::{PgExecutor, Row};
@@ -56,7 +54,8 @@ const COLUMNS: &str = "segmentation_id, activation, run_id, previous_run_id, cau
 /// Makes `run_id` the segmentation's active run and records the changes against the run it
 /// replaces. The caller holds the segmentation's row lock (`segmentations::find_for_update`)
 /// and has checked that the run succeeded with its assignments. Activating the run that is
-/// active already changes nothing and records nothing (`None`).
+/// active already changes nothing and records nothing (`None`). Announcing it is the
+/// caller's (`service::runs::activation`).
 #[tracing::instrument(level = "debug", skip(tx))]
 pub async fn activate(
     tx: &mut Conn,
@@ -122,44 +121,7 @@ pub async fn activate(
         .bind(cause.as_str())
         .fetch_one(&mut *tx)
         .await?;
-    announce(tx, &row).await?;
     Ok(Some(row))
-}
-
-/// The activation's events, in its transaction: `segmentation.activated`, and the
-/// membership changes when there are any.
-async fn announce(tx: &mut Conn, row: &ActivationRow) -> Result<()> {
-    let event = row.event();
-    let data = serde_json::to_value(&event).map_err(|e| super::Error::Decode(e.into()))?;
-    outbox::emit(
-        tx,
-        EventType::SegmentationActivated,
-        Some(row.segmentation_id),
-        &data,
-    )
-    .await?;
-    let total = row.entered + row.moved + row.left;
-    if total > 0 {
-        outbox::emit_changes(tx, row.segmentation_id, total, &data).await?;
-    }
-    Ok(())
-}
-
-impl ActivationRow {
-    /// The activation as webhooks announce it.
-    pub fn event(&self) -> ActivationEvent {
-        ActivationEvent {
-            segmentation_id: self.segmentation_id,
-            activation: self.activation,
-            run_id: self.run_id,
-            previous_run_id: self.previous_run_id,
-            cause: self.cause,
-            activated_at: self.activated_at,
-            entered: self.entered,
-            moved: self.moved,
-            left: self.left,
-        }
-    }
 }
 
 /// A segmentation's activations, newest first.

@@ -317,38 +317,6 @@ pub struct TransitionRow {
     pub customers: i64,
 }
 
-pub async fn transitions(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> Result<Vec<TransitionRow>> {
-    sqlx::query_as(
-        "SELECT x.segment AS from_segment, y.segment AS to_segment, count(*) AS customers
-         FROM assignments x JOIN assignments y
-           ON y.run_id = $2 AND y.external_id = x.external_id
-         WHERE x.run_id = $1
-         GROUP BY 1, 2 ORDER BY 1, 2",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_all(db)
-    .await
-    .map_err(Into::into)
-}
-
-/// Customers of one run only: (in a only, in b only).
-pub async fn one_sided(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> Result<(i64, i64)> {
-    sqlx::query_as(
-        "SELECT (SELECT count(*) FROM assignments x WHERE x.run_id = $1 AND NOT EXISTS
-                    (SELECT 1 FROM assignments y WHERE y.run_id = $2
-                                                   AND y.external_id = x.external_id)),
-                (SELECT count(*) FROM assignments y WHERE y.run_id = $2 AND NOT EXISTS
-                    (SELECT 1 FROM assignments x WHERE x.run_id = $1
-                                                   AND x.external_id = y.external_id))",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_one(db)
-    .await
-    .map_err(Into::into)
-}
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MoverRow {
     pub external_id: String,

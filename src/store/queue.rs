@@ -10,16 +10,24 @@ use sqlx::PgExecutor;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+/// What a claim found.
+#[derive(Debug)]
+pub enum Claim {
+    /// The run is this worker's, for the lease.
+    Run(Box<Run>),
+    /// Nothing is queued that may start now.
+    Empty,
+    /// Two workers claimed two queued runs of one segmentation at once: the one-running
+    /// index refused this one; the queue is to be tried again at once.
+    Contended,
+}
+
 /// Claims the oldest queued run whose segmentation has none running, for `lease_seconds`.
 /// Workers skip each other's locked rows; the `runs_one_running` index refuses a second
-/// running run of one segmentation if two workers race (the caller retries).
+/// running run of one segmentation if two workers race ([`Claim::Contended`]).
 #[tracing::instrument(level = "debug", skip(db))]
-pub async fn claim(
-    db: impl PgExecutor<'_>,
-    worker: &str,
-    lease_seconds: f64,
-) -> Result<Option<Run>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn claim(db: impl PgExecutor<'_>, worker: &str, lease_seconds: f64) -> Result<Claim> {
+    let claimed: Result<Option<Run>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH next AS (
              SELECT q.run_id FROM runs q
              WHERE q.status = 'queued'
@@ -42,7 +50,13 @@ pub async fn claim(
     .bind(lease_seconds)
     .fetch_optional(db)
     .await
-    .map_err(Into::into)
+    .map_err(Into::into);
+    match claimed {
+        Ok(Some(run)) => Ok(Claim::Run(Box::new(run))),
+        Ok(None) => Ok(Claim::Empty),
+        Err(e) if e.constraint() == Some(super::Constraint::OneRunningRun) => Ok(Claim::Contended),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a heartbeat learns: whether the worker still holds the run, and whether a cancel

@@ -1087,7 +1087,7 @@ async fn a_due_schedule_queues_one_run_across_replicas() {
         .await
         .unwrap();
     let pool: segstore::store::Pool = app.pool.clone().into();
-    let racing = (0..8).map(|_| segstore::jobs::schedule::enqueue_due(&pool));
+    let racing = (0..8).map(|_| segstore::service::runs::schedule::enqueue_due(&pool));
     let queued: usize = futures_util::future::join_all(racing)
         .await
         .into_iter()

@@ -1,81 +1,21 @@
-//! A trained run's results in the stored form: segments with stable ids (matched to the
-//! previous active run's), the chart sample in those ids, and the run's summary.
+//! A settled run in its stored form (its summary, its chart sample in stable segment ids, a
+//! warm start's outcome) and the one write of what settling decided.
 
+use super::settle::Settlement;
+use crate::domain::activation::Cause;
 use crate::domain::run::documents::{
-    FeatureCounts, Matching, PhaseTiming, RunSummary, SegmentMatch, SegmentProfile,
-    WarmStartOutcome,
+    FeatureCounts, Matching, PhaseTiming, RunSummary, SegmentMatch, WarmStartOutcome,
 };
 use crate::domain::run::{Run, ScoreKind, Segment};
-use crate::segmentation::matching;
+use crate::domain::webhook::EventType;
 use crate::segmentation::pipeline::{self, RunResult};
 use crate::segmentation::preprocess::Columns;
 use crate::segmentation::sample::ChartSample;
 use crate::store::charts::ChartSampleRow;
-use crate::store::results::PreviousRun;
-use crate::store::segments as store_segments;
-use crate::store::{self};
+use crate::store::runs::{self, Success};
+use crate::store::{self, outbox, results};
+use std::time::Instant;
 use uuid::Uuid;
-
-/// The run's segments with their stable ids: a segment matched to one of the previous
-/// active run's keeps its id and label; the others get new ids.
-pub(super) async fn stable_segments(
-    tx: &mut store::Conn,
-    run: &Run,
-    result: &RunResult,
-    previous: Option<&PreviousRun>,
-) -> store::Result<Vec<Segment>> {
-    let profiles = &result.profiles.segments;
-    let matches: Vec<Option<(usize, f64)>> = match previous {
-        Some(PreviousRun { segments: old, .. }) if !old.is_empty() => {
-            let old_centroids: Vec<Vec<f64>> =
-                old.iter().map(|s| s.profile.centroid.clone()).collect();
-            let new_centroids: Vec<Vec<f64>> =
-                profiles.iter().map(|p| p.centroid.clone()).collect();
-            matching::match_segments(&new_centroids, &old_centroids, &result.preprocessor)
-        }
-        _ => vec![None; profiles.len()],
-    };
-    let unmatched = matches.iter().filter(|m| m.is_none()).count() as i32;
-    let mut next = if unmatched > 0 {
-        store_segments::next_stable_ids(&mut *tx, run.segmentation_id, unmatched).await?
-    } else {
-        0
-    };
-    Ok(profiles
-        .iter()
-        .zip(&matches)
-        .map(|(p, m)| {
-            let old = m.and_then(|(j, d)| previous.map(|p| (p.run_id, &p.segments[j], d)));
-            let (stable_id, label, persona) = match old {
-                Some((_, o, _)) => (o.stable_id, o.label.clone(), o.persona.clone()),
-                None => {
-                    next += 1;
-                    (next - 1, p.label.clone(), p.persona.clone())
-                }
-            };
-            Segment {
-                run_id: run.run_id,
-                segment: p.segment as i32,
-                stable_id,
-                label,
-                persona,
-                size: p.size as i64,
-                share: p.share,
-                profile: SegmentProfile {
-                    centroid: p.centroid.clone(),
-                    stats: p.stats.clone(),
-                    lift: p.lift.clone(),
-                    top_features: p.top_features.clone(),
-                    computed_label: p.label.clone(),
-                    weighted: p.weighted.clone(),
-                    categories: p.categories.clone(),
-                },
-                matched_run_id: old.map(|(id, _, _)| id),
-                matched_distance: old.map(|(_, _, d)| d),
-            }
-        })
-        .collect())
-}
 
 /// The chart sample in stable segment ids.
 pub(super) fn chart_row(
@@ -189,4 +129,44 @@ pub(super) fn warm_start_outcome(from: Option<Uuid>, r: &RunResult) -> WarmStart
             previous_k: None,
         },
     }
+}
+
+/// Writes what settling decided, in the run's transaction: the run succeeded with its
+/// summary and model; a crossed drift threshold announced (and a held activation noted on
+/// the run); the activation. The run's `run.succeeded` (its row's trigger) is announced
+/// before the drift and the activation.
+pub(super) async fn write(
+    tx: &mut store::Conn,
+    run: &Run,
+    success: &Success<'_>,
+    settlement: &Settlement,
+) -> store::Result<()> {
+    runs::succeed(&mut *tx, run.run_id, success).await?;
+    if let Some(event) = settlement.drift_event(run) {
+        if let Some(note) = settlement.held_note(run) {
+            results::note(&mut *tx, run.run_id, "activation held", &note).await?;
+        }
+        let data = serde_json::to_value(&event).expect("a drift event serialises");
+        outbox::emit(
+            tx,
+            EventType::DriftDetected,
+            Some(run.segmentation_id),
+            &data,
+        )
+        .await?;
+    }
+    if settlement.activate {
+        let recording = Instant::now();
+        super::activation::switch(tx, run.segmentation_id, run.run_id, Cause::Run).await?;
+        results::add_timing(
+            &mut *tx,
+            run.run_id,
+            &PhaseTiming {
+                phase: "activate".into(),
+                ms: recording.elapsed().as_secs_f64() * 1e3,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -1,23 +1,27 @@
-//! A claimed run's steps: check the configuration → refresh RFM features → snapshot →
-//! train (blocking pool) → match segments → write results and activate in one transaction.
+//! A claimed run's steps, top-down: prepare (the configuration checked against today's
+//! catalogue, RFM refreshed when used) → snapshot → train (on the blocking pool) → settle
+//! (stable ids, drift, the activation decision) → one write → retention.
 
-use super::heartbeat::Shared;
-use super::results::{chart_row, stable_segments, summary, warm_start_outcome};
-use super::stop::Stop;
-use super::worker::Worker;
+use super::progress::Progress;
+use super::record::{self, chart_row, summary, warm_start_outcome};
+use super::settle;
 use crate::domain::run::Run;
 use crate::domain::run::documents::{FeatureCounts, PhaseTiming, RunFailure, RunSummary};
 use crate::domain::run::{FailureKind, Phase};
 use crate::segmentation::pipeline::{self, RunParams, RunResult};
 use crate::segmentation::preprocess::Columns;
+use crate::service::Db;
+use crate::service::lookup::LookupCache;
 use crate::store::assignments::{self, Assignment};
 use crate::store::models;
-use crate::store::results::{self, Lock, RunResults};
-use crate::store::runs;
+use crate::store::results::{self, Lock, RunRows};
+use crate::store::runs::{self, Success};
 use crate::store::{self, attributes};
 use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
+
+pub use super::stop::Stop;
 
 /// The wall time of each of the service's phases, in order.
 #[derive(Debug)]
@@ -53,6 +57,15 @@ struct Positions {
 /// there was no active run with a model).
 struct WarmFrom(Option<Uuid>);
 
+/// A trained run, ready to settle.
+struct Trained<'a> {
+    run: &'a Run,
+    columns: &'a Columns,
+    result: &'a RunResult,
+    missing: FeatureCounts,
+    warm: Option<WarmFrom>,
+}
+
 /// What the snapshot read: the feature columns and the missing values per feature.
 struct ReadSnapshot {
     columns: Columns,
@@ -64,9 +77,9 @@ struct ReadSnapshot {
 async fn train(
     columns: Columns,
     params: RunParams,
-    shared: &Arc<Shared>,
+    progress: &Arc<Progress>,
 ) -> Result<(Columns, RunResult), Stop> {
-    let observer = shared.clone();
+    let observer = progress.clone();
     let span = tracing::Span::current();
     let (columns, result) = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
@@ -87,41 +100,66 @@ async fn train(
     Ok((columns, result))
 }
 
-/// Share of the whole run done when the engine reports `fraction` of its own work.
+/// Share of the whole run done when training starts and ends (the engine reports its own
+/// work's fraction in between).
 const TRAIN_FROM: f64 = 0.15;
 const TRAIN_TO: f64 = 0.85;
 
-impl Worker {
-    /// The run's steps: check the configuration → refresh RFM features (when used) →
-    /// snapshot → train → write the results and activate (one transaction) → tell the lookup
-    /// cache (at the commit) → the report views → retention.
-    pub(super) async fn train_and_store(
+/// What runs a claimed run: the database, the lookup cache to tell at the commit, and how
+/// many runs' assignments a segmentation keeps.
+#[derive(Clone)]
+pub struct Runner {
+    db: Db,
+    cache: Arc<LookupCache>,
+    keep_assignments: i64,
+}
+
+impl Runner {
+    pub fn new(db: Db, cache: Arc<LookupCache>, keep_assignments: i64) -> Self {
+        Self {
+            db,
+            cache,
+            keep_assignments,
+        }
+    }
+
+    /// The run's steps, for the worker named `worker` that holds its lease: prepare →
+    /// snapshot → train → settle and write (one transaction; the lookup cache is told at the
+    /// commit) → the report views → retention.
+    pub async fn execute(
         &self,
         run: &Run,
-        shared: &Arc<Shared>,
+        worker: &str,
+        progress: &Arc<Progress>,
     ) -> Result<(), Stop> {
         let mut timings = Timings::default();
-        shared.check()?;
+        progress.check()?;
         let (params, positions, warm) = self.parameters(run).await?;
         let names = params.preprocess.columns();
         if crate::service::rfm::uses_rfm(&names) {
-            shared.set(Phase::Rfm, 0.0);
+            progress.set(Phase::Rfm, 0.0);
             self.refresh_rfm().await?;
             timings.lap("rfm");
         }
-        shared.set(Phase::Snapshot, 0.0);
+        progress.set(Phase::Snapshot, 0.0);
         let snapshot = self.snapshot(run, &names, &positions).await?;
         timings.lap("snapshot");
-        shared.check()?;
-        shared.set(Phase::Training, TRAIN_FROM);
-        let (columns, result) = train(snapshot.columns, params, shared).await?;
+        progress.check()?;
+        progress.set(Phase::Training, TRAIN_FROM);
+        let (columns, result) = train(snapshot.columns, params, progress).await?;
         timings.lap("train");
-        shared.check()?;
-        shared.set(Phase::Writing, TRAIN_TO);
-        self.write(run, &columns, &result, snapshot.missing, timings, warm)
-            .await?;
+        progress.check()?;
+        progress.set(Phase::Writing, TRAIN_TO);
+        let trained = Trained {
+            run,
+            columns: &columns,
+            result: &result,
+            missing: snapshot.missing,
+            warm,
+        };
+        self.settle_and_write(trained, worker, timings).await?;
         // An activated run: the report views now read it.
-        crate::service::report::sync(&self.pool).await;
+        crate::service::report::sync(&self.db.pool).await;
         if let Err(e) = self.retain(run.segmentation_id).await {
             tracing::warn!(segmentation_id = %run.segmentation_id, error = %e, "retention failed");
         }
@@ -135,7 +173,7 @@ impl Worker {
         &self,
         run: &Run,
     ) -> Result<(RunParams, Positions, Option<WarmFrom>), Stop> {
-        let catalogue = attributes::load(&self.pool).await?;
+        let catalogue = attributes::load(&self.db.pool).await?;
         let mut params = run
             .config
             .validate(&catalogue, "config.")
@@ -154,7 +192,7 @@ impl Worker {
                 .collect(),
         };
         let warm = if run.config.algorithm.warm_start() {
-            let active = models::active_model(&self.pool, run.segmentation_id).await?;
+            let active = models::active_model(&self.db.pool, run.segmentation_id).await?;
             params.warm_start = active
                 .as_ref()
                 .map(|(_, model)| pipeline::WarmStart::from_model(model));
@@ -167,7 +205,7 @@ impl Worker {
 
     /// Features derived from orders are brought up to date first.
     async fn refresh_rfm(&self) -> Result<(), Stop> {
-        crate::service::rfm::refresh(&self.pool, None)
+        crate::service::rfm::refresh(&self.db.pool, None)
             .await
             .map(drop)
             .map_err(|e| {
@@ -186,7 +224,7 @@ impl Worker {
         names: &[String],
         positions: &Positions,
     ) -> Result<ReadSnapshot, Stop> {
-        let mut tx = store::begin_snapshot(&self.reads.pool().await).await?;
+        let mut tx = store::begin_snapshot(&self.db.reads.pool().await).await?;
         let columns =
             assignments::snapshot(&mut tx, names, &positions.numeric, &positions.categorical)
                 .await?;
@@ -203,7 +241,7 @@ impl Worker {
                 .collect(),
         );
         runs::record_snapshot(
-            &self.pool,
+            &self.db.pool,
             run.run_id,
             columns.rows() as i64,
             &RunSummary::snapshot(missing.clone()),
@@ -212,82 +250,96 @@ impl Worker {
         Ok(ReadSnapshot { columns, missing })
     }
 
-    /// Matches the segments to the active run's, then writes the results and activates in
-    /// one transaction; this replica's lookups see the change at the commit.
-    async fn write(
+    /// Settles the run against the active run it follows and writes what was decided, in one
+    /// transaction; this replica's lookups see the change at the commit.
+    async fn settle_and_write(
         &self,
-        run: &Run,
-        columns: &Columns,
-        result: &RunResult,
-        missing: FeatureCounts,
-        timings: Timings,
-        warm: Option<WarmFrom>,
+        trained: Trained<'_>,
+        worker: &str,
+        mut timings: Timings,
     ) -> Result<(), Stop> {
+        let Trained {
+            run,
+            columns,
+            result,
+            missing,
+            warm,
+        } = trained;
         for phase in &timings.0 {
             metrics::histogram!("segstore_run_phase_duration_seconds", "phase" => phase.phase.clone())
                 .record(phase.ms / 1e3);
         }
-        let mut tx = store::begin(&self.pool).await?;
-        let (auto_activate, previous) = match results::lock(&mut tx, run, &self.name).await? {
-            Lock::LeaseLost => return Err(Stop::LeaseLost),
-            Lock::Cancelled => return Err(Stop::Cancelled),
-            Lock::Held {
-                auto_activate,
-                drift_policy,
-                previous,
-            } => (auto_activate, (drift_policy, previous)),
-        };
-        let (drift_policy, previous) = previous;
+        let mut tx = store::begin(&self.db.pool).await?;
+        let (auto_activate, drift_policy, previous) =
+            match results::lock(&mut tx, run, worker).await? {
+                Lock::LeaseLost => return Err(Stop::LeaseLost),
+                Lock::Cancelled => return Err(Stop::Cancelled),
+                Lock::Held {
+                    auto_activate,
+                    drift_policy,
+                    previous,
+                } => (auto_activate, drift_policy, previous),
+            };
         // Segments of other features are not matched: they start new ids.
         let matched = previous
             .as_ref()
             .filter(|p| p.features == result.profiles.features);
-        let segments = stable_segments(&mut tx, run, result, matched).await?;
+        let segments = settle::stable_segments(&mut tx, run, result, matched).await?;
         let stable_of: Vec<i32> = segments.iter().map(|s| s.stable_id).collect();
         let ids = &columns.row_ids;
-        let assignments = result
-            .assignments
-            .iter()
-            .map(|(row, segment, score)| Assignment {
-                external_id: &ids[row],
-                segment: segment.map(|s| stable_of[s]),
-                score: Some(score).filter(|v| v.is_finite()),
-            });
-        results::write(
+        let written = results::write_rows(
             &mut tx,
-            RunResults {
-                run,
-                assignments,
+            RunRows {
+                run_id: run.run_id,
+                assignments: result
+                    .assignments
+                    .iter()
+                    .map(|(row, segment, score)| Assignment {
+                        external_id: &ids[row],
+                        segment: segment.map(|s| stable_of[s]),
+                        score: Some(score).filter(|v| v.is_finite()),
+                    }),
                 segments: &segments,
                 chart: result
                     .chart
                     .as_ref()
                     .map(|sample| chart_row(run.run_id, result, sample, columns, &stable_of)),
-                customers_snapshot: columns.rows() as i64,
-                customers_dropped: result.rows_dropped as i64,
-                values_imputed: result.values_imputed as i64,
-                k: result.k as i32,
-                k_rule: &result.k_rule,
-                summary: RunSummary {
-                    warm_start: warm.map(|WarmFrom(from)| warm_start_outcome(from, result)),
-                    bins: super::drift::bins(columns),
-                    ..summary(
-                        result,
-                        &segments,
-                        previous.as_ref().map(|p| p.run_id),
-                        missing,
-                        timings.0,
-                    )
-                },
-                model: &result.model,
-                activate: auto_activate,
-                drift: previous
-                    .as_ref()
-                    .map(|p| super::drift::measure(columns, result, &segments, p)),
-                drift_policy,
             },
         )
         .await?;
+        timings.lap("write");
+        let drift = match &previous {
+            Some(previous) => {
+                let cells = results::cross_table(&mut *tx, previous.run_id, run.run_id).await?;
+                timings.lap("drift");
+                Some(settle::drift(columns, result, &segments, previous, &cells))
+            }
+            None => None,
+        };
+        let settlement = settle::decide(drift, drift_policy, auto_activate);
+        let summary = RunSummary {
+            warm_start: warm.map(|WarmFrom(from)| warm_start_outcome(from, result)),
+            bins: super::drift::bins(columns),
+            drift: settlement.drift.clone(),
+            ..summary(
+                result,
+                &segments,
+                previous.as_ref().map(|p| p.run_id),
+                missing,
+                timings.0,
+            )
+        };
+        let success = Success {
+            customers_snapshot: columns.rows() as i64,
+            customers_used: written as i64,
+            customers_dropped: result.rows_dropped as i64,
+            values_imputed: result.values_imputed as i64,
+            k: result.k as i32,
+            k_rule: &result.k_rule,
+            summary: &summary,
+            model: &result.model,
+        };
+        record::write(&mut tx, run, &success, &settlement).await?;
         let committing = Instant::now();
         self.cache
             .changing(run.segmentation_id, store::commit(tx))
@@ -304,10 +356,9 @@ impl Worker {
     /// active run's).
     async fn retain(&self, segmentation_id: Uuid) -> store::Result<()> {
         for run_id in
-            runs::beyond_retention(&self.pool, segmentation_id, self.settings.keep_assignments)
-                .await?
+            runs::beyond_retention(&self.db.pool, segmentation_id, self.keep_assignments).await?
         {
-            let mut tx = store::begin(&self.pool).await?;
+            let mut tx = store::begin(&self.db.pool).await?;
             assignments::drop_partition(&mut tx, run_id).await?;
             self.cache
                 .changing(segmentation_id, store::commit(tx))

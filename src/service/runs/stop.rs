@@ -1,4 +1,4 @@
-//! Why a run did not succeed, as the worker's steps report it.
+//! Why a run did not succeed, as its steps report it to the worker that claimed it.
 
 use crate::domain::run::FailureKind;
 use crate::domain::run::documents::RunFailure;
@@ -6,7 +6,7 @@ use crate::store;
 
 /// Why a run did not succeed.
 #[derive(Debug)]
-pub(super) enum Stop {
+pub enum Stop {
     Failed(RunFailure),
     Cancelled,
     /// The database failed under the run (an outage, a restart): it goes back to the queue.

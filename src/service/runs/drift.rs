@@ -1,19 +1,20 @@
-//! What a run measures against the active run it follows, from its snapshot and profiles
-//! (the store adds who moved, from the two runs' assignments, as it writes): each feature's
-//! population stability index against the active run's decile bins, and each segment's
-//! centroid shift and size change by stable id.
+//! What a run measures against the active run it follows: each feature's population
+//! stability index against the active run's decile bins and each segment's centroid shift
+//! and size change by stable id (from the snapshot and profiles), and who moved (from the
+//! cross table of the two runs' partitions, [`Moves`], which comparisons use too).
 
 use crate::domain::drift::{Drift, FeatureDrift, SegmentDrift};
 use crate::domain::run::Segment;
 use crate::domain::run::documents::FeatureBins;
 use crate::segmentation::drift::Bins;
+use crate::segmentation::metrics::adjusted_rand_index;
 use crate::segmentation::pipeline::RunResult;
 use crate::segmentation::preprocess::Columns;
-use crate::store::results::PreviousRun;
+use crate::store::results::{CrossCell, PreviousRun};
 use std::collections::BTreeMap;
 
 /// This run's decile bins of every numeric feature, for the next run to measure against.
-pub fn bins(columns: &Columns) -> Vec<FeatureBins> {
+pub(super) fn bins(columns: &Columns) -> Vec<FeatureBins> {
     columns
         .names()
         .iter()
@@ -27,7 +28,7 @@ pub fn bins(columns: &Columns) -> Vec<FeatureBins> {
 
 /// The drift this run's data and segments show against `previous` (customers' moves are
 /// left at zero: the store counts them).
-pub fn measure(
+pub(super) fn measure(
     columns: &Columns,
     result: &RunResult,
     segments: &[Segment],
@@ -92,5 +93,55 @@ pub fn measure(
         features,
         crossed: Vec::new(),
         held: false,
+    }
+}
+
+/// How customers moved between two runs, from the cross table of their partitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Moves {
+    /// Customers in both runs.
+    pub compared: i64,
+    /// Customers in both whose stable segment (noise included) differs.
+    pub moved: i64,
+    /// Customers in the newer run only.
+    pub entered: i64,
+    /// Customers in the older run only.
+    pub left: i64,
+    /// The adjusted Rand index of the two partitions over the customers in both.
+    pub adjusted_rand_index: Option<f64>,
+}
+
+impl Moves {
+    pub(super) fn of(cells: &[CrossCell]) -> Self {
+        let both: Vec<(Option<i32>, Option<i32>, u64)> = cells
+            .iter()
+            .filter(|c| c.in_old && c.in_new)
+            .map(|c| (c.old_segment, c.new_segment, c.customers as u64))
+            .collect();
+        Self {
+            compared: both.iter().map(|b| b.2 as i64).sum(),
+            moved: both.iter().filter(|b| b.0 != b.1).map(|b| b.2 as i64).sum(),
+            entered: cells
+                .iter()
+                .filter(|c| !c.in_old)
+                .map(|c| c.customers)
+                .sum(),
+            left: cells
+                .iter()
+                .filter(|c| !c.in_new)
+                .map(|c| c.customers)
+                .sum(),
+            adjusted_rand_index: adjusted_rand_index(&both),
+        }
+    }
+
+    /// Adds the moves to a drift measured from profiles.
+    pub(super) fn into_drift(self, drift: &mut Drift) {
+        drift.customers_compared = self.compared;
+        drift.moved = self.moved;
+        drift.moved_share = (self.compared > 0).then(|| self.moved as f64 / self.compared as f64);
+        drift.entered = self.entered;
+        drift.left = self.left;
+        drift.adjusted_rand_index = self.adjusted_rand_index;
     }
 }
