@@ -64,3 +64,13 @@ mod tests {
         assert!(ExternalId::parse("é".repeat(128)).is_ok());
     }
 }
+
+/// What a row does to one attribute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Update<T> {
+    /// Not mentioned: the stored value stays.
+    Keep,
+    /// Cleared: the stored value is removed.
+    Clear,
+    Set(T),
+}

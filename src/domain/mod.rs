@@ -18,7 +18,7 @@ pub use attribute::{
     Attribute, AttributeKind, AttributeName, AttributeValue, Catalogue, MISSING_TOKENS,
     NumericValue, is_missing,
 };
-pub use customer::ExternalId;
+pub use customer::{ExternalId, Update};
 pub use ids::{DeliveryId, RunId, SegmentationId, WebhookId};
 
 /// Why a raw value was refused; the caller adds the field it came from.

@@ -4,7 +4,7 @@ use crate::domain::{AttributeKind, AttributeName, AttributeValue, ExternalId, Nu
 use crate::error::{Error, FieldError, Result};
 use crate::http::extract::ReadPool;
 use crate::http::extract::{Json, Query, require_content_type};
-use crate::http::problem::{DatabaseErrors, Problem};
+use crate::http::problem::{CsvImportErrors, DatabaseErrors, Problem};
 use crate::service::csv_import::{self, ImportOptions};
 use crate::service::customers::{
     self as service, Customer, CustomerUpsert, StoredValue, WriteOutcome,
@@ -245,11 +245,8 @@ pub struct ImportedColumn {
         example = "CustomerID,Genre,Age,Annual Income (k$),Spending Score (1-100)\n0001,Male,19,15,39\n0002,Male,21,15,81\n"),
     responses(
         (status = 200, description = "The file was imported", body = ImportResult),
-        (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A compressed body decodes to more than the server's limit (`--max-decompressed-bytes`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `text/csv`, or a `Content-Encoding` other than `gzip`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid header or rows; `errors` lists lines", body = Problem, content_type = "application/problem+json"),
-        DatabaseErrors,
+        CsvImportErrors,
     )
 )]
 #[post("/customers/import")]

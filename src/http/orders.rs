@@ -4,7 +4,7 @@ use crate::domain::order::DateOrder;
 use crate::domain::order::OrderMerge;
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query, require_content_type};
-use crate::http::problem::{DatabaseErrors, Problem};
+use crate::http::problem::{CsvImportErrors, DatabaseErrors, Problem};
 use crate::service::orders::{self as service, OrderImportOptions, OrderInput, Role};
 use crate::store::Pool;
 use actix_web::{HttpRequest, post, web};
@@ -122,11 +122,8 @@ pub struct OrderImportResult {
         example = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"),
     responses(
         (status = 200, description = "The file was imported", body = OrderImportResult),
-        (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A compressed body decodes to more than the server's limit (`--max-decompressed-bytes`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `text/csv`, or a `Content-Encoding` other than `gzip`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters, header or lines; `errors` lists them", body = Problem, content_type = "application/problem+json"),
-        DatabaseErrors,
+        CsvImportErrors,
     )
 )]
 #[post("/orders/import")]

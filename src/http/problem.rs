@@ -241,6 +241,15 @@ problem_set!(
         (415, "Not sent as `application/json` (a PATCH: or `application/merge-patch+json`), or a `Content-Encoding` other than `gzip`")
 );
 problem_set!(
+    /// A streamed CSV import: 400 when the body cannot be read, 413 when a compressed body
+    /// decodes past the limit, 415 when it is not CSV, and the database's (each endpoint
+    /// adds its own 422: what its mapping refuses).
+    CsvImportErrors: (400, "The body could not be read"),
+        (413, "A compressed body decodes to more than the server's limit (`--max-decompressed-bytes`)"),
+        (415, "Not `text/csv`, or a `Content-Encoding` other than `gzip`"),
+        UNAVAILABLE
+);
+problem_set!(
     /// An endpoint of a segmentation's active run: 404 for an unknown segmentation, 409 for
     /// one without an active run yet, and the database's.
     ActiveRunErrors: (404, "No such segmentation"),

@@ -3,5 +3,6 @@
 //! order import and `segstore cluster` share. No SQL and no HTTP here.
 
 pub mod csv;
+pub mod customers;
 pub mod dataset;
 pub mod orders;

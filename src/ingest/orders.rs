@@ -2,7 +2,7 @@
 //! exports mapped by query parameters), and each data line parsed into an order line, with
 //! errors that name the column.
 
-use super::csv::{normalize_header, quoted_list};
+use super::csv::{Record, normalize_header, quoted_list};
 use crate::domain::order::{
     DateOrder, OrderLine, line_amount, parse_customer_id, parse_number, parse_order_id,
     parse_timestamp,
@@ -276,5 +276,102 @@ pub fn decode(field: &[u8], latin1: bool) -> Option<std::borrow::Cow<'_, str>> {
         std::str::from_utf8(field)
             .ok()
             .map(std::borrow::Cow::Borrowed)
+    }
+}
+
+/// What one record of an order CSV is.
+pub enum OrderRecord<'a> {
+    /// The header: the column used for each role found.
+    Header(Vec<(Role, String)>),
+    /// A data line with its outcome; `order` is its order id as written, whatever the
+    /// outcome (every line of an order takes a position, stored or not).
+    Line {
+        line: u64,
+        parsed: std::result::Result<Parsed, (String, Invalid)>,
+        order: Option<&'a str>,
+    },
+    /// A data line with the wrong number of fields.
+    Width {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
+}
+
+/// The order CSV's mapping, record by record: the header (Online Retail's detected, other
+/// exports mapped by the options) and then each line parsed into an order line.
+pub struct OrderRecords {
+    options: OrderImportOptions,
+    header: Option<(Vec<String>, Mapping)>,
+}
+
+impl OrderRecords {
+    pub fn new(options: OrderImportOptions) -> Self {
+        Self {
+            options,
+            header: None,
+        }
+    }
+
+    /// Whether the header has been read.
+    pub fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+
+    /// Reads a record and hands what it is to `out`. An undecodable record or an unusable
+    /// header refuses the file (`Err`); a bad line is handed on.
+    pub fn read(&mut self, r: Record<'_>, out: &mut impl FnMut(OrderRecord<'_>)) -> Result<()> {
+        let texts: Vec<std::borrow::Cow<'_, str>> = r
+            .fields()
+            .map(|f| decode(f, self.options.latin1))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Error::invalid_many(
+                    format!(
+                        "line {}: not valid UTF-8 (for ISO-8859-1 files pass `encoding=iso-8859-1`)",
+                        r.line
+                    ),
+                    vec![FieldError::line(
+                        r.line,
+                        None,
+                        "not valid UTF-8; pass `encoding=iso-8859-1` for Latin-1 files",
+                    )],
+                )
+            })?;
+        let Some((names, mapping)) = &self.header else {
+            let names: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if i == 0 {
+                        t.trim_start_matches('\u{feff}').to_owned()
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect();
+            let (mapping, used) = Mapping::plan(&names, &self.options)?;
+            self.header = Some((names, mapping));
+            out(OrderRecord::Header(used));
+            return Ok(());
+        };
+        if r.len() == 1 && texts[0].trim().is_empty() {
+            return Ok(()); // a blank line
+        }
+        let fields: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        if fields.len() != mapping.width {
+            out(OrderRecord::Width {
+                line: r.line,
+                expected: mapping.width,
+                found: fields.len(),
+            });
+            return Ok(());
+        }
+        out(OrderRecord::Line {
+            line: r.line,
+            parsed: parse_line(&fields, mapping, names, self.options.date_order),
+            order: mapping.at.get(&Role::Order).map(|&i| fields[i]),
+        });
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use crate::service::audit::AuditLog;
 use crate::service::lookup::LookupCache;
 use crate::store::Pool;
 use crate::store::attributes::{CatalogueFull, NotDeleted};
-use crate::store::staging::{self, Slot, StagingEncoder};
+use crate::store::staging::{self, StagingEncoder, Update};
 use crate::store::{self, Catalogue, attributes, customers::CustomerRow};
 use chrono::{DateTime, Utc};
 
@@ -64,9 +64,9 @@ async fn upsert_batch(
     let mut categorical = Vec::new();
     for (index, customer) in batch.iter().enumerate() {
         numeric.clear();
-        numeric.resize(catalogue.width(AttributeKind::Numeric), Slot::Keep);
+        numeric.resize(catalogue.width(AttributeKind::Numeric), Update::Keep);
         categorical.clear();
-        categorical.resize(catalogue.width(AttributeKind::Categorical), Slot::Keep);
+        categorical.resize(catalogue.width(AttributeKind::Categorical), Update::Keep);
         for (name, value) in &customer.attributes {
             // An attribute only ever cleared (never given a value) names nothing to clear.
             let Some(attribute) = catalogue.get(name.as_str()) else {
@@ -74,11 +74,11 @@ async fn upsert_batch(
             };
             let slot = attribute.position - 1;
             match value {
-                AttributeValue::Numeric(v) => numeric[slot] = Slot::Set(v.get()),
-                AttributeValue::Categorical(v) => categorical[slot] = Slot::Set(v.as_str()),
+                AttributeValue::Numeric(v) => numeric[slot] = Update::Set(v.get()),
+                AttributeValue::Categorical(v) => categorical[slot] = Update::Set(v.as_str()),
                 AttributeValue::Missing => match attribute.kind {
-                    AttributeKind::Numeric => numeric[slot] = Slot::Clear,
-                    AttributeKind::Categorical => categorical[slot] = Slot::Clear,
+                    AttributeKind::Numeric => numeric[slot] = Update::Clear,
+                    AttributeKind::Categorical => categorical[slot] = Update::Clear,
                 },
             }
         }

@@ -14,6 +14,7 @@ pub mod export;
 pub mod keys;
 pub mod lookup;
 pub mod orders;
+pub mod pump;
 pub mod report;
 pub mod rfm;
 pub mod runs;

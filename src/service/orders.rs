@@ -2,19 +2,20 @@
 //! mapped by query parameters) and JSON batches. Both stage lines with binary COPY and upsert
 //! them in one transaction: a file with a bad line writes nothing.
 
+use super::pump::{RecordSink, pump};
 pub use crate::domain::order::OrderMerge;
 use crate::domain::order::{self, DateOrder, line_amount, parse_order_id, parse_timestamp};
 use crate::domain::{ExternalId, Invalid};
 use crate::error::{Error, FieldError, MAX_REPORTED_ERRORS, Result};
 use crate::ingest::csv::{Record, RecordReader};
-use crate::ingest::orders::{Mapping, Parsed, decode, parse_line};
 pub use crate::ingest::orders::{OrderImportOptions, Role};
+use crate::ingest::orders::{OrderRecord, OrderRecords, Parsed};
 use crate::service::IngestLimits;
 use crate::service::detach;
 use crate::store::Pool;
 use crate::store::orders::{self, DuplicateLines, OrderEncoder};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use std::collections::HashMap;
 
 /// What an import did.
@@ -131,36 +132,14 @@ async fn import_body(
     mut body: detach::Body,
 ) -> Result<OrderImportOutcome> {
     let mut reader = RecordReader::with_limits(limits.csv);
-    let mut state = CsvState {
-        options,
-        header: None,
+    let mut sink = OrderSink {
+        records: OrderRecords::new(options),
         stager: Stager::default(),
     };
     let mut tx = crate::store::begin(&pool).await?;
-    let mut copy = orders::begin_copy(&mut tx).await?;
-    let fed = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            reader.feed(&chunk, &mut |r: Record<'_>| state.record(r))?;
-            if state.stager.errors.is_empty() {
-                copy.send_ready(&mut state.stager.encoder).await?;
-            }
-        }
-        reader.finish(&mut |r: Record<'_>| state.record(r))?;
-        if state.header.is_none() {
-            return Err(Error::invalid(
-                "body",
-                "the CSV body is empty: it needs a header line",
-            ));
-        }
-        if !state.stager.errors.is_empty() {
-            return Err(state.stager.error());
-        }
-        Ok(())
-    }
-    .await;
-    let mut stager = state.stager;
-    copy.end(fed, &mut stager.encoder).await?;
+    let copy = orders::begin_copy(&mut tx).await?;
+    pump(copy, &mut body, false, &mut reader, &mut sink).await?;
+    let mut stager = sink.stager;
     stager.outcome.stored = orders::merge(&mut tx, stager.encoder.rows(), stager.explicit_line_ids)
         .await?
         .map_err(duplicates_error)?;
@@ -170,70 +149,61 @@ async fn import_body(
     Ok(stager.outcome)
 }
 
-/// The CSV import's state between records.
-struct CsvState {
-    options: OrderImportOptions,
-    header: Option<(Vec<String>, Mapping)>,
+/// The order mapping's lines, staged for the upsert.
+struct OrderSink {
+    records: OrderRecords,
     stager: Stager,
 }
 
-impl CsvState {
-    fn record(&mut self, r: Record<'_>) -> Result<()> {
-        let texts: Vec<std::borrow::Cow<'_, str>> = r
-            .fields()
-            .map(|f| decode(f, self.options.latin1))
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
-                Error::invalid_many(
-                    format!(
-                        "line {}: not valid UTF-8 (for ISO-8859-1 files pass `encoding=iso-8859-1`)",
-                        r.line
-                    ),
-                    vec![FieldError::line(
-                        r.line,
+impl RecordSink for OrderSink {
+    type Rows = OrderEncoder;
+
+    fn record(&mut self, record: Record<'_>) -> Result<()> {
+        let stager = &mut self.stager;
+        self.records.read(record, &mut |r| match r {
+            OrderRecord::Header(used) => stager.outcome.columns = used,
+            OrderRecord::Line {
+                line,
+                parsed,
+                order,
+            } => stager.stage(line, parsed, order),
+            OrderRecord::Width {
+                line,
+                expected,
+                found,
+            } => {
+                stager.outcome.lines += 1;
+                stager.bad_lines += 1;
+                if stager.errors.len() < MAX_REPORTED_ERRORS {
+                    stager.errors.push(FieldError::line(
+                        line,
                         None,
-                        "not valid UTF-8; pass `encoding=iso-8859-1` for Latin-1 files",
-                    )],
-                )
-            })?;
-        let Some((names, mapping)) = &self.header else {
-            let names: Vec<String> = texts
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if i == 0 {
-                        t.trim_start_matches('\u{feff}').to_owned()
-                    } else {
-                        t.to_string()
-                    }
-                })
-                .collect();
-            let (mapping, used) = Mapping::plan(&names, &self.options)?;
-            self.stager.outcome.columns = used;
-            self.header = Some((names, mapping));
-            return Ok(());
-        };
-        if r.len() == 1 && texts[0].trim().is_empty() {
-            return Ok(()); // a blank line
-        }
-        let fields: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        if fields.len() != mapping.width {
-            let stager = &mut self.stager;
-            stager.outcome.lines += 1;
-            stager.bad_lines += 1;
-            if stager.errors.len() < MAX_REPORTED_ERRORS {
-                stager.errors.push(FieldError::line(
-                    r.line,
-                    None,
-                    format!("expected {} fields, found {}", mapping.width, fields.len()),
-                ));
+                        format!("expected {expected} fields, found {found}"),
+                    ));
+                }
             }
-            return Ok(());
+        })
+    }
+
+    fn rows(&mut self) -> &mut OrderEncoder {
+        &mut self.stager.encoder
+    }
+
+    fn clean(&self) -> bool {
+        self.stager.errors.is_empty()
+    }
+
+    fn verdict(&self) -> Result<()> {
+        if !self.records.has_header() {
+            return Err(Error::invalid(
+                "body",
+                "the CSV body is empty: it needs a header line",
+            ));
         }
-        let hint = mapping.at.get(&Role::Order).map(|&i| fields[i]);
-        let parsed = parse_line(&fields, mapping, names, self.options.date_order);
-        self.stager.stage(r.line, parsed, hint);
-        Ok(())
+        match self.stager.errors.is_empty() {
+            true => Ok(()),
+            false => Err(self.stager.error()),
+        }
     }
 }
 

@@ -10,20 +10,11 @@
 
 use super::Result;
 use super::copy::CopyIn;
+pub use crate::domain::Update;
 use crate::domain::{AttributeKind, ExternalId};
 use crate::store::Catalogue;
 use crate::store::copy::{CopyBuffer, field};
 use sqlx::PgConnection;
-
-/// What a row does to one attribute.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Slot<T> {
-    /// Not mentioned: the stored value stays.
-    Keep,
-    /// Cleared: the stored value is removed.
-    Clear,
-    Set(T),
-}
 
 /// Encodes rows in PostgreSQL's binary COPY format (no text parsing of numbers or arrays on
 /// the server) and remembers which positions the batch wrote.
@@ -53,8 +44,8 @@ impl StagingEncoder {
         &mut self,
         line: u64,
         id: &ExternalId,
-        numeric: &[Slot<f64>],
-        categorical: &[Slot<&str>],
+        numeric: &[Update<f64>],
+        categorical: &[Update<&str>],
     ) {
         debug_assert!(numeric.len() <= self.numeric_written.len());
         debug_assert!(categorical.len() <= self.categorical_written.len());
@@ -114,11 +105,11 @@ fn sized(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
 fn array<T: Copy>(
     buf: &mut Vec<u8>,
     element_oid: u32,
-    slots: &[Slot<T>],
+    slots: &[Update<T>],
     mut element: impl FnMut(&mut Vec<u8>, T),
 ) {
     sized(buf, |buf| {
-        let has_null = slots.iter().any(|s| !matches!(s, Slot::Set(_)));
+        let has_null = slots.iter().any(|s| !matches!(s, Update::Set(_)));
         let ndim: i32 = if slots.is_empty() { 0 } else { 1 };
         buf.extend_from_slice(&ndim.to_be_bytes());
         buf.extend_from_slice(&i32::from(has_null).to_be_bytes());
@@ -129,22 +120,22 @@ fn array<T: Copy>(
         }
         for slot in slots {
             match slot {
-                Slot::Set(v) => element(buf, *v),
-                Slot::Keep | Slot::Clear => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+                Update::Set(v) => element(buf, *v),
+                Update::Keep | Update::Clear => buf.extend_from_slice(&(-1i32).to_be_bytes()),
             }
         }
     });
 }
 
 /// The "written" mask: true for `Set` and `Clear`.
-fn mask<T>(buf: &mut Vec<u8>, slots: &[Slot<T>], written: &mut [u64]) {
-    let flags: Vec<Slot<bool>> = slots
+fn mask<T>(buf: &mut Vec<u8>, slots: &[Update<T>], written: &mut [u64]) {
+    let flags: Vec<Update<bool>> = slots
         .iter()
         .enumerate()
         .map(|(i, slot)| {
-            let w = !matches!(slot, Slot::Keep);
+            let w = !matches!(slot, Update::Keep);
             written[i] += u64::from(w);
-            Slot::Set(w)
+            Update::Set(w)
         })
         .collect();
     array(buf, BOOL_OID, &flags, |buf, v| field(buf, &[u8::from(v)]));
@@ -298,7 +289,12 @@ mod tests {
         let mut enc = StagingEncoder::new(2, 1);
         let header = enc.out.bytes().len();
         assert_eq!(&enc.out.bytes()[..11], super::super::copy::SIGNATURE);
-        enc.push(7, &id("a"), &[Slot::Set(1.5), Slot::Clear], &[Slot::Keep]);
+        enc.push(
+            7,
+            &id("a"),
+            &[Update::Set(1.5), Update::Clear],
+            &[Update::Keep],
+        );
         let bytes = crate::store::copy::Encoded::buffer(&mut enc).take_last_chunk();
         let t = &bytes[header..];
         let mut expected: Vec<u8> = vec![0, 6];
@@ -339,8 +335,8 @@ mod tests {
     #[test]
     fn usage_distinguishes_sometimes() {
         let mut enc = StagingEncoder::new(1, 0);
-        enc.push(1, &id("x"), &[Slot::Set(1.0)], &[]);
-        enc.push(2, &id("y"), &[Slot::Keep], &[]);
+        enc.push(1, &id("x"), &[Update::Set(1.0)], &[]);
+        enc.push(2, &id("y"), &[Update::Keep], &[]);
         assert_eq!(enc.usage(AttributeKind::Numeric, 1), Usage::Sometimes);
     }
 }
