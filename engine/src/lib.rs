@@ -13,6 +13,8 @@ pub mod dbscan;
 pub mod drift;
 pub mod error;
 pub mod gmm;
+pub mod hdbscan;
+mod kdtree;
 pub mod kmeans;
 pub mod matching;
 pub mod metrics;

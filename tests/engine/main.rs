@@ -4,6 +4,7 @@
 mod algorithms;
 mod bisecting;
 mod categorical;
+mod hdbscan;
 mod restarts;
 mod sampled;
 mod space;

@@ -18,10 +18,8 @@
 //!    scikit-learn gives it, the lowest-numbered one among them; clusters are numbered by
 //!    their lowest core row, as scikit-learn's walk numbers them. Other rows are noise.
 
-mod kdtree;
-
 use super::EngineError;
-use kdtree::{Flow, Hit, KdTree};
+use crate::kdtree::{Flow, Hit, KdTree};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::sync::OnceLock;

@@ -1,0 +1,129 @@
+//! HDBSCAN (Campello, Moulavi & Sander 2013; McInnes & Healy 2017) with scikit-learn's
+//! labels and membership probabilities: density-based clusters of varying density, found
+//! without a radius; rows in no cluster are noise.
+//!
+//! The steps, as scikit-learn's `HDBSCAN` takes them (`algorithm="auto"`, Euclidean):
+//! 1. each row's **core distance**: to its `min_samples`-th nearest row, itself included
+//!    (the k-d tree's k-nearest query, rows in parallel);
+//! 2. the **minimum spanning tree** of the mutual reachability graph, where two rows are
+//!    `max(core a, core b, |a - b|)` apart (`mst`: Prim's algorithm over the rows, each step
+//!    in parallel, with scikit-learn's choice among equal edges);
+//! 3. the **single-linkage tree** of its edges in order of weight, **condensed** to clusters
+//!    of at least `min_cluster_size` rows, each cluster's **stability**, and the clusters
+//!    **selected** by excess of mass (`eom`) or as the tree's leaves (`leaf`) (`tree`).
+//!
+//! Equal edge weights may be ordered differently than numpy's unstable sort orders them; the
+//! tests say where that changes a label.
+
+mod mst;
+mod tree;
+
+use crate::EngineError;
+use crate::kdtree::KdTree;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How clusters are picked from the condensed tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// Excess of mass: the most stable clusters (scikit-learn's default).
+    #[default]
+    Eom,
+    /// The leaves of the condensed tree: smaller, more homogeneous clusters.
+    Leaf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HdbscanParams {
+    /// The fewest rows a cluster may have (at least 2).
+    pub min_cluster_size: usize,
+    /// Rows in a neighbourhood (the row itself included) for a row to be core; `None`: the
+    /// minimum cluster size, as scikit-learn defaults it.
+    pub min_samples: Option<usize>,
+    pub selection: Selection,
+}
+
+impl HdbscanParams {
+    pub fn new(min_cluster_size: usize) -> Self {
+        Self {
+            min_cluster_size,
+            min_samples: None,
+            selection: Selection::Eom,
+        }
+    }
+
+    fn min_samples(&self) -> usize {
+        self.min_samples.unwrap_or(self.min_cluster_size)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HdbscanFit {
+    /// Each row's cluster, numbered as scikit-learn numbers them (`None`: noise).
+    pub labels: Vec<Option<usize>>,
+    /// Each row's membership strength in its cluster (0 for noise), as scikit-learn's
+    /// `probabilities_`.
+    pub probabilities: Vec<f64>,
+    pub n_clusters: usize,
+    /// Each row's core distance.
+    pub core_distances: Vec<f64>,
+}
+
+/// Clusters the rows of `x`.
+pub fn hdbscan(x: ArrayView2<f64>, params: &HdbscanParams) -> Result<HdbscanFit, EngineError> {
+    let n = x.nrows();
+    if params.min_cluster_size < 2 {
+        return Err(EngineError::invalid(
+            "min_cluster_size",
+            "at least 2",
+            params.min_cluster_size,
+        ));
+    }
+    let min_samples = params.min_samples();
+    if min_samples < 1 {
+        return Err(EngineError::invalid(
+            "min_samples",
+            "at least 1",
+            min_samples,
+        ));
+    }
+    if n < 2 || min_samples > n {
+        return Err(EngineError::invalid(
+            "min_samples",
+            "at most the number of rows (and at least 2 rows)",
+            format!("{min_samples} for {n} rows"),
+        ));
+    }
+    let core_distances = core_distances(x, min_samples);
+    let edges = mst::prim(x, &core_distances);
+    let linkage = tree::single_linkage(edges, n);
+    let condensed = tree::condense(&linkage, n, params.min_cluster_size);
+    let (labels, probabilities, n_clusters) = tree::clusters(&condensed, n, params.selection);
+    Ok(HdbscanFit {
+        labels,
+        probabilities,
+        n_clusters,
+        core_distances,
+    })
+}
+
+/// Each row's distance to its `k`-th nearest row, itself included.
+pub fn core_distances(x: ArrayView2<f64>, k: usize) -> Vec<f64> {
+    if k <= 1 {
+        return vec![0.0; x.nrows()];
+    }
+    let tree = KdTree::new(x);
+    let rows: Vec<usize> = (0..x.nrows()).collect();
+    rows.par_iter()
+        .map(|&i| {
+            let row = x.row(i);
+            let q: Vec<f64> = row.iter().copied().collect();
+            tree.kth_nearest_dist2(&q, k).sqrt()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
