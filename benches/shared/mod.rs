@@ -19,6 +19,7 @@ mod rand_distr_free {
 
 /// `n` rows around `k` centres (uniform in [-6, 6]^d), spread 2.0: overlapping enough that
 /// Lloyd needs tens of iterations.
+#[allow(dead_code)]
 pub fn blobs(n: usize, d: usize, k: usize, seed: u64) -> Array2<f64> {
     blobs_spread(n, d, k, seed, 2.0)
 }

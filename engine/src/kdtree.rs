@@ -104,7 +104,6 @@ impl KdTree {
         self.build(x, order, mid, end);
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.order.len()
     }
@@ -139,7 +138,7 @@ impl KdTree {
     }
 
     /// Squared distances from `q` to the nearest and the farthest point of node `node`'s box.
-    fn box_dist2(&self, node: usize, q: &[f64]) -> (f64, f64) {
+    pub fn box_dist2(&self, node: usize, q: &[f64]) -> (f64, f64) {
         let b = &self.bounds[node * 2 * self.d..(node + 1) * 2 * self.d];
         let (lo, hi) = b.split_at(self.d);
         let (mut near, mut far) = (0.0, 0.0);
@@ -263,7 +262,7 @@ impl KdTree {
     /// a row of the tree, as scikit-learn's `kneighbors` counts it): the k smallest squared
     /// distances are kept in a max-heap, and a node whose box lies beyond the k-th is skipped.
     pub fn kth_nearest_dist2(&self, q: &[f64], k: usize) -> f64 {
-        assert!(k >= 1 && k <= self.order.len(), "1 <= k <= rows");
+        assert!(k >= 1 && k <= self.len(), "1 <= k <= rows");
         let mut heap: std::collections::BinaryHeap<Dist2> =
             std::collections::BinaryHeap::with_capacity(k + 1);
         let bound = |heap: &std::collections::BinaryHeap<Dist2>| {

@@ -2,6 +2,7 @@
 //! clusters on data whose answer is known (scikit-learn parity is in `tests/engine/`).
 
 use super::*;
+use super::{boruvka, mst};
 use ndarray::Array2;
 
 /// Two tight groups far apart, and one row far from both.
@@ -61,54 +62,95 @@ fn core_distances_count_the_row_itself() {
     assert_eq!(core_distances(x.view(), 3), vec![3.0, 2.0, 3.0, 5.0]);
 }
 
-#[test]
-fn the_spanning_tree_weighs_what_a_brute_force_one_weighs() {
-    // Pseudo-random rows; Kruskal on every pair gives the minimum total weight.
-    let n = 300;
-    let mut state = 12345u64;
+/// Pseudo-random rows in the unit cube; `grid` rounds them to tenths (many equal edges).
+fn random_rows(n: usize, d: usize, seed: u64, grid: bool) -> Array2<f64> {
+    let mut state = seed;
     let mut next = || {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
+        let v = (state >> 11) as f64 / (1u64 << 53) as f64;
+        if grid { (v * 10.0).round() / 10.0 } else { v }
     };
-    let x = Array2::from_shape_fn((n, 3), |_| next());
-    let core = core_distances(x.view(), 4);
-    let reach = |i: usize, j: usize| {
-        let d: f64 = (0..3)
-            .map(|f| (x[[i, f]] - x[[j, f]]).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        core[i].max(core[j]).max(d)
-    };
+    Array2::from_shape_fn((n, d), |_| next())
+}
+
+fn find(root: &mut [usize], x: usize) -> usize {
+    if root[x] != x {
+        root[x] = find(root, root[x]);
+    }
+    root[x]
+}
+
+/// The mutual reachability of two rows, computed as both trees compute it.
+fn reach(x: &Array2<f64>, core: &[f64], i: usize, j: usize) -> f64 {
+    let mut s = 0.0;
+    for f in 0..x.ncols() {
+        let t = x[[i, f]] - x[[j, f]];
+        s += t * t;
+    }
+    core[i].max(core[j]).max(s.sqrt())
+}
+
+/// The minimum total weight of a spanning tree of the mutual reachability graph (Kruskal on
+/// every pair).
+fn kruskal(x: &Array2<f64>, core: &[f64]) -> f64 {
+    let n = x.nrows();
     let mut pairs: Vec<(f64, usize, usize)> = (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .map(|(i, j)| (reach(i, j), i, j))
+        .map(|(i, j)| (reach(x, core, i, j), i, j))
         .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut root: Vec<usize> = (0..n).collect();
-    fn find(root: &mut [usize], x: usize) -> usize {
-        if root[x] != x {
-            root[x] = find(root, root[x]);
-        }
-        root[x]
-    }
-    let mut kruskal = 0.0;
+    let mut total = 0.0;
     for (w, i, j) in pairs {
         let (a, b) = (find(&mut root, i), find(&mut root, j));
         if a != b {
             root[a] = b;
-            kruskal += w;
+            total += w;
         }
     }
-    let edges = mst::prim(x.view(), &core);
+    total
+}
+
+/// A spanning tree: `n - 1` edges joining every row without a cycle, each weighing its rows'
+/// reachability, in all the minimum.
+fn assert_minimum_spanning(edges: &[mst::Edge], x: &Array2<f64>, core: &[f64], minimum: f64) {
+    let n = x.nrows();
     assert_eq!(edges.len(), n - 1);
-    let prim: f64 = edges.iter().map(|e| e.distance).sum();
-    assert!(
-        (prim - kruskal).abs() < 1e-9 * kruskal,
-        "{prim} vs {kruskal}"
-    );
-    for e in &edges {
-        assert_eq!(e.distance, reach(e.from, e.to));
+    let mut root: Vec<usize> = (0..n).collect();
+    for e in edges {
+        assert_eq!(e.distance, reach(x, core, e.from, e.to));
+        let (a, b) = (find(&mut root, e.from), find(&mut root, e.to));
+        assert_ne!(a, b, "a cycle");
+        root[a] = b;
     }
+    let total: f64 = edges.iter().map(|e| e.distance).sum();
+    assert!(
+        (total - minimum).abs() <= 1e-9 * minimum,
+        "{total} vs {minimum}"
+    );
+}
+
+#[test]
+fn prims_and_boruvkas_trees_weigh_what_a_brute_force_one_weighs() {
+    for (n, d, grid, k) in [(300, 3, false, 4), (400, 2, true, 5), (250, 8, false, 1)] {
+        let x = random_rows(n, d, 12345 + n as u64, grid);
+        let core = core_distances(x.view(), k);
+        let minimum = kruskal(&x, &core);
+        assert_minimum_spanning(&mst::prim(x.view(), &core), &x, &core, minimum);
+        assert_minimum_spanning(&boruvka::boruvka(x.view(), &core), &x, &core, minimum);
+    }
+}
+
+#[test]
+fn boruvkas_tree_does_not_depend_on_the_threads() {
+    let x = random_rows(3000, 2, 99, true);
+    let core = core_distances(x.view(), 5);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let single = one.install(|| boruvka::boruvka(x.view(), &core));
+    assert_eq!(boruvka::boruvka(x.view(), &core), single);
 }
