@@ -302,6 +302,53 @@ impl KdTree {
         }
         bound(&heap)
     }
+
+    /// The `k` rows nearest `q` as (tree position, distance), nearest first (equal distances:
+    /// the lower input row first).
+    pub fn k_nearest(&self, q: &[f64], k: usize) -> Vec<(usize, f64)> {
+        let k = k.min(self.len());
+        // (squared distance, input row, position): the heap's top is the worst kept.
+        let mut heap: std::collections::BinaryHeap<(Dist2, u32, usize)> =
+            std::collections::BinaryHeap::with_capacity(k + 1);
+        let worst = |heap: &std::collections::BinaryHeap<(Dist2, u32, usize)>| {
+            if heap.len() < k {
+                f64::INFINITY
+            } else {
+                heap.peek().map_or(f64::INFINITY, |t| t.0.0)
+            }
+        };
+        let mut stack = vec![(0usize, 0.0f64)];
+        while let Some((node, near)) = stack.pop() {
+            if k == 0 || near > worst(&heap) {
+                continue;
+            }
+            match self.children(node) {
+                Some((left, right)) => {
+                    let (l, r) = (self.box_dist2(left, q).0, self.box_dist2(right, q).0);
+                    if l <= r {
+                        stack.extend([(right, r), (left, l)]);
+                    } else {
+                        stack.extend([(left, l), (right, r)]);
+                    }
+                }
+                None => {
+                    for p in self.range(node) {
+                        let entry = (Dist2(self.dist2(p, q)), self.order[p], p);
+                        if heap.len() < k {
+                            heap.push(entry);
+                        } else if heap.peek().is_some_and(|top| entry < *top) {
+                            heap.pop();
+                            heap.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        heap.into_sorted_vec()
+            .into_iter()
+            .map(|(d2, _, p)| (p, d2.0.sqrt()))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +375,39 @@ mod tests {
                     <= r2
             })
             .collect()
+    }
+
+    #[test]
+    fn k_nearest_queries_agree_with_a_sort_of_every_row() {
+        for (n, d) in [(1, 1), (7, 3), (500, 2), (2000, 8)] {
+            let x = data(n, d, 7 + n as u64);
+            let tree = KdTree::new(x.view());
+            for (qi, k) in [(0, 1), (n / 2, 5), (n - 1, 20), (n / 3, n)] {
+                let q = x.row(qi).to_vec();
+                let mut all: Vec<(f64, usize)> = (0..n)
+                    .map(|i| {
+                        let d2: f64 = x
+                            .row(i)
+                            .iter()
+                            .zip(&q)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum();
+                        (d2, i)
+                    })
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let k = k.min(n);
+                let got: Vec<(usize, f64)> = tree
+                    .k_nearest(&q, k)
+                    .into_iter()
+                    .map(|(p, dist)| (tree.row_of(p), dist))
+                    .collect();
+                let want: Vec<(usize, f64)> =
+                    all[..k].iter().map(|&(d2, i)| (i, d2.sqrt())).collect();
+                assert_eq!(got, want, "n {n} d {d} k {k}");
+                assert_eq!(tree.kth_nearest_dist2(&q, k), all[k - 1].0);
+            }
+        }
     }
 
     #[test]

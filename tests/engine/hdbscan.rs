@@ -138,3 +138,23 @@ fn blobs_with_noise_labels_and_probabilities_are_scikit_learns() {
         }
     }
 }
+
+#[test]
+fn new_rows_score_as_the_hdbscan_packages_approximate_predict() {
+    let reference = reference();
+    let blobs = points(&reference["blobs"][1]);
+    for case in reference["predict"].as_array().unwrap() {
+        let fit = hdbscan(blobs.view(), &params(case)).unwrap();
+        let rows = points(&serde_json::json!({ "points": case["rows"] }));
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            let (label, strength) = fit.model.predict(row.as_slice().unwrap());
+            let want = case["labels"][i].as_i64().unwrap();
+            assert_eq!(label.map_or(-1, |l| l as i64), want, "new row {i}");
+            let p = f(&case["probabilities"][i]);
+            assert!(
+                (strength - p).abs() <= 1e-9,
+                "new row {i}: {strength} vs {p}"
+            );
+        }
+    }
+}

@@ -17,8 +17,11 @@
 //! tests say where that changes a label.
 
 mod boruvka;
+mod model;
 mod mst;
 mod tree;
+
+pub use model::{ClusterNode, HdbscanModel};
 
 use crate::EngineError;
 use crate::kdtree::KdTree;
@@ -75,8 +78,8 @@ pub struct HdbscanFit {
     /// `probabilities_`.
     pub probabilities: Vec<f64>,
     pub n_clusters: usize,
-    /// Each row's core distance.
-    pub core_distances: Vec<f64>,
+    /// What scores new rows as the `hdbscan` package's `approximate_predict` does.
+    pub model: HdbscanModel,
 }
 
 /// Clusters the rows of `x`.
@@ -112,29 +115,38 @@ pub fn hdbscan(x: ArrayView2<f64>, params: &HdbscanParams) -> Result<HdbscanFit,
     };
     let linkage = tree::single_linkage(edges, n);
     let condensed = tree::condense(&linkage, n, params.min_cluster_size);
-    let (labels, probabilities, n_clusters) = tree::clusters(&condensed, n, params.selection);
+    let flat = tree::clusters(&condensed, n, params.selection);
     Ok(HdbscanFit {
-        labels,
-        probabilities,
-        n_clusters,
-        core_distances,
+        labels: flat.labels,
+        probabilities: flat.probabilities,
+        n_clusters: flat.n_clusters,
+        model: HdbscanModel::new(
+            min_samples,
+            x.to_owned(),
+            core_distances,
+            flat.leaves,
+            flat.nodes,
+        ),
     })
 }
 
-/// Each row's distance to its `k`-th nearest row, itself included.
+/// Each row's distance to its `k`-th nearest row, itself included. Rows are queried in the
+/// tree's order (neighbouring queries visit the same nodes), in parallel.
 pub fn core_distances(x: ArrayView2<f64>, k: usize) -> Vec<f64> {
     if k <= 1 {
         return vec![0.0; x.nrows()];
     }
     let tree = KdTree::new(x);
-    let rows: Vec<usize> = (0..x.nrows()).collect();
-    rows.par_iter()
-        .map(|&i| {
-            let row = x.row(i);
-            let q: Vec<f64> = row.iter().copied().collect();
-            tree.kth_nearest_dist2(&q, k).sqrt()
-        })
-        .collect()
+    let by_position: Vec<f64> = (0..tree.len())
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|p| tree.kth_nearest_dist2(tree.point(p), k).sqrt())
+        .collect();
+    let mut core = vec![0.0; x.nrows()];
+    for (p, c) in by_position.into_iter().enumerate() {
+        core[tree.row_of(p)] = c;
+    }
+    core
 }
 
 #[cfg(test)]

@@ -154,3 +154,23 @@ fn boruvkas_tree_does_not_depend_on_the_threads() {
     let single = one.install(|| boruvka::boruvka(x.view(), &core));
     assert_eq!(boruvka::boruvka(x.view(), &core), single);
 }
+
+#[test]
+fn new_rows_near_a_cluster_join_it_and_far_ones_are_noise() {
+    let x = two_groups();
+    let fit = hdbscan(x.view(), &HdbscanParams::new(5)).unwrap();
+    let (left, right) = (fit.labels[0].unwrap(), fit.labels[1].unwrap());
+    let (label, strength) = fit.model.predict(&[0.045, 0.0]);
+    assert_eq!(label, Some(left));
+    assert!(strength > 0.0 && strength <= 1.0);
+    assert_eq!(fit.model.predict(&[10.05, 10.0]).0, Some(right));
+    assert_eq!(fit.model.predict(&[-40.0, 40.0]), (None, 0.0));
+    // The stored form scores alike.
+    let json = serde_json::to_string(&fit.model).unwrap();
+    let back: HdbscanModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, fit.model);
+    assert_eq!(
+        back.predict(&[0.045, 0.0]),
+        fit.model.predict(&[0.045, 0.0])
+    );
+}

@@ -5,6 +5,7 @@
 //! label and membership strength.
 
 use super::Selection;
+use super::model::ClusterNode;
 use super::mst::Edge;
 
 /// A merge of the single-linkage tree: its two nodes (rows `0..n`, merges `n..`), their
@@ -150,13 +151,20 @@ pub(super) fn condense(merges: &[Merge], n: usize, min_cluster_size: usize) -> V
     out
 }
 
-/// The selected clusters' labels (numbered in cluster order; `None`: noise), each row's
-/// membership strength, and the number of clusters.
-pub(super) fn clusters(
-    tree: &[Condensed],
-    n: usize,
-    selection: Selection,
-) -> (Vec<Option<usize>>, Vec<f64>, usize) {
+/// The flat clustering a condensed tree gives.
+pub(super) struct Flat {
+    /// Each row's label (numbered in cluster order; `None`: noise) and membership strength.
+    pub labels: Vec<Option<usize>>,
+    pub probabilities: Vec<f64>,
+    pub n_clusters: usize,
+    /// Each row's condensed cluster (index: id − rows) and the λ at which it leaves it.
+    pub leaves: Vec<(u32, f64)>,
+    /// Each condensed cluster, for scoring new rows.
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// The selected clusters, each row's label and membership strength.
+pub(super) fn clusters(tree: &[Condensed], n: usize, selection: Selection) -> Flat {
     let root = n;
     let top = tree
         .iter()
@@ -236,7 +244,9 @@ pub(super) fn clusters(
     }
     let mut labels = vec![None; n];
     let mut probabilities = vec![0.0; n];
+    let mut leaves = vec![(0u32, 0.0f64); n];
     for e in tree.iter().filter(|e| e.child < root) {
+        leaves[e.child] = ((e.parent - root) as u32, e.lambda);
         let Some(cluster) = owner[e.parent - root] else {
             continue;
         };
@@ -248,5 +258,23 @@ pub(super) fn clusters(
             e.lambda.min(max_lambda) / max_lambda
         };
     }
-    (labels, probabilities, count)
+    let nodes = (0..clusters)
+        .map(|c| ClusterNode {
+            parent: if parent_of[c] == usize::MAX {
+                c as u32
+            } else {
+                (parent_of[c] - root) as u32
+            },
+            birth: birth[c],
+            label: owner[c].and_then(|o| label_of[o - root]).map(|l| l as u32),
+            max_lambda: owner[c].map_or(0.0, |o| death[o - root]),
+        })
+        .collect();
+    Flat {
+        labels,
+        probabilities,
+        n_clusters: count,
+        leaves,
+        nodes,
+    }
 }

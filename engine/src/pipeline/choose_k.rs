@@ -13,11 +13,11 @@ pub(super) struct ChosenK {
     pub(super) k: usize,
     pub(super) rule: String,
     pub(super) selection: Option<KSelection>,
-    pub(super) fit: Option<Swept>,
+    pub(super) fit: Option<KMeansFromSweep>,
 }
 
 /// What the sweep leaves for K-Means's fit of the chosen k.
-pub(super) enum Swept {
+pub(super) enum KMeansFromSweep {
     /// The fit itself: the sweep fitted every row.
     Fit(kmeans::KMeansFit),
     /// The centroids a sample's fit ended with: Lloyd on every row starts there.
@@ -111,8 +111,8 @@ pub(super) fn choose_k(
     };
     // On a sample, the chosen k is fitted on every row from the sample's centroids.
     let fit = match sample {
-        None => Swept::Fit(sweep.chosen),
-        Some(_) => Swept::Start(sweep.chosen.model.centroids),
+        None => KMeansFromSweep::Fit(sweep.chosen),
+        Some(_) => KMeansFromSweep::Start(sweep.chosen.model.centroids),
     };
     Ok(ChosenK {
         k: sweep.chosen_k,

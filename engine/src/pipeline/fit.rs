@@ -1,6 +1,6 @@
 //! The algorithm a run is configured with, fitted on the model-space rows.
 
-use super::choose_k::Swept;
+use super::choose_k::KMeansFromSweep;
 use super::{Algorithm, MixtureFit, RunParams, ScoreKind};
 use crate::EngineError;
 use crate::kmeans::{self, Init};
@@ -46,15 +46,15 @@ pub(super) fn fit(
     weights: Option<&[f64]>,
     params: &RunParams,
     k: usize,
-    swept: Option<Swept>,
+    swept: Option<KMeansFromSweep>,
 ) -> Result<Fitted, EngineError> {
     // The algorithms that need every row at once read them whole (held unless mini-batch).
     let whole = || space::whole(rows);
     Ok(match &params.algorithm {
         Algorithm::KMeans => {
             let fit = match swept {
-                Some(Swept::Fit(fit)) => fit,
-                Some(Swept::Start(centroids)) => {
+                Some(KMeansFromSweep::Fit(fit)) => fit,
+                Some(KMeansFromSweep::Start(centroids)) => {
                     let mut p = params
                         .kmeans
                         .clone()

@@ -16,7 +16,7 @@ use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
 use super::selection::{KRule, SweepPoint};
 use super::space::{ModelRows, Space};
-use choose_k::{Swept, choose_k};
+use choose_k::{KMeansFromSweep, choose_k};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -289,7 +289,7 @@ fn run_on_the_pool(
         _ => None,
     };
     let start = match &warm {
-        Some((_, Ok(start))) => Some(Swept::Start(start.clone())),
+        Some((_, Ok(start))) => Some(KMeansFromSweep::Start(start.clone())),
         _ => chosen.fit,
     };
     let mut fitted = fit(x, weights, params, chosen.k, start)?;
