@@ -22,13 +22,13 @@ import json, sys
 d = sys.argv[1]
 s, r = json.load(open(d + "/segstore.json")), json.load(open(d + "/reference.json"))
 print(f"scikit-learn {r['sklearn']}, fast_hdbscan {r['fast_hdbscan']}, numpy {r['numpy']}; "
-      f"segstore threads {s['threads']}")
+      f"segstore threads {s['threads']}, peak RSS {s['peak_rss_mb']:.0f} MB")
 for key in ["hdbscan_100k_8", "hdbscan_1m_2"]:
     a = s[key]
     print(f"{key}: {a['rows']:,} x {a['cols']}, min_cluster_size {a['min_cluster_size']}, "
           f"min_samples {a['min_samples']}")
     print(f"  {'':14} {'seconds':>9} {'vs segstore':>12} {'clusters':>9} {'noise':>8} "
-          f"{'same label':>11} {'ARI':>9}")
+          f"{'agreeing':>11} {'ARI':>9}")
     print(f"  {'segstore':14} {a['seconds']:9.2f} {'':>12} {a['clusters']:9} {a['noise']:8}")
     for name in ["fast_hdbscan", "sklearn"]:
         b = r[key][name]
@@ -37,5 +37,5 @@ for key in ["hdbscan_100k_8", "hdbscan_1m_2"]:
                   f"  (stopped)")
             continue
         print(f"  {name:14} {b['seconds']:9.2f} {b['seconds'] / a['seconds']:11.2f}x "
-              f"{b['clusters']:9} {b['noise']:8} {b['same_label_rows']:11} {b['ari']:9.6f}")
+              f"{b['clusters']:9} {b['noise']:8} {b['agreeing_rows']:11} {b['ari']:9.6f}")
 PY
