@@ -1,7 +1,8 @@
 //! The minimum spanning tree of the mutual reachability graph for large tables: Borůvka's
 //! algorithm on the k-d tree (as the `fast_hdbscan` package does). Each round every row looks,
 //! in parallel, for its nearest row of another component; a component's lightest edge joins
-//! it to another, so the components at least halve each round.
+//! it to another, so the components at least halve each round. The first round, most of the
+//! work, is mostly read off the neighbour lists the core distances come from.
 //!
 //! A query skips a tree node whose rows all belong to the row's own component, and a node
 //! whose reach (the largest of the box's distance, the row's core distance and the node's
@@ -46,13 +47,70 @@ impl Candidate {
     }
 }
 
-/// The tree's `n - 1` edges, round by round.
-pub(super) fn boruvka(x: ArrayView2<f64>, core: &[f64]) -> Vec<Edge> {
+/// Each row's core distance (to its `k`-th nearest row, itself included) and the spanning
+/// tree's `n - 1` edges. The first round, where every row is a component of its own, is
+/// mostly answered from the core distances' neighbour lists: no row is nearer than its own
+/// core distance, and a neighbour whose core distance is no larger is exactly that near.
+pub(super) fn core_and_tree(x: ArrayView2<f64>, k: usize) -> (Vec<f64>, Vec<Edge>) {
     let n = x.nrows();
     let tree = KdTree::new(x);
-    // Per tree position: its input row and core distance.
     let row: Vec<u32> = (0..n).map(|p| tree.row_of(p) as u32).collect();
+    // Per tree position: its k + 1 nearest (themselves included), nearest first.
+    let lists: Vec<Vec<(usize, f64)>> = (0..n)
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|p| tree.k_nearest(tree.point(p), k + 1))
+        .collect();
+    let core_at: Vec<f64> = lists
+        .iter()
+        .map(|l| if k <= 1 { 0.0 } else { l[k.min(l.len()) - 1].1 })
+        .collect();
+    // A row's lightest edge when every row within its core distance is listed (the next
+    // listed row lies farther) and one of them has a core distance no larger than its own.
+    let first: Vec<Option<(u32, Candidate)>> = (0..n)
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|p| {
+            let list = &lists[p];
+            let within = k.max(1).min(list.len());
+            let complete = list.len() < k + 1 || list[within].1 > core_at[p];
+            if !complete {
+                return None;
+            }
+            list[..within]
+                .iter()
+                .filter(|&&(q, _)| q != p && core_at[q] <= core_at[p])
+                .map(|&(q, _)| (q as u32, Candidate::of(core_at[p], row[p], row[q])))
+                .reduce(|a, b| if b.1.better(&a.1) { b } else { a })
+        })
+        .collect();
+    drop(lists);
+    let mut core = vec![0.0; n];
+    for (p, &c) in core_at.iter().enumerate() {
+        core[row[p] as usize] = c;
+    }
+    let edges = rounds(&tree, &row, &core_at, Some(first));
+    (core, edges)
+}
+
+/// The tree's `n - 1` edges, round by round (core distances given).
+#[cfg(test)]
+pub(super) fn boruvka(x: ArrayView2<f64>, core: &[f64]) -> Vec<Edge> {
+    let tree = KdTree::new(x);
+    let row: Vec<u32> = (0..x.nrows()).map(|p| tree.row_of(p) as u32).collect();
     let core_at: Vec<f64> = row.iter().map(|&r| core[r as usize]).collect();
+    rounds(&tree, &row, &core_at, None)
+}
+
+/// Borůvka's rounds over the tree's positions (`row`: each one's input row, `core_at`: its
+/// core distance); `first`: the first round's edges already known for some positions.
+fn rounds(
+    tree: &KdTree,
+    row: &[u32],
+    core_at: &[f64],
+    mut first: Option<Vec<Option<(u32, Candidate)>>>,
+) -> Vec<Edge> {
+    let n = row.len();
     // Per node: its smallest core distance (nodes are in preorder: children follow parents).
     let nodes = tree.n_nodes();
     let mut node_core = vec![f64::INFINITY; nodes];
@@ -103,19 +161,23 @@ pub(super) fn boruvka(x: ArrayView2<f64>, core: &[f64]) -> Vec<Edge> {
             .map(|_| AtomicU64::new(f64::INFINITY.to_bits()))
             .collect();
         let search = Search {
-            tree: &tree,
+            tree,
             component: &component,
             node_component: &node_component,
             node_core: &node_core,
-            core: &core_at,
-            row: &row,
+            core: core_at,
+            row,
         };
+        let known = first.take();
         // Per row that may improve its component's edge: (component, edge, row, other row).
         let found: Vec<(u32, Candidate, u32, u32)> = (0..n)
             .into_par_iter()
             .with_min_len(256)
             .filter_map(|p| {
                 let c = component[p] as usize;
+                if let Some((q, edge)) = known.as_ref().and_then(|k| k[p]) {
+                    return Some((c as u32, edge, p as u32, q));
+                }
                 if core_at[p] > f64::from_bits(bound[c].load(Ordering::Relaxed)) {
                     return None;
                 }

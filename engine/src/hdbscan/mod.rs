@@ -107,11 +107,12 @@ pub fn hdbscan(x: ArrayView2<f64>, params: &HdbscanParams) -> Result<HdbscanFit,
             format!("{min_samples} for {n} rows"),
         ));
     }
-    let core_distances = core_distances(x, min_samples);
-    let edges = if n <= PRIM_MAX_ROWS {
-        mst::prim(x, &core_distances)
+    let (core_distances, edges) = if n <= PRIM_MAX_ROWS {
+        let core = core_distances(x, min_samples);
+        let edges = mst::prim(x, &core);
+        (core, edges)
     } else {
-        boruvka::boruvka(x, &core_distances)
+        boruvka::core_and_tree(x, min_samples)
     };
     let linkage = tree::single_linkage(edges, n);
     let condensed = tree::condense(&linkage, n, params.min_cluster_size);

@@ -140,6 +140,12 @@ fn prims_and_boruvkas_trees_weigh_what_a_brute_force_one_weighs() {
         let minimum = kruskal(&x, &core);
         assert_minimum_spanning(&mst::prim(x.view(), &core), &x, &core, minimum);
         assert_minimum_spanning(&boruvka::boruvka(x.view(), &core), &x, &core, minimum);
+        // With the first round answered from the neighbour lists.
+        let (listed, edges) = boruvka::core_and_tree(x.view(), k);
+        assert_eq!(listed, core);
+        assert_minimum_spanning(&edges, &x, &core, minimum);
+        // The lists give the edges the full search gives.
+        assert_eq!(edges, boruvka::boruvka(x.view(), &core));
     }
 }
 
@@ -153,6 +159,8 @@ fn boruvkas_tree_does_not_depend_on_the_threads() {
         .unwrap();
     let single = one.install(|| boruvka::boruvka(x.view(), &core));
     assert_eq!(boruvka::boruvka(x.view(), &core), single);
+    let single = one.install(|| boruvka::core_and_tree(x.view(), 5));
+    assert_eq!(boruvka::core_and_tree(x.view(), 5), single);
 }
 
 #[test]
