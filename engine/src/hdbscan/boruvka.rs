@@ -55,36 +55,45 @@ pub(super) fn core_and_tree(x: ArrayView2<f64>, k: usize) -> (Vec<f64>, Vec<Edge
     let n = x.nrows();
     let tree = KdTree::new(x);
     let row: Vec<u32> = (0..n).map(|p| tree.row_of(p) as u32).collect();
-    // Per tree position: its k + 1 nearest (themselves included), nearest first.
-    let lists: Vec<Vec<(usize, f64)>> = (0..n)
-        .into_par_iter()
+    // Per tree position: its k nearest (itself included), its core distance, and whether
+    // every row within that distance is among them (the (k + 1)-th lies farther).
+    let width = k.max(1);
+    let mut neighbours = vec![u32::MAX; n * width];
+    let mut core_at = vec![0.0f64; n];
+    let mut complete = vec![false; n];
+    neighbours
+        .par_chunks_mut(width)
+        .zip(core_at.par_iter_mut())
+        .zip(complete.par_iter_mut())
+        .enumerate()
         .with_min_len(64)
-        .map(|p| tree.k_nearest(tree.point(p), k + 1))
-        .collect();
-    let core_at: Vec<f64> = lists
-        .iter()
-        .map(|l| if k <= 1 { 0.0 } else { l[k.min(l.len()) - 1].1 })
-        .collect();
-    // A row's lightest edge when every row within its core distance is listed (the next
-    // listed row lies farther) and one of them has a core distance no larger than its own.
+        .for_each(|(p, ((list, core), complete))| {
+            let nearest = tree.k_nearest(tree.point(p), k + 1);
+            let within = width.min(nearest.len());
+            *core = if k <= 1 { 0.0 } else { nearest[within - 1].1 };
+            *complete = nearest.len() <= within || nearest[within].1 > *core;
+            for (slot, &(q, _)) in list.iter_mut().zip(&nearest[..within]) {
+                *slot = q as u32;
+            }
+        });
+    // A row's lightest edge when its list is complete and a listed row has a core distance
+    // no larger than its own.
     let first: Vec<Option<(u32, Candidate)>> = (0..n)
         .into_par_iter()
         .with_min_len(256)
         .map(|p| {
-            let list = &lists[p];
-            let within = k.max(1).min(list.len());
-            let complete = list.len() < k + 1 || list[within].1 > core_at[p];
-            if !complete {
+            if !complete[p] {
                 return None;
             }
-            list[..within]
+            neighbours[p * width..(p + 1) * width]
                 .iter()
-                .filter(|&&(q, _)| q != p && core_at[q] <= core_at[p])
-                .map(|&(q, _)| (q as u32, Candidate::of(core_at[p], row[p], row[q])))
+                .map(|&q| q as usize)
+                .filter(|&q| q != u32::MAX as usize && q != p && core_at[q] <= core_at[p])
+                .map(|q| (q as u32, Candidate::of(core_at[p], row[p], row[q])))
                 .reduce(|a, b| if b.1.better(&a.1) { b } else { a })
         })
         .collect();
-    drop(lists);
+    drop(neighbours);
     let mut core = vec![0.0; n];
     for (p, &c) in core_at.iter().enumerate() {
         core[row[p] as usize] = c;
