@@ -4,69 +4,50 @@
 
 use super::KdTree;
 
+use std::collections::BinaryHeap;
+
 impl KdTree {
     /// The squared distance from `q` to its `k`-th nearest row (`q` itself counts when it is
-    /// a row of the tree, as scikit-learn's `kneighbors` counts it): the k smallest squared
-    /// distances are kept in a max-heap, and a node whose box lies beyond the k-th is skipped.
+    /// a row of the tree, as scikit-learn's `kneighbors` counts it).
     pub fn kth_nearest_dist2(&self, q: &[f64], k: usize) -> f64 {
         assert!(k >= 1 && k <= self.len(), "1 <= k <= rows");
-        let mut heap: std::collections::BinaryHeap<Dist2> =
-            std::collections::BinaryHeap::with_capacity(k + 1);
-        let bound = |heap: &std::collections::BinaryHeap<Dist2>| {
-            if heap.len() < k {
-                f64::INFINITY
-            } else {
-                heap.peek().map_or(f64::INFINITY, |d| d.0)
-            }
-        };
-        let mut stack = vec![(0usize, 0.0f64)];
-        while let Some((node, near)) = stack.pop() {
-            if near > bound(&heap) {
-                continue;
-            }
-            match self.children(node) {
-                Some((left, right)) => {
-                    let (l, r) = (self.box_dist2(left, q).0, self.box_dist2(right, q).0);
-                    // The nearer child last, so it is searched first.
-                    if l <= r {
-                        stack.extend([(right, r), (left, l)]);
-                    } else {
-                        stack.extend([(left, l), (right, r)]);
-                    }
-                }
-                None => {
-                    for p in self.range(node) {
-                        let d2 = self.dist2(p, q);
-                        if heap.len() < k {
-                            heap.push(Dist2(d2));
-                        } else if d2 < bound(&heap) {
-                            heap.pop();
-                            heap.push(Dist2(d2));
-                        }
-                    }
-                }
-            }
-        }
-        bound(&heap)
+        let heap = self.k_best(q, k, |_, d2| Dist2(d2), |d| d.0);
+        heap.peek().map_or(f64::INFINITY, |d| d.0)
     }
 
     /// The `k` rows nearest `q` as (tree position, distance), nearest first (equal distances:
     /// the lower input row first).
     pub fn k_nearest(&self, q: &[f64], k: usize) -> Vec<(usize, f64)> {
         let k = k.min(self.len());
+        if k == 0 {
+            return Vec::new();
+        }
         // (squared distance, input row, position): the heap's top is the worst kept.
-        let mut heap: std::collections::BinaryHeap<(Dist2, u32, usize)> =
-            std::collections::BinaryHeap::with_capacity(k + 1);
-        let worst = |heap: &std::collections::BinaryHeap<(Dist2, u32, usize)>| {
-            if heap.len() < k {
-                f64::INFINITY
-            } else {
-                heap.peek().map_or(f64::INFINITY, |t| t.0.0)
-            }
+        self.k_best(q, k, |p, d2| (Dist2(d2), self.order[p], p), |t| t.0.0)
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(d2, _, p)| (p, d2.0.sqrt()))
+            .collect()
+    }
+
+    /// The `k` least entries `entry(position, squared distance)` makes of the rows near `q`,
+    /// in a max-heap; `dist2` reads an entry's squared distance back. A node whose box lies
+    /// beyond the k-th kept entry is skipped; the nearer child is searched first.
+    fn k_best<T: Ord>(
+        &self,
+        q: &[f64],
+        k: usize,
+        entry: impl Fn(usize, f64) -> T,
+        dist2: impl Fn(&T) -> f64,
+    ) -> BinaryHeap<T> {
+        let mut heap: BinaryHeap<T> = BinaryHeap::with_capacity(k + 1);
+        let worst = |heap: &BinaryHeap<T>| match heap.peek() {
+            Some(top) if heap.len() >= k => dist2(top),
+            _ => f64::INFINITY,
         };
         let mut stack = vec![(0usize, 0.0f64)];
         while let Some((node, near)) = stack.pop() {
-            if k == 0 || near > worst(&heap) {
+            if near > worst(&heap) {
                 continue;
             }
             match self.children(node) {
@@ -80,21 +61,18 @@ impl KdTree {
                 }
                 None => {
                     for p in self.range(node) {
-                        let entry = (Dist2(self.dist2(p, q)), self.order[p], p);
+                        let candidate = entry(p, self.dist2(p, q));
                         if heap.len() < k {
-                            heap.push(entry);
-                        } else if heap.peek().is_some_and(|top| entry < *top) {
+                            heap.push(candidate);
+                        } else if heap.peek().is_some_and(|top| candidate < *top) {
                             heap.pop();
-                            heap.push(entry);
+                            heap.push(candidate);
                         }
                     }
                 }
             }
         }
-        heap.into_sorted_vec()
-            .into_iter()
-            .map(|(d2, _, p)| (p, d2.0.sqrt()))
-            .collect()
+        heap
     }
 }
 
