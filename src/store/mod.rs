@@ -26,6 +26,7 @@ pub mod secrets;
 pub mod segmentations;
 pub mod segments;
 pub mod sessions;
+pub mod snapshot;
 pub mod staging;
 pub mod webhooks;
 

@@ -16,6 +16,7 @@ use crate::store::assignments::{self, Assignment};
 use crate::store::models;
 use crate::store::results::{self, Lock, RunRows};
 use crate::store::runs::{self, Success};
+use crate::store::snapshot;
 use crate::store::{self, attributes};
 use std::sync::Arc;
 use std::time::Instant;
@@ -226,8 +227,7 @@ impl Runner {
     ) -> Result<ReadSnapshot, Stop> {
         let mut tx = store::begin_snapshot(&self.db.reads.pool().await).await?;
         let columns =
-            assignments::snapshot(&mut tx, names, &positions.numeric, &positions.categorical)
-                .await?;
+            snapshot::snapshot(&mut tx, names, &positions.numeric, &positions.categorical).await?;
         store::commit(tx).await?;
         let missing = FeatureCounts(
             names
