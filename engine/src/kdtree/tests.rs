@@ -12,17 +12,13 @@ fn data(n: usize, d: usize, seed: u64) -> Array2<f64> {
     Array2::from_shape_fn((n, d), |_| (rng.r#gen::<f64>() * 20.0).round() / 10.0)
 }
 
+/// The squared distance from row `i` of `x` to `q`, summed in feature order as the tree sums.
+fn dist2(x: &Array2<f64>, i: usize, q: &[f64]) -> f64 {
+    x.row(i).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum()
+}
+
 fn brute(x: &Array2<f64>, q: &[f64], r2: f64) -> Vec<usize> {
-    (0..x.nrows())
-        .filter(|&i| {
-            x.row(i)
-                .iter()
-                .zip(q)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum::<f64>()
-                <= r2
-        })
-        .collect()
+    (0..x.nrows()).filter(|&i| dist2(x, i, q) <= r2).collect()
 }
 
 #[test]
@@ -32,17 +28,7 @@ fn k_nearest_queries_agree_with_a_sort_of_every_row() {
         let tree = KdTree::new(x.view());
         for (qi, k) in [(0, 1), (n / 2, 5), (n - 1, 20), (n / 3, n)] {
             let q = x.row(qi).to_vec();
-            let mut all: Vec<(f64, usize)> = (0..n)
-                .map(|i| {
-                    let d2: f64 = x
-                        .row(i)
-                        .iter()
-                        .zip(&q)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum();
-                    (d2, i)
-                })
-                .collect();
+            let mut all: Vec<(f64, usize)> = (0..n).map(|i| (dist2(&x, i, &q), i)).collect();
             all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let k = k.min(n);
             let got: Vec<(usize, f64)> = tree
@@ -86,15 +72,7 @@ fn radius_and_nearest_queries_agree_with_a_scan_of_every_row() {
             let want = brute(&x, &q, r2)
                 .into_iter()
                 .filter(|&i| i != qi)
-                .map(|i| {
-                    let d2: f64 = x
-                        .row(i)
-                        .iter()
-                        .zip(&q)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum();
-                    (d2, i)
-                })
+                .map(|i| (dist2(&x, i, &q), i))
                 .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let found = tree
                 .nearest_within(&q, r2, |p| tree.row_of(p) != qi)
