@@ -3,9 +3,12 @@
 //!
 //! `preprocess` (feature matrix, transforms, scaling) → `kmeans` (tuned kernel) → `metrics`
 //! (inertia, silhouette, Davies–Bouldin, Calinski–Harabasz) → `selection` (k sweep, knee) →
-//! `profile` (segment statistics and labels). The other algorithms have a file each: `gmm`,
-//! `dbscan`, `ward`. [`pipeline`] runs them in order.
+//! `profile` (segment statistics and labels). Every algorithm (`kmeans`, `kmeans::minibatch`,
+//! `gmm`, `dbscan`, `hdbscan`, `ward`, `bisecting`) is a folder with a `plugin.rs` behind
+//! [`algorithm`]'s seam, registered by one line in `algorithm/registry.rs`. [`pipeline`] runs
+//! the steps in order.
 
+pub mod algorithm;
 pub mod bisecting;
 pub mod categorical;
 pub mod columns;

@@ -6,6 +6,7 @@ use super::EngineError;
 use super::bisecting::SplitTree;
 use super::dbscan::DbscanModel;
 use super::gmm::GmmModel;
+use super::hdbscan::HdbscanModel;
 use super::kmeans::KMeans;
 use super::preprocess::Preprocessor;
 use ndarray::{Array1, Array2, ArrayView2};
@@ -19,7 +20,8 @@ pub struct Projection {
     pub components: Array2<f64>,
 }
 
-/// How a new row joins a segment.
+/// How a new row joins a segment: the nearest centroid, or the way of the algorithm's own
+/// model. An algorithm that brings a model registers it here, one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Assign {
@@ -33,6 +35,52 @@ pub enum Assign {
     /// Down the split tree of bisecting K-Means, towards the nearer centre at each split;
     /// the score is the distance to the segment's centroid.
     Tree(SplitTree),
+    /// HDBSCAN's approximate prediction, else noise; the score is the membership strength.
+    Hdbscan(HdbscanModel),
+}
+
+/// A row's segment (`None`: noise) and its score, when the model gives one.
+pub type Joined = (Option<usize>, Option<f64>);
+
+/// An algorithm's own model of how new rows join its segments.
+pub trait AssignRows {
+    /// Each row's segment (`None`: noise) and score; `None` scores a row by the distance to
+    /// its segment's centroid.
+    fn assign(&self, x: ArrayView2<f64>) -> Result<Vec<Joined>, EngineError>;
+
+    /// Renumbers its segments into the canonical order: segment `order[s]` becomes `s`
+    /// (`rank` is the inverse: `rank[order[s]] == s`).
+    fn reorder(&mut self, order: &[usize], rank: &[usize]);
+}
+
+impl Assign {
+    /// The algorithm's own model (`None`: the nearest centroid).
+    pub fn rows(&self) -> Option<&dyn AssignRows> {
+        match self {
+            Self::Nearest => None,
+            Self::Mixture(m) => Some(m),
+            Self::Density(m) => Some(m),
+            Self::Tree(m) => Some(m),
+            Self::Hdbscan(m) => Some(m),
+        }
+    }
+
+    fn rows_mut(&mut self) -> Option<&mut dyn AssignRows> {
+        match self {
+            Self::Nearest => None,
+            Self::Mixture(m) => Some(m),
+            Self::Density(m) => Some(m),
+            Self::Tree(m) => Some(m),
+            Self::Hdbscan(m) => Some(m),
+        }
+    }
+
+    /// Speaks the canonical segment order (see [`AssignRows::reorder`]).
+    pub fn reorder(&mut self, order: &[usize], rank: &[usize]) {
+        if let Some(model) = self.rows_mut() {
+            model.reorder(order, rank);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,8 +246,8 @@ impl Model {
                 .sum::<f64>()
                 .sqrt()
         };
-        Ok(match &self.assign {
-            Assign::Nearest => {
+        Ok(match self.assign.rows() {
+            None => {
                 let (labels, sq) = nearest.predict_rows(x.view());
                 labels
                     .into_iter()
@@ -210,30 +258,13 @@ impl Model {
                     })
                     .collect()
             }
-            Assign::Mixture(gmm) => gmm
-                .predict(x.view())?
-                .into_iter()
-                .map(|(s, p)| Scored {
-                    segment: Some(s),
-                    score: p,
-                })
-                .collect(),
-            Assign::Density(dbscan) => dbscan
-                .predict(x.view())
+            Some(model) => model
+                .assign(x.view())?
                 .into_iter()
                 .enumerate()
-                .map(|(i, s)| Scored {
-                    segment: s,
-                    score: s.map_or(f64::NAN, |s| distance_to(i, s)),
-                })
-                .collect(),
-            Assign::Tree(tree) => tree
-                .predict(x.view())
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| Scored {
-                    segment: Some(s),
-                    score: distance_to(i, s),
+                .map(|(i, (segment, score))| Scored {
+                    segment,
+                    score: score.unwrap_or_else(|| segment.map_or(f64::NAN, |s| distance_to(i, s))),
                 })
                 .collect(),
         })

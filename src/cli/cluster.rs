@@ -1,17 +1,16 @@
 //! `segstore cluster`: the notebook as one command. Reads a CSV file, runs the engine and
 //! prints the segments (a table, or JSON), optionally writing every assignment.
 
+use super::algorithm::AlgorithmArgs;
 use super::table::{Asked, shown_segment, table};
 use crate::ingest::dataset::{RowIds, categories_from_csv, read_csv};
 use crate::segmentation::bisecting::SplitTree;
 use crate::segmentation::categorical;
-use crate::segmentation::gmm::Covariance;
 use crate::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
 use crate::segmentation::model::Assign;
-use crate::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
+use crate::segmentation::pipeline::{self, RunParams, RunResult};
 use crate::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
-use crate::segmentation::selection::KRule;
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, ValueEnum};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -36,44 +35,12 @@ pub enum ScalingArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KRuleArg {
-    /// The k with the best mean silhouette.
-    Silhouette,
-    /// The knee of the inertia curve (Kneedle).
-    Elbow,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RngArg {
     /// segstore's own streams (xoshiro256++).
     Segstore,
     /// numpy's MT19937, drawn as scikit-learn's KMeans(random_state=SEED) does: the same
     /// restarts, and so the same result, as a scikit-learn notebook.
     Sklearn,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CovarianceArg {
-    /// A full covariance matrix per component.
-    Full,
-    /// Variances only: features independent within a segment.
-    Diag,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AlgorithmArg {
-    /// K-Means (k-means++, restarts).
-    Kmeans,
-    /// Gaussian mixture (--covariance full or diag): soft memberships.
-    Gmm,
-    /// Density-based (--eps, --min-points): finds its own number of segments, leaves noise.
-    Dbscan,
-    /// Agglomerative with Ward linkage (at most 10,000 rows).
-    Ward,
-    /// Divisive: bisecting K-Means (any number of rows); prints its split tree.
-    Bisecting,
-    /// Mini-batch K-Means (--batch-size): scikit-learn's MiniBatchKMeans, for large files.
-    MinibatchKmeans,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -84,38 +51,8 @@ pub struct ClusterArgs {
     /// Comma-separated features to cluster on, e.g. `annual_income_k,spending_score`.
     #[arg(long, value_delimiter = ',', required = true)]
     pub features: Vec<String>,
-    #[arg(long, value_enum, default_value_t = AlgorithmArg::Kmeans)]
-    pub algorithm: AlgorithmArg,
-    /// DBSCAN: the neighbourhood radius, in scaled units.
-    #[arg(long, default_value_t = 0.5)]
-    pub eps: f64,
-    /// DBSCAN: rows within --eps (the row included) that make a core point.
-    #[arg(long, default_value_t = 5)]
-    pub min_points: usize,
-    /// Mini-batch K-Means: rows per step.
-    #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub batch_size: usize,
-    /// Mini-batch K-Means: passes' worth of steps at most.
-    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
-    pub minibatch_max_iter: usize,
-    /// Mini-batch K-Means: steps without improvement of the smoothed batch inertia before it
-    /// stops (0: never early, run every step).
-    #[arg(long, default_value_t = 10)]
-    pub max_no_improvement: usize,
-    /// Gaussian mixture: the components' covariance structure (default full).
-    #[arg(long, value_enum)]
-    pub covariance: Option<CovarianceArg>,
-    /// The number of segments, or `auto` to choose it in --k-min..=--k-max (with the K-Means
-    /// sweep). DBSCAN finds its own.
-    #[arg(long, default_value = "auto")]
-    pub k: String,
-    #[arg(long, default_value_t = 2)]
-    pub k_min: usize,
-    #[arg(long, default_value_t = 10)]
-    pub k_max: usize,
-    /// How `--k auto` chooses.
-    #[arg(long, value_enum, default_value_t = KRuleArg::Silhouette)]
-    pub k_rule: KRuleArg,
+    #[command(flatten)]
+    pub algorithm: AlgorithmArgs,
     /// `--k auto` sweeps a seeded sample of this many rows when there are more, then fits the
     /// chosen k on every row (as the service does). A number at least the rows' sweeps them
     /// all.
@@ -229,27 +166,27 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
             bail!("--log1p names `{name}`, which is not among --features");
         }
     }
-    if args.covariance.is_some() && args.algorithm != AlgorithmArg::Gmm {
-        bail!("--covariance applies to --algorithm gmm only");
-    }
-    if args.weight.is_some() && args.algorithm != AlgorithmArg::Kmeans {
+    let mut kmeans = KMeansParams::new(1)
+        .restarts(args.n_init)
+        .max_iter(args.max_iter)
+        .tol(args.tol)
+        .seed(args.seed)
+        .stream(match args.rng {
+            RngArg::Segstore => RandomStream::Segstore,
+            RngArg::Sklearn => RandomStream::ScikitLearn,
+        });
+    let config = super::algorithm::algorithm_config(&args.algorithm, args.seed, args.n_init)?;
+    let checked = config.check(&mut kmeans).map_err(|problems| {
+        let problems: Vec<String> = problems
+            .into_inner()
+            .into_iter()
+            .map(|(field, message)| format!("{}: {message}", super::algorithm::flag_of(&field)))
+            .collect();
+        anyhow!("{}", problems.join("; "))
+    })?;
+    if args.weight.is_some() && !checked.algorithm.takes_weights() {
         bail!("--weight applies to --algorithm kmeans only");
     }
-    let k =
-        if args.k == "auto" {
-            KChoice::Auto {
-                min: args.k_min,
-                max: args.k_max,
-                rule: match args.k_rule {
-                    KRuleArg::Silhouette => KRule::Silhouette,
-                    KRuleArg::Elbow => KRule::Elbow,
-                },
-            }
-        } else {
-            KChoice::Fixed(args.k.parse().with_context(|| {
-                format!("--k must be a whole number or `auto`, got `{}`", args.k)
-            })?)
-        };
     Ok(RunParams {
         preprocess: PreprocessParams::new(
             &args.features,
@@ -268,40 +205,13 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         )
         .weighted_by(args.weight.clone())
         .with_categories(&args.categorical, args.category_weight),
-        k,
-        algorithm: match args.algorithm {
-            AlgorithmArg::Kmeans => Algorithm::KMeans,
-            AlgorithmArg::Gmm => Algorithm::Gmm {
-                covariance: match args.covariance {
-                    None | Some(CovarianceArg::Full) => Covariance::Full,
-                    Some(CovarianceArg::Diag) => Covariance::Diag,
-                },
-            },
-            AlgorithmArg::Dbscan => Algorithm::Dbscan {
-                eps: args.eps,
-                min_points: args.min_points,
-            },
-            AlgorithmArg::Ward => Algorithm::Ward,
-            AlgorithmArg::Bisecting => Algorithm::Bisecting,
-            AlgorithmArg::MinibatchKmeans => Algorithm::MiniBatchKMeans {
-                batch_size: args.batch_size,
-                max_iter: args.minibatch_max_iter,
-                max_no_improvement: args.max_no_improvement,
-            },
-        },
+        k: checked.k,
+        algorithm: checked.algorithm,
         reduce: args.pca,
         chart_sample: None,
         sweep_sample: args.sweep_sample,
         warm_start: None,
-        kmeans: KMeansParams::new(1)
-            .restarts(args.n_init)
-            .max_iter(args.max_iter)
-            .tol(args.tol)
-            .seed(args.seed)
-            .stream(match args.rng {
-                RngArg::Segstore => RandomStream::Segstore,
-                RngArg::Sklearn => RandomStream::ScikitLearn,
-            }),
+        kmeans,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `openapi` and `cluster`, parsed with clap. Settings
 //! of the service are in [`crate::config`]; the offline `cluster` command is in [`cluster`].
 
+mod algorithm;
 pub mod cluster;
 pub mod keys;
 pub mod report;

@@ -2,6 +2,7 @@
 //! "Json deserialize error"): JSON bodies and query strings are deserialised through
 //! `serde_path_to_error`, so a 422 says `customers[3].id` or `limit`.
 
+use crate::domain::segmentation::locate;
 use crate::domain::{RunId, SegmentationId};
 use crate::error::Error;
 use crate::http::encoding;
@@ -194,6 +195,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let inner = e.into_inner();
         let message = strip_position(&inner.to_string());
         if inner.is_data() {
+            // A problem inside an algorithm's member names its field (`config.algorithm.eps`).
+            let (path, message) = locate(&path, &message);
             let field = if path == "." { "body".to_owned() } else { path };
             Error::invalid(field, message)
         } else {

@@ -3,6 +3,7 @@
 
 use crate::algorithms::sizes_desc;
 use crate::helpers::{TestApp, assert_problem, json_ok, mall_customers, spawn_app};
+use segstore::segmentation::bisecting::plugin::Bisecting;
 use segstore::segmentation::kmeans::KMeansParams;
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
 use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
@@ -32,7 +33,7 @@ fn engine_sizes() -> Vec<i64> {
         preprocess: PreprocessParams::new(&names, &[], Scaling::Standard, Missing::Drop),
         k: KChoice::Fixed(5),
         kmeans: KMeansParams::new(1).seed(42),
-        algorithm: Algorithm::Bisecting,
+        algorithm: Algorithm::new(Bisecting),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,

@@ -372,11 +372,11 @@ fn cluster_refuses_bad_input_with_a_message() {
         ),
         (
             vec![MALL, "--features", "age", "--k", "0"],
-            "k must be at least 1",
+            "--k: must be between 1 and 50, got 0",
         ),
         (
             vec![MALL, "--features", "age", "--k", "201"],
-            "more than the 200 rows",
+            "--k: must be between 1 and 50, got 201",
         ),
         (
             vec![MALL, "--features", "age", "--k", "many"],
@@ -384,7 +384,7 @@ fn cluster_refuses_bad_input_with_a_message() {
         ),
         (
             vec![MALL, "--features", "age", "--k-min", "1"],
-            "invalid k range 1..=10",
+            "--k-min: must be at least 2, got 1",
         ),
         (
             vec![MALL, "--features", "age", "--log1p", "spending_score"],
@@ -393,6 +393,54 @@ fn cluster_refuses_bad_input_with_a_message() {
         (
             vec![MALL, "--features", "age", "--covariance", "diag"],
             "--covariance applies to --algorithm gmm only",
+        ),
+        (
+            vec![MALL, "--features", "age", "--algorithm", "spectral"],
+            "--algorithm must be one of kmeans, gmm, dbscan, ward, bisecting, minibatch_kmeans, hdbscan, got `spectral`",
+        ),
+        (
+            vec![MALL, "--features", "age", "--param", "eps=0.5"],
+            "--param eps: --algorithm kmeans has no such parameter; it has k, k_min, k_max, k_rule, n_init, seed, init",
+        ),
+        (
+            vec![MALL, "--features", "age", "--param", "seed"],
+            "--param takes NAME=VALUE, got `seed`",
+        ),
+        (
+            vec![
+                MALL,
+                "--features",
+                "age",
+                "--algorithm",
+                "hdbscan",
+                "--param",
+                "min_cluster_size=1",
+            ],
+            "--param min_cluster_size: must be between 2 and 1000000, got 1",
+        ),
+        (
+            vec![
+                MALL,
+                "--features",
+                "age",
+                "--algorithm",
+                "hdbscan",
+                "--param",
+                "cluster_selection_method=tallest",
+            ],
+            "--algorithm hdbscan: --param cluster_selection_method: unknown variant `tallest`, expected `eom` or `leaf`",
+        ),
+        (
+            vec![
+                MALL,
+                "--features",
+                "age",
+                "--algorithm",
+                "gmm",
+                "--max-no-improvement",
+                "3",
+            ],
+            "--max-no-improvement applies to --algorithm minibatch_kmeans only",
         ),
         (
             vec![MALL, "--features", "age", "--sweep-sample", "1"],
@@ -416,6 +464,72 @@ fn cluster_refuses_bad_input_with_a_message() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn cluster_runs_hdbscan_with_its_parameters_as_the_api_names_them() {
+    // scikit-learn 1.9's HDBSCAN(min_cluster_size=10, min_samples=5) on the standardized
+    // features: 2 segments, 39 customers noise (tests/fixtures/reference/hdbscan.py).
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("hdbscan.csv");
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "age,annual_income_k,spending_score",
+        "--algorithm",
+        "hdbscan",
+        "--param",
+        "min_cluster_size=10",
+        "--param",
+        "min_samples=5",
+        "--format",
+        "json",
+        "--assignments",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            json["algorithm"].as_str(),
+            json["k"].as_u64(),
+            json["noise"].as_u64(),
+            json["k_rule"].as_str(),
+            json["score"].as_str()
+        ),
+        (
+            Some("hdbscan"),
+            Some(2),
+            Some(39),
+            Some("density (HDBSCAN)"),
+            Some("probability")
+        )
+    );
+    let csv = std::fs::read_to_string(&out_csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("id,segment,probability"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 200);
+    assert_eq!(rows.iter().filter(|r| r.ends_with(",noise,")).count(), 39);
+    for row in rows.iter().filter(|r| !r.ends_with(",noise,")) {
+        let strength: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(strength > 0.0 && strength <= 1.0, "{row}");
+    }
+    // The table says how the segments were found.
+    let out = cluster(&[
+        MALL,
+        "--features",
+        "age,annual_income_k,spending_score",
+        "--algorithm",
+        "hdbscan",
+        "--param",
+        "min_cluster_size=10",
+        "--param",
+        "cluster_selection_method=leaf",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("clustered by hdbscan"), "{table}");
 }
 
 #[test]

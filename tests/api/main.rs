@@ -26,6 +26,7 @@ mod errors;
 mod examples;
 mod faults;
 mod floods;
+mod hdbscan;
 mod health;
 mod helpers;
 mod import;

@@ -140,7 +140,7 @@ fn the_segmentation_reference_documents_every_setting() {
         }
     }
     let algorithms = schemas["AlgorithmConfig"]["oneOf"].as_array().unwrap();
-    assert_eq!(algorithms.len(), 6);
+    assert_eq!(algorithms.len(), 7);
     for algorithm in algorithms {
         let name = algorithm["properties"]["type"]["enum"][0].as_str().unwrap();
         let heading = format!("\n## `{name}`\n");

@@ -1210,6 +1210,7 @@ pub fn assert_same_numbers(got: &Value, want: &Value) {
 /// configuration (standardised, k auto 2..10, n_init auto, seed 42) on the Mall features.
 fn engine_curve(features: &[&str]) -> Value {
     use segstore::segmentation::kmeans::KMeansParams;
+    use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
     use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
     use segstore::segmentation::selection::KRule;
@@ -1224,7 +1225,7 @@ fn engine_curve(features: &[&str]) -> Value {
             rule: KRule::Silhouette,
         },
         kmeans: KMeansParams::new(1).seed(42),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,

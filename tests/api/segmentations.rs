@@ -132,7 +132,7 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "n_init": "many"}}),
-            "config.algorithm",
+            "config.algorithm.n_init: data did not match any variant",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "bisecting", "n_init": 0}}),
@@ -144,7 +144,7 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "bisecting", "covariance": "diag"}}),
-            "config.algorithm: unknown field `covariance`",
+            "config.algorithm: unknown field `covariance`, expected one of `type`, `k`, `k_min`, `k_max`, `k_rule`, `n_init`, `seed`",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "minibatch_kmeans", "batch_size": 0}}),
@@ -168,11 +168,11 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "k": "many"}}),
-            "config.algorithm",
+            "config.algorithm.k: data did not match any variant",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "gmm", "covariance": "spherical"}}),
-            "config.algorithm: unknown variant `spherical`, expected `full` or `diag`",
+            "config.algorithm.covariance: unknown variant `spherical`, expected `full` or `diag`",
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "kmeans", "covariance": "diag"}}),
@@ -180,7 +180,39 @@ async fn invalid_configurations_are_422s_naming_each_field() {
         ),
         (
             json!({"features": ["age"], "algorithm": {"type": "spectral"}}),
-            "config.algorithm",
+            "config.algorithm.type: unknown variant `spectral`, expected one of `kmeans`, `gmm`, `dbscan`, `ward`, `bisecting`, `minibatch_kmeans`, `hdbscan`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"k": 4}}),
+            "config.algorithm: missing field `type`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "dbscan", "eps": "wide", "min_points": 5}}),
+            "config.algorithm.eps: invalid type: string \\\"wide\\\", expected f64",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "dbscan", "min_points": 5}}),
+            "config.algorithm: missing field `eps`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "dbscan", "eps": 0.5, "min_points": 5, "k": 3}}),
+            "config.algorithm: unknown field `k`, expected one of `type`, `eps`, `min_points`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "hdbscan", "min_cluster_size": 1}}),
+            "config.algorithm.min_cluster_size: must be between 2 and 1000000, got 1",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "hdbscan", "min_samples": 0}}),
+            "config.algorithm.min_samples: must be between 1 and 1000, got 0",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "hdbscan", "cluster_selection_method": "tallest"}}),
+            "config.algorithm.cluster_selection_method: unknown variant `tallest`, expected `eom` or `leaf`",
+        ),
+        (
+            json!({"features": ["age"], "algorithm": {"type": "hdbscan", "k": 4}}),
+            "config.algorithm: unknown field `k`, expected one of `type`, `min_cluster_size`, `min_samples`, `cluster_selection_method`",
         ),
         (
             json!({"features": ["age"], "scaling": "zscore"}),

@@ -139,7 +139,7 @@ async fn an_unknown_init_is_a_422_naming_it() {
     assert_problem(
         response,
         422,
-        "config.algorithm: unknown variant `random`, expected `k-means++` or `previous`",
+        "config.algorithm.init: unknown variant `random`, expected `k-means++` or `previous`",
     )
     .await;
     // Only K-Means starts from centroids.

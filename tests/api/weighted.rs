@@ -4,6 +4,7 @@
 
 use crate::helpers::{TestApp, assert_problem, json_ok, mall_customers, spawn_app};
 use segstore::segmentation::kmeans::KMeansParams;
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
 use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use serde_json::{Value, json};
@@ -32,7 +33,7 @@ fn engine_run() -> pipeline::RunResult {
             .weighted_by(Some("annual_income_k".into())),
         k: KChoice::Fixed(4),
         kmeans: KMeansParams::new(1).n_init(10).seed(7),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,

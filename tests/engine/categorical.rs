@@ -7,6 +7,7 @@
 use super::{MALL, real_data};
 use segstore::ingest::dataset::{categories_from_csv, columns_from_csv};
 use segstore::segmentation::categorical::DEFAULT_WEIGHT;
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::Columns;
@@ -31,7 +32,7 @@ fn run_weighing(columns: &Columns, k: usize, kmeans: KMeansParams, weight: f64) 
     let params = RunParams {
         preprocess: preprocess.with_categories(&["gender".to_owned()], weight),
         k: KChoice::Fixed(k),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: Some(100),
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
@@ -184,7 +185,7 @@ fn categorical_rules_are_errors() {
     let mut params = RunParams {
         preprocess: preprocess.with_categories(&["region".to_owned()], DEFAULT_WEIGHT),
         k: KChoice::Fixed(3),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
@@ -223,13 +224,14 @@ fn categorical_rules_are_errors() {
 /// components.
 #[test]
 fn a_warm_start_carries_the_levels_shares() {
+    use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
     use segstore::segmentation::pipeline::WarmStart;
     let columns = mall_with_gender();
     let (_, preprocess) = real_data("mall");
     let mut params = RunParams {
         preprocess: preprocess.with_categories(&["gender".to_owned()], 2.0),
         k: KChoice::Fixed(6),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,

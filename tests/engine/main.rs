@@ -12,11 +12,16 @@ mod warm;
 mod weighted;
 
 use segstore::ingest::dataset::columns_from_csv;
+use segstore::segmentation::dbscan::{DbscanParams, plugin::Dbscan};
 use segstore::segmentation::gmm::Covariance;
+use segstore::segmentation::gmm::plugin::Mixture;
+use segstore::segmentation::hdbscan::{HdbscanParams, plugin::Hdbscan};
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::{Missing, PreprocessParams, Scaling};
 use segstore::segmentation::selection::KRule;
+use segstore::segmentation::ward::plugin::Ward;
 use serde_json::Value;
 
 const MALL: &[u8] = include_bytes!("../fixtures/Mall_Customers.csv");
@@ -85,7 +90,7 @@ fn run_with(features: &[&str], scaling: Scaling, k: KChoice, stream: RandomStrea
     let params = RunParams {
         preprocess: preprocess(features, scaling),
         k,
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
@@ -305,7 +310,7 @@ fn same_seed_same_assignments_other_seed_same_partition() {
         preprocess: preprocess(&["annual_income_k", "spending_score"], Scaling::Standard),
         k: KChoice::Fixed(5),
         kmeans: KMeansParams::new(1).seed(7),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: segstore::segmentation::pipeline::SWEEP_SAMPLE_ROWS,
@@ -568,28 +573,29 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
     let columns = columns_from_csv(MALL, None).unwrap();
     let features = ["age", "annual_income_k", "spending_score"];
     let cases = [
-        (Algorithm::KMeans, None),
-        (Algorithm::KMeans, Some(2)),
-        (Algorithm::Ward, None),
+        (Algorithm::new(KMeansAlgorithm), None),
+        (Algorithm::new(KMeansAlgorithm), Some(2)),
+        (Algorithm::new(Ward), None),
         (
-            Algorithm::Gmm {
+            Algorithm::new(Mixture {
                 covariance: Covariance::Full,
-            },
+            }),
             None,
         ),
         (
-            Algorithm::Gmm {
+            Algorithm::new(Mixture {
                 covariance: Covariance::Diag,
-            },
+            }),
             None,
         ),
         (
-            Algorithm::Dbscan {
+            Algorithm::new(Dbscan(DbscanParams {
                 eps: 0.5,
                 min_points: 5,
-            },
+            })),
             None,
         ),
+        (Algorithm::new(Hdbscan(HdbscanParams::new(5))), None),
     ];
     for (algorithm, reduce) in cases {
         let params = RunParams {
@@ -623,7 +629,9 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
         for (i, segment, score) in result.assignments.iter() {
             if scored[i].segment == segment {
                 agree += 1;
-                if segment.is_some() {
+                // HDBSCAN's training rows keep the fit's membership strength
+                // (`probabilities_`); a scored row gets approximate_predict's.
+                if segment.is_some() && algorithm.name() != "hdbscan" {
                     assert!(
                         (scored[i].score - score).abs() < 1e-9,
                         "{algorithm:?}: row {i}"
@@ -633,10 +641,16 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
         }
         let n = result.assignments.len();
         let api = api_reference();
-        match algorithm {
+        // The stored model scores as the one in memory.
+        let fresh = result.model.score(x.view()).unwrap();
+        for (a, b) in scored.iter().zip(&fresh) {
+            assert_eq!(a.segment, b.segment, "{algorithm:?}");
+            assert!(a.score.total_cmp(&b.score).is_eq(), "{algorithm:?}");
+        }
+        match algorithm.name() {
             // A row goes to the nearest core point's segment (within eps), noise otherwise:
             // as many agree as the same rule gives on scikit-learn's clusters.
-            Algorithm::Dbscan { .. } => assert_eq!(
+            "dbscan" => assert_eq!(
                 agree as u64,
                 api["dbscan_scaled3"]["nearest_core_agrees"]
                     .as_u64()
@@ -645,10 +659,28 @@ fn the_stored_model_scores_training_rows_as_the_run_assigned_them() {
             // Ward's clusters are not Voronoi cells: a new row goes to the nearest member
             // mean, which differs from its merge history on boundary rows, as on
             // scikit-learn's clusters.
-            Algorithm::Ward => assert_eq!(
+            "ward" => assert_eq!(
                 agree as u64,
                 api["ward_scaled3"]["nearest_mean_agrees"].as_u64().unwrap()
             ),
+            // approximate_predict's rule on a training row: its nearest other row by mutual
+            // reachability decides, which on a cluster's fringe is another cluster's (or
+            // noise): as many agree as the `hdbscan` package's rule gives on scikit-learn's
+            // clusters (tests/fixtures/reference/hdbscan_training.py).
+            "hdbscan" => {
+                let reference: Value = serde_json::from_str(include_str!(
+                    "../fixtures/reference/hdbscan_training.json"
+                ))
+                .unwrap();
+                let want = &reference["mall3_min_cluster_size_5"];
+                assert_eq!(
+                    (agree as u64, n as u64),
+                    (
+                        want["training_rows_agree"].as_u64().unwrap(),
+                        want["rows"].as_u64().unwrap()
+                    )
+                );
+            }
             _ => assert_eq!(agree, n, "{algorithm:?} reduce {reduce:?}"),
         }
     }

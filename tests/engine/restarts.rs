@@ -6,6 +6,7 @@
 //! scale (segstore's default went below it on Wholesale at k = 6).
 
 use super::real_data;
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::kmeans::{KMeansParams, RandomStream, Restarts};
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use serde_json::Value;
@@ -19,7 +20,7 @@ fn fit(data: &str, k: usize, kmeans: KMeansParams) -> RunResult {
     let params = RunParams {
         preprocess,
         k: KChoice::Fixed(k),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,

@@ -4,6 +4,7 @@
 use super::preprocess;
 use segstore::ingest::dataset::columns_from_csv;
 use segstore::segmentation::kmeans::KMeansParams;
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult};
 use segstore::segmentation::preprocess::Scaling;
 use segstore::segmentation::selection::KRule;
@@ -54,7 +55,7 @@ fn run(sweep_sample: usize, seed: u64) -> RunResult {
             rule: KRule::Silhouette,
         },
         kmeans: KMeansParams::new(1).n_init(10).seed(seed),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample,

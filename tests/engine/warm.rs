@@ -6,6 +6,7 @@
 
 use super::real_data;
 use segstore::segmentation::kmeans::KMeansParams;
+use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
 use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams, RunResult, WarmStart};
 use segstore::segmentation::preprocess::Columns;
 
@@ -14,7 +15,7 @@ fn run(columns: &Columns, k: usize, warm_start: Option<WarmStart>) -> RunResult 
     let params = RunParams {
         preprocess,
         k: KChoice::Fixed(k),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,

@@ -159,6 +159,7 @@ fn weights_that_are_negative_not_finite_all_zero_or_short_are_refused() {
 /// customer's segment is its nearest (weighted) centroid, as scoring a new one finds it.
 #[test]
 fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroids() {
+    use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
     let reference = reference();
     let (columns, preprocess) = real_data("mall");
@@ -166,7 +167,7 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
     let params = RunParams {
         preprocess: preprocess.weighted_by(Some("annual_income_k".into())),
         k: KChoice::Fixed(5),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
@@ -223,7 +224,9 @@ fn a_weighted_run_reports_counts_and_weights_and_scores_by_the_weighted_centroid
 /// Rows without the weight are left out and counted; other algorithms refuse a weight.
 #[test]
 fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
+    use segstore::segmentation::kmeans::plugin::KMeansAlgorithm;
     use segstore::segmentation::pipeline::{self, Algorithm, KChoice, RunParams};
+    use segstore::segmentation::ward::plugin::Ward;
     let (mut columns, preprocess) = real_data("mall");
     let income = columns
         .names()
@@ -235,7 +238,7 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
     let mut params = RunParams {
         preprocess: preprocess.weighted_by(Some("annual_income_k".into())),
         k: KChoice::Fixed(4),
-        algorithm: Algorithm::KMeans,
+        algorithm: Algorithm::new(KMeansAlgorithm),
         reduce: None,
         chart_sample: None,
         sweep_sample: pipeline::SWEEP_SAMPLE_ROWS,
@@ -248,10 +251,13 @@ fn rows_without_a_weight_are_dropped_and_only_kmeans_takes_one() {
         .retain(|f| f.name != "annual_income_k");
     let r = pipeline::run(&columns, &params).unwrap();
     assert_eq!((r.rows_used, r.rows_dropped), (198, 2));
-    params.algorithm = Algorithm::Ward;
+    params.algorithm = Algorithm::new(Ward);
     let err = pipeline::run(&columns, &params).unwrap_err().to_string();
-    assert!(err.contains("weight must be used with kmeans"), "{err}");
-    params.algorithm = Algorithm::KMeans;
+    assert!(
+        err.contains("weight must be used with an algorithm that weighs rows (kmeans), got ward"),
+        "{err}"
+    );
+    params.algorithm = Algorithm::new(KMeansAlgorithm);
     columns.column_mut(income)[5] = -3.0;
     let err = pipeline::run(&columns, &params).unwrap_err().to_string();
     assert!(err.contains("weight `annual_income_k` is -3"), "{err}");

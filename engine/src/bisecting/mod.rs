@@ -17,6 +17,7 @@ use crate::kmeans::{self, KMeansParams, Streams};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+pub mod plugin;
 #[cfg(test)]
 mod tests;
 

@@ -317,5 +317,6 @@ impl DbscanModel {
     }
 }
 
+pub mod plugin;
 #[cfg(test)]
 mod tests;

@@ -264,5 +264,6 @@ impl GmmModel {
     }
 }
 
+pub mod plugin;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,10 @@ use serde::{Deserialize, Serialize};
 /// among equal edges).
 pub const PRIM_MAX_ROWS: usize = 20_000;
 
+/// The most rows HDBSCAN clusters: its model keeps every training row (new rows are scored
+/// against their neighbours among them), as DBSCAN's keeps its core rows.
+pub const HDBSCAN_MAX_ROWS: usize = 2_000_000;
+
 /// How clusters are picked from the condensed tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +104,14 @@ pub fn hdbscan(x: ArrayView2<f64>, params: &HdbscanParams) -> Result<HdbscanFit,
             min_samples,
         ));
     }
+    if n > HDBSCAN_MAX_ROWS {
+        return Err(EngineError::invalid(
+            "rows",
+            "at most 2000000 for HDBSCAN (its model keeps every row; use kmeans, or cluster a \
+             sample)",
+            n,
+        ));
+    }
     if n < 2 || min_samples > n {
         return Err(EngineError::invalid(
             "min_samples",
@@ -150,5 +162,6 @@ pub fn core_distances(x: ArrayView2<f64>, k: usize) -> Vec<f64> {
     core
 }
 
+pub mod plugin;
 #[cfg(test)]
 mod tests;

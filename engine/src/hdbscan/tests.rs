@@ -26,6 +26,17 @@ fn parameters_are_checked() {
         ..HdbscanParams::new(5)
     };
     assert!(err(too_many).contains("min_samples"));
+    // The size rule is checked before any work (a view of one row repeated, no allocation).
+    let row = [0.0, 0.0];
+    let one = ndarray::ArrayView1::from(&row[..]);
+    let huge = one.broadcast((HDBSCAN_MAX_ROWS + 1, 2)).unwrap();
+    let e = hdbscan(huge, &HdbscanParams::new(5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("rows must be at most 2000000 for HDBSCAN"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -352,5 +352,6 @@ impl PredictInplace<Array2<f64>, Array1<usize>> for KMeans {
     }
 }
 
+pub mod plugin;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,10 @@
 //! Choosing k: given, or by the K-Means sweep over the rows (a seeded sample of them above
 //! `sweep_sample` rows).
 
-use super::{Algorithm, EngineError, KChoice, KSelection, RunParams};
-use crate::kmeans;
+use super::{EngineError, KChoice, KSelection, RunParams};
+use crate::algorithm::KMeansFromSweep;
 use crate::selection::{self, KRule, SweepParams};
 use crate::space::{self, ModelRows};
-use ndarray::Array2;
 use rand::SeedableRng;
 
 /// k, how it was chosen, the sweep's curves, and the sweep's fit of that k (K-Means reuses it).
@@ -16,15 +15,7 @@ pub(super) struct ChosenK {
     pub(super) fit: Option<KMeansFromSweep>,
 }
 
-/// What the sweep leaves for K-Means's fit of the chosen k.
-pub(super) enum KMeansFromSweep {
-    /// The fit itself: the sweep fitted every row.
-    Fit(kmeans::KMeansFit),
-    /// The centroids a sample's fit ended with: Lloyd on every row starts there.
-    Start(Array2<f64>),
-}
-
-/// k: given, or chosen by the K-Means sweep (DBSCAN finds its own).
+/// k: given, or chosen by the K-Means sweep (density-based algorithms find their own).
 pub(super) fn choose_k(
     x: &dyn ModelRows,
     weights: Option<&[f64]>,
@@ -37,10 +28,12 @@ pub(super) fn choose_k(
         selection: None,
         fit: None,
     };
-    let (min, max, rule) = match (&params.algorithm, &params.k) {
-        (Algorithm::Dbscan { .. }, _) => return Ok(given(0, "density (DBSCAN)")),
-        (_, KChoice::Fixed(k)) => return Ok(given(*k, "given")),
-        (_, KChoice::Auto { min, max, rule }) => (*min, *max, *rule),
+    if let Some(rule) = params.algorithm.finds_own_k() {
+        return Ok(given(0, rule));
+    }
+    let (min, max, rule) = match &params.k {
+        KChoice::Fixed(k) => return Ok(given(*k, "given")),
+        KChoice::Auto { min, max, rule } => (*min, *max, *rule),
     };
     // Above `sweep_sample` rows, sweep a seeded sample of them (in row order).
     let sample = (x.nrows() > params.sweep_sample.max(2)).then(|| {

@@ -1,80 +1,35 @@
 //! A whole segmentation run on feature columns: preprocess → choose k (or take it) → fit →
 //! metrics → profiles, with the time of each phase.
 //!
-//! Files: `choose_k` (given, swept, or swept on a sample), `fit` (the configured algorithm),
-//! `clock` (the steps, their times and the progress told), `segments` (canonical segment
+//! The algorithm is fitted through its plug-in ([`crate::algorithm::Clusterer`]). Files:
+//! `choose_k` (given, swept, or swept on a sample), `clock` (the steps, their times and the progress told), `segments` (canonical segment
 //! order), `warm` (a previous run's centroids in this run's space).
 
 use super::EngineError;
-use super::gmm;
+use super::algorithm::{FitJob, KMeansFromSweep};
 use super::kmeans::{self, KMeansParams};
 use super::metrics::{self, Metrics};
 use super::model::{Model, Projection};
 use super::pca::{self, PcaSummary};
-use super::preprocess::{self, Columns, Hold, PreprocessParams, Preprocessor};
+use super::preprocess::{self, Columns, PreprocessParams, Preprocessor};
 use super::profile::{self, Profiles};
 use super::sample::{self, ChartSample};
-use super::selection::{KRule, SweepPoint};
+use super::selection::SweepPoint;
 use super::space::{ModelRows, Space};
-use choose_k::{KMeansFromSweep, choose_k};
+use choose_k::choose_k;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 mod choose_k;
 mod clock;
-mod fit;
 mod segments;
 mod warm;
 
+pub use super::algorithm::{Algorithm, KChoice, MixtureFit};
 use clock::Clock;
 pub use clock::{Phase, Step};
-use fit::fit;
 use segments::Segments;
 pub use warm::{CategoryStart, WarmStart, WarmStartReport};
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum KChoice {
-    Fixed(usize),
-    Auto { min: usize, max: usize, rule: KRule },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Algorithm {
-    KMeans,
-    /// Gaussian mixture (full or diagonal covariances): soft memberships.
-    Gmm {
-        covariance: gmm::Covariance,
-    },
-    /// Density-based: finds its own number of clusters; rows in no dense region are noise.
-    Dbscan {
-        eps: f64,
-        min_points: usize,
-    },
-    /// Agglomerative, Ward linkage (at most `ward::WARD_MAX_ROWS` rows).
-    Ward,
-    /// Divisive: bisecting K-Means, with its split tree (any number of rows).
-    Bisecting,
-    /// Mini-batch K-Means (scikit-learn's `MiniBatchKMeans`); `max_no_improvement` 0 runs
-    /// every step.
-    MiniBatchKMeans {
-        batch_size: usize,
-        max_iter: usize,
-        max_no_improvement: usize,
-    },
-}
-
-impl Algorithm {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::KMeans => "kmeans",
-            Self::Gmm { .. } => "gmm",
-            Self::Dbscan { .. } => "dbscan",
-            Self::Ward => "ward",
-            Self::Bisecting => "bisecting",
-            Self::MiniBatchKMeans { .. } => "minibatch_kmeans",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunParams {
@@ -96,15 +51,6 @@ pub struct RunParams {
     /// K-Means: start the fit from these centroids (another run's) instead of k-means++
     /// restarts, when their features and k are this run's.
     pub warm_start: Option<WarmStart>,
-}
-
-/// Fit statistics of a Gaussian mixture.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MixtureFit {
-    pub log_likelihood: f64,
-    pub mean_log_likelihood: f64,
-    pub bic: f64,
-    pub aic: f64,
 }
 
 /// What the third assignment column holds.
@@ -246,13 +192,7 @@ fn run_on_the_pool(
     progress: &(dyn Fn(Step, f64) + Sync),
 ) -> Result<RunResult, EngineError> {
     let mut clock = Clock::new(progress);
-    // Mini-batch K-Means reads a batch of rows at a time: its runs compute model-space rows
-    // from the columns when they read them, and never hold the scaled matrix.
-    let hold = match params.algorithm {
-        Algorithm::MiniBatchKMeans { .. } => Hold::Columns,
-        _ => Hold::Matrix,
-    };
-    let prepared = preprocess::prepare_with(columns, &params.preprocess, hold)?;
+    let prepared = preprocess::prepare_with(columns, &params.preprocess, params.algorithm.holds())?;
     let scaled = Space::of(&prepared);
     clock.lap(Step::Preprocess);
     let reduced = params.reduce.map(|c| pca::pca(&scaled, c)).transpose()?;
@@ -265,10 +205,10 @@ fn run_on_the_pool(
         None => &scaled,
     };
     let weights = prepared.weights.as_deref();
-    if weights.is_some() && params.algorithm != Algorithm::KMeans {
+    if weights.is_some() && !params.algorithm.takes_weights() {
         return Err(EngineError::invalid(
             "weight",
-            "used with kmeans (the other algorithms take none)",
+            "used with an algorithm that weighs rows (kmeans)",
             params.algorithm.name(),
         ));
     }
@@ -276,8 +216,8 @@ fn run_on_the_pool(
     if chosen.selection.is_some() {
         clock.lap(Step::ChooseK);
     }
-    let warm = match (&params.warm_start, &params.algorithm) {
-        (Some(w), Algorithm::KMeans) => Some((
+    let warm = match &params.warm_start {
+        Some(w) if params.algorithm.starts_from_centroids() => Some((
             w.centroids.nrows(),
             w.start(
                 chosen.k,
@@ -292,7 +232,15 @@ fn run_on_the_pool(
         Some((_, Ok(start))) => Some(KMeansFromSweep::Start(start.clone())),
         _ => chosen.fit,
     };
-    let mut fitted = fit(x, weights, params, chosen.k, start)?;
+    let mut fitted = params.algorithm.fit(
+        x,
+        FitJob {
+            k: chosen.k,
+            weights,
+            kmeans: &params.kmeans,
+            swept: start,
+        },
+    )?;
     clock.lap(Step::Fit);
     let segments = Segments::canonical(
         prepared.original.view(),
@@ -302,7 +250,7 @@ fn run_on_the_pool(
         &fitted.raw,
         fitted.clusters,
     );
-    fitted.assign.reorder(&segments);
+    fitted.assign.reorder(&segments.order, &segments.rank);
     fitted.clusters = segments.order.len();
     // Each customer's cluster is in `segments` now (at 10M customers, 160 MB freed).
     drop(std::mem::take(&mut fitted.raw));
@@ -338,6 +286,10 @@ fn run_on_the_pool(
     // they go before the per-customer results are built.
     let noise = x.nrows() - segments.segmented.len();
     let centroids = segments.into_centroids();
+    let score = match fitted.probability {
+        Some(_) => ScoreKind::Probability,
+        None => ScoreKind::Distance,
+    };
     let scores = scores(x, &segment_of, fitted.probability.as_deref(), &centroids);
     let rows_used = x.nrows();
     let chart = params.chart_sample.map(|budget| {
@@ -390,7 +342,7 @@ fn run_on_the_pool(
         }),
         metrics,
         profiles,
-        score: fitted.score,
+        score,
         assignments,
         chart,
         timings: clock.timings,

@@ -1,8 +1,7 @@
-//! The segmented rows in a canonical segment order, and the models that speak it.
+//! The segmented rows in a canonical segment order (by member means).
 
 use super::super::categorical::Encoded;
 use super::super::metrics;
-use super::super::model::Assign;
 use super::super::space::ModelRows;
 use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
 
@@ -110,26 +109,5 @@ impl<'a> Segments<'a> {
             segment_of[i] = Some(l as u32);
         }
         segment_of
-    }
-}
-
-impl Assign {
-    /// Models that assign by component or core point speak the canonical segment order too.
-    pub(super) fn reorder(&mut self, segments: &Segments) {
-        match self {
-            Assign::Nearest => {}
-            Assign::Mixture(gmm) => {
-                let order = &segments.order;
-                gmm.weights = order.iter().map(|&o| gmm.weights[o]).collect();
-                gmm.means = gmm.means.select(Axis(0), order);
-                gmm.covariances = order.iter().map(|&o| gmm.covariances[o].clone()).collect();
-            }
-            Assign::Density(dbscan) => {
-                for l in &mut dbscan.core_labels {
-                    *l = segments.rank[*l];
-                }
-            }
-            Assign::Tree(tree) => tree.renumber(&segments.rank),
-        }
     }
 }

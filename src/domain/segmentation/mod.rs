@@ -1,11 +1,18 @@
 //! A segmentation's configuration as clients write it (and as it is stored, with every
-//! default filled in), and its validation into the engine's parameters.
+//! default filled in); `validate` checks it into the engine's parameters.
 
 use crate::domain::AttributeKind;
 use crate::domain::Catalogue;
 use crate::error::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// The `algorithm` member: each algorithm's configuration is its plug-in's
+/// (`engine/src/<name>/plugin.rs`), registered in `algorithm/registry.rs`.
+pub use crate::segmentation::algorithm::AlgorithmConfig;
+pub use crate::segmentation::algorithm::config::{MAX_K, MAX_N_INIT};
+pub use crate::segmentation::algorithm::locate;
+pub use crate::segmentation::algorithm::{Auto, KConfig, KFields, KRuleConfig, NInitConfig};
 
 /// What to cluster on and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -80,92 +87,6 @@ pub enum MissingConfig {
     ImputeMedian,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KRuleConfig {
-    #[default]
-    Silhouette,
-    Elbow,
-}
-
-/// Covariance structure of a Gaussian mixture's components.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CovarianceConfig {
-    /// A full covariance matrix per component (scikit-learn's `covariance_type="full"`).
-    #[default]
-    Full,
-    /// Variances only (`"diag"`): fewer parameters, features independent within a segment.
-    Diag,
-}
-
-/// A number of segments, or `"auto"` to choose it in `k_min..=k_max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum KConfig {
-    Fixed(i64),
-    Auto(Auto),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum Auto {
-    #[serde(rename = "auto")]
-    Auto,
-}
-
-/// K-Means restarts: a number, or `"auto"` (the default) for as many as a constant amount
-/// of work buys: 25,000 / customers, between 3 and 1,000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum NInitConfig {
-    Fixed(i64),
-    Auto(Auto),
-}
-
-impl Default for NInitConfig {
-    fn default() -> Self {
-        Self::Auto(Auto::Auto)
-    }
-}
-
-/// Where K-Means starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-pub enum InitConfig {
-    /// k-means++ restarts (`n_init` of them).
-    #[default]
-    #[serde(rename = "k-means++")]
-    KMeansPlusPlus,
-    /// The active run's centroids, taken into this run's preprocessing: one fit from there,
-    /// fewer iterations and segments that stay put. Falls back to k-means++ when there is no
-    /// active run, or k or the features changed (the run's `fit.warm_start` says which).
-    #[serde(rename = "previous")]
-    Previous,
-}
-
-impl InitConfig {
-    fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// The most restarts a configuration may ask for.
-pub const MAX_N_INIT: i64 = 1_000;
-
-impl Default for KConfig {
-    fn default() -> Self {
-        Self::Auto(Auto::Auto)
-    }
-}
-
-fn k_min() -> i64 {
-    2
-}
-fn k_max() -> i64 {
-    10
-}
-fn seed() -> u64 {
-    42
-}
 fn category_weight() -> f64 {
     crate::segmentation::categorical::DEFAULT_WEIGHT
 }
@@ -175,151 +96,6 @@ fn is_default_category_weight(w: &f64) -> bool {
 
 /// The largest weight a category's one-hot columns may have.
 pub const MAX_CATEGORY_WEIGHT: f64 = 100.0;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum AlgorithmConfig {
-    Kmeans {
-        #[serde(default)]
-        k: KConfig,
-        #[serde(default = "k_min")]
-        k_min: i64,
-        #[serde(default = "k_max")]
-        k_max: i64,
-        #[serde(default)]
-        k_rule: KRuleConfig,
-        #[serde(default)]
-        n_init: NInitConfig,
-        #[serde(default = "seed")]
-        seed: u64,
-        #[serde(default, skip_serializing_if = "InitConfig::is_default")]
-        init: InitConfig,
-    },
-    /// Gaussian mixture (`covariance`: `full`, the default, or `diag`); `k: "auto"` chooses
-    /// with the K-Means sweep.
-    Gmm {
-        #[serde(default)]
-        k: KConfig,
-        #[serde(default = "k_min")]
-        k_min: i64,
-        #[serde(default = "k_max")]
-        k_max: i64,
-        #[serde(default)]
-        k_rule: KRuleConfig,
-        #[serde(default = "seed")]
-        seed: u64,
-        #[serde(default)]
-        covariance: CovarianceConfig,
-    },
-    /// Density-based: finds its own number of segments; `eps` is in scaled units.
-    Dbscan { eps: f64, min_points: i64 },
-    /// Agglomerative with Ward linkage (at most 10,000 customers).
-    Ward {
-        #[serde(default)]
-        k: KConfig,
-        #[serde(default = "k_min")]
-        k_min: i64,
-        #[serde(default = "k_max")]
-        k_max: i64,
-        #[serde(default)]
-        k_rule: KRuleConfig,
-    },
-    /// Divisive: bisecting K-Means (any number of customers), splitting the segment with the
-    /// largest inertia in two until there are k; its split tree is served with the run
-    /// (`GET /v1/runs/{id}/tree`). `n_init`: restarts of each split (`"auto"`: 25,000 /
-    /// its customers, between 1 and 1,000).
-    Bisecting {
-        #[serde(default)]
-        k: KConfig,
-        #[serde(default = "k_min")]
-        k_min: i64,
-        #[serde(default = "k_max")]
-        k_max: i64,
-        #[serde(default)]
-        k_rule: KRuleConfig,
-        #[serde(default)]
-        n_init: NInitConfig,
-        #[serde(default = "seed")]
-        seed: u64,
-    },
-    /// Mini-batch K-Means (scikit-learn's `MiniBatchKMeans`): each step moves the centroids
-    /// towards `batch_size` customers drawn at random, with a learning rate per centroid; it
-    /// stops after `max_iter` passes' worth of steps, or earlier when the batches' inertia
-    /// stops improving. Much faster than K-Means on large stores, for an inertia a little
-    /// higher.
-    #[serde(rename = "minibatch_kmeans")]
-    MinibatchKmeans {
-        #[serde(default)]
-        k: KConfig,
-        #[serde(default = "k_min")]
-        k_min: i64,
-        #[serde(default = "k_max")]
-        k_max: i64,
-        #[serde(default)]
-        k_rule: KRuleConfig,
-        #[serde(default = "batch_size")]
-        #[schema(minimum = 1, maximum = 1_000_000)]
-        batch_size: i64,
-        #[serde(default = "minibatch_max_iter")]
-        #[schema(minimum = 1, maximum = 1_000)]
-        max_iter: i64,
-        #[serde(default = "seed")]
-        seed: u64,
-    },
-}
-
-/// scikit-learn's `MiniBatchKMeans` defaults.
-fn batch_size() -> i64 {
-    1024
-}
-
-fn minibatch_max_iter() -> i64 {
-    100
-}
-
-/// The largest mini-batch.
-pub const MAX_BATCH_SIZE: i64 = 1_000_000;
-/// The most passes' worth of mini-batch steps.
-pub const MAX_MINIBATCH_ITER: i64 = 1_000;
-
-impl Default for AlgorithmConfig {
-    fn default() -> Self {
-        Self::Kmeans {
-            k: KConfig::default(),
-            k_min: k_min(),
-            k_max: k_max(),
-            k_rule: KRuleConfig::default(),
-            n_init: NInitConfig::default(),
-            seed: seed(),
-            init: InitConfig::default(),
-        }
-    }
-}
-
-impl AlgorithmConfig {
-    /// Whether K-Means is to start from the active run's centroids.
-    pub fn warm_start(&self) -> bool {
-        matches!(
-            self,
-            Self::Kmeans {
-                init: InitConfig::Previous,
-                ..
-            }
-        )
-    }
-
-    /// The `type` the configuration names.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Kmeans { .. } => "kmeans",
-            Self::MinibatchKmeans { .. } => "minibatch_kmeans",
-            Self::Bisecting { .. } => "bisecting",
-            Self::Gmm { .. } => "gmm",
-            Self::Ward { .. } => "ward",
-            Self::Dbscan { .. } => "dbscan",
-        }
-    }
-}
 
 /// A segmentation as stored: its name, configuration (a new version per change), schedule and
 /// active run.
@@ -339,9 +115,6 @@ pub struct Segmentation {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
-
-/// Largest k a sweep may try.
-pub const MAX_K: i64 = 50;
 
 impl SegmentationConfig {
     /// This configuration changed by a JSON merge patch (RFC 7396): members present replace,
@@ -374,12 +147,13 @@ impl SegmentationConfig {
         super::merge_patch::apply(&mut document, patch);
         serde_path_to_error::deserialize(document).map_err(|e| {
             let path = e.path().to_string();
+            let (path, message) = locate(&path, &e.into_inner().to_string());
             let field = if path == "." {
                 prefix.trim_end_matches('.').to_owned()
             } else {
                 format!("{prefix}{path}")
             };
-            FieldError::field(field, e.into_inner().to_string())
+            FieldError::field(field, message)
         })
     }
 }

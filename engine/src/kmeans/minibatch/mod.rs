@@ -8,6 +8,8 @@
 //! Each step touches `batch_size` rows, not all of them: on large tables it is much faster
 //! than Lloyd, for an inertia a little higher.
 
+pub mod plugin;
+
 use super::init::Rows;
 use super::pass::{Workspace, assign};
 use super::{EngineError, KMeans, KMeansFit, on_the_pool, ordered_sum};

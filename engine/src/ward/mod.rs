@@ -1,6 +1,8 @@
 //! Agglomerative clustering with Ward linkage (kodama), and a model that gives a new point
 //! the segment of the nearest member mean.
 
+pub mod plugin;
+
 use super::EngineError;
 use ndarray::{Array2, ArrayView2};
 
