@@ -55,9 +55,19 @@ const liftKey = `<p class="lift-key muted">Lift: the segment's mean minus everyo
 
 // A segmentation's algorithm in words, e.g. "K-Means, k chosen in 2–10 by silhouette".
 function algorithmText(a) {
-  const names = { kmeans: "K-Means", gmm: "Gaussian mixture", ward: "Ward (hierarchical)", bisecting: "Bisecting K-Means (hierarchical)", dbscan: "DBSCAN" };
+  const names = { kmeans: "K-Means", minibatch_kmeans: "Mini-batch K-Means", gmm: "Gaussian mixture", ward: "Ward (hierarchical)", bisecting: "Bisecting K-Means (hierarchical)", dbscan: "DBSCAN", hdbscan: "HDBSCAN" };
   const name = names[a.type] || a.type;
   if (a.type === "dbscan") return `${name}, radius ${fmt(a.eps, 2)} (scaled units), at least ${fmt(a.min_points, 0)} customers per core`;
+  if (a.type === "hdbscan") {
+    const core = a.min_samples != null ? `, ${fmt(a.min_samples, 0)} neighbours to be core` : "";
+    const selection = a.cluster_selection_method === "leaf" ? "leaf clusters" : "most stable clusters";
+    return `${name}, segments of at least ${fmt(a.min_cluster_size, 0)} customers${core}, ${selection}`;
+  }
+  // An algorithm that finds its own number of segments has no k: its parameters as they are.
+  if (!("k" in a)) {
+    const params = Object.entries(a).filter(([key]) => key !== "type").map(([key, v]) => `${key} ${v}`);
+    return [name, ...params].join(", ");
+  }
   const rules = { silhouette: "silhouette", elbow: "elbow", davies_bouldin: "Davies–Bouldin", calinski_harabasz: "Calinski–Harabasz", bic: "BIC" };
   const k = a.k === "auto" || a.k === undefined
     ? `k chosen in ${a.k_min ?? 2}–${a.k_max ?? 10} by ${rules[a.k_rule] || a.k_rule || "silhouette"}`
@@ -166,7 +176,8 @@ async function runPage(id) {
   }
   const profiles = await api(`/v1/runs/${id}/segments`);
   const features = profiles.features;
-  const hasCurve = run.k_rule && run.k_rule !== "given" && run.params.algorithm.type !== "dbscan";
+  // Only a swept k has an elbow curve: not a given one, nor a density-based algorithm's own.
+  const hasCurve = run.k_rule && run.k_rule !== "given" && "k" in run.params.algorithm;
   const options = (selected) => features.map(f => `<option${f === selected ? " selected" : ""}>${esc(f)}</option>`).join("");
   const pcs = features.length > 2 ? `<option value="">principal components</option>` : "";
   const m = run.metrics || {};
@@ -188,6 +199,7 @@ async function runPage(id) {
     <div class="card" id="run-status" data-status="succeeded"><div class="facts">
       <div><span>segments</span>${fmt(run.k, 0)} (${esc(run.k_rule)})</div>
       <div><span>customers</span>${fmt(run.customers.used, 0)} used, ${fmt(run.customers.dropped, 0)} dropped</div>
+      ${run.fit && run.fit.noise ? `<div id="noise"><span>noise</span>${fmt(run.fit.noise, 0)} in no dense region (no segment)</div>` : ""}
       <div><span>silhouette</span>${fmt(m.silhouette, 3)}</div>
       <div><span>Davies–Bouldin</span>${fmt(m.davies_bouldin, 3)}</div>
       <div><span>finished</span>${when(run.finished_at)}</div></div>
