@@ -3,10 +3,7 @@
 //! exactly as its training assigned them.
 
 use super::EngineError;
-use super::bisecting::SplitTree;
-use super::dbscan::DbscanModel;
-use super::gmm::GmmModel;
-use super::hdbscan::HdbscanModel;
+pub use super::algorithm::{Assign, AssignRows, Joined};
 use super::kmeans::KMeans;
 use super::preprocess::Preprocessor;
 use ndarray::{Array1, Array2, ArrayView2};
@@ -18,69 +15,6 @@ pub struct Projection {
     pub mean: Vec<f64>,
     /// Components × features.
     pub components: Array2<f64>,
-}
-
-/// How a new row joins a segment: the nearest centroid, or the way of the algorithm's own
-/// model. An algorithm that brings a model registers it here, one variant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Assign {
-    /// The nearest centroid (K-Means, Ward); the score is the distance to it.
-    Nearest,
-    /// The most probable mixture component; the score is that probability.
-    Mixture(GmmModel),
-    /// The segment of the nearest core point within `eps`, else noise; the score is the
-    /// distance to the segment's centroid.
-    Density(DbscanModel),
-    /// Down the split tree of bisecting K-Means, towards the nearer centre at each split;
-    /// the score is the distance to the segment's centroid.
-    Tree(SplitTree),
-    /// HDBSCAN's approximate prediction, else noise; the score is the membership strength.
-    Hdbscan(HdbscanModel),
-}
-
-/// A row's segment (`None`: noise) and its score, when the model gives one.
-pub type Joined = (Option<usize>, Option<f64>);
-
-/// An algorithm's own model of how new rows join its segments.
-pub trait AssignRows {
-    /// Each row's segment (`None`: noise) and score; `None` scores a row by the distance to
-    /// its segment's centroid.
-    fn assign(&self, x: ArrayView2<f64>) -> Result<Vec<Joined>, EngineError>;
-
-    /// Renumbers its segments into the canonical order: segment `order[s]` becomes `s`
-    /// (`rank` is the inverse: `rank[order[s]] == s`).
-    fn reorder(&mut self, order: &[usize], rank: &[usize]);
-}
-
-impl Assign {
-    /// The algorithm's own model (`None`: the nearest centroid).
-    pub fn rows(&self) -> Option<&dyn AssignRows> {
-        match self {
-            Self::Nearest => None,
-            Self::Mixture(m) => Some(m),
-            Self::Density(m) => Some(m),
-            Self::Tree(m) => Some(m),
-            Self::Hdbscan(m) => Some(m),
-        }
-    }
-
-    fn rows_mut(&mut self) -> Option<&mut dyn AssignRows> {
-        match self {
-            Self::Nearest => None,
-            Self::Mixture(m) => Some(m),
-            Self::Density(m) => Some(m),
-            Self::Tree(m) => Some(m),
-            Self::Hdbscan(m) => Some(m),
-        }
-    }
-
-    /// Speaks the canonical segment order (see [`AssignRows::reorder`]).
-    pub fn reorder(&mut self, order: &[usize], rank: &[usize]) {
-        if let Some(model) = self.rows_mut() {
-            model.reorder(order, rank);
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,18 +5,51 @@
 //! - its configuration as clients write it (serde and OpenAPI schema, implementing
 //!   [`AlgorithmParams`]: checked once into a [`Clusterer`], naming each field at fault),
 //! - the checked parameters (implementing [`Clusterer`]: fit the model-space rows),
-//! - when new rows join its segments its own way, its model's [`AssignRows`](crate::model::AssignRows).
+//! - when new rows join its segments its own way, its model's [`AssignRows`].
 //!
-//! It is registered by one line in [`registry`]'s list (and its model by one variant of
-//! [`Assign`](crate::model::Assign) when it brings one). The pipeline, the model store, the CLI
-//! and the API know algorithms only through these.
+//! It is registered by one line in `registry.rs`'s list: its configuration and, when it brings
+//! a model, that model's variant of [`Assign`] (the stored form). The pipeline, the model
+//! store, the CLI and the API know algorithms only through these.
 
 pub mod config;
 
 /// `registry`'s list made into its `Params` and the functions that go through every
 /// algorithm (defined here, before the module, so the list opens `registry.rs`).
 macro_rules! registry {
-    ($($variant:ident => $params:ty),* $(,)?) => {
+    ($($variant:ident => $params:ty $(, model $model:ident($model_type:ty))?;)*) => {
+        /// How a new row joins a segment: the nearest centroid (the score is the distance to
+        /// it), or the algorithm's own model ([`AssignRows`]). The stored form of a run's
+        /// model: `{"type": "nearest"}`, `{"type": "mixture", …}`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum Assign {
+            Nearest,
+            $($($model($model_type),)?)*
+        }
+
+        impl Assign {
+            /// The algorithm's own model (`None`: the nearest centroid).
+            pub fn rows(&self) -> Option<&dyn AssignRows> {
+                match self {
+                    Self::Nearest => None,
+                    $($(Self::$model(m) => Some(m),)?)*
+                }
+            }
+
+            fn rows_mut(&mut self) -> Option<&mut dyn AssignRows> {
+                match self {
+                    Self::Nearest => None,
+                    $($(Self::$model(m) => Some(m),)?)*
+                }
+            }
+        }
+
+        $($(impl From<$model_type> for Assign {
+            fn from(model: $model_type) -> Self {
+                Self::$model(model)
+            }
+        })?)*
+
         /// One algorithm's own parameters.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Params {
@@ -100,17 +133,31 @@ macro_rules! registry {
 mod registry;
 
 pub use config::{AlgorithmParams, Auto, KConfig, KFields, KRuleConfig, NInitConfig, Problems};
-pub use registry::{AlgorithmConfig, Checked, NAMES, Params, locate};
+pub use registry::{AlgorithmConfig, Assign, Checked, Located, NAMES, Params, locate};
 
 use crate::EngineError;
 use crate::kmeans::{self, KMeansParams};
-use crate::model::Assign;
 use crate::preprocess::Hold;
 use crate::selection::KRule;
 use crate::space::ModelRows;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// A row's segment (`None`: noise) and its score, when the model gives one.
+pub type Joined = (Option<usize>, Option<f64>);
+
+/// An algorithm's own model of how new rows join its segments (registered beside its
+/// configuration: `model Variant(Type)` in the registry's line).
+pub trait AssignRows {
+    /// Each row's segment (`None`: noise) and score; `None` scores a row by the distance to
+    /// its segment's centroid.
+    fn assign(&self, x: ArrayView2<f64>) -> Result<Vec<Joined>, EngineError>;
+
+    /// Renumbers its segments into the canonical order: segment `order[s]` becomes `s`
+    /// (`rank` is the inverse: `rank[order[s]] == s`).
+    fn reorder(&mut self, order: &[usize], rank: &[usize]);
+}
 
 /// A clustering algorithm with its parameters checked.
 pub trait Clusterer: std::fmt::Debug + Send + Sync {

@@ -1,8 +1,10 @@
-//! The algorithms a configuration may name: one line each. The first is the default.
+//! The algorithms a configuration may name, one line each: its variant, its configuration
+//! and, when new rows join its segments its own way, its model's variant in the stored form
+//! ([`Assign`]). The first is the default.
 
-use super::Algorithm;
 use super::KChoice;
 use super::config::{AlgorithmParams, KFields, Problems};
+use super::{Algorithm, AssignRows};
 use crate::kmeans::KMeansParams;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,13 +14,22 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 registry! {
-    Kmeans => crate::kmeans::plugin::KMeansConfig,
-    Gmm => crate::gmm::plugin::GmmConfig,
-    Dbscan => crate::dbscan::plugin::DbscanConfig,
-    Ward => crate::ward::plugin::WardConfig,
-    Bisecting => crate::bisecting::plugin::BisectingConfig,
-    MinibatchKmeans => crate::kmeans::minibatch::plugin::MiniBatchConfig,
-    Hdbscan => crate::hdbscan::plugin::HdbscanConfig,
+    Kmeans => crate::kmeans::plugin::KMeansConfig;
+    Gmm => crate::gmm::plugin::GmmConfig, model Mixture(crate::gmm::GmmModel);
+    Dbscan => crate::dbscan::plugin::DbscanConfig, model Density(crate::dbscan::DbscanModel);
+    Ward => crate::ward::plugin::WardConfig;
+    Bisecting => crate::bisecting::plugin::BisectingConfig, model Tree(crate::bisecting::SplitTree);
+    MinibatchKmeans => crate::kmeans::minibatch::plugin::MiniBatchConfig;
+    Hdbscan => crate::hdbscan::plugin::HdbscanConfig, model Hdbscan(crate::hdbscan::HdbscanModel);
+}
+
+impl Assign {
+    /// Speaks the canonical segment order (see [`AssignRows::reorder`]).
+    pub fn reorder(&mut self, order: &[usize], rank: &[usize]) {
+        if let Some(model) = self.rows_mut() {
+            model.reorder(order, rank);
+        }
+    }
 }
 
 /// A segmentation's `algorithm` member: the algorithm's own parameters, and the k fields when

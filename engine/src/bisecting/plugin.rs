@@ -5,10 +5,10 @@ use super::{SplitTree, fit};
 use crate::EngineError;
 use crate::algorithm::config::seed;
 use crate::algorithm::{
-    Algorithm, AlgorithmParams, Clusterer, FitJob, Fitted, NInitConfig, Problems,
+    Algorithm, AlgorithmParams, AssignRows, Clusterer, FitJob, Fitted, Joined, NInitConfig,
+    Problems,
 };
 use crate::kmeans::KMeansParams;
-use crate::model::{Assign, AssignRows, Joined};
 use crate::space::{self, ModelRows};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,7 @@ impl Clusterer for Bisecting {
             n_iter: Some(fit.n_iter),
             converged: Some(fit.converged),
             restarts: Some(fit.restarts),
-            assign: Assign::Tree(fit.tree),
+            assign: fit.tree.into(),
             ..Fitted::hard(fit.labels, job.k)
         })
     }

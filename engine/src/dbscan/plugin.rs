@@ -3,9 +3,10 @@
 
 use super::{DbscanModel, DbscanParams, dbscan};
 use crate::EngineError;
-use crate::algorithm::{Algorithm, AlgorithmParams, Clusterer, FitJob, Fitted, Problems};
+use crate::algorithm::{
+    Algorithm, AlgorithmParams, AssignRows, Clusterer, FitJob, Fitted, Joined, Problems,
+};
 use crate::kmeans::KMeansParams;
-use crate::model::{Assign, AssignRows, Joined};
 use crate::space::{self, ModelRows};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,7 @@ impl Clusterer for Dbscan {
         }
         Ok(Fitted {
             raw: fit.labels,
-            assign: Assign::Density(fit.model),
+            assign: fit.model.into(),
             ..Fitted::hard(Vec::new(), fit.n_clusters)
         })
     }

@@ -5,10 +5,9 @@ use super::{Covariance, GmmModel, GmmParams, gmm};
 use crate::EngineError;
 use crate::algorithm::config::seed;
 use crate::algorithm::{
-    Algorithm, AlgorithmParams, Clusterer, FitJob, Fitted, MixtureFit, Problems,
+    Algorithm, AlgorithmParams, AssignRows, Clusterer, FitJob, Fitted, Joined, MixtureFit, Problems,
 };
 use crate::kmeans::KMeansParams;
-use crate::model::{Assign, AssignRows, Joined};
 use crate::space::{self, ModelRows};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -87,7 +86,7 @@ impl Clusterer for Mixture {
             }),
             n_iter: Some(fit.n_iter),
             converged: Some(fit.converged),
-            assign: Assign::Mixture(fit.model),
+            assign: fit.model.into(),
             ..Fitted::hard(fit.labels, job.k)
         })
     }

@@ -3,9 +3,10 @@
 
 use super::{HdbscanModel, HdbscanParams, Selection, hdbscan};
 use crate::EngineError;
-use crate::algorithm::{Algorithm, AlgorithmParams, Clusterer, FitJob, Fitted, Problems};
+use crate::algorithm::{
+    Algorithm, AlgorithmParams, AssignRows, Clusterer, FitJob, Fitted, Joined, Problems,
+};
 use crate::kmeans::KMeansParams;
-use crate::model::{Assign, AssignRows, Joined};
 use crate::space::{self, ModelRows};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -109,7 +110,7 @@ impl Clusterer for Hdbscan {
         Ok(Fitted {
             raw: fit.labels,
             probability: Some(probability),
-            assign: Assign::Hdbscan(fit.model),
+            assign: fit.model.into(),
             ..Fitted::hard(Vec::new(), fit.n_clusters)
         })
     }

@@ -176,7 +176,7 @@ pub fn run(columns: &Columns, params: &RunParams) -> Result<RunResult, EngineErr
 }
 
 /// [`run`], telling `progress(phase, fraction of the run done)` as it goes (from any thread).
-/// The steps: preprocess → [PCA] → choose k → fit → canonical segment order → metrics →
+/// The steps: preprocess → (PCA) → choose k → fit → canonical segment order → metrics →
 /// profiles → each row's score → [chart sample].
 pub fn run_observed(
     columns: &Columns,
