@@ -457,6 +457,14 @@ async fn a_patch_is_a_json_merge_patch() {
             "\"config.algorithm.k\"",
         ),
         (
+            json!({"config": {"algorithm": {"k": "several"}}}),
+            "\"config.algorithm.k\"",
+        ),
+        (
+            json!({"config": {"algorithm": {"type": "hdbscan", "min_samples": "few"}}}),
+            "\"config.algorithm.min_samples\"",
+        ),
+        (
             json!({"config": {"scaling": "cubic"}}),
             "\"config.scaling\"",
         ),
