@@ -1,7 +1,9 @@
 //! The `algorithm` member `segstore cluster`'s flags describe, read as the API reads it.
 
-use crate::segmentation::algorithm::{self, AlgorithmConfig};
+use crate::segmentation::algorithm::{self, AlgorithmConfig, KFields};
 use crate::segmentation::kmeans::Restarts;
+use crate::segmentation::pipeline::KChoice;
+use crate::segmentation::selection::KRule;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
@@ -74,7 +76,7 @@ const FIELD_FLAGS: [(&str, &str, Option<&str>); 5] = [
 pub(super) fn flag_of(field: &str) -> String {
     match FIELD_FLAGS.iter().find(|(f, _, _)| *f == field) {
         Some((_, flag, _)) => flag.to_string(),
-        None if field.starts_with("k") || field == "n_init" || field == "seed" => {
+        None if field == "n_init" || field == "seed" => {
             format!("--{}", field.replace('_', "-"))
         }
         None => format!("--param {field}"),
@@ -82,8 +84,8 @@ pub(super) fn flag_of(field: &str) -> String {
 }
 
 /// The `algorithm` member the flags describe, read as the API reads it: the registered
-/// algorithm's parameters from `--param`, the flags naming its fields, and the k, restart and
-/// seed flags when it has those fields.
+/// algorithm's parameters from `--param`, the flags naming its fields, and the restart and
+/// seed flags when it has those fields (k is [`k_choice`]'s).
 pub(super) fn algorithm_config(
     args: &AlgorithmArgs,
     seed: u64,
@@ -100,23 +102,6 @@ pub(super) fn algorithm_config(
     let has = |field: &str| fields.iter().any(|f| f == field);
     let mut member = Map::new();
     member.insert("type".into(), kind.clone().into());
-    if has("k") {
-        let k = if args.k == "auto" {
-            Value::from("auto")
-        } else {
-            Value::from(args.k.parse::<i64>().with_context(|| {
-                format!("--k must be a whole number or `auto`, got `{}`", args.k)
-            })?)
-        };
-        member.insert("k".into(), k);
-        member.insert("k_min".into(), args.k_min.into());
-        member.insert("k_max".into(), args.k_max.into());
-        let rule = match args.k_rule {
-            KRuleArg::Silhouette => "silhouette",
-            KRuleArg::Elbow => "elbow",
-        };
-        member.insert("k_rule".into(), rule.into());
-    }
     if has("seed") {
         member.insert("seed".into(), seed.into());
     }
@@ -155,10 +140,22 @@ pub(super) fn algorithm_config(
         let Some((name, raw)) = param.split_once('=') else {
             bail!("--param takes NAME=VALUE, got `{param}`");
         };
+        if KFields::NAMES.contains(&name) {
+            bail!("--param {name}: k is set with --k, --k-min, --k-max and --k-rule");
+        }
         if name == "type" || !has(name) {
+            let own: Vec<&str> = fields[1..]
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !KFields::NAMES.contains(f))
+                .collect();
             bail!(
-                "--param {name}: --algorithm {kind} has no such parameter; it has {}",
-                fields[1..].join(", ")
+                "--param {name}: --algorithm {kind} has no such parameter; its parameters are {}",
+                if own.is_empty() {
+                    "k's alone".to_owned()
+                } else {
+                    own.join(", ")
+                }
             );
         }
         let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::from(raw));
@@ -175,6 +172,27 @@ pub(super) fn algorithm_config(
         }
     }
     Ok(config)
+}
+
+/// The number of segments the k flags ask for. The command line's own: any k the rows allow
+/// (the engine says when they do not), where the service's configurations stop at 50.
+pub(super) fn k_choice(args: &AlgorithmArgs) -> anyhow::Result<KChoice> {
+    Ok(if args.k == "auto" {
+        KChoice::Auto {
+            min: args.k_min,
+            max: args.k_max,
+            rule: match args.k_rule {
+                KRuleArg::Silhouette => KRule::Silhouette,
+                KRuleArg::Elbow => KRule::Elbow,
+            },
+        }
+    } else {
+        KChoice::Fixed(
+            args.k.parse().with_context(|| {
+                format!("--k must be a whole number or `auto`, got `{}`", args.k)
+            })?,
+        )
+    })
 }
 
 /// The algorithms that have a field.

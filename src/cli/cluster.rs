@@ -205,7 +205,7 @@ fn params(args: &ClusterArgs) -> anyhow::Result<RunParams> {
         )
         .weighted_by(args.weight.clone())
         .with_categories(&args.categorical, args.category_weight),
-        k: checked.k,
+        k: super::algorithm::k_choice(&args.algorithm)?,
         algorithm: checked.algorithm,
         reduce: args.pca,
         chart_sample: None,
