@@ -3,7 +3,7 @@
 //! DBSCAN's, exports, lookups and `/score` of new customers, and its charts.
 
 use crate::dashboard::{Browser, Driver};
-use crate::helpers::{json_ok, mall_customers, spawn_app};
+use crate::helpers::{TestApp, json_ok, mall_customers, spawn_app};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -24,8 +24,9 @@ fn reference_case() -> Value {
         .clone()
 }
 
-#[tokio::test]
-async fn hdbscan_finds_scikit_learns_segments_and_scores_new_customers() {
+/// A server holding Mall, and the run of an HDBSCAN segmentation (min_cluster_size 10,
+/// min_samples 5) on its three features.
+async fn density_run() -> (TestApp, String, Value) {
     let app = spawn_app().await;
     app.import_mall().await;
     let seg = app
@@ -36,6 +37,12 @@ async fn hdbscan_finds_scikit_learns_segments_and_scores_new_customers() {
         }))
         .await;
     let run = app.run_to_success(&seg).await;
+    (app, seg, run)
+}
+
+#[tokio::test]
+async fn hdbscan_finds_scikit_learns_segments_and_scores_new_customers() {
+    let (app, seg, run) = density_run().await;
     let id = run["id"].as_str().unwrap();
     let case = reference_case();
     let want: Vec<i64> = case["stable_labels"]
@@ -137,16 +144,7 @@ async fn hdbscan_finds_scikit_learns_segments_and_scores_new_customers() {
 #[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
 async fn the_dashboard_shows_an_hdbscan_run_with_its_noise() {
     let driver = Driver::required().await;
-    let app = spawn_app().await;
-    app.import_mall().await;
-    let seg = app
-        .create_segmentation(json!({
-            "name": "Density",
-            "config": {"features": ["age", "annual_income_k", "spending_score"],
-                       "algorithm": {"type": "hdbscan", "min_cluster_size": 10, "min_samples": 5}}
-        }))
-        .await;
-    let run = app.run_to_success(&seg).await;
+    let (app, seg, run) = density_run().await;
     let id = run["id"].as_str().unwrap();
     let browser = Browser::open(&driver).await;
     browser.resize(1400, 2000).await;
