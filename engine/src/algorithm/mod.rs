@@ -13,8 +13,8 @@
 
 pub mod config;
 
-/// `registry`'s list made into its `Params` and the functions that go through every
-/// algorithm (defined here, before the module, so the list opens `registry.rs`).
+/// `registry`'s list made into `Params`, the stored model's `Assign`, and the functions that go
+/// through every algorithm (defined here, before the module, so the list opens `registry.rs`).
 macro_rules! registry {
     ($($variant:ident => $params:ty $(, model $model:ident($model_type:ty))?;)*) => {
         /// How a new row joins a segment: the nearest centroid (the score is the distance to
