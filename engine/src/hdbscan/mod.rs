@@ -39,6 +39,13 @@ pub const PRIM_MAX_ROWS: usize = 20_000;
 /// against their neighbours among them), as DBSCAN's keeps its core rows.
 pub const HDBSCAN_MAX_ROWS: usize = 2_000_000;
 
+/// The most values HDBSCAN's model may hold: rows × (columns + 3: each row's core distance and
+/// where it leaves the condensed tree). A run stores its model as `jsonb` at about 20 bytes a
+/// value (measured: 20.0 MB for a million standardized values) and PostgreSQL refuses a `jsonb`
+/// value above 255 MB, so 12 million values (about 240 MB; 1M customers × 8 features is 11M)
+/// is the largest model a run can keep.
+pub const HDBSCAN_MAX_MODEL_VALUES: usize = 12_000_000;
+
 /// How clusters are picked from the condensed tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +117,15 @@ pub fn hdbscan(x: ArrayView2<f64>, params: &HdbscanParams) -> Result<HdbscanFit,
             "at most 2000000 for HDBSCAN (its model keeps every row; use kmeans, or cluster a \
              sample)",
             n,
+        ));
+    }
+    if n.saturating_mul(x.ncols() + 3) > HDBSCAN_MAX_MODEL_VALUES {
+        return Err(EngineError::invalid(
+            "rows",
+            "at most 12000000 / (features + 3) for HDBSCAN (its model keeps every row and is \
+             stored with the run: 1M customers × 8 features at most; use kmeans, or cluster a \
+             sample)",
+            format!("{n} rows × {} columns", x.ncols()),
         ));
     }
     if n < 2 || min_samples > n {

@@ -37,6 +37,18 @@ fn parameters_are_checked() {
         e.starts_with("rows must be at most 2000000 for HDBSCAN"),
         "{e}"
     );
+    // So is the model's size: 1.2M rows of 8 columns would be 13.2M values.
+    let wide = [0.0; 8];
+    let one = ndarray::ArrayView1::from(&wide[..]);
+    let big = one.broadcast((1_200_000, 8)).unwrap();
+    let e = hdbscan(big, &HdbscanParams::new(5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("rows must be at most 12000000 / (features + 3) for HDBSCAN")
+            && e.ends_with("got 1200000 rows × 8 columns"),
+        "{e}"
+    );
 }
 
 #[test]
