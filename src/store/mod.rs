@@ -108,7 +108,10 @@ async fn acquired(begin: impl std::future::Future<Output = sqlx::Result<Tx>>) ->
 /// it sees the database as of its first one.
 pub async fn begin_snapshot(pool: &Pool) -> Result<Tx> {
     let mut tx = acquired(pool.begin()).await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    // The simple protocol, as `forget_statements`: a prepared statement would take a name
+    // (`sqlx_s_N`) before the names a previous client left on a pooler's session are dropped,
+    // and could meet one of them ("prepared statement … already exists").
+    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
     forget_statements(pool, &mut tx).await?;
