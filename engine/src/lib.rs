@@ -11,6 +11,7 @@
 pub mod algorithm;
 pub mod bisecting;
 pub mod categorical;
+pub mod clv;
 pub mod columns;
 pub mod dbscan;
 pub mod drift;
