@@ -7,11 +7,13 @@
 //! of a run ([`segment_colours`]); ColorBrewer's BrBG (diverging, brown below the mean, teal above) for lift and its blue ramp
 //! for counts.
 
+mod calibration;
 mod elbow;
 mod scatter;
 mod segments;
 mod transitions;
 
+pub use calibration::{CalibrationChart, CalibrationPoint};
 pub use elbow::{ElbowChart, ElbowPoint};
 pub use scatter::ScatterChart;
 pub use segments::{SegmentBar, SegmentsChart};

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod audit;
 pub mod changes;
 pub mod charts;
+pub mod clv;
 pub mod customers;
 pub mod dashboard;
 pub mod encoding;
@@ -53,6 +54,8 @@ pub use requests::{SLOW_REQUEST, record_requests};
         (name = "customers", description = "The customer store: batch upserts, CSV imports, reads"),
         (name = "attributes", description = "The attribute catalogue: what can be clustered on"),
         (name = "orders", description = "Order lines: what customers bought (JSON batches or CSV files)"),
+        (name = "predictions", description = "Predicted customer value: who will buy again, how often and \
+                                             for how much (BG/NBD + Gamma-Gamma), backtested"),
         (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
@@ -78,6 +81,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(attributes::routes)
             .configure(orders::routes)
             .configure(rfm::routes)
+            .configure(clv::routes)
             .configure(segmentations::routes)
             .configure(runs::routes)
             .configure(changes::routes)

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod budget;
 pub mod changes;
 pub mod charts;
+pub mod clv;
 pub mod csv;
 pub mod csv_import;
 pub mod customers;

@@ -5,6 +5,7 @@ pub mod assignments;
 pub mod attributes;
 pub mod audit;
 pub mod charts;
+pub mod clv;
 pub mod copy;
 pub mod customers;
 pub mod erasure;

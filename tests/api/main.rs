@@ -11,6 +11,7 @@ mod changes;
 mod charts;
 mod cli;
 mod clusters;
+mod clv;
 mod compression;
 mod configurations;
 mod contract;

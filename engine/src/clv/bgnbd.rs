@@ -10,7 +10,6 @@ use super::optimize::{Objective, Settings, bfgs};
 use super::{ClvError, FitReport, Summary, chunks, hessian, standard_errors};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use statrs::function::gamma::{digamma, ln_gamma};
 use std::collections::HashMap;
 
 /// BG/NBD's parameters, α in days.
@@ -80,21 +79,28 @@ impl Data {
     fn log_likelihood(&self, p: [f64; 4]) -> (f64, [f64; 4]) {
         let [r, alpha, a, b] = p;
         let (mut ll, mut g) = (0.0, [0.0; 4]);
-        let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
-        let (dg_r, dg_b, dg_ab) = (digamma(r), digamma(b), digamma(a + b));
+        // A₁ and A₂ depend on the frequency alone, through differences of lnΓ at integer
+        // steps: lnΓ(r+x) − lnΓ(r) = Σ_{k<x} ln(r+k), and ψ(r+x) − ψ(r) = Σ_{k<x} 1/(r+k).
+        // Summed up the sorted frequencies, exact where lnΓ's own differences would cancel
+        // (a and b large: the likelihood's limit without dropout heterogeneity).
         let ln_alpha = alpha.ln();
+        let (mut k, mut ln_r, mut ln_b, mut ln_ab) = (0.0, 0.0, 0.0, 0.0);
+        let (mut inv_r, mut inv_b, mut inv_ab) = (0.0, 0.0, 0.0);
         for &(x, w) in &self.by_frequency {
-            // A₁ and A₂ depend on the frequency alone.
-            let a1 = ln_gamma(r + x) - lg_r + r * ln_alpha;
-            let a2 = lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x);
-            ll += w * (a1 + a2);
-            let dg_rx = if x == 0.0 { dg_r } else { digamma(r + x) };
-            let dg_abx = if x == 0.0 { dg_ab } else { digamma(a + b + x) };
-            let dg_bx = if x == 0.0 { dg_b } else { digamma(b + x) };
-            g[0] += w * (dg_rx - dg_r + ln_alpha);
+            while k < x {
+                ln_r += (r + k).ln();
+                ln_b += (b + k).ln();
+                ln_ab += (a + b + k).ln();
+                inv_r += 1.0 / (r + k);
+                inv_b += 1.0 / (b + k);
+                inv_ab += 1.0 / (a + b + k);
+                k += 1.0;
+            }
+            ll += w * (ln_r + r * ln_alpha + ln_b - ln_ab);
+            g[0] += w * (inv_r + ln_alpha);
             g[1] += w * r / alpha;
-            g[2] += w * (dg_ab - dg_abx);
-            g[3] += w * (dg_ab + dg_bx - dg_b - dg_abx);
+            g[2] -= w * inv_ab;
+            g[3] += w * (inv_b - inv_ab);
         }
         let ln_a = a.ln();
         let parts: Vec<(f64, [f64; 4])> = chunks(self.histories.len())
@@ -196,6 +202,7 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<BgNbd>,
         customers: n,
         iterations: min.iterations,
         gradient_norm: min.gradient_norm,
+        at_limit: super::at_limit(&["r", "alpha", "a", "b"], &min.x),
     })
 }
 

@@ -139,6 +139,7 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<GammaGa
         customers: data.customers.len(),
         iterations: min.iterations,
         gradient_norm: min.gradient_norm,
+        at_limit: super::at_limit(&["p", "q", "v"], &min.x),
     })
 }
 

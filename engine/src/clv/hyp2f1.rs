@@ -11,20 +11,20 @@ pub(super) fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
         return None;
     }
     let (mut term, mut sum, mut ln_scale) = (1.0f64, 1.0f64, 0.0f64);
-    // Past the hump the ratio of successive terms tends to z from either side; the tail is
-    // bounded by the geometric series at the larger of the two.
-    let hump = a.abs().max(b.abs()).max(c.abs()) + 1.0;
     for k in 0..MAX_TERMS {
         let kf = k as f64;
-        let ratio = (a + kf) * (b + kf) / ((c + kf) * (kf + 1.0)) * z;
-        term *= ratio;
+        term *= (a + kf) * (b + kf) / ((c + kf) * (kf + 1.0)) * z;
         sum += term;
         if term == 0.0 {
             break;
         }
-        if kf > hump {
-            let bound = ratio.abs().max(z);
-            if bound < 1.0 && term.abs() / (1.0 - bound) <= 1e-17 * sum.abs() {
+        // The next ratios, z (a+j)/(c+j) (b+j)/(1+j) for j > k, are bounded once a+j, b+j,
+        // c+j are positive: each fraction moves monotonically towards 1, so it is at most
+        // the larger of 1 and its value now. The tail is then below a geometric series.
+        let j = kf + 1.0;
+        if a + j > 0.0 && b + j > 0.0 && c + j > 0.0 {
+            let bound = z * ((a + j) / (c + j)).max(1.0) * ((b + j) / (1.0 + j)).max(1.0);
+            if bound < 1.0 && term.abs() * bound / (1.0 - bound) <= 1e-17 * sum.abs() {
                 break;
             }
         }

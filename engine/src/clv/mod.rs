@@ -9,6 +9,7 @@
 //! purchase to the end of observation) and `monetary` (mean of the repeat periods' totals).
 //! [`fit`] fits both models, [`predict`] scores customers. Everything is in days.
 
+pub mod backtest;
 mod bgnbd;
 mod gamma_gamma;
 mod hyp2f1;
@@ -17,6 +18,7 @@ mod predict;
 #[cfg(test)]
 mod tests;
 
+pub use backtest::{Calibration, calibrate};
 pub use bgnbd::BgNbd;
 pub use gamma_gamma::GammaGamma;
 pub use predict::{Horizon, Prediction, predict, predict_one};
@@ -111,6 +113,21 @@ pub struct FitReport<P> {
     pub iterations: usize,
     /// The largest gradient component (of `objective`, in the log-parameters) at the end.
     pub gradient_norm: f64,
+    /// Parameters the likelihood drove to a limit of the model (beyond e^±10), as `"a → 0"`
+    /// or `"b → ∞"`: e.g. a → 0 with b → ∞ is BG/NBD without dropout, r and α → ∞ a purchase
+    /// rate shared by everyone. Their values are not meaningful, the predictions are the
+    /// limit model's.
+    pub at_limit: Vec<String>,
+}
+
+/// The parameters `names` whose log-values `theta` lie beyond ±10.
+fn at_limit(names: &[&str], theta: &[f64]) -> Vec<String> {
+    names
+        .iter()
+        .zip(theta)
+        .filter(|(_, t)| t.abs() > 10.0)
+        .map(|(n, t)| format!("{n} → {}", if *t > 0.0 { "∞" } else { "0" }))
+        .collect()
 }
 
 /// Both models, fitted on one summary.
@@ -123,14 +140,19 @@ pub struct Fitted {
 /// Fits BG/NBD on every customer and Gamma-Gamma on the repeat purchasers, with lifetimes'
 /// L2 `penalizer` (0 for none).
 pub fn fit(summary: &Summary, penalizer: f64) -> Result<Fitted, ClvError> {
+    Ok(Fitted {
+        bgnbd: fit_bgnbd(summary, penalizer)?,
+        gamma_gamma: gamma_gamma::fit(summary, penalizer)?,
+    })
+}
+
+/// Fits BG/NBD alone (a backtest needs no order values).
+pub fn fit_bgnbd(summary: &Summary, penalizer: f64) -> Result<FitReport<BgNbd>, ClvError> {
     summary.check()?;
     if !(penalizer.is_finite() && penalizer >= 0.0) {
         return Err(ClvError::Penalizer(penalizer));
     }
-    Ok(Fitted {
-        bgnbd: bgnbd::fit(summary, penalizer)?,
-        gamma_gamma: gamma_gamma::fit(summary, penalizer)?,
-    })
+    bgnbd::fit(summary, penalizer)
 }
 
 /// Why a model could not be fitted or used.

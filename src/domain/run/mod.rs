@@ -91,6 +91,8 @@ text_enum! {
         Queued = "queued",
         /// Bringing the RFM features up to date (when the run clusters on them).
         Rfm = "rfm",
+        /// Refitting predicted value (when the run clusters on `clv_*`).
+        Clv = "clv",
         Snapshot = "snapshot",
         Training = "training",
         Writing = "writing",
@@ -107,6 +109,8 @@ text_enum! {
         InvalidConfiguration = "invalid_configuration",
         /// Refreshing the RFM features failed.
         Rfm = "rfm",
+        /// Refitting predicted value failed (the reason says why: e.g. no repeat purchase).
+        Clv = "clv",
         /// Its workers kept dying (leases expired).
         WorkerLost = "worker_lost",
         Database = "database",

@@ -85,7 +85,7 @@ fn quality(accept: &str, media: &str) -> f32 {
 }
 
 /// SVG unless `?format=png`, or `Accept` prefers `image/png` (named) over SVG.
-fn chart_format(req: &HttpRequest, format: Option<ImageFormat>) -> Result<Format> {
+pub(crate) fn chart_format(req: &HttpRequest, format: Option<ImageFormat>) -> Result<Format> {
     match format {
         Some(ImageFormat::Svg) => return Ok(Format::Svg),
         Some(ImageFormat::Png) => return Ok(Format::Png),
@@ -208,7 +208,10 @@ async fn sample(pool: &Pool, id: RunId, params: SampleParams) -> Result<RunSampl
 }
 
 /// Renders off the async runtime.
-async fn image(chart: impl Chart + Send + 'static, format: Format) -> Result<HttpResponse> {
+pub(crate) async fn image(
+    chart: impl Chart + Send + 'static,
+    format: Format,
+) -> Result<HttpResponse> {
     let bytes = web::block(move || charts::render(&chart, format))
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("chart task: {e}")))?

@@ -142,6 +142,11 @@ impl Runner {
             self.refresh_rfm().await?;
             timings.lap("rfm");
         }
+        if crate::service::clv::uses_clv(&names) {
+            progress.set(Phase::Clv, 0.0);
+            self.refresh_clv().await?;
+            timings.lap("clv");
+        }
         progress.set(Phase::Snapshot, 0.0);
         let snapshot = self.snapshot(run, &names, &positions).await?;
         timings.lap("snapshot");
@@ -215,6 +220,21 @@ impl Runner {
                     format!("refreshing the RFM features failed: {e}"),
                 )
             })
+    }
+
+    /// Predicted value too, with the latest refresh's settings.
+    async fn refresh_clv(&self) -> Result<(), Stop> {
+        let pool = &self.db.pool;
+        let refreshed = match crate::service::clv::settings_for_runs(pool).await {
+            Ok(settings) => crate::service::clv::refresh(pool, settings).await,
+            Err(e) => Err(e),
+        };
+        refreshed.map(drop).map_err(|e| {
+            Stop::failed(
+                FailureKind::Clv,
+                format!("refitting predicted value (clv_*) failed: {e}"),
+            )
+        })
     }
 
     /// One consistent read of every customer's features; what it read is recorded on the run

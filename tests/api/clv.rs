@@ -1,0 +1,415 @@
+//! Predicted customer value over HTTP: the Online Retail file imported, refreshed with a
+//! backtest, everything against lifetimes 0.11 (tests/fixtures/reference/clv.py); and every
+//! way a refresh is refused, with nothing written.
+
+use crate::helpers::{TestApp, assert_problem, json_ok, spawn_app};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+fn reference() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/reference/clv.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// lifetimes' summary and predictions per customer: frequency, recency, T, monetary value,
+/// p_alive, expected orders, expected order value, value.
+fn reference_customers() -> HashMap<String, Vec<f64>> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/reference/clv_online_retail.csv"
+    ))
+    .unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let mut parts = line.split(',');
+            let id = parts.next().unwrap().to_owned();
+            (id, parts.map(|v| v.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+pub async fn import_online_retail(app: &TestApp) {
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/online_retail.csv.gz"
+    ))
+    .unwrap();
+    let mut csv = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut csv).unwrap();
+    let imported = app.post_raw("/v1/orders/import", "text/csv", csv).await;
+    json_ok(imported).await;
+}
+
+fn rel(a: &Value, b: &Value) -> f64 {
+    let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+/// The stored `clv_*` values per customer (`None` where empty).
+async fn stored(app: &TestApp) -> HashMap<String, [Option<f64>; 4]> {
+    let rows: Vec<(String, Vec<Option<f64>>)> = sqlx::query_as(
+        "SELECT c.external_id, ARRAY[
+             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_p_alive')],
+             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_expected_orders')],
+             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_expected_order_value')],
+             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_value')]]
+         FROM customers c",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(id, v)| (id, [v[0], v[1], v[2], v[3]]))
+        .collect()
+}
+
+#[tokio::test]
+async fn online_retail_predictions_and_backtest_equal_lifetimes() {
+    let app = spawn_app().await;
+    let want = reference();
+    let retail = &want["online_retail"];
+    import_online_retail(&app).await;
+    let model = json_ok(
+        app.client
+            .post(app.url("/v1/clv/refresh?holdout_days=90"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    // The models: lifetimes' parameters to 1e-3, a minimum at least as low.
+    assert_eq!(model["observation_end"], retail["end"]);
+    assert_eq!(model["months"], 12);
+    assert_eq!(model["settings"]["horizon_days"], 365);
+    for (ours, theirs, names) in [
+        (
+            &model["bgnbd"],
+            &retail["bgnbd"],
+            &["r", "alpha", "a", "b"][..],
+        ),
+        (
+            &model["gamma_gamma"],
+            &retail["gamma_gamma"],
+            &["p", "q", "v"][..],
+        ),
+    ] {
+        for name in names {
+            assert!(
+                rel(&ours[name], &theirs["params"][name]) < 1e-3,
+                "{name}: {ours} vs {theirs}"
+            );
+            assert!(
+                rel(
+                    &ours["standard_errors"][name],
+                    &theirs["standard_errors"][name]
+                ) < 1e-2,
+                "{name}: {ours} vs {theirs}"
+            );
+        }
+        let (o, t) = (
+            ours["objective"].as_f64().unwrap(),
+            theirs["mean_negative_log_likelihood"].as_f64().unwrap(),
+        );
+        assert!(o <= t + 1e-9 * t.abs(), "objective {o} vs lifetimes' {t}");
+        assert_eq!(ours["converged"], true);
+    }
+    assert_eq!(model["bgnbd"]["customers"], retail["customers"]);
+    assert_eq!(
+        model["gamma_gamma"]["customers"],
+        retail["repeat_customers"]
+    );
+
+    // Every customer's figures: lifetimes' for its parameters (ours differ from them by
+    // ~1e-6, so the figures are compared to 1e-4); customers without a counted line, none.
+    let customers = reference_customers();
+    let values = stored(&app).await;
+    assert_eq!(model["customers_with_clv"], customers.len());
+    assert_eq!(
+        model["customers_without_clv"].as_u64().unwrap() as usize,
+        values.len() - customers.len()
+    );
+    let mut total_value = 0.0;
+    for (id, got) in &values {
+        let Some(theirs) = customers.get(id) else {
+            assert_eq!(got, &[None; 4], "{id} has no counted line");
+            continue;
+        };
+        for k in 0..4 {
+            let (o, t) = (got[k].unwrap(), theirs[4 + k]);
+            assert!(
+                (o - t).abs() <= 1e-4 * t.abs().max(1e-9),
+                "{id} figure {k}: {o} vs {t}"
+            );
+        }
+        total_value += got[3].unwrap();
+    }
+    assert!((model["total_value"].as_f64().unwrap() - total_value).abs() < 1e-6 * total_value);
+    let attributes = json_ok(app.get("/v1/attributes").await).await.to_string();
+    for name in [
+        "clv_p_alive",
+        "clv_expected_orders",
+        "clv_expected_order_value",
+        "clv_value",
+    ] {
+        assert!(
+            attributes.contains(name),
+            "{name} in the catalogue: {attributes}"
+        );
+    }
+
+    // The backtest: the same customers and actual purchases as lifetimes' table; lifetimes'
+    // own fit stops without converging (a → 0, b → large), ours reaches a minimum at least as
+    // low, so the predictions are close, not equal.
+    let backtest = &model["backtest"];
+    let theirs = &retail["holdout"];
+    assert_eq!(backtest["calibration_end"], theirs["calibration_end"]);
+    assert_eq!(backtest["customers"], theirs["customers"]);
+    assert_eq!(backtest["actual_orders"], theirs["actual_orders"]);
+    let (o, t) = (
+        backtest["bgnbd"]["objective"].as_f64().unwrap(),
+        theirs["bgnbd"]["mean_negative_log_likelihood"]
+            .as_f64()
+            .unwrap(),
+    );
+    assert!(
+        o <= t + 1e-9 * t.abs(),
+        "backtest objective {o} vs lifetimes' {t}"
+    );
+    assert_eq!(
+        backtest["bgnbd"]["at_limit"],
+        json!(["a → 0", "b → ∞"]),
+        "{backtest}"
+    );
+    assert_eq!(model["bgnbd"]["at_limit"], json!([]));
+    let rows = backtest["by_frequency"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "{backtest}");
+    for (ours, theirs) in rows
+        .iter()
+        .zip(theirs["by_calibration_frequency"].as_array().unwrap())
+    {
+        assert_eq!(ours["frequency"], theirs["frequency_cal"]);
+        assert_eq!(ours["customers"], theirs["customers"]);
+        assert!(rel(&ours["actual"], &theirs["actual"]) < 1e-12);
+        assert!(
+            rel(&ours["predicted"], &theirs["predicted"]) < 0.02,
+            "{ours} vs {theirs}"
+        );
+    }
+    assert!(rows[7]["frequency_max"].as_u64().unwrap() > 7);
+    assert!(rel(&backtest["predicted_orders"], &theirs["predicted_orders"]) < 0.02);
+    assert!(
+        rel(
+            &backtest["mean_absolute_error"],
+            &theirs["mean_absolute_error"]
+        ) < 0.02
+    );
+
+    // The reads answer what was kept.
+    let read = json_ok(app.get("/v1/clv/model").await).await;
+    assert_eq!(read, model);
+    let calibration = json_ok(app.get("/v1/clv/calibration").await).await;
+    assert_eq!(calibration["by_frequency"], backtest["by_frequency"]);
+    assert_eq!(calibration["model_id"], model["model_id"]);
+    let svg = app.get("/v1/clv/calibration.svg").await;
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.text().await.unwrap();
+    for text in ["Actual (holdout)", "Predicted (BG/NBD)", "7+", "2011-09-10"] {
+        assert!(svg.contains(text), "{text} in the chart");
+    }
+
+    // A refresh without a holdout keeps the last backtest readable.
+    let again = json_ok(
+        app.client
+            .post(app.url("/v1/clv/refresh"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(again["backtest"].is_null());
+    assert_eq!(
+        again["bgnbd"]["r"], model["bgnbd"]["r"],
+        "the same data, the same fit"
+    );
+    assert_eq!(
+        json_ok(app.get("/v1/clv/calibration").await).await["model_id"],
+        model["model_id"]
+    );
+    assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 2);
+
+    // A segmentation on predicted value refits it before it trains, with the latest
+    // settings (here: no holdout).
+    let segmentation = app
+        .create_segmentation(json!({
+            "name": "Value",
+            "config": {"features": ["clv_p_alive", "clv_expected_orders", "clv_value"],
+                       "log1p": ["clv_expected_orders", "clv_value"],
+                       "algorithm": {"type": "kmeans", "k": 3}}
+        }))
+        .await;
+    let run = app.run_to_success(&segmentation).await;
+    assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 3);
+    let latest = json_ok(app.get("/v1/clv/model").await).await;
+    assert!(latest["backtest"].is_null());
+    assert_eq!(latest["bgnbd"]["r"], model["bgnbd"]["r"]);
+    assert_eq!(run["customers"]["used"], retail["customers"], "{run}");
+}
+
+async fn refresh(app: &TestApp, query: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/clv/refresh{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn orders(app: &TestApp, lines: &[(&str, &str, &str, f64)]) {
+    let orders: Vec<Value> = lines
+        .iter()
+        .map(|(order, customer, at, price)| {
+            json!({"order_id": order, "customer_id": customer, "ordered_at": at,
+                   "quantity": 1, "unit_price": price})
+        })
+        .collect();
+    json_ok(
+        app.post_json("/v1/orders", &json!({ "orders": orders }))
+            .await,
+    )
+    .await;
+}
+
+/// Nothing of a refused refresh is kept.
+async fn nothing_written(app: &TestApp) {
+    assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM attributes WHERE name LIKE 'clv_%'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/v1/clv/model").await, 404, "POST /v1/clv/refresh").await;
+    assert_problem(app.get("/v1/clv/calibration").await, 404, "holdout_days").await;
+    assert_problem(
+        app.get("/v1/clv/calibration.svg").await,
+        404,
+        "holdout_days",
+    )
+    .await;
+    assert_problem(refresh(&app, "").await, 422, "no counted order line").await;
+
+    // One purchase each.
+    orders(
+        &app,
+        &[
+            ("o1", "a", "2011-01-01T10:00:00Z", 5.0),
+            ("o2", "b", "2011-02-01T10:00:00Z", 7.0),
+            ("o3", "c", "2011-03-01T10:00:00Z", 9.0),
+        ],
+    )
+    .await;
+    let problem = assert_problem(refresh(&app, "").await, 422, "bought on a second day").await;
+    assert_eq!(problem["errors"][0]["field"], "orders");
+    nothing_written(&app).await;
+
+    // Everyone on one day: as of that day, T = 0 for all.
+    let problem = assert_problem(
+        refresh(&app, "?as_of=2011-01-01").await,
+        422,
+        "first purchase on the last day",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "orders");
+    // Before any line.
+    assert_problem(refresh(&app, "?as_of=2010-01-01").await, 422, "as_of").await;
+
+    // One repeat purchaser: Gamma-Gamma's three parameters cannot be pinned down.
+    orders(&app, &[("o4", "a", "2011-03-05T10:00:00Z", 6.0)]).await;
+    let problem =
+        assert_problem(refresh(&app, "").await, 422, "Gamma-Gamma did not converge").await;
+    assert_eq!(problem["errors"][0]["field"], "penalizer");
+    nothing_written(&app).await;
+
+    // Invalid parameters, each named.
+    for (query, field) in [
+        ("?horizon_days=10", "horizon_days"),
+        ("?horizon_days=abc", "horizon_days"),
+        ("?horizon_days=5000", "horizon_days"),
+        ("?discount_rate=-0.1", "discount_rate"),
+        ("?discount_rate=NaN", "discount_rate"),
+        ("?penalizer=-1", "penalizer"),
+        ("?penalizer=inf", "penalizer"),
+        ("?holdout_days=0", "holdout_days"),
+        ("?as_of=yesterday", "as_of"),
+    ] {
+        let problem = assert_problem(refresh(&app, query).await, 422, field).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    assert_problem(refresh(&app, "?horizon=365").await, 422, "horizon").await;
+    nothing_written(&app).await;
+
+    // Enough to fit: the same refresh succeeds, and writes.
+    let mut lines = Vec::new();
+    let ids: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        for j in 0..=(i % 4) {
+            let day = 1 + (i * 7 + j * 23) % 200;
+            let at = (chrono::NaiveDate::from_ymd_opt(2011, 1, 1).unwrap()
+                + chrono::Days::new(day as u64))
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+            .to_rfc3339();
+            lines.push((format!("x{i}-{j}"), id.clone(), at, 10.0 + (i * j) as f64));
+        }
+    }
+    let borrowed: Vec<(&str, &str, &str, f64)> = lines
+        .iter()
+        .map(|(o, c, a, p)| (o.as_str(), c.as_str(), a.as_str(), *p))
+        .collect();
+    orders(&app, &borrowed).await;
+    // Forty customers with regular purchase days: the likelihood is highest where every
+    // customer drops out with the same probability (a, b → ∞), and r and alpha run off too;
+    // the expected purchases cannot be computed there.
+    let problem = assert_problem(refresh(&app, "").await, 422, "at a limit of the model").await;
+    assert_eq!(problem["errors"][0]["field"], "orders");
+    nothing_written(&app).await;
+    // A holdout that leaves no calibration period.
+    let problem = assert_problem(
+        refresh(&app, "?holdout_days=400&penalizer=0.001").await,
+        422,
+        "backtest",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "holdout_days");
+    nothing_written(&app).await;
+    // A penalizer keeps the parameters finite.
+    let model =
+        json_ok(refresh(&app, "?horizon_days=180&discount_rate=0&penalizer=0.001").await).await;
+    assert_eq!(model["bgnbd"]["at_limit"], json!([]), "{model}");
+    assert_eq!(model["months"], 6);
+    assert_eq!(model["settings"]["discount_rate"], 0.0);
+    assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 1);
+    let customer = json_ok(app.get("/v1/customers/a").await).await;
+    for name in [
+        "clv_p_alive",
+        "clv_expected_orders",
+        "clv_expected_order_value",
+        "clv_value",
+    ] {
+        let v = customer["attributes"][name].as_f64().unwrap();
+        assert!(v.is_finite() && v >= 0.0, "{name}: {customer}");
+    }
+}
