@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Cluster(args) => segstore::cli::cluster::run(&args),
+        Command::Clv(args) => segstore::cli::clv::run(&args),
         Command::Openapi => {
             print!("{}", segstore::http::openapi_json());
             Ok(())

@@ -1,8 +1,9 @@
-//! The command line: `serve`, `migrate`, `openapi` and `cluster`, parsed with clap. Settings
+//! The command line: `serve`, `migrate`, `openapi`, `cluster` and `clv`, parsed with clap. Settings
 //! of the service are in [`crate::config`]; the offline `cluster` command is in [`cluster`].
 
 mod algorithm;
 pub mod cluster;
+pub mod clv;
 pub mod keys;
 pub mod report;
 mod table;
@@ -43,4 +44,7 @@ pub enum Command {
     /// Segment the customers of a CSV file, offline (no database): scale, choose k, fit
     /// K-Means, and print the segment profiles.
     Cluster(ClusterArgs),
+    /// Predict customer value offline from an orders CSV (no database): fit BG/NBD and
+    /// Gamma-Gamma, print the model, write one CSV row per customer.
+    Clv(clv::ClvArgs),
 }

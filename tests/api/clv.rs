@@ -413,3 +413,79 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
         assert!(v.is_finite() && v >= 0.0, "{name}: {customer}");
     }
 }
+
+/// `segstore clv`, offline: the same summary as lifetimes' for every customer, the same
+/// figures, the model printed; and a file it cannot fit, refused with the reason.
+#[test]
+fn the_command_line_computes_the_same_offline() {
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/online_retail.csv.gz"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("online_retail.csv");
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.path().join("clv.csv");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .args(["clv", csv.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    for text in [
+        "Observation end 2011-12-09; 4338 customers, 2790 with a repeat purchase day",
+        "r 0.826542  alpha 68.905123",
+        "p 2.103382  q 3.451179",
+        "(12 months, discount 0.01/month)",
+    ] {
+        assert!(printed.contains(text), "{text} in {printed}");
+    }
+    let want = reference_customers();
+    let written = std::fs::read_to_string(&out).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "customer,frequency,recency,T,monetary_value,p_alive,expected_orders,expected_order_value,value"
+    );
+    let mut n = 0;
+    for line in lines {
+        let mut parts = line.split(',');
+        let id = parts.next().unwrap();
+        let got: Vec<f64> = parts.map(|v| v.parse().unwrap()).collect();
+        let theirs = &want[id];
+        for k in 0..8 {
+            // The summary exactly (monetary to rounding), the figures as over HTTP.
+            let tolerance = if k < 4 { 1e-12 } else { 1e-4 };
+            assert!(
+                (got[k] - theirs[k]).abs() <= tolerance * theirs[k].abs().max(1e-9),
+                "{id} column {k}: {} vs lifetimes' {}",
+                got[k],
+                theirs[k]
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, want.len());
+
+    // Everyone on one day.
+    let one_day = dir.path().join("one_day.csv");
+    std::fs::write(
+        &one_day,
+        "order_id,customer_id,ordered_at,quantity,unit_price\n\
+         o1,a,2011-01-01,1,5\no2,b,2011-01-01,2,3\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_segstore"))
+        .args(["clv", one_day.to_str().unwrap(), "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("first purchase on the last day"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ mod gamma_gamma;
 mod hyp2f1;
 pub mod optimize;
 mod predict;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 
