@@ -95,8 +95,10 @@ impl Recorder {
             other => panic!("{method} {path}: a {other} answer is not recorded"),
         };
         let value: Value = serde_json::from_str(&text).unwrap();
+        // The operation is the path without its query.
+        let operation = template.split('?').next().unwrap_or(template);
         self.answers
-            .push((template.to_owned(), method, status, media, value.clone()));
+            .push((operation.to_owned(), method, status, media, value.clone()));
         value
     }
 
@@ -184,6 +186,21 @@ async fn record(db_url: &str) -> Vec<(String, &'static str, u16, &'static str, V
     )
     .await;
     r.get("/v1/rfm/segments", &[]).await;
+    // Forty customers' whole histories: enough for predicted value and a backtest.
+    let histories =
+        std::fs::read(Path::new(ROOT).join("tests/fixtures/online_retail_rfm.csv")).unwrap();
+    r.call(
+        "post",
+        "/v1/orders/import",
+        &[],
+        Some(Body::Csv(histories)),
+        200,
+    )
+    .await;
+    r.call("post", "/v1/clv/refresh?holdout_days=90", &[], None, 200)
+        .await;
+    r.get("/v1/clv/model", &[]).await;
+    r.get("/v1/clv/calibration", &[]).await;
     r.get("/v1/customers", &[]).await;
     r.get("/v1/customers/{id}", &["0001"]).await;
     r.get("/v1/attributes", &[]).await;

@@ -6,8 +6,8 @@
 //! scaled by 1 / max T while fitting (α is scaled back after), the L2 penalty applies to the
 //! scaled parameters, and the fit starts from log-parameters 0.1.
 
-use super::optimize::{Objective, Settings, bfgs};
-use super::{ClvError, FitReport, Summary, chunks, hessian, standard_errors};
+use super::optimize::{Objective, Settings, newton};
+use super::{ClvError, FitReport, Summary, chunks, standard_errors};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -75,25 +75,31 @@ impl Data {
         }
     }
 
-    /// The summed log-likelihood and its gradient in (r, α, a, b).
-    fn log_likelihood(&self, p: [f64; 4]) -> (f64, [f64; 4]) {
+    /// The summed log-likelihood with its gradient and Hessian (row-major) in (r, α, a, b).
+    fn log_likelihood(&self, p: [f64; 4]) -> (f64, [f64; 4], [f64; 16]) {
         let [r, alpha, a, b] = p;
-        let (mut ll, mut g) = (0.0, [0.0; 4]);
+        let (mut ll, mut g, mut h) = (0.0, [0.0; 4], [0.0; 16]);
         // A₁ and A₂ depend on the frequency alone, through differences of lnΓ at integer
-        // steps: lnΓ(r+x) − lnΓ(r) = Σ_{k<x} ln(r+k), and ψ(r+x) − ψ(r) = Σ_{k<x} 1/(r+k).
-        // Summed up the sorted frequencies, exact where lnΓ's own differences would cancel
-        // (a and b large: the likelihood's limit without dropout heterogeneity).
+        // steps: lnΓ(r+x) − lnΓ(r) = Σ_{k<x} ln(r+k), ψ(r+x) − ψ(r) = Σ_{k<x} 1/(r+k) and
+        // ψ₁(r+x) − ψ₁(r) = −Σ_{k<x} 1/(r+k)². Summed up the sorted frequencies, exact where
+        // lnΓ's own differences would cancel (a and b large: the likelihood's limit without
+        // dropout heterogeneity).
         let ln_alpha = alpha.ln();
         let (mut k, mut ln_r, mut ln_b, mut ln_ab) = (0.0, 0.0, 0.0, 0.0);
         let (mut inv_r, mut inv_b, mut inv_ab) = (0.0, 0.0, 0.0);
+        let (mut sq_r, mut sq_b, mut sq_ab) = (0.0, 0.0, 0.0);
         for &(x, w) in &self.by_frequency {
             while k < x {
+                let (ir, ib, iab) = (1.0 / (r + k), 1.0 / (b + k), 1.0 / (a + b + k));
                 ln_r += (r + k).ln();
                 ln_b += (b + k).ln();
                 ln_ab += (a + b + k).ln();
-                inv_r += 1.0 / (r + k);
-                inv_b += 1.0 / (b + k);
-                inv_ab += 1.0 / (a + b + k);
+                inv_r += ir;
+                inv_b += ib;
+                inv_ab += iab;
+                sq_r += ir * ir;
+                sq_b += ib * ib;
+                sq_ab += iab * iab;
                 k += 1.0;
             }
             ll += w * (ln_r + r * ln_alpha + ln_b - ln_ab);
@@ -101,47 +107,86 @@ impl Data {
             g[1] += w * r / alpha;
             g[2] -= w * inv_ab;
             g[3] += w * (inv_b - inv_ab);
+            h[0] -= w * sq_r; // r r
+            h[1] += w / alpha; // r α
+            h[5] -= w * r / (alpha * alpha); // α α
+            h[10] += w * sq_ab; // a a
+            h[11] += w * sq_ab; // a b
+            h[15] += w * (sq_ab - sq_b); // b b
         }
         let ln_a = a.ln();
-        let parts: Vec<(f64, [f64; 4])> = chunks(self.histories.len())
+        let parts: Vec<(f64, [f64; 4], [f64; 16])> = chunks(self.histories.len())
             .into_par_iter()
             .map(|range| {
-                let (mut ll, mut g) = (0.0, [0.0; 4]);
+                let (mut ll, mut g, mut h) = (0.0, [0.0; 4], [0.0; 16]);
                 for &[x, rec, t, w] in &self.histories[range] {
+                    let (at, ar) = (1.0 / (alpha + t), 1.0 / (alpha + rec));
                     let ln_t = (alpha + t).ln();
                     let a3 = -(r + x) * ln_t;
+                    // ∇A₃ and its Hessian (r, α only).
+                    let d3 = [-ln_t, -(r + x) * at, 0.0, 0.0];
                     if x == 0.0 {
                         ll += w * a3;
-                        g[0] -= w * ln_t;
-                        g[1] -= w * (r + x) / (alpha + t);
+                        g[0] += w * d3[0];
+                        g[1] += w * d3[1];
+                        h[1] -= w * at;
+                        h[5] += w * (r + x) * at * at;
                         continue;
                     }
                     let ln_rec = (alpha + rec).ln();
-                    let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * ln_rec;
-                    let m = a3.max(a4);
-                    let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());
-                    let s = e3 + e4;
-                    let (w3, w4) = (e3 / s, e4 / s);
-                    ll += w * (m + s.ln());
-                    g[0] -= w * (w3 * ln_t + w4 * ln_rec);
-                    g[1] -= w * (r + x) * (w3 / (alpha + t) + w4 / (alpha + rec));
-                    g[2] += w * w4 / a;
-                    g[3] -= w * w4 / (b + x - 1.0);
+                    let ib = 1.0 / (b + x - 1.0);
+                    let a4 = ln_a + ib.ln() - (r + x) * ln_rec;
+                    let d4 = [-ln_rec, -(r + x) * ar, 1.0 / a, -ib];
+                    // log(e^A₃ + e^A₄) with its weights w₃, w₄.
+                    let (m, e) = if a3 >= a4 {
+                        (a3, (a4 - a3).exp())
+                    } else {
+                        (a4, (a3 - a4).exp())
+                    };
+                    let (w3, w4) = if a3 >= a4 {
+                        (1.0 / (1.0 + e), e / (1.0 + e))
+                    } else {
+                        (e / (1.0 + e), 1.0 / (1.0 + e))
+                    };
+                    ll += w * (m + e.ln_1p());
+                    for i in 0..4 {
+                        g[i] += w * (w3 * d3[i] + w4 * d4[i]);
+                    }
+                    // ∇²l = w₃∇²A₃ + w₄∇²A₄ + w₃w₄ (∇A₃ − ∇A₄)(∇A₃ − ∇A₄)ᵀ.
+                    let ww = w * w3 * w4;
+                    let diff = [d3[0] - d4[0], d3[1] - d4[1], d3[2] - d4[2], d3[3] - d4[3]];
+                    for i in 0..4 {
+                        for j in i..4 {
+                            h[i * 4 + j] += ww * diff[i] * diff[j];
+                        }
+                    }
+                    h[1] -= w * (w3 * at + w4 * ar);
+                    h[5] += w * (r + x) * (w3 * at * at + w4 * ar * ar);
+                    h[10] -= w * w4 / (a * a);
+                    h[15] += w * w4 * ib * ib;
                 }
-                (ll, g)
+                (ll, g, h)
             })
             .collect();
-        for (l, q) in parts {
+        for (l, q, m) in parts {
             ll += l;
             (0..4).for_each(|k| g[k] += q[k]);
+            (0..16).for_each(|k| h[k] += m[k]);
         }
-        (ll, g)
+        // Only the upper triangle was summed.
+        for i in 0..4 {
+            for j in 0..i {
+                h[i * 4 + j] = h[j * 4 + i];
+            }
+        }
+        (ll, g, h)
     }
 }
 
 impl Objective for Data {
-    /// lifetimes' objective: −mean log-likelihood + penalizer · Σ params², in log-params.
-    fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+    /// lifetimes' objective, −mean log-likelihood + penalizer · Σ params², in the
+    /// log-parameters θ = ln p: ∂/∂θ = p ∂/∂p, ∂²/∂θᵢ∂θⱼ = pᵢpⱼ ∂²/∂pᵢ∂pⱼ + δᵢⱼ pᵢ ∂/∂pᵢ.
+    fn value_grad_hess(&self, theta: &[f64], grad: &mut [f64], hess: &mut [f64]) -> f64 {
         let p = [
             theta[0].exp(),
             theta[1].exp(),
@@ -149,15 +194,10 @@ impl Objective for Data {
             theta[3].exp(),
         ];
         if p.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-            grad.fill(f64::NAN);
             return f64::NAN;
         }
-        let (ll, g) = self.log_likelihood(p);
-        let n = self.customers;
-        for k in 0..4 {
-            grad[k] = -g[k] * p[k] / n + 2.0 * self.penalizer * p[k] * p[k];
-        }
-        -ll / n + self.penalizer * p.iter().map(|v| v * v).sum::<f64>()
+        let (ll, g, h) = self.log_likelihood(p);
+        super::to_log_params(&p, ll, &g, &h, self.customers, self.penalizer, grad, hess)
     }
 }
 
@@ -175,7 +215,7 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<BgNbd>,
     }
     let scale = 1.0 / max_t;
     let data = Data::new(summary, scale, penalizer);
-    let min = bfgs(&data, &[0.1; 4], &Settings::default());
+    let min = newton(&data, &[0.1; 4], &Settings::default());
     if !min.converged || min.x.iter().any(|v| !v.is_finite()) {
         return Err(ClvError::NotConverged {
             model: "BG/NBD",
@@ -184,8 +224,8 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<BgNbd>,
         });
     }
     let p: Vec<f64> = min.x.iter().map(|v| v.exp()).collect();
-    let ses = standard_errors(&hessian(&data, &min.x), &p, data.customers);
-    let (ll_scaled, _) = data.log_likelihood([p[0], p[1], p[2], p[3]]);
+    let ses = standard_errors(&min.hessian, &p, data.customers);
+    let (ll_scaled, _, _) = data.log_likelihood([p[0], p[1], p[2], p[3]]);
     // Back to days: the times' density gains ln(scale) per repeat purchase.
     let repeat: f64 = summary.frequency.iter().map(|&x| x as f64).sum();
     let unscale = |q: &[f64]| BgNbd {

@@ -3,8 +3,9 @@
 //! and count (Fader & Hardie 2013, equation 1a), as lifetimes does, with its gradient in the
 //! log-parameters and lifetimes' L2 penalty; no time scaling.
 
-use super::optimize::{Objective, Settings, bfgs};
-use super::{ClvError, FitReport, Summary, chunks, hessian, standard_errors};
+use super::optimize::{Objective, Settings, newton};
+use super::special::trigamma;
+use super::{ClvError, FitReport, Summary, chunks, standard_errors};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
@@ -49,54 +50,66 @@ impl Data {
         }
     }
 
-    fn log_likelihood(&self, [p, q, v]: [f64; 3]) -> (f64, [f64; 3]) {
-        let (mut ll, mut g) = (0.0, [0.0; 3]);
-        let (lg_q, dg_q, ln_v) = (ln_gamma(q), digamma(q), v.ln());
+    /// The summed log-likelihood with its gradient and Hessian (row-major) in (p, q, v).
+    fn log_likelihood(&self, [p, q, v]: [f64; 3]) -> (f64, [f64; 3], [f64; 9]) {
+        let (mut ll, mut g, mut h) = (0.0, [0.0; 3], [0.0; 9]);
+        let (lg_q, dg_q, tg_q, ln_v) = (ln_gamma(q), digamma(q), trigamma(q), v.ln());
         for &(x, w, ln_m) in &self.by_frequency {
             let px = p * x;
             let (dg_pxq, dg_px) = (digamma(px + q), digamma(px));
+            let (tg_pxq, tg_px) = (trigamma(px + q), trigamma(px));
             ll += w * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * x.ln())
                 + (px - 1.0) * ln_m;
             g[0] += w * x * (dg_pxq - dg_px + x.ln()) + x * ln_m;
             g[1] += w * (dg_pxq - dg_q + ln_v);
             g[2] += w * q / v;
+            h[0] += w * x * x * (tg_pxq - tg_px);
+            h[1] += w * x * tg_pxq;
+            h[4] += w * (tg_pxq - tg_q);
+            h[5] += w / v;
+            h[8] -= w * q / (v * v);
         }
-        let parts: Vec<(f64, [f64; 3])> = chunks(self.customers.len())
+        let parts: Vec<(f64, [f64; 3], [f64; 9])> = chunks(self.customers.len())
             .into_par_iter()
             .map(|range| {
-                let (mut ll, mut g) = (0.0, [0.0; 3]);
+                let (mut ll, mut g, mut h) = (0.0, [0.0; 3], [0.0; 9]);
                 for &(x, m) in &self.customers[range] {
                     let (px, s) = (p * x, x * m + v);
-                    let ln_s = s.ln();
+                    let (ln_s, is) = (s.ln(), 1.0 / s);
                     ll -= (px + q) * ln_s;
                     g[0] -= x * ln_s;
                     g[1] -= ln_s;
-                    g[2] -= (px + q) / s;
+                    g[2] -= (px + q) * is;
+                    h[2] -= x * is;
+                    h[5] -= is;
+                    h[8] += (px + q) * is * is;
                 }
-                (ll, g)
+                (ll, g, h)
             })
             .collect();
-        for (l, q) in parts {
+        for (l, q, m) in parts {
             ll += l;
             (0..3).for_each(|k| g[k] += q[k]);
+            (0..9).for_each(|k| h[k] += m[k]);
         }
-        (ll, g)
+        for i in 0..3 {
+            for j in 0..i {
+                h[i * 3 + j] = h[j * 3 + i];
+            }
+        }
+        (ll, g, h)
     }
 }
 
 impl Objective for Data {
-    fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+    fn value_grad_hess(&self, theta: &[f64], grad: &mut [f64], hess: &mut [f64]) -> f64 {
         let p = [theta[0].exp(), theta[1].exp(), theta[2].exp()];
         if p.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-            grad.fill(f64::NAN);
             return f64::NAN;
         }
-        let (ll, g) = self.log_likelihood(p);
+        let (ll, g, h) = self.log_likelihood(p);
         let n = self.customers.len() as f64;
-        for k in 0..3 {
-            grad[k] = -g[k] * p[k] / n + 2.0 * self.penalizer * p[k] * p[k];
-        }
-        -ll / n + self.penalizer * p.iter().map(|v| v * v).sum::<f64>()
+        super::to_log_params(&p, ll, &g, &h, n, self.penalizer, grad, hess)
     }
 }
 
@@ -107,7 +120,7 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<GammaGa
             customers: summary.len(),
         });
     }
-    let min = bfgs(&data, &[0.1; 3], &Settings::default());
+    let min = newton(&data, &[0.1; 3], &Settings::default());
     if !min.converged || min.x.iter().any(|v| !v.is_finite()) {
         return Err(ClvError::NotConverged {
             model: "Gamma-Gamma",
@@ -125,8 +138,8 @@ pub(super) fn fit(summary: &Summary, penalizer: f64) -> Result<FitReport<GammaGa
         return Err(ClvError::HeavyTail { q: params.q });
     }
     let n = data.customers.len() as f64;
-    let ses = standard_errors(&hessian(&data, &min.x), &p, n);
-    let (ll, _) = data.log_likelihood([p[0], p[1], p[2]]);
+    let ses = standard_errors(&min.hessian, &p, n);
+    let (ll, _, _) = data.log_likelihood([p[0], p[1], p[2]]);
     Ok(FitReport {
         params,
         standard_errors: ses.map(|s| GammaGamma {

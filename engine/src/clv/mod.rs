@@ -15,6 +15,7 @@ mod gamma_gamma;
 mod hyp2f1;
 pub mod optimize;
 mod predict;
+mod special;
 pub mod summary;
 #[cfg(test)]
 mod tests;
@@ -243,30 +244,29 @@ fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
     Some(inv)
 }
 
-/// The Hessian of `f` at `x` by central differences of its analytic gradient, symmetrised.
-fn hessian(f: &impl optimize::Objective, x: &[f64]) -> Vec<f64> {
-    let n = x.len();
-    let mut h = vec![0.0; n * n];
-    let (mut gp, mut gm) = (vec![0.0; n], vec![0.0; n]);
-    for j in 0..n {
-        let step = 1e-5 * x[j].abs().max(1.0);
-        let mut xp = x.to_vec();
-        xp[j] += step;
-        f.value_grad(&xp, &mut gp);
-        xp[j] = x[j] - step;
-        f.value_grad(&xp, &mut gm);
-        for i in 0..n {
-            h[i * n + j] = (gp[i] - gm[i]) / (2.0 * step);
+/// The objective lifetimes minimises, −ll/n + penalizer · Σ p², with its gradient and Hessian
+/// in the log-parameters θ = ln p, from the log-likelihood's in p: ∂/∂θᵢ = pᵢ ∂/∂pᵢ and
+/// ∂²/∂θᵢ∂θⱼ = pᵢpⱼ ∂²/∂pᵢ∂pⱼ + δᵢⱼ pᵢ ∂/∂pᵢ.
+#[allow(clippy::too_many_arguments)]
+fn to_log_params(
+    p: &[f64],
+    ll: f64,
+    g: &[f64],
+    h: &[f64],
+    n: f64,
+    penalizer: f64,
+    grad: &mut [f64],
+    hess: &mut [f64],
+) -> f64 {
+    let k = p.len();
+    for i in 0..k {
+        grad[i] = -g[i] * p[i] / n + 2.0 * penalizer * p[i] * p[i];
+        for j in 0..k {
+            hess[i * k + j] = -h[i * k + j] * p[i] * p[j] / n;
         }
+        hess[i * k + i] += -g[i] * p[i] / n + 4.0 * penalizer * p[i] * p[i];
     }
-    for i in 0..n {
-        for j in 0..i {
-            let m = 0.5 * (h[i * n + j] + h[j * n + i]);
-            h[i * n + j] = m;
-            h[j * n + i] = m;
-        }
-    }
-    h
+    -ll / n + penalizer * p.iter().map(|v| v * v).sum::<f64>()
 }
 
 /// Splits `0..n` into chunks for the parallel sums, fixed by `n` alone so that the sums (and

@@ -260,7 +260,7 @@ fn predictions_equal_lifetimes_for_every_customer() {
 }
 
 #[test]
-fn gradients_equal_finite_differences() {
+fn gradients_and_hessians_equal_finite_differences() {
     let data = rows("clv_synthetic.csv");
     let bg = bgnbd::tests_support::objective(&data.summary, 0.01);
     let gg = gamma_gamma::tests_support::objective(&data.summary, 0.01);
@@ -268,20 +268,32 @@ fn gradients_equal_finite_differences() {
         (&bg as &dyn optimize::Objective, vec![-1.2, -2.5, 0.3, 1.1]),
         (&gg as &dyn optimize::Objective, vec![1.5, 1.2, 2.4]),
     ] {
-        let mut g = vec![0.0; x.len()];
-        f.value_grad(&x, &mut g);
-        for j in 0..x.len() {
-            let h = 1e-6;
+        let n = x.len();
+        let (mut g, mut h) = (vec![0.0; n], vec![0.0; n * n]);
+        f.value_grad_hess(&x, &mut g, &mut h);
+        let (mut gs, mut hs) = (vec![0.0; n], vec![0.0; n * n]);
+        for j in 0..n {
+            let step = 1e-6;
             let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[j] += h;
-            xm[j] -= h;
-            let mut scratch = vec![0.0; x.len()];
-            let d = (f.value_grad(&xp, &mut scratch) - f.value_grad(&xm, &mut scratch)) / (2.0 * h);
+            xp[j] += step;
+            xm[j] -= step;
+            let fp = f.value_grad_hess(&xp, &mut gs, &mut hs);
+            let gp = gs.clone();
+            let fm = f.value_grad_hess(&xm, &mut gs, &mut hs);
+            let d = (fp - fm) / (2.0 * step);
             assert!(
                 (d - g[j]).abs() < 1e-6 * d.abs().max(1.0),
-                "component {j}: {} vs {d}",
+                "gradient {j}: {} vs {d}",
                 g[j]
             );
+            for i in 0..n {
+                let d2 = (gp[i] - gs[i]) / (2.0 * step);
+                let got = h[i * n + j];
+                assert!(
+                    (d2 - got).abs() < 1e-5 * d2.abs().max(1.0),
+                    "hessian {i},{j}: {got} vs {d2}"
+                );
+            }
         }
     }
 }
