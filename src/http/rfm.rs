@@ -89,6 +89,13 @@ pub struct NamedSegment {
     pub mean_recency_days: f64,
     pub mean_frequency: f64,
     pub mean_monetary: f64,
+    /// The segment's mean `clv_p_alive` (`null` before the first predicted-value refresh).
+    pub mean_p_alive: Option<f64>,
+    /// Mean and total `clv_value` of its customers.
+    pub mean_value: Option<f64>,
+    pub total_value: Option<f64>,
+    /// Its share of all customers' predicted value.
+    pub value_share: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,6 +133,10 @@ async fn rfm_segments(pool: web::Data<Pool>) -> Result<web::Json<NamedSegments>>
             mean_recency_days: s.mean_recency_days,
             mean_frequency: s.mean_frequency,
             mean_monetary: s.mean_monetary,
+            mean_p_alive: s.mean_p_alive,
+            mean_value: s.mean_value,
+            total_value: s.total_value,
+            value_share: s.value_share,
         })
         .collect();
     Ok(web::Json(NamedSegments { segments }))

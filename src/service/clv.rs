@@ -10,8 +10,11 @@ use crate::domain::clv::{
 };
 use crate::domain::{AttributeKind, AttributeName};
 use crate::error::{Error, Result};
-use crate::store::clv::{self as store, Summaries};
+use crate::store::clv::{self as store, PurchaseDays};
 use crate::store::{Pool, attributes};
+use chrono::NaiveDate;
+use segstore_engine::clv::Summary;
+use segstore_engine::clv::summary::{days_between, summarise_days};
 use segstore_engine::clv::{self, ClvError, FitReport, Horizon};
 use std::time::Instant;
 
@@ -42,29 +45,28 @@ fn ms(since: Instant) -> f64 {
 #[tracing::instrument(skip(pool))]
 pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let started = Instant::now();
-    // Both summaries from one snapshot, so the backtest and the fit see the same lines.
     let mut snapshot = crate::store::begin_snapshot(pool).await?;
-    let full = store::summaries(&mut snapshot, settings.as_of, 0).await?;
-    let calibration = match settings.holdout_days {
-        Some(days) => Some(store::summaries(&mut snapshot, settings.as_of, days as i32).await?),
-        None => None,
-    };
+    let lines = store::purchase_days(&mut snapshot, settings.as_of).await?;
     crate::store::commit(snapshot).await?;
-    let summary_ms = ms(started);
-    let Some(end) = full.end else {
-        return Err(Error::invalid(
-            "orders",
-            "no counted order line: predicted value needs order lines (import them with POST \
-             /v1/orders/import)",
-        ));
+    let Some(latest) = lines.days.latest() else {
+        return Err(match settings.as_of {
+            Some(day) => {
+                Error::invalid("as_of", format!("no counted order line on or before {day}"))
+            }
+            None => Error::invalid(
+                "orders",
+                "no counted order line: predicted value needs order lines (import them with \
+                 POST /v1/orders/import)",
+            ),
+        });
     };
-    if full.summary.is_empty() {
-        return Err(Error::invalid(
-            "as_of",
-            format!("no counted order line on or before {end}"),
-        ));
-    }
-    let computed = tokio::task::spawn_blocking(move || compute(settings, full, calibration))
+    let end = settings
+        .as_of
+        .map(|d| (d - store::epoch()).num_days())
+        .unwrap_or(latest);
+    let summary_ms = ms(started);
+    let end_day = store::epoch() + chrono::Days::new(end as u64);
+    let computed = tokio::task::spawn_blocking(move || compute(settings, lines, end))
         .await
         .map_err(|e| Error::Internal(e.into()))??;
     let Computed {
@@ -75,7 +77,7 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
         backtest,
         mut timings,
     } = computed;
-    timings.summary = summary_ms;
+    timings.summary += summary_ms;
 
     let write_started = Instant::now();
     let mut tx = crate::store::begin(pool).await?;
@@ -97,7 +99,7 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let mut model = ClvModel {
         fitted_at: chrono::Utc::now(),
         settings,
-        observation_end: end,
+        observation_end: end_day,
         months: Horizon::days(settings.horizon_days, settings.discount_rate).months,
         bgnbd,
         gamma_gamma,
@@ -118,6 +120,36 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     Ok(Stored { model_id, model })
 }
 
+/// A summary as of a day, with each customer's purchase days after it (the holdout).
+struct Summaries {
+    /// The last day observed.
+    end: NaiveDate,
+    /// The summary's day: `end` less the holdout.
+    calibration_end: NaiveDate,
+    ids: Vec<String>,
+    summary: Summary,
+    holdout: Vec<u32>,
+}
+
+/// The summary as of `end` − `holdout_days` (day numbers), of the customers with a purchase
+/// by then, with their purchase days after it up to `end`.
+fn summaries(lines: &PurchaseDays, end: i64, holdout_days: i64) -> Summaries {
+    let calibration_end = end - holdout_days;
+    let (customers, summary) = summarise_days(&lines.days, calibration_end);
+    let holdout = customers
+        .iter()
+        .map(|&c| days_between(&lines.days.days[c], calibration_end, end))
+        .collect();
+    let day = |n: i64| store::epoch() + chrono::Days::new(n as u64);
+    Summaries {
+        end: day(end),
+        calibration_end: day(calibration_end),
+        ids: customers.iter().map(|&c| lines.ids[c].clone()).collect(),
+        summary,
+        holdout,
+    }
+}
+
 /// What the CPU part of a refresh produced.
 struct Computed {
     ids: Vec<String>,
@@ -130,12 +162,16 @@ struct Computed {
 }
 
 /// Fits, scores and backtests (off the async runtime).
-fn compute(
-    settings: ClvSettings,
-    full: Summaries,
-    calibration: Option<Summaries>,
-) -> Result<Computed> {
+fn compute(settings: ClvSettings, lines: PurchaseDays, end: i64) -> Result<Computed> {
     let mut timings = ClvTimings::default();
+    // Both summaries from the one read: the backtest and the fit see the same lines.
+    let started = Instant::now();
+    let full = summaries(&lines, end, 0);
+    let calibration = settings
+        .holdout_days
+        .map(|days| summaries(&lines, end, days as i64));
+    drop(lines);
+    timings.summary = ms(started);
     let started = Instant::now();
     let fitted = clv::fit(&full.summary, settings.penalizer).map_err(refused)?;
     timings.fit = ms(started);
@@ -193,9 +229,7 @@ fn compute(
 /// Fits BG/NBD on the calibration period and scores it against the holdout.
 fn backtest(settings: ClvSettings, calibration: Summaries) -> Result<Backtest> {
     let holdout_days = settings.holdout_days.expect("a backtest has a holdout");
-    let (Some(end), Some(calibration_end)) = (calibration.end, calibration.calibration_end) else {
-        unreachable!("the full summary has lines, so has this one");
-    };
+    let (end, calibration_end) = (calibration.end, calibration.calibration_end);
     let in_calibration = |e: ClvError| {
         Error::invalid(
             "holdout_days",

@@ -87,6 +87,7 @@ pub async fn segments(pool: &Pool) -> Result<Vec<NamedSegment>> {
             recency,
             frequency,
             monetary,
+            clv: pos("clv_p_alive").zip(pos("clv_value")),
         },
     )
     .await?)

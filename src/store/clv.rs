@@ -1,91 +1,74 @@
-//! Predicted customer value: the per-customer summary BG/NBD and Gamma-Gamma are fitted on,
-//! read in one set-based statement from the lines RFM counts; the figures written back into
-//! the customers' attribute arrays in one statement; the fitted models kept per refresh.
+//! Predicted customer value: the counted order lines streamed out by one `COPY` into each
+//! customer's purchase days (what BG/NBD and Gamma-Gamma are fitted on); the figures written
+//! back into the customers' attribute arrays in one statement; the fitted models kept per
+//! refresh.
 
+use super::copy::CopyDecoder;
 use super::{Catalogue, Conn, Pool, Result};
 use crate::domain::AttributeKind;
 use crate::domain::clv::ClvModel;
 use chrono::NaiveDate;
-use futures_util::TryStreamExt;
-use segstore_engine::clv::Summary;
+use futures_util::StreamExt;
+use segstore_engine::clv::summary::Days;
 use sqlx::types::Json;
+use std::collections::HashMap;
 
-/// The summary of the lines up to a day, and what followed it.
+/// Every customer's purchase days with their totals, from the counted lines.
 #[derive(Debug, Default)]
-pub struct Summaries {
-    /// The last day counted: the given end, or the latest counted line's day.
-    pub end: Option<NaiveDate>,
-    /// The calibration end (`end` − holdout days).
-    pub calibration_end: Option<NaiveDate>,
-    /// One per customer with a counted line up to the calibration end, by external id.
+pub struct PurchaseDays {
+    /// External ids, by the customer indices of `days`.
     pub ids: Vec<String>,
-    pub summary: Summary,
-    /// Each customer's distinct purchase days after the calibration end (up to `end`).
-    pub holdout: Vec<u32>,
+    pub days: Days,
 }
 
-/// lifetimes' `summary_data_from_transaction_data(freq="D")` over the counted lines (RFM's
-/// cleaning rules) on days up to `end` (default: the latest counted line's day): frequency =
-/// distinct purchase days − 1, recency = last − first day, T = calibration end − first day,
-/// monetary = mean of the repeat days' totals (0 without); with `holdout_days`, the summary
-/// is as of `end` − holdout days and each customer's later purchase days are counted. Days are
-/// UTC calendar days.
-pub async fn summaries(
-    conn: &mut Conn,
-    end: Option<NaiveDate>,
-    holdout_days: i32,
-) -> Result<Summaries> {
-    let bounds: (Option<NaiveDate>,) = sqlx::query_as(
-        "SELECT COALESCE($1::date, max((ordered_at AT TIME ZONE 'UTC')::date)) FROM order_lines
-         WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-           AND (unit_price IS NULL OR unit_price > 0)",
-    )
-    .bind(end)
-    .fetch_one(&mut *conn)
-    .await?;
-    let Some(end) = bounds.0 else {
-        return Ok(Summaries::default());
-    };
-    let calibration_end = end - chrono::Days::new(holdout_days as u64);
-    // Lines up to the end of `end`'s day.
-    let until = end
-        .succ_opt()
-        .unwrap_or(end)
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
-    let mut rows = sqlx::query_as::<_, (String, i32, i32, i32, f64, i32)>(
-        "WITH days AS (
-             SELECT external_id, (ordered_at AT TIME ZONE 'UTC')::date AS day, sum(amount) AS total
-             FROM order_lines
-             WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-               AND (unit_price IS NULL OR unit_price > 0) AND ordered_at < $1
-             GROUP BY 1, 2
-         ), marked AS (
-             SELECT days.*, day = min(day) OVER (PARTITION BY external_id) AS first FROM days
-         )
-         SELECT external_id,
-                (count(*) FILTER (WHERE day <= $2) - 1)::int4 AS frequency,
-                (max(day) FILTER (WHERE day <= $2) - min(day))::int4 AS recency,
-                ($2 - min(day))::int4 AS t,
-                COALESCE(avg(total) FILTER (WHERE day <= $2 AND NOT first), 0)::float8 AS monetary,
-                count(*) FILTER (WHERE day > $2)::int4 AS holdout
-         FROM marked GROUP BY external_id HAVING min(day) <= $2
-         ORDER BY external_id",
-    )
-    .bind(until)
-    .bind(calibration_end)
-    .fetch(&mut *conn);
-    let mut out = Summaries {
-        end: Some(end),
-        calibration_end: Some(calibration_end),
-        ..Summaries::default()
-    };
-    while let Some((id, frequency, recency, t, monetary, holdout)) = rows.try_next().await? {
-        out.ids.push(id);
-        out.summary
-            .push(frequency as u32, recency as f64, t as f64, monetary);
-        out.holdout.push(holdout as u32);
+/// 2000-01-01, PostgreSQL's epoch: day numbers count from it.
+pub fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date")
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The lines RFM counts (order id not starting with `C`, quantity, amount and, when given,
+/// unit price above 0) on days up to `until` (all without), streamed by one binary `COPY ... TO
+/// STDOUT` and gathered as they come into each customer's purchase days (UTC calendar days,
+/// numbered from 2000-01-01) with their totals: memory grows with customers and purchase
+/// days, not with lines, and PostgreSQL does no sorting or grouping.
+pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<PurchaseDays> {
+    let bound = until
+        .and_then(|d| d.succ_opt())
+        .map(|d| format!(" AND ordered_at < '{d}T00:00:00Z'"))
+        .unwrap_or_default();
+    let sql = format!(
+        "COPY (SELECT external_id, ordered_at, amount FROM order_lines
+               WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
+                 AND (unit_price IS NULL OR unit_price > 0){bound}) TO STDOUT (FORMAT binary)"
+    );
+    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut decoder = CopyDecoder::new(3);
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out = PurchaseDays::default();
+    while let Some(chunk) = stream.next().await {
+        decoder.feed(&chunk?, |fields| {
+            let (Some(id), Some(at), Some(amount)) = (fields[0], fields[1], fields[2]) else {
+                return Err(anyhow::anyhow!("a NULL in a counted order line").into());
+            };
+            let id = std::str::from_utf8(id)?;
+            let customer = match index.get(id) {
+                Some(&c) => c,
+                None => {
+                    out.ids.push(id.to_owned());
+                    index.insert(id.to_owned(), out.ids.len() - 1);
+                    out.ids.len() - 1
+                }
+            };
+            let micros = i64::from_be_bytes(at.try_into()?);
+            let amount = f64::from_be_bytes(amount.try_into()?);
+            out.days
+                .add(customer, micros.div_euclid(MICROS_PER_DAY), amount);
+            Ok(())
+        })?;
     }
+    decoder.finish()?;
     Ok(out)
 }
 

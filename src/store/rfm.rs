@@ -127,14 +127,23 @@ pub struct NamedSegment {
     pub mean_recency_days: f64,
     pub mean_frequency: f64,
     pub mean_monetary: f64,
+    /// Predicted value (`clv_*`), when it has been refreshed: the mean probability alive, the
+    /// mean and total `clv_value`, and the segment's share of the total.
+    pub mean_p_alive: Option<f64>,
+    pub mean_value: Option<f64>,
+    pub total_value: Option<f64>,
+    pub value_share: Option<f64>,
 }
 
-/// Where the named segment and the R, F and M values are in the attribute arrays.
+/// Where the named segment and the R, F and M values are in the attribute arrays, and the
+/// predicted value's when it exists.
 pub struct SegmentPositions {
     pub segment: usize,
     pub recency: usize,
     pub frequency: usize,
     pub monetary: usize,
+    /// `clv_p_alive` and `clv_value`.
+    pub clv: Option<(usize, usize)>,
 }
 
 /// The named segments as the last refresh left them, largest first.
@@ -144,17 +153,28 @@ pub async fn named_segments(pool: &Pool, at: SegmentPositions) -> Result<Vec<Nam
         recency: r,
         frequency: f,
         monetary: m,
+        clv,
     } = at;
+    let (alive, value) = match clv {
+        Some((alive, value)) => (
+            format!("numeric_values[{alive}]"),
+            format!("numeric_values[{value}]"),
+        ),
+        None => ("NULL::float8".to_owned(), "NULL::float8".to_owned()),
+    };
     let sql = format!(
         "WITH c AS (
              SELECT categorical_values[{seg}] AS segment, numeric_values[{r}] AS r,
-                    numeric_values[{f}] AS f, numeric_values[{m}] AS m
+                    numeric_values[{f}] AS f, numeric_values[{m}] AS m,
+                    {alive} AS alive, {value} AS value
              FROM customers WHERE categorical_values[{seg}] IS NOT NULL
          )
          SELECT segment, count(*) AS customers,
                 count(*)::float8 / sum(count(*)) OVER () AS share,
                 sum(m) / sum(sum(m)) OVER () AS revenue_share,
-                avg(r) AS mean_recency_days, avg(f) AS mean_frequency, avg(m) AS mean_monetary
+                avg(r) AS mean_recency_days, avg(f) AS mean_frequency, avg(m) AS mean_monetary,
+                avg(alive) AS mean_p_alive, avg(value) AS mean_value, sum(value) AS total_value,
+                sum(value) / NULLIF(sum(sum(value)) OVER (), 0) AS value_share
          FROM c GROUP BY segment ORDER BY customers DESC, segment"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -211,6 +211,34 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
         ) < 0.02
     );
 
+    // The named RFM segments carry their predicted value.
+    json_ok(app.post_json("/v1/rfm/refresh", &json!(null)).await).await;
+    let named = json_ok(app.get("/v1/rfm/segments").await).await;
+    let segments = named["segments"].as_array().unwrap();
+    let (mut share, mut total) = (0.0, 0.0);
+    for s in segments {
+        share += s["value_share"].as_f64().unwrap();
+        total += s["total_value"].as_f64().unwrap();
+        let alive = s["mean_p_alive"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&alive), "{s}");
+        let mean = s["mean_value"].as_f64().unwrap() * s["customers"].as_f64().unwrap();
+        assert!((mean - s["total_value"].as_f64().unwrap()).abs() < 1e-6 * mean.abs().max(1.0));
+    }
+    assert!((share - 1.0).abs() < 1e-9, "{named}");
+    assert!(
+        (total - total_value).abs() < 1e-6 * total_value,
+        "{total} vs {total_value}"
+    );
+    let champions = segments
+        .iter()
+        .find(|s| s["segment"] == "Champions")
+        .unwrap();
+    let lost = segments.iter().find(|s| s["segment"] == "Lost").unwrap();
+    assert!(
+        champions["mean_value"].as_f64() > lost["mean_value"].as_f64(),
+        "{named}"
+    );
+
     // The reads answer what was kept.
     let read = json_ok(app.get("/v1/clv/model").await).await;
     assert_eq!(read, model);
@@ -261,6 +289,26 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
     assert!(latest["backtest"].is_null());
     assert_eq!(latest["bgnbd"]["r"], model["bgnbd"]["r"]);
     assert_eq!(run["customers"]["used"], retail["customers"], "{run}");
+    // Its segments carry their members' predicted value.
+    let run_id = run["id"].as_str().unwrap();
+    let segments = json_ok(app.get(&format!("/v1/runs/{run_id}/segments")).await).await;
+    let (mut share, mut total, mut members) = (0.0, 0.0, 0);
+    for s in segments["segments"].as_array().unwrap() {
+        let v = &s["predicted_value"];
+        share += v["value_share"].as_f64().unwrap();
+        total += v["total_value"].as_f64().unwrap();
+        members += v["customers"].as_i64().unwrap();
+        assert_eq!(v["customers"], s["size"], "{s}");
+        let alive = v["mean_p_alive"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&alive), "{s}");
+    }
+    assert!((share - 1.0).abs() < 1e-9, "{segments}");
+    let latest_total = latest["total_value"].as_f64().unwrap();
+    assert!(
+        (total - latest_total).abs() < 1e-6 * latest_total,
+        "{total} vs {latest_total}"
+    );
+    assert_eq!(members, 4338);
 }
 
 async fn refresh(app: &TestApp, query: &str) -> reqwest::Response {

@@ -237,6 +237,8 @@ const README_BLOCKS: &[(&str, usize, Block)] = &[
     ),
     ("Walkthrough: RFM segments", 0, Block::Run),
     ("Walkthrough: RFM segments", 1, Block::Run),
+    ("Predicted value", 0, Block::Run),
+    ("Predicted value", 1, Block::Run),
     ("Keeping a CRM in sync", 0, Block::Run),
     ("Keeping a CRM in sync", 1, Block::Run),
     (

@@ -10,7 +10,6 @@ use super::optimize::{Objective, Settings, newton};
 use super::{ClvError, FitReport, Summary, chunks, standard_errors};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// BG/NBD's parameters, α in days.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -34,39 +33,39 @@ struct Data {
 
 impl Data {
     fn new(summary: &Summary, scale: f64, penalizer: f64) -> Data {
-        let mut histories: HashMap<(u32, u64, u64), f64> = HashMap::new();
-        let mut by_frequency: HashMap<u32, f64> = HashMap::new();
-        for i in 0..summary.len() {
-            let x = summary.frequency[i];
-            *histories
-                .entry((x, summary.recency[i].to_bits(), summary.t[i].to_bits()))
-                .or_default() += 1.0;
-            *by_frequency.entry(x).or_default() += 1.0;
-        }
-        // Sorted, so that the sums' order (and so the fit) does not depend on hashing.
-        let mut histories: Vec<[f64; 4]> = histories
-            .into_iter()
-            .map(|((x, rec, t), w)| {
-                [
+        // Grouped by sorting: recency and T are >= 0, so their bits sort as their values, and
+        // the sums' order (and so the fit) depends on the histories alone.
+        let mut keys: Vec<(u32, u64, u64)> = (0..summary.len())
+            .map(|i| {
+                (
+                    summary.frequency[i],
+                    summary.recency[i].to_bits(),
+                    summary.t[i].to_bits(),
+                )
+            })
+            .collect();
+        keys.sort_unstable();
+        let mut histories: Vec<[f64; 4]> = Vec::new();
+        let mut by_frequency: Vec<(f64, f64)> = Vec::new();
+        let mut previous = None;
+        for key in keys {
+            let (x, rec, t) = key;
+            if previous == Some(key) {
+                histories.last_mut().expect("pushed")[3] += 1.0;
+            } else {
+                histories.push([
                     x as f64,
                     f64::from_bits(rec) * scale,
                     f64::from_bits(t) * scale,
-                    w,
-                ]
-            })
-            .collect();
-        histories.sort_by(|p, q| {
-            p.iter()
-                .zip(q)
-                .fold(std::cmp::Ordering::Equal, |o, (a, b)| {
-                    o.then(a.total_cmp(b))
-                })
-        });
-        let mut by_frequency: Vec<(f64, f64)> = by_frequency
-            .into_iter()
-            .map(|(x, w)| (x as f64, w))
-            .collect();
-        by_frequency.sort_by(|p, q| p.0.total_cmp(&q.0));
+                    1.0,
+                ]);
+            }
+            match by_frequency.last_mut() {
+                Some(last) if last.0 == x as f64 => last.1 += 1.0,
+                _ => by_frequency.push((x as f64, 1.0)),
+            }
+            previous = Some(key);
+        }
         Data {
             by_frequency,
             histories,
@@ -269,24 +268,44 @@ impl BgNbd {
     /// ₂F₁(r+x, b+x; a+b+x−1; z) (1−z)^(r+x) = ₂F₁(a+b−1−r, a−1; a+b+x−1; z) (1−z)^(a−1), which
     /// converges fast for any x.
     pub fn expected_purchases(&self, horizon: f64, x: f64, recency: f64, t: f64) -> f64 {
-        if horizon == 0.0 {
-            return 0.0;
-        }
+        let mut out = [0.0];
+        self.expected_purchases_many(&[horizon], x, recency, t, &mut out);
+        out[0]
+    }
+
+    /// [`Self::expected_purchases`] over several horizons (at most 32), sharing the
+    /// hypergeometric series' terms.
+    pub fn expected_purchases_many(
+        &self,
+        horizons: &[f64],
+        x: f64,
+        recency: f64,
+        t: f64,
+        out: &mut [f64],
+    ) {
         let BgNbd { r, alpha, a, b } = *self;
         let c = a + b + x - 1.0;
-        let one_minus_z = (alpha + t) / (alpha + t + horizon);
-        let z = horizon / (alpha + t + horizon);
-        let Some(ln_f) = super::hyp2f1::ln_hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) else {
-            return f64::NAN;
-        };
+        let mut zs = [0.0; 32];
+        for (z, h) in zs.iter_mut().zip(horizons) {
+            *z = h / (alpha + t + h);
+        }
+        let n = horizons.len();
+        super::hyp2f1::ln_hyp2f1_many(a + b - 1.0 - r, a - 1.0, c, &zs[..n], out);
         let first = c / (a - 1.0);
-        let second = -(ln_f + (a - 1.0) * one_minus_z.ln()).exp_m1();
         let denominator = if x > 0.0 {
             1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + recency)).powf(r + x)
         } else {
             1.0
         };
-        first * second / denominator
+        for (i, &h) in horizons.iter().enumerate() {
+            if h == 0.0 {
+                out[i] = 0.0;
+                continue;
+            }
+            let one_minus_z = (alpha + t) / (alpha + t + h);
+            let second = -(out[i] + (a - 1.0) * one_minus_z.ln()).exp_m1();
+            out[i] = first * second / denominator;
+        }
     }
 }
 

@@ -6,43 +6,88 @@ const MAX_TERMS: usize = 200_000;
 
 /// ln ₂F₁(a, b; c; z), or `None` when the series does not settle or the sum is not positive.
 /// Sums are rescaled as they grow, so large parameters cannot overflow.
-pub(super) fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
-    if !(0.0..1.0).contains(&z) {
-        return None;
+#[cfg(test)]
+fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
+    let mut out = [0.0];
+    ln_hyp2f1_many(a, b, c, &[z], &mut out);
+    out[0].is_finite().then_some(out[0])
+}
+
+/// ln ₂F₁(a, b; c; zᵢ) for several zᵢ at once (NaN where the series does not settle or the
+/// sum is not positive): the terms' ratios (a+k)(b+k)/((c+k)(k+1)) are shared, so each
+/// further z costs a multiplication and an addition a term, not a division.
+pub(super) fn ln_hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f64]) {
+    const MAX_Z: usize = 32;
+    assert!(zs.len() <= MAX_Z && out.len() == zs.len());
+    let n = zs.len();
+    let mut term = [1.0f64; MAX_Z];
+    let mut sum = [1.0f64; MAX_Z];
+    let mut ln_scale = [0.0f64; MAX_Z];
+    let mut done = [false; MAX_Z];
+    let mut left = 0;
+    for i in 0..n {
+        if (0.0..1.0).contains(&zs[i]) {
+            left += 1;
+        } else {
+            done[i] = true;
+            out[i] = f64::NAN;
+        }
     }
-    let (mut term, mut sum, mut ln_scale) = (1.0f64, 1.0f64, 0.0f64);
     for k in 0..MAX_TERMS {
-        let kf = k as f64;
-        term *= (a + kf) * (b + kf) / ((c + kf) * (kf + 1.0)) * z;
-        sum += term;
-        if term == 0.0 {
+        if left == 0 {
             break;
         }
-        // The next ratios, z (a+j)/(c+j) (b+j)/(1+j) for j > k, are bounded once a+j, b+j,
-        // c+j are positive: each fraction moves monotonically towards 1, so it is at most
-        // the larger of 1 and its value now. The tail is then below a geometric series.
+        let kf = k as f64;
+        let ratio = (a + kf) * (b + kf) / ((c + kf) * (kf + 1.0));
+        // The next ratios, (a+j)/(c+j) (b+j)/(1+j) z for j > k, are bounded once a+j, b+j,
+        // c+j are positive: each fraction moves monotonically towards 1, so it is at most the
+        // larger of 1 and its value now. The tail is then below a geometric series.
         let j = kf + 1.0;
-        if a + j > 0.0 && b + j > 0.0 && c + j > 0.0 {
-            let bound = z * ((a + j) / (c + j)).max(1.0) * ((b + j) / (1.0 + j)).max(1.0);
-            if bound < 1.0 && term.abs() * bound / (1.0 - bound) <= 1e-17 * sum.abs() {
-                break;
+        let settled = a + j > 0.0 && b + j > 0.0 && c + j > 0.0;
+        let growth = ((a + j) / (c + j)).max(1.0) * ((b + j) / (1.0 + j)).max(1.0);
+        for i in 0..n {
+            if done[i] {
+                continue;
+            }
+            term[i] *= ratio * zs[i];
+            sum[i] += term[i];
+            let bound = growth * zs[i];
+            if term[i] == 0.0
+                || settled
+                    && bound < 1.0
+                    && term[i].abs() * bound / (1.0 - bound) <= 1e-17 * sum[i].abs()
+            {
+                done[i] = true;
+                left -= 1;
+                out[i] = if sum[i] > 0.0 {
+                    sum[i].ln() + ln_scale[i]
+                } else {
+                    f64::NAN
+                };
+                continue;
+            }
+            if sum[i].abs() > 1e280 {
+                sum[i] *= 1e-280;
+                term[i] *= 1e-280;
+                ln_scale[i] += 280.0 * std::f64::consts::LN_10;
+            }
+            if !sum[i].is_finite() {
+                done[i] = true;
+                left -= 1;
+                out[i] = f64::NAN;
             }
         }
-        if sum.abs() > 1e280 {
-            sum *= 1e-280;
-            term *= 1e-280;
-            ln_scale += 280.0 * std::f64::consts::LN_10;
-        }
-        if k + 1 == MAX_TERMS || !sum.is_finite() {
-            return None;
+    }
+    for i in 0..n {
+        if !done[i] {
+            out[i] = f64::NAN;
         }
     }
-    (sum > 0.0).then(|| sum.ln() + ln_scale)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ln_hyp2f1;
+    use super::{ln_hyp2f1, ln_hyp2f1_many};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-13 * b.abs().max(1e-300)
@@ -84,5 +129,15 @@ mod tests {
     fn refuses_z_outside_the_disc() {
         assert_eq!(ln_hyp2f1(1.0, 1.0, 2.0, 1.0), None);
         assert_eq!(ln_hyp2f1(1.0, 1.0, 2.0, -0.1), None);
+    }
+
+    #[test]
+    fn several_z_at_once_equal_one_at_a_time() {
+        let zs = [0.0, 0.1, 0.5, 0.84, 0.97];
+        let mut out = [0.0; 5];
+        ln_hyp2f1_many(4.9, -0.997, 5.75, &zs, &mut out);
+        for (z, got) in zs.iter().zip(out) {
+            assert_eq!(got, ln_hyp2f1(4.9, -0.997, 5.75, *z).unwrap(), "z {z}");
+        }
     }
 }

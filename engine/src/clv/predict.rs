@@ -49,17 +49,33 @@ pub fn predict_one(
     (x, recency, t, monetary): (f64, f64, f64, f64),
 ) -> Prediction {
     let expected_order_value = gg.expected_order_value(x, monetary);
+    // The horizon, then the months' ends: one shared series for all of them.
+    let months = horizon.months.min(31) as usize;
+    let mut at = [0.0; 32];
+    at[0] = horizon.days as f64;
+    for (m, day) in at.iter_mut().enumerate().take(months + 1).skip(1) {
+        *day = m as f64 * DAYS_PER_MONTH;
+    }
+    let mut expected = [0.0; 32];
+    bg.expected_purchases_many(&at[..=months], x, recency, t, &mut expected[..=months]);
     let mut value = 0.0;
     let mut before = 0.0;
+    let cumulative_after = |m: u32| -> f64 {
+        if (m as usize) <= months {
+            expected[m as usize]
+        } else {
+            bg.expected_purchases(m as f64 * DAYS_PER_MONTH, x, recency, t)
+        }
+    };
     for month in 1..=horizon.months {
-        let cumulative = bg.expected_purchases(month as f64 * DAYS_PER_MONTH, x, recency, t);
+        let cumulative = cumulative_after(month);
         value += expected_order_value * (cumulative - before)
             / (1.0 + horizon.discount_rate).powi(month as i32);
         before = cumulative;
     }
     Prediction {
         p_alive: bg.p_alive(x, recency, t),
-        expected_orders: bg.expected_purchases(horizon.days as f64, x, recency, t),
+        expected_orders: expected[0],
         expected_order_value,
         value,
     }

@@ -13,44 +13,86 @@ pub struct Purchase {
     pub amount: f64,
 }
 
-/// The summary as of day `end` (lines after it left out): for each customer with a line on
-/// or before it, in customer order, frequency = distinct purchase days − 1, recency = last −
-/// first day, T = end − first day, monetary = mean of the repeat days' totals (0 without).
-/// Returns the customers summarised and the summary.
-pub fn summarise(mut purchases: Vec<Purchase>, end: i64) -> (Vec<usize>, Summary) {
-    purchases.retain(|p| p.day <= end);
-    purchases.sort_by(|a, b| a.customer.cmp(&b.customer).then(a.day.cmp(&b.day)));
+/// Purchase days with their totals, per customer, as lines stream in (in any order): memory
+/// grows with customers and their purchase days, not with lines.
+#[derive(Debug, Default, Clone)]
+pub struct Days {
+    /// Per customer, its purchase days (ascending) with each day's total.
+    pub days: Vec<Vec<(i64, f64)>>,
+}
+
+impl Days {
+    /// Adds a line of `customer` (an index; customers are numbered from 0 as they come).
+    pub fn add(&mut self, customer: usize, day: i64, amount: f64) {
+        if customer >= self.days.len() {
+            self.days.resize_with(customer + 1, Vec::new);
+        }
+        let days = &mut self.days[customer];
+        // Lines mostly arrive in date order: look from the end.
+        match days.last_mut() {
+            Some(last) if last.0 == day => last.1 += amount,
+            Some(last) if last.0 < day => days.push((day, amount)),
+            None => days.push((day, amount)),
+            Some(_) => match days.binary_search_by(|d| d.0.cmp(&day)) {
+                Ok(i) => days[i].1 += amount,
+                Err(i) => days.insert(i, (day, amount)),
+            },
+        }
+    }
+
+    /// The latest day of any line.
+    pub fn latest(&self) -> Option<i64> {
+        self.days.iter().filter_map(|d| d.last().map(|l| l.0)).max()
+    }
+}
+
+/// One customer's summary row as of day `end` from their purchase days (ascending): frequency
+/// = days − 1, recency = last − first, T = end − first, monetary = mean of the repeat days'
+/// totals (0 without); `None` without a day on or before `end`.
+pub fn row(days: &[(i64, f64)], end: i64) -> Option<(u32, f64, f64, f64)> {
+    let upto = days.partition_point(|d| d.0 <= end);
+    let days = &days[..upto];
+    let (first, last) = (days.first()?.0, days.last()?.0);
+    let repeat = &days[1..];
+    let monetary = if repeat.is_empty() {
+        0.0
+    } else {
+        repeat.iter().map(|d| d.1).sum::<f64>() / repeat.len() as f64
+    };
+    Some((
+        repeat.len() as u32,
+        (last - first) as f64,
+        (end - first) as f64,
+        monetary,
+    ))
+}
+
+/// The purchase days after `from`, up to `end`.
+pub fn days_between(days: &[(i64, f64)], from: i64, end: i64) -> u32 {
+    days.iter().filter(|d| d.0 > from && d.0 <= end).count() as u32
+}
+
+/// The summary as of day `end` (lines after it left out) of the customers with a day on or
+/// before it, in customer order, with their indices.
+pub fn summarise_days(days: &Days, end: i64) -> (Vec<usize>, Summary) {
     let mut customers = Vec::new();
     let mut summary = Summary::default();
-    let mut i = 0;
-    while i < purchases.len() {
-        let customer = purchases[i].customer;
-        // The customer's days with their totals.
-        let mut days: Vec<(i64, f64)> = Vec::new();
-        while i < purchases.len() && purchases[i].customer == customer {
-            let p = purchases[i];
-            match days.last_mut() {
-                Some((day, total)) if *day == p.day => *total += p.amount,
-                _ => days.push((p.day, p.amount)),
-            }
-            i += 1;
+    for (customer, d) in days.days.iter().enumerate() {
+        if let Some((x, rec, t, m)) = row(d, end) {
+            customers.push(customer);
+            summary.push(x, rec, t, m);
         }
-        let (first, last) = (days[0].0, days[days.len() - 1].0);
-        let repeat = &days[1..];
-        let monetary = if repeat.is_empty() {
-            0.0
-        } else {
-            repeat.iter().map(|d| d.1).sum::<f64>() / repeat.len() as f64
-        };
-        customers.push(customer);
-        summary.push(
-            repeat.len() as u32,
-            (last - first) as f64,
-            (end - first) as f64,
-            monetary,
-        );
     }
     (customers, summary)
+}
+
+/// As [`summarise_days`], from lines.
+pub fn summarise(purchases: Vec<Purchase>, end: i64) -> (Vec<usize>, Summary) {
+    let mut days = Days::default();
+    for p in purchases {
+        days.add(p.customer, p.day, p.amount);
+    }
+    summarise_days(&days, end)
 }
 
 #[cfg(test)]

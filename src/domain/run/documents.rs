@@ -227,6 +227,22 @@ pub struct SegmentProfile {
     /// Per categorical feature: each level's share of the members and its lift.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryShares>,
+    /// The members' predicted value (`clv_*`) as it stood when the run was written; absent
+    /// before the first predicted-value refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_value: Option<SegmentValue>,
+}
+
+/// A segment's predicted value: its members' `clv_p_alive` and `clv_value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentValue {
+    /// Members with predicted value (a counted order line).
+    pub customers: i64,
+    pub mean_p_alive: Option<f64>,
+    pub mean_value: Option<f64>,
+    pub total_value: Option<f64>,
+    /// The segment's share of the predicted value of everyone the run segmented.
+    pub value_share: Option<f64>,
 }
 
 /// Each segment's centre on the first two principal components, by stable id

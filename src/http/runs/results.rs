@@ -4,6 +4,7 @@
 use super::view::RunMetrics;
 use crate::domain::RunId;
 use crate::domain::run::Segment;
+use crate::domain::run::documents::SegmentValue;
 use crate::error::Result;
 use crate::http::problem::RunResultErrors;
 use crate::segmentation::{categorical, profile};
@@ -153,6 +154,11 @@ pub struct SegmentProfile {
     pub top_features: Vec<String>,
     /// The label computed from this run's lift (`label` is kept across retrains).
     pub computed_label: String,
+    /// The members' predicted value (`clv_*`) as it stood when the run was written: mean
+    /// `clv_p_alive`, mean and total `clv_value`, share of the total. Absent before the first
+    /// predicted-value refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_value: Option<SegmentValue>,
     /// The segment's colour in this run's charts (`#rrggbb`; colour-blind-safe palette,
     /// keyed by the stable id), for front ends that draw their own.
     #[schema(example = "#332288")]
@@ -201,6 +207,7 @@ fn profile(s: Segment, colour: usize) -> SegmentProfile {
         lift: s.profile.lift,
         top_features: s.profile.top_features,
         computed_label: s.profile.computed_label,
+        predicted_value: s.profile.predicted_value,
         colour: format!("#{:02x}{:02x}{:02x}", rgb.0, rgb.1, rgb.2),
         matched_run_id: s.matched_run_id,
         matched_distance: s.matched_distance,

@@ -328,6 +328,13 @@ impl Runner {
         )
         .await?;
         timings.lap("write");
+        // The segments' predicted value, once there is one.
+        let catalogue = crate::store::attributes::load(&mut *tx).await?;
+        let position = |name: &str| catalogue.get(name).map(|a| a.position);
+        if let (Some(alive), Some(value)) = (position("clv_p_alive"), position("clv_value")) {
+            results::predicted_value(&mut tx, run.run_id, alive, value).await?;
+            timings.lap("value");
+        }
         let drift = match &previous {
             Some(previous) => {
                 let cells = results::cross_table(&mut *tx, previous.run_id, run.run_id).await?;

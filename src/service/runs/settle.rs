@@ -67,6 +67,8 @@ pub(super) async fn stable_segments(
                     computed_label: p.label.clone(),
                     weighted: p.weighted.clone(),
                     categories: p.categories.clone(),
+                    // Filled from the written assignments (`results::predicted_value`).
+                    predicted_value: None,
                 },
                 matched_run_id: old.map(|(id, _, _)| id),
                 matched_distance: old.map(|(_, _, d)| d),

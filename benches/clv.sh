@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Predicted value (issue: predicted customer value): 1M customers with about 10M order lines
+# drawn from BG/NBD and Gamma-Gamma (benches/gen_clv_orders.py), loaded with COPY into a fresh
+# database; `POST /v1/clv/refresh` of a release server three times (each answer's own `ms`:
+# summary SQL, fit, score, write) and the server's peak RSS. Then the fits alone on the
+# generator's summary: segstore's engine (`cargo bench --bench clv`) and lifetimes 0.11
+# (benches/lifetimes_fit.py), one process each, printed for comparison.
+#
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres PYTHON=python3 bash benches/clv.sh [CUSTOMERS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/common.sh
+CUSTOMERS=${1:-1000000}
+PYTHON=${PYTHON:-python3}
+ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+DB=segstore_bench_clv
+DB_URL="${ADMIN_URL%/*}/$DB"
+PORT=${BENCH_PORT:-18186}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/segstore/target}"
+BIN="$CARGO_TARGET_DIR/release/segstore"
+LINES=/tmp/segstore_clv_lines.tsv
+SUMMARY=/tmp/segstore_clv_summary.csv
+
+cargo build --release --quiet --bin segstore
+[ -s "$LINES" ] && [ -s "$SUMMARY" ] && [ "$(wc -l < "$SUMMARY")" = "$((CUSTOMERS + 1))" ] ||
+  "$PYTHON" benches/gen_clv_orders.py "$CUSTOMERS" "$LINES" "$SUMMARY"
+
+psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+"$BIN" --log warn migrate --database-url "$DB_URL?sslmode=disable"
+t0=$(now)
+psql -q "$DB_URL" \
+  -c "\\copy order_lines (order_id, line_no, external_id, ordered_at, quantity, unit_price, amount) FROM '$LINES'" \
+  -c "INSERT INTO customers (external_id) SELECT DISTINCT external_id FROM order_lines" \
+  -c "VACUUM ANALYZE order_lines" -c "VACUUM ANALYZE customers"
+echo "loaded $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM order_lines') lines, $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM customers') customers in $(secs "$t0" "$(now)") s"
+
+"$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" --run-workers 0 --rate-limit 0 --lookup-rate-limit 0 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+for call in 1 2 3; do
+  t0=$(now)
+  curl -fsS -X POST "http://127.0.0.1:$PORT/v1/clv/refresh" -o /tmp/segstore_clv_answer.json
+  t1=$(now)
+  printf 'refresh %s: %6.2f s  ' "$call" "$(secs "$t0" "$t1")"
+  "$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1])); print({k: round(v) for k, v in a["ms"].items()}, "ms;", a["customers_with_clv"], "customers; r", round(a["bgnbd"]["r"], 4), "p", round(a["gamma_gamma"]["p"], 4))' /tmp/segstore_clv_answer.json
+done
+echo "server peak RSS: $(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status") MB"
+kill $server
+
+echo "== the fits alone, on the generator's summary"
+cargo bench --quiet --bench clv -- "$SUMMARY"
+"$PYTHON" benches/lifetimes_fit.py "$SUMMARY"
