@@ -59,7 +59,7 @@ fn purchases(bytes: &[u8], args: &ClvArgs) -> anyhow::Result<(Vec<String>, Vec<P
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Purchase> = Vec::new();
     let mut bad: Option<String> = None;
-    let mut on_record = |r: crate::ingest::csv::Record<'_>| -> crate::error::Result<()> {
+    let mut on_record = |r: crate::ingest::csv::Record<'_>| {
         records.read(r, &mut |record| match record {
             OrderRecord::Line {
                 line,

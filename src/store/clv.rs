@@ -4,6 +4,7 @@
 //! refresh.
 
 use super::copy::CopyDecoder;
+use super::rfm::COUNTED;
 use super::{Catalogue, Conn, Pool, Result};
 use crate::domain::AttributeKind;
 use crate::domain::clv::ClvModel;
@@ -40,8 +41,7 @@ pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<
         .unwrap_or_default();
     let sql = format!(
         "COPY (SELECT external_id, ordered_at, amount FROM order_lines
-               WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-                 AND (unit_price IS NULL OR unit_price > 0){bound}) TO STDOUT (FORMAT binary)"
+               WHERE {COUNTED}{bound}) TO STDOUT (FORMAT binary)"
     );
     let mut stream = conn.copy_out_raw(&sql).await?;
     let mut decoder = CopyDecoder::new(3);

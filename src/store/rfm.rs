@@ -10,6 +10,11 @@ use super::{Catalogue, Conn, Pool, Result};
 use crate::domain::AttributeKind;
 use chrono::{DateTime, Utc};
 
+/// The lines RFM and predicted value count: not a cancellation (order id starting with `C`),
+/// quantity, amount and (when given) unit price above 0.
+pub const COUNTED: &str = "order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
+    AND (unit_price IS NULL OR unit_price > 0)";
+
 /// The named segments of the R × F score map, in the order the rules are tried.
 pub const SEGMENT_RULES: &str = "CASE
     WHEN r = 5 AND f >= 4 THEN 'Champions'
@@ -70,9 +75,7 @@ pub async fn refresh(
     let sql = format!(
         "WITH valid AS (
              SELECT external_id, order_id, ordered_at, amount, product FROM order_lines
-             WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
-               AND (unit_price IS NULL OR unit_price > 0)
-               AND ($1::timestamptz IS NULL OR ordered_at < $1)
+             WHERE {COUNTED} AND ($1::timestamptz IS NULL OR ordered_at < $1)
          ), totals AS (
              SELECT external_id, min(ordered_at) AS first_at, max(ordered_at) AS last_at,
                     count(DISTINCT order_id)::float8 AS frequency, sum(amount) AS monetary,
