@@ -81,11 +81,7 @@ fn purchases(bytes: &[u8], args: &ClvArgs) -> anyhow::Result<(Vec<String>, Vec<P
                 parsed: Ok(Parsed::Line(l)),
                 ..
             } => {
-                let counted = !l.order_id.starts_with('C')
-                    && l.quantity > 0.0
-                    && l.amount > 0.0
-                    && l.unit_price.is_none_or(|p| p > 0.0);
-                if counted {
+                if l.counted() {
                     let id = l.customer.as_str();
                     let customer = *index.entry(id.to_owned()).or_insert_with(|| {
                         ids.push(id.to_owned());

@@ -122,6 +122,18 @@ pub struct OrderLine {
     pub country: Option<String>,
 }
 
+impl OrderLine {
+    /// Whether RFM and predicted value count the line (`store::rfm::COUNTED` in SQL): not a
+    /// cancellation (order id starting with `C`), quantity, amount and (when given) unit
+    /// price above 0.
+    pub fn counted(&self) -> bool {
+        !self.order_id.starts_with('C')
+            && self.quantity > 0.0
+            && self.amount > 0.0
+            && self.unit_price.is_none_or(|p| p > 0.0)
+    }
+}
+
 pub const MAX_ORDER_ID_CHARS: usize = 128;
 
 /// An order id: 1 to 128 characters after trimming.
