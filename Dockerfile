@@ -9,7 +9,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY engine/Cargo.toml ./engine/
 RUN mkdir src benches engine/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs engine/src/lib.rs \
     && echo 'fn main() {}' > benches/kmeans.rs && echo 'fn main() {}' > benches/engine.rs \
-    && echo 'fn main() {}' > benches/hdbscan.rs \
+    && echo 'fn main() {}' > benches/hdbscan.rs && echo 'fn main() {}' > benches/clv.rs \
     && cargo build --release --locked --bin segstore \
     && rm -rf src benches engine/src
 COPY src ./src
