@@ -1,7 +1,8 @@
 // segstore's dashboard: a few pages over the public /v1 API, no framework, nothing fetched
 // from elsewhere. Pages: #/ (segmentations), #/segmentations/<id> (its runs, retrain),
 // #/runs/<id> (status, charts, profiles), #/runs/<id>/segments/<segment> (the members, paged),
-// #/customers and #/customers/<id> (a customer: attributes, segment now and before).
+// #/customers and #/customers/<id> (a customer: attributes, predicted value, segment now and
+// before), #/value (predicted value: the model, its spread, probability alive, the backtest).
 "use strict";
 
 const view = document.getElementById("view");
@@ -331,6 +332,88 @@ async function membersPage(runId, segment, after) {
     <p class="pager">${first} ${next}</p>`;
 }
 
+// Probability alive (BG/NBD; Fader, Hardie & Lee's note 021), as the server computes it.
+function pAlive(m, x, recency, T) {
+  if (x === 0) return 1;
+  const logDiv = (m.r + x) * Math.log((m.alpha + T) / (m.alpha + recency)) + Math.log(m.a / (m.b + x - 1));
+  return 1 / (1 + Math.exp(logDiv));
+}
+
+// White to indigo with the probability; text dark or light to stay readable.
+function aliveColour(p) {
+  const rgb = [0xff, 0xff, 0xff].map((w, i) => Math.round(w + ([0x33, 0x22, 0x88][i] - w) * p));
+  const light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140;
+  return `background: rgb(${rgb.join(",")}); color: ${light ? "#222" : "#fff"}`;
+}
+
+// Predicted value: the latest refresh's model, how value is spread, who is still alive, and
+// the backtest when there is one.
+async function valuePage() {
+  let m;
+  try {
+    m = await api("/v1/clv/model");
+  } catch (e) {
+    if (e instanceof SignInNeeded || !e.message.startsWith("404")) throw e;
+    view.innerHTML = `<h1>Predicted value</h1><div class="card muted" id="no-model">No model yet: <code>POST
+      /v1/clv/refresh</code> fits one from the order lines (add <code>?holdout_days=90</code> for a backtest).</div>`;
+    return;
+  }
+  const bg = m.bgnbd, gg = m.gamma_gamma;
+  const param = (name, v, se) => `<tr><th>${name}</th><td class="num">${fmt(v, 4)}</td><td class="num">${se ? fmt(se, 4) : "–"}</td></tr>`;
+  const params = [["r", bg.r, bg.standard_errors?.r], ["alpha (days)", bg.alpha, bg.standard_errors?.alpha],
+    ["a", bg.a, bg.standard_errors?.a], ["b", bg.b, bg.standard_errors?.b], ["p", gg.p, gg.standard_errors?.p],
+    ["q", gg.q, gg.standard_errors?.q], ["v", gg.v, gg.standard_errors?.v]].map(r => param(...r)).join("");
+  const limits = [...bg.at_limit, ...gg.at_limit];
+  // The spread: a bar per bin.
+  const bins = m.value_distribution.histogram;
+  const most = Math.max(1, ...bins.map(b => b.customers));
+  const bars = bins.map(b => `<div class="bar" title="${fmt(b.from, 0)}${b.to === null ? " and more" : `–${fmt(b.to, 0)}`}: ${fmt(b.customers, 0)} customers">
+      <span style="height: ${(100 * b.customers / most).toFixed(1)}%"></span></div>`).join("");
+  const deciles = m.value_distribution.deciles;
+  const decileRow = deciles.length ? `<table id="value-deciles"><thead><tr>${["min", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "max"].map(h => `<th class="num">${h}</th>`).join("")}</tr></thead>
+      <tbody><tr>${deciles.map(v => `<td class="num">${fmt(v, 0)}</td>`).join("")}</tr></tbody></table>` : "";
+  // Probability alive by frequency (rows) and recency (columns), for the oldest customers.
+  const T = m.max_t_days, maxF = Math.min(m.max_frequency, 20), steps = 12;
+  const recencies = Array.from({ length: steps + 1 }, (_, i) => Math.round(T * i / steps));
+  const matrix = Array.from({ length: maxF + 1 }, (_, x) => `<tr><th class="num">${x}</th>${recencies.map(rec => {
+    // x repeat purchase days take at least x days after the first: no customer has less.
+    if (rec < x) return `<td class="alive none"></td>`;
+    const p = pAlive(bg, x, x === 0 ? 0 : rec, T);
+    return `<td class="alive" style="${aliveColour(p)}">${fmt(p, 2)}</td>`;
+  }).join("")}</tr>`).join("");
+  const bt = m.backtest;
+  const backtest = bt ? `<section class="card chart" id="backtest"><h2>Backtest</h2>
+      <p class="muted">Fitted on the lines up to ${esc(bt.calibration_end)}, predicting the ${bt.holdout_days} days to
+        ${esc(bt.observation_end)}: ${fmt(bt.predicted_orders, 0)} purchase days predicted, ${fmt(bt.actual_orders, 0)} made;
+        mean absolute error ${fmt(bt.mean_absolute_error, 3)} a customer.</p>
+      ${chart("/v1/clv/calibration.svg", "Backtest: mean predicted and actual holdout purchases by calibration purchases")}</section>`
+    : `<section class="card muted" id="backtest">No backtest yet: refresh with <code>?holdout_days=90</code>.</section>`;
+  view.innerHTML = `<h1>Predicted value</h1>
+    <div class="facts" id="value-facts">
+      <div><span>Observed to</span>${esc(m.observation_end)}</div>
+      <div><span>Customers with a prediction</span>${fmt(m.customers_with_clv, 0)}</div>
+      <div><span>Expected purchase days, next ${m.settings.horizon_days} days</span>${fmt(m.total_expected_orders, 0)}</div>
+      <div><span>Predicted value, next ${m.months} months</span>${fmt(m.total_value, 0)}</div>
+      <div><span>Refreshed</span>${when(m.fitted_at)}</div></div>
+    <div class="columns">
+      <section class="card"><h2>Models</h2>
+        <table id="clv-params"><thead><tr><th>Parameter</th><th class="num">Value</th><th class="num">Std. error</th></tr></thead><tbody>${params}</tbody></table>
+        <p class="muted">BG/NBD (who buys again and how often) on ${fmt(bg.customers, 0)} customers, Gamma-Gamma (order value)
+          on the ${fmt(gg.customers, 0)} with a repeat purchase; mean order value ${fmt(gg.population_mean_order_value, 2)}.
+          ${limits.length ? `At a limit of the model: ${esc(limits.join(", "))}.` : ""}</p></section>
+      <section class="card"><h2>How predicted value is spread</h2>
+        <div class="bars" id="value-histogram" role="img" aria-label="Customers by predicted value, ${bins.length} bins">${bars}</div>
+        <p class="muted axis"><span>${fmt(bins.length ? bins[0].from : 0, 0)}</span><span>tallest bar: ${fmt(most, 0)} customers</span><span>${fmt(bins.length ? bins[bins.length - 1].from : 0, 0)} and more</span></p>
+        ${decileRow}</section></div>
+    <section class="card" id="alive-card"><h2>Probability alive</h2>
+      <p class="muted">For a customer first seen ${fmt(T, 0)} days before the end: by purchase days after the first (rows) and the
+        days from the first to the last purchase (columns).</p>
+      <div class="scroll"><table id="alive-matrix"><thead><tr><th class="num">Repeat days</th>${recencies.map(r => `<th class="num">${r}</th>`).join("")}</tr></thead>
+        <tbody>${matrix}</tbody></table></div></section>
+    <div class="charts">${backtest}</div>`;
+  watchImages(view);
+}
+
 // Find a customer by id.
 function customerSearch(message) {
   view.innerHTML = `<h1>Customers</h1>
@@ -369,8 +452,15 @@ async function customerPage(id) {
       <table><thead><tr><th>Run</th><th>Segment</th><th class="num">${l.score === "probability" ? "Probability" : "Distance"}</th></tr></thead>
       <tbody>${history || `<tr><td colspan="3" class="muted">No kept run has segmented this customer.</td></tr>`}</tbody></table></section>`;
   });
+  const a = customer.attributes;
+  const value = typeof a.clv_p_alive === "number" ? `<section class="card" id="customer-value"><h2>Predicted value</h2>
+      <div class="facts"><div><span>Probability alive</span>${fmt(a.clv_p_alive * 100, 1)}%</div>
+      <div><span>Expected purchase days</span>${fmt(a.clv_expected_orders, 2)}</div>
+      <div><span>Expected order value</span>${fmt(a.clv_expected_order_value, 2)}</div>
+      <div><span>Predicted value</span>${fmt(a.clv_value, 2)}</div></div>
+      <p class="muted"><a href="#/value">The model</a></p></section>` : "";
   view.innerHTML = `<p class="muted"><a href="#/customers">Customers</a></p><h1 id="customer">Customer ${esc(customer.id)}</h1>
-    <div class="columns"><section class="card"><h2>Attributes</h2><table id="attributes"><tbody>${attributes}</tbody></table>
+    ${value}<div class="columns"><section class="card"><h2>Attributes</h2><table id="attributes"><tbody>${attributes}</tbody></table>
       <p class="muted">Added ${when(customer.created_at)}, changed ${when(customer.updated_at)}</p></section>
     <div id="segments-of-customer">${blocks.join("") || `<div class="card muted">No segmentation yet.</div>`}</div></div>`;
 }
@@ -425,6 +515,7 @@ async function route() {
     else if (parts[0] === "customers" && parts[1]) await customerPage(part(1));
     else if (parts[0] === "customers") customerSearch();
     else if (parts[0] === "segmentations" && parts[1]) await segmentationPage(parts[1]);
+    else if (parts[0] === "value") await valuePage();
     else await home();
     signedIn(true);
   } catch (e) {

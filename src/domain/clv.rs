@@ -183,6 +183,90 @@ pub struct ClvModel {
     pub total_value: f64,
     /// The attributes written.
     pub attributes: Vec<String>,
+    /// How `clv_value` is spread over the customers.
+    #[serde(default)]
+    pub value_distribution: ValueDistribution,
+    /// The longest customer age T in days and the highest frequency (the probability-alive
+    /// matrix's extent).
+    #[serde(default)]
+    pub max_t_days: f64,
+    #[serde(default)]
+    pub max_frequency: u32,
     pub backtest: Option<Backtest>,
     pub ms: ClvTimings,
+}
+
+/// The spread of `clv_value`: its deciles and a histogram.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ValueDistribution {
+    /// Minimum, the 10th, 20th … 90th percentiles and maximum (11 values; nearest rank).
+    pub deciles: Vec<f64>,
+    /// Twenty equal bins from 0 to the 99th percentile; the last also holds everyone above.
+    pub histogram: Vec<ValueBin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValueBin {
+    pub from: f64,
+    /// `null` on the last bin: no upper end.
+    pub to: Option<f64>,
+    pub customers: i64,
+}
+
+impl ValueDistribution {
+    /// From every customer's value (finite).
+    pub fn of(values: &[f64]) -> ValueDistribution {
+        if values.is_empty() {
+            return ValueDistribution::default();
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |q: f64| {
+            sorted[((q * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+        };
+        let deciles = (0..=10).map(|d| rank(d as f64 / 10.0)).collect();
+        let (low, high) = (sorted[0].min(0.0), rank(0.99));
+        const BINS: usize = 20;
+        let width = (high - low) / BINS as f64;
+        let mut counts = [0i64; BINS];
+        for &v in &sorted {
+            let bin = if width > 0.0 {
+                (((v - low) / width).floor() as usize).min(BINS - 1)
+            } else {
+                BINS - 1
+            };
+            counts[bin] += 1;
+        }
+        let histogram = (0..BINS)
+            .map(|b| ValueBin {
+                from: low + b as f64 * width,
+                to: (b + 1 < BINS).then(|| low + (b + 1) as f64 * width),
+                customers: counts[b],
+            })
+            .collect();
+        ValueDistribution { deciles, histogram }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ValueDistribution;
+
+    #[test]
+    fn deciles_and_bins_hold_every_customer() {
+        let values: Vec<f64> = (0..=1000).map(f64::from).collect();
+        let d = ValueDistribution::of(&values);
+        assert_eq!(d.deciles.len(), 11);
+        assert_eq!(d.deciles[0], 0.0);
+        assert_eq!(d.deciles[5], 500.0);
+        assert_eq!(d.deciles[10], 1000.0);
+        assert_eq!(d.histogram.len(), 20);
+        assert_eq!(d.histogram.iter().map(|b| b.customers).sum::<i64>(), 1001);
+        assert_eq!(d.histogram[19].to, None);
+        assert_eq!(d.histogram[0].from, 0.0);
+        assert_eq!(ValueDistribution::of(&[]), ValueDistribution::default());
+        // All equal: one bin holds them.
+        let d = ValueDistribution::of(&[5.0; 10]);
+        assert_eq!(d.histogram.iter().map(|b| b.customers).sum::<i64>(), 10);
+    }
 }

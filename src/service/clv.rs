@@ -1,12 +1,12 @@
-//! Predicted customer value, as its steps: read the per-customer summary from the order lines
-//! (one statement, in a snapshot) → fit BG/NBD and Gamma-Gamma → score every customer →
-//! optionally backtest on a holdout → write the four `clv_*` attributes and the model in one
-//! transaction. A fit that cannot be made is a 422 naming what is missing; nothing is written.
+//! Predicted customer value, as its steps: read every customer's purchase days from the
+//! counted order lines (one `COPY`, in a snapshot) → the summaries → fit BG/NBD and
+//! Gamma-Gamma → score every customer → optionally backtest on a holdout → write the four
+//! `clv_*` attributes and the model in one transaction. A fit that cannot be made is a 422 naming what is missing; nothing is written.
 
 use crate::charts::{CalibrationChart, CalibrationPoint};
 use crate::domain::clv::{
     Backtest, BgNbdFit, BgNbdParams, CalibrationRow, ClvModel, ClvSettings, ClvTimings, FitFigures,
-    GammaGammaFit, GammaGammaParams,
+    GammaGammaFit, GammaGammaParams, ValueDistribution,
 };
 use crate::domain::{AttributeKind, AttributeName};
 use crate::error::{Error, Result};
@@ -72,6 +72,8 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let Computed {
         ids,
         figures,
+        max_t_days,
+        max_frequency,
         bgnbd,
         gamma_gamma,
         backtest,
@@ -108,6 +110,9 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
         total_expected_orders: figures[1].iter().sum(),
         total_value: figures[3].iter().sum(),
         attributes: ATTRIBUTES.iter().map(|a| a.to_string()).collect(),
+        value_distribution: ValueDistribution::of(&figures[3]),
+        max_t_days,
+        max_frequency,
         backtest,
         ms: timings,
     };
@@ -153,6 +158,8 @@ fn summaries(lines: &PurchaseDays, end: i64, holdout_days: i64) -> Summaries {
 /// What the CPU part of a refresh produced.
 struct Computed {
     ids: Vec<String>,
+    max_t_days: f64,
+    max_frequency: u32,
     /// Per attribute (in [`ATTRIBUTES`]' order), per customer.
     figures: [Vec<f64>; 4],
     bgnbd: BgNbdFit,
@@ -212,6 +219,8 @@ fn compute(settings: ClvSettings, lines: PurchaseDays, end: i64) -> Result<Compu
     let backtest = calibration.map(|c| backtest(settings, c)).transpose()?;
     timings.backtest = ms(started);
     Ok(Computed {
+        max_t_days: full.summary.t.iter().fold(0.0, |m: f64, &t| m.max(t)),
+        max_frequency: full.summary.frequency.iter().copied().max().unwrap_or(0),
         ids: full.ids,
         figures,
         bgnbd: bgnbd_fit(&fitted.bgnbd),

@@ -536,3 +536,107 @@ fn the_command_line_computes_the_same_offline() {
         "{stderr}"
     );
 }
+
+/// The dashboard's predicted-value page at 1400 and 1920 px: the parameters, the spread, the
+/// probability-alive matrix and the backtest chart; a customer's page shows their four figures.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: apt install chromium chromium-driver (run with --include-ignored)"]
+async fn the_value_page_reads_well_at_1400_and_1920_pixels() {
+    use crate::dashboard::{Browser, Driver};
+    let driver = Driver::required().await;
+    let app = spawn_app().await;
+    import_online_retail(&app).await;
+    let model = json_ok(refresh(&app, "?holdout_days=90").await).await;
+    let browser = Browser::open(&driver).await;
+    // Signed in on a store without a segmentation.
+    browser.go(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !!document.getElementById('key')",
+        )
+        .await;
+    browser.submit_key(&app.key).await;
+    browser
+        .wait_for(
+            "the home page",
+            "return !document.getElementById('sign-out').hidden",
+        )
+        .await;
+    for width in [1400, 1920] {
+        browser.resize(width, 2400).await;
+        browser.go(&app.url("/#/value")).await;
+        browser
+            .wait_for(
+                "the parameters, the spread, the matrix and the backtest chart",
+                "return document.querySelectorAll('#clv-params tbody tr').length === 7 && \
+                 document.querySelectorAll('#value-histogram .bar').length === 20 && \
+                 document.querySelectorAll('#alive-matrix tbody tr').length === 21 && \
+                 document.querySelectorAll('img.chart-image').length === 1 && \
+                 document.querySelector('img.chart-image').dataset.loaded === 'true'",
+            )
+            .await;
+        // The page does not scroll sideways, and no text is under 12 px.
+        let overflow = browser
+            .script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            .await;
+        assert!(
+            overflow.as_f64().unwrap() <= 0.0,
+            "at {width} px: {overflow} px sideways"
+        );
+        let smallest = browser
+            .script(
+                "return Math.min(...[...document.querySelectorAll('#view *')] \
+                   .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) \
+                   .map(e => parseFloat(getComputedStyle(e).fontSize)))",
+            )
+            .await;
+        assert!(
+            smallest.as_f64().unwrap() >= 12.0,
+            "at {width} px: {smallest} px text"
+        );
+        // The figures are the model's.
+        let r = browser
+            .script("return document.querySelector('#clv-params tbody tr td').innerText")
+            .await;
+        assert_eq!(
+            r,
+            json!(format!("{:.4}", model["bgnbd"]["r"].as_f64().unwrap()))
+        );
+        let facts = browser
+            .script("return document.getElementById('value-facts').innerText")
+            .await;
+        assert!(facts.as_str().unwrap().contains("4,338"), "{facts}");
+        // Without a repeat purchase a customer is alive; with many, long gone, hardly.
+        let corners = browser
+            .script(
+                "const rows = document.querySelectorAll('#alive-matrix tbody tr'); \
+                 return [rows[0].cells[1].innerText, rows[20].cells[2].innerText]",
+            )
+            .await;
+        assert_eq!(corners[0], "1.00", "{corners}");
+        assert!(
+            corners[1].as_str().unwrap().parse::<f64>().unwrap() < 0.05,
+            "{corners}"
+        );
+        browser.keep(&format!("dashboard-value-{width}")).await;
+    }
+    // A customer's page shows their four figures.
+    browser.go(&app.url("/#/customers/12347")).await;
+    browser
+        .wait_for(
+            "the customer's predicted value",
+            "return !!document.getElementById('customer-value')",
+        )
+        .await;
+    let figures = browser
+        .script("return document.getElementById('customer-value').innerText")
+        .await;
+    for text in ["Probability alive", "5.71", "569.98", "3,010.83"] {
+        assert!(
+            figures.as_str().unwrap().contains(text),
+            "{text} in {figures}"
+        );
+    }
+    browser.close().await;
+}
