@@ -72,9 +72,10 @@ pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<
     Ok(out)
 }
 
-/// Writes every customer's four figures (`ids[i]` gets `values[k][i]` for the k-th name),
-/// and clears them for customers not in `ids`, in one statement. Returns the customers that
-/// got figures and those cleared.
+/// Writes every customer's four figures (`ids[i]` gets `values[k][i]` for the k-th name) and
+/// clears them for the customers not in `ids`: one `UPDATE` joined to the figures (rows whose
+/// array would not change are left alone), one for the others that hold figures. Returns the
+/// customers with figures and those without.
 pub async fn write(
     tx: &mut Conn,
     catalogue: &Catalogue,
@@ -86,39 +87,57 @@ pub async fn write(
         .iter()
         .map(|n| catalogue.get(n).expect("registered").position)
         .collect();
-    let numeric = (1..=catalogue.width(AttributeKind::Numeric))
-        .map(|p| match positions.iter().position(|&q| q == p) {
-            Some(k) => format!("p.v{k}"),
-            None => format!("c2.numeric_values[{p}]"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    // The whole array, position by position: the figures where they go, the rest as stored
+    // (subscript assignment past the end would change the array's lower bound).
+    let array = |figure: &dyn Fn(usize) -> String| {
+        let items = (1..=catalogue.width(AttributeKind::Numeric))
+            .map(|p| match positions.iter().position(|&q| q == p) {
+                Some(k) => figure(k),
+                None => format!("c.numeric_values[{p}]"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("ARRAY[{items}]::float8[]")
+    };
+    let with = array(&|k| format!("p.v{k}"));
+    let without = array(&|_| "NULL".to_owned());
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let sql = format!(
-        "WITH p AS (
-             SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
-                 AS p(external_id, v0, v1, v2, v3)
-         ), n AS (
-             SELECT c2.external_id, p.external_id IS NOT NULL AS has,
-                    ARRAY[{numeric}]::float8[] AS num
-             FROM customers c2 LEFT JOIN p ON p.external_id = c2.external_id
-         ), changed AS (
-             UPDATE customers c SET numeric_values = n.num
-             FROM n WHERE n.external_id = c.external_id
-               AND n.num IS DISTINCT FROM c.numeric_values
-         )
-         SELECT count(*) FILTER (WHERE has), count(*) FILTER (WHERE NOT has) FROM n"
+    let set = format!(
+        "UPDATE customers c SET numeric_values = {with}
+         FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
+             AS p(external_id, v0, v1, v2, v3)
+         WHERE p.external_id = c.external_id AND {with} IS DISTINCT FROM c.numeric_values"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    sqlx::query(sqlx::AssertSqlSafe(set))
         .bind(ids)
         .bind(values[0])
         .bind(values[1])
         .bind(values[2])
         .bind(values[3])
+        .execute(&mut *tx)
+        .await?;
+    let held = positions
+        .iter()
+        .map(|p| format!("c.numeric_values[{p}] IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let clear = format!(
+        "UPDATE customers c SET numeric_values = {without}
+         WHERE ({held})
+           AND NOT EXISTS (SELECT FROM unnest($1::text[]) AS p(external_id)
+                           WHERE p.external_id = c.external_id)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(clear))
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
         .fetch_one(&mut *tx)
-        .await?)
+        .await?;
+    let with = ids.len() as i64;
+    Ok((with, customers - with))
 }
 
 /// Keeps a refresh's model; returns its id.

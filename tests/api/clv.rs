@@ -459,6 +459,24 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
         let v = customer["attributes"][name].as_f64().unwrap();
         assert!(v.is_finite() && v >= 0.0, "{name}: {customer}");
     }
+    let with_figures = "SELECT count(*) FROM customers WHERE numeric_values[(SELECT position \
+                        FROM attributes WHERE name = 'clv_value')] IS NOT NULL";
+    assert_eq!(
+        app.count(with_figures).await,
+        model["customers_with_clv"].as_i64().unwrap()
+    );
+    // As of an earlier day, those who first bought later lose their figures.
+    let earlier = json_ok(refresh(&app, "?as_of=2011-04-15&penalizer=0.001").await).await;
+    let (before, after) = (
+        model["customers_with_clv"].as_i64().unwrap(),
+        earlier["customers_with_clv"].as_i64().unwrap(),
+    );
+    assert!(after < before, "{after} of {before}");
+    assert_eq!(app.count(with_figures).await, after);
+    assert_eq!(
+        earlier["customers_without_clv"].as_i64().unwrap() + after,
+        app.count("SELECT count(*) FROM customers").await
+    );
 }
 
 /// `segstore clv`, offline: the same summary as lifetimes' for every customer, the same
