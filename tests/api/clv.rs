@@ -477,6 +477,33 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
         earlier["customers_without_clv"].as_i64().unwrap() + after,
         app.count("SELECT count(*) FROM customers").await
     );
+
+    // Extreme amounts: two orders of 1e307 each.
+    orders(
+        &app,
+        &[
+            ("z1", "z", "2011-02-01T10:00:00Z", 1e307),
+            ("z2", "z", "2011-03-01T10:00:00Z", 1e307),
+        ],
+    )
+    .await;
+    let models = app.count("SELECT count(*) FROM clv_models").await;
+    assert_problem(
+        refresh(&app, "?penalizer=0.001").await,
+        422,
+        "too heavy-tailed for a finite mean order value; check for extreme amounts",
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM clv_models").await, models);
+    assert_eq!(
+        app.count(with_figures).await,
+        after,
+        "the last refresh's figures stay"
+    );
+    // No stored figure is ever NaN or infinite.
+    let non_finite = "SELECT count(*) FROM customers c, attributes a WHERE a.name LIKE 'clv_%' \
+                      AND c.numeric_values[a.position] IN ('NaN', 'Infinity', '-Infinity')";
+    assert_eq!(app.count(non_finite).await, 0);
 }
 
 /// `segstore clv`, offline: the same summary as lifetimes' for every customer, the same
