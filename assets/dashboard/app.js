@@ -376,9 +376,10 @@ async function valuePage() {
   const T = m.max_t_days, maxF = Math.min(m.max_frequency, 20), steps = 12;
   const recencies = Array.from({ length: steps + 1 }, (_, i) => Math.round(T * i / steps));
   const matrix = Array.from({ length: maxF + 1 }, (_, x) => `<tr><th class="num">${x}</th>${recencies.map(rec => {
-    // x repeat purchase days take at least x days after the first: no customer has less.
-    if (rec < x) return `<td class="alive none"></td>`;
-    const p = pAlive(bg, x, x === 0 ? 0 : rec, T);
+    // x repeat purchase days take at least x days after the first, and without one the
+    // recency is 0: no customer has another history.
+    if (rec < x || (x === 0 && rec > 0)) return `<td class="alive none"></td>`;
+    const p = pAlive(bg, x, rec, T);
     return `<td class="alive" style="${aliveColour(p)}">${fmt(p, 2)}</td>`;
   }).join("")}</tr>`).join("");
   const bt = m.backtest;
