@@ -244,8 +244,7 @@ fn backtest(settings: ClvSettings, calibration: Summaries) -> Result<Backtest> {
             "holdout_days",
             format!(
                 "the backtest fits on the lines up to {calibration_end} ({holdout_days} days \
-                 before {end}): {}",
-                message(&e)
+                 before {end}): {e}"
             ),
         )
     };
@@ -321,10 +320,6 @@ fn bgnbd_fit(report: &FitReport<clv::BgNbd>) -> BgNbdFit {
     }
 }
 
-fn message(e: &ClvError) -> String {
-    e.to_string()
-}
-
 /// A fit that cannot be made, as a 422 naming what the client can change: the penalizer for
 /// a fit that does not converge or a heavy tail, else the order lines.
 fn refused(e: ClvError) -> Error {
@@ -334,7 +329,7 @@ fn refused(e: ClvError) -> Error {
         }
         _ => "orders",
     };
-    Error::invalid(field, message(&e))
+    Error::invalid(field, e.to_string())
 }
 
 /// As [`refused`], with a summary row named by its customer.

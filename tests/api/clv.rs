@@ -594,20 +594,7 @@ async fn the_value_page_reads_well_at_1400_and_1920_pixels() {
     let model = json_ok(refresh(&app, "?holdout_days=90").await).await;
     let browser = Browser::open(&driver).await;
     // Signed in on a store without a segmentation.
-    browser.go(&app.url("/")).await;
-    browser
-        .wait_for(
-            "the sign-in form",
-            "return !!document.getElementById('key')",
-        )
-        .await;
-    browser.submit_key(&app.key).await;
-    browser
-        .wait_for(
-            "the home page",
-            "return !document.getElementById('sign-out').hidden",
-        )
-        .await;
+    browser.sign_in_only(&app).await;
     for width in [1400, 1920] {
         browser.resize(width, 2400).await;
         browser.go(&app.url("/#/value")).await;

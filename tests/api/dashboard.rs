@@ -230,7 +230,8 @@ impl Browser<'_> {
     }
 
     /// Signs in on the dashboard with the app's key.
-    pub async fn sign_in(&self, app: &TestApp) {
+    /// Signs in with the app's key and waits until the page says so.
+    pub async fn sign_in_only(&self, app: &TestApp) {
         self.go(&app.url("/")).await;
         self.wait_for(
             "the sign-in form",
@@ -238,6 +239,16 @@ impl Browser<'_> {
         )
         .await;
         self.submit_key(&app.key).await;
+        self.wait_for(
+            "the signed-in page",
+            "return !document.getElementById('sign-out').hidden",
+        )
+        .await;
+    }
+
+    /// Signs in and waits for the segmentation list.
+    pub async fn sign_in(&self, app: &TestApp) {
+        self.sign_in_only(app).await;
         self.wait_for(
             "the segmentation list",
             "return !!document.querySelector('#segmentations tbody tr')",

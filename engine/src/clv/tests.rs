@@ -91,6 +91,30 @@ fn agrees(what: &str, ours: &[f64], objective: f64, theirs: &Value, params: &[f6
     }
 }
 
+/// [`agrees`] for a BG/NBD fit and lifetimes' record of it.
+fn bg_agrees(ours: &FitReport<BgNbd>, theirs: &Value) {
+    let params = bg_vec(&bg_params(&theirs["params"]));
+    agrees(
+        "BG/NBD",
+        &bg_vec(&ours.params),
+        ours.objective,
+        theirs,
+        &params,
+    );
+}
+
+/// [`agrees`] for a Gamma-Gamma fit and lifetimes' record of it.
+fn gg_agrees(ours: &FitReport<GammaGamma>, theirs: &Value) {
+    let params = gg_vec(&gg_params(&theirs["params"]));
+    agrees(
+        "Gamma-Gamma",
+        &gg_vec(&ours.params),
+        ours.objective,
+        theirs,
+        &params,
+    );
+}
+
 #[test]
 fn synthetic_fit_equals_lifetimes_and_recovers_the_true_parameters() {
     let reference = reference();
@@ -99,20 +123,8 @@ fn synthetic_fit_equals_lifetimes_and_recovers_the_true_parameters() {
     let fitted = fit(&data.summary, 0.0).unwrap();
     let bg = &fitted.bgnbd;
     let gg = &fitted.gamma_gamma;
-    agrees(
-        "BG/NBD",
-        &bg_vec(&bg.params),
-        bg.objective,
-        &set["bgnbd"],
-        &bg_vec(&bg_params(&set["bgnbd"]["params"])),
-    );
-    agrees(
-        "Gamma-Gamma",
-        &gg_vec(&gg.params),
-        gg.objective,
-        &set["gamma_gamma"],
-        &gg_vec(&gg_params(&set["gamma_gamma"]["params"])),
-    );
+    bg_agrees(bg, &set["bgnbd"]);
+    gg_agrees(gg, &set["gamma_gamma"]);
     assert_eq!(
         gg.customers,
         set["gamma_gamma"]["customers"].as_u64().unwrap() as usize
@@ -155,20 +167,8 @@ fn penalized_synthetic_fit_equals_lifetimes() {
     let set = &reference["synthetic"]["penalizer_0.01"];
     let data = rows("clv_synthetic.csv");
     let fitted = fit(&data.summary, 0.01).unwrap();
-    agrees(
-        "BG/NBD",
-        &bg_vec(&fitted.bgnbd.params),
-        fitted.bgnbd.objective,
-        &set["bgnbd"],
-        &bg_vec(&bg_params(&set["bgnbd"]["params"])),
-    );
-    agrees(
-        "Gamma-Gamma",
-        &gg_vec(&fitted.gamma_gamma.params),
-        fitted.gamma_gamma.objective,
-        &set["gamma_gamma"],
-        &gg_vec(&gg_params(&set["gamma_gamma"]["params"])),
-    );
+    bg_agrees(&fitted.bgnbd, &set["bgnbd"]);
+    gg_agrees(&fitted.gamma_gamma, &set["gamma_gamma"]);
 }
 
 #[test]
@@ -184,21 +184,9 @@ fn online_retail_fit_equals_lifetimes() {
     let bg = &fitted.bgnbd;
     // a (0.0034, standard error 0.010) and b (6.7, standard error 22) are barely identified:
     // the likelihood is flat along them. Both optimizers still land on the same point.
-    agrees(
-        "BG/NBD",
-        &bg_vec(&bg.params),
-        bg.objective,
-        &set["bgnbd"],
-        &bg_vec(&bg_params(&set["bgnbd"]["params"])),
-    );
+    bg_agrees(bg, &set["bgnbd"]);
     let gg = &fitted.gamma_gamma;
-    agrees(
-        "Gamma-Gamma",
-        &gg_vec(&gg.params),
-        gg.objective,
-        &set["gamma_gamma"],
-        &gg_vec(&gg_params(&set["gamma_gamma"]["params"])),
-    );
+    gg_agrees(gg, &set["gamma_gamma"]);
 }
 
 #[test]
@@ -209,13 +197,7 @@ fn online_retail_penalized_reaches_lifetimes_boundary_and_refuses_a_heavy_tail()
     // lifetimes' BFGS stops without success ("precision loss") with a and b heading to 0; ours
     // reaches a likelihood at least as high there.
     let bg = bgnbd::fit(&data.summary, 0.001).unwrap();
-    agrees(
-        "BG/NBD",
-        &bg_vec(&bg.params),
-        bg.objective,
-        &set["bgnbd"],
-        &bg_vec(&bg_params(&set["bgnbd"]["params"])),
-    );
+    bg_agrees(&bg, &set["bgnbd"]);
     // Gamma-Gamma's q falls below 1 (lifetimes: 0.839): no finite mean order value.
     let q = gg_params(&set["gamma_gamma"]["params"]).q;
     match fit(&data.summary, 0.001) {
