@@ -162,6 +162,8 @@ impl UpsertCustomersRequest {
 /// Insert or update a batch of customers.
 ///
 /// All or nothing: one invalid customer (or a customer id sent twice) and nothing is written.
+/// The predicted-value attributes (`clv_*`) are computed by `POST /v1/clv/refresh` and cannot
+/// be written here.
 #[utoipa::path(
     security(("api_key" = ["write"])),
     tag = "customers",
@@ -232,7 +234,8 @@ pub struct ImportedColumn {
 /// cells, `NA`, `N/A`, `null`, `NaN`, `none` and `-` clear a value. Comma-separated, quoted
 /// fields, CRLF or LF, an optional UTF-8 byte order mark. Re-importing a file updates the
 /// customers it names. All or nothing: with any invalid row nothing is written, and the answer
-/// lists the first 100 bad lines.
+/// lists the first 100 bad lines. A column named as a predicted-value attribute (`clv_*`,
+/// computed by `POST /v1/clv/refresh`) is refused.
 #[utoipa::path(
     security(("api_key" = ["write"])),
     tag = "customers",

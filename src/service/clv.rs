@@ -1,7 +1,9 @@
-//! Predicted customer value, as its steps: read every customer's purchase days from the
-//! counted order lines (one `COPY`, in a snapshot) → the summaries → fit BG/NBD and
-//! Gamma-Gamma → score every customer → optionally backtest on a holdout → write the four
-//! `clv_*` attributes and the model in one transaction. A fit that cannot be made is a 422 naming what is missing; nothing is written.
+//! Predicted customer value, as its steps, in one transaction that holds off imports and
+//! erasures: read every customer's purchase days from the counted order lines (one `COPY`) →
+//! the summaries → fit BG/NBD and Gamma-Gamma (off the async runtime) → score every customer
+//! → optionally backtest on a holdout → write the four `clv_*` figures (a fresh partition of
+//! `customer_clv`) and the model. A fit that cannot be made is a 422 naming what is missing;
+//! nothing is written.
 
 use crate::charts::{CalibrationChart, CalibrationPoint};
 use crate::domain::clv::{
@@ -19,12 +21,18 @@ use segstore_engine::clv::{self, ClvError, FitReport, Horizon};
 use std::time::Instant;
 
 /// The attributes a refresh writes, in this order.
-pub const ATTRIBUTES: [&str; 4] = [
-    "clv_p_alive",
-    "clv_expected_orders",
-    "clv_expected_order_value",
-    "clv_value",
-];
+pub use crate::store::clv::ATTRIBUTES;
+
+/// Why an import may not write attribute `name`, when it is one of the predicted figures
+/// (kept apart from the attributes clients write, and rewritten by every refresh).
+pub fn not_writable(name: &str) -> Option<String> {
+    ATTRIBUTES.contains(&name).then(|| {
+        format!(
+            "`{name}` is predicted by POST /v1/clv/refresh and cannot be written by an import; \
+             rename the column"
+        )
+    })
+}
 
 /// Whether a segmentation's features need a refresh first.
 pub fn uses_clv(features: &[String]) -> bool {
@@ -45,9 +53,11 @@ fn ms(since: Instant) -> f64 {
 #[tracing::instrument(skip(pool))]
 pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let started = Instant::now();
-    let mut snapshot = crate::store::begin_snapshot(pool).await?;
-    let lines = store::purchase_days(&mut snapshot, settings.as_of).await?;
-    crate::store::commit(snapshot).await?;
+    // One transaction from the read to the write, holding off imports and erasures: the
+    // figures are written for exactly the customers and lines that were read.
+    let mut tx = crate::store::begin(pool).await?;
+    store::lock(&mut tx).await?;
+    let lines = store::purchase_days(&mut tx, settings.as_of).await?;
     let Some(latest) = lines.days.latest() else {
         return Err(match settings.as_of {
             Some(day) => {
@@ -82,7 +92,6 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     timings.summary += summary_ms;
 
     let write_started = Instant::now();
-    let mut tx = crate::store::begin(pool).await?;
     let wanted: Vec<(AttributeName, AttributeKind)> = ATTRIBUTES
         .iter()
         .map(|f| {
@@ -93,11 +102,12 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
         })
         .collect();
     // A fixed handful of attributes: the limit is for what clients send.
-    let catalogue = attributes::register(&mut tx, &wanted, usize::MAX)
+    attributes::register(&mut tx, &wanted, usize::MAX)
         .await?
         .map_err(crate::service::customers::catalogue_full)?;
     let columns: [&[f64]; 4] = [&figures[0], &figures[1], &figures[2], &figures[3]];
-    let (with, without) = store::write(&mut tx, &catalogue, ATTRIBUTES, &ids, columns).await?;
+    let model_id = store::next_model_id(&mut tx).await?;
+    let (with, without) = store::write(&mut tx, model_id, &ids, columns).await?;
     let mut model = ClvModel {
         fitted_at: chrono::Utc::now(),
         settings,
@@ -118,7 +128,7 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     };
     model.ms.write = ms(write_started);
     model.ms.total = ms(started);
-    let model_id = store::insert_model(&mut tx, &model).await?;
+    store::insert_model(&mut tx, model_id, &model).await?;
     crate::store::commit(tx).await?;
     // The first refresh adds the attributes to the report views.
     crate::service::report::sync(pool).await;

@@ -9,9 +9,9 @@
 
 use super::pump::{RecordSink, pump};
 use crate::domain::AttributeKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::ingest::csv::{Record, RecordReader};
-use crate::ingest::customers::{CustomerRow, CustomerRows, HeldBack, Layout};
+use crate::ingest::customers::{Column, CustomerRow, CustomerRows, HeldBack, Layout};
 pub use crate::ingest::customers::{HEAD_ROWS, ImportOptions, ImportedColumn};
 use crate::service::IngestLimits;
 use crate::service::customers::{catalogue_full, new_attributes};
@@ -128,6 +128,25 @@ async fn import_body(
         |name| known.get(name).map(|a| a.kind),
         &head.rows,
     )?;
+    let predicted: Vec<FieldError> = layout
+        .columns
+        .iter()
+        .filter_map(|c| match c {
+            Column::Attribute {
+                header: column,
+                name,
+                ..
+            } => crate::service::clv::not_writable(name.as_str())
+                .map(|why| FieldError::line(header.0, Some(column.clone()), why)),
+            Column::Id => None,
+        })
+        .collect();
+    if let Some(first) = predicted.first() {
+        return Err(Error::invalid_many(
+            format!("the CSV header cannot be used: {}", first.message),
+            predicted,
+        ));
+    }
     let catalogue = attributes::register(&mut tx, &layout.wanted(), limits.max_attributes)
         .await?
         .map_err(catalogue_full)?;

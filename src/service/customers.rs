@@ -132,8 +132,16 @@ fn attribute_kinds(
 ) -> Result<Vec<(AttributeName, AttributeKind)>> {
     let mut kinds: Vec<(AttributeName, AttributeKind)> = Vec::new();
     let mut errors = Vec::new();
+    let mut predicted = Vec::new();
     for (index, customer) in batch.iter().enumerate() {
         for (name, value) in &customer.attributes {
+            if let Some(why) = crate::service::clv::not_writable(name.as_str()) {
+                predicted.push(FieldError::field(
+                    format!("customers[{index}].attributes.{name}"),
+                    why,
+                ));
+                continue;
+            }
             let Some(kind) = value.kind() else { continue };
             let expected = catalogue
                 .get(name.as_str())
@@ -152,6 +160,16 @@ fn attribute_kinds(
                 Some(_) => {}
             }
         }
+    }
+    if let Some(first) = predicted.first() {
+        return Err(Error::invalid_many(
+            format!(
+                "{}; first at {}",
+                first.message,
+                first.field.as_deref().unwrap_or("?")
+            ),
+            predicted,
+        ));
     }
     if errors.is_empty() {
         Ok(kinds)
@@ -239,20 +257,11 @@ fn to_customer(row: CustomerRow, catalogue: &Catalogue) -> Customer {
     let attributes = catalogue
         .iter()
         .filter_map(|a| {
-            let i = a.position - 1;
             let value = match a.kind {
-                AttributeKind::Numeric => row
-                    .numeric_values
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .map(StoredValue::Numeric),
+                AttributeKind::Numeric => row.numeric(a).map(StoredValue::Numeric),
                 AttributeKind::Categorical => row
-                    .categorical_values
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .map(StoredValue::Categorical),
+                    .categorical(a)
+                    .map(|v| StoredValue::Categorical(v.to_owned())),
             };
             value.map(|v| (a.name.to_string(), v))
         })

@@ -87,7 +87,7 @@ pub async fn segments(pool: &Pool) -> Result<Vec<NamedSegment>> {
             recency,
             frequency,
             monetary,
-            clv: pos("clv_p_alive").zip(pos("clv_value")),
+            clv: pos("clv_p_alive").is_some() && pos("clv_value").is_some(),
         },
     )
     .await?)

@@ -192,19 +192,32 @@ pub async fn stats(
     // Sums of values near f64::MAX overflow (PostgreSQL then raises an error): the mean and
     // deviation are taken of the values divided by a power of two near each attribute's
     // largest magnitude (exact: ordinary values give the plain figures bit for bit).
-    let numeric = sqlx::query_as(
-        "WITH magnitude AS (
+    // The predicted-value figures (kept in `customer_clv`, NULL in the arrays) join their
+    // attributes' positions.
+    let figures = super::clv::ATTRIBUTES
+        .iter()
+        .zip(super::clv::COLUMNS)
+        .map(|(name, column)| format!("('{name}', v.{column})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let numeric = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH u AS NOT MATERIALIZED (
+             SELECT u.pos, u.v
+             FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
+             UNION ALL
+             SELECT a.position::int8, x.v
+             FROM customer_clv v, LATERAL (VALUES {figures}) AS x(name, v)
+             JOIN attributes a ON a.name = x.name
+         ), magnitude AS (
              SELECT u.pos,
                     COALESCE(2 ^ least(floor(ln(NULLIF(max(abs(u.v)), 0)) / ln(2)), 1023), 1) AS m
-             FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
-             GROUP BY u.pos
+             FROM u GROUP BY u.pos
          )
          SELECT u.pos AS position, count(u.v) AS customers, min(u.v) AS min,
                 avg(u.v / g.m) * g.m AS mean, max(u.v) AS max, stddev_pop(u.v / g.m) * g.m AS std
-         FROM customers c, unnest(c.numeric_values) WITH ORDINALITY AS u(v, pos)
-         JOIN magnitude g ON g.pos = u.pos
+         FROM u JOIN magnitude g ON g.pos = u.pos
          GROUP BY u.pos, g.m",
-    )
+    )))
     .fetch_all(&mut *tx)
     .await?;
     let categorical = sqlx::query_as(

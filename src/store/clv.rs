@@ -1,12 +1,11 @@
 //! Predicted customer value: the counted order lines streamed out by one `COPY` into each
-//! customer's purchase days (what BG/NBD and Gamma-Gamma are fitted on); the figures written
-//! back into the customers' attribute arrays in one statement; the fitted models kept per
-//! refresh.
+//! customer's purchase days (what BG/NBD and Gamma-Gamma are fitted on); the figures kept in
+//! `customer_clv`, rewritten whole by one `COPY`, and how every reader of attributes joins them;
+//! the fitted models kept per refresh.
 
-use super::copy::CopyDecoder;
+use super::copy::{self, CopyBuffer, CopyDecoder, CopyIn};
 use super::rfm::COUNTED;
-use super::{Catalogue, Conn, Pool, Result};
-use crate::domain::AttributeKind;
+use super::{Conn, Pool, Result};
 use crate::domain::clv::ClvModel;
 use chrono::NaiveDate;
 use futures_util::StreamExt;
@@ -72,83 +71,136 @@ pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<
     Ok(out)
 }
 
-/// Writes every customer's four figures (`ids[i]` gets `values[k][i]` for the k-th name) and
-/// clears them for the customers not in `ids`: one `UPDATE` joined to the figures (rows whose
-/// array would not change are left alone), one for the others that hold figures. Returns the
-/// customers with figures and those without.
-pub async fn write(
-    tx: &mut Conn,
-    catalogue: &Catalogue,
-    names: [&str; 4],
-    ids: &[String],
-    values: [&[f64]; 4],
-) -> Result<(i64, i64)> {
-    let positions: Vec<usize> = names
-        .iter()
-        .map(|n| catalogue.get(n).expect("registered").position)
-        .collect();
-    // The whole array, position by position: the figures where they go, the rest as stored
-    // (subscript assignment past the end would change the array's lower bound).
-    let array = |figure: &dyn Fn(usize) -> String| {
-        let items = (1..=catalogue.width(AttributeKind::Numeric))
-            .map(|p| match positions.iter().position(|&q| q == p) {
-                Some(k) => figure(k),
-                None => format!("c.numeric_values[{p}]"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("ARRAY[{items}]::float8[]")
-    };
-    let with = array(&|k| format!("p.v{k}"));
-    let without = array(&|_| "NULL".to_owned());
+/// The attributes a refresh writes, in this order: the columns of `customer_clv`.
+pub const ATTRIBUTES: [&str; 4] = [
+    "clv_p_alive",
+    "clv_expected_orders",
+    "clv_expected_order_value",
+    "clv_value",
+];
+
+/// `customer_clv`'s columns, in [`ATTRIBUTES`]' order.
+pub const COLUMNS: [&str; 4] = [
+    "p_alive",
+    "expected_orders",
+    "expected_order_value",
+    "value",
+];
+
+/// The index in [`ATTRIBUTES`] of a `clv_*` attribute.
+pub fn index(name: &str) -> Option<usize> {
+    ATTRIBUTES.iter().position(|a| *a == name)
+}
+
+/// Joins each customer row `c` to its figures `v` (all NULL for a customer without).
+pub const JOIN: &str = "LEFT JOIN customer_clv v ON v.external_id = c.external_id";
+
+/// The SQL that reads the numeric attribute `name` (at `position` of the arrays) of the
+/// customer row `c`, beside its figures `v` ([`JOIN`]): a `clv_*` attribute from
+/// `customer_clv`, any other from the row's array.
+pub fn numeric_sql(name: &str, position: usize) -> String {
+    match index(name) {
+        Some(k) => format!("v.{}", COLUMNS[k]),
+        None => format!("c.numeric_values[{position}]"),
+    }
+}
+
+/// Holds off every writer of customers and order lines until the transaction ends (imports
+/// and erasures take this lock or a conflicting one first, and so does another refresh): the
+/// lines a refresh reads are the lines its figures are written for, and every customer it
+/// writes figures for is still there. Readers are never held off.
+pub async fn lock(tx: &mut Conn) -> Result<()> {
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let set = format!(
-        "UPDATE customers c SET numeric_values = {with}
-         FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
-             AS p(external_id, v0, v1, v2, v3)
-         WHERE p.external_id = c.external_id AND {with} IS DISTINCT FROM c.numeric_values"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(set))
-        .bind(ids)
-        .bind(values[0])
-        .bind(values[1])
-        .bind(values[2])
-        .bind(values[3])
-        .execute(&mut *tx)
-        .await?;
-    let held = positions
-        .iter()
-        .map(|p| format!("c.numeric_values[{p}] IS NOT NULL"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let clear = format!(
-        "UPDATE customers c SET numeric_values = {without}
-         WHERE ({held})
-           AND NOT EXISTS (SELECT FROM unnest($1::text[]) AS p(external_id)
-                           WHERE p.external_id = c.external_id)"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(clear))
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
+    Ok(())
+}
+
+/// The id the next refresh's model will have.
+pub async fn next_model_id(tx: &mut Conn) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('clv_models', 'model_id'))")
+            .fetch_one(&mut *tx)
+            .await?,
+    )
+}
+
+/// Replaces every customer's figures with those of model `model_id` (`ids[i]` gets
+/// `values[k][i]` for the k-th of [`ATTRIBUTES`]): copied by one binary `COPY` into a partition
+/// of their own and indexed once loaded, then attached in place of the old partition, which is
+/// dropped. Readers see the old figures until the transaction commits and wait only for the
+/// switch. Call with [`lock`] held. Returns the customers with figures and those without.
+pub async fn write(
+    tx: &mut Conn,
+    model_id: i64,
+    ids: &[String],
+    values: [&[f64]; 4],
+) -> Result<(i64, i64)> {
+    let table = format!("customer_clv_{model_id}");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (LIKE customer_clv)"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = CopyIn::start(
+        &mut *tx,
+        &format!(
+            "COPY {table} (model_id, external_id, p_alive, expected_orders, \
+             expected_order_value, value) FROM STDIN (FORMAT binary)"
+        ),
+    )
+    .await?;
+    let mut out = CopyBuffer::default();
+    for (i, id) in ids.iter().enumerate() {
+        let buf = out.row(6);
+        copy::int8(buf, model_id);
+        copy::text(buf, Some(id));
+        for column in values {
+            copy::float(buf, Some(column[i]));
+        }
+        copy.send_ready(&mut out).await?;
+    }
+    copy.finish_with(&mut out).await?;
+    // Indexed after the load (one sort instead of a million insertions); the CHECK proves the
+    // partition bound, so attaching scans nothing.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE {table} ADD PRIMARY KEY (external_id),
+             ADD CONSTRAINT {table}_bound CHECK (model_id = {model_id})"
+    )))
+    .execute(&mut *tx)
+    .await?;
     let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
         .fetch_one(&mut *tx)
         .await?;
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT inhrelid::regclass::text FROM pg_inherits
+         WHERE inhparent = 'customer_clv'::regclass",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for old in old {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {old}")))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE customer_clv ATTACH PARTITION {table} FOR VALUES IN ({model_id})"
+    )))
+    .execute(&mut *tx)
+    .await?;
     let with = ids.len() as i64;
     Ok((with, customers - with))
 }
 
-/// Keeps a refresh's model; returns its id.
-pub async fn insert_model(tx: &mut Conn, model: &ClvModel) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO clv_models (document, has_backtest) VALUES ($1, $2) RETURNING model_id",
-    )
-    .bind(Json(model))
-    .bind(model.backtest.is_some())
-    .fetch_one(&mut *tx)
-    .await?)
+/// Keeps a refresh's model under the id [`next_model_id`] gave.
+pub async fn insert_model(tx: &mut Conn, model_id: i64, model: &ClvModel) -> Result<()> {
+    sqlx::query("INSERT INTO clv_models (model_id, document, has_backtest) VALUES ($1, $2, $3)")
+        .bind(model_id)
+        .bind(Json(model))
+        .bind(model.backtest.is_some())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// The latest refresh's model (with `backtest`: the latest that has one).

@@ -1,23 +1,46 @@
 //! Reads and deletes of single customers and pages of customers. Bulk writes: [`super::staging`].
 
-use super::Result;
+use super::{Attribute, Result};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerRow {
     pub external_id: String,
-    pub numeric_values: Vec<Option<f64>>,
-    pub categorical_values: Vec<Option<String>>,
+    numeric_values: Vec<Option<f64>>,
+    categorical_values: Vec<Option<String>>,
+    /// The predicted-value figures, in `clv::ATTRIBUTES`' order (NULLs without).
+    clv_values: Vec<Option<f64>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "external_id, numeric_values, categorical_values, created_at, updated_at";
+impl CustomerRow {
+    /// The value of a numeric attribute (`None`: missing).
+    pub fn numeric(&self, a: &Attribute) -> Option<f64> {
+        match super::clv::index(a.name.as_str()) {
+            Some(k) => self.clv_values.get(k).copied().flatten(),
+            None => self.numeric_values.get(a.position - 1).copied().flatten(),
+        }
+    }
+
+    /// The value of a categorical attribute (`None`: missing).
+    pub fn categorical(&self, a: &Attribute) -> Option<&str> {
+        self.categorical_values
+            .get(a.position - 1)
+            .and_then(|v| v.as_deref())
+    }
+}
+
+/// A customer row `c` with its figures `v` (`FROM customers c` then [`super::clv::JOIN`]).
+const COLUMNS: &str = "c.external_id, c.numeric_values, c.categorical_values, \
+     ARRAY[v.p_alive, v.expected_orders, v.expected_order_value, v.value] AS clv_values, \
+     c.created_at, c.updated_at";
 
 pub async fn find(db: impl PgExecutor<'_>, external_id: &str) -> Result<Option<CustomerRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customers WHERE external_id = $1"
+        "SELECT {COLUMNS} FROM customers c {} WHERE c.external_id = $1",
+        super::clv::JOIN
     )))
     .bind(external_id)
     .fetch_optional(db)
@@ -33,9 +56,10 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<CustomerRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customers
-         WHERE external_id > COALESCE($1, '')
-         ORDER BY external_id LIMIT $2"
+        "SELECT {COLUMNS} FROM customers c {}
+         WHERE c.external_id > COALESCE($1, '')
+         ORDER BY c.external_id LIMIT $2",
+        super::clv::JOIN
     )))
     .bind(after)
     .bind(limit)
@@ -48,17 +72,21 @@ pub async fn page(
 /// The channel an erasure is announced on (every replica drops its cached runs).
 pub const ERASED_CHANNEL: &str = "segstore_erasures";
 
-/// Erases a customer everywhere it is kept: its row, its order lines, its assignments in
-/// every kept run, its point in every run's chart sample; and announces it (delivered at
-/// commit). `false` when no such customer is stored (nothing is touched then).
+/// Erases a customer everywhere it is kept: its row, its order lines, its predicted value, its
+/// assignments in every kept run, its point in every run's chart sample; and announces it
+/// (delivered at commit). `false` when no such customer is stored (nothing is touched then).
 pub async fn erase(tx: &mut super::Tx, external_id: &str) -> Result<bool> {
     if !delete(&mut **tx, external_id).await? {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM order_lines WHERE external_id = $1")
+    for table in ["order_lines", "customer_clv"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE external_id = $1"
+        )))
         .bind(external_id)
         .execute(&mut **tx)
         .await?;
+    }
     super::activations::erase_customer(tx, external_id).await?;
     // By each partition's primary key (run_id, external_id).
     sqlx::query(

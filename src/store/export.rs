@@ -35,16 +35,16 @@ pub async fn customers(
     attributes: &[Attribute],
     runs: &[Uuid],
 ) -> Result<BoxStream<'static, Result<CustomerBatch>>> {
-    let wanted: Vec<(AttributeKind, usize)> =
-        attributes.iter().map(|a| (a.kind, a.position)).collect();
-    let mut customers = pool.copy_out_raw(CUSTOMERS).await?;
+    let wanted: Vec<Field> = attributes.iter().map(Field::of).collect();
+    let clv = wanted.iter().any(|f| matches!(f, Field::Clv(_)));
+    let mut customers = pool.copy_out_raw(&customers_sql(clv)).await?;
     let assignments = match assignments_sql(runs) {
         Some(sql) => Some(pool.copy_out_raw(&sql).await?),
         None => None,
     };
     let runs = runs.len();
     Ok(async_stream::try_stream! {
-        let mut decoder = CopyDecoder::new(3);
+        let mut decoder = CopyDecoder::new(if clv { 3 + super::clv::COLUMNS.len() } else { 3 });
         let mut arrays = ArraySpans::default();
         let mut segments = assignments.map(|stream| Assignments::new(stream, runs));
         while let Some(chunk) = customers.next().await {
@@ -200,9 +200,37 @@ fn element<'a>(
     bytes.map(|b| &b[at..at + n])
 }
 
+/// Where an exported attribute is read from in a row of [`customers_sql`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Field {
+    /// At this 1-based position of the numeric array.
+    Numeric(usize),
+    /// At this 1-based position of the categorical array.
+    Categorical(usize),
+    /// The k-th predicted-value figure, after the arrays.
+    Clv(usize),
+}
+
+impl Field {
+    fn of(a: &Attribute) -> Self {
+        match (a.kind, super::clv::index(a.name.as_str())) {
+            (AttributeKind::Numeric, Some(k)) => Self::Clv(k),
+            (AttributeKind::Numeric, None) => Self::Numeric(a.position),
+            (AttributeKind::Categorical, _) => Self::Categorical(a.position),
+        }
+    }
+}
+
+fn float8(field: Option<&[u8]>) -> Result<Option<f64>> {
+    field
+        .map(|b| b.try_into().map(f64::from_be_bytes))
+        .transpose()
+        .map_err(|_| decode_error("a float8 of 8 bytes"))
+}
+
 fn decode(
     row: &[Option<&[u8]>],
-    wanted: &[(AttributeKind, usize)],
+    wanted: &[Field],
     arrays: &mut ArraySpans,
     batch: &mut CustomerBatch,
 ) -> Result<()> {
@@ -215,15 +243,16 @@ fn decode(
     batch.ids.push(id);
     let numeric_lower = array_spans(row[1], &mut arrays.numeric)?;
     let categorical_lower = array_spans(row[2], &mut arrays.categorical)?;
-    for &(kind, position) in wanted {
-        match kind {
-            AttributeKind::Numeric => batch.numbers.push(
-                element(row[1], &arrays.numeric, numeric_lower, position)
-                    .map(|b| b.try_into().map(f64::from_be_bytes))
-                    .transpose()
-                    .map_err(|_| decode_error("a float8 of 8 bytes"))?,
-            ),
-            AttributeKind::Categorical => batch.texts.push(text(element(
+    for &field in wanted {
+        match field {
+            Field::Numeric(position) => batch.numbers.push(float8(element(
+                row[1],
+                &arrays.numeric,
+                numeric_lower,
+                position,
+            ))?),
+            Field::Clv(k) => batch.numbers.push(float8(row[3 + k])?),
+            Field::Categorical(position) => batch.texts.push(text(element(
                 row[2],
                 &arrays.categorical,
                 categorical_lower,
@@ -236,9 +265,21 @@ fn decode(
 
 /// The customers with their two arrays whole: PostgreSQL sends each array as one value
 /// (subscripting every attribute in SQL cost it a fifth more time, BENCHMARKS.md), and the
-/// attributes are picked out here by position.
-const CUSTOMERS: &str = "COPY (SELECT c.external_id, c.numeric_values, c.categorical_values \
-     FROM customers c ORDER BY c.external_id) TO STDOUT (FORMAT binary)";
+/// attributes are picked out here by position; with `clv`, then their four predicted-value
+/// figures (joined only when one is exported).
+fn customers_sql(clv: bool) -> String {
+    let (figures, join) = match clv {
+        true => (
+            super::clv::COLUMNS.map(|c| format!(", v.{c}")).concat(),
+            super::clv::JOIN,
+        ),
+        false => (String::new(), ""),
+    };
+    format!(
+        "COPY (SELECT c.external_id, c.numeric_values, c.categorical_values{figures} \
+         FROM customers c {join} ORDER BY c.external_id) TO STDOUT (FORMAT binary)"
+    )
+}
 
 /// The runs' assignments as (external id, run index, segment), in external-id order: one
 /// ordered scan per run's partition, merged by PostgreSQL. `None` without runs.
@@ -294,12 +335,12 @@ mod tests {
         // An attribute beyond the array's end (added after the customer was written) is
         // missing, as a NULL element is.
         let wanted = [
-            (AttributeKind::Numeric, 3),
-            (AttributeKind::Categorical, 1),
-            (AttributeKind::Numeric, 2),
-            (AttributeKind::Numeric, 4),
-            (AttributeKind::Categorical, 2),
-            (AttributeKind::Numeric, 1),
+            Field::Numeric(3),
+            Field::Categorical(1),
+            Field::Numeric(2),
+            Field::Numeric(4),
+            Field::Categorical(2),
+            Field::Numeric(1),
         ];
         let mut batch = CustomerBatch::default();
         let mut arrays = ArraySpans::default();
@@ -324,21 +365,50 @@ mod tests {
         let shifted = array(0, &[Some(&one), Some(&three)]);
         let mut batch = CustomerBatch::default();
         let row = [Some(&b"C3"[..]), Some(&shifted[..]), None];
-        decode(
-            &row,
-            &[(AttributeKind::Numeric, 1)],
-            &mut arrays,
-            &mut batch,
-        )
-        .unwrap();
+        decode(&row, &[Field::Numeric(1)], &mut arrays, &mut batch).unwrap();
         assert_eq!(batch.numbers, [Some(3.0)]);
         let row = [Some(&b"C4"[..]), Some(&numbers[..numbers.len() - 2]), None];
         assert!(decode(&row, &wanted, &mut arrays, &mut batch).is_err());
     }
 
     #[test]
+    fn predicted_value_figures_follow_the_arrays() {
+        let numbers = array(1, &[Some(&2.0f64.to_be_bytes())]);
+        let (alive, value) = (0.25f64.to_be_bytes(), 90.5f64.to_be_bytes());
+        let mut batch = CustomerBatch::default();
+        let mut arrays = ArraySpans::default();
+        let wanted = [
+            Field::Clv(3),
+            Field::Numeric(1),
+            Field::Clv(0),
+            Field::Clv(1),
+        ];
+        let row = [
+            Some(&b"C1"[..]),
+            Some(&numbers[..]),
+            None,
+            Some(&alive[..]),
+            None,
+            None,
+            Some(&value[..]),
+        ];
+        decode(&row, &wanted, &mut arrays, &mut batch).unwrap();
+        assert_eq!(batch.numbers, [Some(90.5), Some(2.0), Some(0.25), None]);
+        let value = Attribute {
+            name: crate::domain::AttributeName::from_trusted("clv_value".into()),
+            kind: AttributeKind::Numeric,
+            position: 9,
+        };
+        assert_eq!(Field::of(&value), Field::Clv(3));
+    }
+
+    #[test]
     fn the_statements_read_each_run_in_id_order() {
-        assert!(CUSTOMERS.contains("ORDER BY c.external_id"));
+        for clv in [false, true] {
+            assert!(customers_sql(clv).contains("ORDER BY c.external_id"));
+        }
+        assert!(customers_sql(true).contains(", v.p_alive, v.expected_orders"));
+        assert!(!customers_sql(false).contains("customer_clv"));
         assert_eq!(assignments_sql(&[]), None);
         let (a, b) = (Uuid::nil(), Uuid::max());
         let sql = assignments_sql(&[a, b]).unwrap();

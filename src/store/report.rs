@@ -26,20 +26,19 @@ fn ident(name: &str) -> String {
 /// `created_at`, `updated_at`.
 pub fn customers_definition(columns: &[ViewColumn<'_>]) -> String {
     let mut select = String::from("c.external_id AS customer_id, c.created_at, c.updated_at");
+    let mut join = String::new();
     for c in columns {
-        let source = match c.attribute.kind {
-            AttributeKind::Numeric => "numeric_values",
-            AttributeKind::Categorical => "categorical_values",
+        let a = c.attribute;
+        let source = match a.kind {
+            AttributeKind::Numeric => super::clv::numeric_sql(a.name.as_str(), a.position),
+            AttributeKind::Categorical => format!("c.categorical_values[{}]", a.position),
         };
-        write!(
-            select,
-            ", c.{source}[{}] AS {}",
-            c.attribute.position,
-            ident(c.name)
-        )
-        .expect("writing to a String");
+        if super::clv::index(a.name.as_str()).is_some() {
+            join = format!(" {}", super::clv::JOIN);
+        }
+        write!(select, ", {source} AS {}", ident(c.name)).expect("writing to a String");
     }
-    format!("VIEW segstore_report.customers AS SELECT {select} FROM customers c")
+    format!("VIEW segstore_report.customers AS SELECT {select} FROM customers c{join}")
 }
 
 /// What a regeneration did to a generated view.
@@ -367,6 +366,25 @@ mod tests {
             "VIEW segstore_report.customers AS SELECT c.external_id AS customer_id, \
              c.created_at, c.updated_at, c.numeric_values[3] AS \"age\", \
              c.categorical_values[1] AS \"attribute.customer_id\" FROM customers c"
+        );
+    }
+
+    #[test]
+    fn predicted_value_is_read_from_its_own_table() {
+        let value = Attribute {
+            name: AttributeName::from_trusted("clv_value".into()),
+            kind: AttributeKind::Numeric,
+            position: 7,
+        };
+        let sql = customers_definition(&[ViewColumn {
+            name: "clv_value",
+            attribute: &value,
+        }]);
+        assert_eq!(
+            sql,
+            "VIEW segstore_report.customers AS SELECT c.external_id AS customer_id, \
+             c.created_at, c.updated_at, v.value AS \"clv_value\" FROM customers c \
+             LEFT JOIN customer_clv v ON v.external_id = c.external_id"
         );
     }
 }

@@ -155,34 +155,22 @@ pub async fn note(db: impl PgExecutor<'_>, run_id: Uuid, event: &str, detail: &s
 }
 
 /// Each of a run's segments' predicted value from its members' `clv_p_alive` and
-/// `clv_value` (at these positions of the numeric arrays), into the segment's profile
-/// (`predicted_value`): one statement over the written assignments.
-pub async fn predicted_value(
-    tx: &mut Conn,
-    run_id: uuid::Uuid,
-    alive: usize,
-    value: usize,
-) -> Result<()> {
-    let sql = format!(
-        "WITH v AS (
-             SELECT a.segment, count(c.numeric_values[{value}]) AS customers,
-                    avg(c.numeric_values[{alive}]) AS mean_p_alive,
-                    avg(c.numeric_values[{value}]) AS mean_value,
-                    sum(c.numeric_values[{value}]) AS total_value
-             FROM assignments a JOIN customers c ON c.external_id = a.external_id
+/// `clv_value` (`customer_clv`), into the segment's profile (`predicted_value`): one statement
+/// over the written assignments.
+pub async fn predicted_value(tx: &mut Conn, run_id: uuid::Uuid) -> Result<()> {
+    let sql = "WITH seg AS (
+             SELECT a.segment, count(v.value) AS customers, avg(v.p_alive) AS mean_p_alive,
+                    avg(v.value) AS mean_value, sum(v.value) AS total_value
+             FROM assignments a LEFT JOIN customer_clv v ON v.external_id = a.external_id
              WHERE a.run_id = $1 AND a.segment IS NOT NULL GROUP BY a.segment
          ), s AS (
-             SELECT v.*, total_value / NULLIF(sum(total_value) OVER (), 0) AS value_share FROM v
+             SELECT seg.*, total_value / NULLIF(sum(total_value) OVER (), 0) AS value_share FROM seg
          )
          UPDATE run_segments r SET profile = r.profile || jsonb_build_object('predicted_value',
                 jsonb_build_object('customers', s.customers, 'mean_p_alive', s.mean_p_alive,
                                    'mean_value', s.mean_value, 'total_value', s.total_value,
                                    'value_share', s.value_share))
-         FROM s WHERE r.run_id = $1 AND r.stable_id = s.segment"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
+         FROM s WHERE r.run_id = $1 AND r.stable_id = s.segment";
+    sqlx::query(sql).bind(run_id).execute(&mut *tx).await?;
     Ok(())
 }

@@ -145,8 +145,8 @@ pub struct SegmentPositions {
     pub recency: usize,
     pub frequency: usize,
     pub monetary: usize,
-    /// `clv_p_alive` and `clv_value`.
-    pub clv: Option<(usize, usize)>,
+    /// Whether there are predicted-value figures (`customer_clv`) to sum.
+    pub clv: bool,
 }
 
 /// The named segments as the last refresh left them, largest first.
@@ -158,19 +158,16 @@ pub async fn named_segments(pool: &Pool, at: SegmentPositions) -> Result<Vec<Nam
         monetary: m,
         clv,
     } = at;
-    let (alive, value) = match clv {
-        Some((alive, value)) => (
-            format!("numeric_values[{alive}]"),
-            format!("numeric_values[{value}]"),
-        ),
-        None => ("NULL::float8".to_owned(), "NULL::float8".to_owned()),
+    let (alive, value, join) = match clv {
+        true => ("v.p_alive", "v.value", super::clv::JOIN),
+        false => ("NULL::float8", "NULL::float8", ""),
     };
     let sql = format!(
-        "WITH c AS (
-             SELECT categorical_values[{seg}] AS segment, numeric_values[{r}] AS r,
-                    numeric_values[{f}] AS f, numeric_values[{m}] AS m,
+        "WITH named AS (
+             SELECT c.categorical_values[{seg}] AS segment, c.numeric_values[{r}] AS r,
+                    c.numeric_values[{f}] AS f, c.numeric_values[{m}] AS m,
                     {alive} AS alive, {value} AS value
-             FROM customers WHERE categorical_values[{seg}] IS NOT NULL
+             FROM customers c {join} WHERE c.categorical_values[{seg}] IS NOT NULL
          )
          SELECT segment, count(*) AS customers,
                 count(*)::float8 / sum(count(*)) OVER () AS share,
@@ -178,7 +175,7 @@ pub async fn named_segments(pool: &Pool, at: SegmentPositions) -> Result<Vec<Nam
                 avg(r) AS mean_recency_days, avg(f) AS mean_frequency, avg(m) AS mean_monetary,
                 avg(alive) AS mean_p_alive, avg(value) AS mean_value, sum(value) AS total_value,
                 sum(value) / NULLIF(sum(sum(value)) OVER (), 0) AS value_share
-         FROM c GROUP BY segment ORDER BY customers DESC, segment"
+         FROM named GROUP BY segment ORDER BY customers DESC, segment"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)

@@ -8,7 +8,8 @@ use crate::segmentation::preprocess::{Columns, Ids};
 use futures_util::StreamExt;
 use sqlx::PgConnection;
 
-/// Reads the numeric attributes at `positions` (named `names`) and the categorical ones at
+/// Reads the numeric attributes at `positions` (named `names`; `clv_*` ones from
+/// `customer_clv`) and the categorical ones at
 /// `categorical` (1-based) of every customer, in the caller's transaction (open it REPEATABLE
 /// READ for a consistent snapshot), sorted by external id, so that a run's input order, and
 /// with it its result, does not depend on where PostgreSQL keeps the rows.
@@ -23,17 +24,24 @@ pub async fn snapshot(
     positions: &[usize],
     categorical: &[(String, usize)],
 ) -> Result<Columns> {
-    let select: Vec<String> = positions
+    let select: Vec<String> = names
         .iter()
-        .map(|p| format!(", numeric_values[{p}]"))
+        .zip(positions)
+        .map(|(name, &p)| format!(", {}", super::clv::numeric_sql(name, p)))
         .chain(
             categorical
                 .iter()
-                .map(|(_, p)| format!(", categorical_values[{p}]")),
+                .map(|(_, p)| format!(", c.categorical_values[{p}]")),
         )
         .collect();
+    // The predicted-value figures are joined only when a feature is one of them.
+    let join = if names.iter().any(|n| super::clv::index(n).is_some()) {
+        super::clv::JOIN
+    } else {
+        ""
+    };
     let sql = format!(
-        "COPY (SELECT external_id{} FROM customers) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT c.external_id{} FROM customers c {join}) TO STDOUT (FORMAT binary)",
         select.concat()
     );
     let mut stream = conn.copy_out_raw(&sql).await?;

@@ -55,12 +55,9 @@ fn rel(a: &Value, b: &Value) -> f64 {
 /// The stored `clv_*` values per customer (`None` where empty).
 async fn stored(app: &TestApp) -> HashMap<String, [Option<f64>; 4]> {
     let rows: Vec<(String, Vec<Option<f64>>)> = sqlx::query_as(
-        "SELECT c.external_id, ARRAY[
-             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_p_alive')],
-             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_expected_orders')],
-             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_expected_order_value')],
-             c.numeric_values[(SELECT position FROM attributes WHERE name = 'clv_value')]]
-         FROM customers c",
+        "SELECT c.external_id,
+                ARRAY[v.p_alive, v.expected_orders, v.expected_order_value, v.value]
+         FROM customers c LEFT JOIN customer_clv v ON v.external_id = c.external_id",
     )
     .fetch_all(&app.pool)
     .await
@@ -334,9 +331,38 @@ async fn orders(app: &TestApp, lines: &[(&str, &str, &str, f64)]) {
     .await;
 }
 
+/// Forty customers `r0`…`r39` with one to four purchase days each, at regular steps: a fit
+/// needs a penalizer (below).
+async fn regular_orders(app: &TestApp) {
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        for j in 0..=(i % 4) {
+            let day = 1 + (i * 7 + j * 23) % 200;
+            let at = (chrono::NaiveDate::from_ymd_opt(2011, 1, 1).unwrap()
+                + chrono::Days::new(day as u64))
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+            .to_rfc3339();
+            lines.push((
+                format!("x{i}-{j}"),
+                format!("r{i}"),
+                at,
+                10.0 + (i * j) as f64,
+            ));
+        }
+    }
+    let borrowed: Vec<(&str, &str, &str, f64)> = lines
+        .iter()
+        .map(|(o, c, a, p)| (o.as_str(), c.as_str(), a.as_str(), *p))
+        .collect();
+    orders(app, &borrowed).await;
+}
+
 /// Nothing of a refused refresh is kept.
 async fn nothing_written(app: &TestApp) {
     assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM customer_clv").await, 0);
     assert_eq!(
         app.count("SELECT count(*) FROM attributes WHERE name LIKE 'clv_%'")
             .await,
@@ -408,25 +434,7 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
     nothing_written(&app).await;
 
     // Enough to fit: the same refresh succeeds, and writes.
-    let mut lines = Vec::new();
-    let ids: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        for j in 0..=(i % 4) {
-            let day = 1 + (i * 7 + j * 23) % 200;
-            let at = (chrono::NaiveDate::from_ymd_opt(2011, 1, 1).unwrap()
-                + chrono::Days::new(day as u64))
-            .and_hms_opt(12, 0, 0)
-            .unwrap()
-            .and_utc()
-            .to_rfc3339();
-            lines.push((format!("x{i}-{j}"), id.clone(), at, 10.0 + (i * j) as f64));
-        }
-    }
-    let borrowed: Vec<(&str, &str, &str, f64)> = lines
-        .iter()
-        .map(|(o, c, a, p)| (o.as_str(), c.as_str(), a.as_str(), *p))
-        .collect();
-    orders(&app, &borrowed).await;
+    regular_orders(&app).await;
     // Forty customers with regular purchase days: the likelihood is highest where every
     // customer drops out with the same probability (a, b → ∞), and r and alpha run off too;
     // the expected purchases cannot be computed there.
@@ -459,8 +467,7 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
         let v = customer["attributes"][name].as_f64().unwrap();
         assert!(v.is_finite() && v >= 0.0, "{name}: {customer}");
     }
-    let with_figures = "SELECT count(*) FROM customers WHERE numeric_values[(SELECT position \
-                        FROM attributes WHERE name = 'clv_value')] IS NOT NULL";
+    let with_figures = "SELECT count(*) FROM customer_clv";
     assert_eq!(
         app.count(with_figures).await,
         model["customers_with_clv"].as_i64().unwrap()
@@ -501,9 +508,14 @@ async fn refreshes_the_data_cannot_support_are_refused_and_nothing_is_written() 
         "the last refresh's figures stay"
     );
     // No stored figure is ever NaN or infinite.
-    let non_finite = "SELECT count(*) FROM customers c, attributes a WHERE a.name LIKE 'clv_%' \
-                      AND c.numeric_values[a.position] IN ('NaN', 'Infinity', '-Infinity')";
+    let non_finite = "SELECT count(*) FROM customer_clv \
+                      WHERE ARRAY[p_alive, expected_orders, expected_order_value, value] \
+                            && '{NaN, Infinity, -Infinity}'::float8[]";
     assert_eq!(app.count(non_finite).await, 0);
+    // The figures live in their own table only: the customers' arrays hold nothing for them.
+    let in_arrays = "SELECT count(*) FROM customers c, attributes a WHERE a.name LIKE 'clv_%' \
+                     AND c.numeric_values[a.position] IS NOT NULL";
+    assert_eq!(app.count(in_arrays).await, 0);
 }
 
 /// `segstore clv`, offline: the same summary as lifetimes' for every customer, the same
@@ -671,4 +683,132 @@ async fn the_value_page_reads_well_at_1400_and_1920_pixels() {
         );
     }
     browser.close().await;
+}
+
+/// The figures are kept apart from the attributes clients write (`customer_clv`, rewritten
+/// whole by each refresh), and every reader finds them where it finds the others: a customer's
+/// page, the catalogue's figures, the flat export, the report view. Imports cannot write them;
+/// an erasure takes them.
+#[tokio::test]
+async fn predicted_figures_read_like_attributes_cannot_be_imported_and_go_with_an_erasure() {
+    let app = spawn_app().await;
+    json_ok(
+        app.upsert(json!([{"id": "r0", "attributes": {"age": 30}},
+                          {"id": "lurker", "attributes": {"age": 40}}]))
+            .await,
+    )
+    .await;
+    regular_orders(&app).await;
+    let model = json_ok(refresh(&app, "?penalizer=0.001").await).await;
+    assert_eq!(model["customers_with_clv"], 40, "{model}");
+    assert_eq!(model["customers_without_clv"], 1);
+    let figures = stored(&app).await;
+    let r0 = figures["r0"];
+    assert!(r0.iter().all(Option::is_some), "{r0:?}");
+    assert_eq!(figures["lurker"], [None; 4]);
+
+    // A customer's page: its own attributes beside its figures; none without.
+    let page = json_ok(app.get("/v1/customers/r0").await).await;
+    assert_eq!(page["attributes"]["age"], 30.0);
+    assert_eq!(page["attributes"]["clv_p_alive"], r0[0].unwrap());
+    assert_eq!(page["attributes"]["clv_value"], r0[3].unwrap());
+    let lurker = json_ok(app.get("/v1/customers/lurker").await).await;
+    assert_eq!(lurker["attributes"], json!({"age": 40.0}));
+    let listed = json_ok(app.get("/v1/customers?limit=100").await).await;
+    let listed_r0 = listed["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "r0")
+        .unwrap();
+    assert_eq!(listed_r0["attributes"], page["attributes"]);
+
+    // The catalogue's figures count and average the customers with a value.
+    let catalogue = json_ok(app.get("/v1/attributes").await).await;
+    let value = catalogue["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "clv_value")
+        .unwrap();
+    assert_eq!(value["customers"], 40, "{value}");
+    let total = model["total_value"].as_f64().unwrap();
+    let mean = value["numeric"]["mean"].as_f64().unwrap();
+    assert!(
+        (mean * 40.0 - total).abs() < 1e-9 * total,
+        "{mean} vs {total}"
+    );
+
+    // The flat export: a column per figure, empty for the customer without.
+    let csv = app.get("/v1/customers.csv").await.text().await.unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "clv_value").unwrap();
+    let cells = |id: &str| -> Vec<String> {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{id},")))
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(cells("r0")[column].parse::<f64>().unwrap(), r0[3].unwrap());
+    assert_eq!(cells("lurker")[column], "");
+
+    // The report view reads them too.
+    let viewed: Option<f64> = sqlx::query_scalar(
+        "SELECT clv_value FROM segstore_report.customers WHERE customer_id = 'r0'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(viewed, r0[3]);
+
+    // Imports cannot write them (JSON or CSV, values or clears); nothing is written.
+    let before = app.fingerprint().await;
+    for value in [json!(0.5), json!(null)] {
+        let problem = assert_problem(
+            app.upsert(json!([{"id": "r1", "attributes": {"age": 3}},
+                              {"id": "r0", "attributes": {"clv_value": value}}]))
+                .await,
+            422,
+            "predicted by POST /v1/clv/refresh",
+        )
+        .await;
+        assert_eq!(
+            problem["errors"][0]["field"],
+            "customers[1].attributes.clv_value"
+        );
+    }
+    let problem = assert_problem(
+        app.import_csv("", "id,age,clv_p_alive\nr0,31,0.5\n".to_owned())
+            .await,
+        422,
+        "predicted by POST /v1/clv/refresh",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "clv_p_alive", "{problem}");
+    assert_eq!(app.fingerprint().await, before);
+    // Writing a customer's own attributes leaves its figures.
+    json_ok(
+        app.upsert(json!([{"id": "r0", "attributes": {"age": 31}}]))
+            .await,
+    )
+    .await;
+    assert_eq!(stored(&app).await["r0"], r0);
+
+    // An erasure takes the figures with the customer.
+    let erased = app
+        .client
+        .delete(app.url("/v1/customers/r0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM customer_clv WHERE external_id = 'r0'")
+            .await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM customer_clv").await, 39);
 }

@@ -564,7 +564,11 @@ impl TestApp {
                                                            categorical_values, updated_at), E'\\n' ORDER BY external_id)
                                   FROM customers), '')
                         || coalesce((SELECT string_agg(format('%s|%s|%s', name, kind, position), E'\\n' ORDER BY name)
-                                     FROM attributes), ''))",
+                                     FROM attributes), '')
+                        || coalesce((SELECT string_agg(format('%s|%s|%s|%s|%s', external_id, p_alive,
+                                                              expected_orders, expected_order_value, value),
+                                                       E'\\n' ORDER BY external_id)
+                                     FROM customer_clv), ''))",
         )
         .fetch_one(&self.pool)
         .await

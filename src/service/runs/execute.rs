@@ -330,9 +330,8 @@ impl Runner {
         timings.lap("write");
         // The segments' predicted value, once there is one.
         let catalogue = crate::store::attributes::load(&mut *tx).await?;
-        let position = |name: &str| catalogue.get(name).map(|a| a.position);
-        if let (Some(alive), Some(value)) = (position("clv_p_alive"), position("clv_value")) {
-            results::predicted_value(&mut tx, run.run_id, alive, value).await?;
+        if catalogue.get("clv_p_alive").is_some() && catalogue.get("clv_value").is_some() {
+            results::predicted_value(&mut tx, run.run_id).await?;
             timings.lap("value");
         }
         let drift = match &previous {
