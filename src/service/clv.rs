@@ -23,17 +23,6 @@ use std::time::Instant;
 /// The attributes a refresh writes, in this order.
 pub use crate::store::clv::ATTRIBUTES;
 
-/// Why an import may not write attribute `name`, when it is one of the predicted figures
-/// (kept apart from the attributes clients write, and rewritten by every refresh).
-pub fn not_writable(name: &str) -> Option<String> {
-    ATTRIBUTES.contains(&name).then(|| {
-        format!(
-            "`{name}` is predicted by POST /v1/clv/refresh and cannot be written by an import; \
-             rename the column"
-        )
-    })
-}
-
 /// Whether a segmentation's features need a refresh first.
 pub fn uses_clv(features: &[String]) -> bool {
     features.iter().any(|f| ATTRIBUTES.contains(&f.as_str()))
@@ -55,6 +44,7 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let started = Instant::now();
     // One transaction from the read to the write, holding off imports and erasures: the
     // figures are written for exactly the customers and lines that were read.
+    store::vacuum(pool).await?;
     let mut tx = crate::store::begin(pool).await?;
     store::lock(&mut tx).await?;
     let lines = store::purchase_days(&mut tx, settings.as_of).await?;

@@ -136,7 +136,7 @@ async fn import_body(
                 header: column,
                 name,
                 ..
-            } => crate::service::clv::not_writable(name.as_str())
+            } => crate::service::customers::not_writable(name.as_str())
                 .map(|why| FieldError::line(header.0, Some(column.clone()), why)),
             Column::Id => None,
         })

@@ -124,6 +124,17 @@ fn rename_duplicate_lines(e: Error) -> Error {
     }
 }
 
+/// Why an import may not write attribute `name`, when it is one of the predicted figures
+/// (kept apart from the attributes clients write, and rewritten by every refresh).
+pub fn not_writable(name: &str) -> Option<String> {
+    crate::store::clv::ATTRIBUTES.contains(&name).then(|| {
+        format!(
+            "`{name}` is predicted by POST /v1/clv/refresh and cannot be written by an import; \
+             rename the column"
+        )
+    })
+}
+
 /// The kind of every attribute the batch names; refuses values whose kind contradicts the
 /// catalogue or the rest of the batch, naming each offending field.
 fn attribute_kinds(
@@ -135,7 +146,7 @@ fn attribute_kinds(
     let mut predicted = Vec::new();
     for (index, customer) in batch.iter().enumerate() {
         for (name, value) in &customer.attributes {
-            if let Some(why) = crate::service::clv::not_writable(name.as_str()) {
+            if let Some(why) = not_writable(name.as_str()) {
                 predicted.push(FieldError::field(
                     format!("customers[{index}].attributes.{name}"),
                     why,

@@ -811,4 +811,153 @@ async fn predicted_figures_read_like_attributes_cannot_be_imported_and_go_with_a
         0
     );
     assert_eq!(app.count("SELECT count(*) FROM customer_clv").await, 39);
+    assert_eq!(
+        app.count("SELECT count(*) FROM purchase_days WHERE external_id = 'r0'")
+            .await,
+        0
+    );
+}
+
+/// `purchase_days` as the order lines give it afresh: (customer, day, total, lines) rows that
+/// differ between the kept table and the aggregate of the counted lines.
+async fn purchase_days_drift(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "WITH fresh AS (
+             SELECT external_id, (ordered_at AT TIME ZONE 'UTC')::date AS day,
+                    sum(amount::numeric) AS total, count(*)::int AS lines
+             FROM order_lines
+             WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
+               AND (unit_price IS NULL OR unit_price > 0)
+             GROUP BY 1, 2
+         ), kept AS (SELECT external_id, day, total, lines FROM purchase_days)
+         SELECT 'kept only' AS side, format('%s', k) FROM (TABLE kept EXCEPT TABLE fresh) k
+         UNION ALL
+         SELECT 'fresh only', format('%s', f) FROM (TABLE fresh EXCEPT TABLE kept) f",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The purchase days a refresh reads are kept by the imports as lines come, change, move or
+/// stop counting, and by erasures: always what the lines give afresh.
+#[tokio::test]
+async fn purchase_days_follow_every_import_and_erasure() {
+    let app = spawn_app().await;
+    let line = |order: &str, no: i64, customer: &str, at: &str, quantity: f64, price: f64| {
+        json!({"order_id": order, "line_no": no, "customer_id": customer, "ordered_at": at,
+               "quantity": quantity, "unit_price": price})
+    };
+    let post = |lines: Vec<Value>| {
+        let app = &app;
+        async move {
+            json_ok(
+                app.post_json("/v1/orders", &json!({ "orders": lines }))
+                    .await,
+            )
+            .await
+        }
+    };
+    // Two lines on one day, one on another, a cancellation, a free line, one just before
+    // midnight UTC and one just after.
+    post(vec![
+        line("o1", 1, "a", "2011-01-03T09:00:00Z", 2.0, 1.1),
+        line("o1", 2, "a", "2011-01-03T09:00:00Z", 3.0, 0.7),
+        line("o2", 1, "a", "2011-01-05T23:59:59Z", 1.0, 10.0),
+        line("o3", 1, "a", "2011-01-06T00:00:00Z", 1.0, 0.1),
+        line("C4", 1, "a", "2011-01-06T10:00:00Z", -1.0, 10.0),
+        line("o5", 1, "b", "2011-01-06T10:00:00Z", 1.0, 0.0),
+        line("o6", 1, "b", "2011-01-07T10:00:00Z", 4.0, 2.5),
+    ])
+    .await;
+    assert_eq!(purchase_days_drift(&app).await, []);
+    assert_eq!(
+        app.count("SELECT count(*) FROM purchase_days").await,
+        4,
+        "a: 3 days, b: 1"
+    );
+    let day = |customer: &str, day: &str| {
+        let app = &app;
+        let sql = format!(
+            "SELECT total::text || '/' || lines FROM purchase_days
+             WHERE external_id = '{customer}' AND day = '{day}'"
+        );
+        async move {
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap()
+        }
+    };
+    // 2 × 1.1 and 3 × 0.7 as float8 are 2.2 and 2.0999999999999996: each converted as
+    // PostgreSQL converts a float8 (15 digits), then summed exactly.
+    assert_eq!(day("a", "2011-01-03").await.as_deref(), Some("4.3/2"));
+
+    // Changed: an amount, a date (to another day), a customer (to another customer), a line
+    // that stops counting and the free line that starts; one unchanged line; a new line.
+    post(vec![
+        line("o1", 1, "a", "2011-01-03T09:00:00Z", 2.0, 1.1),
+        line("o1", 2, "a", "2011-01-04T09:00:00Z", 3.0, 0.7),
+        line("o2", 1, "b", "2011-01-05T23:59:59Z", 1.0, 10.0),
+        line("o3", 1, "a", "2011-01-06T00:00:00Z", 0.0, 0.1),
+        line("o5", 1, "b", "2011-01-06T10:00:00Z", 1.0, 3.0),
+        line("o6", 1, "b", "2011-01-07T10:00:00Z", 4.0, 2.75),
+        line("o7", 1, "c", "2011-01-08T10:00:00Z", 1.0, 5.0),
+    ])
+    .await;
+    assert_eq!(purchase_days_drift(&app).await, []);
+    assert_eq!(day("a", "2011-01-03").await.as_deref(), Some("2.2/1"));
+    assert_eq!(
+        day("a", "2011-01-06").await,
+        None,
+        "its one line stopped counting"
+    );
+    assert_eq!(day("b", "2011-01-07").await.as_deref(), Some("11/1"));
+    // The same batch again changes nothing.
+    let again = post(vec![line("o7", 1, "c", "2011-01-08T10:00:00Z", 1.0, 5.0)]).await;
+    assert_eq!(again["unchanged"], 1, "{again}");
+    assert_eq!(purchase_days_drift(&app).await, []);
+
+    // The CSV import keeps them too.
+    let csv = "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n\
+               o8,c,2011-01-08 12:00,2,1.5\no9,d,2011-01-09 08:00,1,4\n";
+    json_ok(
+        app.post_raw("/v1/orders/import", "text/csv", csv.as_bytes().to_vec())
+            .await,
+    )
+    .await;
+    assert_eq!(purchase_days_drift(&app).await, []);
+    assert_eq!(day("c", "2011-01-08").await.as_deref(), Some("8/2"));
+
+    // An erasure takes a customer's days.
+    let erased = app
+        .client
+        .delete(app.url("/v1/customers/b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM purchase_days WHERE external_id = 'b'")
+            .await,
+        0
+    );
+    assert_eq!(purchase_days_drift(&app).await, []);
+    // And the function that rebuilds them from the lines finds nothing to change.
+    let before: Vec<(String, String)> =
+        sqlx::query_as("SELECT external_id, format('%s', p) FROM purchase_days p ORDER BY 1, 2")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let rebuilt: i64 = sqlx::query_scalar("SELECT segstore_rebuild_purchase_days()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt as usize, before.len());
+    let after: Vec<(String, String)> =
+        sqlx::query_as("SELECT external_id, format('%s', p) FROM purchase_days p ORDER BY 1, 2")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(after, before);
 }
