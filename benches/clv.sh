@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Predicted value (issue: predicted customer value): 1M customers with about 10M order lines
 # drawn from BG/NBD and Gamma-Gamma (benches/gen_clv_orders.py), loaded with COPY into a fresh
-# database (the purchase days, which imports keep, rebuilt from the lines by SQL);
-# `POST /v1/clv/refresh` of a release server three times (each answer's own `ms`: summary,
-# fit, score, write) and the server's peak RSS; as yardsticks of the machine's speed that day,
-# `psql` COPYs out of the counted lines and of the purchase days. Then the fits alone on the
+# database; `POST /v1/clv/refresh` of a release server three times (each answer's own `ms`:
+# summary SQL, fit, score, write), the server's peak RSS and, as a yardstick of the machine's
+# speed that day, `psql` sending the counted lines out. Then the fits alone on the
 # generator's summary: segstore's engine (`cargo bench --bench clv`) and lifetimes 0.11
 # (benches/lifetimes_fit.py), one process each, printed for comparison.
 #
@@ -33,9 +32,8 @@ t0=$(now)
 psql -q "$DB_URL" \
   -c "\\copy order_lines (order_id, line_no, external_id, ordered_at, quantity, unit_price, amount) FROM '$LINES'" \
   -c "INSERT INTO customers (external_id) SELECT DISTINCT external_id FROM order_lines" \
-  -c "SELECT segstore_rebuild_purchase_days()" \
-  -c "VACUUM ANALYZE order_lines" -c "VACUUM ANALYZE customers" -c "VACUUM ANALYZE purchase_days"
-echo "loaded $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM order_lines') lines ($(psql -tA "$DB_URL" -c 'SELECT count(*) FROM purchase_days') purchase days), $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM customers') customers in $(secs "$t0" "$(now)") s"
+  -c "VACUUM ANALYZE order_lines" -c "VACUUM ANALYZE customers"
+echo "loaded $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM order_lines') lines, $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM customers') customers in $(secs "$t0" "$(now)") s"
 
 "$BIN" --log warn serve --data-dir "$BENCH_DATA_DIR" --database-url "$DB_URL?sslmode=disable" --bind "127.0.0.1:$PORT" --run-workers 0 --rate-limit 0 --lookup-rate-limit 0 &
 server=$!
@@ -51,13 +49,10 @@ done
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status") MB"
 kill $server
 
-echo "== yardsticks: psql COPY out of the counted lines, and of the purchase days"
-for what in "external_id, ordered_at, amount FROM order_lines WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0 AND (unit_price IS NULL OR unit_price > 0)" \
-            "external_id, day, amount FROM purchase_days ORDER BY external_id, day"; do
-  t0=$(now)
-  psql -XAtq "$DB_URL" -c "COPY (SELECT $what) TO STDOUT (FORMAT binary)" > /dev/null
-  printf '%6.2f s  COPY (SELECT %s)\n' "$(secs "$t0" "$(now)")" "${what:0:48}…"
-done
+# The machine's speed that day: what PostgreSQL alone takes to send the counted lines out.
+t0=$(now)
+psql -XAtq "$DB_URL" -c "COPY (SELECT external_id, ordered_at, amount FROM order_lines WHERE order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0 AND (unit_price IS NULL OR unit_price > 0)) TO STDOUT (FORMAT binary)" > /dev/null
+echo "yardstick: psql COPY of the counted lines to /dev/null $(secs "$t0" "$(now)") s"
 
 echo "== the fits alone, on the generator's summary"
 cargo bench --quiet --bench clv -- "$SUMMARY"

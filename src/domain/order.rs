@@ -123,7 +123,7 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    /// Whether RFM and predicted value count the line (`store::rfm::COUNTED` in SQL): not a
+    /// Whether RFM and predicted value count the line (`store::orders::COUNTED` in SQL): not a
     /// cancellation (order id starting with `C`), quantity, amount and (when given) unit
     /// price above 0.
     pub fn counted(&self) -> bool {

@@ -44,7 +44,6 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     let started = Instant::now();
     // One transaction from the read to the write, holding off imports and erasures: the
     // figures are written for exactly the customers and lines that were read.
-    store::vacuum(pool).await?;
     let mut tx = crate::store::begin(pool).await?;
     store::lock(&mut tx).await?;
     let lines = store::purchase_days(&mut tx, settings.as_of).await?;

@@ -1,15 +1,17 @@
-//! Predicted customer value: each customer's purchase days (the counted order lines summed per
-//! customer and day, `purchase_days`), streamed out by one `COPY` (what BG/NBD and Gamma-Gamma
-//! are fitted on); the figures kept in `customer_clv`, rewritten whole by one `COPY`, and how
-//! every reader of attributes joins them; the fitted models kept per refresh.
+//! Predicted customer value: the counted order lines streamed out by one `COPY` into each
+//! customer's purchase days (what BG/NBD and Gamma-Gamma are fitted on); the figures kept in
+//! `customer_clv`, rewritten whole by one `COPY`, and how every reader of attributes joins them;
+//! the fitted models kept per refresh.
 
 use super::copy::{self, CopyBuffer, CopyDecoder, CopyIn};
+use super::orders::COUNTED;
 use super::{Conn, Pool, Result};
 use crate::domain::clv::ClvModel;
 use chrono::NaiveDate;
 use futures_util::StreamExt;
 use segstore_engine::clv::summary::Days;
 use sqlx::types::Json;
+use std::collections::HashMap;
 
 /// Every customer's purchase days with their totals, from the counted lines.
 #[derive(Debug, Default)]
@@ -24,43 +26,44 @@ pub fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date")
 }
 
-/// Sets the visibility map of `purchase_days` (what imports changed since the last vacuum), so
-/// that [`purchase_days`] reads it by an index-only scan. Outside a transaction.
-pub async fn vacuum(pool: &Pool) -> Result<()> {
-    sqlx::raw_sql("VACUUM purchase_days").execute(pool).await?;
-    Ok(())
-}
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Every customer's purchase days up to `until` (all without) with their totals, from
-/// `purchase_days` (the counted lines summed per customer and UTC day as imports wrote them),
-/// streamed by one binary `COPY ... TO STDOUT` in key order (an index-only scan of the
-/// covering key): PostgreSQL sends one row per purchase day, not per line, each customer's
-/// days together and in order, so they are gathered with no lookup.
+/// The lines RFM counts (order id not starting with `C`, quantity, amount and, when given,
+/// unit price above 0) on days up to `until` (all without), streamed by one binary `COPY ... TO
+/// STDOUT` and gathered as they come into each customer's purchase days (UTC calendar days,
+/// numbered from 2000-01-01) with their totals: memory grows with customers and purchase
+/// days, not with lines, and PostgreSQL does no sorting or grouping.
 pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<PurchaseDays> {
     let bound = until
-        .map(|d| format!(" WHERE day <= '{d}'"))
+        .and_then(|d| d.succ_opt())
+        .map(|d| format!(" AND ordered_at < '{d}T00:00:00Z'"))
         .unwrap_or_default();
-    // `amount`: the total as a float8 (infinite beyond its range, as a float8 sum of the
-    // lines would be; the fit then refuses it).
     let sql = format!(
-        "COPY (SELECT external_id, day, amount FROM purchase_days{bound}
-               ORDER BY external_id, day) TO STDOUT (FORMAT binary)"
+        "COPY (SELECT external_id, ordered_at, amount FROM order_lines
+               WHERE {COUNTED}{bound}) TO STDOUT (FORMAT binary)"
     );
     let mut stream = conn.copy_out_raw(&sql).await?;
     let mut decoder = CopyDecoder::new(3);
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut out = PurchaseDays::default();
     while let Some(chunk) = stream.next().await {
         decoder.feed(&chunk?, |fields| {
-            let (Some(id), Some(day), Some(total)) = (fields[0], fields[1], fields[2]) else {
-                return Err(anyhow::anyhow!("a NULL in a purchase day").into());
+            let (Some(id), Some(at), Some(amount)) = (fields[0], fields[1], fields[2]) else {
+                return Err(anyhow::anyhow!("a NULL in a counted order line").into());
             };
-            if out.ids.last().is_none_or(|last| last.as_bytes() != id) {
-                out.ids.push(std::str::from_utf8(id)?.to_owned());
-            }
-            // A date is its day number from 2000-01-01.
-            let day = i32::from_be_bytes(day.try_into()?);
-            let total = f64::from_be_bytes(total.try_into()?);
-            out.days.add(out.ids.len() - 1, i64::from(day), total);
+            let id = std::str::from_utf8(id)?;
+            let customer = match index.get(id) {
+                Some(&c) => c,
+                None => {
+                    out.ids.push(id.to_owned());
+                    index.insert(id.to_owned(), out.ids.len() - 1);
+                    out.ids.len() - 1
+                }
+            };
+            let micros = i64::from_be_bytes(at.try_into()?);
+            let amount = f64::from_be_bytes(amount.try_into()?);
+            out.days
+                .add(customer, micros.div_euclid(MICROS_PER_DAY), amount);
             Ok(())
         })?;
     }

@@ -7,6 +7,11 @@ use crate::domain::order::OrderLine;
 use crate::domain::order::OrderMerge;
 use sqlx::PgConnection;
 
+/// The lines RFM and predicted value count: not a cancellation (order id starting with `C`),
+/// quantity, amount and (when given) unit price above 0.
+pub const COUNTED: &str = "order_id NOT LIKE 'C%' AND quantity > 0 AND amount > 0
+    AND (unit_price IS NULL OR unit_price > 0)";
+
 /// Encodes staged lines in PostgreSQL's binary COPY format.
 #[derive(Debug, Default)]
 pub struct OrderEncoder {
@@ -109,8 +114,6 @@ pub async fn merge(
     sqlx::query("LOCK TABLE order_lines IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    // What the batch changes in the purchase days, from the lines as they are before it.
-    let deltas = purchase_day_deltas(tx).await?;
     // Two set-based statements (no speculative insertion): changed lines, then new ones.
     let updated = sqlx::query(
         "UPDATE order_lines o SET
@@ -140,67 +143,10 @@ pub async fn merge(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    apply_purchase_day_deltas(tx, deltas).await?;
     Ok(Ok(OrderMerge {
         inserted,
         updated,
         unchanged: received - inserted - updated,
         customers_created: created,
     }))
-}
-
-/// A line's fields as the import compares them: a line whose fields all equal is unchanged.
-const LINE_FIELDS: &str = "external_id, ordered_at, product, description, quantity, unit_price, \
-     amount, currency, country";
-
-/// The changes the staged lines make to `purchase_days`, into a transaction-scoped table:
-/// for each staged line that is new or changes a stored one, minus the stored line's
-/// contribution (when it counted) and plus the staged line's (when it counts). Run before the
-/// lines are written.
-async fn purchase_day_deltas(tx: &mut PgConnection) -> Result<&'static str> {
-    const DELTAS: &str = "purchase_day_deltas";
-    let (old, new) = (super::rfm::counted("o"), super::rfm::counted("b"));
-    let fields = |t: &str| {
-        LINE_FIELDS
-            .split(", ")
-            .map(|f| format!("{t}.{f}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (o, b) = (fields("o"), fields("b"));
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE TEMPORARY TABLE {DELTAS} ON COMMIT DROP AS
-         SELECT d.external_id, d.day, d.total, d.lines
-         FROM order_batch b
-         LEFT JOIN order_lines o ON o.order_id = b.order_id AND o.line_no = b.line_no
-         CROSS JOIN LATERAL (VALUES
-             (o.external_id, (o.ordered_at AT TIME ZONE 'UTC')::date, -o.amount::numeric, -1,
-              o.order_id IS NOT NULL AND {old}),
-             (b.external_id, (b.ordered_at AT TIME ZONE 'UTC')::date, b.amount::numeric, 1,
-              {new})
-         ) AS d(external_id, day, total, lines, counts)
-         WHERE d.counts AND (o.order_id IS NULL OR ({o}) IS DISTINCT FROM ({b}))"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    Ok(DELTAS)
-}
-
-/// Adds the deltas to `purchase_days`: one `MERGE` of their sums per customer and day, which
-/// drops the days left without a counted line.
-async fn apply_purchase_day_deltas(tx: &mut PgConnection, deltas: &str) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "MERGE INTO purchase_days p
-         USING (SELECT external_id, day, sum(total) AS total, sum(lines)::int AS lines
-                FROM {deltas} GROUP BY external_id, day
-                HAVING sum(lines) <> 0 OR sum(total) <> 0) d
-         ON p.external_id = d.external_id AND p.day = d.day
-         WHEN MATCHED AND p.lines + d.lines = 0 THEN DELETE
-         WHEN MATCHED THEN UPDATE SET total = p.total + d.total, lines = p.lines + d.lines
-         WHEN NOT MATCHED THEN INSERT (external_id, day, total, lines)
-             VALUES (d.external_id, d.day, d.total, d.lines)"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
