@@ -59,18 +59,14 @@ pub async fn write<'a>(
     }
     let written = out.rows();
     copy.finish_with(&mut out).await?;
-    // Index after the load (one sort instead of a million insertions), then attach: the
-    // CHECK constraint proves the partition bound, so attaching scans nothing.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER TABLE {table} ADD PRIMARY KEY (run_id, external_id),
-             ADD CONSTRAINT {table}_bound CHECK (run_id = '{run_id}')"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER TABLE assignments ATTACH PARTITION {table} FOR VALUES IN ('{run_id}')"
-    )))
-    .execute(&mut *tx)
+    super::partitions::attach(
+        tx,
+        "assignments",
+        &table,
+        "run_id, external_id",
+        "run_id",
+        &format!("'{run_id}'"),
+    )
     .await?;
     Ok(written)
 }

@@ -127,9 +127,9 @@ pub async fn next_model_id(tx: &mut Conn) -> Result<i64> {
 
 /// Replaces every customer's figures with those of model `model_id` (`ids[i]` gets
 /// `values[k][i]` for the k-th of [`ATTRIBUTES`]): copied by one binary `COPY` into a partition
-/// of their own and indexed once loaded, then attached in place of the old partition, which is
-/// dropped. Readers see the old figures until the transaction commits and wait only for the
-/// switch. Call with [`lock`] held. Returns the customers with figures and those without.
+/// of their own, indexed once loaded and attached, and the old partition dropped. Readers see
+/// the old figures until the transaction commits and wait only for the switch. Call with
+/// [`lock`] held. Returns the customers with figures and those without.
 pub async fn write(
     tx: &mut Conn,
     model_id: i64,
@@ -161,14 +161,6 @@ pub async fn write(
         copy.send_ready(&mut out).await?;
     }
     copy.finish_with(&mut out).await?;
-    // Indexed after the load (one sort instead of a million insertions); the CHECK proves the
-    // partition bound, so attaching scans nothing.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER TABLE {table} ADD PRIMARY KEY (external_id),
-             ADD CONSTRAINT {table}_bound CHECK (model_id = {model_id})"
-    )))
-    .execute(&mut *tx)
-    .await?;
     let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
         .fetch_one(&mut *tx)
         .await?;
@@ -178,16 +170,22 @@ pub async fn write(
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Attached first (readers are not held off), then the old figures dropped: readers wait
+    // only from that drop to the commit.
+    super::partitions::attach(
+        tx,
+        "customer_clv",
+        &table,
+        "external_id",
+        "model_id",
+        &model_id.to_string(),
+    )
+    .await?;
     for old in old {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {old}")))
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER TABLE customer_clv ATTACH PARTITION {table} FOR VALUES IN ({model_id})"
-    )))
-    .execute(&mut *tx)
-    .await?;
     let with = ids.len() as i64;
     Ok((with, customers - with))
 }

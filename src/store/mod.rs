@@ -16,6 +16,7 @@ pub mod models;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+mod partitions;
 mod pool;
 pub mod queue;
 pub mod replica;
