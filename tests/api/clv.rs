@@ -798,12 +798,7 @@ async fn predicted_figures_read_like_attributes_cannot_be_imported_and_go_with_a
     assert_eq!(stored(&app).await["r0"], r0);
 
     // An erasure takes the figures with the customer.
-    let erased = app
-        .client
-        .delete(app.url("/v1/customers/r0"))
-        .send()
-        .await
-        .unwrap();
+    let erased = app.delete("/v1/customers/r0").await;
     assert_eq!(erased.status(), 204);
     assert_eq!(
         app.count("SELECT count(*) FROM customer_clv WHERE external_id = 'r0'")
