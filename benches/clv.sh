@@ -2,7 +2,9 @@
 # Predicted value (issue: predicted customer value): 1M customers with about 10M order lines
 # drawn from BG/NBD and Gamma-Gamma (benches/gen_clv_orders.py), loaded with COPY into a fresh
 # database; `POST /v1/clv/refresh` of a release server three times (each answer's own `ms`:
-# summary SQL, fit, score, write), the server's peak RSS and, as a yardstick of the machine's
+# summary, fit, score, write), the first reading every line, the next the kept purchase days;
+# then a day's orders imported (1% of the customers buy again) and a fourth refresh, which
+# reads those customers' lines again; the server's peak RSS and, as a yardstick of the machine's
 # speed that day, `psql` sending the counted lines out. Then the fits alone on the
 # generator's summary: segstore's engine (`cargo bench --bench clv`) and lifetimes 0.11
 # (benches/lifetimes_fit.py), one process each, printed for comparison.
@@ -39,13 +41,31 @@ echo "loaded $(psql -tA "$DB_URL" -c 'SELECT count(*) FROM order_lines') lines, 
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
-for call in 1 2 3; do
+refresh() {
   t0=$(now)
   curl -fsS -X POST "http://127.0.0.1:$PORT/v1/clv/refresh" -o /tmp/segstore_clv_answer.json
   t1=$(now)
-  printf 'refresh %s: %6.2f s  ' "$call" "$(secs "$t0" "$t1")"
+  printf 'refresh, %-34s %6.2f s  ' "$1:" "$(secs "$t0" "$t1")"
   "$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1])); print({k: round(v) for k, v in a["ms"].items()}, "ms;", a["customers_with_clv"], "customers; r", round(a["bgnbd"]["r"], 4), "p", round(a["gamma_gamma"]["p"], 4))' /tmp/segstore_clv_answer.json
-done
+}
+# The first reads every line (nothing is kept yet) and keeps the purchase days; the next read
+# those back.
+refresh "every line read (none kept)"
+refresh "kept days, nothing changed"
+refresh "kept days, nothing changed"
+# A day's orders through the import: every 100th customer buys again (their last order's
+# lines) on the day after the end. The refresh reads their lines again, the others' kept days.
+DAY=/tmp/segstore_clv_day.csv
+psql -XAq "$DB_URL" -c "COPY (SELECT 'n' || l.order_id AS \"InvoiceNo\", l.quantity AS \"Quantity\",
+    '2012-01-01 10:00:00' AS \"InvoiceDate\", l.unit_price AS \"UnitPrice\", l.external_id AS \"CustomerID\"
+  FROM order_lines l JOIN (SELECT external_id, max(order_id) AS order_id FROM order_lines
+                           WHERE hashtext(external_id) % 100 = 0 GROUP BY external_id) o
+    ON l.order_id = o.order_id ORDER BY l.order_id, l.line_no) TO STDOUT (FORMAT csv, HEADER)" > "$DAY"
+t0=$(now)
+curl -fsS -X POST -H 'Content-Type: text/csv' --data-binary "@$DAY" "http://127.0.0.1:$PORT/v1/orders/import" -o /tmp/segstore_clv_import.json
+printf "import of a day's orders: %6.2f s  " "$(secs "$t0" "$(now)")"
+"$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1])); print({k: a[k] for k in ("lines","inserted","customers_created")})' /tmp/segstore_clv_import.json
+refresh "kept days, $(psql -XAt "$DB_URL" -c 'SELECT count(*) FROM purchase_days_stale') customers' lines again"
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$server/status") MB"
 kill $server
 

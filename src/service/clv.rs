@@ -1,5 +1,6 @@
 //! Predicted customer value, as its steps, in one transaction that holds off imports and
-//! erasures: read every customer's purchase days from the counted order lines (one `COPY`) →
+//! erasures: read every customer's purchase days (kept by the last refresh, read again from
+//! the counted order lines of those whose lines changed since, and kept) →
 //! the summaries → fit BG/NBD and Gamma-Gamma (off the async runtime) → score every customer
 //! → optionally backtest on a holdout → write the four `clv_*` figures (a fresh partition of
 //! `customer_clv`) and the model. A fit that cannot be made is a 422 naming what is missing;
@@ -12,12 +13,14 @@ use crate::domain::clv::{
 };
 use crate::domain::{AttributeKind, AttributeName};
 use crate::error::{Error, Result};
-use crate::store::clv::{self as store, PurchaseDays};
+use crate::store::clv as store;
+use crate::store::purchase_days::{self as days, Lines, PurchaseDays};
 use crate::store::{Pool, attributes};
 use chrono::NaiveDate;
 use segstore_engine::clv::Summary;
 use segstore_engine::clv::summary::{days_between, summarise_days};
 use segstore_engine::clv::{self, ClvError, FitReport, Horizon};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The attributes a refresh writes, in this order.
@@ -46,28 +49,56 @@ pub async fn refresh(pool: &Pool, settings: ClvSettings) -> Result<Stored> {
     // figures are written for exactly the customers and lines that were read.
     let mut tx = crate::store::begin(pool).await?;
     store::lock(&mut tx).await?;
-    let lines = store::purchase_days(&mut tx, settings.as_of).await?;
-    let Some(latest) = lines.days.latest() else {
-        return Err(match settings.as_of {
-            Some(day) => {
-                Error::invalid("as_of", format!("no counted order line on or before {day}"))
+    let (stale, kept) = days::counts(&mut tx).await?;
+    // Every line when no days are kept or most customers' lines changed; else the lines of
+    // those whose did, kept in place of their old days, then every customer's kept days.
+    let all = kept == 0 || stale * 2 > kept;
+    tracing::info!(stale, kept, all, "reading purchase days");
+    let lines = if all {
+        days::read_lines(&mut tx, Lines::All).await?
+    } else {
+        if stale > 0 {
+            let changed = days::read_lines(&mut tx, Lines::Stale).await?;
+            days::keep(&mut tx, &changed, Lines::Stale).await?;
+        }
+        days::read_kept(&mut tx).await?
+    };
+    let earliest = lines.days.earliest();
+    let end = match settings.as_of {
+        Some(day) => {
+            let end = (day - days::epoch()).num_days();
+            if earliest.is_none_or(|first| first > end) {
+                return Err(Error::invalid(
+                    "as_of",
+                    format!("no counted order line on or before {day}"),
+                ));
             }
-            None => Error::invalid(
+            end
+        }
+        None => lines.days.latest().ok_or_else(|| {
+            Error::invalid(
                 "orders",
                 "no counted order line: predicted value needs order lines (import them with \
                  POST /v1/orders/import)",
-            ),
-        });
+            )
+        })?,
     };
-    let end = settings
-        .as_of
-        .map(|d| (d - store::epoch()).num_days())
-        .unwrap_or(latest);
     let summary_ms = ms(started);
-    let end_day = store::epoch() + chrono::Days::new(end as u64);
-    let computed = tokio::task::spawn_blocking(move || compute(settings, lines, end))
-        .await
-        .map_err(|e| Error::Internal(e.into()))??;
+    let end_day = days::epoch() + chrono::Days::new(end as u64);
+    let lines = Arc::new(lines);
+    let computing = tokio::task::spawn_blocking({
+        let lines = lines.clone();
+        move || compute(settings, lines, end)
+    });
+    // Every line was read: they are kept while the models are fitted.
+    let (computed, kept) = if all {
+        tokio::join!(computing, days::keep(&mut tx, &lines, Lines::All))
+    } else {
+        (computing.await, Ok(()))
+    };
+    drop(lines);
+    kept?;
+    let computed = computed.map_err(|e| Error::Internal(e.into()))??;
     let Computed {
         ids,
         figures,
@@ -144,7 +175,7 @@ fn summaries(lines: &PurchaseDays, end: i64, holdout_days: i64) -> Summaries {
         .iter()
         .map(|&c| days_between(&lines.days.days[c], calibration_end, end))
         .collect();
-    let day = |n: i64| store::epoch() + chrono::Days::new(n as u64);
+    let day = |n: i64| days::epoch() + chrono::Days::new(n as u64);
     Summaries {
         end: day(end),
         calibration_end: day(calibration_end),
@@ -168,7 +199,7 @@ struct Computed {
 }
 
 /// Fits, scores and backtests (off the async runtime).
-fn compute(settings: ClvSettings, lines: PurchaseDays, end: i64) -> Result<Computed> {
+fn compute(settings: ClvSettings, lines: Arc<PurchaseDays>, end: i64) -> Result<Computed> {
     let mut timings = ClvTimings::default();
     // Both summaries from the one read: the backtest and the fit see the same lines.
     let started = Instant::now();

@@ -1,75 +1,11 @@
-//! Predicted customer value: the counted order lines streamed out by one `COPY` into each
-//! customer's purchase days (what BG/NBD and Gamma-Gamma are fitted on); the figures kept in
-//! `customer_clv`, rewritten whole by one `COPY`, and how every reader of attributes joins them;
-//! the fitted models kept per refresh.
+//! Predicted customer value: the figures kept in `customer_clv`, rewritten whole by one
+//! `COPY`, and how every reader of attributes joins them; the fitted models kept per refresh.
+//! What they are fitted on is read by [`super::purchase_days`].
 
-use super::copy::{self, CopyBuffer, CopyDecoder, CopyIn};
-use super::orders::COUNTED;
+use super::copy::{self, CopyBuffer, CopyIn};
 use super::{Conn, Pool, Result};
 use crate::domain::clv::ClvModel;
-use chrono::NaiveDate;
-use futures_util::StreamExt;
-use segstore_engine::clv::summary::Days;
 use sqlx::types::Json;
-use std::collections::HashMap;
-
-/// Every customer's purchase days with their totals, from the counted lines.
-#[derive(Debug, Default)]
-pub struct PurchaseDays {
-    /// External ids, by the customer indices of `days`.
-    pub ids: Vec<String>,
-    pub days: Days,
-}
-
-/// 2000-01-01, PostgreSQL's epoch: day numbers count from it.
-pub fn epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date")
-}
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// The lines RFM counts (order id not starting with `C`, quantity, amount and, when given,
-/// unit price above 0) on days up to `until` (all without), streamed by one binary `COPY ... TO
-/// STDOUT` and gathered as they come into each customer's purchase days (UTC calendar days,
-/// numbered from 2000-01-01) with their totals: memory grows with customers and purchase
-/// days, not with lines, and PostgreSQL does no sorting or grouping.
-pub async fn purchase_days(conn: &mut Conn, until: Option<NaiveDate>) -> Result<PurchaseDays> {
-    let bound = until
-        .and_then(|d| d.succ_opt())
-        .map(|d| format!(" AND ordered_at < '{d}T00:00:00Z'"))
-        .unwrap_or_default();
-    let sql = format!(
-        "COPY (SELECT external_id, ordered_at, amount FROM order_lines
-               WHERE {COUNTED}{bound}) TO STDOUT (FORMAT binary)"
-    );
-    let mut stream = conn.copy_out_raw(&sql).await?;
-    let mut decoder = CopyDecoder::new(3);
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut out = PurchaseDays::default();
-    while let Some(chunk) = stream.next().await {
-        decoder.feed(&chunk?, |fields| {
-            let (Some(id), Some(at), Some(amount)) = (fields[0], fields[1], fields[2]) else {
-                return Err(anyhow::anyhow!("a NULL in a counted order line").into());
-            };
-            let id = std::str::from_utf8(id)?;
-            let customer = match index.get(id) {
-                Some(&c) => c,
-                None => {
-                    out.ids.push(id.to_owned());
-                    index.insert(id.to_owned(), out.ids.len() - 1);
-                    out.ids.len() - 1
-                }
-            };
-            let micros = i64::from_be_bytes(at.try_into()?);
-            let amount = f64::from_be_bytes(amount.try_into()?);
-            out.days
-                .add(customer, micros.div_euclid(MICROS_PER_DAY), amount);
-            Ok(())
-        })?;
-    }
-    decoder.finish()?;
-    Ok(out)
-}
 
 /// The attributes a refresh writes, in this order: the columns of `customer_clv`.
 pub const ATTRIBUTES: [&str; 4] = [

@@ -3,6 +3,7 @@
 
 use super::Result;
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 /// The file signature that starts a binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -118,31 +119,51 @@ impl CopyDecoder {
         }
     }
 
+    /// Decodes the rows `chunk` completes. PostgreSQL sends one row per message: rows whole
+    /// in a chunk are read where they are, and only a partial row is kept for the next.
     pub fn feed(
         &mut self,
         chunk: &[u8],
         mut row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
     ) -> Result<()> {
-        self.buf.extend_from_slice(chunk);
+        if self.buf.is_empty() {
+            let used = self.rows(chunk, &mut row)?;
+            self.buf.extend_from_slice(&chunk[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.extend_from_slice(chunk);
+            let used = self.rows(&buf, &mut row);
+            buf.drain(..*used.as_ref().unwrap_or(&0));
+            self.buf = buf;
+            used?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the whole rows at the start of `buf`; returns the bytes they took.
+    fn rows(
+        &mut self,
+        buf: &[u8],
+        row: &mut impl FnMut(&[Option<&[u8]>]) -> Result<()>,
+    ) -> Result<usize> {
         let mut at = 0;
-        let buf = &self.buf;
         let read_i32 = |at: usize| i32::from_be_bytes(buf[at..at + 4].try_into().expect("4"));
         if !self.header_done {
             if buf.len() < 19 {
-                return Ok(());
+                return Ok(0);
             }
             if &buf[..11] != SIGNATURE {
                 return Err(decode("not a binary COPY stream"));
             }
             let ext = read_i32(15) as usize;
             if buf.len() < 19 + ext {
-                return Ok(());
+                return Ok(0);
             }
             at = 19 + ext;
             self.header_done = true;
         }
-        let mut fields: Vec<Option<&[u8]>> = Vec::with_capacity(self.fields);
-        'rows: while at + 2 <= buf.len() {
+        let mut fields: SmallVec<[Option<&[u8]>; 8]> = SmallVec::with_capacity(self.fields);
+        'rows: while !self.ended && at + 2 <= buf.len() {
             let count = i16::from_be_bytes([buf[at], buf[at + 1]]);
             if count == -1 {
                 self.ended = true;
@@ -174,8 +195,7 @@ impl CopyDecoder {
             row(&fields)?;
             at = p;
         }
-        self.buf.drain(..at);
-        Ok(())
+        Ok(at)
     }
 
     pub fn finish(&self) -> Result<()> {
@@ -304,6 +324,29 @@ mod tests {
             d.finish().unwrap();
             let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
             assert_eq!(seen, want, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn decodes_rows_fed_a_byte_at_a_time_and_whole() {
+        let rows = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
+        let bytes = stream(&rows);
+        let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
+        for size in [1, 3, 7, bytes.len()] {
+            let mut d = CopyDecoder::new(2);
+            let mut seen = Vec::new();
+            for part in bytes.chunks(size) {
+                d.feed(part, |f| {
+                    seen.push((
+                        String::from_utf8(f[0].unwrap().to_vec())?,
+                        f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
+                    ));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            d.finish().unwrap();
+            assert_eq!(seen, want, "chunks of {size}");
         }
     }
 

@@ -72,14 +72,19 @@ pub async fn page(
 /// The channel an erasure is announced on (every replica drops its cached runs).
 pub const ERASED_CHANNEL: &str = "segstore_erasures";
 
-/// Erases a customer everywhere it is kept: its row, its order lines, its predicted value, its
-/// assignments in every kept run, its point in every run's chart sample; and announces it
-/// (delivered at commit). `false` when no such customer is stored (nothing is touched then).
+/// Erases a customer everywhere it is kept: its row, its order lines, its purchase days, its
+/// predicted value, its assignments in every kept run, its point in every run's chart sample;
+/// and announces it (delivered at commit). `false` when no such customer is stored (nothing is touched then).
 pub async fn erase(tx: &mut super::Tx, external_id: &str) -> Result<bool> {
     if !delete(&mut **tx, external_id).await? {
         return Ok(false);
     }
-    for table in ["order_lines", "customer_clv"] {
+    for table in [
+        "order_lines",
+        "customer_clv",
+        "purchase_days",
+        "purchase_days_stale",
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE external_id = $1"
         )))

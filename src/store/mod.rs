@@ -18,6 +18,7 @@ pub mod orders;
 pub mod outbox;
 mod partitions;
 mod pool;
+pub mod purchase_days;
 pub mod queue;
 pub mod replica;
 pub mod report;

@@ -104,9 +104,13 @@ pub async fn merge(
     sqlx::query("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
+    // The customers named are created, and their purchase days marked stale.
     let created = sqlx::query(
-        "INSERT INTO customers (external_id)
-         SELECT DISTINCT external_id FROM order_batch ON CONFLICT DO NOTHING",
+        "WITH named AS (SELECT DISTINCT external_id FROM order_batch),
+              marked AS (INSERT INTO purchase_days_stale (external_id)
+                         SELECT external_id FROM named ON CONFLICT DO NOTHING)
+         INSERT INTO customers (external_id)
+         SELECT external_id FROM named ON CONFLICT DO NOTHING",
     )
     .execute(&mut *tx)
     .await?
@@ -114,23 +118,31 @@ pub async fn merge(
     sqlx::query("LOCK TABLE order_lines IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    // Two set-based statements (no speculative insertion): changed lines, then new ones.
-    let updated = sqlx::query(
-        "UPDATE order_lines o SET
-             external_id = b.external_id, ordered_at = b.ordered_at, product = b.product,
-             description = b.description, quantity = b.quantity, unit_price = b.unit_price,
-             amount = b.amount, currency = b.currency, country = b.country
-         FROM order_batch b
-         WHERE o.order_id = b.order_id AND o.line_no = b.line_no
-           AND (o.external_id, o.ordered_at, o.product, o.description, o.quantity,
-                o.unit_price, o.amount, o.currency, o.country)
-               IS DISTINCT FROM
-               (b.external_id, b.ordered_at, b.product, b.description, b.quantity,
-                b.unit_price, b.amount, b.currency, b.country)",
+    // Two set-based statements (no speculative insertion): changed lines, then new ones. A
+    // line given to another customer marks the one it leaves (`was`: the row before the
+    // update) as stale too.
+    let updated: i64 = sqlx::query_scalar(
+        "WITH changed AS (
+             UPDATE order_lines o SET
+                 external_id = b.external_id, ordered_at = b.ordered_at, product = b.product,
+                 description = b.description, quantity = b.quantity, unit_price = b.unit_price,
+                 amount = b.amount, currency = b.currency, country = b.country
+             FROM order_batch b, order_lines was
+             WHERE o.order_id = b.order_id AND o.line_no = b.line_no AND was.ctid = o.ctid
+               AND (o.external_id, o.ordered_at, o.product, o.description, o.quantity,
+                    o.unit_price, o.amount, o.currency, o.country)
+                   IS DISTINCT FROM
+                   (b.external_id, b.ordered_at, b.product, b.description, b.quantity,
+                    b.unit_price, b.amount, b.currency, b.country)
+             RETURNING was.external_id AS was, o.external_id AS now),
+         left_behind AS (INSERT INTO purchase_days_stale (external_id)
+                         SELECT DISTINCT was FROM changed WHERE was <> now
+                         ON CONFLICT DO NOTHING)
+         SELECT count(*) FROM changed",
     )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_one(&mut *tx)
+    .await?;
+    let updated = updated as u64;
     let inserted = sqlx::query(
         "INSERT INTO order_lines (order_id, line_no, external_id, ordered_at, product,
                                   description, quantity, unit_price, amount, currency, country)

@@ -53,7 +53,7 @@ fn rel(a: &Value, b: &Value) -> f64 {
 }
 
 /// The stored `clv_*` values per customer (`None` where empty).
-async fn stored(app: &TestApp) -> HashMap<String, [Option<f64>; 4]> {
+pub async fn stored(app: &TestApp) -> HashMap<String, [Option<f64>; 4]> {
     let rows: Vec<(String, Vec<Option<f64>>)> = sqlx::query_as(
         "SELECT c.external_id,
                 ARRAY[v.p_alive, v.expected_orders, v.expected_order_value, v.value]
@@ -67,21 +67,11 @@ async fn stored(app: &TestApp) -> HashMap<String, [Option<f64>; 4]> {
         .collect()
 }
 
-#[tokio::test]
-async fn online_retail_predictions_and_backtest_equal_lifetimes() {
-    let app = spawn_app().await;
+/// The fitted models and every customer's stored figures equal lifetimes' on the whole
+/// Online Retail file.
+pub async fn assert_equals_lifetimes(app: &TestApp, model: &Value) {
     let want = reference();
     let retail = &want["online_retail"];
-    import_online_retail(&app).await;
-    let model = json_ok(
-        app.client
-            .post(app.url("/v1/clv/refresh?holdout_days=90"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-
     // The models: lifetimes' parameters to 1e-3, a minimum at least as low.
     assert_eq!(model["observation_end"], retail["end"]);
     assert_eq!(model["months"], 12);
@@ -127,7 +117,7 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
     // Every customer's figures: lifetimes' for its parameters (ours differ from them by
     // ~1e-6, so the figures are compared to 1e-4); customers without a counted line, none.
     let customers = reference_customers();
-    let values = stored(&app).await;
+    let values = stored(app).await;
     assert_eq!(model["customers_with_clv"], customers.len());
     assert_eq!(
         model["customers_without_clv"].as_u64().unwrap() as usize,
@@ -149,6 +139,24 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
         total_value += got[3].unwrap();
     }
     assert!((model["total_value"].as_f64().unwrap() - total_value).abs() < 1e-6 * total_value);
+}
+
+#[tokio::test]
+async fn online_retail_predictions_and_backtest_equal_lifetimes() {
+    let app = spawn_app().await;
+    let want = reference();
+    let retail = &want["online_retail"];
+    import_online_retail(&app).await;
+    let model = json_ok(
+        app.client
+            .post(app.url("/v1/clv/refresh?holdout_days=90"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_equals_lifetimes(&app, &model).await;
     let attributes = json_ok(app.get("/v1/attributes").await).await.to_string();
     for name in [
         "clv_p_alive",
@@ -222,6 +230,7 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
         assert!((mean - s["total_value"].as_f64().unwrap()).abs() < 1e-6 * mean.abs().max(1.0));
     }
     assert!((share - 1.0).abs() < 1e-9, "{named}");
+    let total_value = model["total_value"].as_f64().unwrap();
     assert!(
         (total - total_value).abs() < 1e-6 * total_value,
         "{total} vs {total_value}"
@@ -308,7 +317,7 @@ async fn online_retail_predictions_and_backtest_equal_lifetimes() {
     assert_eq!(members, 4338);
 }
 
-async fn refresh(app: &TestApp, query: &str) -> reqwest::Response {
+pub async fn refresh(app: &TestApp, query: &str) -> reqwest::Response {
     app.client
         .post(app.url(&format!("/v1/clv/refresh{query}")))
         .send()
@@ -316,7 +325,7 @@ async fn refresh(app: &TestApp, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn orders(app: &TestApp, lines: &[(&str, &str, &str, f64)]) {
+pub async fn orders(app: &TestApp, lines: &[(&str, &str, &str, f64)]) {
     let orders: Vec<Value> = lines
         .iter()
         .map(|(order, customer, at, price)| {
@@ -333,7 +342,7 @@ async fn orders(app: &TestApp, lines: &[(&str, &str, &str, f64)]) {
 
 /// Forty customers `r0`…`r39` with one to four purchase days each, at regular steps: a fit
 /// needs a penalizer (below).
-async fn regular_orders(app: &TestApp) {
+pub async fn regular_orders(app: &TestApp) {
     let mut lines = Vec::new();
     for i in 0..40 {
         for j in 0..=(i % 4) {
@@ -363,6 +372,7 @@ async fn regular_orders(app: &TestApp) {
 async fn nothing_written(app: &TestApp) {
     assert_eq!(app.count("SELECT count(*) FROM clv_models").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM customer_clv").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM purchase_days").await, 0);
     assert_eq!(
         app.count("SELECT count(*) FROM attributes WHERE name LIKE 'clv_%'")
             .await,
@@ -806,4 +816,11 @@ async fn predicted_figures_read_like_attributes_cannot_be_imported_and_go_with_a
         0
     );
     assert_eq!(app.count("SELECT count(*) FROM customer_clv").await, 39);
+    // And the purchase days kept for it.
+    assert_eq!(
+        app.count("SELECT count(*) FROM purchase_days WHERE external_id = 'r0'")
+            .await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM purchase_days").await, 39);
 }

@@ -568,7 +568,11 @@ impl TestApp {
                         || coalesce((SELECT string_agg(format('%s|%s|%s|%s|%s', external_id, p_alive,
                                                               expected_orders, expected_order_value, value),
                                                        E'\\n' ORDER BY external_id)
-                                     FROM customer_clv), ''))",
+                                     FROM customer_clv), '')
+                        || coalesce((SELECT string_agg(external_id || md5(days), E'\\n' ORDER BY external_id)
+                                     FROM purchase_days), '')
+                        || coalesce((SELECT string_agg(external_id, E'\\n' ORDER BY external_id)
+                                     FROM purchase_days_stale), ''))",
         )
         .fetch_one(&self.pool)
         .await

@@ -35,6 +35,7 @@ mod observability;
 mod openapi;
 mod orders;
 mod process;
+mod purchase_days;
 mod readme;
 mod receiver;
 mod replicas;

@@ -40,6 +40,14 @@ impl Days {
         }
     }
 
+    /// The earliest day of any line.
+    pub fn earliest(&self) -> Option<i64> {
+        self.days
+            .iter()
+            .filter_map(|d| d.first().map(|l| l.0))
+            .min()
+    }
+
     /// The latest day of any line.
     pub fn latest(&self) -> Option<i64> {
         self.days.iter().filter_map(|d| d.last().map(|l| l.0)).max()
