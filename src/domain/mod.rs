@@ -2,6 +2,7 @@
 
 pub mod activation;
 mod attribute;
+pub mod audience;
 pub mod clv;
 mod customer;
 pub mod drift;

@@ -2,6 +2,7 @@
 //! the OpenAPI document generated from the handlers.
 
 pub mod attributes;
+pub mod audiences;
 pub mod audit;
 pub mod changes;
 pub mod charts;
@@ -56,6 +57,8 @@ pub use requests::{SLOW_REQUEST, record_requests};
         (name = "orders", description = "Order lines: what customers bought (JSON batches or CSV files)"),
         (name = "predictions", description = "Predicted customer value: who will buy again, how often and \
                                              for how much (BG/NBD + Gamma-Gamma), backtested"),
+        (name = "audiences", description = "Rules over attributes, RFM, predicted value and learned segments: \
+                                           previewed before they are kept"),
         (name = "segmentations", description = "Named, versioned clustering configurations"),
         (name = "runs", description = "Retraining runs and their results: segments, elbow curves, assignments, \
                                       a customer's segment, scoring, comparisons"),
@@ -82,6 +85,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .configure(orders::routes)
             .configure(rfm::routes)
             .configure(clv::routes)
+            .configure(audiences::routes)
             .configure(segmentations::routes)
             .configure(runs::routes)
             .configure(changes::routes)

@@ -1,6 +1,7 @@
 //! Service-level operations: what the HTTP handlers call. They own transactions and turn
 //! store results into domain results; they never see HTTP types.
 
+pub mod audiences;
 pub mod audit;
 pub mod budget;
 pub mod changes;

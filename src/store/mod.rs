@@ -3,6 +3,7 @@
 pub mod activations;
 pub mod assignments;
 pub mod attributes;
+pub mod audiences;
 pub mod audit;
 pub mod charts;
 pub mod clv;

@@ -5,6 +5,7 @@ mod access;
 mod active;
 mod algorithms;
 mod attributes;
+mod audiences;
 mod bisecting;
 mod categorical;
 mod changes;

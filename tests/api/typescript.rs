@@ -266,6 +266,19 @@ async fn record(db_url: &str) -> Vec<(String, &'static str, u16, &'static str, V
     .await;
     r.get("/v1/segmentations/{id}/active/segments", &[&seg])
         .await;
+    let preview = json!({
+        "rule": {"all": [{"attribute": "annual_income_k", "gte": 70},
+                         {"not": {"attribute": "gender", "in": ["Male"]}}]},
+        "breakdown_by": seg,
+    });
+    r.call(
+        "post",
+        "/v1/audiences/preview",
+        &[],
+        Some(Body::Json(preview)),
+        200,
+    )
+    .await;
     r.get("/v1/segmentations/{id}/active/sample", &[&seg]).await;
     r.get("/v1/segmentations/{id}/active/assignments", &[&seg])
         .await;
