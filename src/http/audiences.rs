@@ -54,6 +54,9 @@ pub struct AudiencePreview {
     pub sample: Vec<String>,
     /// Present when `breakdown_by` was given.
     pub breakdown: Option<Breakdown>,
+    /// Where the order-history windows end: the latest counted order line (`null` when the
+    /// rule has no order condition or no line counts).
+    pub orders_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Preview an audience: how many customers a rule selects, the first of them and, by the
@@ -64,7 +67,12 @@ pub struct AudiencePreview {
 /// `in` and `not_in` (lists of values), either `is_null` (`true` / `false`). A customer without
 /// a value for the attribute meets only `is_null: true` (so `not` of a condition selects
 /// them). `{"segment": {"segmentation": "<id>", "in": [2, 4]}}` selects the members of those
-/// stable segments in the segmentation's active run. `{"all": [...]}`, `{"any": [...]}` and
+/// stable segments in the segmentation's active run. Order history, from the lines RFM
+/// counts, in a window of the last N days ending at the latest counted line (`orders_as_of`):
+/// `{"ordered_within_days": 30}`; `{"orders": {"in_last_days": 90, "gte": 3}}` (distinct
+/// orders) and `{"spent": {"in_last_days": 90, "gte": 500}}` (total amount) with one numeric
+/// operator, all time without `in_last_days`, 0 for a customer without lines;
+/// `{"bought_product": {"product": "85123A", "in_last_days": 365}}`. `{"all": [...]}`, `{"any": [...]}` and
 /// `{"not": {...}}` combine them: at most 64 conditions, nested at most 8 deep. A name that
 /// does not resolve, or an operator that does not fit the attribute's kind, is a 422 naming its
 /// path in the rule (`rule.all[2].gte`).
@@ -97,6 +105,7 @@ async fn preview_audience(
             0.0
         },
         sample: counts.sample,
+        orders_as_of: counts.orders_as_of,
         breakdown: match (
             request.breakdown_by,
             preview.breakdown_run,

@@ -84,7 +84,7 @@ fn segmentations_of(rule: &Rule, path: &str, out: &mut Vec<(Uuid, String)>) {
         Rule::Segment(SegmentCondition { segmentation, .. }) => {
             out.push((*segmentation, format!("{path}.segment")))
         }
-        Rule::Attribute(_) => {}
+        Rule::Attribute(_) | Rule::History(_) => {}
     }
 }
 
@@ -129,6 +129,7 @@ fn resolved(
             catalogue,
             runs,
         )?)),
+        Rule::History(history) => Resolved::History(history.clone()),
         Rule::Segment(condition) => {
             let run = &runs[&condition.segmentation];
             if let Some((i, unknown)) = condition

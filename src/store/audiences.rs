@@ -1,15 +1,96 @@
 //! Audiences: a resolved rule compiled into one set-based SQL condition over the customer rows
-//! (`c`, beside their predicted figures `v` when the rule reads them), and what a preview
-//! counts with it.
+//! (`c`, beside their predicted figures `v` when the rule reads them, and their order history
+//! `h`: one aggregate of the counted lines per customer, a column per history condition), and
+//! what a preview counts with it.
 
+use super::orders::COUNTED;
 use super::{Pool, Result};
-use crate::domain::audience::{Column, Resolved, Test};
+use crate::domain::audience::{Column, History, Measure, Resolved, Test};
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+/// The history conditions of `rule`, in the order [`condition`] meets them.
+fn histories<'r>(rule: &'r Resolved, out: &mut Vec<&'r History>) {
+    match rule {
+        Resolved::All(rules) | Resolved::Any(rules) => {
+            rules.iter().for_each(|r| histories(r, out));
+        }
+        Resolved::Not(r) => histories(r, out),
+        Resolved::History(h) => out.push(h),
+        Resolved::Test { .. } | Resolved::Segment { .. } => {}
+    }
+}
+
+/// `LEFT JOIN (…) h`: per customer with a counted line, a column `h<i>` per history condition
+/// (lines in windows ending at `end`, the latest counted line), from one scan of the lines.
+fn history_join(sql: &mut QueryBuilder<Postgres>, rule: &Resolved, end: Option<DateTime<Utc>>) {
+    let mut found = Vec::new();
+    histories(rule, &mut found);
+    if found.is_empty() {
+        return;
+    }
+    sql.push(" LEFT JOIN (SELECT external_id");
+    for (i, h) in found.iter().enumerate() {
+        let (aggregate, product, days) = match h {
+            History::OrderedWithin { days } => ("count(*)", None, Some(*days)),
+            History::Measured {
+                measure: Measure::Orders,
+                days,
+                ..
+            } => ("count(DISTINCT order_id)", None, *days),
+            History::Measured {
+                measure: Measure::Spent,
+                days,
+                ..
+            } => ("sum(amount)", None, *days),
+            History::Bought { product, days } => ("count(*)", Some(product), *days),
+        };
+        sql.push(format!(", ({aggregate} FILTER (WHERE true"));
+        if let Some(days) = days {
+            sql.push(" AND ordered_at > ");
+            sql.push_bind(end.map(|e| e - chrono::Duration::days(days.into())));
+        }
+        if let Some(product) = product {
+            sql.push(" AND product = ");
+            sql.push_bind(product.clone());
+        }
+        sql.push(format!("))::float8 AS h{i}"));
+    }
+    sql.push(format!(
+        " FROM order_lines WHERE {COUNTED} GROUP BY external_id) h ON h.external_id = c.external_id"
+    ));
+}
+
+/// Appends `expr <op> value` for a numeric test (not `in`, `not_in`, `is_null`).
+fn compare(sql: &mut QueryBuilder<Postgres>, expr: &str, test: &Test) {
+    sql.push(format!("{expr} "));
+    match test {
+        Test::Between(low, high) => {
+            sql.push("BETWEEN ");
+            sql.push_bind(*low);
+            sql.push(" AND ");
+            sql.push_bind(*high);
+        }
+        Test::Eq(x) | Test::Lt(x) | Test::Lte(x) | Test::Gt(x) | Test::Gte(x) => {
+            let op = match test {
+                Test::Eq(_) => "=",
+                Test::Lt(_) => "<",
+                Test::Lte(_) => "<=",
+                Test::Gt(_) => ">",
+                _ => ">=",
+            };
+            sql.push(format!("{op} "));
+            sql.push_bind(*x);
+        }
+        Test::In(_) | Test::NotIn(_) | Test::IsNull(_) => unreachable!("not a comparison"),
+    }
+}
+
 /// Appends the condition `rule` as SQL: each test is true or false, never NULL (a customer
-/// without a value meets only `is_null: true`), so `not` is plain negation.
-fn condition(sql: &mut QueryBuilder<Postgres>, rule: &Resolved) {
+/// without a value meets only `is_null: true`; without an order line, has 0 of everything), so
+/// `not` is plain negation. `seen` counts the history conditions met so far.
+fn condition(sql: &mut QueryBuilder<Postgres>, rule: &Resolved, seen: &mut usize) {
     match rule {
         Resolved::All(rules) | Resolved::Any(rules) => {
             let joiner = if matches!(rule, Resolved::All(_)) {
@@ -22,13 +103,27 @@ fn condition(sql: &mut QueryBuilder<Postgres>, rule: &Resolved) {
                 if i > 0 {
                     sql.push(joiner);
                 }
-                condition(sql, r);
+                condition(sql, r, seen);
             }
             sql.push(")");
         }
         Resolved::Not(r) => {
             sql.push("NOT ");
-            condition(sql, r);
+            condition(sql, r, seen);
+        }
+        Resolved::History(h) => {
+            let column = format!("COALESCE(h.h{}, 0)", *seen);
+            *seen += 1;
+            match h {
+                History::Measured { test, .. } => {
+                    sql.push("(");
+                    compare(sql, &column, test);
+                    sql.push(")");
+                }
+                History::OrderedWithin { .. } | History::Bought { .. } => {
+                    sql.push(format!("({column} > 0)"));
+                }
+            }
         }
         Resolved::Segment { run_id, segments } => {
             sql.push(
@@ -51,55 +146,44 @@ fn condition(sql: &mut QueryBuilder<Postgres>, rule: &Resolved) {
                 ));
                 return;
             }
-            sql.push(format!("COALESCE({value} "));
+            sql.push("COALESCE(");
             match test {
-                Test::Eq(x) | Test::Lt(x) | Test::Lte(x) | Test::Gt(x) | Test::Gte(x) => {
-                    let op = match test {
-                        Test::Eq(_) => "=",
-                        Test::Lt(_) => "<",
-                        Test::Lte(_) => "<=",
-                        Test::Gt(_) => ">",
-                        _ => ">=",
-                    };
-                    sql.push(format!("{op} "));
-                    sql.push_bind(*x);
-                }
-                Test::Between(low, high) => {
-                    sql.push("BETWEEN ");
-                    sql.push_bind(*low);
-                    sql.push(" AND ");
-                    sql.push_bind(*high);
-                }
                 Test::In(values) => {
-                    sql.push("= ANY(");
+                    sql.push(format!("{value} = ANY("));
                     sql.push_bind(values.clone());
                     sql.push(")");
                 }
                 Test::NotIn(values) => {
-                    sql.push("<> ALL(");
+                    sql.push(format!("{value} <> ALL("));
                     sql.push_bind(values.clone());
                     sql.push(")");
                 }
-                Test::IsNull(_) => unreachable!("handled above"),
+                _ => compare(sql, &value, test),
             }
             sql.push(", false)");
         }
     }
 }
 
-/// `FROM customers c` (with the predicted figures when the rule reads them, and each one's
-/// assignment `s` in run `by` if given) `WHERE` the rule.
-fn members(select: &str, rule: &Resolved, by: Option<Uuid>) -> QueryBuilder<Postgres> {
+/// `FROM customers c` (with the predicted figures and the order history when the rule reads
+/// them, and each one's assignment `s` in run `by` if given) `WHERE` the rule.
+fn members(
+    select: &str,
+    rule: &Resolved,
+    end: Option<DateTime<Utc>>,
+    by: Option<Uuid>,
+) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(format!("{select} FROM customers c"));
     if rule.reads(&|name| super::clv::index(name).is_some()) {
         sql.push(format!(" {}", super::clv::JOIN));
     }
+    history_join(&mut sql, rule, end);
     if let Some(run_id) = by {
         sql.push(" LEFT JOIN assignments s ON s.external_id = c.external_id AND s.run_id = ");
         sql.push_bind(run_id);
     }
     sql.push(" WHERE ");
-    condition(&mut sql, rule);
+    condition(&mut sql, rule, &mut 0);
     sql
 }
 
@@ -112,6 +196,9 @@ pub struct Preview {
     pub sample: Vec<String>,
     /// Members per stable segment id of the run asked for (`None`: unassigned), by id.
     pub breakdown: Option<Vec<(Option<i32>, i64)>>,
+    /// Where the order-history windows end: the latest counted line (`None`: the rule reads no
+    /// history, or no line counts).
+    pub orders_as_of: Option<DateTime<Utc>>,
 }
 
 /// Counts the members of `rule`, the first `sample` of them by id and, given a run, its
@@ -126,18 +213,28 @@ pub async fn preview(
     let of: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
         .fetch_one(&mut *tx)
         .await?;
-    let customers: i64 = members("SELECT count(*)", rule, None)
+    let orders_as_of: Option<DateTime<Utc>> = if rule.reads_history() {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT max(ordered_at) FROM order_lines WHERE {COUNTED}"
+        )))
+        .fetch_one(&mut *tx)
+        .await?
+    } else {
+        None
+    };
+    let end = orders_as_of;
+    let customers: i64 = members("SELECT count(*)", rule, end, None)
         .build_query_scalar()
         .fetch_one(&mut *tx)
         .await?;
-    let mut first = members("SELECT c.external_id", rule, None);
+    let mut first = members("SELECT c.external_id", rule, end, None);
     first.push(" ORDER BY c.external_id LIMIT ");
     first.push_bind(sample);
     let sample: Vec<String> = first.build_query_scalar().fetch_all(&mut *tx).await?;
     let breakdown = match breakdown {
         None => None,
         Some(run_id) => {
-            let mut by = members("SELECT s.segment, count(*)", rule, Some(run_id));
+            let mut by = members("SELECT s.segment, count(*)", rule, end, Some(run_id));
             by.push(" GROUP BY s.segment ORDER BY s.segment NULLS LAST");
             Some(by.build_query_as().fetch_all(&mut *tx).await?)
         }
@@ -147,5 +244,6 @@ pub async fn preview(
         of,
         sample,
         breakdown,
+        orders_as_of,
     })
 }

@@ -293,6 +293,36 @@ async fn rules_that_do_not_parse_or_resolve_are_422s_naming_their_path_and_write
             "rule.segment.segmentation",
             "UUID",
         ),
+        (
+            json!({"ordered_within_days": 0}),
+            "rule.ordered_within_days",
+            "1 to 36500 days",
+        ),
+        (
+            json!({"orders": {"gte": 1, "lt": 3}}),
+            "rule.orders",
+            "one operator per condition",
+        ),
+        (
+            json!({"orders": {"in_last_days": 30}}),
+            "rule.orders",
+            "one operator",
+        ),
+        (
+            json!({"spent": {"over": 3}}),
+            "rule.spent.over",
+            "unknown field",
+        ),
+        (
+            json!({"bought_product": {"product": ""}}),
+            "rule.bought_product",
+            "1 to 200 characters",
+        ),
+        (
+            json!({"ordered_within_days": 30, "attribute": "age"}),
+            "rule.attribute",
+            "stand alone",
+        ),
         (deep, "rule", "nested at most 8 deep"),
         (json!({"any": many}), "rule", "at most 64 conditions"),
     ] {

@@ -5,6 +5,7 @@ mod access;
 mod active;
 mod algorithms;
 mod attributes;
+mod audience_history;
 mod audiences;
 mod bisecting;
 mod categorical;

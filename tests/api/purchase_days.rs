@@ -16,7 +16,7 @@ async fn marked(app: &TestApp) -> BTreeSet<String> {
 }
 
 /// The shipped Online Retail file as CSV lines (the header first).
-fn online_retail_lines() -> Vec<String> {
+pub fn online_retail_lines() -> Vec<String> {
     let gz = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/online_retail.csv.gz"
@@ -28,7 +28,7 @@ fn online_retail_lines() -> Vec<String> {
 }
 
 /// A CSV row's fields (quoted fields hold commas and doubled quotes).
-fn fields(row: &str) -> Vec<String> {
+pub fn fields(row: &str) -> Vec<String> {
     let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
     let mut chars = row.chars().peekable();
     while let Some(c) = chars.next() {

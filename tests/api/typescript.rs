@@ -267,8 +267,9 @@ async fn record(db_url: &str) -> Vec<(String, &'static str, u16, &'static str, V
     r.get("/v1/segmentations/{id}/active/segments", &[&seg])
         .await;
     let preview = json!({
-        "rule": {"all": [{"attribute": "annual_income_k", "gte": 70},
-                         {"not": {"attribute": "gender", "in": ["Male"]}}]},
+        "rule": {"any": [{"all": [{"attribute": "annual_income_k", "gte": 70},
+                                  {"not": {"attribute": "gender", "in": ["Male"]}}]},
+                         {"orders": {"in_last_days": 30, "gte": 2}}]},
         "breakdown_by": seg,
     });
     r.call(

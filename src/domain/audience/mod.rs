@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
+mod history;
+mod schema;
+
+pub use history::{BoughtProduct, History, Measure, Window};
+pub use schema::{AttributeConditionSchema, RuleSchema};
+
 /// Most conditions a rule may hold.
 pub const MAX_CONDITIONS: usize = 64;
 /// Deepest nesting of `all` / `any` / `not`.
@@ -22,6 +28,7 @@ pub enum Rule {
     Not(Box<Rule>),
     Attribute(AttributeCondition),
     Segment(SegmentCondition),
+    History(History),
 }
 
 /// A condition on one attribute of the catalogue.
@@ -79,6 +86,9 @@ pub struct SegmentCondition {
 const OPERATORS: &[&str] = &[
     "eq", "lt", "lte", "gt", "gte", "between", "in", "not_in", "is_null",
 ];
+/// The keys that make a rule object on their own.
+const NODES: &str = "`all`, `any`, `not`, `segment`, `ordered_within_days`, `orders`, `spent` \
+                     and `bought_product`";
 /// Every key a rule object may have.
 const KEYS: &[&str] = &[
     "all",
@@ -122,30 +132,51 @@ impl<'de> Visitor<'de> for RuleVisitor {
         while let Some(key) = map.next_key::<String>()? {
             let nested = attribute.is_some() || test.is_some();
             match key.as_str() {
-                "all" | "any" | "not" | "segment" => {
+                "all"
+                | "any"
+                | "not"
+                | "segment"
+                | "ordered_within_days"
+                | "orders"
+                | "spent"
+                | "bought_product" => {
                     if node.is_some() || nested {
                         return refuse(
                             &mut map,
-                            format!(
-                                "`{key}` beside another key: `all`, `any`, `not` and `segment` \
-                                 stand alone"
-                            ),
+                            format!("`{key}` beside another key: {NODES} stand alone"),
                         );
                     }
                     node = Some(match key.as_str() {
                         "all" => Rule::All(checked(&mut map, rules)?),
                         "any" => Rule::Any(checked(&mut map, rules)?),
                         "not" => Rule::Not(Box::new(map.next_value()?)),
-                        _ => Rule::Segment(checked(&mut map, segment)?),
+                        "segment" => Rule::Segment(checked(&mut map, segment)?),
+                        "ordered_within_days" => Rule::History(History::OrderedWithin {
+                            days: checked(&mut map, history::days)?,
+                        }),
+                        "orders" | "spent" => {
+                            let (days, test) = checked(&mut map, history::window)?;
+                            let measure = if key == "orders" {
+                                Measure::Orders
+                            } else {
+                                Measure::Spent
+                            };
+                            Rule::History(History::Measured {
+                                measure,
+                                days,
+                                test,
+                            })
+                        }
+                        _ => {
+                            let (product, days) = checked(&mut map, history::bought)?;
+                            Rule::History(History::Bought { product, days })
+                        }
                     });
                 }
                 _ if node.is_some() => {
                     return refuse(
                         &mut map,
-                        format!(
-                            "`{key}` beside a rule node: `all`, `any`, `not` and `segment` stand \
-                             alone"
-                        ),
+                        format!("`{key}` beside a rule node: {NODES} stand alone"),
                     );
                 }
                 "attribute" => {
@@ -289,58 +320,9 @@ impl Rule {
                 let (n, d) = rule.size();
                 (n, d + 1)
             }
-            Rule::Attribute(_) | Rule::Segment(_) => (1, 0),
+            Rule::Attribute(_) | Rule::Segment(_) | Rule::History(_) => (1, 0),
         }
     }
-}
-
-/// An audience's rule: one of these objects, nested.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AudienceRule)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum RuleSchema {
-    /// Every rule holds.
-    All {
-        #[schema(no_recursion)]
-        all: Vec<RuleSchema>,
-    },
-    /// At least one rule holds.
-    Any {
-        #[schema(no_recursion)]
-        any: Vec<RuleSchema>,
-    },
-    /// The rule does not hold.
-    Not {
-        #[schema(no_recursion)]
-        not: Box<RuleSchema>,
-    },
-    /// Membership of a segmentation's active run.
-    Segment { segment: SegmentCondition },
-    /// A condition on an attribute: `attribute` and exactly one operator.
-    Attribute(AttributeConditionSchema),
-}
-
-/// `{"attribute": "annual_income_k", "gte": 70}`: the attribute and exactly one operator.
-/// Numeric attributes take `eq`, `lt`, `lte`, `gt`, `gte`, `between`; categorical ones `in`,
-/// `not_in`; either `is_null`. A customer without a value meets only `is_null: true`.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct AttributeConditionSchema {
-    #[schema(example = "annual_income_k")]
-    pub attribute: String,
-    pub eq: Option<f64>,
-    pub lt: Option<f64>,
-    pub lte: Option<f64>,
-    pub gt: Option<f64>,
-    pub gte: Option<f64>,
-    /// `[low, high]`, both included.
-    #[schema(min_items = 2, max_items = 2)]
-    pub between: Option<Vec<f64>>,
-    #[serde(rename = "in")]
-    pub in_: Option<Vec<String>>,
-    pub not_in: Option<Vec<String>>,
-    pub is_null: Option<bool>,
 }
 
 /// Where a resolved condition reads its value.
@@ -372,6 +354,7 @@ pub enum Resolved {
         run_id: uuid::Uuid,
         segments: Vec<i32>,
     },
+    History(History),
 }
 
 impl Resolved {
@@ -384,6 +367,18 @@ impl Resolved {
                 column: Column::Numeric { name, .. },
                 ..
             } => wanted(name),
+            Resolved::Test { .. } | Resolved::Segment { .. } | Resolved::History(_) => false,
+        }
+    }
+
+    /// Whether it reads the order history.
+    pub fn reads_history(&self) -> bool {
+        match self {
+            Resolved::All(rules) | Resolved::Any(rules) => {
+                rules.iter().any(Resolved::reads_history)
+            }
+            Resolved::Not(rule) => rule.reads_history(),
+            Resolved::History(_) => true,
             Resolved::Test { .. } | Resolved::Segment { .. } => false,
         }
     }
