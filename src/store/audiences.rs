@@ -168,23 +168,23 @@ fn condition(sql: &mut QueryBuilder<Postgres>, rule: &Resolved, seen: &mut usize
 /// `FROM customers c` (with the predicted figures and the order history when the rule reads
 /// them, and each one's assignment `s` in run `by` if given) `WHERE` the rule.
 fn members(
+    sql: &mut QueryBuilder<Postgres>,
     select: &str,
     rule: &Resolved,
     end: Option<DateTime<Utc>>,
     by: Option<Uuid>,
-) -> QueryBuilder<Postgres> {
-    let mut sql = QueryBuilder::new(format!("{select} FROM customers c"));
+) {
+    sql.push(format!("{select} FROM customers c"));
     if rule.reads(&|name| super::clv::index(name).is_some()) {
         sql.push(format!(" {}", super::clv::JOIN));
     }
-    history_join(&mut sql, rule, end);
+    history_join(sql, rule, end);
     if let Some(run_id) = by {
         sql.push(" LEFT JOIN assignments s ON s.external_id = c.external_id AND s.run_id = ");
         sql.push_bind(run_id);
     }
     sql.push(" WHERE ");
-    condition(&mut sql, rule, &mut 0);
-    sql
+    condition(sql, rule, &mut 0);
 }
 
 /// What a preview counts.
@@ -222,23 +222,26 @@ pub async fn preview(
     } else {
         None
     };
-    let end = orders_as_of;
-    let customers: i64 = members("SELECT count(*)", rule, end, None)
-        .build_query_scalar()
-        .fetch_one(&mut *tx)
-        .await?;
-    let mut first = members("SELECT c.external_id", rule, end, None);
-    first.push(" ORDER BY c.external_id LIMIT ");
-    first.push_bind(sample);
-    let sample: Vec<String> = first.build_query_scalar().fetch_all(&mut *tx).await?;
-    let breakdown = match breakdown {
-        None => None,
-        Some(run_id) => {
-            let mut by = members("SELECT s.segment, count(*)", rule, end, Some(run_id));
-            by.push(" GROUP BY s.segment ORDER BY s.segment NULLS LAST");
-            Some(by.build_query_as().fetch_all(&mut *tx).await?)
-        }
+    // The rule evaluated once: its members (with their segment of the run asked for) kept
+    // for the count, the sample and the breakdown.
+    let select = match breakdown {
+        Some(_) => "SELECT c.external_id, s.segment",
+        None => "SELECT c.external_id, NULL::int AS segment",
     };
+    let mut sql = QueryBuilder::new("WITH m AS MATERIALIZED (");
+    members(&mut sql, select, rule, orders_as_of, breakdown);
+    sql.push(
+        ") SELECT (SELECT count(*) FROM m),
+                  ARRAY(SELECT external_id FROM m ORDER BY external_id LIMIT ",
+    );
+    sql.push_bind(sample);
+    sql.push(
+        "), ARRAY(SELECT segment FROM m GROUP BY segment ORDER BY segment NULLS LAST),
+            ARRAY(SELECT count(*) FROM m GROUP BY segment ORDER BY segment NULLS LAST)",
+    );
+    let (customers, sample, segments, counts): (i64, Vec<String>, Vec<Option<i32>>, Vec<i64>) =
+        sql.build_query_as().fetch_one(&mut *tx).await?;
+    let breakdown = breakdown.map(|_| segments.into_iter().zip(counts).collect());
     Ok(Preview {
         customers,
         of,

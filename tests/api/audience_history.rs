@@ -155,7 +155,14 @@ async fn order_history_rules_equal_the_file_read_with_rfm_counting() {
     }
     // Beside RFM's attributes (rfm_frequency: distinct counted orders, all time), and a rule
     // without an order condition, which reads no history.
-    json_ok(app.post_json("/v1/rfm/refresh", &json!({})).await).await;
+    json_ok(
+        app.client
+            .post(app.url("/v1/rfm/refresh"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let both =
         json!({"all": [{"attribute": "rfm_frequency", "gte": 5}, {"ordered_within_days": 30}]});
     let same = json!({"all": [{"orders": {"gte": 5}}, {"ordered_within_days": 30}]});
