@@ -304,49 +304,42 @@ mod tests {
         b
     }
 
+    const ROWS: [(&str, Option<f64>); 3] = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
+
+    /// The rows of [`ROWS`]' stream fed to a decoder in these parts.
+    fn decoded<'a>(parts: impl Iterator<Item = &'a [u8]>) -> Vec<(String, Option<f64>)> {
+        let mut d = CopyDecoder::new(2);
+        let mut seen = Vec::new();
+        for part in parts {
+            d.feed(part, |f| {
+                seen.push((
+                    String::from_utf8(f[0].unwrap().to_vec())?,
+                    f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
+                ));
+                Ok(())
+            })
+            .unwrap();
+        }
+        d.finish().unwrap();
+        seen
+    }
+
     #[test]
     fn decodes_rows_split_at_every_byte() {
-        let rows = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
-        let bytes = stream(&rows);
+        let bytes = stream(&ROWS);
+        let want: Vec<_> = ROWS.iter().map(|(i, v)| (i.to_string(), *v)).collect();
         for split in 0..bytes.len() {
-            let mut d = CopyDecoder::new(2);
-            let mut seen = Vec::new();
-            for part in [&bytes[..split], &bytes[split..]] {
-                d.feed(part, |f| {
-                    seen.push((
-                        String::from_utf8(f[0].unwrap().to_vec())?,
-                        f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
-                    ));
-                    Ok(())
-                })
-                .unwrap();
-            }
-            d.finish().unwrap();
-            let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
-            assert_eq!(seen, want, "split at {split}");
+            let parts = [&bytes[..split], &bytes[split..]];
+            assert_eq!(decoded(parts.into_iter()), want, "split at {split}");
         }
     }
 
     #[test]
     fn decodes_rows_fed_a_byte_at_a_time_and_whole() {
-        let rows = [("a", Some(1.5)), ("bé", None), ("c", Some(-2.0))];
-        let bytes = stream(&rows);
-        let want: Vec<_> = rows.iter().map(|(i, v)| (i.to_string(), *v)).collect();
+        let bytes = stream(&ROWS);
+        let want: Vec<_> = ROWS.iter().map(|(i, v)| (i.to_string(), *v)).collect();
         for size in [1, 3, 7, bytes.len()] {
-            let mut d = CopyDecoder::new(2);
-            let mut seen = Vec::new();
-            for part in bytes.chunks(size) {
-                d.feed(part, |f| {
-                    seen.push((
-                        String::from_utf8(f[0].unwrap().to_vec())?,
-                        f[1].map(|b| f64::from_be_bytes(b.try_into().unwrap())),
-                    ));
-                    Ok(())
-                })
-                .unwrap();
-            }
-            d.finish().unwrap();
-            assert_eq!(seen, want, "chunks of {size}");
+            assert_eq!(decoded(bytes.chunks(size)), want, "chunks of {size}");
         }
     }
 
