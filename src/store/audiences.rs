@@ -235,10 +235,12 @@ pub async fn preview(
                   ARRAY(SELECT external_id FROM m ORDER BY external_id LIMIT ",
     );
     sql.push_bind(sample);
-    sql.push(
+    sql.push(if breakdown.is_some() {
         "), ARRAY(SELECT segment FROM m GROUP BY segment ORDER BY segment NULLS LAST),
-            ARRAY(SELECT count(*) FROM m GROUP BY segment ORDER BY segment NULLS LAST)",
-    );
+            ARRAY(SELECT count(*) FROM m GROUP BY segment ORDER BY segment NULLS LAST)"
+    } else {
+        "), '{}'::int[], '{}'::int8[]"
+    });
     let (customers, sample, segments, counts): (i64, Vec<String>, Vec<Option<i32>>, Vec<i64>) =
         sql.build_query_as().fetch_one(&mut *tx).await?;
     let breakdown = breakdown.map(|_| segments.into_iter().zip(counts).collect());

@@ -620,6 +620,10 @@ pub fn client_with_key(key: &str) -> reqwest::Client {
     );
     reqwest::Client::builder()
         .default_headers(headers)
+        // The server closes a connection idle for 5 s (actix-web's keep-alive): a client that
+        // keeps it longer can send on one being closed (`IncompleteMessage`), as a test that
+        // computes its reference between two requests would on a loaded machine.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .unwrap()
 }
