@@ -239,6 +239,7 @@ const README_BLOCKS: &[(&str, usize, Block)] = &[
     ("Walkthrough: RFM segments", 1, Block::Run),
     ("Predicted value", 0, Block::Run),
     ("Predicted value", 1, Block::Run),
+    ("Audiences", 0, Block::Run),
     ("Keeping a CRM in sync", 0, Block::Run),
     ("Keeping a CRM in sync", 1, Block::Run),
     (
