@@ -1,6 +1,7 @@
 //! Audience rules on the order history, on the whole Online Retail file: each against a
 //! reference computed here from the file with RFM's counting rules.
 
+use crate::audiences::compares;
 use crate::clv::import_online_retail;
 use crate::helpers::{json_ok, spawn_app};
 use crate::purchase_days::{fields, online_retail_lines};
@@ -55,15 +56,7 @@ fn meets(rule: &Value, lines: &[Line], end: DateTime<Utc>) -> bool {
             .iter()
             .find(|(k, _)| *k != "in_last_days")
             .unwrap();
-        match op.as_str() {
-            "eq" => x == arg.as_f64().unwrap(),
-            "lt" => x < arg.as_f64().unwrap(),
-            "lte" => x <= arg.as_f64().unwrap(),
-            "gt" => x > arg.as_f64().unwrap(),
-            "gte" => x >= arg.as_f64().unwrap(),
-            "between" => x >= arg[0].as_f64().unwrap() && x <= arg[1].as_f64().unwrap(),
-            other => panic!("{other}"),
-        }
+        compares(op, arg, x)
     };
     if let Some(all) = rule.get("all") {
         return all.as_array().unwrap().iter().all(|r| meets(r, lines, end));

@@ -101,14 +101,18 @@ fn meets(rule: &Value, row: &Row) -> bool {
     if op == "is_null" {
         return value.is_none() == arg.as_bool().unwrap();
     }
-    let Some(v) = value else { return false };
-    match op.as_str() {
-        "eq" => v == arg.as_f64().unwrap(),
-        "lt" => v < arg.as_f64().unwrap(),
-        "lte" => v <= arg.as_f64().unwrap(),
-        "gt" => v > arg.as_f64().unwrap(),
-        "gte" => v >= arg.as_f64().unwrap(),
-        "between" => v >= arg[0].as_f64().unwrap() && v <= arg[1].as_f64().unwrap(),
+    value.is_some_and(|v| compares(op, arg, v))
+}
+
+/// The reference for a numeric operator: whether `x` meets `op` with argument `arg`.
+pub fn compares(op: &str, arg: &Value, x: f64) -> bool {
+    match op {
+        "eq" => x == arg.as_f64().unwrap(),
+        "lt" => x < arg.as_f64().unwrap(),
+        "lte" => x <= arg.as_f64().unwrap(),
+        "gt" => x > arg.as_f64().unwrap(),
+        "gte" => x >= arg.as_f64().unwrap(),
+        "between" => x >= arg[0].as_f64().unwrap() && x <= arg[1].as_f64().unwrap(),
         other => panic!("{other}"),
     }
 }

@@ -123,18 +123,3 @@ pub fn bought(b: BoughtProduct) -> Result<(String, Option<u32>), String> {
     }
     Ok((b.product, days))
 }
-
-impl Test {
-    /// Whether `x` passes (a customer without orders is tested with 0).
-    pub fn passes(&self, x: f64) -> bool {
-        match *self {
-            Test::Eq(y) => x == y,
-            Test::Lt(y) => x < y,
-            Test::Lte(y) => x <= y,
-            Test::Gt(y) => x > y,
-            Test::Gte(y) => x >= y,
-            Test::Between(low, high) => low <= x && x <= high,
-            Test::In(_) | Test::NotIn(_) | Test::IsNull(_) => false,
-        }
-    }
-}
